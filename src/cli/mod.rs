@@ -1,0 +1,66 @@
+//! The operator's command line: one clap tree, one file per command group.
+//!
+//! Exit codes (documented in the README): 0 ok, 1 invalid input (bad arguments, parameters,
+//! config, unknown ids, refused transitions), 2 runtime failure (database, I/O).
+
+pub mod config_cmd;
+pub mod context;
+pub mod emergency;
+pub mod output;
+pub mod strategy;
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+pub use context::{CliError, Context};
+
+#[derive(Debug, Parser)]
+#[command(name = "bsc-bot", version, about = "Grid-trading daemon and operator CLI for BNB Smart Chain")]
+pub struct Cli {
+    /// Config file; when the default is absent the embedded defaults are used.
+    #[arg(long, global = true, env = "BSC_BOT_CONFIG", default_value = "bsc-bot.toml")]
+    pub config: PathBuf,
+    /// Machine-readable output (stable JSON, see the README).
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// Log format on stderr: text or json (overrides log.format).
+    #[arg(long, global = true, value_parser = ["text", "json"])]
+    pub log_format: Option<String>,
+    /// Log filter such as `info` or `bsc_bot=debug` (overrides log.level for the daemon;
+    /// other commands log warnings only unless this is given).
+    #[arg(long, global = true)]
+    pub log_level: Option<String>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create, inspect and control strategies.
+    #[command(subcommand)]
+    Strategy(strategy::StrategyCommand),
+    /// The kill switch: stop everything now, see it, lift it.
+    #[command(subcommand)]
+    Emergency(emergency::EmergencyCommand),
+    /// Inspect the effective configuration.
+    #[command(subcommand)]
+    Config(config_cmd::ConfigCommand),
+}
+
+impl Cli {
+    /// Whether this invocation was explicitly given a config path (then it must exist).
+    pub fn config_is_explicit(&self) -> bool {
+        self.config != PathBuf::from("bsc-bot.toml")
+    }
+}
+
+/// Run one parsed command line.
+pub async fn run(cli: Cli) -> Result<(), CliError> {
+    let ctx = Context::from_cli(&cli)?;
+    match cli.command {
+        Command::Strategy(cmd) => strategy::run(cmd, &ctx).await,
+        Command::Emergency(cmd) => emergency::run(cmd, &ctx).await,
+        Command::Config(cmd) => config_cmd::run(cmd, &ctx),
+    }
+}

@@ -1,0 +1,317 @@
+//! `bsc-bot strategy …`: create, list, status, pause, resume, stop, conditional orders.
+
+use std::path::PathBuf;
+
+use clap::{Args, Subcommand};
+use serde_json::json;
+
+use super::output::{id_list, print_json, print_table};
+use super::{CliError, Context};
+use crate::clock::{format_ms, wall_clock_ms};
+use crate::store::{OrderStatus, StrategyRecord, StrategyRef};
+use crate::strategy::spec::RawSpec;
+use crate::strategy::{LifecycleAction, StrategyMode, StrategyStatus};
+
+#[derive(Debug, Subcommand)]
+pub enum StrategyCommand {
+    /// Create a strategy from flags or a spec file (strategies/*.toml).
+    Create(CreateArgs),
+    /// List strategies.
+    List {
+        #[arg(long, value_parser = ["active", "paused", "stopped"])]
+        status: Option<String>,
+    },
+    /// Show one strategy (by id or name) with its pending conditional orders.
+    Status { strategy: String },
+    /// Pause an active strategy (its conditional orders stay, untriggered, until resumed).
+    Pause {
+        strategy: String,
+        #[arg(long)]
+        reason: Option<String>,
+    },
+    /// Resume a paused strategy (refused while the kill switch is engaged).
+    Resume { strategy: String },
+    /// Stop a strategy for good: pending conditional orders are cancelled, inventory is kept.
+    Stop {
+        strategy: String,
+        #[arg(long)]
+        reason: Option<String>,
+    },
+    /// Conditional orders (resting grid orders, stop-loss, take-profit).
+    #[command(subcommand)]
+    Conditional(ConditionalCommand),
+}
+
+#[derive(Debug, Args)]
+pub struct CreateArgs {
+    /// Strategy type from the registry (`grid`).
+    #[arg(short = 't', long = "type")]
+    pub type_name: Option<String>,
+    /// Trading pair, BASE/QUOTE.
+    #[arg(short, long)]
+    pub symbol: Option<String>,
+    /// Unique name among strategies that are not stopped.
+    #[arg(short, long)]
+    pub name: Option<String>,
+    /// paper or live.
+    #[arg(short, long)]
+    pub mode: Option<String>,
+    /// Parameters as a JSON object (see the README's grid section).
+    #[arg(short, long)]
+    pub params: Option<String>,
+    /// Spec file; flags given as well override the file's values.
+    #[arg(long, conflicts_with = "params")]
+    pub file: Option<PathBuf>,
+    /// Required with `-m live`: real money moves.
+    #[arg(long)]
+    pub confirm_live: bool,
+    /// Create it paused (allowed while the kill switch is engaged).
+    #[arg(long)]
+    pub paused: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConditionalCommand {
+    /// List conditional orders (pending ones unless --all).
+    List {
+        #[arg(long)]
+        strategy_id: Option<String>,
+        #[arg(long)]
+        all: bool,
+    },
+    /// Cancel one pending conditional order; its strategy learns of it.
+    Cancel { order_id: i64 },
+}
+
+pub async fn run(cmd: StrategyCommand, ctx: &Context) -> Result<(), CliError> {
+    match cmd {
+        StrategyCommand::Create(args) => create(args, ctx).await,
+        StrategyCommand::List { status } => list(status, ctx).await,
+        StrategyCommand::Status { strategy } => status(&strategy, ctx).await,
+        StrategyCommand::Pause { strategy, reason } => {
+            transition(&strategy, LifecycleAction::Pause, reason, ctx).await
+        }
+        StrategyCommand::Resume { strategy } => {
+            transition(&strategy, LifecycleAction::Resume, None, ctx).await
+        }
+        StrategyCommand::Stop { strategy, reason } => {
+            transition(&strategy, LifecycleAction::Stop, reason, ctx).await
+        }
+        StrategyCommand::Conditional(ConditionalCommand::List { strategy_id, all }) => {
+            conditional_list(strategy_id, all, ctx).await
+        }
+        StrategyCommand::Conditional(ConditionalCommand::Cancel { order_id }) => {
+            conditional_cancel(order_id, ctx).await
+        }
+    }
+}
+
+fn build_spec(args: &CreateArgs) -> Result<crate::strategy::StrategySpec, CliError> {
+    let mut raw = match &args.file {
+        Some(path) => RawSpec::from_toml_file(path)?,
+        None => RawSpec::default(),
+    };
+    if args.type_name.is_some() {
+        raw.type_name = args.type_name.clone();
+    }
+    if args.symbol.is_some() {
+        raw.symbol = args.symbol.clone();
+    }
+    if args.name.is_some() {
+        raw.name = args.name.clone();
+    }
+    if args.mode.is_some() {
+        raw.mode = args.mode.clone();
+    }
+    if let Some(text) = &args.params {
+        raw.params = Some(RawSpec::params_from_json_text(text)?);
+    }
+    let spec = raw.validate(true)?;
+    if spec.mode == StrategyMode::Live && !args.confirm_live {
+        return Err(CliError::invalid(
+            "mode live trades real funds on-chain; add --confirm-live to create it",
+        ));
+    }
+    Ok(spec)
+}
+
+async fn create(args: CreateArgs, ctx: &Context) -> Result<(), CliError> {
+    let store = ctx.open_store().await?;
+    let audit = ctx.audit("strategy create");
+    let (record, warnings) = ctx
+        .audited(&store, &audit, async {
+            let spec = build_spec(&args)?;
+            let initial = if args.paused {
+                StrategyStatus::Paused
+            } else {
+                StrategyStatus::Active
+            };
+            let record = store
+                .create_strategy(&spec, initial, &audit, wall_clock_ms())
+                .await?;
+            Ok((record, spec.params.warnings()))
+        })
+        .await?;
+    if ctx.json {
+        return print_json(&json!({"strategy": record, "warnings": warnings}));
+    }
+    println!(
+        "created strategy {} {:?}: {} {} {}, {}",
+        record.id, record.name, record.kind, record.symbol, record.mode, record.status
+    );
+    for w in &warnings {
+        eprintln!("warning: {w}");
+    }
+    Ok(())
+}
+
+async fn list(status: Option<String>, ctx: &Context) -> Result<(), CliError> {
+    let status = status
+        .map(|s| s.parse::<StrategyStatus>())
+        .transpose()
+        .map_err(|e| CliError::invalid(e.to_string()))?;
+    let store = ctx.open_store().await?;
+    let strategies = store.list_strategies(status).await?;
+    if ctx.json {
+        return print_json(&json!({"strategies": strategies}));
+    }
+    if strategies.is_empty() {
+        println!("no strategies");
+        return Ok(());
+    }
+    let rows: Vec<Vec<String>> = strategies.iter().map(strategy_row).collect();
+    print_table(&["ID", "NAME", "TYPE", "SYMBOL", "MODE", "STATUS", "CREATED"], &rows);
+    Ok(())
+}
+
+fn strategy_row(s: &StrategyRecord) -> Vec<String> {
+    vec![
+        s.id.to_string(),
+        s.name.clone(),
+        s.kind.clone(),
+        s.symbol.clone(),
+        s.mode.to_string(),
+        s.status.to_string(),
+        format_ms(s.created_at),
+    ]
+}
+
+async fn status(strategy: &str, ctx: &Context) -> Result<(), CliError> {
+    let store = ctx.open_store().await?;
+    let record = store.get_strategy(&StrategyRef::parse(strategy)).await?;
+    let pending = store
+        .list_orders(Some(record.id), Some(OrderStatus::Pending))
+        .await?;
+    if ctx.json {
+        return print_json(&json!({"strategy": record, "pending_orders": pending}));
+    }
+    println!("strategy {} {:?}", record.id, record.name);
+    println!("  type      {}", record.kind);
+    println!("  symbol    {}", record.symbol);
+    println!("  mode      {}", record.mode);
+    println!("  status    {}", record.status);
+    if let Some(reason) = &record.status_reason {
+        println!("  reason    {reason}");
+    }
+    println!("  created   {}", format_ms(record.created_at));
+    println!("  updated   {}", format_ms(record.updated_at));
+    println!("  params    {}", record.params);
+    println!("  pending conditional orders: {}", pending.len());
+    Ok(())
+}
+
+async fn transition(
+    strategy: &str,
+    action: LifecycleAction,
+    reason: Option<String>,
+    ctx: &Context,
+) -> Result<(), CliError> {
+    let store = ctx.open_store().await?;
+    let audit = ctx.audit(&format!("strategy {}", action.as_str()));
+    let report = ctx
+        .audited(&store, &audit, async {
+            Ok(store
+                .transition_strategy(
+                    &StrategyRef::parse(strategy),
+                    action,
+                    reason.as_deref(),
+                    &audit,
+                    wall_clock_ms(),
+                )
+                .await?)
+        })
+        .await?;
+    if ctx.json {
+        return print_json(&report);
+    }
+    println!(
+        "strategy {} {:?}: {} -> {}",
+        report.id, report.name, report.from, report.to
+    );
+    if action == LifecycleAction::Stop {
+        println!(
+            "cancelled {} conditional orders: {}",
+            report.cancelled_orders.len(),
+            id_list(&report.cancelled_orders)
+        );
+    }
+    Ok(())
+}
+
+async fn conditional_list(
+    strategy: Option<String>,
+    all: bool,
+    ctx: &Context,
+) -> Result<(), CliError> {
+    let store = ctx.open_store().await?;
+    let strategy_id = match strategy {
+        Some(s) => Some(store.get_strategy(&StrategyRef::parse(&s)).await?.id),
+        None => None,
+    };
+    let status = (!all).then_some(OrderStatus::Pending);
+    let orders = store.list_orders(strategy_id, status).await?;
+    if ctx.json {
+        return print_json(&json!({"orders": orders}));
+    }
+    if orders.is_empty() {
+        println!("no conditional orders");
+        return Ok(());
+    }
+    let rows: Vec<Vec<String>> = orders
+        .iter()
+        .map(|o| {
+            vec![
+                o.id.to_string(),
+                o.strategy_id.to_string(),
+                o.kind.clone(),
+                o.side.clone(),
+                o.trigger_price.clone().unwrap_or_default(),
+                o.quote_amount.clone().or(o.base_amount.clone()).unwrap_or_default(),
+                o.status.as_str().to_string(),
+            ]
+        })
+        .collect();
+    print_table(
+        &["ID", "STRATEGY", "KIND", "SIDE", "TRIGGER", "AMOUNT", "STATUS"],
+        &rows,
+    );
+    Ok(())
+}
+
+async fn conditional_cancel(order_id: i64, ctx: &Context) -> Result<(), CliError> {
+    let store = ctx.open_store().await?;
+    let audit = ctx.audit("strategy conditional cancel");
+    let order = ctx
+        .audited(&store, &audit, async {
+            Ok(store.cancel_order(order_id, &audit, wall_clock_ms()).await?)
+        })
+        .await?;
+    if ctx.json {
+        return print_json(&json!({"order": order}));
+    }
+    println!(
+        "cancelled order {} ({} {} of strategy {})",
+        order.id, order.kind, order.side, order.strategy_id
+    );
+    Ok(())
+}

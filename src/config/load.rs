@@ -1,0 +1,342 @@
+//! Reading the config: file (optional only at the default path), env overrides, validation.
+
+use std::path::{Path, PathBuf};
+
+use super::{url_has_password, Config};
+
+/// Environment variables that carry secrets or test hooks; they are not config keys and are
+/// never printed. Everything else starting with `BSC_BOT_` must name a config key.
+pub const SECRET_ENV_VARS: &[&str] = &[
+    "BSC_BOT_API_TOKEN",
+    "BSC_BOT_PRIVATE_KEY",
+    "BSC_BOT_KEYSTORE_PASSWORD",
+    "BSC_BOT_TREASURY_PRIVATE_KEY",
+    "BSC_BOT_TELEGRAM_BOT_TOKEN",
+    "BSC_BOT_SLACK_WEBHOOK_URL",
+];
+
+/// Not config keys either, and not secret: read by the binary itself.
+const NON_CONFIG_ENV_VARS: &[&str] = &["BSC_BOT_CONFIG", "BSC_BOT_FAILPOINTS", "BSC_BOT_LOG"];
+
+/// Key names that look like secrets; rejected in the file.
+const SECRET_KEY_WORDS: &[&str] = &["password", "secret", "token", "private_key", "mnemonic", "seed"];
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("config file {path} is not valid TOML: {message}")]
+    Syntax { path: String, message: String },
+    #[error("config key {key} = {value} is invalid: expected {expected}")]
+    Invalid {
+        key: String,
+        value: String,
+        expected: String,
+    },
+    #[error("config key {key} looks like a secret; secrets must come from the environment ({hint}), never from the config file")]
+    SecretInFile { key: String, hint: String },
+    #[error("environment variable {var} does not name a config key ({why})")]
+    UnknownEnv { var: String, why: String },
+}
+
+/// Where the effective config came from, for `config check` and logs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ConfigSource {
+    File(PathBuf),
+    /// The default path did not exist; embedded defaults are in effect.
+    Defaults,
+}
+
+/// Load `path` (or the embedded defaults when `path` is the default and absent), apply env
+/// overrides from `env`, validate.
+pub fn load(
+    path: &Path,
+    explicit: bool,
+    env: &[(String, String)],
+) -> Result<(Config, ConfigSource), ConfigError> {
+    let shown = path.display().to_string();
+    let (mut table, source) = match std::fs::read_to_string(path) {
+        Ok(text) => {
+            let table: toml::Table = text.parse().map_err(|e: toml::de::Error| ConfigError::Syntax {
+                path: shown.clone(),
+                message: e.to_string().trim().to_string(),
+            })?;
+            reject_secret_keys(&table, "")?;
+            (table, ConfigSource::File(path.to_path_buf()))
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && !explicit => {
+            (toml::Table::new(), ConfigSource::Defaults)
+        }
+        Err(source) => return Err(ConfigError::Read { path: shown, source }),
+    };
+    if let Some(url) = table
+        .get("database")
+        .and_then(|d| d.get("url"))
+        .and_then(|u| u.as_str())
+    {
+        if url_has_password(url) {
+            return Err(ConfigError::SecretInFile {
+                key: "database.url".into(),
+                hint: "put the whole URL in DATABASE_URL".into(),
+            });
+        }
+    }
+    apply_env(&mut table, env)?;
+    let mut config: Config = deserialize(table, &shown)?;
+    config.base_dir = match &source {
+        ConfigSource::File(p) => p
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| PathBuf::from(".")),
+        ConfigSource::Defaults => PathBuf::from("."),
+    };
+    validate(&config)?;
+    Ok((config, source))
+}
+
+fn deserialize(table: toml::Table, shown: &str) -> Result<Config, ConfigError> {
+    Config::deserialize_from(table).map_err(|e| ConfigError::Syntax {
+        path: shown.to_string(),
+        message: e.to_string().trim().to_string(),
+    })
+}
+
+impl Config {
+    fn deserialize_from(table: toml::Table) -> Result<Config, toml::de::Error> {
+        toml::Value::Table(table).try_into()
+    }
+}
+
+fn reject_secret_keys(table: &toml::Table, prefix: &str) -> Result<(), ConfigError> {
+    for (key, value) in table {
+        let full = if prefix.is_empty() {
+            key.clone()
+        } else {
+            format!("{prefix}.{key}")
+        };
+        let lower = key.to_ascii_lowercase();
+        if SECRET_KEY_WORDS.iter().any(|w| lower.contains(w)) {
+            return Err(ConfigError::SecretInFile {
+                key: full,
+                hint: format!("see the README for the variable; e.g. {}", SECRET_ENV_VARS[0]),
+            });
+        }
+        if let toml::Value::Table(inner) = value {
+            reject_secret_keys(inner, &full)?;
+        }
+    }
+    Ok(())
+}
+
+/// `DATABASE_URL` and `BSC_BOT_<SECTION>_<KEY>` override file values. The type of each value is
+/// taken from the default config, so `BSC_BOT_DATABASE_MAX_CONNECTIONS=8` becomes an integer.
+fn apply_env(table: &mut toml::Table, env: &[(String, String)]) -> Result<(), ConfigError> {
+    let defaults = toml::Table::try_from(Config::default()).unwrap_or_default();
+    for (var, value) in env {
+        let (section, key) = if var == "DATABASE_URL" {
+            ("database".to_string(), "url".to_string())
+        } else if let Some(rest) = var.strip_prefix("BSC_BOT_") {
+            if SECRET_ENV_VARS.contains(&var.as_str()) || NON_CONFIG_ENV_VARS.contains(&var.as_str()) {
+                continue;
+            }
+            let rest = rest.to_ascii_lowercase();
+            let Some((section, key)) = defaults
+                .keys()
+                .filter_map(|s| rest.strip_prefix(&format!("{s}_")).map(|k| (s.clone(), k.to_string())))
+                .next()
+            else {
+                return Err(ConfigError::UnknownEnv {
+                    var: var.clone(),
+                    why: format!(
+                        "sections are: {}",
+                        defaults.keys().cloned().collect::<Vec<_>>().join(", ")
+                    ),
+                });
+            };
+            (section, key)
+        } else {
+            continue;
+        };
+        let Some(default_value) = defaults.get(&section).and_then(|s| s.get(&key)) else {
+            return Err(ConfigError::UnknownEnv {
+                var: var.clone(),
+                why: format!("[{section}] has no key {key}"),
+            });
+        };
+        let typed = typed_like(default_value, value).ok_or_else(|| ConfigError::Invalid {
+            key: format!("{section}.{key} (from {var})"),
+            value: format!("{value:?}"),
+            expected: format!("a {}", default_value.type_str()),
+        })?;
+        let section_table = table
+            .entry(section.clone())
+            .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+        match section_table {
+            toml::Value::Table(t) => {
+                t.insert(key, typed);
+            }
+            _ => {
+                return Err(ConfigError::Invalid {
+                    key: section,
+                    value: "a non-table value".into(),
+                    expected: "a [section] table".into(),
+                })
+            }
+        }
+    }
+    Ok(())
+}
+
+fn typed_like(default: &toml::Value, raw: &str) -> Option<toml::Value> {
+    Some(match default {
+        toml::Value::String(_) => toml::Value::String(raw.to_string()),
+        toml::Value::Integer(_) => toml::Value::Integer(raw.trim().parse().ok()?),
+        toml::Value::Float(_) => toml::Value::Float(raw.trim().parse().ok()?),
+        toml::Value::Boolean(_) => toml::Value::Boolean(raw.trim().parse().ok()?),
+        toml::Value::Array(_) => {
+            let parsed: toml::Table = format!("v = {raw}").parse().ok()?;
+            parsed.get("v").cloned().filter(|v| v.is_array()).unwrap_or_else(|| {
+                toml::Value::Array(
+                    raw.split(',')
+                        .map(|s| toml::Value::String(s.trim().to_string()))
+                        .filter(|v| v.as_str() != Some(""))
+                        .collect(),
+                )
+            })
+        }
+        _ => return None,
+    })
+}
+
+fn validate(config: &Config) -> Result<(), ConfigError> {
+    let db = &config.database;
+    let url = &db.url;
+    if !(db.is_sqlite() || url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+        return Err(ConfigError::Invalid {
+            key: "database.url".into(),
+            value: format!("{:?}", db.redacted_url()),
+            expected: "sqlite://PATH or postgres://USER@HOST/DB".into(),
+        });
+    }
+    if !(1..=100).contains(&db.max_connections) {
+        return Err(ConfigError::Invalid {
+            key: "database.max_connections".into(),
+            value: db.max_connections.to_string(),
+            expected: "an integer in 1..=100".into(),
+        });
+    }
+    if !(100..=600_000).contains(&db.busy_timeout_ms) {
+        return Err(ConfigError::Invalid {
+            key: "database.busy_timeout_ms".into(),
+            value: db.busy_timeout_ms.to_string(),
+            expected: "milliseconds in 100..=600000".into(),
+        });
+    }
+    if !matches!(config.log.format.as_str(), "text" | "json") {
+        return Err(ConfigError::Invalid {
+            key: "log.format".into(),
+            value: format!("{:?}", config.log.format),
+            expected: "\"text\" or \"json\"".into(),
+        });
+    }
+    if tracing_subscriber::EnvFilter::try_new(&config.log.level).is_err() {
+        return Err(ConfigError::Invalid {
+            key: "log.level".into(),
+            value: format!("{:?}", config.log.level),
+            expected: "a tracing filter such as \"info\" or \"bsc_bot=debug,sqlx=warn\"".into(),
+        });
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    fn write(text: &str) -> tempfile::NamedTempFile {
+        let mut f = tempfile::NamedTempFile::new().unwrap();
+        f.write_all(text.as_bytes()).unwrap();
+        f
+    }
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    #[test]
+    fn missing_default_file_uses_defaults_but_explicit_path_errors() {
+        let p = Path::new("/nonexistent/bsc-bot.toml");
+        let (c, src) = load(p, false, &[]).unwrap();
+        assert_eq!(src, ConfigSource::Defaults);
+        assert_eq!(c.database, super::super::DatabaseConfig::default());
+        assert!(matches!(load(p, true, &[]), Err(ConfigError::Read { .. })));
+    }
+
+    #[test]
+    fn env_overrides_are_typed() {
+        let f = write("[database]\nmax_connections = 3\n");
+        let (c, _) = load(
+            f.path(),
+            true,
+            &env(&[
+                ("BSC_BOT_DATABASE_MAX_CONNECTIONS", "9"),
+                ("DATABASE_URL", "postgres://u:p@h/db"),
+                ("BSC_BOT_API_TOKEN", "ignored-secret"),
+                ("PATH", "/bin"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(c.database.max_connections, 9);
+        assert_eq!(c.database.url, "postgres://u:p@h/db");
+    }
+
+    #[test]
+    fn bad_env_value_names_key_and_value() {
+        let err = load(
+            Path::new("/nonexistent"),
+            false,
+            &env(&[("BSC_BOT_DATABASE_MAX_CONNECTIONS", "many")]),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("database.max_connections"), "{err}");
+        assert!(err.contains("many"), "{err}");
+    }
+
+    #[test]
+    fn unknown_env_key_rejected() {
+        let err = load(Path::new("/x"), false, &env(&[("BSC_BOT_DATABASE_URLL", "x")])).unwrap_err();
+        assert!(matches!(err, ConfigError::UnknownEnv { .. }), "{err}");
+    }
+
+    #[test]
+    fn secrets_in_file_rejected() {
+        let f = write("[api]\ntoken = \"abc\"\n");
+        assert!(matches!(load(f.path(), true, &[]), Err(ConfigError::SecretInFile { .. })));
+        let f = write("[database]\nurl = \"postgres://u:pw@h/db\"\n");
+        assert!(matches!(load(f.path(), true, &[]), Err(ConfigError::SecretInFile { .. })));
+    }
+
+    #[test]
+    fn validation_names_key_value_expected() {
+        let f = write("[database]\nmax_connections = 0\n");
+        let err = load(f.path(), true, &[]).unwrap_err().to_string();
+        assert!(err.contains("database.max_connections = 0"), "{err}");
+        assert!(err.contains("1..=100"), "{err}");
+        let f = write("[log]\nformat = \"xml\"\n");
+        let err = load(f.path(), true, &[]).unwrap_err().to_string();
+        assert!(err.contains("log.format"), "{err}");
+    }
+
+    #[test]
+    fn unknown_key_in_file_rejected() {
+        let f = write("[database]\nurll = \"x\"\n");
+        let err = load(f.path(), true, &[]).unwrap_err().to_string();
+        assert!(err.contains("urll"), "{err}");
+    }
+}

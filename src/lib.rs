@@ -1,0 +1,12 @@
+//! bsc-bot: a grid-trading / market-making daemon for BNB Smart Chain.
+//!
+//! One engine serves backtest, paper and live; the database is the source of truth for
+//! desired state. See the README's architecture section for how the parts fit.
+
+pub mod cli;
+pub mod clock;
+pub mod config;
+pub mod failpoint;
+pub mod market;
+pub mod store;
+pub mod strategy;

@@ -1,0 +1,62 @@
+//! The `bsc-bot` binary: daemon and operator CLI in one.
+
+use clap::Parser;
+use tracing_subscriber::EnvFilter;
+
+use bsc_bot::cli::{self, Cli, CliError};
+
+fn main() {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            use clap::error::ErrorKind;
+            let code = match e.kind() {
+                ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => 0,
+                ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => 1,
+                _ => cli::context::EXIT_INVALID_INPUT,
+            };
+            let _ = e.print();
+            std::process::exit(code);
+        }
+    };
+    init_logging(&cli);
+    let json = cli.json;
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => fail(json, &CliError::runtime(format!("cannot start the async runtime: {e}"))),
+    };
+    if let Err(e) = runtime.block_on(cli::run(cli)) {
+        fail(json, &e);
+    }
+}
+
+fn fail(json: bool, e: &CliError) -> ! {
+    if json {
+        let doc = serde_json::json!({"error": {"kind": e.kind(), "exit_code": e.exit_code, "message": e.message}});
+        println!("{doc}");
+    }
+    eprintln!("error: {}", e.message);
+    std::process::exit(e.exit_code);
+}
+
+/// Logs go to stderr so stdout stays clean for tables and JSON.
+fn init_logging(cli: &Cli) {
+    let level = cli
+        .log_level
+        .clone()
+        .or_else(|| std::env::var("BSC_BOT_LOG").ok())
+        .unwrap_or_else(|| "warn".to_string());
+    let filter = EnvFilter::try_new(&level).unwrap_or_else(|_| EnvFilter::new("warn"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if cli.log_format.as_deref() == Some("json") {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}

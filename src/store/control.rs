@@ -1,0 +1,68 @@
+//! The global kill switch: persistent, so a restarted daemon stays stopped.
+
+use serde::Serialize;
+use sqlx::Row;
+
+use super::{audit, AuditContext, Store, StoreError};
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct KillSwitch {
+    pub engaged: bool,
+    pub reason: Option<String>,
+    pub actor: Option<String>,
+    pub engaged_at: Option<i64>,
+    /// Desired-state revision; changes on every operator write.
+    pub revision: i64,
+}
+
+impl Store {
+    pub async fn kill_switch(&self) -> Result<KillSwitch, StoreError> {
+        let row = sqlx::query(
+            "SELECT kill_switch, kill_switch_reason, kill_switch_actor, kill_switch_at, revision \
+             FROM control_state WHERE id = 1",
+        )
+        .fetch_one(&self.pool)
+        .await?;
+        let engaged: i64 = row.try_get("kill_switch")?;
+        Ok(KillSwitch {
+            engaged: engaged != 0,
+            reason: row.try_get("kill_switch_reason")?,
+            actor: row.try_get("kill_switch_actor")?,
+            engaged_at: row.try_get("kill_switch_at")?,
+            revision: row.try_get("revision")?,
+        })
+    }
+
+    /// Lift the kill switch. Strategies stay stopped; operators create or resume deliberately.
+    pub async fn clear_kill_switch(
+        &self,
+        reason: &str,
+        ctx: &AuditContext,
+        now_ms: i64,
+    ) -> Result<(), StoreError> {
+        let (mut tx, engaged) = self.begin_control_write(now_ms).await?;
+        if !engaged {
+            return Err(StoreError::Conflict(
+                "the kill switch is not engaged; nothing to clear".into(),
+            ));
+        }
+        sqlx::query(
+            "UPDATE control_state SET kill_switch = 0, kill_switch_reason = NULL, \
+             kill_switch_actor = NULL, kill_switch_at = NULL WHERE id = 1",
+        )
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(
+            "INSERT INTO risk_events (strategy_id, kind, severity, message, details, created_at) \
+             VALUES (NULL, 'kill_switch_cleared', 'info', $1, $2, $3)",
+        )
+        .bind(format!("kill switch cleared: {reason}"))
+        .bind(serde_json::json!({"actor": ctx.actor}).to_string())
+        .bind(now_ms)
+        .execute(&mut *tx)
+        .await?;
+        audit::insert(&mut *tx, ctx, "ok", "kill switch cleared", now_ms).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,170 @@
+//! Persistence: one sqlx pool over SQLite (default) or PostgreSQL, migrations applied on open.
+//!
+//! The database is the source of truth for desired state (strategy status, kill switch) and for
+//! history. Every operator write goes through [`Store::begin_control_write`], which bumps one
+//! revision counter first: that serialises control-plane writers on both backends and gives the
+//! daemon a cheap "did anything change?" check.
+
+pub mod audit;
+pub mod control;
+pub mod error;
+pub mod orders;
+pub mod strategies;
+
+use std::path::Path;
+use std::time::Duration;
+
+use sqlx::any::{AnyPoolOptions, AnyRow};
+use sqlx::{Any, AnyPool, Executor, Row, Transaction};
+
+use crate::config::{sqlite_path, DatabaseConfig};
+
+pub use audit::AuditContext;
+pub use control::KillSwitch;
+pub use error::StoreError;
+pub use orders::{NewOrder, OrderRecord, OrderStatus};
+pub use strategies::{StopAllReport, StrategyRecord, StrategyRef};
+
+static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+#[derive(Clone, Debug)]
+pub struct Store {
+    pool: AnyPool,
+    backend: Backend,
+}
+
+/// A write transaction whose first statement took the control-row lock.
+pub type WriteTx = Transaction<'static, Any>;
+
+impl Store {
+    /// Connect (creating the SQLite file and its folder if needed) and apply pending migrations.
+    pub async fn open(url: &str, db: &DatabaseConfig) -> Result<Store, StoreError> {
+        sqlx::any::install_default_drivers();
+        let backend = if sqlite_path(url).is_some() {
+            Backend::Sqlite
+        } else {
+            Backend::Postgres
+        };
+        let url = match backend {
+            Backend::Sqlite => prepare_sqlite_url(url)?,
+            Backend::Postgres => url.to_string(),
+        };
+        let busy_ms = db.busy_timeout_ms;
+        let mut options = AnyPoolOptions::new()
+            .max_connections(db.max_connections)
+            .acquire_timeout(Duration::from_millis(busy_ms.max(5_000)));
+        if backend == Backend::Sqlite {
+            options = options.after_connect(move |conn, _meta| {
+                Box::pin(async move {
+                    // busy_timeout first, so the pragmas below wait for a busy writer too.
+                    conn.execute(sqlx::raw_sql(&format!("PRAGMA busy_timeout = {busy_ms}")))
+                        .await?;
+                    conn.execute("PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL")
+                        .await?;
+                    Ok(())
+                })
+            });
+        }
+        let pool = options.connect(&url).await.map_err(StoreError::Connect)?;
+        let store = Store { pool, backend };
+        store.migrate(&url).await?;
+        Ok(store)
+    }
+
+    async fn migrate(&self, url: &str) -> Result<(), StoreError> {
+        match self.backend {
+            // PostgreSQL: sqlx takes an advisory lock around migrations itself.
+            Backend::Postgres => POSTGRES_MIGRATIONS.run(&self.pool).await?,
+            Backend::Sqlite => {
+                // SQLite has no advisory lock; a lock file keeps concurrent first starts
+                // (several CLI processes on a fresh file) from applying the same migration twice.
+                let lock_path = sqlite_path(url)
+                    .filter(|p| *p != ":memory:")
+                    .map(|p| format!("{p}.migrate-lock"));
+                let _guard = match lock_path {
+                    Some(path) => {
+                        let file = std::fs::OpenOptions::new()
+                            .create(true)
+                            .truncate(false)
+                            .write(true)
+                            .open(&path)
+                            .map_err(|e| StoreError::Io(format!("{path}: {e}")))?;
+                        file.lock()
+                            .map_err(|e| StoreError::Io(format!("lock {path}: {e}")))?;
+                        Some(file)
+                    }
+                    None => None,
+                };
+                let mode: String = sqlx::query_scalar("PRAGMA journal_mode")
+                    .fetch_one(&self.pool)
+                    .await?;
+                if !mode.eq_ignore_ascii_case("wal") {
+                    sqlx::query("PRAGMA journal_mode = WAL").execute(&self.pool).await?;
+                }
+                SQLITE_MIGRATIONS.run(&self.pool).await?;
+            }
+        }
+        Ok(())
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    pub fn pool(&self) -> &AnyPool {
+        &self.pool
+    }
+
+    /// SQLite needs `BEGIN IMMEDIATE` so a read-then-write transaction waits for the write
+    /// lock up front instead of failing with "database is locked" when it upgrades.
+    pub async fn begin_write(&self) -> Result<WriteTx, StoreError> {
+        let tx = match self.backend {
+            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
+            Backend::Postgres => self.pool.begin().await?,
+        };
+        Ok(tx)
+    }
+
+    /// Begin an operator write: lock the control row, bump the revision, return the kill switch.
+    pub async fn begin_control_write(&self, now_ms: i64) -> Result<(WriteTx, bool), StoreError> {
+        let mut tx = self.begin_write().await?;
+        let row: AnyRow = sqlx::query(
+            "UPDATE control_state SET revision = revision + 1, updated_at = $1 WHERE id = 1 \
+             RETURNING kill_switch",
+        )
+        .bind(now_ms)
+        .fetch_one(&mut *tx)
+        .await?;
+        let engaged: i64 = row.try_get("kill_switch")?;
+        Ok((tx, engaged != 0))
+    }
+
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+/// Create the SQLite file's folder and ask sqlx to create the file (`mode=rwc`).
+fn prepare_sqlite_url(url: &str) -> Result<String, StoreError> {
+    let path = sqlite_path(url).unwrap_or_default();
+    if path != ":memory:" && !path.is_empty() {
+        if let Some(parent) = Path::new(path).parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent)
+                .map_err(|e| StoreError::Io(format!("create {}: {e}", parent.display())))?;
+        }
+    }
+    if url.contains("mode=") {
+        Ok(url.to_string())
+    } else if url.contains('?') {
+        Ok(format!("{url}&mode=rwc"))
+    } else {
+        Ok(format!("{url}?mode=rwc"))
+    }
+}

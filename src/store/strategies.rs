@@ -1,0 +1,371 @@
+//! Strategy rows: create, look up, lifecycle transitions, and the emergency stop of all of them.
+
+use serde::Serialize;
+use sqlx::any::AnyRow;
+use sqlx::Row;
+
+use super::{audit, AuditContext, Store, StoreError};
+use crate::failpoint;
+use crate::strategy::{LifecycleAction, StrategyMode, StrategySpec, StrategyStatus};
+
+/// A strategy as stored; `params` is the validated parameter object (decimals as strings).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct StrategyRecord {
+    pub id: i64,
+    pub name: String,
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub symbol: String,
+    pub mode: StrategyMode,
+    pub status: StrategyStatus,
+    pub status_reason: Option<String>,
+    pub params: serde_json::Value,
+    #[serde(skip)]
+    pub state: Option<String>,
+    pub created_at: i64,
+    pub updated_at: i64,
+    pub stopped_at: Option<i64>,
+}
+
+/// How an operator names a strategy: its id, or its name (the live one, else the newest).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StrategyRef {
+    Id(i64),
+    Name(String),
+}
+
+impl StrategyRef {
+    pub fn parse(text: &str) -> StrategyRef {
+        match text.parse::<i64>() {
+            Ok(id) => StrategyRef::Id(id),
+            Err(_) => StrategyRef::Name(text.to_string()),
+        }
+    }
+}
+
+impl std::fmt::Display for StrategyRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StrategyRef::Id(id) => write!(f, "strategy {id}"),
+            StrategyRef::Name(n) => write!(f, "strategy {n:?}"),
+        }
+    }
+}
+
+/// Result of a lifecycle command.
+#[derive(Debug, Clone, Serialize)]
+pub struct TransitionReport {
+    pub id: i64,
+    pub name: String,
+    pub from: StrategyStatus,
+    pub to: StrategyStatus,
+    pub cancelled_orders: Vec<i64>,
+}
+
+/// What `emergency stop-all` did, all of it in one transaction.
+#[derive(Debug, Clone, Serialize)]
+pub struct StopAllReport {
+    pub reason: String,
+    pub stopped: Vec<StoppedStrategy>,
+    pub cancelled_orders: Vec<i64>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct StoppedStrategy {
+    pub id: i64,
+    pub name: String,
+    pub previous_status: StrategyStatus,
+}
+
+const STRATEGY_COLUMNS: &str = "id, name, kind, symbol, mode, status, status_reason, params, \
+                                state, created_at, updated_at, stopped_at";
+
+fn strategy_from_row(row: &AnyRow) -> Result<StrategyRecord, StoreError> {
+    let status: String = row.try_get("status")?;
+    let mode: String = row.try_get("mode")?;
+    let params: String = row.try_get("params")?;
+    let id: i64 = row.try_get("id")?;
+    Ok(StrategyRecord {
+        id,
+        name: row.try_get("name")?,
+        kind: row.try_get("kind")?,
+        symbol: row.try_get("symbol")?,
+        mode: mode
+            .parse()
+            .map_err(|e| StoreError::Corrupt(format!("strategy {id}: {e}")))?,
+        status: status
+            .parse()
+            .map_err(|e| StoreError::Corrupt(format!("strategy {id}: {e}")))?,
+        status_reason: row.try_get("status_reason")?,
+        params: serde_json::from_str(&params)
+            .map_err(|e| StoreError::Corrupt(format!("strategy {id} params: {e}")))?,
+        state: row.try_get("state")?,
+        created_at: row.try_get("created_at")?,
+        updated_at: row.try_get("updated_at")?,
+        stopped_at: row.try_get("stopped_at")?,
+    })
+}
+
+impl Store {
+    /// Insert a validated spec. `initial` is `active` unless the operator asked for `paused`;
+    /// an active create is refused while the kill switch is engaged.
+    pub async fn create_strategy(
+        &self,
+        spec: &StrategySpec,
+        initial: StrategyStatus,
+        ctx: &AuditContext,
+        now_ms: i64,
+    ) -> Result<StrategyRecord, StoreError> {
+        let (mut tx, engaged) = self.begin_control_write(now_ms).await?;
+        if engaged && initial == StrategyStatus::Active {
+            let reason = kill_switch_reason(&mut tx).await?;
+            return Err(StoreError::KillSwitchEngaged {
+                reason,
+                action: "creating an active strategy".into(),
+            });
+        }
+        let clash: Option<i64> =
+            sqlx::query_scalar("SELECT id FROM strategies WHERE name = $1 AND status <> 'stopped'")
+                .bind(spec.name.clone())
+                .fetch_optional(&mut *tx)
+                .await?;
+        if clash.is_some() {
+            return Err(StoreError::DuplicateName(spec.name.clone()));
+        }
+        let params = serde_json::to_string(&spec.params.params_json())
+            .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO strategies (name, kind, symbol, mode, status, params, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $7) RETURNING id",
+        )
+        .bind(spec.name.clone())
+        .bind(spec.params.type_name().to_string())
+        .bind(spec.symbol.to_string())
+        .bind(spec.mode.as_str().to_string())
+        .bind(initial.as_str().to_string())
+        .bind(params)
+        .bind(now_ms)
+        .fetch_one(&mut *tx)
+        .await?;
+        audit::insert(&mut *tx, ctx, "ok", &format!("created strategy {id}"), now_ms).await?;
+        let row = sqlx::query(&format!("SELECT {STRATEGY_COLUMNS} FROM strategies WHERE id = $1"))
+            .bind(id)
+            .fetch_one(&mut *tx)
+            .await?;
+        let record = strategy_from_row(&row)?;
+        tx.commit().await?;
+        Ok(record)
+    }
+
+    pub async fn list_strategies(
+        &self,
+        status: Option<StrategyStatus>,
+    ) -> Result<Vec<StrategyRecord>, StoreError> {
+        let rows = match status {
+            Some(s) => {
+                sqlx::query(&format!(
+                    "SELECT {STRATEGY_COLUMNS} FROM strategies WHERE status = $1 ORDER BY id"
+                ))
+                .bind(s.as_str().to_string())
+                .fetch_all(&self.pool)
+                .await?
+            }
+            None => {
+                sqlx::query(&format!("SELECT {STRATEGY_COLUMNS} FROM strategies ORDER BY id"))
+                    .fetch_all(&self.pool)
+                    .await?
+            }
+        };
+        rows.iter().map(strategy_from_row).collect()
+    }
+
+    pub async fn get_strategy(&self, r: &StrategyRef) -> Result<StrategyRecord, StoreError> {
+        let mut conn = self.pool.acquire().await?;
+        find_strategy(&mut conn, r).await
+    }
+
+    /// Apply pause / resume / stop. Stop also cancels the strategy's pending conditional orders.
+    pub async fn transition_strategy(
+        &self,
+        r: &StrategyRef,
+        action: LifecycleAction,
+        reason: Option<&str>,
+        ctx: &AuditContext,
+        now_ms: i64,
+    ) -> Result<TransitionReport, StoreError> {
+        let (mut tx, engaged) = self.begin_control_write(now_ms).await?;
+        let current = find_strategy(&mut tx, r).await?;
+        let to = current
+            .status
+            .apply(action)
+            .map_err(|source| StoreError::InvalidTransition {
+                id: current.id,
+                name: current.name.clone(),
+                source,
+            })?;
+        if engaged && to == StrategyStatus::Active {
+            let reason = kill_switch_reason(&mut tx).await?;
+            return Err(StoreError::KillSwitchEngaged {
+                reason,
+                action: format!("resuming strategy {}", current.id),
+            });
+        }
+        let status_reason = reason
+            .map(str::to_string)
+            .unwrap_or_else(|| format!("operator {}", action.as_str()));
+        let stopped_at = (to == StrategyStatus::Stopped).then_some(now_ms);
+        let updated = sqlx::query(
+            "UPDATE strategies SET status = $1, status_reason = $2, updated_at = $3, \
+             stopped_at = COALESCE($4, stopped_at) WHERE id = $5 AND status = $6",
+        )
+        .bind(to.as_str().to_string())
+        .bind(status_reason.clone())
+        .bind(now_ms)
+        .bind(stopped_at)
+        .bind(current.id)
+        .bind(current.status.as_str().to_string())
+        .execute(&mut *tx)
+        .await?;
+        if updated.rows_affected() != 1 {
+            return Err(StoreError::Conflict(format!(
+                "strategy {} changed while being updated; run the command again",
+                current.id
+            )));
+        }
+        let cancelled_orders = if to == StrategyStatus::Stopped {
+            super::orders::cancel_pending(&mut tx, Some(current.id), &status_reason, now_ms).await?
+        } else {
+            Vec::new()
+        };
+        audit::insert(
+            &mut *tx,
+            ctx,
+            "ok",
+            &format!("strategy {}: {} -> {}", current.id, current.status, to),
+            now_ms,
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(TransitionReport {
+            id: current.id,
+            name: current.name,
+            from: current.status,
+            to,
+            cancelled_orders,
+        })
+    }
+
+    /// Engage the kill switch, stop every strategy that is not stopped and cancel every pending
+    /// conditional order — in one transaction, so a crash leaves all of it or none of it.
+    pub async fn emergency_stop_all(
+        &self,
+        reason: &str,
+        ctx: &AuditContext,
+        now_ms: i64,
+    ) -> Result<StopAllReport, StoreError> {
+        let (mut tx, _) = self.begin_control_write(now_ms).await?;
+        sqlx::query(
+            "UPDATE control_state SET kill_switch = 1, kill_switch_reason = $1, \
+             kill_switch_actor = $2, kill_switch_at = $3 WHERE id = 1",
+        )
+        .bind(reason.to_string())
+        .bind(ctx.actor.clone())
+        .bind(now_ms)
+        .execute(&mut *tx)
+        .await?;
+        let rows = sqlx::query("SELECT id, name, status FROM strategies WHERE status <> 'stopped' ORDER BY id")
+            .fetch_all(&mut *tx)
+            .await?;
+        let mut stopped = Vec::with_capacity(rows.len());
+        for row in &rows {
+            let status: String = row.try_get("status")?;
+            let id: i64 = row.try_get("id")?;
+            stopped.push(StoppedStrategy {
+                id,
+                name: row.try_get("name")?,
+                previous_status: status
+                    .parse()
+                    .map_err(|e| StoreError::Corrupt(format!("strategy {id}: {e}")))?,
+            });
+        }
+        let status_reason = format!("emergency stop-all: {reason}");
+        sqlx::query(
+            "UPDATE strategies SET status = 'stopped', status_reason = $1, updated_at = $2, \
+             stopped_at = $2 WHERE status <> 'stopped'",
+        )
+        .bind(status_reason.clone())
+        .bind(now_ms)
+        .execute(&mut *tx)
+        .await?;
+        failpoint::hit("emergency.after_strategies");
+        let cancelled_orders =
+            super::orders::cancel_pending(&mut tx, None, &status_reason, now_ms).await?;
+        sqlx::query(
+            "INSERT INTO risk_events (strategy_id, kind, severity, message, details, created_at) \
+             VALUES (NULL, 'kill_switch', 'critical', $1, $2, $3)",
+        )
+        .bind(status_reason.clone())
+        .bind(
+            serde_json::json!({"actor": ctx.actor, "stopped": stopped.len(), "cancelled_orders": cancelled_orders.len()})
+                .to_string(),
+        )
+        .bind(now_ms)
+        .execute(&mut *tx)
+        .await?;
+        audit::insert(
+            &mut *tx,
+            ctx,
+            "ok",
+            &format!(
+                "stopped {} strategies, cancelled {} conditional orders",
+                stopped.len(),
+                cancelled_orders.len()
+            ),
+            now_ms,
+        )
+        .await?;
+        failpoint::hit("emergency.before_commit");
+        tx.commit().await?;
+        Ok(StopAllReport {
+            reason: reason.to_string(),
+            stopped,
+            cancelled_orders,
+        })
+    }
+}
+
+async fn find_strategy(
+    conn: &mut sqlx::AnyConnection,
+    r: &StrategyRef,
+) -> Result<StrategyRecord, StoreError> {
+    let row = match r {
+        StrategyRef::Id(id) => {
+            sqlx::query(&format!("SELECT {STRATEGY_COLUMNS} FROM strategies WHERE id = $1"))
+                .bind(*id)
+                .fetch_optional(&mut *conn)
+                .await?
+        }
+        StrategyRef::Name(name) => {
+            // The live strategy of that name if there is one, else the newest stopped one.
+            sqlx::query(&format!(
+                "SELECT {STRATEGY_COLUMNS} FROM strategies WHERE name = $1 \
+                 ORDER BY CASE WHEN status = 'stopped' THEN 1 ELSE 0 END, id DESC LIMIT 1"
+            ))
+            .bind(name.clone())
+            .fetch_optional(&mut *conn)
+            .await?
+        }
+    };
+    match row {
+        Some(row) => strategy_from_row(&row),
+        None => Err(StoreError::NotFound(r.to_string())),
+    }
+}
+
+async fn kill_switch_reason(conn: &mut sqlx::AnyConnection) -> Result<String, StoreError> {
+    let reason: Option<String> =
+        sqlx::query_scalar("SELECT kill_switch_reason FROM control_state WHERE id = 1")
+            .fetch_one(&mut *conn)
+            .await?;
+    Ok(reason.unwrap_or_else(|| "no reason recorded".into()))
+}

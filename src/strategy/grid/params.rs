@@ -1,0 +1,196 @@
+//! Grid parameters exactly as `GRID.md` pins them, validated with errors naming the field.
+
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::strategy::params::{ParamError, ParamReader};
+
+pub const MIN_GRID_COUNT: i64 = 2;
+pub const MAX_GRID_COUNT: i64 = 500;
+/// 10 %: anything above is almost certainly a typo (bps vs percent) and would lose on every cell.
+pub const MAX_FEE_BPS: i64 = 1000;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Spacing {
+    Arithmetic,
+    Geometric,
+}
+
+/// What the grid does when price leaves `[lower_price, upper_price]`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OnExit {
+    Hold,
+    Stop,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GridParams {
+    pub lower_price: Decimal,
+    pub upper_price: Decimal,
+    /// Number of price levels N (N-1 cells).
+    pub grid_count: u32,
+    pub spacing: Spacing,
+    /// Quote amount spent by each buy.
+    pub base_order_size: Decimal,
+    pub fee_bps: u32,
+    pub on_exit: OnExit,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub stop_loss_price: Option<Decimal>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub take_profit_price: Option<Decimal>,
+}
+
+impl GridParams {
+    pub fn from_json(value: &Value) -> Result<Self, ParamError> {
+        let mut r = ParamReader::new(value)?;
+        let lower_price = r.decimal("lower_price")?;
+        let upper_price = r.decimal("upper_price")?;
+        let grid_count = r.integer("grid_count", None)?;
+        let spacing = match r.choice("spacing", &["arithmetic", "geometric"], "arithmetic")? {
+            "geometric" => Spacing::Geometric,
+            _ => Spacing::Arithmetic,
+        };
+        let base_order_size = r.decimal("base_order_size")?;
+        let fee_bps = r.integer("fee_bps", Some(25))?;
+        let on_exit = match r.choice("on_exit", &["hold", "stop"], "hold")? {
+            "stop" => OnExit::Stop,
+            _ => OnExit::Hold,
+        };
+        let stop_loss_price = r.opt_decimal("stop_loss_price")?;
+        let take_profit_price = r.opt_decimal("take_profit_price")?;
+        r.finish()?;
+
+        if lower_price <= Decimal::ZERO {
+            return Err(ParamError::new(
+                "lower_price",
+                format!("must be > 0, got {lower_price}"),
+            ));
+        }
+        if upper_price <= lower_price {
+            return Err(ParamError::new(
+                "upper_price",
+                format!("must be greater than lower_price ({lower_price}), got {upper_price}"),
+            ));
+        }
+        if !(MIN_GRID_COUNT..=MAX_GRID_COUNT).contains(&grid_count) {
+            return Err(ParamError::new(
+                "grid_count",
+                format!("must be in {MIN_GRID_COUNT}..={MAX_GRID_COUNT}, got {grid_count}"),
+            ));
+        }
+        if base_order_size <= Decimal::ZERO {
+            return Err(ParamError::new(
+                "base_order_size",
+                format!("must be > 0 (quote spent per buy), got {base_order_size}"),
+            ));
+        }
+        if !(0..=MAX_FEE_BPS).contains(&fee_bps) {
+            return Err(ParamError::new(
+                "fee_bps",
+                format!("must be in 0..={MAX_FEE_BPS} basis points, got {fee_bps}"),
+            ));
+        }
+        if let Some(sl) = stop_loss_price {
+            if sl <= Decimal::ZERO || sl >= upper_price {
+                return Err(ParamError::new(
+                    "stop_loss_price",
+                    format!("must be > 0 and below upper_price ({upper_price}), got {sl}"),
+                ));
+            }
+        }
+        if let Some(tp) = take_profit_price {
+            if tp <= lower_price {
+                return Err(ParamError::new(
+                    "take_profit_price",
+                    format!("must be above lower_price ({lower_price}), got {tp}"),
+                ));
+            }
+            if let Some(sl) = stop_loss_price {
+                if tp <= sl {
+                    return Err(ParamError::new(
+                        "take_profit_price",
+                        format!("must be above stop_loss_price ({sl}), got {tp}"),
+                    ));
+                }
+            }
+        }
+        // Ranges are checked above, so these conversions cannot truncate.
+        Ok(GridParams {
+            lower_price,
+            upper_price,
+            grid_count: u32::try_from(grid_count).unwrap_or(MIN_GRID_COUNT as u32),
+            spacing,
+            base_order_size,
+            fee_bps: u32::try_from(fee_bps).unwrap_or(0),
+            on_exit,
+            stop_loss_price,
+            take_profit_price,
+        })
+    }
+
+    /// `fee_bps / 10000` as an exact decimal.
+    pub fn fee_rate(&self) -> Decimal {
+        Decimal::from(self.fee_bps) / Decimal::from(10_000)
+    }
+
+    /// Quote needed to run the grid: every cell either buys at start or keeps `Q` for its buy.
+    pub fn required_quote(&self) -> Decimal {
+        Decimal::from(self.grid_count - 1) * self.base_order_size
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn base() -> Value {
+        json!({"lower_price": "100", "upper_price": "200", "grid_count": 5, "base_order_size": "10"})
+    }
+
+    fn with(key: &str, value: Value) -> Value {
+        let mut v = base();
+        v[key] = value;
+        v
+    }
+
+    #[test]
+    fn defaults_applied() {
+        let p = GridParams::from_json(&base()).unwrap();
+        assert_eq!(p.fee_bps, 25);
+        assert_eq!(p.spacing, Spacing::Arithmetic);
+        assert_eq!(p.on_exit, OnExit::Hold);
+        assert_eq!(p.required_quote(), Decimal::from(40));
+    }
+
+    #[test]
+    fn each_invalid_field_is_named() {
+        let cases = [
+            (with("lower_price", json!("0")), "lower_price"),
+            (with("upper_price", json!("100")), "upper_price"),
+            (with("grid_count", json!(1)), "grid_count"),
+            (with("grid_count", json!(501)), "grid_count"),
+            (with("base_order_size", json!("-1")), "base_order_size"),
+            (with("base_order_size", json!("ten")), "base_order_size"),
+            (with("spacing", json!("log")), "spacing"),
+            (with("on_exit", json!("sell")), "on_exit"),
+            (with("fee_bps", json!(20000)), "fee_bps"),
+            (with("stop_loss_price", json!("250")), "stop_loss_price"),
+            (with("take_profit_price", json!("50")), "take_profit_price"),
+            (with("grid_cout", json!(5)), "grid_cout"),
+        ];
+        for (value, field) in cases {
+            let err = GridParams::from_json(&value).unwrap_err();
+            assert_eq!(err.field, field, "{value}");
+        }
+    }
+
+    #[test]
+    fn missing_required_field_named() {
+        let err = GridParams::from_json(&json!({"lower_price": "1"})).unwrap_err();
+        assert_eq!(err.field, "upper_price");
+    }
+}

@@ -1,0 +1,77 @@
+//! Strategies: the registry by type name, parameters, lifecycle states and spec files.
+
+pub mod grid;
+pub mod params;
+pub mod spec;
+pub mod status;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+pub use params::ParamError;
+pub use spec::{SpecError, StrategySpec};
+pub use status::{InvalidTransition, LifecycleAction, StrategyMode, StrategyStatus};
+
+/// Registered strategy types. Adding a strategy means adding a variant here and its module;
+/// everything that creates strategies by name goes through [`StrategyParams::parse`].
+pub const STRATEGY_TYPES: &[&str] = &["grid"];
+
+/// Validated parameters of one strategy, tagged by type name.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", content = "params", rename_all = "lowercase")]
+pub enum StrategyParams {
+    Grid(grid::GridParams),
+}
+
+impl StrategyParams {
+    /// Look up `type_name` in the registry and validate `params` for it.
+    pub fn parse(type_name: &str, params: &Value) -> Result<Self, ParamError> {
+        match type_name {
+            "grid" => Ok(StrategyParams::Grid(grid::GridParams::from_json(params)?)),
+            other => Err(ParamError::new(
+                "type",
+                format!(
+                    "unknown strategy type {other:?}; known types: {}",
+                    STRATEGY_TYPES.join(", ")
+                ),
+            )),
+        }
+    }
+
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            StrategyParams::Grid(_) => "grid",
+        }
+    }
+
+    /// Parameters alone as JSON (decimals as strings), the form stored and shown.
+    pub fn params_json(&self) -> Value {
+        match self {
+            StrategyParams::Grid(p) => serde_json::to_value(p).unwrap_or(Value::Null),
+        }
+    }
+
+    /// Things that are allowed but probably not what the operator wants.
+    pub fn warnings(&self) -> Vec<String> {
+        match self {
+            StrategyParams::Grid(p) => {
+                let levels = grid::grid_levels(p);
+                let cells = grid::unprofitable_cells(p, &levels);
+                if cells.is_empty() {
+                    return Vec::new();
+                }
+                let named: Vec<String> = cells
+                    .iter()
+                    .map(|&i| format!("#{i} [{}, {}]", levels[i], levels[i + 1]))
+                    .collect();
+                vec![format!(
+                    "{} of {} grid cells cannot cover the {} bps fee on a round trip and lose money on every fill: {}",
+                    cells.len(),
+                    levels.len() - 1,
+                    p.fee_bps,
+                    named.join(", ")
+                )]
+            }
+        }
+    }
+}
