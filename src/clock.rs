@@ -21,6 +21,9 @@ pub fn format_ms(ms: i64) -> String {
 mod tests {
     #[test]
     fn formats_utc_millis() {
-        assert_eq!(super::format_ms(1_748_798_580_000), "2025-06-01T17:23:00.000Z");
+        assert_eq!(
+            super::format_ms(1_748_798_580_000),
+            "2025-06-01T17:23:00.000Z"
+        );
     }
 }

@@ -27,7 +27,10 @@ fn main() {
         .build()
     {
         Ok(rt) => rt,
-        Err(e) => fail(json, &CliError::runtime(format!("cannot start the async runtime: {e}"))),
+        Err(e) => fail(
+            json,
+            &CliError::runtime(format!("cannot start the async runtime: {e}")),
+        ),
     };
     if let Err(e) = runtime.block_on(cli::run(cli)) {
         fail(json, &e);

@@ -36,7 +36,9 @@ fn check(ctx: &Context) -> Result<(), CliError> {
         })
         .collect();
     if ctx.json {
-        return print_json(&json!({"valid": true, "source": source, "config": shown, "secrets": secrets}));
+        return print_json(
+            &json!({"valid": true, "source": source, "config": shown, "secrets": secrets}),
+        );
     }
     let text = toml::to_string_pretty(&shown)
         .map_err(|e| CliError::runtime(format!("cannot render config: {e}")))?;

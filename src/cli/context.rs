@@ -109,13 +109,21 @@ impl Context {
 
     /// Run a state-changing command; a failure is recorded in the audit log before it is
     /// returned (successes are recorded inside the command's own transaction).
-    pub async fn audited<T, F>(&self, store: &Store, audit: &AuditContext, body: F) -> Result<T, CliError>
+    pub async fn audited<T, F>(
+        &self,
+        store: &Store,
+        audit: &AuditContext,
+        body: F,
+    ) -> Result<T, CliError>
     where
         F: Future<Output = Result<T, CliError>>,
     {
         let result = body.await;
         if let Err(e) = &result {
-            if let Err(audit_err) = store.record_failed_command(audit, &e.message, wall_clock_ms()).await {
+            if let Err(audit_err) = store
+                .record_failed_command(audit, &e.message, wall_clock_ms())
+                .await
+            {
                 tracing::warn!(error = %audit_err, "could not record the failed command in the audit log");
             }
         }

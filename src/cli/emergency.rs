@@ -46,7 +46,9 @@ async fn stop_all(reason: &str, ctx: &Context) -> Result<(), CliError> {
     let report = ctx
         .audited(&store, &audit, async {
             let reason = require_reason(reason)?;
-            Ok(store.emergency_stop_all(reason, &audit, wall_clock_ms()).await?)
+            Ok(store
+                .emergency_stop_all(reason, &audit, wall_clock_ms())
+                .await?)
         })
         .await?;
     if ctx.json {
@@ -97,7 +99,9 @@ async fn clear(reason: &str, ctx: &Context) -> Result<(), CliError> {
     let audit = ctx.audit("emergency clear");
     ctx.audited(&store, &audit, async {
         let reason = require_reason(reason)?;
-        Ok(store.clear_kill_switch(reason, &audit, wall_clock_ms()).await?)
+        Ok(store
+            .clear_kill_switch(reason, &audit, wall_clock_ms())
+            .await?)
     })
     .await?;
     if ctx.json {

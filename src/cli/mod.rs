@@ -16,10 +16,19 @@ use clap::{Parser, Subcommand};
 pub use context::{CliError, Context};
 
 #[derive(Debug, Parser)]
-#[command(name = "bsc-bot", version, about = "Grid-trading daemon and operator CLI for BNB Smart Chain")]
+#[command(
+    name = "bsc-bot",
+    version,
+    about = "Grid-trading daemon and operator CLI for BNB Smart Chain"
+)]
 pub struct Cli {
     /// Config file; when the default is absent the embedded defaults are used.
-    #[arg(long, global = true, env = "BSC_BOT_CONFIG", default_value = "bsc-bot.toml")]
+    #[arg(
+        long,
+        global = true,
+        env = "BSC_BOT_CONFIG",
+        default_value = "bsc-bot.toml"
+    )]
     pub config: PathBuf,
     /// Machine-readable output (stable JSON, see the README).
     #[arg(long, global = true)]
@@ -51,7 +60,7 @@ pub enum Command {
 impl Cli {
     /// Whether this invocation was explicitly given a config path (then it must exist).
     pub fn config_is_explicit(&self) -> bool {
-        self.config != PathBuf::from("bsc-bot.toml")
+        self.config != std::path::Path::new("bsc-bot.toml")
     }
 }
 

@@ -41,6 +41,9 @@ pub fn id_list(ids: &[i64]) -> String {
     if ids.is_empty() {
         "none".into()
     } else {
-        ids.iter().map(i64::to_string).collect::<Vec<_>>().join(", ")
+        ids.iter()
+            .map(i64::to_string)
+            .collect::<Vec<_>>()
+            .join(", ")
     }
 }

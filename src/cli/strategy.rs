@@ -180,7 +180,10 @@ async fn list(status: Option<String>, ctx: &Context) -> Result<(), CliError> {
         return Ok(());
     }
     let rows: Vec<Vec<String>> = strategies.iter().map(strategy_row).collect();
-    print_table(&["ID", "NAME", "TYPE", "SYMBOL", "MODE", "STATUS", "CREATED"], &rows);
+    print_table(
+        &["ID", "NAME", "TYPE", "SYMBOL", "MODE", "STATUS", "CREATED"],
+        &rows,
+    );
     Ok(())
 }
 
@@ -286,13 +289,18 @@ async fn conditional_list(
                 o.kind.clone(),
                 o.side.clone(),
                 o.trigger_price.clone().unwrap_or_default(),
-                o.quote_amount.clone().or(o.base_amount.clone()).unwrap_or_default(),
+                o.quote_amount
+                    .clone()
+                    .or(o.base_amount.clone())
+                    .unwrap_or_default(),
                 o.status.as_str().to_string(),
             ]
         })
         .collect();
     print_table(
-        &["ID", "STRATEGY", "KIND", "SIDE", "TRIGGER", "AMOUNT", "STATUS"],
+        &[
+            "ID", "STRATEGY", "KIND", "SIDE", "TRIGGER", "AMOUNT", "STATUS",
+        ],
         &rows,
     );
     Ok(())
@@ -303,7 +311,9 @@ async fn conditional_cancel(order_id: i64, ctx: &Context) -> Result<(), CliError
     let audit = ctx.audit("strategy conditional cancel");
     let order = ctx
         .audited(&store, &audit, async {
-            Ok(store.cancel_order(order_id, &audit, wall_clock_ms()).await?)
+            Ok(store
+                .cancel_order(order_id, &audit, wall_clock_ms())
+                .await?)
         })
         .await?;
     if ctx.json {

@@ -19,7 +19,14 @@ pub const SECRET_ENV_VARS: &[&str] = &[
 const NON_CONFIG_ENV_VARS: &[&str] = &["BSC_BOT_CONFIG", "BSC_BOT_FAILPOINTS", "BSC_BOT_LOG"];
 
 /// Key names that look like secrets; rejected in the file.
-const SECRET_KEY_WORDS: &[&str] = &["password", "secret", "token", "private_key", "mnemonic", "seed"];
+const SECRET_KEY_WORDS: &[&str] = &[
+    "password",
+    "secret",
+    "token",
+    "private_key",
+    "mnemonic",
+    "seed",
+];
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -60,17 +67,24 @@ pub fn load(
     let shown = path.display().to_string();
     let (mut table, source) = match std::fs::read_to_string(path) {
         Ok(text) => {
-            let table: toml::Table = text.parse().map_err(|e: toml::de::Error| ConfigError::Syntax {
-                path: shown.clone(),
-                message: e.to_string().trim().to_string(),
-            })?;
+            let table: toml::Table =
+                text.parse()
+                    .map_err(|e: toml::de::Error| ConfigError::Syntax {
+                        path: shown.clone(),
+                        message: e.to_string().trim().to_string(),
+                    })?;
             reject_secret_keys(&table, "")?;
             (table, ConfigSource::File(path.to_path_buf()))
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound && !explicit => {
             (toml::Table::new(), ConfigSource::Defaults)
         }
-        Err(source) => return Err(ConfigError::Read { path: shown, source }),
+        Err(source) => {
+            return Err(ConfigError::Read {
+                path: shown,
+                source,
+            })
+        }
     };
     if let Some(url) = table
         .get("database")
@@ -122,7 +136,10 @@ fn reject_secret_keys(table: &toml::Table, prefix: &str) -> Result<(), ConfigErr
         if SECRET_KEY_WORDS.iter().any(|w| lower.contains(w)) {
             return Err(ConfigError::SecretInFile {
                 key: full,
-                hint: format!("see the README for the variable; e.g. {}", SECRET_ENV_VARS[0]),
+                hint: format!(
+                    "see the README for the variable; e.g. {}",
+                    SECRET_ENV_VARS[0]
+                ),
             });
         }
         if let toml::Value::Table(inner) = value {
@@ -140,13 +157,18 @@ fn apply_env(table: &mut toml::Table, env: &[(String, String)]) -> Result<(), Co
         let (section, key) = if var == "DATABASE_URL" {
             ("database".to_string(), "url".to_string())
         } else if let Some(rest) = var.strip_prefix("BSC_BOT_") {
-            if SECRET_ENV_VARS.contains(&var.as_str()) || NON_CONFIG_ENV_VARS.contains(&var.as_str()) {
+            if SECRET_ENV_VARS.contains(&var.as_str())
+                || NON_CONFIG_ENV_VARS.contains(&var.as_str())
+            {
                 continue;
             }
             let rest = rest.to_ascii_lowercase();
             let Some((section, key)) = defaults
                 .keys()
-                .filter_map(|s| rest.strip_prefix(&format!("{s}_")).map(|k| (s.clone(), k.to_string())))
+                .filter_map(|s| {
+                    rest.strip_prefix(&format!("{s}_"))
+                        .map(|k| (s.clone(), k.to_string()))
+                })
                 .next()
             else {
                 return Err(ConfigError::UnknownEnv {
@@ -199,14 +221,18 @@ fn typed_like(default: &toml::Value, raw: &str) -> Option<toml::Value> {
         toml::Value::Boolean(_) => toml::Value::Boolean(raw.trim().parse().ok()?),
         toml::Value::Array(_) => {
             let parsed: toml::Table = format!("v = {raw}").parse().ok()?;
-            parsed.get("v").cloned().filter(|v| v.is_array()).unwrap_or_else(|| {
-                toml::Value::Array(
-                    raw.split(',')
-                        .map(|s| toml::Value::String(s.trim().to_string()))
-                        .filter(|v| v.as_str() != Some(""))
-                        .collect(),
-                )
-            })
+            parsed
+                .get("v")
+                .cloned()
+                .filter(|v| v.is_array())
+                .unwrap_or_else(|| {
+                    toml::Value::Array(
+                        raw.split(',')
+                            .map(|s| toml::Value::String(s.trim().to_string()))
+                            .filter(|v| v.as_str() != Some(""))
+                            .collect(),
+                    )
+                })
         }
         _ => return None,
     })
@@ -265,7 +291,10 @@ mod tests {
     }
 
     fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
     #[test]
@@ -310,16 +339,27 @@ mod tests {
 
     #[test]
     fn unknown_env_key_rejected() {
-        let err = load(Path::new("/x"), false, &env(&[("BSC_BOT_DATABASE_URLL", "x")])).unwrap_err();
+        let err = load(
+            Path::new("/x"),
+            false,
+            &env(&[("BSC_BOT_DATABASE_URLL", "x")]),
+        )
+        .unwrap_err();
         assert!(matches!(err, ConfigError::UnknownEnv { .. }), "{err}");
     }
 
     #[test]
     fn secrets_in_file_rejected() {
         let f = write("[api]\ntoken = \"abc\"\n");
-        assert!(matches!(load(f.path(), true, &[]), Err(ConfigError::SecretInFile { .. })));
+        assert!(matches!(
+            load(f.path(), true, &[]),
+            Err(ConfigError::SecretInFile { .. })
+        ));
         let f = write("[database]\nurl = \"postgres://u:pw@h/db\"\n");
-        assert!(matches!(load(f.path(), true, &[]), Err(ConfigError::SecretInFile { .. })));
+        assert!(matches!(
+            load(f.path(), true, &[]),
+            Err(ConfigError::SecretInFile { .. })
+        ));
     }
 
     #[test]

@@ -129,7 +129,10 @@ mod tests {
             "postgres://bot:***@db:5432/bsc"
         );
         assert_eq!(redact_url("postgres://bot@db/bsc"), "postgres://bot@db/bsc");
-        assert_eq!(redact_url("sqlite://data/x.sqlite"), "sqlite://data/x.sqlite");
+        assert_eq!(
+            redact_url("sqlite://data/x.sqlite"),
+            "sqlite://data/x.sqlite"
+        );
     }
 
     #[test]
@@ -143,6 +146,9 @@ mod tests {
             url: "sqlite:///var/lib/bot.sqlite".into(),
             ..DatabaseConfig::default()
         };
-        assert_eq!(abs.resolved_url(Path::new("/x")), "sqlite:///var/lib/bot.sqlite");
+        assert_eq!(
+            abs.resolved_url(Path::new("/x")),
+            "sqlite:///var/lib/bot.sqlite"
+        );
     }
 }

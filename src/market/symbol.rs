@@ -94,7 +94,15 @@ mod tests {
 
     #[test]
     fn rejects_malformed() {
-        for bad in ["BTCUSDT", "BTC/", "/USDT", "BTC/USDT/X", "BT C/USDT", "BTC/btc", ""] {
+        for bad in [
+            "BTCUSDT",
+            "BTC/",
+            "/USDT",
+            "BTC/USDT/X",
+            "BT C/USDT",
+            "BTC/btc",
+            "",
+        ] {
             assert!(bad.parse::<Symbol>().is_err(), "{bad} should be rejected");
         }
     }

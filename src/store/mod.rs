@@ -106,7 +106,9 @@ impl Store {
                     .fetch_one(&self.pool)
                     .await?;
                 if !mode.eq_ignore_ascii_case("wal") {
-                    sqlx::query("PRAGMA journal_mode = WAL").execute(&self.pool).await?;
+                    sqlx::query("PRAGMA journal_mode = WAL")
+                        .execute(&self.pool)
+                        .await?;
                 }
                 SQLITE_MIGRATIONS.run(&self.pool).await?;
             }
@@ -155,7 +157,10 @@ impl Store {
 fn prepare_sqlite_url(url: &str) -> Result<String, StoreError> {
     let path = sqlite_path(url).unwrap_or_default();
     if path != ":memory:" && !path.is_empty() {
-        if let Some(parent) = Path::new(path).parent().filter(|p| !p.as_os_str().is_empty()) {
+        if let Some(parent) = Path::new(path)
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+        {
             std::fs::create_dir_all(parent)
                 .map_err(|e| StoreError::Io(format!("create {}: {e}", parent.display())))?;
         }

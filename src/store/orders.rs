@@ -196,7 +196,14 @@ impl Store {
         .bind(order_id)
         .execute(&mut *tx)
         .await?;
-        audit::insert(&mut *tx, ctx, "ok", &format!("cancelled order {order_id}"), now_ms).await?;
+        audit::insert(
+            &mut *tx,
+            ctx,
+            "ok",
+            &format!("cancelled order {order_id}"),
+            now_ms,
+        )
+        .await?;
         tx.commit().await?;
         Ok(OrderRecord {
             status: OrderStatus::Cancelled,

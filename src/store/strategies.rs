@@ -147,11 +147,20 @@ impl Store {
         .bind(now_ms)
         .fetch_one(&mut *tx)
         .await?;
-        audit::insert(&mut *tx, ctx, "ok", &format!("created strategy {id}"), now_ms).await?;
-        let row = sqlx::query(&format!("SELECT {STRATEGY_COLUMNS} FROM strategies WHERE id = $1"))
-            .bind(id)
-            .fetch_one(&mut *tx)
-            .await?;
+        audit::insert(
+            &mut *tx,
+            ctx,
+            "ok",
+            &format!("created strategy {id}"),
+            now_ms,
+        )
+        .await?;
+        let row = sqlx::query(&format!(
+            "SELECT {STRATEGY_COLUMNS} FROM strategies WHERE id = $1"
+        ))
+        .bind(id)
+        .fetch_one(&mut *tx)
+        .await?;
         let record = strategy_from_row(&row)?;
         tx.commit().await?;
         Ok(record)
@@ -171,9 +180,11 @@ impl Store {
                 .await?
             }
             None => {
-                sqlx::query(&format!("SELECT {STRATEGY_COLUMNS} FROM strategies ORDER BY id"))
-                    .fetch_all(&self.pool)
-                    .await?
+                sqlx::query(&format!(
+                    "SELECT {STRATEGY_COLUMNS} FROM strategies ORDER BY id"
+                ))
+                .fetch_all(&self.pool)
+                .await?
             }
         };
         rows.iter().map(strategy_from_row).collect()
@@ -273,9 +284,11 @@ impl Store {
         .bind(now_ms)
         .execute(&mut *tx)
         .await?;
-        let rows = sqlx::query("SELECT id, name, status FROM strategies WHERE status <> 'stopped' ORDER BY id")
-            .fetch_all(&mut *tx)
-            .await?;
+        let rows = sqlx::query(
+            "SELECT id, name, status FROM strategies WHERE status <> 'stopped' ORDER BY id",
+        )
+        .fetch_all(&mut *tx)
+        .await?;
         let mut stopped = Vec::with_capacity(rows.len());
         for row in &rows {
             let status: String = row.try_get("status")?;
@@ -340,10 +353,12 @@ async fn find_strategy(
 ) -> Result<StrategyRecord, StoreError> {
     let row = match r {
         StrategyRef::Id(id) => {
-            sqlx::query(&format!("SELECT {STRATEGY_COLUMNS} FROM strategies WHERE id = $1"))
-                .bind(*id)
-                .fetch_optional(&mut *conn)
-                .await?
+            sqlx::query(&format!(
+                "SELECT {STRATEGY_COLUMNS} FROM strategies WHERE id = $1"
+            ))
+            .bind(*id)
+            .fetch_optional(&mut *conn)
+            .await?
         }
         StrategyRef::Name(name) => {
             // The live strategy of that name if there is one, else the newest stopped one.

@@ -106,7 +106,11 @@ impl<'a> ParamReader<'a> {
         let text = value.as_str().ok_or_else(|| {
             ParamError::new(
                 key,
-                format!("expected one of {}, got {}", allowed.join(" | "), kind_of(value)),
+                format!(
+                    "expected one of {}, got {}",
+                    allowed.join(" | "),
+                    kind_of(value)
+                ),
             )
         })?;
         allowed.iter().copied().find(|a| *a == text).ok_or_else(|| {
@@ -119,11 +123,7 @@ impl<'a> ParamReader<'a> {
 
     /// Call last: any key never asked for is an error.
     pub fn finish(self) -> Result<(), ParamError> {
-        match self
-            .object
-            .keys()
-            .find(|k| !self.seen.contains(k.as_str()))
-        {
+        match self.object.keys().find(|k| !self.seen.contains(k.as_str())) {
             Some(unknown) => Err(ParamError::new(
                 unknown.clone(),
                 format!(

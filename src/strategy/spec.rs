@@ -63,7 +63,10 @@ impl RawSpec {
         for (key, value) in table {
             let as_string = |v: &toml::Value| {
                 v.as_str().map(str::to_string).ok_or_else(|| {
-                    ParamError::new(key.clone(), format!("expected a string, got {}", v.type_str()))
+                    ParamError::new(
+                        key.clone(),
+                        format!("expected a string, got {}", v.type_str()),
+                    )
                 })
             };
             match key.as_str() {
@@ -97,13 +100,15 @@ impl RawSpec {
         let name = match self.name {
             Some(n) => validate_name(&n)?,
             None if require_name => {
-                return Err(ParamError::new("name", "is required (-n NAME or name = in the file)").into())
+                return Err(
+                    ParamError::new("name", "is required (-n NAME or name = in the file)").into(),
+                )
             }
             None => "backtest".to_string(),
         };
-        let type_name = self
-            .type_name
-            .ok_or_else(|| ParamError::new("type", "is required (-t grid or type = in the file)"))?;
+        let type_name = self.type_name.ok_or_else(|| {
+            ParamError::new("type", "is required (-t grid or type = in the file)")
+        })?;
         let symbol: Symbol = self
             .symbol
             .ok_or_else(|| ParamError::new("symbol", "is required (-s BASE/QUOTE)"))?
@@ -115,9 +120,9 @@ impl RawSpec {
                 .parse::<StrategyMode>()
                 .map_err(|e| ParamError::new("mode", e.to_string()))?,
         };
-        let params = self
-            .params
-            .ok_or_else(|| ParamError::new("params", "are required (-p JSON or [params] in the file)"))?;
+        let params = self.params.ok_or_else(|| {
+            ParamError::new("params", "are required (-p JSON or [params] in the file)")
+        })?;
         let params = StrategyParams::parse(&type_name, &params).map_err(|e| {
             if e.field == "type" || e.field == "params" {
                 e
@@ -189,7 +194,9 @@ base_order_size = "50"
             type_name: Some("grid".into()),
             symbol: Some("BTC/USDT".into()),
             mode: None,
-            params: Some(serde_json::json!({"lower_price": "5", "upper_price": "1", "grid_count": 3, "base_order_size": "1"})),
+            params: Some(
+                serde_json::json!({"lower_price": "5", "upper_price": "1", "grid_count": 3, "base_order_size": "1"}),
+            ),
         };
         let err = raw.validate(true).unwrap_err().to_string();
         assert!(err.starts_with("params.upper_price:"), "{err}");
@@ -204,9 +211,18 @@ base_order_size = "50"
             mode: None,
             params: Some(serde_json::json!({})),
         };
-        assert!(raw.clone().validate(true).unwrap_err().to_string().contains("unknown strategy type"));
+        assert!(raw
+            .clone()
+            .validate(true)
+            .unwrap_err()
+            .to_string()
+            .contains("unknown strategy type"));
         raw.type_name = Some("grid".into());
         raw.symbol = Some("BTCUSDT".into());
-        assert!(raw.validate(true).unwrap_err().to_string().starts_with("symbol:"));
+        assert!(raw
+            .validate(true)
+            .unwrap_err()
+            .to_string()
+            .starts_with("symbol:"));
     }
 }

@@ -24,12 +24,10 @@ pub fn grid_levels(p: &GridParams) -> Vec<Decimal> {
             for i in 0..n {
                 let exponent = Decimal::from(i as u64) / steps;
                 let level = p.lower_price * ratio.powd(exponent);
-                levels.push(
-                    level.round_dp_with_strategy(
-                        GEOMETRIC_LEVEL_DP,
-                        RoundingStrategy::MidpointNearestEven,
-                    ),
-                );
+                levels.push(level.round_dp_with_strategy(
+                    GEOMETRIC_LEVEL_DP,
+                    RoundingStrategy::MidpointNearestEven,
+                ));
             }
         }
     }
@@ -93,7 +91,13 @@ mod tests {
         let l = grid_levels(&params("100", "200", 5, Spacing::Geometric, 25));
         assert_eq!(
             l,
-            vec![d("100"), d("118.92071150"), d("141.42135624"), d("168.17928305"), d("200")]
+            vec![
+                d("100"),
+                d("118.92071150"),
+                d("141.42135624"),
+                d("168.17928305"),
+                d("200")
+            ]
         );
     }
 
@@ -103,7 +107,12 @@ mod tests {
         let l = grid_levels(&params("60000", "70000", 4, Spacing::Geometric, 25));
         assert_eq!(
             l,
-            vec![d("60000"), d("63163.59597656"), d("66493.99761151"), d("70000")]
+            vec![
+                d("60000"),
+                d("63163.59597656"),
+                d("66493.99761151"),
+                d("70000")
+            ]
         );
     }
 

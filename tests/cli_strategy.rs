@@ -1,0 +1,649 @@
+//! `strategy create|list|status|pause|resume|stop` through the real binary, on every backend.
+
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use common::{backends, create_grid, repo_path, TestDb, GRID_PARAMS};
+
+#[tokio::test]
+async fn create_list_status_roundtrip() {
+    for kind in backends() {
+        let db = TestDb::new(kind).await;
+        let r = db.run(&[
+            "strategy",
+            "create",
+            "-t",
+            "grid",
+            "-s",
+            "btc/usdt",
+            "-n",
+            "g1",
+            "-m",
+            "paper",
+            "-p",
+            GRID_PARAMS,
+        ]);
+        r.ok();
+        assert!(
+            r.stdout
+                .contains("created strategy 1 \"g1\": grid BTC/USDT paper, active"),
+            "{kind}: {r:#?}"
+        );
+
+        let file = repo_path("strategies/btc-usdt-paper-grid.toml");
+        let r = db.run(&[
+            "--json",
+            "strategy",
+            "create",
+            "--file",
+            file.to_str().unwrap(),
+        ]);
+        let created = r.ok().json();
+        assert_eq!(created["strategy"]["name"], "btc-usdt-paper-grid", "{kind}");
+        assert_eq!(created["strategy"]["params"]["grid_count"], 21, "{kind}");
+        assert_eq!(created["warnings"], serde_json::json!([]), "{kind}");
+
+        // A flag overrides the file: same spec, another name, created paused.
+        let r = db.run(&[
+            "--json",
+            "strategy",
+            "create",
+            "--file",
+            file.to_str().unwrap(),
+            "-n",
+            "copy",
+            "--paused",
+        ]);
+        assert_eq!(r.ok().json()["strategy"]["status"], "paused", "{kind}");
+
+        let list = db.run(&["strategy", "list", "--json"]).ok().json();
+        let names: Vec<&str> = list["strategies"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["name"].as_str().unwrap())
+            .collect();
+        assert_eq!(names, ["g1", "btc-usdt-paper-grid", "copy"], "{kind}");
+
+        let paused = db
+            .run(&["strategy", "list", "--status", "paused", "--json"])
+            .ok()
+            .json();
+        assert_eq!(paused["strategies"].as_array().unwrap().len(), 1, "{kind}");
+
+        let table = db.run(&["strategy", "list"]);
+        table.ok();
+        assert!(table.stdout.starts_with("ID  NAME"), "{kind}: {table:#?}");
+        assert!(table.stdout.contains("btc-usdt-paper-grid"), "{kind}");
+
+        let status = db.run(&["strategy", "status", "g1", "--json"]).ok().json();
+        assert_eq!(status["strategy"]["id"], 1, "{kind}");
+        assert_eq!(status["strategy"]["symbol"], "BTC/USDT", "{kind}");
+        assert_eq!(
+            status["strategy"]["params"]["lower_price"], "100000",
+            "{kind}"
+        );
+        assert_eq!(status["pending_orders"], serde_json::json!([]), "{kind}");
+        let human = db.run(&["strategy", "status", "1"]);
+        assert!(
+            human.ok().stdout.contains("status    active"),
+            "{kind}: {human:#?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn canary_spec_and_live_confirmation() {
+    for kind in backends() {
+        let db = TestDb::new(kind).await;
+        let file = repo_path("strategies/canary-grid.toml");
+        let f = file.to_str().unwrap();
+        let before = db.snapshot().await;
+        db.run(&["strategy", "create", "--file", f, "-m", "live"])
+            .fails_with(1, "--confirm-live");
+        assert_eq!(
+            db.snapshot().await,
+            before,
+            "{kind}: refused live create changed the database"
+        );
+        let r = db.run(&[
+            "--json",
+            "strategy",
+            "create",
+            "--file",
+            f,
+            "-m",
+            "live",
+            "--confirm-live",
+        ]);
+        let v = r.ok().json();
+        assert_eq!(v["strategy"]["mode"], "live", "{kind}");
+        assert_eq!(v["strategy"]["params"]["spacing"], "geometric", "{kind}");
+        assert_eq!(
+            v["strategy"]["params"]["stop_loss_price"], "95000",
+            "{kind}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn unprofitable_cells_warn_but_create() {
+    for kind in backends() {
+        let db = TestDb::new(kind).await;
+        let r = db.run(&[
+            "strategy",
+            "create",
+            "-t",
+            "grid",
+            "-s",
+            "BTC/USDT",
+            "-n",
+            "thin",
+            "-p",
+            r#"{"lower_price":"100","upper_price":"101","grid_count":5,"base_order_size":"1"}"#,
+        ]);
+        r.ok();
+        assert!(
+            r.stderr
+                .contains("warning: 4 of 4 grid cells cannot cover the 25 bps fee"),
+            "{kind}: {r:#?}"
+        );
+        assert!(r.stderr.contains("#0 [100, 100.25]"), "{kind}: {r:#?}");
+    }
+}
+
+#[tokio::test]
+async fn invalid_create_inputs_are_rejected_and_change_nothing() {
+    let bad_params = |json: &str| json.to_string();
+    let cases: Vec<(Vec<String>, &str)> = vec![
+        (
+            grid_args(
+                "a",
+                &bad_params(
+                    r#"{"lower_price":"110000","upper_price":"100000","grid_count":5,"base_order_size":"1"}"#,
+                ),
+            ),
+            "params.upper_price: must be greater than lower_price (110000), got 100000",
+        ),
+        (
+            grid_args(
+                "a",
+                &bad_params(
+                    r#"{"lower_price":"100","upper_price":"100","grid_count":5,"base_order_size":"1"}"#,
+                ),
+            ),
+            "params.upper_price",
+        ),
+        (
+            grid_args(
+                "a",
+                &bad_params(
+                    r#"{"lower_price":"1","upper_price":"2","grid_count":1,"base_order_size":"1"}"#,
+                ),
+            ),
+            "params.grid_count: must be in 2..=500, got 1",
+        ),
+        (
+            grid_args(
+                "a",
+                &bad_params(
+                    r#"{"lower_price":"1","upper_price":"2","grid_count":501,"base_order_size":"1"}"#,
+                ),
+            ),
+            "params.grid_count: must be in 2..=500, got 501",
+        ),
+        (
+            grid_args(
+                "a",
+                &bad_params(
+                    r#"{"lower_price":"1","upper_price":"2","grid_count":3,"base_order_size":"0"}"#,
+                ),
+            ),
+            "params.base_order_size: must be > 0",
+        ),
+        (
+            grid_args(
+                "a",
+                &bad_params(
+                    r#"{"lower_price":"1","upper_price":"2","grid_count":3,"base_order_size":"-5"}"#,
+                ),
+            ),
+            "params.base_order_size: must be > 0",
+        ),
+        (
+            grid_args(
+                "a",
+                &bad_params(
+                    r#"{"lower_price":"1.2.3","upper_price":"2","grid_count":3,"base_order_size":"1"}"#,
+                ),
+            ),
+            "params.lower_price: \"1.2.3\" is not a decimal number",
+        ),
+        (
+            grid_args(
+                "a",
+                &bad_params(
+                    r#"{"lower_price":"1","upper_price":"2","grid_count":3,"base_order_size":"1","grid_cout":4}"#,
+                ),
+            ),
+            "params.grid_cout: unknown key",
+        ),
+        (
+            grid_args(
+                "a",
+                &bad_params(r#"{"lower_price":"1","upper_price":"2","grid_count":3}"#),
+            ),
+            "params.base_order_size: is required",
+        ),
+        (
+            grid_args(
+                "a",
+                &bad_params(
+                    r#"{"lower_price":"1","upper_price":"2","grid_count":3,"base_order_size":"1""#,
+                ),
+            ),
+            "params is not valid JSON",
+        ),
+        (grid_args("a", "[1,2]"), "params: expected a JSON object"),
+        (
+            args(&[
+                "strategy",
+                "create",
+                "-t",
+                "dca",
+                "-s",
+                "BTC/USDT",
+                "-n",
+                "a",
+                "-p",
+                GRID_PARAMS,
+            ]),
+            "unknown strategy type \"dca\"; known types: grid",
+        ),
+        (
+            args(&[
+                "strategy",
+                "create",
+                "-t",
+                "grid",
+                "-s",
+                "BTCUSDT",
+                "-n",
+                "a",
+                "-p",
+                GRID_PARAMS,
+            ]),
+            "symbol: symbol \"BTCUSDT\" is not BASE/QUOTE",
+        ),
+        (
+            args(&[
+                "strategy",
+                "create",
+                "-t",
+                "grid",
+                "-s",
+                "BTC/USDT",
+                "-n",
+                "a",
+                "-m",
+                "yolo",
+                "-p",
+                GRID_PARAMS,
+            ]),
+            "mode: mode \"yolo\" is not one of: paper, live",
+        ),
+        (
+            args(&[
+                "strategy",
+                "create",
+                "-t",
+                "grid",
+                "-s",
+                "BTC/USDT",
+                "-p",
+                GRID_PARAMS,
+            ]),
+            "name: is required",
+        ),
+        (
+            args(&[
+                "strategy",
+                "create",
+                "-t",
+                "grid",
+                "-s",
+                "BTC/USDT",
+                "-n",
+                "42",
+                "-p",
+                GRID_PARAMS,
+            ]),
+            "must not be a bare number",
+        ),
+        (
+            args(&[
+                "strategy",
+                "create",
+                "-t",
+                "grid",
+                "-s",
+                "BTC/USDT",
+                "-n",
+                "has space",
+                "-p",
+                GRID_PARAMS,
+            ]),
+            "name: \"has space\" must be 1 to 64 characters",
+        ),
+        (
+            args(&[
+                "strategy",
+                "create",
+                "-t",
+                "grid",
+                "-s",
+                "BTC/USDT",
+                "-n",
+                "a",
+                "-m",
+                "live",
+                "-p",
+                GRID_PARAMS,
+            ]),
+            "add --confirm-live",
+        ),
+        (
+            args(&["strategy", "create", "--file", "/nonexistent/x.toml"]),
+            "cannot read strategy file /nonexistent/x.toml",
+        ),
+        (
+            args(&[
+                "strategy",
+                "create",
+                "-t",
+                "grid",
+                "-s",
+                "BTC/USDT",
+                "-n",
+                "existing",
+                "-p",
+                GRID_PARAMS,
+            ]),
+            "a strategy named \"existing\" already exists",
+        ),
+    ];
+    for kind in backends() {
+        let db = TestDb::new(kind).await;
+        create_grid(&db, "existing");
+        let before = db.snapshot().await;
+        for (argv, message) in &cases {
+            let argv: Vec<&str> = argv.iter().map(String::as_str).collect();
+            db.run(&argv).fails_with(1, message);
+            assert_eq!(
+                db.snapshot().await,
+                before,
+                "{kind}: {argv:?} changed the database"
+            );
+        }
+        // Failed attempts are in the audit log with their reason.
+        let store = db.store().await;
+        let audit = store.audit_log(100).await.unwrap();
+        let failed: Vec<_> = audit.iter().filter(|a| a.outcome == "error").collect();
+        assert_eq!(
+            failed.len(),
+            cases.len(),
+            "{kind}: every failed create is audited"
+        );
+        assert!(
+            failed.iter().all(|a| a.command == "strategy create"),
+            "{kind}"
+        );
+        assert!(
+            failed
+                .iter()
+                .any(|a| a.detail.as_deref().unwrap_or("").contains("grid_count")),
+            "{kind}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn bad_toml_spec_names_the_problem() {
+    for kind in backends() {
+        let db = TestDb::new(kind).await;
+        let file = db.dir.path().join("bad.toml");
+        std::fs::write(
+            &file,
+            "name = \"x\"\ntype = \"grid\"\nsymbol = \"BTC/USDT\"\ncolour = \"red\"\n[params]\n",
+        )
+        .unwrap();
+        db.run(&["strategy", "create", "--file", file.to_str().unwrap()])
+            .fails_with(1, "colour: unknown key");
+        std::fs::write(&file, "name = \n").unwrap();
+        db.run(&["strategy", "create", "--file", file.to_str().unwrap()])
+            .fails_with(1, "is not valid TOML");
+        assert_eq!(
+            db.store().await.list_strategies(None).await.unwrap().len(),
+            0,
+            "{kind}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn lifecycle_transitions_and_invalid_ones() {
+    for kind in backends() {
+        let db = TestDb::new(kind).await;
+        let id = create_grid(&db, "life").to_string();
+        let id = id.as_str();
+
+        let before = db.snapshot().await;
+        db.run(&["strategy", "resume", id])
+            .fails_with(1, "cannot resume a strategy that is active");
+        assert_eq!(db.snapshot().await, before, "{kind}");
+
+        let r = db.run(&["strategy", "pause", id, "--reason", "volatility"]);
+        assert!(r.ok().stdout.contains("active -> paused"), "{kind}: {r:#?}");
+        let s = db.run(&["strategy", "status", id, "--json"]).ok().json();
+        assert_eq!(s["strategy"]["status"], "paused", "{kind}");
+        assert_eq!(s["strategy"]["status_reason"], "volatility", "{kind}");
+
+        let before = db.snapshot().await;
+        db.run(&["strategy", "pause", id])
+            .fails_with(1, "cannot pause a strategy that is paused");
+        assert_eq!(db.snapshot().await, before, "{kind}");
+
+        let v = db
+            .run(&["--json", "strategy", "resume", "life"])
+            .ok()
+            .json();
+        assert_eq!(
+            (v["from"].as_str(), v["to"].as_str()),
+            (Some("paused"), Some("active")),
+            "{kind}"
+        );
+
+        db.run(&["strategy", "stop", id]).ok();
+        let before = db.snapshot().await;
+        for action in ["pause", "resume", "stop"] {
+            db.run(&["strategy", action, id])
+                .fails_with(1, &format!("cannot {action} a strategy that is stopped"));
+        }
+        db.run(&["strategy", "pause", "999"])
+            .fails_with(1, "strategy 999 not found");
+        db.run(&["strategy", "stop", "nosuch"])
+            .fails_with(1, "strategy \"nosuch\" not found");
+        db.run(&["strategy", "status", "999"])
+            .fails_with(1, "strategy 999 not found");
+        assert_eq!(db.snapshot().await, before, "{kind}");
+
+        // A stopped strategy frees its name.
+        create_grid(&db, "life");
+
+        let store = db.store().await;
+        let audit = store.audit_log(100).await.unwrap();
+        let ok: Vec<&str> = audit
+            .iter()
+            .rev()
+            .filter(|a| a.outcome == "ok")
+            .map(|a| a.command.as_str())
+            .collect();
+        assert_eq!(
+            ok,
+            [
+                "strategy create",
+                "strategy pause",
+                "strategy resume",
+                "strategy stop",
+                "strategy create"
+            ],
+            "{kind}"
+        );
+        let pause = audit
+            .iter()
+            .find(|a| a.command == "strategy pause" && a.outcome == "ok")
+            .unwrap();
+        assert_eq!(
+            pause.arguments,
+            ["strategy", "pause", id, "--reason", "volatility"],
+            "{kind}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn stop_cancels_only_that_strategys_orders() {
+    for kind in backends() {
+        let db = TestDb::new(kind).await;
+        let a = create_grid(&db, "a");
+        let b = create_grid(&db, "b");
+        let store = db.store().await;
+        for (sid, n) in [(a, 3), (b, 2)] {
+            for i in 0..n {
+                store.insert_order(&order(sid, i), 1).await.unwrap();
+            }
+        }
+        let v = db
+            .run(&["--json", "strategy", "stop", &a.to_string()])
+            .ok()
+            .json();
+        assert_eq!(
+            v["cancelled_orders"],
+            serde_json::json!([1, 2, 3]),
+            "{kind}"
+        );
+        let pending = store
+            .list_orders(None, Some(bsc_bot::store::OrderStatus::Pending))
+            .await
+            .unwrap();
+        assert_eq!(
+            pending.iter().map(|o| o.strategy_id).collect::<Vec<_>>(),
+            [b, b],
+            "{kind}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn conditional_list_and_cancel() {
+    for kind in backends() {
+        let db = TestDb::new(kind).await;
+        let a = create_grid(&db, "a");
+        let store = db.store().await;
+        let o1 = store.insert_order(&order(a, 0), 1).await.unwrap();
+        let o2 = store.insert_order(&order(a, 1), 1).await.unwrap();
+        let listed = db
+            .run(&[
+                "strategy",
+                "conditional",
+                "list",
+                "--strategy-id",
+                &a.to_string(),
+                "--json",
+            ])
+            .ok()
+            .json();
+        assert_eq!(listed["orders"].as_array().unwrap().len(), 2, "{kind}");
+        assert_eq!(listed["orders"][0]["trigger_price"], "100000", "{kind}");
+
+        db.run(&["strategy", "conditional", "cancel", &o1.to_string()])
+            .ok();
+        let before = db.snapshot().await;
+        db.run(&["strategy", "conditional", "cancel", &o1.to_string()])
+            .fails_with(1, "is cancelled, only pending orders can be cancelled");
+        db.run(&["strategy", "conditional", "cancel", "999"])
+            .fails_with(1, "order 999 not found");
+        assert_eq!(db.snapshot().await, before, "{kind}");
+        let pending = db
+            .run(&["strategy", "conditional", "list", "--json"])
+            .ok()
+            .json();
+        let ids: Vec<i64> = pending["orders"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|o| o["id"].as_i64().unwrap())
+            .collect();
+        assert_eq!(ids, [o2], "{kind}");
+        let all = db
+            .run(&["strategy", "conditional", "list", "--all", "--json"])
+            .ok()
+            .json();
+        assert_eq!(all["orders"].as_array().unwrap().len(), 2, "{kind}");
+    }
+}
+
+#[tokio::test]
+async fn usage_errors_exit_1() {
+    let db = TestDb::new("sqlite").await;
+    let r = db.run(&["strategy", "list", "--status", "running"]);
+    assert_eq!(r.code, Some(1), "{r:#?}");
+    assert!(r.stderr.contains("invalid value 'running'"), "{r:#?}");
+    let r = db.run(&["strategy", "frobnicate"]);
+    assert_eq!(r.code, Some(1), "{r:#?}");
+    let r = db.run(&["--help"]);
+    assert_eq!(r.code, Some(0), "{r:#?}");
+}
+
+#[tokio::test]
+async fn unreachable_database_is_a_runtime_failure() {
+    let db = TestDb::new("sqlite").await;
+    let r = db
+        .cmd(&["--json", "strategy", "list"])
+        .env("DATABASE_URL", "postgres://nobody@127.0.0.1:1/none")
+        .env("BSC_BOT_DATABASE_BUSY_TIMEOUT_MS", "500")
+        .output()
+        .unwrap();
+    let r = common::Run::from(r);
+    assert_eq!(r.code, Some(2), "{r:#?}");
+    let v = r.json();
+    assert_eq!(v["error"]["kind"], "runtime_failure", "{r:#?}");
+    assert!(
+        r.stderr.contains("cannot connect to the database"),
+        "{r:#?}"
+    );
+}
+
+fn args(a: &[&str]) -> Vec<String> {
+    a.iter().map(|s| s.to_string()).collect()
+}
+
+fn grid_args(name: &str, params: &str) -> Vec<String> {
+    args(&[
+        "strategy", "create", "-t", "grid", "-s", "BTC/USDT", "-n", name, "-p", params,
+    ])
+}
+
+pub fn order(strategy_id: i64, cell: i64) -> bsc_bot::store::NewOrder {
+    bsc_bot::store::NewOrder {
+        strategy_id,
+        client_order_id: format!("s{strategy_id}-c{cell}-b"),
+        kind: "limit".into(),
+        side: "buy".into(),
+        trigger_price: Some((100_000 + cell * 1000).to_string()),
+        quote_amount: Some("50".into()),
+        base_amount: None,
+        cell: Some(cell),
+    }
+}
