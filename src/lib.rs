@@ -3,10 +3,14 @@
 //! One engine serves backtest, paper and live; the database is the source of truth for
 //! desired state. See the README's architecture section for how the parts fit.
 
+pub mod backtest;
 pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod engine;
 pub mod failpoint;
 pub mod market;
+pub mod risk;
 pub mod store;
 pub mod strategy;
+pub mod venue;

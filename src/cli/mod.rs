@@ -3,6 +3,7 @@
 //! Exit codes (documented in the README): 0 ok, 1 invalid input (bad arguments, parameters,
 //! config, unknown ids, refused transitions), 2 runtime failure (database, I/O).
 
+pub mod backtest;
 pub mod config_cmd;
 pub mod context;
 pub mod emergency;
@@ -52,6 +53,9 @@ pub enum Command {
     /// The kill switch: stop everything now, see it, lift it.
     #[command(subcommand)]
     Emergency(emergency::EmergencyCommand),
+    /// Backtest strategies on historical data through the live engine.
+    #[command(subcommand)]
+    Backtest(backtest::BacktestCommand),
     /// Inspect the effective configuration.
     #[command(subcommand)]
     Config(config_cmd::ConfigCommand),
@@ -71,5 +75,6 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Strategy(cmd) => strategy::run(cmd, &ctx).await,
         Command::Emergency(cmd) => emergency::run(cmd, &ctx).await,
         Command::Config(cmd) => config_cmd::run(cmd, &ctx),
+        Command::Backtest(cmd) => backtest::run(cmd, &ctx).await,
     }
 }

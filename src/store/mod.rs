@@ -6,6 +6,7 @@
 //! daemon a cheap "did anything change?" check.
 
 pub mod audit;
+pub mod backtests;
 pub mod control;
 pub mod error;
 pub mod orders;

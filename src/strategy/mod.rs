@@ -4,6 +4,7 @@ pub mod grid;
 pub mod params;
 pub mod spec;
 pub mod status;
+pub mod traits;
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -48,6 +49,29 @@ impl StrategyParams {
     pub fn params_json(&self) -> Value {
         match self {
             StrategyParams::Grid(p) => serde_json::to_value(p).unwrap_or(Value::Null),
+        }
+    }
+
+    /// Build a fresh strategy instance from validated parameters.
+    pub fn build(&self) -> Box<dyn traits::Strategy> {
+        match self {
+            StrategyParams::Grid(p) => Box::new(grid::GridStrategy::new(p.clone())),
+        }
+    }
+
+    /// Rebuild a strategy from its persisted snapshot (daemon restart).
+    pub fn restore(&self, snapshot: &Value) -> Result<Box<dyn traits::Strategy>, String> {
+        match self {
+            StrategyParams::Grid(p) => {
+                Ok(Box::new(grid::GridStrategy::restore(p.clone(), snapshot)?))
+            }
+        }
+    }
+
+    /// Venue fee the simulated venue charges this strategy.
+    pub fn fee_bps(&self) -> u32 {
+        match self {
+            StrategyParams::Grid(p) => p.fee_bps,
         }
     }
 

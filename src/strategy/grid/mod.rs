@@ -1,7 +1,9 @@
-//! The grid strategy (`-t grid`): parameters and level maths; the state machine joins in the engine issue.
+//! The grid strategy (`-t grid`): parameters, level maths and the state machine.
 
 pub mod levels;
 pub mod params;
+pub mod strategy;
 
 pub use levels::{grid_levels, unprofitable_cells};
 pub use params::{GridParams, OnExit, Spacing};
+pub use strategy::{Cell, GridStrategy, GridTag};

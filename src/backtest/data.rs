@@ -1,0 +1,602 @@
+//! Streaming readers for Binance's historical CSV files.
+//!
+//! Formats (detected from the first data row; a header row is skipped):
+//! * kline, 12 columns: `open_time,open,high,low,close,volume,close_time,quote_volume,trades,taker_base,taker_quote,ignore`
+//! * kline, 6 columns (OHLCV): `open_time,open,high,low,close,volume`
+//! * trades: `id,price,qty,quote_qty,time,is_buyer_maker[,is_best_match]`
+//! * aggTrades: `agg_id,price,qty,first_id,last_id,time,is_buyer_maker[,is_best_match]`
+//!
+//! Timestamps may be milliseconds or microseconds (Binance's spot files switched in 2025); both
+//! become microseconds. Rows are parsed in place from a reused buffer, so memory does not grow with
+//! the file. Gaps (missing bars, missing trade ids) are counted and reported, never filled in.
+
+use std::fs::File;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+use crate::engine::PriceKey;
+
+/// A timestamp below this is milliseconds, above it microseconds (1e14 ms is the year 5138).
+const MICROS_THRESHOLD: i64 = 100_000_000_000_000;
+const CHUNK: usize = 1 << 20;
+const MAX_LISTED_GAPS: usize = 20;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DataFormat {
+    Kline12,
+    Kline6,
+    Trades,
+    AggTrades,
+}
+
+impl DataFormat {
+    /// Prices a row contributes (GRID.md: a bar gives four, a trade one).
+    pub fn prices_per_row(self) -> u64 {
+        match self {
+            DataFormat::Kline12 | DataFormat::Kline6 => 4,
+            DataFormat::Trades | DataFormat::AggTrades => 1,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{file}:{line}: {message}")]
+pub struct DataError {
+    pub file: String,
+    pub line: u64,
+    pub message: String,
+}
+
+/// A missing stretch of data.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Gap {
+    pub file: String,
+    pub line: u64,
+    /// Last timestamp (µs) before the gap and first after it.
+    pub from_us: i64,
+    pub to_us: i64,
+    /// Missing bars (klines) or missing trade ids (trades).
+    pub missing: u64,
+}
+
+/// What reading produced, besides the ticks themselves.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct DataSummary {
+    pub files: Vec<String>,
+    pub format: Option<DataFormat>,
+    pub rows: u64,
+    pub bad_rows_skipped: u64,
+    pub first_bad_rows: Vec<String>,
+    pub gaps: u64,
+    pub missing: u64,
+    pub gap_list: Vec<Gap>,
+    pub first_ts_us: Option<i64>,
+    pub last_ts_us: Option<i64>,
+    /// Kline interval inferred from the data (µs).
+    pub interval_us: Option<i64>,
+}
+
+/// Which rows to deliver.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ReadOptions {
+    pub from_us: Option<i64>,
+    pub to_us: Option<i64>,
+    pub skip_bad_rows: bool,
+}
+
+/// Every CSV file at `path` (a file, or a folder's `*.csv` in name order, recursively).
+pub fn list_data_files(path: &Path) -> std::io::Result<Vec<PathBuf>> {
+    if path.is_file() {
+        return Ok(vec![path.to_path_buf()]);
+    }
+    let mut out = Vec::new();
+    let mut stack = vec![path.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir)? {
+            let p = entry?.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if p.extension().is_some_and(|e| e == "csv") {
+                out.push(p);
+            }
+        }
+    }
+    out.sort_by(|a, b| a.file_name().cmp(&b.file_name()).then(a.cmp(b)));
+    if out.is_empty() {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::NotFound,
+            format!("no .csv files under {}", path.display()),
+        ));
+    }
+    Ok(out)
+}
+
+/// Timestamp (µs) of the last row of a file, read from its tail; `None` if it has no data row.
+pub fn last_timestamp_us(path: &Path) -> Option<i64> {
+    use std::io::{Seek, SeekFrom};
+    let mut file = File::open(path).ok()?;
+    let len = file.metadata().ok()?.len();
+    let start = len.saturating_sub(64 * 1024);
+    file.seek(SeekFrom::Start(start)).ok()?;
+    let mut tail = Vec::new();
+    file.read_to_end(&mut tail).ok()?;
+    let line = tail
+        .split(|b| *b == b'\n')
+        .map(|l| l.strip_suffix(b"\r").unwrap_or(l))
+        .rfind(|l| l.first().is_some_and(u8::is_ascii_digit))?;
+    let mut f: [&[u8]; 12] = [&[]; 12];
+    let count = split_fields(line, &mut f);
+    let ix = match detect(&f[..count.min(12)], count)? {
+        DataFormat::Kline12 | DataFormat::Kline6 => 0,
+        DataFormat::Trades => 4,
+        DataFormat::AggTrades => 5,
+    };
+    parse_int(f[ix]).map(ts_to_us)
+}
+
+/// Streams ticks `(ts_us, price)` from files in order, calling `on_tick` for each price seen and
+/// `on_progress(bytes_done)` once per chunk.
+pub struct TickReader {
+    opts: ReadOptions,
+    pub summary: DataSummary,
+    prev_ts: Option<i64>,
+    prev_id: Option<i64>,
+}
+
+fn ts_to_us(raw: i64) -> i64 {
+    if raw < MICROS_THRESHOLD {
+        raw * 1000
+    } else {
+        raw
+    }
+}
+
+#[inline]
+fn parse_int(b: &[u8]) -> Option<i64> {
+    if b.is_empty() || b.len() > 19 {
+        return None;
+    }
+    let mut v: i64 = 0;
+    for &c in b {
+        if !c.is_ascii_digit() {
+            return None;
+        }
+        v = v * 10 + (c - b'0') as i64;
+    }
+    Some(v)
+}
+
+fn is_bool(b: &[u8]) -> bool {
+    matches!(
+        b,
+        b"true" | b"false" | b"True" | b"False" | b"TRUE" | b"FALSE"
+    )
+}
+
+/// Split a line into at most `N` fields without allocating; returns the field count.
+#[inline]
+fn split_fields<'a, const N: usize>(line: &'a [u8], out: &mut [&'a [u8]; N]) -> usize {
+    let mut n = 0;
+    let mut start = 0;
+    for pos in memchr::memchr_iter(b',', line) {
+        if n < N {
+            out[n] = &line[start..pos];
+        }
+        n += 1;
+        start = pos + 1;
+    }
+    if n < N {
+        out[n] = &line[start..];
+    }
+    n + 1
+}
+
+fn detect(fields: &[&[u8]], count: usize) -> Option<DataFormat> {
+    match count {
+        12 => Some(DataFormat::Kline12),
+        6 if is_bool(fields[5]) => Some(DataFormat::Trades),
+        6 => Some(DataFormat::Kline6),
+        7 if is_bool(fields[5]) => Some(DataFormat::Trades),
+        7 => Some(DataFormat::AggTrades),
+        8 => Some(DataFormat::AggTrades),
+        _ => None,
+    }
+}
+
+impl TickReader {
+    pub fn new(opts: ReadOptions) -> Self {
+        TickReader {
+            opts,
+            summary: DataSummary::default(),
+            prev_ts: None,
+            prev_id: None,
+        }
+    }
+
+    /// Read one file; the format must match earlier files.
+    pub fn read_file<F, P>(
+        &mut self,
+        path: &Path,
+        on_tick: &mut F,
+        on_progress: &mut P,
+    ) -> Result<(), DataError>
+    where
+        F: FnMut(i64, PriceKey),
+        P: FnMut(u64),
+    {
+        let shown = path.display().to_string();
+        let err = |line: u64, message: String| DataError {
+            file: shown.clone(),
+            line,
+            message,
+        };
+        let mut file = File::open(path).map_err(|e| err(0, format!("cannot open: {e}")))?;
+        self.summary.files.push(shown.clone());
+        let mut buf: Vec<u8> = vec![0; CHUNK];
+        let mut filled = 0usize;
+        let mut line_no: u64 = 0;
+        let mut done = 0u64;
+        loop {
+            if filled == buf.len() {
+                // One line longer than the buffer: grow (only pathological files do this).
+                buf.resize(buf.len() * 2, 0);
+            }
+            let n = file
+                .read(&mut buf[filled..])
+                .map_err(|e| err(line_no, format!("read error: {e}")))?;
+            let eof = n == 0;
+            filled += n;
+            let mut start = 0;
+            loop {
+                let end = match memchr::memchr(b'\n', &buf[start..filled]) {
+                    Some(i) => start + i,
+                    None if eof && start < filled => filled,
+                    None => break,
+                };
+                line_no += 1;
+                let mut line = &buf[start..end];
+                if let [rest @ .., b'\r'] = line {
+                    line = rest;
+                }
+                start = (end + 1).min(filled);
+                if !line.is_empty() {
+                    if let Err(message) = self.row(line, line_no, &shown, on_tick) {
+                        if self.opts.skip_bad_rows {
+                            self.summary.bad_rows_skipped += 1;
+                            if self.summary.first_bad_rows.len() < MAX_LISTED_GAPS {
+                                self.summary
+                                    .first_bad_rows
+                                    .push(format!("{shown}:{line_no}: {message}"));
+                            }
+                        } else {
+                            return Err(err(line_no, message));
+                        }
+                    }
+                }
+                if end == filled {
+                    break;
+                }
+            }
+            done += start as u64;
+            on_progress(done);
+            buf.copy_within(start..filled, 0);
+            filled -= start;
+            if eof {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    #[inline]
+    fn row<F: FnMut(i64, PriceKey)>(
+        &mut self,
+        line: &[u8],
+        line_no: u64,
+        file: &str,
+        on_tick: &mut F,
+    ) -> Result<(), String> {
+        let mut f: [&[u8]; 12] = [&[]; 12];
+        let count = split_fields(line, &mut f);
+        let format = match self.summary.format {
+            Some(fmt) => fmt,
+            None => {
+                if !f[0].first().is_some_and(u8::is_ascii_digit) {
+                    // A header row (first field is a name, not a number).
+                    return Ok(());
+                }
+                let fmt = detect(&f[..count.min(12)], count).ok_or_else(|| {
+                    format!("cannot tell the format of a row with {count} columns")
+                })?;
+                self.summary.format = Some(fmt);
+                fmt
+            }
+        };
+        let price = |b: &[u8], name: &str| {
+            PriceKey::parse_ascii(b).ok_or_else(|| {
+                format!(
+                    "{name} {:?} is not a positive decimal",
+                    String::from_utf8_lossy(b)
+                )
+            })
+        };
+        match format {
+            DataFormat::Kline12 | DataFormat::Kline6 => {
+                let want = if format == DataFormat::Kline12 { 12 } else { 6 };
+                if count != want {
+                    if line_no == 1 && !f[0].first().is_some_and(u8::is_ascii_digit) {
+                        return Ok(());
+                    }
+                    return Err(format!("expected {want} columns, got {count}"));
+                }
+                let Some(open_time) = parse_int(f[0]) else {
+                    if line_no == 1 {
+                        return Ok(());
+                    }
+                    return Err(format!(
+                        "open_time {:?} is not an integer",
+                        String::from_utf8_lossy(f[0])
+                    ));
+                };
+                let ts = ts_to_us(open_time);
+                let (o, h, l, c) = (
+                    price(f[1], "open")?,
+                    price(f[2], "high")?,
+                    price(f[3], "low")?,
+                    price(f[4], "close")?,
+                );
+                if l > o || l > c || h < o || h < c || l > h {
+                    return Err("bar violates low <= open, close <= high".into());
+                }
+                if format == DataFormat::Kline12 && self.summary.interval_us.is_none() {
+                    if let Some(close) = parse_int(f[6]) {
+                        // close_time is the bar's last millisecond (or microsecond).
+                        let unit = if close < MICROS_THRESHOLD { 1000 } else { 1 };
+                        self.summary.interval_us = Some(ts_to_us(close) - ts + unit);
+                    }
+                }
+                self.check_time(ts, line_no, file, None)?;
+                if !self.in_window(ts) {
+                    return Ok(());
+                }
+                self.summary.rows += 1;
+                on_tick(ts, o);
+                if c >= o {
+                    on_tick(ts, l);
+                    on_tick(ts, h);
+                } else {
+                    on_tick(ts, h);
+                    on_tick(ts, l);
+                }
+                on_tick(ts, c);
+            }
+            DataFormat::Trades | DataFormat::AggTrades => {
+                let (time_ix, min, max) = if format == DataFormat::Trades {
+                    (4, 6, 7)
+                } else {
+                    (5, 7, 8)
+                };
+                if count < min || count > max {
+                    if line_no == 1 && !f[0].first().is_some_and(u8::is_ascii_digit) {
+                        return Ok(());
+                    }
+                    return Err(format!("expected {min} to {max} columns, got {count}"));
+                }
+                let Some(id) = parse_int(f[0]) else {
+                    if line_no == 1 {
+                        return Ok(());
+                    }
+                    return Err(format!(
+                        "id {:?} is not an integer",
+                        String::from_utf8_lossy(f[0])
+                    ));
+                };
+                let ts = parse_int(f[time_ix]).map(ts_to_us).ok_or_else(|| {
+                    format!(
+                        "time {:?} is not an integer",
+                        String::from_utf8_lossy(f[time_ix])
+                    )
+                })?;
+                let p = price(f[1], "price")?;
+                if !is_bool(f[count - 1]) {
+                    return Err(format!(
+                        "last column {:?} is not true/false",
+                        String::from_utf8_lossy(f[count - 1])
+                    ));
+                }
+                self.check_time(ts, line_no, file, Some(id))?;
+                if !self.in_window(ts) {
+                    return Ok(());
+                }
+                self.summary.rows += 1;
+                on_tick(ts, p);
+            }
+        }
+        Ok(())
+    }
+
+    #[inline]
+    fn in_window(&self, ts: i64) -> bool {
+        self.opts.from_us.is_none_or(|f| ts >= f) && self.opts.to_us.is_none_or(|t| ts < t)
+    }
+
+    /// Time never goes back; gaps are recorded.
+    #[inline]
+    fn check_time(
+        &mut self,
+        ts: i64,
+        line: u64,
+        file: &str,
+        id: Option<i64>,
+    ) -> Result<(), String> {
+        if let Some(prev) = self.prev_ts {
+            if ts < prev {
+                return Err(format!("time goes backwards ({ts} µs after {prev} µs)"));
+            }
+            let missing = match id {
+                Some(id) => match self.prev_id {
+                    Some(p) if id > p + 1 => (id - p - 1) as u64,
+                    Some(p) if id <= p => {
+                        return Err(format!("id {id} does not increase (previous {p})"))
+                    }
+                    _ => 0,
+                },
+                None => {
+                    let interval = match self.summary.interval_us {
+                        Some(i) if i > 0 => i,
+                        _ => {
+                            // 6-column files: the first step between bars is the interval.
+                            let step = ts - prev;
+                            self.summary.interval_us = Some(step);
+                            step
+                        }
+                    };
+                    if interval > 0 && ts - prev > interval {
+                        ((ts - prev) / interval - 1) as u64
+                    } else {
+                        0
+                    }
+                }
+            };
+            if missing > 0 {
+                self.summary.gaps += 1;
+                self.summary.missing += missing;
+                if self.summary.gap_list.len() < MAX_LISTED_GAPS {
+                    self.summary.gap_list.push(Gap {
+                        file: file.to_string(),
+                        line,
+                        from_us: prev,
+                        to_us: ts,
+                        missing,
+                    });
+                }
+            }
+        }
+        if self.summary.first_ts_us.is_none() && self.in_window(ts) {
+            self.summary.first_ts_us = Some(ts);
+        }
+        if self.in_window(ts) {
+            self.summary.last_ts_us = Some(ts);
+        }
+        self.prev_ts = Some(ts);
+        if id.is_some() {
+            self.prev_id = id;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    fn read(
+        text: &str,
+        opts: ReadOptions,
+    ) -> (Result<(), DataError>, Vec<(i64, PriceKey)>, DataSummary) {
+        let mut f = tempfile::NamedTempFile::new().unwrap();
+        f.write_all(text.as_bytes()).unwrap();
+        let mut ticks = Vec::new();
+        let mut r = TickReader::new(opts);
+        let res = r.read_file(f.path(), &mut |t, p| ticks.push((t, p)), &mut |_| {});
+        (res, ticks, r.summary)
+    }
+
+    fn k(s: &str) -> PriceKey {
+        PriceKey::parse_ascii(s.as_bytes()).unwrap()
+    }
+
+    #[test]
+    fn kline_path_order_follows_bar_direction() {
+        let text = "open_time,open,high,low,close,volume\n\
+                    1000,10,12,9,11,1\n\
+                    61000,11,12,8,9,1\n";
+        let (res, ticks, s) = read(text, ReadOptions::default());
+        res.unwrap();
+        let prices: Vec<PriceKey> = ticks.iter().map(|t| t.1).collect();
+        assert_eq!(
+            prices,
+            [
+                k("10"),
+                k("9"),
+                k("12"),
+                k("11"),
+                k("11"),
+                k("12"),
+                k("8"),
+                k("9")
+            ]
+        );
+        assert_eq!(s.format, Some(DataFormat::Kline6));
+        assert_eq!(ticks[0].0, 1_000_000, "ms become µs");
+    }
+
+    #[test]
+    fn micro_timestamps_and_trade_gaps() {
+        let text = "1,100.5,1,100.5,1735689600000000,true,true\n\
+                    2,101,1,101,1735689600000100,false,true\n\
+                    5,99,1,99,1735689600000200,false,true\n";
+        let (res, ticks, s) = read(text, ReadOptions::default());
+        res.unwrap();
+        assert_eq!(s.format, Some(DataFormat::Trades));
+        assert_eq!(ticks[0].0, 1_735_689_600_000_000);
+        assert_eq!((s.gaps, s.missing), (1, 2));
+    }
+
+    #[test]
+    fn kline_gaps_reported() {
+        let text = "0,1,1,1,1,1\n60000,1,1,1,1,1\n240000,1,1,1,1,1\n";
+        let (_, _, s) = read(text, ReadOptions::default());
+        assert_eq!((s.gaps, s.missing), (1, 2));
+    }
+
+    #[test]
+    fn bad_row_names_line_unless_skipped() {
+        let text =
+            "1,100,1,100,1000,true,true\n2,abc,1,100,2000,true,true\n3,101,1,101,3000,true,true\n";
+        let (res, _, _) = read(text, ReadOptions::default());
+        let e = res.unwrap_err();
+        assert_eq!(e.line, 2);
+        assert!(e.message.contains("price \"abc\""), "{e}");
+        let (res, ticks, s) = read(
+            text,
+            ReadOptions {
+                skip_bad_rows: true,
+                ..Default::default()
+            },
+        );
+        res.unwrap();
+        assert_eq!(ticks.len(), 2);
+        assert_eq!(s.bad_rows_skipped, 1);
+    }
+
+    #[test]
+    fn agg_trades_and_window() {
+        let text = "agg_trade_id,price,quantity,first_trade_id,last_trade_id,transact_time,is_buyer_maker,is_best_match\n\
+                    10,50,1,1,1,1000,true,true\n11,51,1,2,2,2000,true,true\n12,52,1,3,3,3000,true,true\n";
+        let (res, ticks, s) = read(
+            text,
+            ReadOptions {
+                from_us: Some(2_000_000),
+                to_us: Some(3_000_000),
+                ..Default::default()
+            },
+        );
+        res.unwrap();
+        assert_eq!(s.format, Some(DataFormat::AggTrades));
+        assert_eq!(ticks, [(2_000_000, k("51"))]);
+    }
+
+    #[test]
+    fn backwards_time_is_an_error() {
+        let (res, _, _) = read(
+            "1,1,1,1,2000,true,true\n2,1,1,1,1000,true,true\n",
+            ReadOptions::default(),
+        );
+        assert!(res.unwrap_err().message.contains("backwards"));
+    }
+}

@@ -1,0 +1,10 @@
+//! Backtests: Binance history through the same engine, strategy and simulated venue as paper.
+
+pub mod chart;
+pub mod data;
+pub mod report;
+pub mod runner;
+
+pub use runner::{
+    run_backtest, BacktestError, BacktestOutcome, BacktestResult, BacktestSpec, ParamsSource,
+};

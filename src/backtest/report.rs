@@ -1,0 +1,194 @@
+//! The backtest recorder: fills to CSV as they happen, equity marks folded into the metrics
+//! (drawdown, hourly returns for Sharpe) and a bounded equity curve for the chart.
+//! Memory stays constant however long the data is.
+
+use std::io::Write;
+
+use rust_decimal::{Decimal, RoundingStrategy};
+use serde::Serialize;
+
+use crate::clock::format_ms;
+use crate::engine::order::{Fill, Side};
+use crate::engine::{Ledger, Recorder};
+use crate::strategy::grid::GridTag;
+
+/// At most this many points are kept for the chart; beyond it the curve is thinned 2:1.
+const MAX_CURVE_POINTS: usize = 4_000;
+const HOUR_US: i64 = 3_600_000_000;
+
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct CurvePoint {
+    pub ts_us: i64,
+    pub equity: f64,
+    pub price: f64,
+}
+
+pub struct BacktestRecorder {
+    fills_csv: Option<std::io::BufWriter<std::fs::File>>,
+    pub write_error: Option<String>,
+    pub fills: u64,
+    peak: Option<Decimal>,
+    pub max_drawdown: Decimal,
+    hourly: Vec<f64>,
+    current_hour: Option<i64>,
+    last_equity: f64,
+    pub curve: Vec<CurvePoint>,
+    stride: usize,
+    marks: usize,
+    pub fill_marks: Vec<(i64, Side, f64)>,
+}
+
+impl BacktestRecorder {
+    pub fn new(fills_csv: Option<std::fs::File>) -> Self {
+        let mut fills_csv = fills_csv.map(|f| std::io::BufWriter::with_capacity(1 << 16, f));
+        let mut write_error = None;
+        if let Some(w) = fills_csv.as_mut() {
+            if let Err(e) = writeln!(
+                w,
+                "time,ts_us,side,type,cell,price,base_amount,quote_amount,fee,realized_pnl,quote_balance,base_balance"
+            ) {
+                write_error = Some(e.to_string());
+            }
+        }
+        BacktestRecorder {
+            fills_csv,
+            write_error,
+            fills: 0,
+            peak: None,
+            max_drawdown: Decimal::ZERO,
+            hourly: Vec::new(),
+            current_hour: None,
+            last_equity: 0.0,
+            curve: Vec::new(),
+            stride: 1,
+            marks: 0,
+            fill_marks: Vec::new(),
+        }
+    }
+
+    fn observe_equity(&mut self, equity: Decimal) {
+        match self.peak {
+            Some(p) if equity <= p => {
+                if p > Decimal::ZERO {
+                    let dd = (p - equity) / p;
+                    if dd > self.max_drawdown {
+                        self.max_drawdown = dd;
+                    }
+                }
+            }
+            _ => self.peak = Some(equity),
+        }
+    }
+
+    pub fn flush(&mut self) -> Result<(), String> {
+        if let Some(e) = &self.write_error {
+            return Err(e.clone());
+        }
+        if let Some(w) = self.fills_csv.as_mut() {
+            w.flush().map_err(|e| e.to_string())?;
+        }
+        Ok(())
+    }
+
+    pub fn max_drawdown_pct(&self) -> Decimal {
+        (self.max_drawdown * Decimal::ONE_HUNDRED)
+            .round_dp_with_strategy(8, RoundingStrategy::MidpointNearestEven)
+    }
+
+    /// Annualised Sharpe ratio of hourly equity returns (crypto trades 24 × 365), risk-free 0.
+    pub fn sharpe(&self) -> f64 {
+        use statrs::statistics::Statistics;
+        let mut series = self.hourly.clone();
+        series.push(self.last_equity);
+        let returns: Vec<f64> = series
+            .windows(2)
+            .filter(|w| w[0] > 0.0)
+            .map(|w| w[1] / w[0] - 1.0)
+            .collect();
+        if returns.len() < 2 {
+            return 0.0;
+        }
+        let mean = returns.iter().mean();
+        let sd = returns.iter().std_dev();
+        if !(sd.is_finite() && sd > 0.0) {
+            return 0.0;
+        }
+        mean / sd * (24.0f64 * 365.0).sqrt()
+    }
+}
+
+fn to_f64(d: Decimal) -> f64 {
+    use rust_decimal::prelude::ToPrimitive;
+    d.to_f64().unwrap_or(0.0)
+}
+
+impl Recorder for BacktestRecorder {
+    fn fill(&mut self, fill: &Fill, ledger: &Ledger) {
+        self.fills += 1;
+        self.observe_equity(ledger.equity(fill.price));
+        if self.fill_marks.len() < 20_000 {
+            self.fill_marks
+                .push((fill.ts_us, fill.side, to_f64(fill.price)));
+        }
+        let Some(w) = self.fills_csv.as_mut() else {
+            return;
+        };
+        let cell = match GridTag::decode(fill.tag) {
+            GridTag::LimitBuy(c)
+            | GridTag::LimitSell(c)
+            | GridTag::StartBuy(c)
+            | GridTag::Liquidate(c) => c.to_string(),
+            GridTag::Guard(_) => String::new(),
+        };
+        let realized = fill
+            .lot_cost
+            .map(|c| (fill.quote - c).to_string())
+            .unwrap_or_default();
+        let res = writeln!(
+            w,
+            "{},{},{},{},{},{},{},{},{},{},{},{}",
+            format_ms(fill.ts_us.div_euclid(1000)),
+            fill.ts_us,
+            fill.side.as_str(),
+            if fill.market { "market" } else { "limit" },
+            cell,
+            fill.price.normalize(),
+            fill.base.normalize(),
+            fill.quote.normalize(),
+            fill.fee.normalize(),
+            realized,
+            ledger.quote.normalize(),
+            ledger.base.normalize(),
+        );
+        if let Err(e) = res {
+            self.write_error.get_or_insert(e.to_string());
+        }
+    }
+
+    fn mark(&mut self, ts_us: i64, _strategy: usize, ledger: &Ledger, price: Decimal) {
+        let equity = ledger.equity(price);
+        self.observe_equity(equity);
+        let eq = to_f64(equity);
+        let hour = ts_us.div_euclid(HOUR_US);
+        if self.current_hour != Some(hour) {
+            if self.current_hour.is_some() {
+                self.hourly.push(self.last_equity);
+            }
+            self.current_hour = Some(hour);
+        }
+        self.last_equity = eq;
+        if self.marks.is_multiple_of(self.stride) {
+            self.curve.push(CurvePoint {
+                ts_us,
+                equity: eq,
+                price: to_f64(price),
+            });
+            if self.curve.len() > MAX_CURVE_POINTS {
+                let thinned: Vec<CurvePoint> = self.curve.iter().step_by(2).copied().collect();
+                self.curve = thinned;
+                self.stride *= 2;
+            }
+        }
+        self.marks += 1;
+    }
+}

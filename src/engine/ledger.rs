@@ -1,0 +1,66 @@
+//! Per-strategy accounting in exact decimals, as GRID.md defines it.
+
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+
+use super::order::{Fill, Side};
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Ledger {
+    /// Quote the strategy started with (its capital).
+    pub initial_quote: Decimal,
+    pub quote: Decimal,
+    pub base: Decimal,
+    /// Cost (quote spent) of the lots currently held.
+    pub open_cost: Decimal,
+    pub fees: Decimal,
+    pub realized_pnl: Decimal,
+    pub fills: u64,
+    pub round_trips: u64,
+    pub winning_round_trips: u64,
+}
+
+impl Ledger {
+    pub fn new(initial_quote: Decimal) -> Self {
+        Ledger {
+            initial_quote,
+            quote: initial_quote,
+            ..Default::default()
+        }
+    }
+
+    pub fn apply(&mut self, fill: &Fill) {
+        self.fills += 1;
+        self.fees += fill.fee;
+        match fill.side {
+            Side::Buy => {
+                self.quote -= fill.quote;
+                self.base += fill.base;
+                self.open_cost += fill.quote;
+            }
+            Side::Sell => {
+                self.quote += fill.quote;
+                self.base -= fill.base;
+                if let Some(cost) = fill.lot_cost {
+                    let pnl = fill.quote - cost;
+                    self.realized_pnl += pnl;
+                    self.open_cost -= cost;
+                    self.round_trips += 1;
+                    if pnl > Decimal::ZERO {
+                        self.winning_round_trips += 1;
+                    }
+                }
+            }
+        }
+    }
+
+    /// quote + base × price.
+    pub fn equity(&self, price: Decimal) -> Decimal {
+        self.quote + self.base * price
+    }
+
+    /// Held inventory at `price` minus what it cost.
+    pub fn unrealized_pnl(&self, price: Decimal) -> Decimal {
+        self.base * price - self.open_cost
+    }
+}

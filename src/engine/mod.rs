@@ -1,0 +1,16 @@
+//! The one engine of backtest, paper and live: events in, intents through the risk guard to a
+//! venue, fills back to strategies as events, everything reported to a recorder.
+
+pub mod book;
+pub mod core;
+pub mod event;
+pub mod ledger;
+pub mod order;
+pub mod price;
+pub mod recorder;
+
+pub use self::core::Engine;
+pub use event::{Control, Event};
+pub use ledger::Ledger;
+pub use price::PriceKey;
+pub use recorder::{MemoryRecorder, Recorder};

@@ -1,0 +1,166 @@
+//! Exact fixed-point price keys for the tick path.
+//!
+//! A tick's price is kept as `price × 10^18` in an `i128`: exact for every price with at most 18
+//! decimal places (Binance uses 8, BEP-20 tokens 18), and compared with one integer compare. Trigger
+//! levels, which may have more digits (an arithmetic step such as 10000/3), are converted with floor or
+//! ceiling so that `key <= floor(L)` ⇔ `price <= L` and `key >= ceil(L)` ⇔ `price >= L` hold exactly.
+//! Decimals are made from keys only when something fills.
+
+use rust_decimal::Decimal;
+
+pub const PRICE_KEY_DECIMALS: u32 = 18;
+const SCALE: i128 = 1_000_000_000_000_000_000;
+/// Keys above this do not fit a `Decimal` mantissa (prices above ~7.9e10).
+pub const MAX_PRICE_KEY: i128 = (1i128 << 96) - 1;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct PriceKey(pub i128);
+
+impl PriceKey {
+    pub const MIN: PriceKey = PriceKey(i128::MIN);
+    pub const MAX: PriceKey = PriceKey(i128::MAX);
+
+    /// Largest key whose price is `<= d`.
+    pub fn floor_of(d: Decimal) -> PriceKey {
+        Self::convert(d, false)
+    }
+
+    /// Smallest key whose price is `>= d`.
+    pub fn ceil_of(d: Decimal) -> PriceKey {
+        Self::convert(d, true)
+    }
+
+    fn convert(d: Decimal, ceil: bool) -> PriceKey {
+        let mantissa = d.mantissa();
+        let scale = d.scale();
+        if scale <= PRICE_KEY_DECIMALS {
+            let factor = 10i128.pow(PRICE_KEY_DECIMALS - scale);
+            return PriceKey(mantissa.checked_mul(factor).unwrap_or(if mantissa < 0 {
+                i128::MIN
+            } else {
+                i128::MAX
+            }));
+        }
+        let divisor = 10i128.pow(scale - PRICE_KEY_DECIMALS);
+        let q = mantissa.div_euclid(divisor);
+        let exact = mantissa.rem_euclid(divisor) == 0;
+        PriceKey(if ceil && !exact { q + 1 } else { q })
+    }
+
+    /// The exact price, normalised (no trailing zeros). `None` beyond `MAX_PRICE_KEY`.
+    pub fn to_decimal(self) -> Option<Decimal> {
+        Decimal::try_from_i128_with_scale(self.0, PRICE_KEY_DECIMALS)
+            .ok()
+            .map(|d| d.normalize())
+    }
+
+    /// Parse an unsigned ASCII decimal (`28165.47000000`) straight into a key, without allocating.
+    /// `None` for anything else: signs, exponents, more than 18 decimals, empty, too large.
+    #[inline]
+    pub fn parse_ascii(bytes: &[u8]) -> Option<PriceKey> {
+        let mut int: i128 = 0;
+        let mut i = 0;
+        let n = bytes.len();
+        let mut digits = 0;
+        while i < n {
+            let b = bytes[i];
+            if b.is_ascii_digit() {
+                int = int * 10 + (b - b'0') as i128;
+                digits += 1;
+                if digits > 20 {
+                    return None;
+                }
+                i += 1;
+            } else {
+                break;
+            }
+        }
+        let mut frac: i128 = 0;
+        let mut frac_digits = 0u32;
+        if i < n && bytes[i] == b'.' {
+            i += 1;
+            while i < n {
+                let b = bytes[i];
+                if !b.is_ascii_digit() {
+                    return None;
+                }
+                if frac_digits == PRICE_KEY_DECIMALS {
+                    // Extra digits are allowed only when they are zeros.
+                    if b != b'0' {
+                        return None;
+                    }
+                } else {
+                    frac = frac * 10 + (b - b'0') as i128;
+                    frac_digits += 1;
+                }
+                digits += 1;
+                i += 1;
+            }
+        }
+        if i != n || digits == 0 {
+            return None;
+        }
+        let key = int * SCALE + frac * 10i128.pow(PRICE_KEY_DECIMALS - frac_digits);
+        (key <= MAX_PRICE_KEY).then_some(PriceKey(key))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::str::FromStr;
+
+    fn d(s: &str) -> Decimal {
+        Decimal::from_str(s).unwrap()
+    }
+
+    #[test]
+    fn parses_binance_prices_exactly() {
+        let k = PriceKey::parse_ascii(b"28165.47000000").unwrap();
+        assert_eq!(k.to_decimal().unwrap(), d("28165.47"));
+        assert_eq!(
+            PriceKey::parse_ascii(b"115729.0")
+                .unwrap()
+                .to_decimal()
+                .unwrap(),
+            d("115729")
+        );
+        assert_eq!(PriceKey::parse_ascii(b"7").unwrap(), PriceKey(7 * SCALE));
+        assert_eq!(
+            PriceKey::parse_ascii(b"0.000000000000000001").unwrap(),
+            PriceKey(1)
+        );
+        for bad in [
+            &b""[..],
+            b"-1",
+            b"1e5",
+            b"1.2.3",
+            b"abc",
+            b"1.0000000000000000001",
+            b".",
+            b"1 ",
+        ] {
+            assert!(
+                PriceKey::parse_ascii(bad).is_none(),
+                "{:?}",
+                std::str::from_utf8(bad)
+            );
+        }
+    }
+
+    #[test]
+    fn floor_and_ceil_keep_comparisons_exact() {
+        let level = d("10000") / d("3"); // 3333.333… with 28 digits
+        let floor = PriceKey::floor_of(level);
+        let ceil = PriceKey::ceil_of(level);
+        assert_eq!(ceil.0, floor.0 + 1);
+        let below = PriceKey::parse_ascii(b"3333.333333333333333333").unwrap();
+        assert!(
+            below <= floor,
+            "price below the level must trigger a buy at it"
+        );
+        assert!(below < ceil, "and must not trigger a sell at it");
+        let exact = d("100.25");
+        assert_eq!(PriceKey::floor_of(exact), PriceKey::ceil_of(exact));
+    }
+}
