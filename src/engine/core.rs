@@ -17,7 +17,7 @@ use super::order::{
 };
 use super::price::PriceKey;
 use super::recorder::Recorder;
-use crate::risk::RiskGuard;
+use crate::risk::{OrderCheck, RiskGuard};
 use crate::strategy::traits::{Strategy, StrategyCtx};
 use crate::strategy::StrategyStatus;
 use crate::venue::sim::Execution;
@@ -153,7 +153,7 @@ impl<R: Recorder> Engine<R> {
                 price,
             } => self.on_tick(symbol, ts_us, price),
             Event::Fill(fill) => {
-                self.fills.push_back(fill);
+                self.book_fill(fill);
                 self.drain_fills();
             }
             Event::Control(c) => self.on_control(c),
@@ -364,13 +364,26 @@ impl<R: Recorder> Engine<R> {
         // Liquidation sells are issued in the same breath as the strategy's Stop; let them out.
         let closing = reduces && exec.lot_cost.is_some() && exec.limit.is_none();
         let (strategy, tag) = (exec.strategy, exec.tag);
-        match self
-            .risk
-            .approve(exec, active || closing, notional, reduces)
-        {
+        let (spends, available) = match (exec.side, exec.amount) {
+            (Side::Buy, Amount::Quote(q)) => (q, slot.ledger.quote),
+            (Side::Buy, Amount::Base(b)) => (b * reference, slot.ledger.quote),
+            (Side::Sell, Amount::Base(b)) => (b, slot.ledger.base),
+            (Side::Sell, Amount::Quote(q)) if reference > Decimal::ZERO => {
+                (q / reference, slot.ledger.base)
+            }
+            (Side::Sell, Amount::Quote(_)) => (Decimal::ZERO, slot.ledger.base),
+        };
+        let check = OrderCheck {
+            active: active || closing,
+            notional,
+            reduces_exposure: reduces,
+            spends,
+            available,
+        };
+        match self.risk.approve(exec, check) {
             Ok(approved) => {
                 let fill = self.venue.execute(&approved, market, ts);
-                self.fills.push_back(fill);
+                self.book_fill(fill);
             }
             Err(refusal) => {
                 self.recorder.refused(strategy, &refusal, ts);
@@ -379,12 +392,19 @@ impl<R: Recorder> Engine<R> {
         }
     }
 
+    /// Account for a fill the moment it happens (so the next order's funds check sees it) and
+    /// queue it for its strategy, which hears of it as an event.
+    fn book_fill(&mut self, fill: Fill) {
+        let slot = &mut self.slots[fill.strategy];
+        slot.ledger.apply(&fill);
+        self.recorder.fill(&fill, &slot.ledger);
+        self.fills.push_back(fill);
+    }
+
     fn drain_fills(&mut self) {
         while let Some(fill) = self.fills.pop_front() {
             let ix = fill.strategy;
-            let slot = &mut self.slots[ix];
-            slot.ledger.apply(&fill);
-            self.recorder.fill(&fill, &slot.ledger);
+            let slot = &self.slots[ix];
             let price = self.symbols[slot.symbol].last_price;
             let ts = fill.ts_us;
             let mut intents = std::mem::take(&mut self.intents);

@@ -25,6 +25,22 @@ pub enum Refusal {
     NotActive,
     #[error("order notional {notional} exceeds the limit {limit}")]
     MaxOrderNotional { notional: Decimal, limit: Decimal },
+    #[error("insufficient funds: needs {needed}, has {available}")]
+    InsufficientFunds { needed: Decimal, available: Decimal },
+}
+
+/// What the guard needs to know about one order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OrderCheck {
+    /// The strategy may trade (active, or liquidating on its way to stopped).
+    pub active: bool,
+    /// Quote value of the order.
+    pub notional: Decimal,
+    /// A sell: it reduces exposure, so it may pass the kill switch.
+    pub reduces_exposure: bool,
+    /// What the order spends (quote for buys, base for sells) and what the strategy has of it.
+    pub spends: Decimal,
+    pub available: Decimal,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -47,25 +63,29 @@ impl RiskGuard {
         }
     }
 
-    /// Check one order of a strategy that is `active` with quote value `notional`.
-    /// Closing sells (`reduces_exposure`) pass a kill switch so a stop-loss can still get out.
-    pub fn approve<T>(
-        &self,
-        order: T,
-        active: bool,
-        notional: Decimal,
-        reduces_exposure: bool,
-    ) -> Result<Approved<T>, Refusal> {
-        if self.kill_switch && !reduces_exposure {
+    /// Check one order. Sells pass a kill switch so a stop-loss can still get out; nothing may
+    /// spend more than the strategy has (a grid can get there only after losing round trips in
+    /// cells too narrow for the fee).
+    pub fn approve<T>(&self, order: T, check: OrderCheck) -> Result<Approved<T>, Refusal> {
+        if self.kill_switch && !check.reduces_exposure {
             return Err(Refusal::KillSwitch);
         }
-        if !active {
+        if !check.active {
             return Err(Refusal::NotActive);
         }
         if let Some(limit) = self.limits.max_order_notional {
-            if notional > limit {
-                return Err(Refusal::MaxOrderNotional { notional, limit });
+            if check.notional > limit {
+                return Err(Refusal::MaxOrderNotional {
+                    notional: check.notional,
+                    limit,
+                });
             }
+        }
+        if check.spends > check.available {
+            return Err(Refusal::InsufficientFunds {
+                needed: check.spends,
+                available: check.available,
+            });
         }
         Ok(Approved(order))
     }
