@@ -189,13 +189,16 @@ pub fn run_backtest(
     if let Some(e) = params_error {
         return Err(BacktestError::Params(e));
     }
+    let window = match (spec.read.from_us, spec.read.to_us) {
+        (None, None) => String::new(),
+        _ => " within --from/--to".to_string(),
+    };
     let Some(params) = params else {
-        let window = match (spec.read.from_us, spec.read.to_us) {
-            (None, None) => String::new(),
-            _ => " within --from/--to".to_string(),
-        };
         return Err(BacktestError::Empty(window));
     };
+    if engine.ticks() == 0 {
+        return Err(BacktestError::Empty(window));
+    }
     engine.finish();
     let ticks = engine.ticks();
     progress(total, total, ticks);
