@@ -10,8 +10,14 @@ use std::path::{Path, PathBuf};
 use common::{backends, TestDb};
 
 fn shared(name: &str) -> PathBuf {
-    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data").join(name);
-    assert!(p.exists(), "real market data missing: {} (tests need ../shared/data)", p.display());
+    let p = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../shared/data")
+        .join(name);
+    assert!(
+        p.exists(),
+        "real market data missing: {} (tests need ../shared/data)",
+        p.display()
+    );
     p
 }
 
@@ -19,7 +25,19 @@ const GRID_AUG: &str = r#"{"lower_price":"112000","upper_price":"119000","grid_c
 const GRID_APR: &str = r#"{"lower_price":"28100","upper_price":"28200","grid_count":11,"base_order_size":"100","fee_bps":0}"#;
 
 fn run_bt(db: &TestDb, params: &str, data: &Path, extra: &[&str]) -> common::Run {
-    let mut args = vec!["--json", "backtest", "run", "-t", "grid", "-s", "BTC/USDT", "-p", params, "--data", data.to_str().unwrap()];
+    let mut args = vec![
+        "--json",
+        "backtest",
+        "run",
+        "-t",
+        "grid",
+        "-s",
+        "BTC/USDT",
+        "-p",
+        params,
+        "--data",
+        data.to_str().unwrap(),
+    ];
     args.extend_from_slice(extra);
     db.run(&args)
 }
@@ -34,7 +52,10 @@ fn without_run_identity(mut v: serde_json::Value) -> serde_json::Value {
 #[tokio::test]
 async fn same_run_twice_is_byte_identical() {
     let db = TestDb::new("sqlite").await;
-    for (params, file) in [(GRID_AUG, "BTCUSDT-1m-2025-08-01_to_2025-08-11.csv"), (GRID_APR, "BTCUSDT-trades-2023-04-05.from-ws.csv")] {
+    for (params, file) in [
+        (GRID_AUG, "BTCUSDT-1m-2025-08-01_to_2025-08-11.csv"),
+        (GRID_APR, "BTCUSDT-trades-2023-04-05.from-ws.csv"),
+    ] {
         let a = run_bt(&db, params, &shared(file), &[]);
         let b = run_bt(&db, params, &shared(file), &[]);
         let (ja, jb) = (a.ok().json(), b.ok().json());
@@ -44,7 +65,10 @@ async fn same_run_twice_is_byte_identical() {
         assert!(fa.len() > 200, "fills csv should have rows");
         assert_eq!(fa, fb, "{file}: fills CSV differs between identical runs");
         let (sa, sb) = (without_run_identity(ja), without_run_identity(jb));
-        assert_eq!(serde_json::to_string(&sa).unwrap(), serde_json::to_string(&sb).unwrap());
+        assert_eq!(
+            serde_json::to_string(&sa).unwrap(),
+            serde_json::to_string(&sb).unwrap()
+        );
     }
 }
 
@@ -53,10 +77,34 @@ async fn result_fields_and_outputs() {
     let db = TestDb::new("sqlite").await;
     let data = shared("BTCUSDT-1m-2025-08-01_to_2025-08-11.csv");
     let v = run_bt(&db, GRID_AUG, &data, &[]).ok().json();
-    for key in ["id", "ticks", "fills", "round_trips", "realized_pnl", "fees", "final_base", "final_quote", "final_equity", "total_return_pct", "max_drawdown_pct", "sharpe", "win_rate"] {
+    for key in [
+        "id",
+        "ticks",
+        "fills",
+        "round_trips",
+        "realized_pnl",
+        "fees",
+        "final_base",
+        "final_quote",
+        "final_equity",
+        "total_return_pct",
+        "max_drawdown_pct",
+        "sharpe",
+        "win_rate",
+    ] {
         assert!(v.get(key).is_some(), "missing {key}: {v}");
     }
-    for key in ["realized_pnl", "fees", "final_base", "final_quote", "final_equity", "total_return_pct", "max_drawdown_pct", "sharpe", "win_rate"] {
+    for key in [
+        "realized_pnl",
+        "fees",
+        "final_base",
+        "final_quote",
+        "final_equity",
+        "total_return_pct",
+        "max_drawdown_pct",
+        "sharpe",
+        "win_rate",
+    ] {
         assert!(v[key].is_string(), "{key} must be a decimal string: {v}");
     }
     // 14,401 one-minute bars give four prices each.
@@ -67,16 +115,44 @@ async fn result_fields_and_outputs() {
     let fills = v["fills"].as_u64().unwrap();
     assert!(fills > 10 && v["round_trips"].as_u64().unwrap() > 5, "{v}");
     let csv = std::fs::read_to_string(v["fills_csv"].as_str().unwrap()).unwrap();
-    assert_eq!(csv.lines().count() as u64, fills + 1, "one row per fill plus the header");
+    assert_eq!(
+        csv.lines().count() as u64,
+        fills + 1,
+        "one row per fill plus the header"
+    );
     assert!(csv.starts_with("time,ts_us,side,type,cell,price,"));
     let svg = std::fs::read_to_string(v["chart"].as_str().unwrap()).unwrap();
-    assert!(svg.starts_with("<svg") && svg.contains("equity") && svg.trim_end().ends_with("</svg>"));
+    assert!(
+        svg.starts_with("<svg") && svg.contains("equity") && svg.trim_end().ends_with("</svg>")
+    );
     // final_equity = final_quote + final_base × final_price, exactly.
-    let dec = |k: &str| v[k].as_str().unwrap().parse::<rust_decimal::Decimal>().unwrap();
-    assert_eq!(dec("final_equity"), dec("final_quote") + dec("final_base") * dec("final_price"));
+    let dec = |k: &str| {
+        v[k].as_str()
+            .unwrap()
+            .parse::<rust_decimal::Decimal>()
+            .unwrap()
+    };
+    assert_eq!(
+        dec("final_equity"),
+        dec("final_quote") + dec("final_base") * dec("final_price")
+    );
     // Human output names the outputs.
-    let h = db.run(&["backtest", "run", "-t", "grid", "-s", "BTC/USDT", "-p", GRID_AUG, "--data", data.to_str().unwrap()]);
-    assert!(h.ok().stdout.contains("fills csv") && h.stdout.contains("equity.svg"), "{h:#?}");
+    let h = db.run(&[
+        "backtest",
+        "run",
+        "-t",
+        "grid",
+        "-s",
+        "BTC/USDT",
+        "-p",
+        GRID_AUG,
+        "--data",
+        data.to_str().unwrap(),
+    ]);
+    assert!(
+        h.ok().stdout.contains("fills csv") && h.stdout.contains("equity.svg"),
+        "{h:#?}"
+    );
 }
 
 #[tokio::test]
@@ -84,9 +160,24 @@ async fn every_format_with_or_without_header_in_ms_or_us() {
     let db = TestDb::new("sqlite").await;
     let dir = db.dir.path();
     // 6-column OHLCV: 30 days of ETH.
-    let v = db.run(&["--json", "backtest", "run", "-t", "grid", "-s", "ETH/USDT", "-p",
-        r#"{"lower_price":"2100","upper_price":"2900","grid_count":17,"base_order_size":"50"}"#,
-        "--data", shared("ETHUSDT-1m-2025-06-01_to_2025-07-01.ohlcv.csv").to_str().unwrap()]).ok().json();
+    let v = db
+        .run(&[
+            "--json",
+            "backtest",
+            "run",
+            "-t",
+            "grid",
+            "-s",
+            "ETH/USDT",
+            "-p",
+            r#"{"lower_price":"2100","upper_price":"2900","grid_count":17,"base_order_size":"50"}"#,
+            "--data",
+            shared("ETHUSDT-1m-2025-06-01_to_2025-07-01.ohlcv.csv")
+                .to_str()
+                .unwrap(),
+        ])
+        .ok()
+        .json();
     assert_eq!(v["data"]["format"], "kline6");
     assert_eq!(v["ticks"], 43_208 * 4);
 
@@ -102,14 +193,26 @@ async fn every_format_with_or_without_header_in_ms_or_us() {
     let mut agg = String::from("agg_trade_id,price,quantity,first_trade_id,last_trade_id,transact_time,is_buyer_maker,is_best_match\n");
     for line in text.lines() {
         let f: Vec<&str> = line.split(',').collect();
-        us.push_str(&format!("{},{},{},{},{}000,{},{}\n", f[0], f[1], f[2], f[3], f[4], f[5], f[6]));
-        agg.push_str(&format!("{},{},{},{},{},{},{},{}\n", f[0], f[1], f[2], f[0], f[0], f[4], f[5], f[6]));
+        us.push_str(&format!(
+            "{},{},{},{},{}000,{},{}\n",
+            f[0], f[1], f[2], f[3], f[4], f[5], f[6]
+        ));
+        agg.push_str(&format!(
+            "{},{},{},{},{},{},{},{}\n",
+            f[0], f[1], f[2], f[0], f[0], f[4], f[5], f[6]
+        ));
     }
     let us_path = dir.join("BTCUSDT-trades-us.csv");
     std::fs::write(&us_path, us).unwrap();
     let v = run_bt(&db, GRID_APR, &us_path, &[]).ok().json();
     assert_eq!(v["data"]["first_ts_us"], base["data"]["first_ts_us"]);
-    for k in ["ticks", "fills", "realized_pnl", "final_equity", "final_base"] {
+    for k in [
+        "ticks",
+        "fills",
+        "realized_pnl",
+        "final_equity",
+        "final_base",
+    ] {
         assert_eq!(v[k], base[k], "{k}");
     }
     let agg_path = dir.join("BTCUSDT-aggTrades.csv");
@@ -132,26 +235,38 @@ async fn bad_rows_name_file_and_line_and_gaps_are_reported() {
     let r = run_bt(&db, GRID_AUG, &path, &[]);
     r.fails_with(1, &format!("{}:100:", path.display()));
     assert!(r.stderr.contains("is not a positive decimal"), "{r:#?}");
-    let v = run_bt(&db, GRID_AUG, &path, &["--skip-bad-rows"]).ok().json();
+    let v = run_bt(&db, GRID_AUG, &path, &["--skip-bad-rows"])
+        .ok()
+        .json();
     assert_eq!(v["data"]["bad_rows_skipped"], 1);
     // The skipped row leaves a one-minute hole of its own.
     assert_eq!(v["data"]["gaps"], 2);
     assert_eq!(v["data"]["missing"], 11);
     assert_eq!(v["data"]["rows"], 14_401 - 10 - 1);
 
-    run_bt(&db, GRID_AUG, Path::new("/nonexistent/data.csv"), &[]).fails_with(1, "/nonexistent/data.csv");
-    run_bt(&db, r#"{"lower_price":"1"}"#, &path, &[]).fails_with(1, "params.upper_price: is required");
+    run_bt(&db, GRID_AUG, Path::new("/nonexistent/data.csv"), &[])
+        .fails_with(1, "/nonexistent/data.csv");
+    run_bt(&db, r#"{"lower_price":"1"}"#, &path, &[])
+        .fails_with(1, "params.upper_price: is required");
 }
 
 #[tokio::test]
 async fn from_to_window() {
     let db = TestDb::new("sqlite").await;
     let data = shared("BTCUSDT-1m-2025-08-01_to_2025-08-11.csv");
-    let v = run_bt(&db, GRID_AUG, &data, &["--from", "2025-08-02", "--to", "2025-08-03T00:00:00Z"]).ok().json();
+    let v = run_bt(
+        &db,
+        GRID_AUG,
+        &data,
+        &["--from", "2025-08-02", "--to", "2025-08-03T00:00:00Z"],
+    )
+    .ok()
+    .json();
     assert_eq!(v["data"]["rows"], 1440, "one day of minutes");
     assert_eq!(v["data"]["first_ts_us"], 1_754_092_800_000_000i64);
     run_bt(&db, GRID_AUG, &data, &["--from", "yesterday"]).fails_with(1, "--from \"yesterday\"");
-    run_bt(&db, GRID_AUG, &data, &["--from", "2030-01-01"]).fails_with(1, "no prices in the data within --from/--to");
+    run_bt(&db, GRID_AUG, &data, &["--from", "2030-01-01"])
+        .fails_with(1, "no prices in the data within --from/--to");
 }
 
 #[tokio::test]
@@ -159,9 +274,30 @@ async fn quick_grid_uses_the_last_days_of_the_symbols_data() {
     let db = TestDb::new("sqlite").await;
     let bd = db.dir.path().join("backtest-data/BTCUSDT");
     std::fs::create_dir_all(&bd).unwrap();
-    std::fs::copy(shared("BTCUSDT-1m-2025-08-01_to_2025-08-11.csv"), bd.join("BTCUSDT-1m-2025-08.csv")).unwrap();
-    std::fs::copy(shared("ETHUSDT-1m-2025-06-01_to_2025-07-01.ohlcv.csv"), db.dir.path().join("backtest-data/ETHUSDT-1m-2025-06.csv")).unwrap();
-    let v = db.run(&["--json", "backtest", "quick-grid", "-s", "BTC/USDT", "--days", "7", "--grid-count", "5"]).ok().json();
+    std::fs::copy(
+        shared("BTCUSDT-1m-2025-08-01_to_2025-08-11.csv"),
+        bd.join("BTCUSDT-1m-2025-08.csv"),
+    )
+    .unwrap();
+    std::fs::copy(
+        shared("ETHUSDT-1m-2025-06-01_to_2025-07-01.ohlcv.csv"),
+        db.dir.path().join("backtest-data/ETHUSDT-1m-2025-06.csv"),
+    )
+    .unwrap();
+    let v = db
+        .run(&[
+            "--json",
+            "backtest",
+            "quick-grid",
+            "-s",
+            "BTC/USDT",
+            "--days",
+            "7",
+            "--grid-count",
+            "5",
+        ])
+        .ok()
+        .json();
     // The file ends at 2025-08-11 00:00; seven days back is 2025-08-04 00:00.
     assert_eq!(v["data"]["first_ts_us"], 1_754_265_600_000_000i64);
     assert_eq!(v["data"]["rows"], 7 * 1440 + 1);
@@ -169,7 +305,8 @@ async fn quick_grid_uses_the_last_days_of_the_symbols_data() {
     assert_eq!(v["params"]["lower_price"], "108498.3695");
     assert_eq!(v["params"]["upper_price"], "119919.2505");
     assert_eq!(v["params"]["grid_count"], 5);
-    db.run(&["backtest", "quick-grid", "-s", "SOL/USDT", "--days", "7"]).fails_with(1, "no SOLUSDT-*.csv files");
+    db.run(&["backtest", "quick-grid", "-s", "SOL/USDT", "--days", "7"])
+        .fails_with(1, "no SOLUSDT-*.csv files");
 }
 
 #[tokio::test]
@@ -179,14 +316,29 @@ async fn stored_runs_show_and_list_on_every_backend() {
         let data = shared("BTCUSDT-trades-2023-04-05.from-ws.csv");
         let run = run_bt(&db, GRID_APR, &data, &[]).ok().json();
         let id = run["id"].as_i64().unwrap();
-        let shown = db.run(&["--json", "backtest", "show", &id.to_string()]).ok().json();
-        for k in ["ticks", "fills", "realized_pnl", "final_equity", "fills_csv", "chart", "sharpe"] {
+        let shown = db
+            .run(&["--json", "backtest", "show", &id.to_string()])
+            .ok()
+            .json();
+        for k in [
+            "ticks",
+            "fills",
+            "realized_pnl",
+            "final_equity",
+            "fills_csv",
+            "chart",
+            "sharpe",
+        ] {
             assert_eq!(shown[k], run[k], "{kind}: {k}");
         }
         let human = db.run(&["backtest", "show", &id.to_string()]);
-        assert!(human.ok().stdout.contains("equity.svg"), "{kind}: {human:#?}");
+        assert!(
+            human.ok().stdout.contains("equity.svg"),
+            "{kind}: {human:#?}"
+        );
         let list = db.run(&["--json", "backtest", "list"]).ok().json();
         assert_eq!(list["backtests"][0]["id"], id, "{kind}");
-        db.run(&["backtest", "show", "999"]).fails_with(1, "backtest 999 not found");
+        db.run(&["backtest", "show", "999"])
+            .fails_with(1, "backtest 999 not found");
     }
 }

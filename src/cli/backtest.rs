@@ -284,7 +284,8 @@ async fn quick_grid(args: QuickGridArgs, ctx: &Context) -> Result<(), CliError> 
 
 async fn execute(spec: BacktestSpec, ctx: &Context) -> Result<(), CliError> {
     let store = ctx.open_store().await?;
-    let base = std::path::absolute(&ctx.config.base_dir).unwrap_or_else(|_| ctx.config.base_dir.clone());
+    let base =
+        std::path::absolute(&ctx.config.base_dir).unwrap_or_else(|_| ctx.config.base_dir.clone());
     let out_root = base.join("data").join("backtests");
     let staging = out_root.join(format!(".run-{}-{}", std::process::id(), wall_clock_ms()));
     std::fs::create_dir_all(&staging)

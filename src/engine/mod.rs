@@ -5,6 +5,7 @@ pub mod book;
 pub mod core;
 pub mod event;
 pub mod ledger;
+pub mod live;
 pub mod order;
 pub mod price;
 pub mod recorder;
