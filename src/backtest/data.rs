@@ -141,6 +141,8 @@ pub fn last_timestamp_us(path: &Path) -> Option<i64> {
 /// `on_progress(bytes_done)` once per chunk.
 pub struct TickReader {
     opts: ReadOptions,
+    /// Format of the file being read (files may differ: 12- and 6-column klines mix fine).
+    file_format: Option<DataFormat>,
     pub summary: DataSummary,
     prev_ts: Option<i64>,
     prev_id: Option<i64>,
@@ -210,6 +212,7 @@ impl TickReader {
     pub fn new(opts: ReadOptions) -> Self {
         TickReader {
             opts,
+            file_format: None,
             summary: DataSummary::default(),
             prev_ts: None,
             prev_id: None,
@@ -235,6 +238,7 @@ impl TickReader {
         };
         let mut file = File::open(path).map_err(|e| err(0, format!("cannot open: {e}")))?;
         self.summary.files.push(shown.clone());
+        self.file_format = None;
         let mut buf: Vec<u8> = vec![0; CHUNK];
         let mut filled = 0usize;
         let mut line_no: u64 = 0;
@@ -301,7 +305,7 @@ impl TickReader {
     ) -> Result<(), String> {
         let mut f: [&[u8]; 12] = [&[]; 12];
         let count = split_fields(line, &mut f);
-        let format = match self.summary.format {
+        let format = match self.file_format {
             Some(fmt) => fmt,
             None => {
                 if !f[0].first().is_some_and(u8::is_ascii_digit) {
@@ -311,7 +315,8 @@ impl TickReader {
                 let fmt = detect(&f[..count.min(12)], count).ok_or_else(|| {
                     format!("cannot tell the format of a row with {count} columns")
                 })?;
-                self.summary.format = Some(fmt);
+                self.file_format = Some(fmt);
+                self.summary.format.get_or_insert(fmt);
                 fmt
             }
         };

@@ -2,8 +2,10 @@
 
 pub mod chart;
 pub mod data;
+pub mod download;
 pub mod report;
 pub mod runner;
+pub mod synthetic;
 
 pub use runner::{
     run_backtest, BacktestError, BacktestOutcome, BacktestResult, BacktestSpec, ParamsSource,

@@ -160,6 +160,13 @@ pub fn run_backtest(
     let mut done_before = 0u64;
     for file in files {
         let file_len = std::fs::metadata(file).map(|m| m.len()).unwrap_or(0);
+        // A file that ends before the window starts has nothing to give: skip it unread.
+        if let Some(from) = spec.read.from_us {
+            if super::data::last_timestamp_us(file).is_some_and(|last| last < from) {
+                done_before += file_len;
+                continue;
+            }
+        }
         let mut on_tick = |ts: i64, key: PriceKey| {
             if params.is_none() && params_error.is_none() {
                 match key

@@ -6,6 +6,7 @@
 pub mod backtest;
 pub mod config_cmd;
 pub mod context;
+pub mod data;
 pub mod emergency;
 pub mod output;
 pub mod strategy;
@@ -56,6 +57,9 @@ pub enum Command {
     /// Backtest strategies on historical data through the live engine.
     #[command(subcommand)]
     Backtest(backtest::BacktestCommand),
+    /// Historical market data for backtests.
+    #[command(subcommand)]
+    Data(data::DataCommand),
     /// Inspect the effective configuration.
     #[command(subcommand)]
     Config(config_cmd::ConfigCommand),
@@ -76,5 +80,6 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Emergency(cmd) => emergency::run(cmd, &ctx).await,
         Command::Config(cmd) => config_cmd::run(cmd, &ctx),
         Command::Backtest(cmd) => backtest::run(cmd, &ctx).await,
+        Command::Data(cmd) => data::run(cmd, &ctx).await,
     }
 }

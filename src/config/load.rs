@@ -262,6 +262,21 @@ fn validate(config: &Config) -> Result<(), ConfigError> {
             expected: "milliseconds in 100..=600000".into(),
         });
     }
+    let archive = &config.data.archive_url;
+    if !(archive.starts_with("https://") || archive.starts_with("http://")) {
+        return Err(ConfigError::Invalid {
+            key: "data.archive_url".into(),
+            value: format!("{archive:?}"),
+            expected: "an http:// or https:// URL".into(),
+        });
+    }
+    if config.data.dir.trim().is_empty() {
+        return Err(ConfigError::Invalid {
+            key: "data.dir".into(),
+            value: "\"\"".into(),
+            expected: "a folder path".into(),
+        });
+    }
     if !matches!(config.log.format.as_str(), "text" | "json") {
         return Err(ConfigError::Invalid {
             key: "log.format".into(),

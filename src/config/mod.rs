@@ -17,6 +17,7 @@ pub use load::{load, ConfigError, ConfigSource};
 pub struct Config {
     pub database: DatabaseConfig,
     pub log: LogConfig,
+    pub data: DataConfig,
     /// Directory relative paths in the config are resolved against (the config file's folder).
     #[serde(skip)]
     pub base_dir: PathBuf,
@@ -30,6 +31,25 @@ pub struct DatabaseConfig {
     pub max_connections: u32,
     /// How long a writer waits for SQLite's single write lock before giving up.
     pub busy_timeout_ms: u64,
+}
+
+/// Historical market data for backtests.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DataConfig {
+    /// Folder `data download` fills and `backtest quick-grid` reads (relative to the config file).
+    pub dir: String,
+    /// Binance public archive; a local mirror with the same layout works too.
+    pub archive_url: String,
+}
+
+impl Default for DataConfig {
+    fn default() -> Self {
+        DataConfig {
+            dir: "backtest-data".to_string(),
+            archive_url: "https://data.binance.vision".to_string(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -46,6 +66,7 @@ impl Default for Config {
         Config {
             database: DatabaseConfig::default(),
             log: LogConfig::default(),
+            data: DataConfig::default(),
             base_dir: PathBuf::from("."),
         }
     }

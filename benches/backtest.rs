@@ -1,0 +1,84 @@
+//! Backtest throughput: engine only (ticks already in memory) and end to end (CSV file → result),
+//! for 1M and 10M deterministic synthetic trade ticks. Run: `cargo bench --bench backtest`.
+
+use std::path::PathBuf;
+
+use bsc_bot::backtest::data::{ReadOptions, TickReader};
+use bsc_bot::backtest::{run_backtest, BacktestSpec, ParamsSource};
+use bsc_bot::engine::{Engine, MemoryRecorder, PriceKey};
+use bsc_bot::risk::{RiskGuard, RiskLimits};
+use bsc_bot::strategy::{StrategyParams, StrategyStatus};
+use bsc_bot::venue::{SimVenue, SimVenueConfig};
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+
+/// A 100-level grid over ±2 % of the synthetic walk's centre: it trades all the time.
+const PARAMS: &str =
+    r#"{"lower_price":"98000","upper_price":"102000","grid_count":101,"base_order_size":"100"}"#;
+
+fn data_file(n: u64) -> PathBuf {
+    let dir = std::env::var_os("BSC_BOT_BENCH_DATA")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| std::env::temp_dir().join("bsc-bot-bench"));
+    std::fs::create_dir_all(&dir).expect("bench data dir");
+    let path = dir.join(format!("trades-{n}.csv"));
+    if !path.exists() {
+        bsc_bot::backtest::synthetic::write_trades(&path, n, 42).expect("write synthetic trades");
+    }
+    path
+}
+
+fn params() -> StrategyParams {
+    StrategyParams::parse("grid", &serde_json::from_str(PARAMS).expect("json")).expect("params")
+}
+
+fn bench(c: &mut Criterion) {
+    let mut group = c.benchmark_group("backtest");
+    group.sample_size(10);
+    for n in [1_000_000u64, 10_000_000] {
+        let path = data_file(n);
+        let mut ticks: Vec<(i64, PriceKey)> = Vec::with_capacity(n as usize);
+        TickReader::new(ReadOptions::default())
+            .read_file(&path, &mut |t, p| ticks.push((t, p)), &mut |_| {})
+            .expect("read");
+        group.throughput(Throughput::Elements(n));
+        group.bench_with_input(BenchmarkId::new("engine_only", n), &ticks, |b, ticks| {
+            b.iter(|| {
+                let p = params();
+                let mut e = Engine::new(
+                    1,
+                    SimVenue::new(SimVenueConfig::default()),
+                    RiskGuard::new(RiskLimits::default()),
+                    MemoryRecorder::default(),
+                );
+                e.add_strategy(p.build(), 0, p.fee_bps(), StrategyStatus::Active, None);
+                for &(ts, price) in ticks {
+                    e.on_tick(0, ts, price);
+                }
+                e.finish();
+                e.ledger(0).fills
+            })
+        });
+        drop(ticks);
+        let spec = BacktestSpec {
+            symbol: "BTC/USDT".parse().expect("symbol"),
+            params: ParamsSource::Fixed(params()),
+            data_label: path.display().to_string(),
+            files: vec![path.clone()],
+            read: ReadOptions::default(),
+            slippage_bps: 0,
+        };
+        let out = tempfile::tempdir().expect("tempdir");
+        group.bench_with_input(BenchmarkId::new("end_to_end_csv", n), &spec, |b, spec| {
+            b.iter(|| {
+                run_backtest(spec, Some(out.path()), &mut |_, _, _| {})
+                    .expect("backtest")
+                    .result
+                    .ticks
+            })
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);
