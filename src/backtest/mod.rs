@@ -5,6 +5,7 @@ pub mod data;
 pub mod download;
 pub mod report;
 pub mod runner;
+pub mod swar;
 pub mod synthetic;
 
 pub use runner::{

@@ -5,7 +5,7 @@ use std::io::Write;
 use std::path::Path;
 
 /// Write `n` trades in Binance's trades CSV layout: a seeded random walk around 100,000.00
-/// in steps of 0.01–0.05, ten trades per millisecond. The same `(n, seed)` gives the same bytes.
+/// in steps of 0.01–5.00, ten trades per millisecond. The same `(n, seed)` gives the same bytes.
 pub fn write_trades(path: &Path, n: u64, seed: u64) -> std::io::Result<()> {
     let file = std::fs::File::create(path)?;
     let mut w = std::io::BufWriter::with_capacity(1 << 20, file);
@@ -18,9 +18,11 @@ pub fn write_trades(path: &Path, n: u64, seed: u64) -> std::io::Result<()> {
         state ^= state << 25;
         state ^= state >> 27;
         let r = state.wrapping_mul(0x2545_F491_4F6C_DD1D);
-        let step = (r % 5 + 1) as i64;
-        // Drift back towards the centre so the walk stays in a grid's range.
-        let up = (r >> 8) % 1000 < if cents > 10_000_000 { 495 } else { 505 };
+        // Steps of 0.01..5.00, mean-reverting around 100,000: BTC-like ticks that cross
+        // 1 % grid cells a few times an hour of data.
+        let step = (r % 500 + 1) as i64;
+        let bias = ((cents - 10_000_000) / 20_000).clamp(-40, 40) as u64;
+        let up = (r >> 12) % 1000 < 500 - bias;
         cents += if up { step } else { -step };
         let qty = (r >> 20) % 100_000 + 1;
         writeln!(

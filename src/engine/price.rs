@@ -10,6 +10,15 @@ use rust_decimal::Decimal;
 
 pub const PRICE_KEY_DECIMALS: u32 = 18;
 const SCALE: i128 = 1_000_000_000_000_000_000;
+const POW10: [i128; 19] = {
+    let mut t = [1i128; 19];
+    let mut i = 1;
+    while i < 19 {
+        t[i] = t[i - 1] * 10;
+        i += 1;
+    }
+    t
+};
 /// Keys above this do not fit a `Decimal` mantissa (prices above ~7.9e10).
 pub const MAX_PRICE_KEY: i128 = (1i128 << 96) - 1;
 
@@ -54,28 +63,33 @@ impl PriceKey {
             .map(|d| d.normalize())
     }
 
+    /// `int + frac / 10^frac_digits` (`frac_digits <= 18`); `None` beyond [`MAX_PRICE_KEY`].
+    #[inline]
+    pub fn from_parts(int: u64, frac: u64, frac_digits: u32) -> Option<PriceKey> {
+        if frac_digits > PRICE_KEY_DECIMALS {
+            return None;
+        }
+        let key = i128::from(int) * SCALE
+            + i128::from(frac) * POW10[(PRICE_KEY_DECIMALS - frac_digits) as usize];
+        (key <= MAX_PRICE_KEY).then_some(PriceKey(key))
+    }
+
     /// Parse an unsigned ASCII decimal (`28165.47000000`) straight into a key, without allocating.
     /// `None` for anything else: signs, exponents, more than 18 decimals, empty, too large.
     #[inline]
     pub fn parse_ascii(bytes: &[u8]) -> Option<PriceKey> {
-        let mut int: i128 = 0;
-        let mut i = 0;
         let n = bytes.len();
-        let mut digits = 0;
-        while i < n {
-            let b = bytes[i];
-            if b.is_ascii_digit() {
-                int = int * 10 + (b - b'0') as i128;
-                digits += 1;
-                if digits > 20 {
-                    return None;
-                }
-                i += 1;
-            } else {
-                break;
+        let mut i = 0;
+        let mut int: u64 = 0;
+        while i < n && bytes[i].is_ascii_digit() {
+            if i >= 19 {
+                return None;
             }
+            int = int * 10 + u64::from(bytes[i] - b'0');
+            i += 1;
         }
-        let mut frac: i128 = 0;
+        let int_digits = i;
+        let mut frac: u64 = 0;
         let mut frac_digits = 0u32;
         if i < n && bytes[i] == b'.' {
             i += 1;
@@ -84,23 +98,21 @@ impl PriceKey {
                 if !b.is_ascii_digit() {
                     return None;
                 }
-                if frac_digits == PRICE_KEY_DECIMALS {
-                    // Extra digits are allowed only when they are zeros.
-                    if b != b'0' {
-                        return None;
-                    }
-                } else {
-                    frac = frac * 10 + (b - b'0') as i128;
+                if frac_digits < PRICE_KEY_DECIMALS {
+                    frac = frac * 10 + u64::from(b - b'0');
                     frac_digits += 1;
+                } else if b != b'0' {
+                    // More than 18 decimals are allowed only as trailing zeros.
+                    return None;
                 }
-                digits += 1;
                 i += 1;
             }
         }
-        if i != n || digits == 0 {
+        if i != n || (int_digits == 0 && frac_digits == 0) {
             return None;
         }
-        let key = int * SCALE + frac * 10i128.pow(PRICE_KEY_DECIMALS - frac_digits);
+        let key = i128::from(int) * SCALE
+            + i128::from(frac) * POW10[(PRICE_KEY_DECIMALS - frac_digits) as usize];
         (key <= MAX_PRICE_KEY).then_some(PriceKey(key))
     }
 }

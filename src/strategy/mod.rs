@@ -84,10 +84,14 @@ impl StrategyParams {
                 if cells.is_empty() {
                     return Vec::new();
                 }
-                let named: Vec<String> = cells
+                let mut named: Vec<String> = cells
                     .iter()
+                    .take(5)
                     .map(|&i| format!("#{i} [{}, {}]", levels[i], levels[i + 1]))
                     .collect();
+                if cells.len() > 5 {
+                    named.push(format!("and {} more", cells.len() - 5));
+                }
                 vec![format!(
                     "{} of {} grid cells cannot cover the {} bps fee on a round trip and lose money on every fill: {}",
                     cells.len(),

@@ -1,0 +1,223 @@
+//! Eight-bytes-at-a-time helpers for the CSV hot path ("SIMD within a register"): finding
+//! commas and parsing runs of ASCII digits without a branch per byte.
+
+const ONES: u64 = 0x0101_0101_0101_0101;
+const HIGHS: u64 = 0x8080_8080_8080_8080;
+
+/// The 8 bytes at `at` (the caller guarantees `at + 8 <= bytes.len()`).
+#[inline(always)]
+fn load(bytes: &[u8], at: usize) -> u64 {
+    let mut w = [0u8; 8];
+    w.copy_from_slice(&bytes[at..at + 8]);
+    u64::from_le_bytes(w)
+}
+
+/// Positions of up to `N` commas in `line`; returns how many there are in total.
+#[inline]
+pub fn commas<const N: usize>(line: &[u8], out: &mut [usize; N]) -> usize {
+    let mut count = 0;
+    let mut at = 0;
+    let mut push = |pos: usize, count: &mut usize| {
+        if *count < N {
+            out[*count] = pos;
+        }
+        *count += 1;
+    };
+    while at + 8 <= line.len() {
+        let x = load(line, at) ^ (ONES * u64::from(b','));
+        // A zero byte of x is a comma. The has-zero-byte trick can flag a 0x01 byte just above a
+        // real zero, so each candidate is confirmed against the line.
+        let mut m = x.wrapping_sub(ONES) & !x & HIGHS;
+        while m != 0 {
+            let pos = at + (m.trailing_zeros() / 8) as usize;
+            if line[pos] == b',' {
+                push(pos, &mut count);
+            }
+            m &= m - 1;
+        }
+        at += 8;
+    }
+    for (pos, b) in line.iter().enumerate().skip(at) {
+        if *b == b',' {
+            push(pos, &mut count);
+        }
+    }
+    count
+}
+
+/// Value of 8 ASCII digits in a little-endian word, or `None` if any byte is not a digit.
+#[inline(always)]
+fn eight_digits(w: u64) -> Option<u64> {
+    let v = w.wrapping_sub(ONES * u64::from(b'0'));
+    // Every byte must be 0..=9: no borrow out of the subtraction and no byte above 9.
+    if (w & HIGHS) != 0
+        || ((v.wrapping_add(ONES * 0x76)) & HIGHS) != 0
+        || (w.wrapping_sub(ONES * u64::from(b'0')) & HIGHS) != 0
+    {
+        return None;
+    }
+    let v = v.wrapping_mul(10).wrapping_add(v >> 8);
+    let v = ((v & 0x0000_00FF_0000_00FF).wrapping_mul(100 + (1_000_000 << 32))
+        + ((v >> 16) & 0x0000_00FF_0000_00FF).wrapping_mul(1 + (10_000 << 32)))
+        >> 32;
+    Some(v)
+}
+
+/// Parse 1..=18 ASCII digits.
+#[inline]
+pub fn parse_u64(b: &[u8]) -> Option<u64> {
+    if b.is_empty() || b.len() > 18 {
+        return None;
+    }
+    let mut v: u64 = 0;
+    let mut i = 0;
+    while b.len() - i >= 8 {
+        v = v * 100_000_000 + eight_digits(load(b, i))?;
+        i += 8;
+    }
+    while i < b.len() {
+        let d = b[i].wrapping_sub(b'0');
+        if d > 9 {
+            return None;
+        }
+        v = v * 10 + u64::from(d);
+        i += 1;
+    }
+    Some(v)
+}
+
+/// Digits `line[start..end]` (1..=16 of them) as a number, reading whole words: the word that
+/// ends at `end` has the bytes before `start` replaced by `'0'`, so short fields need no byte loop.
+/// Falls back to [`parse_u64`] near the start of the line.
+#[inline(always)]
+pub fn parse_digits_at(line: &[u8], start: usize, end: usize) -> Option<u64> {
+    let len = end.checked_sub(start)?;
+    if len == 0 || len > 16 || end < 8 || (len > 8 && end < 16) {
+        return parse_u64(line.get(start..end)?);
+    }
+    let zeros = ONES * u64::from(b'0');
+    let low = if len >= 8 {
+        eight_digits(load(line, end - 8))?
+    } else {
+        let mask = (1u64 << (8 * (8 - len))) - 1;
+        return eight_digits((load(line, end - 8) & !mask) | (zeros & mask));
+    };
+    if len == 8 {
+        return Some(low);
+    }
+    let k = len - 8;
+    let mask = (1u64 << (8 * (8 - k))) - 1;
+    let high = eight_digits((load(line, end - 16) & !mask) | (zeros & mask))?;
+    Some(high * 100_000_000 + low)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_commas() {
+        let line = b"3071245454,28165.47000000,0.00056000,15.77266320,1680652799999,True,True";
+        let mut out = [0usize; 8];
+        let n = commas(line, &mut out);
+        let expect: Vec<usize> = line
+            .iter()
+            .enumerate()
+            .filter(|(_, b)| **b == b',')
+            .map(|(i, _)| i)
+            .collect();
+        assert_eq!(n, expect.len());
+        assert_eq!(&out[..n], &expect[..]);
+        assert_eq!(commas(b",,,", &mut out), 3);
+        assert_eq!(commas(b"", &mut out), 0);
+        assert_eq!(commas(b"abc", &mut out), 0);
+    }
+
+    #[test]
+    fn digits_at_any_position_and_length() {
+        let line = b"xx,1234567890123456,7,abc,12345678,99,";
+        let fields: Vec<(usize, usize)> = {
+            let mut v = Vec::new();
+            let mut start = 0;
+            for (i, b) in line.iter().enumerate() {
+                if *b == b',' {
+                    v.push((start, i));
+                    start = i + 1;
+                }
+            }
+            v
+        };
+        let got: Vec<Option<u64>> = fields
+            .iter()
+            .map(|&(a, b)| parse_digits_at(line, a, b))
+            .collect();
+        // A long field at the very start of a line (no word before it to load).
+        assert_eq!(parse_digits_at(b"3071245454,1", 0, 10), Some(3071245454));
+        assert_eq!(
+            got,
+            [
+                None,
+                Some(1234567890123456),
+                Some(7),
+                None,
+                Some(12345678),
+                Some(99)
+            ]
+        );
+        for n in 1..=16usize {
+            let digits: String = (0..n).map(|i| char::from(b'1' + (i % 9) as u8)).collect();
+            let text = format!("0000000000000000,{digits},");
+            let start = 17;
+            assert_eq!(
+                parse_digits_at(text.as_bytes(), start, start + n),
+                digits.parse().ok(),
+                "{digits}"
+            );
+            let bad = format!("0000000000000000,{}x,", &digits[..n - 1]);
+            assert_eq!(
+                parse_digits_at(bad.as_bytes(), start, start + n),
+                None,
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn digits_match_the_scalar_parse() {
+        for s in [
+            "0",
+            "7",
+            "12345678",
+            "123456789",
+            "1680652799999",
+            "999999999999999999",
+            "00000001",
+            "1735689600000000",
+        ] {
+            assert_eq!(parse_u64(s.as_bytes()), s.parse::<u64>().ok(), "{s}");
+        }
+        for bad in [
+            "",
+            "12a45678",
+            "1234567/",
+            "12345678:",
+            " 1234567",
+            "1234567890123456789",
+            "-1",
+            "１",
+        ] {
+            assert_eq!(parse_u64(bad.as_bytes()), None, "{bad}");
+        }
+        // Every single-byte corruption of an 8-digit run is caught.
+        for pos in 0..8 {
+            for b in 0u8..=255 {
+                if b.is_ascii_digit() {
+                    continue;
+                }
+                let mut s = *b"12345678";
+                s[pos] = b;
+                assert_eq!(parse_u64(&s), None, "byte {b} at {pos}");
+            }
+        }
+    }
+}
