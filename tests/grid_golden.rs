@@ -386,3 +386,44 @@ fn a_buy_the_strategy_cannot_pay_for_is_refused_not_overdrawn() {
     tick(&mut e, 99, "90");
     assert_eq!(e.ledger(0).fills, 6, "the other cell keeps trading");
 }
+
+#[test]
+fn kline_path_order_decides_which_side_fills_first() {
+    use bsc_bot::backtest::data::{ReadOptions, TickReader};
+    use std::io::Write as _;
+    // P0 = 160 (first bar's open): cell [175, 200] is bought at market, its sell rests at 200,
+    // the buy at 150 rests. The second bar spans both (high 205, low 145).
+    let run_bars = |second_bar: &str| {
+        let mut f = tempfile::NamedTempFile::new().unwrap();
+        write!(f, "0,160,160,160,160,1\n60000,{second_bar},1\n").unwrap();
+        let mut e = engine_with(GRID);
+        TickReader::new(ReadOptions::default())
+            .read_file(f.path(), &mut |ts, p| e.on_tick(0, ts, p), &mut |_| {})
+            .unwrap();
+        fills(&e)
+            .into_iter()
+            .skip(1)
+            .map(|f| (f.0, f.2))
+            .collect::<Vec<_>>()
+    };
+    // Up bar (close >= open): open, low, high, close → the buy at 150 fills first, then both
+    // sells at the high, and the close (170) crosses the buy at 175 that the sell re-rested.
+    assert_eq!(
+        run_bars("160,205,145,170"),
+        [
+            (Side::Buy, "150".to_string()),
+            (Side::Sell, "175".to_string()),
+            (Side::Sell, "200".to_string()),
+            (Side::Buy, "175".to_string())
+        ]
+    );
+    // Down bar: open, high, low, close → the sell at 200 fills first, then the buys at 175 and 150.
+    assert_eq!(
+        run_bars("170,205,145,160"),
+        [
+            (Side::Sell, "200".to_string()),
+            (Side::Buy, "175".to_string()),
+            (Side::Buy, "150".to_string())
+        ]
+    );
+}

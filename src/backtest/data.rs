@@ -176,7 +176,7 @@ fn parse_int(b: &[u8]) -> Option<i64> {
 #[inline]
 fn fast_price(line: &[u8], start: usize, end: usize) -> Option<PriceKey> {
     let field = &line[start..end];
-    match field.iter().position(|b| *b == b'.') {
+    match super::swar::find_byte(line, start, end, b'.').map(|p| p - start) {
         Some(dot)
             if dot > 0 && dot + 1 < field.len() && field.len() - dot - 1 <= 16 && dot <= 16 =>
         {

@@ -86,34 +86,92 @@ pub fn parse_u64(b: &[u8]) -> Option<u64> {
     Some(v)
 }
 
-/// Digits `line[start..end]` (1..=16 of them) as a number, reading whole words: the word that
-/// ends at `end` has the bytes before `start` replaced by `'0'`, so short fields need no byte loop.
-/// Falls back to [`parse_u64`] near the start of the line.
+/// `'0'` in the low `n` bytes of a word, zero above.
+#[inline(always)]
+fn zero_digits_low(n: usize) -> (u64, u64) {
+    let mask = if n >= 8 {
+        u64::MAX
+    } else {
+        (1u64 << (8 * n)) - 1
+    };
+    (mask, ONES * u64::from(b'0') & mask)
+}
+
+/// Digits `line[start..end]` (1..=16 of them) as a number, reading whole words and padding with
+/// `'0'` instead of looping over bytes: the words ending at `end` when there is room before the
+/// field, else the words starting at `start`. Falls back to [`parse_u64`] on very short lines.
 #[inline(always)]
 pub fn parse_digits_at(line: &[u8], start: usize, end: usize) -> Option<u64> {
     let len = end.checked_sub(start)?;
-    if len == 0 || len > 16 || end < 8 || (len > 8 && end < 16) {
+    if len == 0 || len > 16 {
         return parse_u64(line.get(start..end)?);
     }
-    let zeros = ONES * u64::from(b'0');
-    let low = if len >= 8 {
-        eight_digits(load(line, end - 8))?
-    } else {
-        let mask = (1u64 << (8 * (8 - len))) - 1;
-        return eight_digits((load(line, end - 8) & !mask) | (zeros & mask));
-    };
-    if len == 8 {
-        return Some(low);
+    let words = if len > 8 { 16 } else { 8 };
+    if end >= words {
+        // Backward: the word(s) ending at `end`; bytes before `start` become '0'.
+        let low = if len >= 8 {
+            eight_digits(load(line, end - 8))?
+        } else {
+            let (mask, zeros) = zero_digits_low(8 - len);
+            return eight_digits((load(line, end - 8) & !mask) | zeros);
+        };
+        if len == 8 {
+            return Some(low);
+        }
+        let (mask, zeros) = zero_digits_low(16 - len);
+        let high = eight_digits((load(line, end - 16) & !mask) | zeros)?;
+        return Some(high * 100_000_000 + low);
     }
-    let k = len - 8;
-    let mask = (1u64 << (8 * (8 - k))) - 1;
-    let high = eight_digits((load(line, end - 16) & !mask) | (zeros & mask))?;
-    Some(high * 100_000_000 + low)
+    if start + 8 <= line.len() {
+        // Forward: shift the field's first bytes up and pad below with '0'.
+        let k = len.min(8);
+        let head = if len > 8 { len - 8 } else { k };
+        let (_, zeros) = zero_digits_low(8 - head);
+        let first = (load(line, start) << (8 * (8 - head))) | zeros;
+        let first = eight_digits(first)?;
+        if len <= 8 {
+            return Some(first);
+        }
+        if start + head + 8 > line.len() {
+            return parse_u64(&line[start..end]);
+        }
+        let rest = eight_digits(load(line, start + head))?;
+        return Some(first * 100_000_000 + rest);
+    }
+    parse_u64(&line[start..end])
+}
+
+/// Position of the first `needle` byte in `line[start..end]`, a word at a time.
+#[inline(always)]
+pub fn find_byte(line: &[u8], start: usize, end: usize, needle: u8) -> Option<usize> {
+    let mut at = start;
+    while at + 8 <= end {
+        let x = load(line, at) ^ (ONES * u64::from(needle));
+        let m = x.wrapping_sub(ONES) & !x & HIGHS;
+        if m != 0 {
+            let pos = at + (m.trailing_zeros() / 8) as usize;
+            if line[pos] == needle {
+                return Some(pos);
+            }
+            // A false positive sits above a real match, which would have been found first.
+        }
+        at += 8;
+    }
+    (at..end).find(|&i| line[i] == needle)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn finds_a_byte() {
+        let line = b"100000.01,28165.4700,7.";
+        assert_eq!(find_byte(line, 0, 9, b'.'), Some(6));
+        assert_eq!(find_byte(line, 10, 20, b'.'), Some(15));
+        assert_eq!(find_byte(line, 21, 23, b'.'), Some(22));
+        assert_eq!(find_byte(line, 0, 6, b'.'), None);
+    }
 
     #[test]
     fn finds_commas() {
@@ -151,8 +209,30 @@ mod tests {
             .iter()
             .map(|&(a, b)| parse_digits_at(line, a, b))
             .collect();
-        // A long field at the very start of a line (no word before it to load).
+        // Fields at the very start of a line (no word before them to load).
         assert_eq!(parse_digits_at(b"3071245454,1", 0, 10), Some(3071245454));
+        assert_eq!(
+            parse_digits_at(b"3071245454,28165.47000000,0.00056000", 0, 10),
+            Some(3071245454)
+        );
+        assert_eq!(
+            parse_digits_at(b"1000000,100000.01,0.00026031", 0, 7),
+            Some(1000000)
+        );
+        assert_eq!(parse_digits_at(b"10x0000,100000.01,0.00026031", 0, 7), None);
+        assert_eq!(
+            parse_digits_at(b"307124545x,28165.47000000,0.00056000", 0, 10),
+            None
+        );
+        for n in 1..=16usize {
+            let digits: String = (0..n).map(|i| char::from(b'1' + (i % 9) as u8)).collect();
+            let text = format!("{digits},00000000000000000000");
+            assert_eq!(
+                parse_digits_at(text.as_bytes(), 0, n),
+                digits.parse().ok(),
+                "forward {digits}"
+            );
+        }
         assert_eq!(
             got,
             [
