@@ -94,7 +94,7 @@ fn zero_digits_low(n: usize) -> (u64, u64) {
     } else {
         (1u64 << (8 * n)) - 1
     };
-    (mask, ONES * u64::from(b'0') & mask)
+    (mask, (ONES * u64::from(b'0')) & mask)
 }
 
 /// Digits `line[start..end]` (1..=16 of them) as a number, reading whole words and padding with
