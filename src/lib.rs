@@ -3,10 +3,13 @@
 //! One engine serves backtest, paper and live; the database is the source of truth for
 //! desired state. See the README's architecture section for how the parts fit.
 
+pub mod alerts;
+pub mod api;
 pub mod backtest;
 pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod daemon;
 pub mod engine;
 pub mod failpoint;
 pub mod market;

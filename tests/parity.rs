@@ -87,6 +87,7 @@ async fn paper_loop_and_backtest_fill_identically() {
                     exchange_ts_us: ts,
                     received_ts_us: received,
                     price,
+                    received_at: None,
                 })
                 .await
                 .unwrap();

@@ -4,6 +4,7 @@
 //! config, unknown ids, refused transitions), 2 runtime failure (database, I/O).
 
 pub mod backtest;
+pub mod bot;
 pub mod config_cmd;
 pub mod context;
 pub mod data;
@@ -48,6 +49,9 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// The daemon: start (foreground), stop, status, health.
+    #[command(subcommand)]
+    Bot(bot::BotCommand),
     /// Create, inspect and control strategies.
     #[command(subcommand)]
     Strategy(strategy::StrategyCommand),
@@ -76,6 +80,7 @@ impl Cli {
 pub async fn run(cli: Cli) -> Result<(), CliError> {
     let ctx = Context::from_cli(&cli)?;
     match cli.command {
+        Command::Bot(cmd) => bot::run(cmd, &ctx).await,
         Command::Strategy(cmd) => strategy::run(cmd, &ctx).await,
         Command::Emergency(cmd) => emergency::run(cmd, &ctx).await,
         Command::Config(cmd) => config_cmd::run(cmd, &ctx),

@@ -152,6 +152,7 @@ async fn create(args: CreateArgs, ctx: &Context) -> Result<(), CliError> {
             Ok((record, spec.params.warnings()))
         })
         .await?;
+    super::bot::poke(ctx, &store).await;
     if ctx.json {
         return print_json(&json!({"strategy": record, "warnings": warnings}));
     }
@@ -187,6 +188,46 @@ async fn list(status: Option<String>, ctx: &Context) -> Result<(), CliError> {
     Ok(())
 }
 
+/// Performance from the strategy's persisted state (written by the daemon): balances, inventory,
+/// realized and unrealized PnL at the last price, fees, fills and round trips.
+pub fn performance(s: &StrategyRecord) -> serde_json::Value {
+    let Some(doc) = s
+        .state
+        .as_deref()
+        .and_then(|t| serde_json::from_str::<serde_json::Value>(t).ok())
+    else {
+        return serde_json::Value::Null;
+    };
+    let Ok(ledger) = serde_json::from_value::<crate::engine::Ledger>(doc["ledger"].clone()) else {
+        return serde_json::Value::Null;
+    };
+    let price = doc["last_price"]
+        .as_str()
+        .and_then(|p| p.parse::<rust_decimal::Decimal>().ok());
+    json!({
+        "initial_quote": ledger.initial_quote.normalize(),
+        "quote": ledger.quote.normalize(),
+        "inventory": ledger.base.normalize(),
+        "realized_pnl": ledger.realized_pnl.normalize(),
+        "unrealized_pnl": price.map(|p| ledger.unrealized_pnl(p).normalize()),
+        "equity": price.map(|p| ledger.equity(p).normalize()),
+        "last_price": price,
+        "fees": ledger.fees.normalize(),
+        "fills": ledger.fills,
+        "round_trips": ledger.round_trips,
+        "winning_round_trips": ledger.winning_round_trips,
+    })
+}
+
+/// A strategy with its performance, as `strategy status --json` and the API show it.
+pub fn strategy_document(s: &StrategyRecord) -> serde_json::Value {
+    let mut v = serde_json::to_value(s).unwrap_or_else(|_| json!({}));
+    if let Some(o) = v.as_object_mut() {
+        o.insert("performance".into(), performance(s));
+    }
+    v
+}
+
 fn strategy_row(s: &StrategyRecord) -> Vec<String> {
     vec![
         s.id.to_string(),
@@ -205,8 +246,12 @@ async fn status(strategy: &str, ctx: &Context) -> Result<(), CliError> {
     let pending = store
         .list_orders(Some(record.id), Some(OrderStatus::Pending))
         .await?;
+    let fills = store.trade_count(record.id).await?;
+    let perf = performance(&record);
     if ctx.json {
-        return print_json(&json!({"strategy": record, "pending_orders": pending}));
+        return print_json(
+            &json!({"strategy": record, "performance": perf, "fills": fills, "pending_orders": pending}),
+        );
     }
     println!("strategy {} {:?}", record.id, record.name);
     println!("  type      {}", record.kind);
@@ -220,6 +265,29 @@ async fn status(strategy: &str, ctx: &Context) -> Result<(), CliError> {
     println!("  updated   {}", format_ms(record.updated_at));
     println!("  params    {}", record.params);
     println!("  pending conditional orders: {}", pending.len());
+    println!("  fills on record: {fills}");
+    if let Some(p) = perf.as_object() {
+        let f = |k: &str| match &p[k] {
+            serde_json::Value::String(s) => s.clone(),
+            serde_json::Value::Null => "-".into(),
+            other => other.to_string(),
+        };
+        println!(
+            "  pnl       realized {}  unrealized {} (at {})  fees {}",
+            f("realized_pnl"),
+            f("unrealized_pnl"),
+            f("last_price"),
+            f("fees")
+        );
+        println!(
+            "  balances  quote {}  inventory {}  equity {}  ({} fills, {} round trips)",
+            f("quote"),
+            f("inventory"),
+            f("equity"),
+            f("fills"),
+            f("round_trips")
+        );
+    }
     Ok(())
 }
 
@@ -244,6 +312,7 @@ async fn transition(
                 .await?)
         })
         .await?;
+    super::bot::poke(ctx, &store).await;
     if ctx.json {
         return print_json(&report);
     }
@@ -316,6 +385,7 @@ async fn conditional_cancel(order_id: i64, ctx: &Context) -> Result<(), CliError
                 .await?)
         })
         .await?;
+    super::bot::poke(ctx, &store).await;
     if ctx.json {
         return print_json(&json!({"order": order}));
     }

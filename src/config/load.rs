@@ -133,7 +133,8 @@ fn reject_secret_keys(table: &toml::Table, prefix: &str) -> Result<(), ConfigErr
             format!("{prefix}.{key}")
         };
         let lower = key.to_ascii_lowercase();
-        if SECRET_KEY_WORDS.iter().any(|w| lower.contains(w)) {
+        // A path to a file holding a secret (`token_file`) is not the secret itself.
+        if !lower.ends_with("_file") && SECRET_KEY_WORDS.iter().any(|w| lower.contains(w)) {
             return Err(ConfigError::SecretInFile {
                 key: full,
                 hint: format!(
@@ -275,6 +276,59 @@ fn validate(config: &Config) -> Result<(), ConfigError> {
             key: "data.dir".into(),
             value: "\"\"".into(),
             expected: "a folder path".into(),
+        });
+    }
+    for url in &config.market.ws_urls {
+        if !(url.starts_with("ws://") || url.starts_with("wss://")) {
+            return Err(ConfigError::Invalid {
+                key: "market.ws_urls".into(),
+                value: format!("{url:?}"),
+                expected: "ws:// or wss:// URLs".into(),
+            });
+        }
+    }
+    if config.market.ws_urls.is_empty() {
+        return Err(ConfigError::Invalid {
+            key: "market.ws_urls".into(),
+            value: "[]".into(),
+            expected: "at least one WebSocket URL".into(),
+        });
+    }
+    if config.market.stale_after_secs == 0 || config.market.silent_after_secs == 0 {
+        return Err(ConfigError::Invalid {
+            key: "market.stale_after_secs / market.silent_after_secs".into(),
+            value: "0".into(),
+            expected: "seconds > 0".into(),
+        });
+    }
+    if config.api.listen.parse::<std::net::SocketAddr>().is_err() {
+        return Err(ConfigError::Invalid {
+            key: "api.listen".into(),
+            value: format!("{:?}", config.api.listen),
+            expected: "IP:PORT such as \"127.0.0.1:10001\"".into(),
+        });
+    }
+    if config.api.rate_limit_per_sec == 0 {
+        return Err(ConfigError::Invalid {
+            key: "api.rate_limit_per_sec".into(),
+            value: "0".into(),
+            expected: "requests per second > 0".into(),
+        });
+    }
+    if !(50..=5_000).contains(&config.daemon.control_poll_ms) {
+        return Err(ConfigError::Invalid {
+            key: "daemon.control_poll_ms".into(),
+            value: config.daemon.control_poll_ms.to_string(),
+            expected: "milliseconds in 50..=5000 (pause and stop-all must land within a second)"
+                .into(),
+        });
+    }
+    let hook = &config.alerts.webhook_url;
+    if !(hook.is_empty() || hook.starts_with("http://") || hook.starts_with("https://")) {
+        return Err(ConfigError::Invalid {
+            key: "alerts.webhook_url".into(),
+            value: format!("{hook:?}"),
+            expected: "an http(s) URL or \"\"".into(),
         });
     }
     if !matches!(config.log.format.as_str(), "text" | "json") {

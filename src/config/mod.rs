@@ -18,6 +18,10 @@ pub struct Config {
     pub database: DatabaseConfig,
     pub log: LogConfig,
     pub data: DataConfig,
+    pub market: MarketConfig,
+    pub api: ApiConfig,
+    pub daemon: DaemonConfig,
+    pub alerts: AlertsConfig,
     /// Directory relative paths in the config are resolved against (the config file's folder).
     #[serde(skip)]
     pub base_dir: PathBuf,
@@ -52,6 +56,114 @@ impl Default for DataConfig {
     }
 }
 
+/// Live market data (Binance public spot WebSocket).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MarketConfig {
+    /// Combined-stream endpoints, tried in order (failover); `/stream?streams=…` is appended.
+    pub ws_urls: Vec<String>,
+    /// A symbol with no trade for this long is stale: its strategies do not trade, health degrades.
+    pub stale_after_secs: u64,
+    /// No frame at all (not even a ping) for this long means the connection is dead: reconnect.
+    pub silent_after_secs: u64,
+    /// Reconnect proactively before Binance's 24-hour disconnect.
+    pub max_connection_secs: u64,
+    /// Reconnect backoff bounds (exponential with jitter).
+    pub reconnect_min_ms: u64,
+    pub reconnect_max_ms: u64,
+}
+
+impl Default for MarketConfig {
+    fn default() -> Self {
+        MarketConfig {
+            ws_urls: vec![
+                "wss://stream.binance.com:9443".to_string(),
+                "wss://data-stream.binance.vision".to_string(),
+            ],
+            stale_after_secs: 10,
+            silent_after_secs: 30,
+            max_connection_secs: 23 * 3600 + 50 * 60,
+            reconnect_min_ms: 250,
+            reconnect_max_ms: 30_000,
+        }
+    }
+}
+
+/// The daemon's HTTP API.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ApiConfig {
+    /// Listen address; keep it on loopback unless a proxy with TLS sits in front.
+    pub listen: String,
+    /// Token file used when BSC_BOT_API_TOKEN is unset (created on first start, mode 0600).
+    pub token_file: String,
+    /// Requests per second per client address (token bucket), and the burst above it.
+    pub rate_limit_per_sec: u32,
+    pub rate_limit_burst: u32,
+}
+
+impl Default for ApiConfig {
+    fn default() -> Self {
+        ApiConfig {
+            listen: "127.0.0.1:10001".to_string(),
+            token_file: "data/api-token".to_string(),
+            rate_limit_per_sec: 20,
+            rate_limit_burst: 40,
+        }
+    }
+}
+
+/// The daemon loop.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DaemonConfig {
+    /// How often desired state is re-read from the database even without a poke.
+    pub control_poll_ms: u64,
+    /// How often strategy state is persisted when it changed.
+    pub snapshot_every_ms: u64,
+}
+
+impl Default for DaemonConfig {
+    fn default() -> Self {
+        DaemonConfig {
+            control_poll_ms: 250,
+            snapshot_every_ms: 1_000,
+        }
+    }
+}
+
+/// Where alerts go. Tokens come from the environment (BSC_BOT_SLACK_WEBHOOK_URL,
+/// BSC_BOT_TELEGRAM_BOT_TOKEN); the generic webhook URL may live here.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AlertsConfig {
+    /// Generic JSON webhook (POST {"kind","severity","message","timestamp"}); empty = off.
+    pub webhook_url: String,
+    /// Telegram chat to post to; empty = off (the bot token comes from BSC_BOT_TELEGRAM_BOT_TOKEN).
+    pub telegram_chat_id: String,
+    /// Telegram API base (a local stand-in in tests).
+    pub telegram_api_url: String,
+    /// The same alert (kind + message) is sent at most once per window.
+    pub dedupe_window_secs: u64,
+    /// Delivery attempts per alert and per destination.
+    pub max_attempts: u32,
+    /// A feed stale for longer than this raises an alert.
+    pub feed_stale_alert_secs: u64,
+}
+
+impl Default for AlertsConfig {
+    fn default() -> Self {
+        AlertsConfig {
+            webhook_url: String::new(),
+            telegram_chat_id: String::new(),
+            telegram_api_url: "https://api.telegram.org".to_string(),
+            dedupe_window_secs: 300,
+            max_attempts: 4,
+            feed_stale_alert_secs: 60,
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct LogConfig {
@@ -67,6 +179,10 @@ impl Default for Config {
             database: DatabaseConfig::default(),
             log: LogConfig::default(),
             data: DataConfig::default(),
+            market: MarketConfig::default(),
+            api: ApiConfig::default(),
+            daemon: DaemonConfig::default(),
+            alerts: AlertsConfig::default(),
             base_dir: PathBuf::from("."),
         }
     }

@@ -570,6 +570,15 @@ impl<R: Recorder> Engine<R> {
         out
     }
 
+    /// Engine symbol index of a strategy.
+    pub fn strategy_symbol(&self, ix: StrategyIx) -> usize {
+        self.slots[ix].symbol
+    }
+
+    pub fn strategy_count(&self) -> usize {
+        self.slots.len()
+    }
+
     pub fn recorder(&self) -> &R {
         &self.recorder
     }

@@ -20,7 +20,15 @@ pub struct MarketTick {
     pub exchange_ts_us: i64,
     pub received_ts_us: i64,
     pub price: PriceKey,
+    /// When the frame was read off the socket, for the tick-to-decision latency histogram.
+    pub received_at: Option<std::time::Instant>,
 }
+
+/// Work the daemon hands the engine loop: add a strategy, take snapshots, read state.
+pub type EngineCall<R> = Box<dyn FnOnce(&mut Engine<R>) + Send>;
+
+/// Runs after every event with the engine (the daemon persists what the event changed).
+pub type AfterEvent<R> = Box<dyn FnMut(&mut Engine<R>) + Send>;
 
 pub struct LiveInputs {
     pub shutdown: watch::Receiver<bool>,
@@ -29,6 +37,15 @@ pub struct LiveInputs {
     pub market: mpsc::Receiver<MarketTick>,
     /// How often equity is marked when no prices arrive.
     pub mark_every: Duration,
+}
+
+/// Optional extras of the daemon's loop.
+pub struct LiveExtras<R: Recorder> {
+    pub calls: mpsc::Receiver<EngineCall<R>>,
+    /// Frame received → engine done with the tick (orders decided), in nanoseconds.
+    pub on_latency: Box<dyn FnMut(u64) + Send>,
+    /// Runs after every event, with the engine: the daemon persists what the event changed.
+    pub after_event: AfterEvent<R>,
 }
 
 /// Why the loop ended.
@@ -41,10 +58,20 @@ pub enum LoopExit {
 
 /// Run until shutdown. Ticks are stamped with their receive time: paper and live run on the
 /// wall clock, the exchange time is only for staleness and latency figures.
-pub async fn run_live<R: Recorder>(engine: &mut Engine<R>, mut inputs: LiveInputs) -> LoopExit {
+pub async fn run_live<R: Recorder>(engine: &mut Engine<R>, inputs: LiveInputs) -> LoopExit {
+    run_live_with(engine, inputs, None).await
+}
+
+/// [`run_live`] plus engine calls (after control, before fills) and latency reporting.
+pub async fn run_live_with<R: Recorder>(
+    engine: &mut Engine<R>,
+    mut inputs: LiveInputs,
+    mut extras: Option<LiveExtras<R>>,
+) -> LoopExit {
     let mut timer = tokio::time::interval(inputs.mark_every);
     timer.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let (mut control_open, mut fills_open, mut market_open) = (true, true, true);
+    let mut calls_open = extras.is_some();
     loop {
         if !(control_open || fills_open || market_open) {
             engine.finish();
@@ -53,6 +80,9 @@ pub async fn run_live<R: Recorder>(engine: &mut Engine<R>, mut inputs: LiveInput
         tokio::select! {
             biased;
             changed = inputs.shutdown.changed() => {
+                if let Some(x) = extras.as_mut() {
+                    (x.after_event)(engine);
+                }
                 if changed.is_err() || *inputs.shutdown.borrow() {
                     engine.finish();
                     return LoopExit::Shutdown;
@@ -62,6 +92,15 @@ pub async fn run_live<R: Recorder>(engine: &mut Engine<R>, mut inputs: LiveInput
                 Some(c) => engine.process(Event::Control(c)),
                 None => control_open = false,
             },
+            call = async {
+                match extras.as_mut() {
+                    Some(x) => x.calls.recv().await,
+                    None => None,
+                }
+            }, if calls_open => match call {
+                Some(call) => call(engine),
+                None => calls_open = false,
+            },
             f = inputs.fills.recv(), if fills_open => match f {
                 Some(f) => engine.process(Event::Fill(f)),
                 None => fills_open = false,
@@ -70,9 +109,17 @@ pub async fn run_live<R: Recorder>(engine: &mut Engine<R>, mut inputs: LiveInput
                 engine.process(Event::Timer { ts_us: crate::clock::wall_clock_ms() * 1000 });
             }
             t = inputs.market.recv(), if market_open => match t {
-                Some(t) => engine.on_tick(t.symbol, t.received_ts_us, t.price),
+                Some(t) => {
+                    engine.on_tick(t.symbol, t.received_ts_us, t.price);
+                    if let (Some(x), Some(at)) = (extras.as_mut(), t.received_at) {
+                        (x.on_latency)(at.elapsed().as_nanos() as u64);
+                    }
+                }
                 None => market_open = false,
             },
+        }
+        if let Some(x) = extras.as_mut() {
+            (x.after_event)(engine);
         }
     }
 }

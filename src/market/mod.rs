@@ -1,5 +1,7 @@
-//! Market data: symbols now; WebSocket feeds and replay files plug in here.
+//! Market data: symbols, Binance stream frames, and the live WebSocket feed.
 
+pub mod binance;
+pub mod feed;
 pub mod symbol;
 
 pub use symbol::{Symbol, SymbolError};

@@ -8,8 +8,10 @@
 pub mod audit;
 pub mod backtests;
 pub mod control;
+pub mod daemon;
 pub mod error;
 pub mod orders;
+pub mod paper;
 pub mod strategies;
 
 use std::path::Path;
@@ -22,6 +24,7 @@ use crate::config::{sqlite_path, DatabaseConfig};
 
 pub use audit::AuditContext;
 pub use control::KillSwitch;
+pub use daemon::DaemonInfoExt;
 pub use error::StoreError;
 pub use orders::{NewOrder, OrderRecord, OrderStatus};
 pub use strategies::{StopAllReport, StrategyRecord, StrategyRef};

@@ -2,6 +2,9 @@
 //! and the real `bsc-bot` binary.
 #![allow(dead_code, unreachable_pub, clippy::unwrap_used)]
 
+pub mod daemon;
+pub mod exchange;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::atomic::{AtomicU32, Ordering};

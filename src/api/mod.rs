@@ -1,0 +1,387 @@
+//! The daemon's HTTP API (axum): health for load balancers, Prometheus metrics, trading history,
+//! strategies, status, and the control endpoints the CLI uses (poke, stop).
+//!
+//! Every route but `/api/health` needs `Authorization: Bearer TOKEN`; every client address has a
+//! token-bucket rate limit; bad input is a 400 with a JSON error, internals are logged, not returned.
+
+pub mod metrics;
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::extract::{ConnectInfo, Path, Query, Request, State};
+use axum::http::{header, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use dashmap::DashMap;
+use serde::Deserialize;
+use serde_json::json;
+use tokio::sync::{watch, Notify};
+
+use crate::clock::wall_clock_ms;
+use crate::config::Config;
+use crate::market::feed::FeedState;
+use crate::store::{Store, StoreError, StrategyRef};
+use metrics::Metrics;
+
+#[derive(Clone)]
+pub struct ApiState {
+    pub store: Store,
+    pub metrics: Arc<Metrics>,
+    pub feed: Arc<FeedState>,
+    pub config: Arc<Config>,
+    pub token: Arc<String>,
+    pub started_at_ms: i64,
+    pub poke: Arc<Notify>,
+    pub shutdown: watch::Sender<bool>,
+    pub limiter: Arc<RateLimiter>,
+    /// Whether the feed is expected to run (false with --no-strategies and nothing to watch).
+    pub feed_expected: Arc<std::sync::atomic::AtomicBool>,
+    pub registry: Arc<std::sync::Mutex<crate::daemon::Registry>>,
+}
+
+/// One JSON error type for every route.
+pub enum ApiError {
+    BadRequest(String),
+    Unauthorized,
+    NotFound(String),
+    TooManyRequests,
+    Internal(String),
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::NotFound(what) => ApiError::NotFound(format!("{what} not found")),
+            other => ApiError::Internal(other.to_string()),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, message) = match self {
+            ApiError::BadRequest(m) => (StatusCode::BAD_REQUEST, m),
+            ApiError::Unauthorized => (
+                StatusCode::UNAUTHORIZED,
+                "missing or wrong bearer token".into(),
+            ),
+            ApiError::NotFound(m) => (StatusCode::NOT_FOUND, m),
+            ApiError::TooManyRequests => (
+                StatusCode::TOO_MANY_REQUESTS,
+                "rate limit exceeded; slow down".into(),
+            ),
+            ApiError::Internal(m) => {
+                tracing::error!(error = %m, "api internal error");
+                (
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "internal error (see the daemon log)".into(),
+                )
+            }
+        };
+        let mut resp = (
+            status,
+            Json(json!({"error": {"status": status.as_u16(), "message": message}})),
+        )
+            .into_response();
+        if status == StatusCode::UNAUTHORIZED {
+            resp.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                header::HeaderValue::from_static("Bearer"),
+            );
+        }
+        resp
+    }
+}
+
+/// Token bucket per client address.
+pub struct RateLimiter {
+    per_sec: f64,
+    burst: f64,
+    buckets: DashMap<IpAddr, (f64, Instant)>,
+}
+
+impl RateLimiter {
+    pub fn new(per_sec: u32, burst: u32) -> Self {
+        RateLimiter {
+            per_sec: f64::from(per_sec.max(1)),
+            burst: f64::from(burst.max(1)),
+            buckets: DashMap::new(),
+        }
+    }
+
+    pub fn allow(&self, ip: IpAddr) -> bool {
+        let now = Instant::now();
+        let mut entry = self.buckets.entry(ip).or_insert((self.burst, now));
+        let (tokens, last) = *entry;
+        let refilled =
+            (tokens + now.duration_since(last).as_secs_f64() * self.per_sec).min(self.burst);
+        if refilled >= 1.0 {
+            *entry = (refilled - 1.0, now);
+            true
+        } else {
+            *entry = (refilled, now);
+            false
+        }
+    }
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+async fn rate_limit(
+    State(st): State<ApiState>,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    req: Request,
+    next: Next,
+) -> Response {
+    if !st.limiter.allow(addr.ip()) {
+        return ApiError::TooManyRequests.into_response();
+    }
+    next.run(req).await
+}
+
+async fn require_token(State(st): State<ApiState>, req: Request, next: Next) -> Response {
+    let given = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim);
+    match given {
+        Some(t) if constant_time_eq(t.as_bytes(), st.token.as_bytes()) => next.run(req).await,
+        _ => ApiError::Unauthorized.into_response(),
+    }
+}
+
+pub fn router(state: ApiState) -> Router {
+    let protected = Router::new()
+        .route("/metrics", get(metrics_text))
+        .route("/api/v1/status", get(status))
+        .route("/api/v1/trading/history", get(history))
+        .route("/api/v1/strategies", get(strategies))
+        .route("/api/v1/strategies/{id}", get(strategy))
+        .route("/api/v1/control/poke", post(poke))
+        .route("/api/v1/control/stop", post(stop))
+        .route_layer(middleware::from_fn_with_state(state.clone(), require_token));
+    Router::new()
+        .route("/api/health", get(health))
+        .merge(protected)
+        .layer(middleware::from_fn_with_state(state.clone(), rate_limit))
+        .with_state(state)
+}
+
+/// `ok`, `degraded` or `down`, with the reasons.
+pub async fn health_report(st: &ApiState) -> (String, serde_json::Value, Vec<String>) {
+    let mut reasons = Vec::new();
+    let db_ok = st.store.kill_switch().await.is_ok();
+    if !db_ok {
+        reasons.push("database unreachable".to_string());
+    }
+    let now = wall_clock_ms();
+    let stale_ms = (st.config.market.stale_after_secs * 1000) as i64;
+    let symbols = st.feed.symbol_status(now, stale_ms);
+    let connected = st.feed.connected.load(Ordering::Relaxed);
+    let feed = if !st.feed_expected.load(Ordering::Relaxed) || symbols.is_empty() {
+        "idle".to_string()
+    } else if !connected {
+        reasons.push("market feed disconnected".to_string());
+        "disconnected".to_string()
+    } else if symbols.iter().any(|s| s.stale) {
+        for s in symbols.iter().filter(|s| s.stale) {
+            reasons.push(match s.last_tick_age_ms {
+                Some(a) => format!(
+                    "{} stale: last trade {:.1} s ago",
+                    s.stream,
+                    a as f64 / 1000.0
+                ),
+                None => format!("{} stale: no trade yet", s.stream),
+            });
+        }
+        "stale".to_string()
+    } else {
+        "ok".to_string()
+    };
+    let status = if !db_ok {
+        "down"
+    } else if reasons.is_empty() {
+        "ok"
+    } else {
+        "degraded"
+    };
+    let services = json!({
+        "database": if db_ok { "ok" } else { "down" },
+        "market_feed": feed,
+        "rpc": "disabled",
+    });
+    (status.to_string(), services, reasons)
+}
+
+async fn health(State(st): State<ApiState>) -> Response {
+    let (status, services, reasons) = health_report(&st).await;
+    let code = if status == "down" {
+        StatusCode::SERVICE_UNAVAILABLE
+    } else {
+        StatusCode::OK
+    };
+    (
+        code,
+        Json(json!({
+            "status": status,
+            "timestamp": wall_clock_ms(),
+            "services": services,
+            "websocket_connections": u8::from(st.feed.connected.load(Ordering::Relaxed)),
+            "reasons": reasons,
+        })),
+    )
+        .into_response()
+}
+
+async fn metrics_text(State(st): State<ApiState>) -> Response {
+    let body = st.metrics.render(
+        &st.feed,
+        (st.config.market.stale_after_secs * 1000) as i64,
+        wall_clock_ms(),
+    );
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        body,
+    )
+        .into_response()
+}
+
+async fn status(State(st): State<ApiState>) -> Result<Json<serde_json::Value>, ApiError> {
+    let now = wall_clock_ms();
+    let stale_ms = (st.config.market.stale_after_secs * 1000) as i64;
+    let (health, services, reasons) = health_report(&st).await;
+    let url = st
+        .feed
+        .current_url
+        .lock()
+        .map(|u| u.clone())
+        .unwrap_or_default();
+    Ok(Json(json!({
+        "uptime_secs": (now - st.started_at_ms) / 1000,
+        "started_at": st.started_at_ms,
+        "health": health,
+        "services": services,
+        "reasons": reasons,
+        "feed": {
+            "connected": st.feed.connected.load(Ordering::Relaxed),
+            "url": url,
+            "connections": st.feed.connections.load(Ordering::Relaxed),
+            "reconnects": st.feed.reconnects.load(Ordering::Relaxed),
+            "malformed_frames": st.feed.malformed_frames.load(Ordering::Relaxed),
+            "symbols": st.feed.symbol_status(now, stale_ms),
+        },
+        "engine_strategies": st.registry.lock().map(|r| r.applied.iter().map(|(id, s)| json!({"id": id, "status": s})).collect::<Vec<_>>()).unwrap_or_default(),
+        "tick_to_decision_us": {
+            "p50": st.metrics.tick_to_decision.quantile_ns(0.5).map(|n| n as f64 / 1000.0),
+            "p99": st.metrics.tick_to_decision.quantile_ns(0.99).map(|n| n as f64 / 1000.0),
+            "count": st.metrics.tick_to_decision.count(),
+        },
+    })))
+}
+
+#[derive(Deserialize)]
+struct HistoryQuery {
+    limit: Option<String>,
+    strategy_id: Option<String>,
+}
+
+async fn history(
+    State(st): State<ApiState>,
+    Query(q): Query<HistoryQuery>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let limit = match q.limit.as_deref() {
+        None => 100,
+        Some(t) => t
+            .parse::<i64>()
+            .ok()
+            .filter(|l| (1..=1000).contains(l))
+            .ok_or_else(|| {
+                ApiError::BadRequest(format!("limit {t:?}: expected an integer in 1..=1000"))
+            })?,
+    };
+    let strategy = q
+        .strategy_id
+        .as_deref()
+        .map(|t| {
+            t.parse::<i64>().map_err(|_| {
+                ApiError::BadRequest(format!("strategy_id {t:?}: expected an integer"))
+            })
+        })
+        .transpose()?;
+    let trades = st.store.trading_history(strategy, limit).await?;
+    Ok(Json(json!({"trades": trades})))
+}
+
+async fn strategies(State(st): State<ApiState>) -> Result<Json<serde_json::Value>, ApiError> {
+    let list = st.store.list_strategies(None).await?;
+    let items: Vec<serde_json::Value> = list
+        .iter()
+        .map(crate::cli::strategy::strategy_document)
+        .collect();
+    Ok(Json(json!({"strategies": items})))
+}
+
+async fn strategy(
+    State(st): State<ApiState>,
+    Path(id): Path<String>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let id: i64 = id
+        .parse()
+        .map_err(|_| ApiError::BadRequest(format!("strategy id {id:?}: expected an integer")))?;
+    let s = st.store.get_strategy(&StrategyRef::Id(id)).await?;
+    let pending = st
+        .store
+        .list_orders(Some(id), Some(crate::store::OrderStatus::Pending))
+        .await?;
+    let fills = st.store.trade_count(id).await?;
+    let mut doc = crate::cli::strategy::strategy_document(&s);
+    if let Some(o) = doc.as_object_mut() {
+        o.insert("pending_orders".into(), json!(pending));
+        o.insert("fills".into(), json!(fills));
+    }
+    Ok(Json(doc))
+}
+
+async fn poke(State(st): State<ApiState>) -> Json<serde_json::Value> {
+    st.poke.notify_one();
+    Json(json!({"ok": true}))
+}
+
+async fn stop(State(st): State<ApiState>) -> Json<serde_json::Value> {
+    let _ = st.shutdown.send(true);
+    Json(json!({"stopping": true}))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bucket_refills() {
+        let l = RateLimiter::new(1, 3);
+        let ip: IpAddr = "127.0.0.1".parse().unwrap();
+        assert!(l.allow(ip) && l.allow(ip) && l.allow(ip));
+        assert!(!l.allow(ip), "burst of 3 used up");
+        let other: IpAddr = "127.0.0.2".parse().unwrap();
+        assert!(l.allow(other), "per client");
+    }
+
+    #[test]
+    fn token_compare() {
+        assert!(constant_time_eq(b"abc", b"abc"));
+        assert!(!constant_time_eq(b"abc", b"abd"));
+        assert!(!constant_time_eq(b"abc", b"abcd"));
+    }
+}

@@ -1,0 +1,284 @@
+//! `bsc-bot bot start|stop|status|health`.
+
+use std::time::Duration;
+
+use clap::{Args, Subcommand};
+use serde_json::json;
+
+use super::output::print_json;
+use super::{CliError, Context};
+use crate::clock::{format_ms, wall_clock_ms};
+use crate::daemon::{self, DaemonOptions};
+use crate::store::{DaemonInfoExt, Store};
+use crate::strategy::StrategyStatus;
+
+#[derive(Debug, Subcommand)]
+pub enum BotCommand {
+    /// Run the daemon in the foreground (systemd or pm2 supervise it).
+    Start(StartArgs),
+    /// Stop the running daemon gracefully (state persisted; it exits within 5 s).
+    Stop,
+    /// Uptime, strategies by state, feed connection and last-tick age per symbol, kill switch,
+    /// today's risk events.
+    Status,
+    /// Exit 0 when the daemon is healthy, 2 with the reasons otherwise.
+    Health,
+}
+
+#[derive(Debug, Args)]
+pub struct StartArgs {
+    /// Run no strategies (API, health and metrics only).
+    #[arg(long)]
+    pub no_strategies: bool,
+    /// Do not run the funds manager (drip / sweep).
+    #[arg(long)]
+    pub no_funds: bool,
+    /// Watch the markets of the strategies and serve the API, never trade.
+    #[arg(long)]
+    pub monitoring_only: bool,
+}
+
+pub async fn run(cmd: BotCommand, ctx: &Context) -> Result<(), CliError> {
+    match cmd {
+        BotCommand::Start(a) => start(a, ctx).await,
+        BotCommand::Stop => stop(ctx).await,
+        BotCommand::Status => status(ctx).await,
+        BotCommand::Health => health(ctx).await,
+    }
+}
+
+async fn start(a: StartArgs, ctx: &Context) -> Result<(), CliError> {
+    let opts = DaemonOptions {
+        no_strategies: a.no_strategies,
+        no_funds: a.no_funds,
+        monitoring_only: a.monitoring_only,
+    };
+    daemon::run(ctx.config.clone(), opts)
+        .await
+        .map_err(|e| match e {
+            daemon::DaemonError::Lock(daemon::lock::LockError::Held(_)) => {
+                CliError::invalid(e.to_string())
+            }
+            other => CliError::runtime(other.to_string()),
+        })
+}
+
+/// The running daemon, if its heartbeat is recent.
+pub async fn running_daemon(store: &Store) -> Option<crate::store::daemon::DaemonInfo> {
+    let d = store.daemon_info().await.ok()??;
+    d.is_alive(wall_clock_ms()).then_some(d)
+}
+
+fn client() -> Result<reqwest::Client, CliError> {
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(3))
+        .build()
+        .map_err(|e| CliError::runtime(e.to_string()))
+}
+
+async fn api_get(ctx: &Context, addr: &str, path: &str) -> Result<serde_json::Value, String> {
+    let token = daemon::token::read_token(&ctx.config).unwrap_or_default();
+    let resp = client()
+        .map_err(|e| e.message)?
+        .get(format!("http://{addr}{path}"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .map_err(|e| e.without_url().to_string())?;
+    resp.json().await.map_err(|e| e.without_url().to_string())
+}
+
+/// Tell a running daemon to re-read desired state now (best effort: it re-reads on its own too).
+pub async fn poke(ctx: &Context, store: &Store) {
+    let Some(d) = running_daemon(store).await else {
+        return;
+    };
+    let token = daemon::token::read_token(&ctx.config).unwrap_or_default();
+    if let Ok(c) = reqwest::Client::builder()
+        .timeout(Duration::from_millis(500))
+        .build()
+    {
+        let _ = c
+            .post(format!("http://{}/api/v1/control/poke", d.api_addr))
+            .bearer_auth(token)
+            .send()
+            .await;
+    }
+}
+
+async fn stop(ctx: &Context) -> Result<(), CliError> {
+    let store = ctx.open_store().await?;
+    let Some(d) = running_daemon(&store).await else {
+        if ctx.json {
+            return print_json(&json!({"stopped": false, "running": false}));
+        }
+        println!("no daemon is running on this database");
+        return Ok(());
+    };
+    // Through the API, and through the database in case the API is unreachable.
+    store.request_daemon_stop().await?;
+    let token = daemon::token::read_token(&ctx.config).unwrap_or_default();
+    let _ = client()?
+        .post(format!("http://{}/api/v1/control/stop", d.api_addr))
+        .bearer_auth(token)
+        .send()
+        .await;
+    for _ in 0..100 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        if let Ok(Some(now)) = store.daemon_info().await {
+            if now.stopped_at.is_some() || now.pid != d.pid {
+                if ctx.json {
+                    return print_json(&json!({"stopped": true, "pid": d.pid}));
+                }
+                println!("daemon (pid {}) stopped", d.pid);
+                return Ok(());
+            }
+        }
+    }
+    Err(CliError::runtime(format!(
+        "daemon (pid {}) did not stop within 10 s",
+        d.pid
+    )))
+}
+
+async fn status(ctx: &Context) -> Result<(), CliError> {
+    let store = ctx.open_store().await?;
+    let strategies = store.list_strategies(None).await?;
+    let count = |st: StrategyStatus| strategies.iter().filter(|s| s.status == st).count();
+    let ks = store.kill_switch().await?;
+    let midnight = wall_clock_ms() - wall_clock_ms().rem_euclid(86_400_000);
+    let risk = store.risk_events_since(midnight).await?;
+    let daemon = running_daemon(&store).await;
+    let live = match &daemon {
+        Some(d) => api_get(ctx, &d.api_addr, "/api/v1/status").await.ok(),
+        None => None,
+    };
+    let doc = json!({
+        "running": daemon.is_some(),
+        "daemon": daemon,
+        "uptime_secs": live.as_ref().map(|l| l["uptime_secs"].clone()),
+        "health": live.as_ref().map(|l| l["health"].clone()),
+        "feed": live.as_ref().map(|l| l["feed"].clone()),
+        "strategies": {"active": count(StrategyStatus::Active), "paused": count(StrategyStatus::Paused), "stopped": count(StrategyStatus::Stopped)},
+        "kill_switch": {"engaged": ks.engaged, "reason": ks.reason},
+        "risk_events_today": risk,
+    });
+    if ctx.json {
+        return print_json(&doc);
+    }
+    match &daemon {
+        Some(d) => println!(
+            "daemon      running (pid {} on {}, API {}), up {} s, health {}",
+            d.pid,
+            d.host,
+            d.api_addr,
+            doc["uptime_secs"]
+                .as_i64()
+                .unwrap_or((wall_clock_ms() - d.started_at) / 1000),
+            doc["health"].as_str().unwrap_or("unknown")
+        ),
+        None => println!("daemon      not running"),
+    }
+    println!(
+        "strategies  {} active, {} paused, {} stopped",
+        count(StrategyStatus::Active),
+        count(StrategyStatus::Paused),
+        count(StrategyStatus::Stopped)
+    );
+    if let Some(feed) = doc["feed"].as_object() {
+        println!(
+            "feed        {} ({} reconnects, {} malformed frames)",
+            if feed["connected"].as_bool() == Some(true) {
+                "connected"
+            } else {
+                "disconnected"
+            },
+            feed["reconnects"],
+            feed["malformed_frames"]
+        );
+        for s in feed["symbols"].as_array().into_iter().flatten() {
+            let age = s["last_tick_age_ms"]
+                .as_i64()
+                .map(|a| format!("{:.1} s ago", a as f64 / 1000.0))
+                .unwrap_or("never".into());
+            println!(
+                "  {:<12} last trade {age}{}  bid {} ask {}",
+                s["stream"].as_str().unwrap_or(""),
+                if s["stale"].as_bool() == Some(true) {
+                    " (STALE)"
+                } else {
+                    ""
+                },
+                s["bid"].as_str().unwrap_or("-"),
+                s["ask"].as_str().unwrap_or("-")
+            );
+        }
+    }
+    println!(
+        "kill switch {}",
+        if ks.engaged {
+            format!("ENGAGED: {}", ks.reason.unwrap_or_default())
+        } else {
+            "not engaged".into()
+        }
+    );
+    println!("risk events today: {}", risk.len());
+    for r in risk.iter().rev().take(5) {
+        println!(
+            "  {} {} {}: {}",
+            format_ms(r.created_at),
+            r.severity,
+            r.kind,
+            r.message
+        );
+    }
+    Ok(())
+}
+
+async fn health(ctx: &Context) -> Result<(), CliError> {
+    let store = ctx.open_store().await?;
+    let Some(d) = running_daemon(&store).await else {
+        if ctx.json {
+            println!(
+                "{}",
+                json!({"status": "down", "reasons": ["daemon not running"]})
+            );
+        }
+        return Err(CliError::runtime("unhealthy: daemon not running"));
+    };
+    let resp = client()?
+        .get(format!("http://{}/api/health", d.api_addr))
+        .send()
+        .await
+        .map_err(|e| {
+            CliError::runtime(format!("unhealthy: API unreachable: {}", e.without_url()))
+        })?;
+    let body: serde_json::Value = resp
+        .json()
+        .await
+        .map_err(|e| CliError::runtime(format!("unhealthy: {}", e.without_url())))?;
+    if ctx.json {
+        println!("{body}");
+    }
+    match body["status"].as_str() {
+        Some("ok") => {
+            if !ctx.json {
+                println!("healthy");
+            }
+            Ok(())
+        }
+        other => {
+            let reasons: Vec<String> = body["reasons"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|r| r.as_str().map(str::to_string))
+                .collect();
+            Err(CliError::runtime(format!(
+                "{}: {}",
+                other.unwrap_or("unknown"),
+                reasons.join("; ")
+            )))
+        }
+    }
+}

@@ -1,0 +1,223 @@
+//! The control poller: makes the running engine follow the database's desired state.
+//!
+//! It wakes every `control_poll_ms` and on every poke, and does real work only when the control
+//! revision changed, so an idle daemon costs one indexed read per poll. Strategy changes go to the
+//! engine as calls on the engine's own loop, in order, so a pause can never overtake the add of
+//! the strategy it pauses.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use tokio::sync::{mpsc, watch, Notify};
+
+use super::recorder::{DaemonRecorder, PersistOp};
+use super::writer::OrderIndex;
+use super::{add_strategy, state_document, Registry};
+use crate::alerts::Alerter;
+use crate::clock::wall_clock_ms;
+use crate::config::Config;
+use crate::engine::live::EngineCall;
+use crate::engine::{Control, Event};
+use crate::market::feed::FeedState;
+use crate::store::Store;
+use crate::strategy::{StrategyMode, StrategyStatus};
+
+pub struct Poller {
+    pub store: Store,
+    pub registry: Arc<Mutex<Registry>>,
+    pub feed: Arc<FeedState>,
+    pub control_tx: mpsc::Sender<Control>,
+    pub call_tx: mpsc::Sender<EngineCall<DaemonRecorder>>,
+    pub subscriptions: watch::Sender<Vec<String>>,
+    pub alerter: Alerter,
+    pub order_index: OrderIndex,
+    pub shutdown: watch::Sender<bool>,
+    pub poke: Arc<Notify>,
+    pub pid: i64,
+    pub started_ms: i64,
+    pub trades: bool,
+    pub known: BTreeMap<i64, StrategyStatus>,
+    pub kill_switch: bool,
+    pub config: Arc<Config>,
+}
+
+impl Poller {
+    pub async fn run(mut self, mut shutdown: watch::Receiver<bool>) {
+        let every = Duration::from_millis(self.config.daemon.control_poll_ms);
+        let mut last_revision = i64::MIN;
+        let mut applied_cancels: BTreeSet<i64> = BTreeSet::new();
+        let mut last_heartbeat = Instant::now() - Duration::from_secs(10);
+        let mut stale_alerted: BTreeSet<String> = BTreeSet::new();
+        loop {
+            tokio::select! {
+                _ = shutdown.wait_for(|s| *s) => return,
+                _ = self.poke.notified() => {}
+                _ = tokio::time::sleep(every) => {}
+            }
+            if last_heartbeat.elapsed() >= Duration::from_secs(1) {
+                last_heartbeat = Instant::now();
+                match self.store.daemon_heartbeat(self.pid, wall_clock_ms()).await {
+                    Ok(true) => {
+                        tracing::info!("stop requested through the database");
+                        let _ = self.shutdown.send(true);
+                        return;
+                    }
+                    Ok(false) => {}
+                    Err(e) => tracing::warn!(error = %e, "heartbeat failed"),
+                }
+                self.check_stale(&mut stale_alerted).await;
+            }
+            let revision = match self.store.control_revision().await {
+                Ok(r) => r,
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot read desired state; will retry");
+                    continue;
+                }
+            };
+            if revision == last_revision {
+                continue;
+            }
+            if let Err(e) = self.apply(&mut applied_cancels).await {
+                tracing::warn!(error = %e, "applying desired state failed; will retry");
+                continue;
+            }
+            last_revision = revision;
+        }
+    }
+
+    async fn apply(
+        &mut self,
+        applied_cancels: &mut BTreeSet<i64>,
+    ) -> Result<(), crate::store::StoreError> {
+        let ks = self.store.kill_switch().await?;
+        if ks.engaged != self.kill_switch {
+            self.kill_switch = ks.engaged;
+            let _ = self.control_tx.send(Control::KillSwitch(ks.engaged)).await;
+            if ks.engaged {
+                self.alerter.raise(
+                    "emergency_stop",
+                    "critical",
+                    format!(
+                        "kill switch engaged: {}",
+                        ks.reason.clone().unwrap_or_default()
+                    ),
+                );
+            }
+        }
+        let strategies = self.store.list_strategies(None).await?;
+        let mut symbols_changed = false;
+        for s in strategies {
+            let prev = self.known.get(&s.id).copied();
+            match prev {
+                Some(p) if p == s.status => {}
+                Some(_) => {
+                    self.known.insert(s.id, s.status);
+                    let (id, status, reason) =
+                        (s.id, s.status, s.status_reason.clone().unwrap_or_default());
+                    let reg = self.registry.clone();
+                    let call: EngineCall<DaemonRecorder> = Box::new(move |engine| {
+                        let Some(ix) = reg.lock().ok().and_then(|r| r.ix(id)) else {
+                            return;
+                        };
+                        let control = match status {
+                            StrategyStatus::Active => Control::Resume(ix),
+                            StrategyStatus::Paused => Control::Pause(ix),
+                            StrategyStatus::Stopped => Control::Stop {
+                                strategy: ix,
+                                reason,
+                            },
+                        };
+                        engine.process(Event::Control(control));
+                        let applied = engine.status(ix);
+                        if let Ok(mut r) = reg.lock() {
+                            r.applied.insert(id, applied);
+                        }
+                    });
+                    let _ = self.call_tx.send(call).await;
+                }
+                None if self.trades
+                    && s.status != StrategyStatus::Stopped
+                    && s.mode == StrategyMode::Paper =>
+                {
+                    self.known.insert(s.id, s.status);
+                    let had = self.registry.lock().map(|r| r.streams().len()).unwrap_or(0);
+                    let (reg, feed, record) = (self.registry.clone(), self.feed.clone(), s.clone());
+                    let (done_tx, done_rx) = tokio::sync::oneshot::channel();
+                    let call: EngineCall<DaemonRecorder> = Box::new(move |engine| {
+                        let result = add_strategy(engine, &reg, &feed, &record);
+                        if let Ok(ix) = result {
+                            let snap = PersistOp::Snapshot {
+                                strategy_id: record.id,
+                                state: state_document(engine, ix),
+                                ts_ms: wall_clock_ms(),
+                            };
+                            engine.recorder_mut().commit_event(vec![snap]);
+                        }
+                        let _ = done_tx.send(result);
+                    });
+                    let _ = self.call_tx.send(call).await;
+                    match done_rx.await {
+                        Ok(Ok(_)) => tracing::info!(strategy = s.id, "strategy added"),
+                        Ok(Err(e)) => {
+                            tracing::error!(strategy = s.id, error = %e, "cannot run strategy")
+                        }
+                        Err(_) => {}
+                    }
+                    let now = self.registry.lock().map(|r| r.streams().len()).unwrap_or(0);
+                    symbols_changed |= now != had;
+                }
+                None => {}
+            }
+        }
+        if symbols_changed {
+            let streams = self
+                .registry
+                .lock()
+                .map(|r| r.streams())
+                .unwrap_or_default();
+            let _ = self.subscriptions.send(streams);
+        }
+        for order_id in self.store.operator_cancels_since(self.started_ms).await? {
+            if applied_cancels.insert(order_id) {
+                if let Some((_, engine_id)) = self.order_index.remove(&order_id) {
+                    let _ = self.control_tx.send(Control::CancelOrder(engine_id)).await;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// A symbol stale for longer than the alert threshold raises one alert and one risk event.
+    async fn check_stale(&self, alerted: &mut BTreeSet<String>) {
+        let now = wall_clock_ms();
+        let threshold = (self.config.alerts.feed_stale_alert_secs * 1000) as i64;
+        for s in self.feed.symbol_status(now, threshold) {
+            if s.stale && s.last_tick_age_ms.is_some() {
+                if alerted.insert(s.stream.clone()) {
+                    let msg = format!(
+                        "{} feed stale for {} s",
+                        s.stream,
+                        s.last_tick_age_ms.unwrap_or(0) / 1000
+                    );
+                    self.alerter.raise("feed_stale", "warning", msg.clone());
+                    let mut conn = match self.store.pool().acquire().await {
+                        Ok(c) => c,
+                        Err(_) => continue,
+                    };
+                    let _ = crate::store::paper::insert_risk_event(
+                        &mut conn,
+                        None,
+                        "feed_stale",
+                        "warning",
+                        &msg,
+                        now,
+                    )
+                    .await;
+                }
+            } else if !s.stale {
+                alerted.remove(&s.stream);
+            }
+        }
+    }
+}

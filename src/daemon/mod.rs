@@ -1,0 +1,449 @@
+//! `bsc-bot bot start`: the daemon. Paper trading on live Binance prices through the same engine
+//! as backtests, obeying the database's desired state, with an HTTP API, metrics and alerts.
+//!
+//! Tasks: the market feed, the engine loop (the only owner of the engine), the persistence writer,
+//! the control poller, the API server, and the alert sender. They talk over channels; the
+//! database is the source of truth, so a restart resumes exactly from what was committed.
+
+pub mod control;
+pub mod lock;
+pub mod recorder;
+pub mod token;
+pub mod writer;
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use dashmap::DashMap;
+use serde_json::json;
+use tokio::sync::{mpsc, watch, Notify};
+
+use crate::alerts;
+use crate::api::metrics::Metrics;
+use crate::api::{self, ApiState, RateLimiter};
+use crate::clock::wall_clock_ms;
+use crate::config::Config;
+use crate::engine::ledger::Ledger;
+use crate::engine::live::{run_live_with, EngineCall, LiveExtras, LiveInputs};
+use crate::engine::{Control, Engine};
+use crate::market::feed::{run_feed, FeedState, SymbolFeed};
+use crate::market::Symbol;
+use crate::risk::{RiskGuard, RiskLimits};
+use crate::store::{Store, StoreError, StrategyRecord};
+use crate::strategy::{StrategyMode, StrategyParams, StrategyStatus};
+use crate::venue::SimVenue;
+use recorder::{DaemonRecorder, PersistOp};
+
+pub type DaemonEngine = Engine<DaemonRecorder>;
+
+#[derive(Debug, Clone, Copy, Default)]
+pub struct DaemonOptions {
+    /// Do not run strategies (API, health and metrics only; the feed watches their symbols).
+    pub no_strategies: bool,
+    /// Accepted for the funds manager (no funds operations run in paper mode yet).
+    pub no_funds: bool,
+    /// Watch markets and serve the API; never trade.
+    pub monitoring_only: bool,
+}
+
+impl DaemonOptions {
+    fn trades(&self) -> bool {
+        !(self.no_strategies || self.monitoring_only)
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum DaemonError {
+    #[error("{0}")]
+    Store(#[from] StoreError),
+    #[error("{0}")]
+    Lock(#[from] lock::LockError),
+    #[error("{0}")]
+    Io(String),
+}
+
+/// Symbols and strategies the engine knows, shared by the engine loop and the control poller.
+#[derive(Default)]
+pub struct Registry {
+    symbols: Vec<Symbol>,
+    /// database strategy id → engine index
+    strategies: BTreeMap<i64, usize>,
+    /// database strategy id → status as the engine applies it (for status and latency checks)
+    pub applied: BTreeMap<i64, StrategyStatus>,
+}
+
+impl Registry {
+    pub fn ix(&self, db_id: i64) -> Option<usize> {
+        self.strategies.get(&db_id).copied()
+    }
+
+    pub fn streams(&self) -> Vec<String> {
+        self.symbols
+            .iter()
+            .map(Symbol::binance_stream_name)
+            .collect()
+    }
+}
+
+/// The JSON stored in `strategies.state`: the strategy's own snapshot and its ledger.
+pub fn state_document(engine: &DaemonEngine, ix: usize) -> String {
+    let price = engine.last_price(engine.strategy_symbol(ix));
+    json!({
+        "strategy": engine.snapshot(ix),
+        "ledger": engine.ledger(ix),
+        "last_price": price.map(|p| p.normalize().to_string()),
+        "status": engine.status(ix),
+    })
+    .to_string()
+}
+
+/// Add one strategy to the engine (restoring it from its persisted state if it has one).
+pub fn add_strategy(
+    engine: &mut DaemonEngine,
+    registry: &Mutex<Registry>,
+    feed: &FeedState,
+    record: &StrategyRecord,
+) -> Result<usize, String> {
+    let params = StrategyParams::parse(&record.kind, &record.params).map_err(|e| e.to_string())?;
+    let symbol: Symbol = record
+        .symbol
+        .parse()
+        .map_err(|e: crate::market::SymbolError| e.to_string())?;
+    let (strategy, ledger) = match &record.state {
+        Some(text) => {
+            let doc: serde_json::Value =
+                serde_json::from_str(text).map_err(|e| format!("state: {e}"))?;
+            let ledger: Ledger = serde_json::from_value(doc["ledger"].clone())
+                .map_err(|e| format!("ledger: {e}"))?;
+            (params.restore(&doc["strategy"])?, Some(ledger))
+        }
+        None => (params.build(), None),
+    };
+    let mut reg = registry
+        .lock()
+        .map_err(|_| "registry poisoned".to_string())?;
+    let sym_ix = match reg.symbols.iter().position(|s| *s == symbol) {
+        Some(i) => i,
+        None => {
+            let i = engine.add_symbol();
+            reg.symbols.push(symbol.clone());
+            if let Ok(mut map) = feed.symbols.lock() {
+                map.insert(
+                    symbol.binance_stream_name(),
+                    Arc::new(SymbolFeed {
+                        engine_symbol: i,
+                        ..Default::default()
+                    }),
+                );
+            }
+            i
+        }
+    };
+    // The recorder must know the id before the engine reports the restored orders.
+    engine.recorder_mut().db_ids.push(record.id);
+    let ix = engine.add_strategy(strategy, sym_ix, params.fee_bps(), record.status, ledger);
+    reg.strategies.insert(record.id, ix);
+    reg.applied.insert(record.id, record.status);
+    Ok(ix)
+}
+
+fn hostname() -> String {
+    std::fs::read_to_string("/etc/hostname")
+        .map(|h| h.trim().to_string())
+        .ok()
+        .filter(|h| !h.is_empty())
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .unwrap_or_else(|| "unknown".into())
+}
+
+/// Run the daemon until SIGTERM, Ctrl-C, `bot stop` or `POST /api/v1/control/stop`.
+pub async fn run(config: Config, opts: DaemonOptions) -> Result<(), DaemonError> {
+    let config = Arc::new(config);
+    let url = config.database.resolved_url(&config.base_dir);
+    let store = Store::open(&url, &config.database).await?;
+    let lock = lock::acquire(&store, &url).await?;
+    let token = token::load_or_create_token(&config)
+        .map_err(|e| DaemonError::Io(format!("api token: {e}")))?;
+    let metrics = Arc::new(Metrics::default());
+    let feed = Arc::new(FeedState::default());
+    let alerter = alerts::start(&config.alerts, metrics.clone());
+    let listener = tokio::net::TcpListener::bind(&config.api.listen)
+        .await
+        .map_err(|e| DaemonError::Io(format!("api listen {}: {e}", config.api.listen)))?;
+    let api_addr = listener
+        .local_addr()
+        .map_err(|e| DaemonError::Io(e.to_string()))?;
+    let pid = i64::from(std::process::id());
+    let started = wall_clock_ms();
+    store
+        .register_daemon(pid, &hostname(), &api_addr.to_string(), started)
+        .await?;
+    tracing::info!(%api_addr, pid, "daemon starting");
+
+    let (shutdown_tx, shutdown_rx) = watch::channel(false);
+    let poke = Arc::new(Notify::new());
+    let (persist_tx, persist_rx) = mpsc::unbounded_channel();
+    let order_index: writer::OrderIndex = Arc::new(DashMap::new());
+    let writer_task = tokio::spawn(
+        writer::Writer::new(store.clone(), started, order_index.clone()).run(persist_rx),
+    );
+
+    let mut rec = DaemonRecorder::new(persist_tx.clone(), metrics.clone());
+    rec.alerter = Some(alerter.clone());
+    let mut engine: DaemonEngine = Engine::new(
+        0,
+        SimVenue::default(),
+        RiskGuard::new(RiskLimits::default()),
+        rec,
+    );
+    let registry = Arc::new(Mutex::new(Registry::default()));
+    let kill = store.kill_switch().await?;
+    engine.process(crate::engine::Event::Control(Control::KillSwitch(
+        kill.engaged,
+    )));
+
+    // Strategies to run (or, when not trading, symbols to watch).
+    let records: Vec<StrategyRecord> = store
+        .list_strategies(None)
+        .await?
+        .into_iter()
+        .filter(|s| s.status != StrategyStatus::Stopped)
+        .collect();
+    let mut known: BTreeMap<i64, StrategyStatus> = BTreeMap::new();
+    if opts.trades() {
+        let restored: Vec<i64> = records
+            .iter()
+            .filter(|r| r.state.is_some())
+            .map(|r| r.id)
+            .collect();
+        engine.recorder().send(PersistOp::BeginRestore {
+            strategy_ids: restored,
+        });
+        for r in &records {
+            if r.mode == StrategyMode::Live {
+                tracing::warn!(
+                    strategy = r.id,
+                    "live strategy not run: this daemon trades paper strategies only"
+                );
+                continue;
+            }
+            match add_strategy(&mut engine, &registry, &feed, r) {
+                Ok(_) => {
+                    known.insert(r.id, r.status);
+                }
+                Err(e) => tracing::error!(strategy = r.id, error = %e, "cannot run strategy"),
+            }
+        }
+        let snapshots: Vec<PersistOp> = (0..engine.strategy_count())
+            .map(|ix| PersistOp::Snapshot {
+                strategy_id: engine.recorder().db_ids[ix],
+                state: state_document(&engine, ix),
+                ts_ms: wall_clock_ms(),
+            })
+            .collect();
+        engine.recorder_mut().commit_event(snapshots);
+        engine.recorder().send(PersistOp::EndRestore);
+    } else {
+        let mut reg = registry
+            .lock()
+            .map_err(|_| DaemonError::Io("registry".into()))?;
+        for r in &records {
+            if let Ok(sym) = r.symbol.parse::<Symbol>() {
+                if !reg.symbols.contains(&sym) {
+                    let i = reg.symbols.len();
+                    reg.symbols.push(sym.clone());
+                    if let Ok(mut map) = feed.symbols.lock() {
+                        map.insert(
+                            sym.binance_stream_name(),
+                            Arc::new(SymbolFeed {
+                                engine_symbol: i,
+                                ..Default::default()
+                            }),
+                        );
+                    }
+                }
+            }
+        }
+    }
+    let feed_expected = Arc::new(AtomicBool::new(true));
+    let streams = registry.lock().map(|r| r.streams()).unwrap_or_default();
+    let (sub_tx, sub_rx) = watch::channel(streams);
+
+    // Market feed → engine.
+    let (tick_tx, tick_rx) = mpsc::channel(65_536);
+    let feed_task = tokio::spawn(run_feed(
+        config.market.clone(),
+        feed.clone(),
+        tick_tx,
+        sub_rx,
+        shutdown_rx.clone(),
+    ));
+
+    // The engine loop.
+    let (control_tx, control_rx) = mpsc::channel::<Control>(1024);
+    let (_fills_tx, fills_rx) = mpsc::channel(16);
+    let (call_tx, call_rx) = mpsc::channel::<EngineCall<DaemonRecorder>>(1024);
+    let latency = metrics.clone();
+    let snapshot_every = Duration::from_millis(config.daemon.snapshot_every_ms);
+    let mut last_marks = Instant::now();
+    let inputs = LiveInputs {
+        shutdown: shutdown_rx.clone(),
+        control: control_rx,
+        fills: fills_rx,
+        market: tick_rx,
+        mark_every: Duration::from_secs(1),
+    };
+    let extras = LiveExtras {
+        calls: call_rx,
+        on_latency: Box::new(move |ns| latency.tick_to_decision.record(ns)),
+        after_event: Box::new(move |engine: &mut DaemonEngine| {
+            let periodic = last_marks.elapsed() >= snapshot_every;
+            if !engine.recorder().has_pending() && !periodic {
+                return;
+            }
+            let ixs: Vec<usize> = if periodic {
+                last_marks = Instant::now();
+                (0..engine.strategy_count()).collect()
+            } else {
+                engine.recorder().dirty.iter().copied().collect()
+            };
+            let now = wall_clock_ms();
+            let snaps = ixs
+                .into_iter()
+                .map(|ix| PersistOp::Snapshot {
+                    strategy_id: engine.recorder().db_ids[ix],
+                    state: state_document(engine, ix),
+                    ts_ms: now,
+                })
+                .collect();
+            engine.recorder_mut().commit_event(snaps);
+        }),
+    };
+    let engine_task = tokio::spawn(async move {
+        run_live_with(&mut engine, inputs, Some(extras)).await;
+        engine
+    });
+
+    // Control plane: poll the database (and wake on pokes).
+    let poller = control::Poller {
+        store: store.clone(),
+        registry: registry.clone(),
+        feed: feed.clone(),
+        control_tx,
+        call_tx,
+        subscriptions: sub_tx,
+        alerter: alerter.clone(),
+        order_index,
+        shutdown: shutdown_tx.clone(),
+        poke: poke.clone(),
+        pid,
+        started_ms: started,
+        trades: opts.trades(),
+        known,
+        kill_switch: kill.engaged,
+        config: config.clone(),
+    };
+    let poller_task = tokio::spawn(poller.run(shutdown_rx.clone()));
+
+    // API.
+    let state = ApiState {
+        store: store.clone(),
+        metrics: metrics.clone(),
+        feed: feed.clone(),
+        config: config.clone(),
+        token: Arc::new(token),
+        started_at_ms: started,
+        poke,
+        shutdown: shutdown_tx.clone(),
+        limiter: Arc::new(RateLimiter::new(
+            config.api.rate_limit_per_sec,
+            config.api.rate_limit_burst,
+        )),
+        feed_expected,
+        registry: registry.clone(),
+    };
+    let mut api_shutdown = shutdown_rx.clone();
+    let app = api::router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
+    let api_task = tokio::spawn(async move {
+        let graceful = async move {
+            let _ = api_shutdown.wait_for(|s| *s).await;
+        };
+        if let Err(e) = axum::serve(listener, app)
+            .with_graceful_shutdown(graceful)
+            .await
+        {
+            tracing::error!(error = %e, "api server failed");
+        }
+    });
+
+    alerter.raise(
+        "daemon_started",
+        "info",
+        format!("bsc-bot daemon started (pid {pid}, api {api_addr})"),
+    );
+    wait_for_stop(shutdown_rx.clone()).await;
+    let _ = shutdown_tx.send(true);
+    tracing::info!("daemon stopping");
+
+    // Everything the engine knows goes on record before we let go.
+    if let Ok(mut engine) = engine_task.await {
+        let now = wall_clock_ms();
+        let snaps = (0..engine.strategy_count())
+            .map(|ix| PersistOp::Snapshot {
+                strategy_id: engine.recorder().db_ids[ix],
+                state: state_document(&engine, ix),
+                ts_ms: now,
+            })
+            .collect();
+        engine.recorder_mut().commit_event(snaps);
+        let (ack_tx, ack_rx) = tokio::sync::oneshot::channel();
+        engine.recorder().send(PersistOp::Flush(ack_tx));
+        let _ = tokio::time::timeout(Duration::from_secs(3), ack_rx).await;
+    }
+    drop(persist_tx);
+    let _ = tokio::time::timeout(Duration::from_secs(2), writer_task).await;
+    let _ = tokio::time::timeout(Duration::from_secs(1), feed_task).await;
+    let _ = tokio::time::timeout(Duration::from_secs(1), poller_task).await;
+    let _ = tokio::time::timeout(Duration::from_secs(1), api_task).await;
+    alerter.raise(
+        "daemon_stopped",
+        "info",
+        format!("bsc-bot daemon stopped (pid {pid})"),
+    );
+    let sent_before =
+        metrics.alerts_sent.load(Ordering::Relaxed) + metrics.alerts_failed.load(Ordering::Relaxed);
+    for _ in 0..10 {
+        if metrics.alerts_sent.load(Ordering::Relaxed)
+            + metrics.alerts_failed.load(Ordering::Relaxed)
+            > sent_before
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    store.mark_daemon_stopped(pid, wall_clock_ms()).await?;
+    drop(lock);
+    store.close().await;
+    tracing::info!("daemon stopped");
+    Ok(())
+}
+
+async fn wait_for_stop(mut shutdown: watch::Receiver<bool>) {
+    #[cfg(unix)]
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+    let sigterm = async {
+        match term.as_mut() {
+            Some(t) => {
+                t.recv().await;
+            }
+            None => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = sigterm => {}
+        _ = shutdown.wait_for(|s| *s) => {}
+    }
+}

@@ -1,0 +1,276 @@
+//! The persistence writer: drains [`PersistOp`]s in batches, one transaction per batch.
+//!
+//! It owns the map from the engine's per-run order ids to database order ids, and the matching
+//! of re-issued orders after a restart, so a restarted daemon neither duplicates nor loses an order.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use dashmap::DashMap;
+use tokio::sync::mpsc;
+
+use super::recorder::PersistOp;
+use crate::engine::order::{OrderId, Side};
+use crate::store::paper::{self, PendingOrder, PlacedOrder, TradeRow};
+use crate::store::{Store, StoreError};
+use crate::strategy::StrategyStatus;
+
+/// Database order id → engine order id, for applying operator cancels to the engine.
+pub type OrderIndex = Arc<DashMap<i64, OrderId>>;
+
+pub struct Writer {
+    store: Store,
+    run_id: i64,
+    engine_to_db: HashMap<OrderId, i64>,
+    index: OrderIndex,
+    /// (strategy, tag) → pending orders on record, while restoring.
+    restoring: Option<BTreeMap<(i64, i64), Vec<PendingOrder>>>,
+}
+
+impl Writer {
+    pub fn new(store: Store, run_id: i64, index: OrderIndex) -> Self {
+        Writer {
+            store,
+            run_id,
+            engine_to_db: HashMap::new(),
+            index,
+            restoring: None,
+        }
+    }
+
+    /// Run until the channel closes.
+    pub async fn run(mut self, mut rx: mpsc::UnboundedReceiver<PersistOp>) {
+        let mut batch = Vec::with_capacity(256);
+        while let Some(op) = rx.recv().await {
+            batch.push(op);
+            while batch.len() < 512 {
+                match rx.try_recv() {
+                    Ok(op) => batch.push(op),
+                    Err(_) => break,
+                }
+            }
+            let mut acks = Vec::new();
+            let mut work = Vec::with_capacity(batch.len());
+            for op in batch.drain(..) {
+                match op {
+                    PersistOp::Flush(ack) => acks.push(ack),
+                    // One batch is one transaction, so an atomic group stays together.
+                    PersistOp::Atomic(ops) => work.extend(ops),
+                    other => work.push(other),
+                }
+            }
+            if !work.is_empty() {
+                let mut attempt = 0;
+                loop {
+                    match self.apply(&work).await {
+                        Ok(()) => break,
+                        Err(e) if attempt < 5 => {
+                            attempt += 1;
+                            tracing::warn!(error = %e, attempt, "persisting a batch failed; retrying");
+                            tokio::time::sleep(std::time::Duration::from_millis(100 << attempt))
+                                .await;
+                        }
+                        Err(e) => {
+                            tracing::error!(error = %e, ops = work.len(), "dropping a batch that cannot be persisted");
+                            break;
+                        }
+                    }
+                }
+            }
+            for ack in acks {
+                let _ = ack.send(());
+            }
+        }
+    }
+
+    async fn apply(&mut self, ops: &[PersistOp]) -> Result<(), StoreError> {
+        // Restore bookkeeping is read before the transaction (it only reads).
+        for op in ops {
+            if let PersistOp::BeginRestore { strategy_ids } = op {
+                let mut map: BTreeMap<(i64, i64), Vec<PendingOrder>> = BTreeMap::new();
+                for sid in strategy_ids {
+                    for p in self.store.pending_orders_of(*sid).await? {
+                        map.entry((*sid, p.tag.unwrap_or(-1))).or_default().push(p);
+                    }
+                }
+                self.restoring = Some(map);
+            }
+        }
+        let mut new_ids: Vec<(OrderId, i64)> = Vec::new();
+        let mut tx = self.store.begin_write().await?;
+        for op in ops {
+            match op {
+                PersistOp::OrderPlaced {
+                    strategy_id,
+                    engine_id,
+                    tag,
+                    kind,
+                    side,
+                    trigger_price,
+                    quote_amount,
+                    base_amount,
+                    cell,
+                    ts_ms,
+                } => {
+                    let tag = *tag as i64;
+                    let reuse = self.restoring.as_mut().and_then(|m| {
+                        let list = m.get_mut(&(*strategy_id, tag))?;
+                        let pos = list.iter().position(|p| {
+                            p.side == *side
+                                && p.trigger_price.as_deref() == Some(trigger_price.as_str())
+                                && p.quote_amount == *quote_amount
+                                && p.base_amount == *base_amount
+                        })?;
+                        Some(list.remove(pos).id)
+                    });
+                    let db_id = match reuse {
+                        Some(id) => id,
+                        None => {
+                            paper::insert_order(
+                                &mut tx,
+                                &PlacedOrder {
+                                    strategy_id: *strategy_id,
+                                    client_order_id: format!(
+                                        "s{strategy_id}-r{}-o{engine_id}",
+                                        self.run_id
+                                    ),
+                                    kind: kind.clone(),
+                                    side: side.clone(),
+                                    trigger_price: Some(trigger_price.clone()),
+                                    quote_amount: quote_amount.clone(),
+                                    base_amount: base_amount.clone(),
+                                    cell: *cell,
+                                    tag,
+                                    status: "pending",
+                                },
+                                *ts_ms,
+                            )
+                            .await?
+                        }
+                    };
+                    new_ids.push((*engine_id, db_id));
+                    self.engine_to_db.insert(*engine_id, db_id);
+                }
+                PersistOp::OrderCancelled {
+                    engine_id,
+                    reason,
+                    ts_ms,
+                } => {
+                    if let Some(id) = self.engine_to_db.get(engine_id) {
+                        paper::set_order_status(&mut tx, *id, "cancelled", Some(reason), *ts_ms)
+                            .await?;
+                    }
+                }
+                PersistOp::Filled {
+                    strategy_id,
+                    fill,
+                    ts_ms,
+                } => {
+                    let order_id = match self.engine_to_db.get(&fill.order_id) {
+                        Some(id) => {
+                            paper::set_order_status(&mut tx, *id, "filled", None, *ts_ms).await?;
+                            *id
+                        }
+                        None => {
+                            // Market orders never rest: they go on record already filled.
+                            paper::insert_order(
+                                &mut tx,
+                                &PlacedOrder {
+                                    strategy_id: *strategy_id,
+                                    client_order_id: format!(
+                                        "s{strategy_id}-r{}-o{}",
+                                        self.run_id, fill.order_id
+                                    ),
+                                    kind: "market".into(),
+                                    side: fill.side.as_str().into(),
+                                    trigger_price: None,
+                                    quote_amount: (fill.side == Side::Buy)
+                                        .then(|| fill.quote.normalize().to_string()),
+                                    base_amount: (fill.side == Side::Sell)
+                                        .then(|| fill.base.normalize().to_string()),
+                                    cell: None,
+                                    tag: fill.tag as i64,
+                                    status: "filled",
+                                },
+                                *ts_ms,
+                            )
+                            .await?
+                        }
+                    };
+                    paper::insert_trade(
+                        &mut tx,
+                        &TradeRow {
+                            strategy_id: *strategy_id,
+                            order_id,
+                            side: fill.side.as_str().into(),
+                            price: fill.price.normalize().to_string(),
+                            base_amount: fill.base.normalize().to_string(),
+                            quote_amount: fill.quote.normalize().to_string(),
+                            fee_quote: fill.fee.normalize().to_string(),
+                            realized_pnl: fill
+                                .lot_cost
+                                .map(|c| (fill.quote - c).normalize().to_string()),
+                            executed_at: *ts_ms,
+                        },
+                    )
+                    .await?;
+                }
+                PersistOp::Status {
+                    strategy_id,
+                    status,
+                    reason,
+                    ts_ms,
+                } => {
+                    if *status == StrategyStatus::Stopped {
+                        paper::engine_stopped(&mut tx, *strategy_id, reason, *ts_ms).await?;
+                    }
+                }
+                PersistOp::Snapshot {
+                    strategy_id,
+                    state,
+                    ts_ms,
+                } => {
+                    paper::save_state(&mut tx, *strategy_id, state, *ts_ms).await?;
+                }
+                PersistOp::Risk {
+                    strategy_id,
+                    kind,
+                    severity,
+                    message,
+                    ts_ms,
+                } => {
+                    paper::insert_risk_event(
+                        &mut tx,
+                        *strategy_id,
+                        kind,
+                        severity,
+                        message,
+                        *ts_ms,
+                    )
+                    .await?;
+                }
+                PersistOp::EndRestore => {
+                    if let Some(left) = self.restoring.take() {
+                        let now = crate::clock::wall_clock_ms();
+                        for p in left.into_values().flatten() {
+                            paper::set_order_status(
+                                &mut tx,
+                                p.id,
+                                "cancelled",
+                                Some("not in the restored strategy state"),
+                                now,
+                            )
+                            .await?;
+                        }
+                    }
+                }
+                PersistOp::BeginRestore { .. } | PersistOp::Flush(_) | PersistOp::Atomic(_) => {}
+            }
+        }
+        tx.commit().await?;
+        for (engine_id, db_id) in new_ids {
+            self.index.insert(db_id, engine_id);
+        }
+        Ok(())
+    }
+}

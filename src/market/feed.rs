@@ -1,0 +1,291 @@
+//! The live market feed: one Binance combined-stream connection for every subscribed symbol,
+//! kept alive through pings, silence, drops, garbage and the 24-hour disconnect.
+//!
+//! Reconnects back off exponentially with jitter and rotate through the configured URLs. Every
+//! trade becomes a [`MarketTick`] for the engine; book tickers only update bid/ask for status.
+//! A trade that arrives later than `stale_after` behind its exchange time is not traded on.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use futures_util::{SinkExt, StreamExt};
+use serde::Serialize;
+use tokio::sync::{mpsc, watch};
+use tokio_tungstenite::tungstenite::Message;
+
+use super::binance::{combined_stream_url, parse_frame, FeedMessage};
+use crate::clock::wall_clock_ms;
+use crate::config::MarketConfig;
+use crate::engine::live::MarketTick;
+use crate::engine::PriceKey;
+
+/// Live view of one symbol, shared with the API and status.
+#[derive(Debug, Default)]
+pub struct SymbolFeed {
+    pub engine_symbol: usize,
+    pub last_tick_ms: AtomicI64,
+    pub last_exchange_ms: AtomicI64,
+    pub ticks: AtomicU64,
+    pub stale_dropped: AtomicU64,
+    pub bid_ask: Mutex<Option<(PriceKey, PriceKey)>>,
+}
+
+/// Counters and state of the feed, for health, status and metrics.
+#[derive(Debug, Default)]
+pub struct FeedState {
+    pub connected: AtomicBool,
+    pub connections: AtomicU64,
+    pub reconnects: AtomicU64,
+    pub frames: AtomicU64,
+    pub malformed_frames: AtomicU64,
+    pub current_url: Mutex<String>,
+    pub last_error: Mutex<String>,
+    /// Binance stream name (`btcusdt`) → its live view.
+    pub symbols: Mutex<BTreeMap<String, Arc<SymbolFeed>>>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct SymbolStatus {
+    pub stream: String,
+    pub ticks: u64,
+    pub last_tick_age_ms: Option<i64>,
+    pub stale: bool,
+    pub bid: Option<String>,
+    pub ask: Option<String>,
+}
+
+impl FeedState {
+    pub fn symbol(&self, stream: &str) -> Option<Arc<SymbolFeed>> {
+        self.symbols.lock().ok()?.get(stream).cloned()
+    }
+
+    /// Per-symbol age of the last trade; stale when older than `stale_after_ms` (or never seen).
+    pub fn symbol_status(&self, now_ms: i64, stale_after_ms: i64) -> Vec<SymbolStatus> {
+        let Ok(map) = self.symbols.lock() else {
+            return Vec::new();
+        };
+        map.iter()
+            .map(|(stream, s)| {
+                let last = s.last_tick_ms.load(Ordering::Relaxed);
+                let age = (last > 0).then(|| now_ms - last);
+                let ba = s.bid_ask.lock().ok().and_then(|g| *g);
+                SymbolStatus {
+                    stream: stream.clone(),
+                    ticks: s.ticks.load(Ordering::Relaxed),
+                    last_tick_age_ms: age,
+                    stale: age.is_none_or(|a| a > stale_after_ms),
+                    bid: ba.and_then(|(b, _)| b.to_decimal()).map(|d| d.to_string()),
+                    ask: ba.and_then(|(_, a)| a.to_decimal()).map(|d| d.to_string()),
+                }
+            })
+            .collect()
+    }
+}
+
+/// Run the feed until `shutdown`. `subscriptions` carries the stream names to subscribe to;
+/// a change reconnects with the new set.
+pub async fn run_feed(
+    config: MarketConfig,
+    state: Arc<FeedState>,
+    ticks: mpsc::Sender<MarketTick>,
+    mut subscriptions: watch::Receiver<Vec<String>>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let mut url_ix = 0usize;
+    let mut backoff = Duration::from_millis(config.reconnect_min_ms);
+    let mut seed = (wall_clock_ms() as u64) ^ u64::from(std::process::id());
+    loop {
+        if *shutdown.borrow() {
+            return;
+        }
+        let streams = subscriptions.borrow_and_update().clone();
+        if streams.is_empty() {
+            state.connected.store(false, Ordering::Relaxed);
+            tokio::select! {
+                _ = shutdown.changed() => return,
+                _ = subscriptions.changed() => continue,
+            }
+        }
+        let base = &config.ws_urls[url_ix % config.ws_urls.len()];
+        let url = combined_stream_url(base, &streams);
+        let outcome = connection(
+            &config,
+            &url,
+            &state,
+            &ticks,
+            &mut subscriptions,
+            &mut shutdown,
+        )
+        .await;
+        state.connected.store(false, Ordering::Relaxed);
+        match outcome {
+            Ended::Shutdown => return,
+            Ended::Resubscribe => {
+                backoff = Duration::from_millis(config.reconnect_min_ms);
+                continue;
+            }
+            Ended::Healthy(reason) => {
+                // It had been working: reconnect at once, same URL.
+                tracing::info!(%reason, "feed reconnecting");
+                backoff = Duration::from_millis(config.reconnect_min_ms);
+            }
+            Ended::Failed(reason) => {
+                tracing::warn!(%reason, url = %base, "feed connection failed");
+                if let Ok(mut e) = state.last_error.lock() {
+                    *e = reason;
+                }
+                url_ix += 1;
+                // Exponential backoff with full jitter.
+                seed ^= seed << 13;
+                seed ^= seed >> 7;
+                seed ^= seed << 17;
+                let cap = backoff.as_millis() as u64;
+                let wait =
+                    Duration::from_millis(config.reconnect_min_ms.min(cap) + seed % cap.max(1));
+                tokio::select! {
+                    _ = shutdown.changed() => return,
+                    _ = tokio::time::sleep(wait) => {}
+                }
+                backoff = (backoff * 2).min(Duration::from_millis(config.reconnect_max_ms));
+            }
+        }
+        state.reconnects.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+enum Ended {
+    Shutdown,
+    Resubscribe,
+    /// The connection worked and was closed or replaced (drop, silence, 24-hour limit).
+    Healthy(String),
+    /// It never worked or died with an error.
+    Failed(String),
+}
+
+async fn connection(
+    config: &MarketConfig,
+    url: &str,
+    state: &Arc<FeedState>,
+    ticks: &mpsc::Sender<MarketTick>,
+    subscriptions: &mut watch::Receiver<Vec<String>>,
+    shutdown: &mut watch::Receiver<bool>,
+) -> Ended {
+    let connect = tokio::time::timeout(
+        Duration::from_secs(10),
+        tokio_tungstenite::connect_async(url),
+    );
+    let mut ws = match connect.await {
+        Ok(Ok((ws, _))) => ws,
+        Ok(Err(e)) => return Ended::Failed(format!("connect: {e}")),
+        Err(_) => return Ended::Failed("connect: timed out".into()),
+    };
+    state.connected.store(true, Ordering::Relaxed);
+    state.connections.fetch_add(1, Ordering::Relaxed);
+    if let Ok(mut u) = state.current_url.lock() {
+        *u = url.to_string();
+    }
+    let opened = Instant::now();
+    let silent = Duration::from_secs(config.silent_after_secs);
+    let max_age = Duration::from_secs(config.max_connection_secs);
+    let stale_ms = (config.stale_after_secs * 1000) as i64;
+    let mut got_data = false;
+    loop {
+        let remaining = max_age.saturating_sub(opened.elapsed());
+        let frame = tokio::select! {
+            biased;
+            _ = shutdown.changed() => {
+                let _ = ws.close(None).await;
+                return Ended::Shutdown;
+            }
+            _ = subscriptions.changed() => {
+                let _ = ws.close(None).await;
+                return Ended::Resubscribe;
+            }
+            _ = tokio::time::sleep(remaining) => {
+                let _ = ws.close(None).await;
+                return Ended::Healthy("24-hour limit: replacing the connection".into());
+            }
+            f = tokio::time::timeout(silent, ws.next()) => f,
+        };
+        let msg = match frame {
+            Err(_) => return end(got_data, format!("silent for {} s", silent.as_secs())),
+            Ok(None) => return end(got_data, "closed by the server".into()),
+            Ok(Some(Err(e))) => return end(got_data, format!("read: {e}")),
+            Ok(Some(Ok(m))) => m,
+        };
+        state.frames.fetch_add(1, Ordering::Relaxed);
+        let received = Instant::now();
+        match msg {
+            Message::Text(text) => match parse_frame(text.as_str()) {
+                Ok(FeedMessage::Trade {
+                    stream_symbol,
+                    price,
+                    trade_time_ms,
+                    ..
+                }) => {
+                    got_data = true;
+                    let Some(sym) = state.symbol(stream_symbol) else {
+                        continue;
+                    };
+                    let now = wall_clock_ms();
+                    sym.ticks.fetch_add(1, Ordering::Relaxed);
+                    sym.last_tick_ms.store(now, Ordering::Relaxed);
+                    sym.last_exchange_ms.store(trade_time_ms, Ordering::Relaxed);
+                    if now - trade_time_ms > stale_ms {
+                        // Too old to act on: the price it reports is no longer the market.
+                        sym.stale_dropped.fetch_add(1, Ordering::Relaxed);
+                        continue;
+                    }
+                    let tick = MarketTick {
+                        symbol: sym.engine_symbol,
+                        exchange_ts_us: trade_time_ms * 1000,
+                        received_ts_us: now * 1000,
+                        price,
+                        received_at: Some(received),
+                    };
+                    if ticks.send(tick).await.is_err() {
+                        return Ended::Shutdown;
+                    }
+                }
+                Ok(FeedMessage::BookTicker {
+                    stream_symbol,
+                    bid,
+                    ask,
+                }) => {
+                    got_data = true;
+                    if let Some(sym) = state.symbol(stream_symbol) {
+                        if let Ok(mut g) = sym.bid_ask.lock() {
+                            *g = Some((bid, ask));
+                        }
+                    }
+                }
+                Ok(FeedMessage::Ignored) => {}
+                Err(e) => {
+                    state.malformed_frames.fetch_add(1, Ordering::Relaxed);
+                    tracing::debug!(error = %e, "skipping malformed frame");
+                }
+            },
+            Message::Ping(_) => {
+                // tungstenite queued the pong; flush it now rather than with the next write.
+                if let Err(e) = ws.flush().await {
+                    return end(got_data, format!("pong: {e}"));
+                }
+            }
+            Message::Close(_) => return end(got_data, "server sent close".into()),
+            Message::Binary(_) => {
+                state.malformed_frames.fetch_add(1, Ordering::Relaxed);
+            }
+            _ => {}
+        }
+    }
+}
+
+fn end(got_data: bool, reason: String) -> Ended {
+    if got_data {
+        Ended::Healthy(reason)
+    } else {
+        Ended::Failed(reason)
+    }
+}

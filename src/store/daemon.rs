@@ -1,0 +1,103 @@
+//! The running daemon's row: who it is, where its API listens, its heartbeat, and a stop request
+//! (how `bot stop` reaches a daemon whose API it cannot reach).
+
+use serde::Serialize;
+use sqlx::Row;
+
+use super::{Store, StoreError};
+
+#[derive(Debug, Clone, Serialize)]
+pub struct DaemonInfo {
+    pub pid: i64,
+    pub host: String,
+    pub api_addr: String,
+    pub started_at: i64,
+    pub heartbeat_at: i64,
+    pub stopped_at: Option<i64>,
+    pub stop_requested: bool,
+}
+
+impl Store {
+    pub async fn register_daemon(
+        &self,
+        pid: i64,
+        host: &str,
+        api_addr: &str,
+        now_ms: i64,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO daemon (id, pid, host, api_addr, started_at, heartbeat_at, stopped_at, stop_requested) \
+             VALUES (1, $1, $2, $3, $4, $4, NULL, 0) \
+             ON CONFLICT (id) DO UPDATE SET pid = $1, host = $2, api_addr = $3, started_at = $4, \
+             heartbeat_at = $4, stopped_at = NULL, stop_requested = 0",
+        )
+        .bind(pid)
+        .bind(host.to_string())
+        .bind(api_addr.to_string())
+        .bind(now_ms)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Record that the daemon is alive; returns whether a stop was requested.
+    pub async fn daemon_heartbeat(&self, pid: i64, now_ms: i64) -> Result<bool, StoreError> {
+        let requested: Option<i64> = sqlx::query_scalar(
+            "UPDATE daemon SET heartbeat_at = $1 WHERE id = 1 AND pid = $2 RETURNING stop_requested",
+        )
+        .bind(now_ms)
+        .bind(pid)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(requested.unwrap_or(0) != 0)
+    }
+
+    pub async fn mark_daemon_stopped(&self, pid: i64, now_ms: i64) -> Result<(), StoreError> {
+        sqlx::query("UPDATE daemon SET stopped_at = $1 WHERE id = 1 AND pid = $2")
+            .bind(now_ms)
+            .bind(pid)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    pub async fn request_daemon_stop(&self) -> Result<(), StoreError> {
+        sqlx::query("UPDATE daemon SET stop_requested = 1 WHERE id = 1 AND stopped_at IS NULL")
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    pub async fn daemon_info(&self) -> Result<Option<DaemonInfo>, StoreError> {
+        let row = sqlx::query(
+            "SELECT pid, host, api_addr, started_at, heartbeat_at, stopped_at, stop_requested FROM daemon WHERE id = 1",
+        )
+        .fetch_optional(&self.pool)
+        .await?;
+        let Some(r) = row else {
+            return Ok(None);
+        };
+        let stop: i64 = r.try_get("stop_requested")?;
+        Ok(Some(DaemonInfo {
+            pid: r.try_get("pid")?,
+            host: r.try_get("host")?,
+            api_addr: r.try_get("api_addr")?,
+            started_at: r.try_get("started_at")?,
+            heartbeat_at: r.try_get("heartbeat_at")?,
+            stopped_at: r.try_get("stopped_at")?,
+            stop_requested: stop != 0,
+        }))
+    }
+}
+
+/// Liveness of a daemon row.
+pub trait DaemonInfoExt {
+    /// Running: not marked stopped and a heartbeat in the last 5 seconds.
+    fn is_alive(&self, now_ms: i64) -> bool;
+}
+
+impl DaemonInfoExt for DaemonInfo {
+    fn is_alive(&self, now_ms: i64) -> bool {
+        self.stopped_at.is_none() && now_ms - self.heartbeat_at < 5_000
+    }
+}

@@ -1,0 +1,122 @@
+//! Running the real daemon binary against a test database, a fake exchange and receivers.
+#![allow(dead_code, unreachable_pub, clippy::unwrap_used)]
+
+use std::process::{Child, Stdio};
+use std::time::{Duration, Instant};
+
+use super::TestDb;
+
+pub const TOKEN: &str = "test-token-0123456789";
+
+pub struct RunningDaemon {
+    pub child: Child,
+    pub api: String,
+}
+
+/// A config file for the daemon in the test's folder.
+pub fn write_config(db: &TestDb, ws_url: &str, extra: &str) -> String {
+    let path = db.dir.path().join("bsc-bot.toml");
+    let text = format!(
+        "[market]\nws_urls = [\"{ws_url}\"]\nstale_after_secs = 2\nsilent_after_secs = 2\nreconnect_min_ms = 50\nreconnect_max_ms = 200\n\n\
+         [api]\nlisten = \"127.0.0.1:0\"\nrate_limit_per_sec = 1000\nrate_limit_burst = 1000\n\n[daemon]\ncontrol_poll_ms = 100\nsnapshot_every_ms = 200\n\n{extra}\n"
+    );
+    std::fs::write(&path, text).unwrap();
+    path.to_str().unwrap().to_string()
+}
+
+impl RunningDaemon {
+    pub async fn start(db: &TestDb, config: &str, args: &[&str]) -> RunningDaemon {
+        let mut argv = vec!["--config", config, "--log-level", "warn", "bot", "start"];
+        argv.extend_from_slice(args);
+        let child = db
+            .cmd(&argv)
+            .env("BSC_BOT_API_TOKEN", TOKEN)
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap();
+        let store = db.store().await;
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            assert!(Instant::now() < deadline, "daemon did not come up");
+            if let Ok(Some(d)) = store.daemon_info().await {
+                if d.stopped_at.is_none() && d.pid == i64::from(child.id()) {
+                    let url = format!("http://{}/api/health", d.api_addr);
+                    if reqwest::get(&url).await.is_ok() {
+                        store.close().await;
+                        return RunningDaemon {
+                            child,
+                            api: d.api_addr,
+                        };
+                    }
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    pub async fn get(&self, path: &str) -> (u16, serde_json::Value) {
+        let r = reqwest::Client::new()
+            .get(format!("http://{}{path}", self.api))
+            .bearer_auth(TOKEN)
+            .send()
+            .await
+            .unwrap();
+        let status = r.status().as_u16();
+        (status, r.json().await.unwrap_or(serde_json::Value::Null))
+    }
+
+    pub async fn text(&self, path: &str) -> (u16, String) {
+        let r = reqwest::Client::new()
+            .get(format!("http://{}{path}", self.api))
+            .bearer_auth(TOKEN)
+            .send()
+            .await
+            .unwrap();
+        (r.status().as_u16(), r.text().await.unwrap())
+    }
+
+    /// Wait (up to `within`) for `check` to hold, returning how long it took.
+    pub async fn until<F, Fut>(&self, within: Duration, mut check: F) -> Option<Duration>
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = bool>,
+    {
+        let start = Instant::now();
+        while start.elapsed() < within {
+            if check().await {
+                return Some(start.elapsed());
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        None
+    }
+
+    /// The strategy statuses the engine has applied, by database id.
+    pub async fn engine_status(&self, id: i64) -> Option<String> {
+        let (_, v) = self.get("/api/v1/status").await;
+        v["engine_strategies"]
+            .as_array()?
+            .iter()
+            .find(|s| s["id"] == id)
+            .and_then(|s| s["status"].as_str().map(str::to_string))
+    }
+
+    pub fn wait_exit(&mut self, within: Duration) -> Option<std::process::ExitStatus> {
+        let start = Instant::now();
+        while start.elapsed() < within {
+            if let Ok(Some(s)) = self.child.try_wait() {
+                return Some(s);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        None
+    }
+}
+
+impl Drop for RunningDaemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

@@ -1,0 +1,418 @@
+//! The real daemon binary against a local WebSocket server that speaks Binance's combined-stream
+//! format: replays the real capture, drops the connection, goes silent, sends garbage and half
+//! frames. Paper fills must reach the database and the API; reconnects must happen; a stale feed
+//! must stop trading and show in health; nothing may crash.
+
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::time::Duration;
+
+use common::daemon::{write_config, RunningDaemon, TOKEN};
+use common::exchange::{capture_frames, restamp, trade_frame, Cmd, FakeBinance, Receiver};
+use common::{backends, TestDb};
+
+/// 21 levels over the capture's range (28,100–28,200), no fee: it trades on the real ticks.
+const PARAMS: &str = r#"{"lower_price":"28100","upper_price":"28200","grid_count":21,"base_order_size":"100","fee_bps":0}"#;
+
+fn now_ms() -> i64 {
+    bsc_bot::clock::wall_clock_ms()
+}
+
+async fn replay(ex: &FakeBinance, frames: &[String]) {
+    for (i, f) in frames.iter().enumerate() {
+        ex.send(Cmd::Text(restamp(f, now_ms())));
+        if i % 200 == 0 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+}
+
+async fn trade_count(db: &TestDb) -> i64 {
+    let store = db.store().await;
+    let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM trades")
+        .fetch_one(store.pool())
+        .await
+        .unwrap();
+    store.close().await;
+    n
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn paper_trading_through_drops_silence_and_garbage() {
+    for kind in backends() {
+        let db = TestDb::new(kind).await;
+        let ex = FakeBinance::start().await;
+        let hook = Receiver::start(0, Duration::ZERO).await;
+        let config = write_config(
+            &db,
+            &ex.url,
+            &format!("[alerts]\nwebhook_url = \"{}\"\n", hook.url),
+        );
+        db.run(&[
+            "--config", &config, "strategy", "create", "-t", "grid", "-s", "BTC/USDT", "-n", "cap",
+            "-p", PARAMS,
+        ])
+        .ok();
+        let d = RunningDaemon::start(&db, &config, &[]).await;
+        assert!(
+            d.until(Duration::from_secs(5), || async { ex.connections() >= 1 })
+                .await
+                .is_some(),
+            "{kind}: feed never connected"
+        );
+        assert!(
+            ex.paths.lock().unwrap()[0]
+                .contains("/stream?streams=btcusdt@trade/btcusdt@bookTicker"),
+            "{kind}"
+        );
+
+        // Garbage and pings in between real frames: skipped and answered, never fatal.
+        let frames = capture_frames(4_000);
+        ex.send(Cmd::Text("this is not json".into()));
+        ex.send(Cmd::Text(
+            r#"{"stream":"btcusdt@trade","data":{"p":"oops"}}"#.into(),
+        ));
+        ex.send(Cmd::Ping);
+        replay(&ex, &frames[..2_000]).await;
+        let filled = d
+            .until(Duration::from_secs(10), || async {
+                trade_count(&db).await >= 5
+            })
+            .await;
+        assert!(
+            filled.is_some(),
+            "{kind}: no paper fills reached the database"
+        );
+        assert!(
+            ex.pongs.load(std::sync::atomic::Ordering::SeqCst) >= 1,
+            "{kind}: ping not answered"
+        );
+
+        // Fills are in the API's trading history and the strategy's status.
+        let (code, hist) = d.get("/api/v1/trading/history?limit=3").await;
+        assert_eq!(code, 200, "{kind}");
+        assert_eq!(
+            hist["trades"].as_array().unwrap().len(),
+            3,
+            "{kind}: {hist}"
+        );
+        assert_eq!(hist["trades"][0]["symbol"], "BTC/USDT", "{kind}");
+        let st = d
+            .until(Duration::from_secs(5), || async {
+                let s = db
+                    .run(&["--config", &config, "--json", "strategy", "status", "cap"])
+                    .json();
+                s["performance"]["fills"].as_u64().unwrap_or(0) >= 5
+            })
+            .await;
+        assert!(st.is_some(), "{kind}: strategy status shows no fills");
+
+        // Drop the connection, then a half frame: the feed reconnects each time.
+        let before = ex.connections();
+        ex.send(Cmd::Drop);
+        assert!(
+            d.until(Duration::from_secs(5), || async {
+                ex.connections() > before
+            })
+            .await
+            .is_some(),
+            "{kind}: no reconnect after drop"
+        );
+        let before = ex.connections();
+        ex.send(Cmd::HalfFrame);
+        assert!(
+            d.until(Duration::from_secs(5), || async {
+                ex.connections() > before
+            })
+            .await
+            .is_some(),
+            "{kind}: no reconnect after half frame"
+        );
+        replay(&ex, &frames[2_000..2_500]).await;
+
+        // Silence: health degrades (stale), the dead connection is replaced.
+        let before = ex.connections();
+        let stale = d
+            .until(Duration::from_secs(6), || async {
+                let (_, h) = d.get("/api/health").await;
+                h["status"] == "degraded" && h["services"]["market_feed"] == "stale"
+            })
+            .await;
+        assert!(stale.is_some(), "{kind}: silence did not show in health");
+        let (_, h) = d.get("/api/health").await;
+        assert!(
+            h["reasons"][0].as_str().unwrap().contains("btcusdt stale"),
+            "{kind}: {h}"
+        );
+        let health = db.run(&["--config", &config, "bot", "health"]);
+        assert_eq!(health.code, Some(2), "{kind}: {health:#?}");
+        assert!(health.stderr.contains("stale"), "{kind}: {health:#?}");
+        assert!(
+            d.until(Duration::from_secs(6), || async {
+                ex.connections() > before
+            })
+            .await
+            .is_some(),
+            "{kind}: silent connection not replaced"
+        );
+
+        // A trade that arrives stale (exchange time far behind) is not traded on, even if it crosses.
+        let fills_before = trade_count(&db).await;
+        ex.send(Cmd::Text(trade_frame(1, "28000.00", now_ms() - 60_000)));
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        assert_eq!(
+            trade_count(&db).await,
+            fills_before,
+            "{kind}: traded on a stale price"
+        );
+        // A fresh one does trade, and health recovers.
+        ex.send(Cmd::Text(trade_frame(2, "28000.00", now_ms())));
+        assert!(
+            d.until(Duration::from_secs(5), || async {
+                trade_count(&db).await > fills_before
+            })
+            .await
+            .is_some(),
+            "{kind}: fresh price did not trade"
+        );
+        let ok = d
+            .until(Duration::from_secs(3), || async {
+                d.get("/api/health").await.1["status"] == "ok"
+            })
+            .await;
+        assert!(ok.is_some(), "{kind}: health did not recover");
+
+        // Metrics count what happened and parse as Prometheus text.
+        let (code, text) = d.text("/metrics").await;
+        assert_eq!(code, 200);
+        assert_prometheus(&text);
+        let value = |name: &str| -> f64 {
+            text.lines()
+                .find(|l| l.starts_with(name))
+                .and_then(|l| l.rsplit(' ').next())
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(-1.0)
+        };
+        assert!(
+            value("bsc_bot_feed_malformed_frames_total") >= 2.0,
+            "{kind}: {text}"
+        );
+        assert!(
+            value("bsc_bot_feed_reconnects_total") >= 3.0,
+            "{kind}: {text}"
+        );
+        assert!(
+            value("bsc_bot_ticks_received_total{symbol=\"btcusdt\"}") >= 500.0,
+            "{kind}: {text}"
+        );
+        assert!(
+            value("bsc_bot_tick_to_decision_seconds_count") >= 500.0,
+            "{kind}: {text}"
+        );
+        assert!(
+            text.contains("bsc_bot_fills_total{strategy=\"1\",side=\"buy\"}"),
+            "{kind}"
+        );
+
+        // bot status sees it all; bot stop ends it within 5 s.
+        let out = db
+            .cmd(&["--config", &config, "--json", "bot", "status"])
+            .env("BSC_BOT_API_TOKEN", TOKEN)
+            .output()
+            .unwrap();
+        let s = common::Run::from(out).ok().json();
+        assert_eq!(s["running"], true, "{kind}");
+        assert_eq!(s["strategies"]["active"], 1, "{kind}");
+        assert_eq!(s["feed"]["symbols"][0]["stream"], "btcusdt", "{kind}");
+        assert!(
+            s["feed"]["symbols"][0]["bid"].is_string(),
+            "{kind}: bookTicker not tracked: {s}"
+        );
+        let mut d = d;
+        let started = std::time::Instant::now();
+        db.run(&["--config", &config, "bot", "stop"]).ok();
+        let exit = d.wait_exit(Duration::from_secs(5));
+        assert!(
+            exit.is_some_and(|e| e.success()),
+            "{kind}: daemon did not exit cleanly within 5 s: {exit:?}"
+        );
+        assert!(started.elapsed() < Duration::from_secs(5));
+        // Alerts: start and stop reached the webhook.
+        let kinds: Vec<String> = hook
+            .bodies()
+            .iter()
+            .map(|b| b["kind"].as_str().unwrap_or("").to_string())
+            .collect();
+        assert!(
+            kinds.contains(&"daemon_started".to_string())
+                && kinds.contains(&"daemon_stopped".to_string()),
+            "{kind}: {kinds:?}"
+        );
+    }
+}
+
+fn assert_prometheus(text: &str) {
+    for line in text.lines() {
+        if line.is_empty() || line.starts_with("# HELP ") || line.starts_with("# TYPE ") {
+            continue;
+        }
+        let (name_labels, value) = line
+            .rsplit_once(' ')
+            .unwrap_or_else(|| panic!("bad metrics line {line:?}"));
+        assert!(
+            value.parse::<f64>().is_ok() || value == "+Inf",
+            "bad value in {line:?}"
+        );
+        let name = name_labels.split('{').next().unwrap();
+        assert!(
+            !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'),
+            "bad name in {line:?}"
+        );
+        if let Some(labels) = name_labels.strip_prefix(name) {
+            if !labels.is_empty() {
+                assert!(
+                    labels.starts_with('{') && labels.ends_with('}'),
+                    "bad labels in {line:?}"
+                );
+                for pair in labels[1..labels.len() - 1].split(',') {
+                    let (k, v) = pair
+                        .split_once('=')
+                        .unwrap_or_else(|| panic!("bad label in {line:?}"));
+                    assert!(
+                        !k.is_empty() && v.starts_with('"') && v.ends_with('"'),
+                        "bad label in {line:?}"
+                    );
+                }
+            }
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn api_auth_rate_limit_and_validation() {
+    let db = TestDb::new("sqlite").await;
+    let ex = FakeBinance::start().await;
+    let config = write_config(&db, &ex.url, "");
+    std::fs::write(
+        &config,
+        std::fs::read_to_string(&config).unwrap().replace(
+            "rate_limit_per_sec = 1000\nrate_limit_burst = 1000",
+            "rate_limit_per_sec = 5\nrate_limit_burst = 10",
+        ),
+    )
+    .unwrap();
+    db.run(&[
+        "--config", &config, "strategy", "create", "-t", "grid", "-s", "BTC/USDT", "-n", "a", "-p",
+        PARAMS,
+    ])
+    .ok();
+    let d = RunningDaemon::start(&db, &config, &[]).await;
+    let client = reqwest::Client::new();
+    let url = |p: &str| format!("http://{}{p}", d.api);
+    for path in [
+        "/metrics",
+        "/api/v1/status",
+        "/api/v1/trading/history",
+        "/api/v1/strategies",
+        "/api/v1/strategies/1",
+    ] {
+        let r = client.get(url(path)).send().await.unwrap();
+        assert_eq!(r.status().as_u16(), 401, "{path} without token");
+        let body: serde_json::Value = r.json().await.unwrap();
+        assert_eq!(body["error"]["status"], 401, "{path}");
+        let r = client
+            .get(url(path))
+            .bearer_auth("wrong")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 401, "{path} with a wrong token");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    for path in ["/api/v1/control/poke", "/api/v1/control/stop"] {
+        assert_eq!(
+            client
+                .post(url(path))
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16(),
+            401,
+            "{path}"
+        );
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    // Health needs no token and has the documented shape.
+    let h: serde_json::Value = client
+        .get(url("/api/health"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        ["ok", "degraded", "down"].contains(&h["status"].as_str().unwrap()),
+        "{h}"
+    );
+    assert!(
+        h["timestamp"].is_i64() && h["websocket_connections"].is_u64(),
+        "{h}"
+    );
+    for s in ["database", "market_feed", "rpc"] {
+        assert!(h["services"][s].is_string(), "{h}");
+    }
+    // Bad input: 400 with a JSON error.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    for (path, msg) in [
+        ("/api/v1/trading/history?limit=abc", "limit"),
+        ("/api/v1/trading/history?limit=0", "1..=1000"),
+        ("/api/v1/trading/history?strategy_id=x", "strategy_id"),
+        ("/api/v1/strategies/abc", "expected an integer"),
+    ] {
+        let r = client
+            .get(url(path))
+            .bearer_auth(TOKEN)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 400, "{path}");
+        let body: serde_json::Value = r.json().await.unwrap();
+        assert!(
+            body["error"]["message"].as_str().unwrap().contains(msg),
+            "{path}: {body}"
+        );
+    }
+    let r = client
+        .get(url("/api/v1/strategies/99"))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 404);
+    // A burst beyond the bucket gets 429s.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let mut codes = Vec::new();
+    for _ in 0..30 {
+        codes.push(
+            client
+                .get(url("/api/v1/strategies"))
+                .bearer_auth(TOKEN)
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16(),
+        );
+    }
+    assert!(codes.contains(&200) && codes.contains(&429), "{codes:?}");
+    let r = client.get(url("/api/health")).send().await.unwrap();
+    assert_eq!(
+        r.status().as_u16(),
+        429,
+        "the limit applies per client to every route"
+    );
+}

@@ -1,0 +1,337 @@
+//! The running daemon obeys the control plane within a second (also when the CLI's poke is lost),
+//! survives kill -9 without duplicating or losing orders, and alerts without slowing trading.
+
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::daemon::{write_config, RunningDaemon, TOKEN};
+use common::exchange::{capture_frames, restamp, trade_frame, Cmd, FakeBinance, Receiver};
+use common::{backends, TestDb};
+
+const PARAMS: &str = r#"{"lower_price":"28100","upper_price":"28200","grid_count":21,"base_order_size":"100","fee_bps":0}"#;
+
+fn now_ms() -> i64 {
+    bsc_bot::clock::wall_clock_ms()
+}
+
+/// Run a CLI command; `poke` decides whether it can reach the daemon's API (the token).
+fn cli(db: &TestDb, config: &str, poke: bool, args: &[&str]) -> common::Run {
+    let mut argv = vec!["--config", config];
+    argv.extend_from_slice(args);
+    let mut c = db.cmd(&argv);
+    if poke {
+        c.env("BSC_BOT_API_TOKEN", TOKEN);
+    }
+    common::Run::from(c.output().unwrap())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pause_and_stop_all_take_effect_within_a_second() {
+    for kind in backends() {
+        let db = TestDb::new(kind).await;
+        let ex = FakeBinance::start().await;
+        let config = write_config(&db, &ex.url, "");
+        // The production default poll interval (250 ms), so the lost-poke case is realistic.
+        let text = std::fs::read_to_string(&config)
+            .unwrap()
+            .replace("control_poll_ms = 100", "control_poll_ms = 250");
+        std::fs::write(&config, text).unwrap();
+        for name in ["a", "b", "c"] {
+            cli(
+                &db,
+                &config,
+                false,
+                &[
+                    "strategy", "create", "-t", "grid", "-s", "BTC/USDT", "-n", name, "-p", PARAMS,
+                ],
+            )
+            .ok();
+        }
+        let d = RunningDaemon::start(&db, &config, &[]).await;
+        for (poke, id) in [(true, "1"), (false, "2")] {
+            let t0 = Instant::now();
+            cli(&db, &config, poke, &["strategy", "pause", id]).ok();
+            let took = d
+                .until(Duration::from_secs(3), || async {
+                    d.engine_status(id.parse().unwrap()).await.as_deref() == Some("paused")
+                })
+                .await;
+            let total = t0.elapsed();
+            assert!(
+                took.is_some(),
+                "{kind}: pause never reached the engine (poke {poke})"
+            );
+            assert!(
+                total < Duration::from_secs(1),
+                "{kind}: pause took {total:?} (poke {poke})"
+            );
+            eprintln!("{kind}: pause applied {total:?} after the command started (poke {poke})");
+        }
+        // A paused strategy does not trade: a crossing price fills nothing for it.
+        let frames = capture_frames(400);
+        for f in &frames {
+            ex.send(Cmd::Text(restamp(f, now_ms())));
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let store = db.store().await;
+        let paused_fills: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM trades WHERE strategy_id IN (1, 2)")
+                .fetch_one(store.pool())
+                .await
+                .unwrap();
+        assert_eq!(paused_fills, 0, "{kind}: paused strategies traded");
+
+        let t0 = Instant::now();
+        cli(
+            &db,
+            &config,
+            false,
+            &["emergency", "stop-all", "--reason", "latency drill"],
+        )
+        .ok();
+        let took = d
+            .until(Duration::from_secs(3), || async {
+                let mut all = true;
+                for id in 1..=3 {
+                    all &= d.engine_status(id).await.as_deref() == Some("stopped");
+                }
+                all
+            })
+            .await;
+        let total = t0.elapsed();
+        assert!(
+            took.is_some() && total < Duration::from_secs(1),
+            "{kind}: stop-all took {total:?}"
+        );
+        eprintln!("{kind}: stop-all applied {total:?} after the command started (poke lost)");
+        // Nothing trades any more, and no order is left pending.
+        let before: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM trades")
+            .fetch_one(store.pool())
+            .await
+            .unwrap();
+        ex.send(Cmd::Text(trade_frame(9, "28000.00", now_ms())));
+        ex.send(Cmd::Text(trade_frame(10, "28300.00", now_ms())));
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let after: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM trades")
+            .fetch_one(store.pool())
+            .await
+            .unwrap();
+        assert_eq!(before, after, "{kind}: traded after stop-all");
+        let pending: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM orders WHERE status = 'pending'")
+                .fetch_one(store.pool())
+                .await
+                .unwrap();
+        assert_eq!(pending, 0, "{kind}: orders left pending after stop-all");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_and_restart_resume_without_duplicate_or_lost_orders() {
+    for kind in backends() {
+        let db = TestDb::new(kind).await;
+        let ex = FakeBinance::start().await;
+        let config = write_config(&db, &ex.url, "");
+        cli(
+            &db,
+            &config,
+            false,
+            &[
+                "strategy", "create", "-t", "grid", "-s", "BTC/USDT", "-n", "k", "-p", PARAMS,
+            ],
+        )
+        .ok();
+        let frames = capture_frames(6_000);
+        let mut d = RunningDaemon::start(&db, &config, &[]).await;
+        assert!(d
+            .until(Duration::from_secs(5), || async { ex.connections() >= 1 })
+            .await
+            .is_some());
+        for f in &frames[..3_000] {
+            ex.send(Cmd::Text(restamp(f, now_ms())));
+        }
+        let store = db.store().await;
+        let filled = d
+            .until(Duration::from_secs(10), || async {
+                let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM trades")
+                    .fetch_one(store.pool())
+                    .await
+                    .unwrap();
+                n >= 5
+            })
+            .await;
+        assert!(filled.is_some(), "{kind}: no fills before the kill");
+        // kill -9: no chance to flush anything.
+        d.child.kill().unwrap();
+        d.child.wait().unwrap();
+        drop(d);
+        check_consistent(&db, kind, "after kill -9").await;
+
+        let d = RunningDaemon::start(&db, &config, &[]).await;
+        let conns = ex.connections();
+        assert!(d
+            .until(Duration::from_secs(5), || async {
+                ex.connections() > conns
+            })
+            .await
+            .is_some());
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        check_consistent(&db, kind, "after restart").await;
+        for f in &frames[3_000..] {
+            ex.send(Cmd::Text(restamp(f, now_ms())));
+        }
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        check_consistent(&db, kind, "after trading on").await;
+        drop(d);
+    }
+}
+
+/// The record agrees with itself and with the strategy's persisted state:
+/// one pending order per cell, every fill in the state is a trade on record.
+async fn check_consistent(db: &TestDb, kind: &str, when: &str) {
+    let store = db.store().await;
+    let dupes: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM (SELECT strategy_id, tag FROM orders WHERE status = 'pending' GROUP BY strategy_id, tag HAVING COUNT(*) > 1) d",
+    )
+    .fetch_one(store.pool())
+    .await
+    .unwrap();
+    assert_eq!(dupes, 0, "{kind} {when}: duplicated pending orders");
+    let s = store
+        .get_strategy(&bsc_bot::store::StrategyRef::Id(1))
+        .await
+        .unwrap();
+    let state: serde_json::Value = serde_json::from_str(s.state.as_deref().unwrap()).unwrap();
+    let ledger_fills = state["ledger"]["fills"].as_i64().unwrap();
+    let trades = store.trade_count(1).await.unwrap();
+    assert_eq!(
+        ledger_fills, trades,
+        "{kind} {when}: state and trades disagree"
+    );
+    // Every cell is either holding (sell pending) or empty (buy pending): 20 pending orders.
+    let pending: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM orders WHERE status = 'pending' AND strategy_id = 1",
+    )
+    .fetch_one(store.pool())
+    .await
+    .unwrap();
+    let cells = state["strategy"]["cells"].as_array().unwrap();
+    let live = cells
+        .iter()
+        .filter(|c| c["state"] == "empty" || c["state"] == "holding")
+        .count() as i64;
+    assert_eq!(
+        pending, live,
+        "{kind} {when}: pending orders do not match the cells"
+    );
+    store.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn alerts_are_delivered_retried_deduplicated_and_never_block() {
+    let db = TestDb::new("sqlite").await;
+    let ex = FakeBinance::start().await;
+    // This receiver fails the first two deliveries and answers every request only after 2 s.
+    let slow = Receiver::start(2, Duration::from_secs(2)).await;
+    let config = write_config(
+        &db,
+        &ex.url,
+        &format!(
+            "[alerts]\nwebhook_url = \"{}\"\nmax_attempts = 4\ndedupe_window_secs = 300\n",
+            slow.url
+        ),
+    );
+    cli(
+        &db,
+        &config,
+        false,
+        &[
+            "strategy", "create", "-t", "grid", "-s", "BTC/USDT", "-n", "x", "-p", PARAMS,
+        ],
+    )
+    .ok();
+    let d = RunningDaemon::start(&db, &config, &[]).await;
+    assert!(d
+        .until(Duration::from_secs(5), || async { ex.connections() >= 1 })
+        .await
+        .is_some());
+    // Trading and control keep their pace while alert deliveries hang for seconds.
+    cli(
+        &db,
+        &config,
+        false,
+        &["emergency", "stop-all", "--reason", "alert drill"],
+    )
+    .ok();
+    let t0 = Instant::now();
+    let stopped = d
+        .until(Duration::from_secs(3), || async {
+            d.engine_status(1).await.as_deref() == Some("stopped")
+        })
+        .await;
+    assert!(
+        stopped.is_some() && t0.elapsed() < Duration::from_secs(1),
+        "control slowed by alerts: {:?}",
+        t0.elapsed()
+    );
+    // The same emergency again within the window: deduplicated.
+    cli(
+        &db,
+        &config,
+        false,
+        &["emergency", "clear", "--reason", "drill over"],
+    )
+    .ok();
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    cli(
+        &db,
+        &config,
+        false,
+        &["emergency", "stop-all", "--reason", "alert drill"],
+    )
+    .ok();
+    // Deliveries: daemon_started (2 failures, then success) and one emergency_stop.
+    let delivered = d
+        .until(Duration::from_secs(20), || async {
+            let kinds: Vec<String> = slow
+                .bodies()
+                .iter()
+                .map(|b| b["kind"].as_str().unwrap_or("").to_string())
+                .collect();
+            kinds.contains(&"daemon_started".to_string())
+                && kinds.contains(&"emergency_stop".to_string())
+        })
+        .await;
+    assert!(
+        delivered.is_some(),
+        "alerts not delivered: {:?}",
+        slow.bodies()
+    );
+    let bodies = slow.bodies();
+    assert_eq!(
+        bodies
+            .iter()
+            .filter(|b| b["kind"] == "emergency_stop")
+            .count(),
+        1,
+        "{bodies:?}"
+    );
+    let e = bodies
+        .iter()
+        .find(|b| b["kind"] == "emergency_stop")
+        .unwrap();
+    assert_eq!(e["severity"], "critical");
+    assert!(e["message"].as_str().unwrap().contains("alert drill"));
+    assert!(
+        slow.attempts.load(std::sync::atomic::Ordering::SeqCst) >= 4,
+        "2 failed attempts were retried"
+    );
+    let (_, text) = d.text("/metrics").await;
+    assert!(
+        text.contains("bsc_bot_alerts_total{outcome=\"deduplicated\"} 1"),
+        "{text}"
+    );
+}
