@@ -416,3 +416,48 @@ async fn api_auth_rate_limit_and_validation() {
         "the limit applies per client to every route"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_daemon_per_database_and_monitoring_only_never_trades() {
+    for kind in backends() {
+        let db = TestDb::new(kind).await;
+        let ex = FakeBinance::start().await;
+        let config = write_config(&db, &ex.url, "");
+        db.run(&[
+            "--config", &config, "strategy", "create", "-t", "grid", "-s", "BTC/USDT", "-n", "m",
+            "-p", PARAMS,
+        ])
+        .ok();
+        let d = RunningDaemon::start(&db, &config, &["--monitoring-only"]).await;
+        // A second daemon on the same database is refused, naming the first.
+        let second = db.run(&["--config", &config, "bot", "start"]);
+        assert_eq!(second.code, Some(1), "{kind}: {second:#?}");
+        assert!(
+            second
+                .stderr
+                .contains("another bsc-bot daemon is already running on this database (pid"),
+            "{kind}: {second:#?}"
+        );
+        // Monitoring only: the feed watches the strategy's market, nothing trades.
+        assert!(
+            d.until(Duration::from_secs(5), || async { ex.connections() >= 1 })
+                .await
+                .is_some(),
+            "{kind}"
+        );
+        replay(&ex, &capture_frames(1_500)).await;
+        let watched = d
+            .until(Duration::from_secs(5), || async {
+                d.get("/api/v1/status").await.1["feed"]["symbols"][0]["ticks"]
+                    .as_u64()
+                    .unwrap_or(0)
+                    > 100
+            })
+            .await;
+        assert!(
+            watched.is_some(),
+            "{kind}: monitoring-only did not watch the market"
+        );
+        assert_eq!(trade_count(&db).await, 0, "{kind}: monitoring-only traded");
+    }
+}

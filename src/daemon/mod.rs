@@ -252,7 +252,7 @@ pub async fn run(config: Config, opts: DaemonOptions) -> Result<(), DaemonError>
         for r in &records {
             if let Ok(sym) = r.symbol.parse::<Symbol>() {
                 if !reg.symbols.contains(&sym) {
-                    let i = reg.symbols.len();
+                    let i = engine.add_symbol();
                     reg.symbols.push(sym.clone());
                     if let Ok(mut map) = feed.symbols.lock() {
                         map.insert(
@@ -273,13 +273,13 @@ pub async fn run(config: Config, opts: DaemonOptions) -> Result<(), DaemonError>
 
     // Market feed → engine.
     let (tick_tx, tick_rx) = mpsc::channel(65_536);
-    let feed_task = tokio::spawn(run_feed(
+    let feed_future = run_feed(
         config.market.clone(),
         feed.clone(),
         tick_tx,
         sub_rx,
         shutdown_rx.clone(),
-    ));
+    );
 
     // The engine loop.
     let (control_tx, control_rx) = mpsc::channel::<Control>(1024);
@@ -321,10 +321,30 @@ pub async fn run(config: Config, opts: DaemonOptions) -> Result<(), DaemonError>
             engine.recorder_mut().commit_event(snaps);
         }),
     };
-    let engine_task = tokio::spawn(async move {
-        run_live_with(&mut engine, inputs, Some(extras)).await;
-        engine
-    });
+    // The engine and the feed that drives it share a thread of their own: a tick goes from the
+    // socket to a decision without a cross-thread wake-up, and the writer and the API never queue
+    // in front of it on the runtime's workers.
+    let (engine_done, mut engine_task) = tokio::sync::oneshot::channel::<DaemonEngine>();
+    std::thread::Builder::new()
+        .name("engine".into())
+        .spawn(move || {
+            let rt = match tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
+                Ok(rt) => rt,
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot start the engine thread's runtime");
+                    return;
+                }
+            };
+            let feed_task = rt.spawn(feed_future);
+            rt.block_on(run_live_with(&mut engine, inputs, Some(extras)));
+            let _ = rt
+                .block_on(async { tokio::time::timeout(Duration::from_secs(1), feed_task).await });
+            let _ = engine_done.send(engine);
+        })
+        .map_err(|e| DaemonError::Io(format!("cannot start the engine thread: {e}")))?;
 
     // Control plane: poll the database (and wake on pokes).
     let poller = control::Poller {
@@ -383,12 +403,25 @@ pub async fn run(config: Config, opts: DaemonOptions) -> Result<(), DaemonError>
         "info",
         format!("bsc-bot daemon started (pid {pid}, api {api_addr})"),
     );
-    wait_for_stop(shutdown_rx.clone()).await;
+    // Stop on a signal or request, or when the engine loop dies (a bug: stop loudly, not half-alive).
+    let early = tokio::select! {
+        _ = wait_for_stop(shutdown_rx.clone()) => None,
+        ended = &mut engine_task => Some(ended),
+    };
     let _ = shutdown_tx.send(true);
     tracing::info!("daemon stopping");
+    let (engine, crashed) = match early {
+        None => (engine_task.await.ok(), false),
+        Some(Ok(engine)) => (Some(engine), false),
+        Some(Err(_)) => {
+            tracing::error!("engine loop crashed; stopping the daemon");
+            alerter.raise("daemon_crashed", "critical", "engine loop crashed");
+            (None, true)
+        }
+    };
 
     // Everything the engine knows goes on record before we let go.
-    if let Ok(mut engine) = engine_task.await {
+    if let Some(mut engine) = engine {
         let now = wall_clock_ms();
         let snaps = (0..engine.strategy_count())
             .map(|ix| PersistOp::Snapshot {
@@ -404,7 +437,6 @@ pub async fn run(config: Config, opts: DaemonOptions) -> Result<(), DaemonError>
     }
     drop(persist_tx);
     let _ = tokio::time::timeout(Duration::from_secs(2), writer_task).await;
-    let _ = tokio::time::timeout(Duration::from_secs(1), feed_task).await;
     let _ = tokio::time::timeout(Duration::from_secs(1), poller_task).await;
     let _ = tokio::time::timeout(Duration::from_secs(1), api_task).await;
     alerter.raise(
@@ -426,6 +458,11 @@ pub async fn run(config: Config, opts: DaemonOptions) -> Result<(), DaemonError>
     store.mark_daemon_stopped(pid, wall_clock_ms()).await?;
     drop(lock);
     store.close().await;
+    if crashed {
+        return Err(DaemonError::Io(
+            "the engine loop crashed; see the log above".into(),
+        ));
+    }
     tracing::info!("daemon stopped");
     Ok(())
 }

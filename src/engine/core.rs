@@ -169,9 +169,12 @@ impl<R: Recorder> Engine<R> {
     /// The hot path: one price of one symbol.
     #[inline]
     pub fn on_tick(&mut self, symbol: usize, ts_us: i64, price: PriceKey) {
+        // A symbol the engine was never given (a feed/registry mismatch) is ignored, not a panic.
+        let Some(state) = self.symbols.get_mut(symbol) else {
+            return;
+        };
         self.ticks += 1;
         self.now_us = ts_us;
-        let state = &mut self.symbols[symbol];
         state.last = price;
         let quiet = state.book.is_quiet(price) && state.pending_start.is_empty();
         if quiet && state.seen {

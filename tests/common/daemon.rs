@@ -1,5 +1,11 @@
 //! Running the real daemon binary against a test database, a fake exchange and receivers.
-#![allow(dead_code, unreachable_pub, clippy::unwrap_used, clippy::zombie_processes, clippy::result_large_err)]
+#![allow(
+    dead_code,
+    unreachable_pub,
+    clippy::unwrap_used,
+    clippy::zombie_processes,
+    clippy::result_large_err
+)]
 
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};

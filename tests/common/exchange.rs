@@ -1,5 +1,11 @@
 //! A local stand-in for Binance's combined-stream WebSocket and for alert receivers.
-#![allow(dead_code, unreachable_pub, clippy::unwrap_used, clippy::zombie_processes, clippy::result_large_err)]
+#![allow(
+    dead_code,
+    unreachable_pub,
+    clippy::unwrap_used,
+    clippy::zombie_processes,
+    clippy::result_large_err
+)]
 
 use std::io::{BufRead, BufReader};
 use std::sync::atomic::{AtomicUsize, Ordering};

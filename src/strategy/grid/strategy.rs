@@ -58,6 +58,8 @@ pub enum Cell {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct GridStrategy {
     params: GridParams,
+    /// Derived from the parameters; not persisted (restore recomputes it).
+    #[serde(skip)]
     levels: Vec<Decimal>,
     cells: Vec<Cell>,
     /// The first price seen, once started.
