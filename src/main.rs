@@ -1,9 +1,7 @@
 //! The `bsc-bot` binary: daemon and operator CLI in one.
 
-use clap::Parser;
-use tracing_subscriber::EnvFilter;
-
 use bsc_bot::cli::{self, Cli, CliError};
+use clap::Parser;
 
 fn main() {
     let cli = match Cli::try_parse() {
@@ -19,7 +17,6 @@ fn main() {
             std::process::exit(code);
         }
     };
-    init_logging(&cli);
     let json = cli.json;
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -44,22 +41,4 @@ fn fail(json: bool, e: &CliError) -> ! {
     }
     eprintln!("error: {}", e.message);
     std::process::exit(e.exit_code);
-}
-
-/// Logs go to stderr so stdout stays clean for tables and JSON.
-fn init_logging(cli: &Cli) {
-    let level = cli
-        .log_level
-        .clone()
-        .or_else(|| std::env::var("BSC_BOT_LOG").ok())
-        .unwrap_or_else(|| "warn".to_string());
-    let filter = EnvFilter::try_new(&level).unwrap_or_else(|_| EnvFilter::new("warn"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    if cli.log_format.as_deref() == Some("json") {
-        builder.json().init();
-    } else {
-        builder.init();
-    }
 }

@@ -76,9 +76,44 @@ impl Cli {
     }
 }
 
+/// Logs go to stderr so stdout stays clean for tables and JSON. The daemon logs at the config's
+/// `log.level` / `log.format`; other commands log warnings only unless `--log-level` says otherwise.
+fn init_logging(cli: &Cli, ctx: &Context) {
+    use tracing_subscriber::EnvFilter;
+    let daemon = matches!(cli.command, Command::Bot(bot::BotCommand::Start(_)));
+    let level = cli
+        .log_level
+        .clone()
+        .or_else(|| std::env::var("BSC_BOT_LOG").ok())
+        .unwrap_or_else(|| {
+            if daemon {
+                ctx.config.log.level.clone()
+            } else {
+                "warn".into()
+            }
+        });
+    let format = cli.log_format.clone().unwrap_or_else(|| {
+        if daemon {
+            ctx.config.log.format.clone()
+        } else {
+            "text".into()
+        }
+    });
+    let filter = EnvFilter::try_new(&level).unwrap_or_else(|_| EnvFilter::new("warn"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let _ = if format == "json" {
+        builder.json().try_init()
+    } else {
+        builder.try_init()
+    };
+}
+
 /// Run one parsed command line.
 pub async fn run(cli: Cli) -> Result<(), CliError> {
     let ctx = Context::from_cli(&cli)?;
+    init_logging(&cli, &ctx);
     match cli.command {
         Command::Bot(cmd) => bot::run(cmd, &ctx).await,
         Command::Strategy(cmd) => strategy::run(cmd, &ctx).await,
