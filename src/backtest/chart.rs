@@ -51,6 +51,16 @@ fn esc(s: &str) -> String {
         .replace('>', "&gt;")
 }
 
+/// An SVG path through the curve's points, placed by `at`.
+fn polyline(curve: &[CurvePoint], at: impl Fn(&CurvePoint) -> (f64, f64)) -> String {
+    let mut path = String::with_capacity(curve.len() * 16);
+    for (i, p) in curve.iter().enumerate() {
+        let (px, py) = at(p);
+        let _ = write!(path, "{}{px:.1},{py:.1}", if i == 0 { "M" } else { " L" });
+    }
+    path
+}
+
 pub fn render_svg(
     curve: &[CurvePoint],
     fills: &[(i64, Side, f64)],
@@ -137,16 +147,7 @@ pub fn render_svg(
         TOP + ph / 2.0
     );
     // Price, then fills on it, then equity on top.
-    let mut path = String::new();
-    for (i, p) in curve.iter().enumerate() {
-        let _ = write!(
-            path,
-            "{}{:.1},{:.1}",
-            if i == 0 { "M" } else { " L" },
-            x(p.ts_us as f64),
-            yp(p.price)
-        );
-    }
+    let path = polyline(curve, |p| (x(p.ts_us as f64), yp(p.price)));
     let _ = writeln!(
         s,
         r##"<path d="{path}" fill="none" stroke="#bbb" stroke-width="1"/>"##
@@ -163,16 +164,7 @@ pub fn render_svg(
             cy + dy
         );
     }
-    let mut path = String::new();
-    for (i, p) in curve.iter().enumerate() {
-        let _ = write!(
-            path,
-            "{}{:.1},{:.1}",
-            if i == 0 { "M" } else { " L" },
-            x(p.ts_us as f64),
-            ye(p.equity)
-        );
-    }
+    let path = polyline(curve, |p| (x(p.ts_us as f64), ye(p.equity)));
     let _ = write!(
         s,
         r##"<path d="{path}" fill="none" stroke="#1f5fbf" stroke-width="2"/>

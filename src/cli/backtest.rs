@@ -17,7 +17,7 @@ use crate::market::Symbol;
 use crate::store::backtests::NewBacktest;
 use crate::strategy::grid::Spacing;
 use crate::strategy::params::parse_decimal;
-use crate::strategy::spec::RawSpec;
+use crate::strategy::spec::{RawFlags, RawSpec};
 
 #[derive(Debug, Subcommand)]
 pub enum BacktestCommand {
@@ -147,19 +147,15 @@ fn read_options(common: &CommonArgs) -> Result<ReadOptions, CliError> {
 }
 
 async fn run_cmd(args: RunArgs, ctx: &Context) -> Result<(), CliError> {
-    let mut raw = match &args.file {
-        Some(path) => RawSpec::from_toml_file(path)?,
-        None => RawSpec::default(),
-    };
-    if args.type_name.is_some() {
-        raw.type_name = args.type_name.clone();
-    }
-    if args.symbol.is_some() {
-        raw.symbol = args.symbol.clone();
-    }
-    if let Some(text) = &args.params {
-        raw.params = Some(RawSpec::params_from_json_text(text)?);
-    }
+    let mut raw = RawSpec::from_file_and_flags(
+        args.file.as_deref(),
+        RawFlags {
+            type_name: args.type_name.as_deref(),
+            symbol: args.symbol.as_deref(),
+            params: args.params.as_deref(),
+            ..RawFlags::default()
+        },
+    )?;
     raw.name = None;
     raw.mode = None;
     let spec = raw.validate(false)?;

@@ -9,7 +9,7 @@ use super::output::{id_list, print_json, print_table};
 use super::{CliError, Context};
 use crate::clock::{format_ms, wall_clock_ms};
 use crate::store::{OrderStatus, StrategyRecord, StrategyRef};
-use crate::strategy::spec::RawSpec;
+use crate::strategy::spec::{RawFlags, RawSpec};
 use crate::strategy::{LifecycleAction, StrategyMode, StrategyStatus};
 
 #[derive(Debug, Subcommand)]
@@ -107,25 +107,16 @@ pub async fn run(cmd: StrategyCommand, ctx: &Context) -> Result<(), CliError> {
 }
 
 fn build_spec(args: &CreateArgs) -> Result<crate::strategy::StrategySpec, CliError> {
-    let mut raw = match &args.file {
-        Some(path) => RawSpec::from_toml_file(path)?,
-        None => RawSpec::default(),
-    };
-    if args.type_name.is_some() {
-        raw.type_name = args.type_name.clone();
-    }
-    if args.symbol.is_some() {
-        raw.symbol = args.symbol.clone();
-    }
-    if args.name.is_some() {
-        raw.name = args.name.clone();
-    }
-    if args.mode.is_some() {
-        raw.mode = args.mode.clone();
-    }
-    if let Some(text) = &args.params {
-        raw.params = Some(RawSpec::params_from_json_text(text)?);
-    }
+    let raw = RawSpec::from_file_and_flags(
+        args.file.as_deref(),
+        RawFlags {
+            type_name: args.type_name.as_deref(),
+            symbol: args.symbol.as_deref(),
+            name: args.name.as_deref(),
+            mode: args.mode.as_deref(),
+            params: args.params.as_deref(),
+        },
+    )?;
     let spec = raw.validate(true)?;
     if spec.mode == StrategyMode::Live && !args.confirm_live {
         return Err(CliError::invalid(

@@ -17,7 +17,6 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use dashmap::DashMap;
-use serde_json::json;
 use tokio::sync::{mpsc, watch, Notify};
 
 use crate::alerts;
@@ -87,16 +86,14 @@ impl Registry {
     }
 }
 
-/// The JSON stored in `strategies.state`: the strategy's own snapshot and its ledger.
-pub fn state_document(engine: &DaemonEngine, ix: usize) -> String {
-    let price = engine.last_price(engine.strategy_symbol(ix));
-    json!({
-        "strategy": engine.snapshot(ix),
-        "ledger": engine.ledger(ix),
-        "last_price": price.map(|p| p.normalize().to_string()),
-        "status": engine.status(ix),
-    })
-    .to_string()
+/// The strategy's state and ledger, taken cheaply on the engine thread (serialized by the writer).
+pub fn state_document(engine: &DaemonEngine, ix: usize) -> recorder::StateDocument {
+    recorder::StateDocument {
+        strategy: engine.strategy_state(ix),
+        ledger: engine.ledger(ix).clone(),
+        last_price: engine.last_price(engine.strategy_symbol(ix)),
+        status: engine.status(ix),
+    }
 }
 
 /// Add one strategy to the engine (restoring it from its persisted state if it has one).

@@ -17,6 +17,29 @@ use crate::risk::Refusal;
 use crate::strategy::grid::GridTag;
 use crate::strategy::StrategyStatus;
 
+/// A strategy's state as taken on the engine thread: plain clones, serialized by the writer so
+/// the engine never spends a tick building JSON.
+#[derive(Debug)]
+pub struct StateDocument {
+    pub strategy: Box<dyn crate::strategy::traits::StrategyState>,
+    pub ledger: Ledger,
+    pub last_price: Option<Decimal>,
+    pub status: StrategyStatus,
+}
+
+impl StateDocument {
+    /// The JSON stored in `strategies.state`.
+    pub fn to_json(&self) -> String {
+        serde_json::json!({
+            "strategy": self.strategy.to_value(),
+            "ledger": self.ledger,
+            "last_price": self.last_price.map(|p| p.normalize().to_string()),
+            "status": self.status,
+        })
+        .to_string()
+    }
+}
+
 /// One thing to write to the database.
 #[derive(Debug)]
 pub enum PersistOp {
@@ -50,7 +73,7 @@ pub enum PersistOp {
     },
     Snapshot {
         strategy_id: i64,
-        state: String,
+        state: StateDocument,
         ts_ms: i64,
     },
     Risk {

@@ -97,8 +97,15 @@ impl Writer {
             }
         }
         let mut new_ids: Vec<(OrderId, i64)> = Vec::new();
+        // The batch is one transaction: only each strategy's last snapshot in it needs writing.
+        let mut last_snapshot: HashMap<i64, usize> = HashMap::new();
+        for (i, op) in ops.iter().enumerate() {
+            if let PersistOp::Snapshot { strategy_id, .. } = op {
+                last_snapshot.insert(*strategy_id, i);
+            }
+        }
         let mut tx = self.store.begin_write().await?;
-        for op in ops {
+        for (i, op) in ops.iter().enumerate() {
             match op {
                 PersistOp::OrderPlaced {
                     strategy_id,
@@ -230,7 +237,9 @@ impl Writer {
                     state,
                     ts_ms,
                 } => {
-                    paper::save_state(&mut tx, *strategy_id, state, *ts_ms).await?;
+                    if last_snapshot.get(strategy_id) == Some(&i) {
+                        paper::save_state(&mut tx, *strategy_id, &state.to_json(), *ts_ms).await?;
+                    }
                 }
                 PersistOp::Risk {
                     strategy_id,

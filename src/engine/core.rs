@@ -552,6 +552,14 @@ impl<R: Recorder> Engine<R> {
         self.slots[ix].strategy.snapshot()
     }
 
+    /// A detached copy of a strategy's state, for serializing elsewhere.
+    pub fn strategy_state(
+        &self,
+        ix: StrategyIx,
+    ) -> Box<dyn crate::strategy::traits::StrategyState> {
+        self.slots[ix].strategy.state()
+    }
+
     /// Last price of a symbol (exact), if any was seen.
     pub fn last_price(&self, symbol: usize) -> Option<Decimal> {
         let s = &self.symbols[symbol];

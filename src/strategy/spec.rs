@@ -33,6 +33,16 @@ pub enum SpecError {
     Field(#[from] ParamError),
 }
 
+/// Spec fields given as command-line flags (`-t`, `-s`, `-n`, `-m`, `-p`).
+#[derive(Debug, Default, Clone, Copy)]
+pub struct RawFlags<'a> {
+    pub type_name: Option<&'a str>,
+    pub symbol: Option<&'a str>,
+    pub name: Option<&'a str>,
+    pub mode: Option<&'a str>,
+    pub params: Option<&'a str>,
+}
+
 /// Fields of a spec as given, before validation; CLI flags fill or override file values.
 #[derive(Debug, Default, Clone)]
 pub struct RawSpec {
@@ -87,6 +97,30 @@ impl RawSpec {
                     .into())
                 }
             }
+        }
+        Ok(raw)
+    }
+
+    /// A spec file (if any) with command-line flags laid over it: a flag given wins.
+    pub fn from_file_and_flags(
+        file: Option<&Path>,
+        flags: RawFlags<'_>,
+    ) -> Result<Self, SpecError> {
+        let mut raw = match file {
+            Some(path) => RawSpec::from_toml_file(path)?,
+            None => RawSpec::default(),
+        };
+        let set = |slot: &mut Option<String>, flag: Option<&str>| {
+            if let Some(v) = flag {
+                *slot = Some(v.to_string());
+            }
+        };
+        set(&mut raw.type_name, flags.type_name);
+        set(&mut raw.symbol, flags.symbol);
+        set(&mut raw.name, flags.name);
+        set(&mut raw.mode, flags.mode);
+        if let Some(text) = flags.params {
+            raw.params = Some(Self::params_from_json_text(text)?);
         }
         Ok(raw)
     }

@@ -40,4 +40,12 @@ pub trait Strategy: Send {
 
     /// State as JSON, restorable with the registry's `restore`.
     fn snapshot(&self) -> serde_json::Value;
+
+    /// A cheap copy of the state, serialized later off the engine thread.
+    fn state(&self) -> Box<dyn StrategyState>;
+}
+
+/// A detached copy of a strategy's state that can be serialized on another thread.
+pub trait StrategyState: Send + Sync + std::fmt::Debug {
+    fn to_value(&self) -> serde_json::Value;
 }

@@ -247,4 +247,29 @@ impl Strategy for GridStrategy {
     fn snapshot(&self) -> serde_json::Value {
         serde_json::to_value(self).unwrap_or(serde_json::Value::Null)
     }
+
+    fn state(&self) -> Box<dyn crate::strategy::traits::StrategyState> {
+        Box::new(GridState {
+            params: self.params.clone(),
+            cells: self.cells.clone(),
+            p0: self.p0,
+            stopped: self.stopped,
+        })
+    }
+}
+
+/// The persisted part of a grid, detached (no derived levels); serializes exactly like
+/// [`GridStrategy`] does, so [`GridStrategy::restore`] reads either.
+#[derive(Debug, Clone, Serialize)]
+struct GridState {
+    params: GridParams,
+    cells: Vec<Cell>,
+    p0: Option<Decimal>,
+    stopped: bool,
+}
+
+impl crate::strategy::traits::StrategyState for GridState {
+    fn to_value(&self) -> serde_json::Value {
+        serde_json::to_value(self).unwrap_or(serde_json::Value::Null)
+    }
 }
