@@ -335,3 +335,163 @@ async fn alerts_are_delivered_retried_deduplicated_and_never_block() {
         "{text}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn conditional_cancel_reaches_the_running_grid() {
+    for kind in backends() {
+        let db = TestDb::new(kind).await;
+        let ex = FakeBinance::start().await;
+        let config = write_config(&db, &ex.url, "");
+        cli(
+            &db,
+            &config,
+            false,
+            &[
+                "strategy", "create", "-t", "grid", "-s", "BTC/USDT", "-n", "c", "-p", PARAMS,
+            ],
+        )
+        .ok();
+        let d = RunningDaemon::start(&db, &config, &[]).await;
+        assert!(d
+            .until(Duration::from_secs(5), || async { ex.connections() >= 1 })
+            .await
+            .is_some());
+        // The first price starts the grid: its resting orders go on record.
+        ex.send(Cmd::Text(trade_frame(1, "28150.00", now_ms())));
+        let listed = d
+            .until(Duration::from_secs(5), || async {
+                let v = cli(
+                    &db,
+                    &config,
+                    false,
+                    &[
+                        "--json",
+                        "strategy",
+                        "conditional",
+                        "list",
+                        "--strategy-id",
+                        "1",
+                    ],
+                )
+                .json();
+                v["orders"].as_array().map(|a| a.len()).unwrap_or(0) == 20
+            })
+            .await;
+        assert!(
+            listed.is_some(),
+            "{kind}: the running grid's 20 resting orders are not listed"
+        );
+        let orders = cli(
+            &db,
+            &config,
+            false,
+            &[
+                "--json",
+                "strategy",
+                "conditional",
+                "list",
+                "--strategy-id",
+                "1",
+            ],
+        )
+        .json();
+        let buy = orders["orders"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|o| o["trigger_price"] == "28145" && o["side"] == "buy")
+            .unwrap()
+            .clone();
+        let t0 = Instant::now();
+        cli(
+            &db,
+            &config,
+            true,
+            &["strategy", "conditional", "cancel", &buy["id"].to_string()],
+        )
+        .ok();
+        // The grid learns of it: that cell goes idle in its persisted state.
+        let idle = d
+            .until(Duration::from_secs(3), || async {
+                let s = cli(&db, &config, false, &["--json", "strategy", "status", "1"]).json();
+                let cell = buy["cell"].as_u64().unwrap() as usize;
+                s["strategy"]["params"].is_object() && {
+                    let store = db.store().await;
+                    let rec = store
+                        .get_strategy(&bsc_bot::store::StrategyRef::Id(1))
+                        .await
+                        .unwrap();
+                    store.close().await;
+                    let state: serde_json::Value =
+                        serde_json::from_str(rec.state.as_deref().unwrap_or("{}")).unwrap();
+                    state["strategy"]["cells"][cell]["state"] == "idle"
+                }
+            })
+            .await;
+        assert!(
+            idle.is_some() && t0.elapsed() < Duration::from_secs(1),
+            "{kind}: cancel took {:?}",
+            t0.elapsed()
+        );
+        // A price through the cancelled level fills the other buys, never the cancelled one.
+        ex.send(Cmd::Text(trade_frame(2, "28100.00", now_ms())));
+        tokio::time::sleep(Duration::from_millis(700)).await;
+        let store = db.store().await;
+        let filled_at: Vec<String> =
+            sqlx::query_scalar("SELECT price FROM trades WHERE side = 'buy' ORDER BY id")
+                .fetch_all(store.pool())
+                .await
+                .unwrap();
+        assert!(
+            !filled_at.is_empty() && !filled_at.contains(&"28145".to_string()),
+            "{kind}: {filled_at:?}"
+        );
+        store.close().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slack_and_telegram_receive_alerts() {
+    let db = TestDb::new("sqlite").await;
+    let ex = FakeBinance::start().await;
+    let slack = Receiver::start(0, Duration::ZERO).await;
+    let telegram = Receiver::start(0, Duration::ZERO).await;
+    let api_base = telegram.url.trim_end_matches("/hook").to_string();
+    let config = write_config(
+        &db,
+        &ex.url,
+        &format!("[alerts]\ntelegram_chat_id = \"-1001\"\ntelegram_api_url = \"{api_base}\"\n"),
+    );
+    let d = RunningDaemon::start_with_env(
+        &db,
+        &config,
+        &["--no-strategies"],
+        &[
+            ("BSC_BOT_SLACK_WEBHOOK_URL", slack.url.as_str()),
+            ("BSC_BOT_TELEGRAM_BOT_TOKEN", "123:secret"),
+        ],
+    )
+    .await;
+    let got = d
+        .until(Duration::from_secs(10), || async {
+            !slack.bodies().is_empty() && !telegram.bodies().is_empty()
+        })
+        .await;
+    assert!(
+        got.is_some(),
+        "slack {:?} telegram {:?}",
+        slack.bodies(),
+        telegram.bodies()
+    );
+    let s = &slack.bodies()[0];
+    assert!(
+        s["text"].as_str().unwrap().contains("daemon_started"),
+        "{s}"
+    );
+    let t = &telegram.bodies()[0];
+    assert_eq!(t["chat_id"], "-1001");
+    assert!(
+        t["text"].as_str().unwrap().contains("daemon started"),
+        "{t}"
+    );
+}

@@ -32,11 +32,21 @@ pub fn write_config(db: &TestDb, ws_url: &str, extra: &str) -> String {
 
 impl RunningDaemon {
     pub async fn start(db: &TestDb, config: &str, args: &[&str]) -> RunningDaemon {
+        Self::start_with_env(db, config, args, &[]).await
+    }
+
+    pub async fn start_with_env(
+        db: &TestDb,
+        config: &str,
+        args: &[&str],
+        env: &[(&str, &str)],
+    ) -> RunningDaemon {
         let mut argv = vec!["--config", config, "--log-level", "warn", "bot", "start"];
         argv.extend_from_slice(args);
         let child = db
             .cmd(&argv)
             .env("BSC_BOT_API_TOKEN", TOKEN)
+            .envs(env.iter().copied())
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())
             .spawn()
