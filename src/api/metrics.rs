@@ -99,7 +99,7 @@ impl LatencyHistogram {
 pub struct Metrics {
     pub tick_to_decision: LatencyHistogram,
     orders: DashMap<(i64, &'static str), u64>,
-    fills: DashMap<(i64, String), u64>,
+    fills: DashMap<(i64, &'static str), u64>,
     /// strategy → (realized, unrealized, inventory, equity)
     pnl: DashMap<i64, (Decimal, Decimal, Decimal, Decimal)>,
     risk_events: DashMap<String, u64>,
@@ -114,8 +114,8 @@ impl Metrics {
         *self.orders.entry((strategy, status)).or_insert(0) += 1;
     }
 
-    pub fn fill(&self, strategy: i64, side: &str, ledger: &Ledger) {
-        *self.fills.entry((strategy, side.to_string())).or_insert(0) += 1;
+    pub fn fill(&self, strategy: i64, side: &'static str, ledger: &Ledger) {
+        *self.fills.entry((strategy, side)).or_insert(0) += 1;
         self.pnl
             .entry(strategy)
             .and_modify(|e| {
@@ -241,11 +241,7 @@ impl Metrics {
             );
         }
         counter(&mut s, "bsc_bot_fills_total", "Fills by strategy and side.");
-        let mut fills: Vec<_> = self
-            .fills
-            .iter()
-            .map(|e| (e.key().clone(), *e.value()))
-            .collect();
+        let mut fills: Vec<_> = self.fills.iter().map(|e| (*e.key(), *e.value())).collect();
         fills.sort();
         for ((sid, side), n) in fills {
             let _ = writeln!(

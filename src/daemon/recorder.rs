@@ -11,7 +11,7 @@ use tokio::sync::mpsc;
 use crate::api::metrics::Metrics;
 use crate::clock::wall_clock_ms;
 use crate::engine::ledger::Ledger;
-use crate::engine::order::{Fill, OrderId, RestingKind, RestingOrder, StrategyIx};
+use crate::engine::order::{Fill, OrderId, RestingOrder, StrategyIx};
 use crate::engine::Recorder;
 use crate::risk::Refusal;
 use crate::strategy::grid::GridTag;
@@ -43,16 +43,10 @@ impl StateDocument {
 /// One thing to write to the database.
 #[derive(Debug)]
 pub enum PersistOp {
+    /// The order as the engine holds it; the writer turns it into columns (off the engine thread).
     OrderPlaced {
         strategy_id: i64,
-        engine_id: OrderId,
-        tag: u64,
-        kind: String,
-        side: String,
-        trigger_price: String,
-        quote_amount: Option<String>,
-        base_amount: Option<String>,
-        cell: Option<i64>,
+        order: RestingOrder,
         ts_ms: i64,
     },
     OrderCancelled {
@@ -150,7 +144,7 @@ impl DaemonRecorder {
     }
 }
 
-fn cell_of(tag: u64) -> Option<i64> {
+pub(crate) fn cell_of(tag: u64) -> Option<i64> {
     match GridTag::decode(tag) {
         GridTag::LimitBuy(c)
         | GridTag::LimitSell(c)
@@ -165,42 +159,9 @@ impl Recorder for DaemonRecorder {
         let strategy_id = self.db_id(order.strategy);
         self.dirty.insert(order.strategy);
         self.metrics.order(strategy_id, "placed");
-        let (kind, side, trigger, quote, base) = match &order.kind {
-            RestingKind::Limit(l) => {
-                let (q, b) = match l.amount {
-                    crate::engine::order::Amount::Quote(q) => {
-                        (Some(q.normalize().to_string()), None)
-                    }
-                    crate::engine::order::Amount::Base(b) => {
-                        (None, Some(b.normalize().to_string()))
-                    }
-                };
-                (
-                    "limit".to_string(),
-                    l.side.as_str().to_string(),
-                    l.limit.normalize().to_string(),
-                    q,
-                    b,
-                )
-            }
-            RestingKind::Guard(g) => (
-                g.kind.as_str().to_string(),
-                "sell".to_string(),
-                g.price.normalize().to_string(),
-                None,
-                None,
-            ),
-        };
         self.push(PersistOp::OrderPlaced {
             strategy_id,
-            engine_id: order.id,
-            tag: order.tag(),
-            kind,
-            side,
-            trigger_price: trigger,
-            quote_amount: quote,
-            base_amount: base,
-            cell: cell_of(order.tag()),
+            order: order.clone(),
             ts_ms: wall_clock_ms(),
         });
     }

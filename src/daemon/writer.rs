@@ -10,10 +10,36 @@ use dashmap::DashMap;
 use tokio::sync::mpsc;
 
 use super::recorder::PersistOp;
-use crate::engine::order::{OrderId, Side};
+use crate::engine::order::{Amount, OrderId, RestingKind, RestingOrder, Side};
 use crate::store::paper::{self, PendingOrder, PlacedOrder, TradeRow};
 use crate::store::{Store, StoreError};
 use crate::strategy::StrategyStatus;
+
+/// `(kind, side, trigger price, quote amount, base amount)` of a resting order, as stored.
+fn order_columns(order: &RestingOrder) -> (String, String, String, Option<String>, Option<String>) {
+    match &order.kind {
+        RestingKind::Limit(l) => {
+            let (q, b) = match l.amount {
+                Amount::Quote(q) => (Some(q.normalize().to_string()), None),
+                Amount::Base(b) => (None, Some(b.normalize().to_string())),
+            };
+            (
+                "limit".to_string(),
+                l.side.as_str().to_string(),
+                l.limit.normalize().to_string(),
+                q,
+                b,
+            )
+        }
+        RestingKind::Guard(g) => (
+            g.kind.as_str().to_string(),
+            "sell".to_string(),
+            g.price.normalize().to_string(),
+            None,
+            None,
+        ),
+    }
+}
 
 /// Database order id → engine order id, for applying operator cancels to the engine.
 pub type OrderIndex = Arc<DashMap<i64, OrderId>>;
@@ -109,17 +135,16 @@ impl Writer {
             match op {
                 PersistOp::OrderPlaced {
                     strategy_id,
-                    engine_id,
-                    tag,
-                    kind,
-                    side,
-                    trigger_price,
-                    quote_amount,
-                    base_amount,
-                    cell,
+                    order,
                     ts_ms,
                 } => {
-                    let tag = *tag as i64;
+                    let engine_id = &order.id;
+                    let (kind, side, trigger_price, quote_amount, base_amount) =
+                        order_columns(order);
+                    let (kind, side, trigger_price, quote_amount, base_amount) =
+                        (&kind, &side, &trigger_price, &quote_amount, &base_amount);
+                    let cell = &super::recorder::cell_of(order.tag());
+                    let tag = order.tag() as i64;
                     let reuse = self.restoring.as_mut().and_then(|m| {
                         let list = m.get_mut(&(*strategy_id, tag))?;
                         let pos = list.iter().position(|p| {

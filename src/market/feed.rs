@@ -248,6 +248,9 @@ async fn connection(
                     if ticks.send(tick).await.is_err() {
                         return Ended::Shutdown;
                     }
+                    // The engine shares this thread: let it decide on this tick before the next
+                    // frame of a burst is parsed.
+                    tokio::task::yield_now().await;
                 }
                 Ok(FeedMessage::BookTicker {
                     stream_symbol,
