@@ -11,9 +11,9 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::{mpsc, watch, Notify};
 
-use super::recorder::{DaemonRecorder, PersistOp};
+use super::recorder::DaemonRecorder;
 use super::writer::OrderIndex;
-use super::{add_strategy, state_document, Registry};
+use super::{add_strategy, snapshot_ops, Registry};
 use crate::alerts::Alerter;
 use crate::clock::wall_clock_ms;
 use crate::config::Config;
@@ -147,12 +147,8 @@ impl Poller {
                     let call: EngineCall<DaemonRecorder> = Box::new(move |engine| {
                         let result = add_strategy(engine, &reg, &feed, &record);
                         if let Ok(ix) = result {
-                            let snap = PersistOp::Snapshot {
-                                strategy_id: record.id,
-                                state: state_document(engine, ix),
-                                ts_ms: wall_clock_ms(),
-                            };
-                            engine.recorder_mut().commit_event(vec![snap]);
+                            let snaps = snapshot_ops(engine, [ix], wall_clock_ms());
+                            engine.recorder_mut().commit_event(snaps);
                         }
                         let _ = done_tx.send(result);
                     });

@@ -84,6 +84,30 @@ impl Registry {
             .map(Symbol::binance_stream_name)
             .collect()
     }
+
+    /// The engine index of `symbol`, registering it with the engine and the feed the first time.
+    pub fn symbol_ix(
+        &mut self,
+        engine: &mut DaemonEngine,
+        feed: &FeedState,
+        symbol: &Symbol,
+    ) -> usize {
+        if let Some(i) = self.symbols.iter().position(|s| s == symbol) {
+            return i;
+        }
+        let i = engine.add_symbol();
+        self.symbols.push(symbol.clone());
+        if let Ok(mut map) = feed.symbols.lock() {
+            map.insert(
+                symbol.binance_stream_name(),
+                Arc::new(SymbolFeed {
+                    engine_symbol: i,
+                    ..Default::default()
+                }),
+            );
+        }
+        i
+    }
 }
 
 /// The strategy's state and ledger, taken cheaply on the engine thread (serialized by the writer).
@@ -94,6 +118,21 @@ pub fn state_document(engine: &DaemonEngine, ix: usize) -> recorder::StateDocume
         last_price: engine.last_price(engine.strategy_symbol(ix)),
         status: engine.status(ix),
     }
+}
+
+/// Snapshot operations for strategies `ixs`, all stamped `now_ms`.
+pub fn snapshot_ops(
+    engine: &DaemonEngine,
+    ixs: impl IntoIterator<Item = usize>,
+    now_ms: i64,
+) -> Vec<PersistOp> {
+    ixs.into_iter()
+        .map(|ix| PersistOp::Snapshot {
+            strategy_id: engine.recorder().db_ids[ix],
+            state: state_document(engine, ix),
+            ts_ms: now_ms,
+        })
+        .collect()
 }
 
 /// Add one strategy to the engine (restoring it from its persisted state if it has one).
@@ -121,23 +160,7 @@ pub fn add_strategy(
     let mut reg = registry
         .lock()
         .map_err(|_| "registry poisoned".to_string())?;
-    let sym_ix = match reg.symbols.iter().position(|s| *s == symbol) {
-        Some(i) => i,
-        None => {
-            let i = engine.add_symbol();
-            reg.symbols.push(symbol.clone());
-            if let Ok(mut map) = feed.symbols.lock() {
-                map.insert(
-                    symbol.binance_stream_name(),
-                    Arc::new(SymbolFeed {
-                        engine_symbol: i,
-                        ..Default::default()
-                    }),
-                );
-            }
-            i
-        }
-    };
+    let sym_ix = reg.symbol_ix(engine, feed, &symbol);
     // The recorder must know the id before the engine reports the restored orders.
     engine.recorder_mut().db_ids.push(record.id);
     let ix = engine.add_strategy(strategy, sym_ix, params.fee_bps(), record.status, ledger);
@@ -233,13 +256,7 @@ pub async fn run(config: Config, opts: DaemonOptions) -> Result<(), DaemonError>
                 Err(e) => tracing::error!(strategy = r.id, error = %e, "cannot run strategy"),
             }
         }
-        let snapshots: Vec<PersistOp> = (0..engine.strategy_count())
-            .map(|ix| PersistOp::Snapshot {
-                strategy_id: engine.recorder().db_ids[ix],
-                state: state_document(&engine, ix),
-                ts_ms: wall_clock_ms(),
-            })
-            .collect();
+        let snapshots = snapshot_ops(&engine, 0..engine.strategy_count(), wall_clock_ms());
         engine.recorder_mut().commit_event(snapshots);
         engine.recorder().send(PersistOp::EndRestore);
     } else {
@@ -248,19 +265,7 @@ pub async fn run(config: Config, opts: DaemonOptions) -> Result<(), DaemonError>
             .map_err(|_| DaemonError::Io("registry".into()))?;
         for r in &records {
             if let Ok(sym) = r.symbol.parse::<Symbol>() {
-                if !reg.symbols.contains(&sym) {
-                    let i = engine.add_symbol();
-                    reg.symbols.push(sym.clone());
-                    if let Ok(mut map) = feed.symbols.lock() {
-                        map.insert(
-                            sym.binance_stream_name(),
-                            Arc::new(SymbolFeed {
-                                engine_symbol: i,
-                                ..Default::default()
-                            }),
-                        );
-                    }
-                }
+                reg.symbol_ix(&mut engine, &feed, &sym);
             }
         }
     }
@@ -306,15 +311,7 @@ pub async fn run(config: Config, opts: DaemonOptions) -> Result<(), DaemonError>
             } else {
                 engine.recorder().dirty.iter().copied().collect()
             };
-            let now = wall_clock_ms();
-            let snaps = ixs
-                .into_iter()
-                .map(|ix| PersistOp::Snapshot {
-                    strategy_id: engine.recorder().db_ids[ix],
-                    state: state_document(engine, ix),
-                    ts_ms: now,
-                })
-                .collect();
+            let snaps = snapshot_ops(engine, ixs, wall_clock_ms());
             engine.recorder_mut().commit_event(snaps);
         }),
     };
@@ -419,14 +416,7 @@ pub async fn run(config: Config, opts: DaemonOptions) -> Result<(), DaemonError>
 
     // Everything the engine knows goes on record before we let go.
     if let Some(mut engine) = engine {
-        let now = wall_clock_ms();
-        let snaps = (0..engine.strategy_count())
-            .map(|ix| PersistOp::Snapshot {
-                strategy_id: engine.recorder().db_ids[ix],
-                state: state_document(&engine, ix),
-                ts_ms: now,
-            })
-            .collect();
+        let snaps = snapshot_ops(&engine, 0..engine.strategy_count(), wall_clock_ms());
         engine.recorder_mut().commit_event(snaps);
         let (ack_tx, ack_rx) = tokio::sync::oneshot::channel();
         engine.recorder().send(PersistOp::Flush(ack_tx));
