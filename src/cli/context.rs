@@ -108,7 +108,8 @@ impl Context {
     }
 
     /// Run a state-changing command; a failure is recorded in the audit log before it is
-    /// returned (successes are recorded inside the command's own transaction).
+    /// returned (successes are recorded inside the command's own transaction), a success pokes
+    /// the running daemon.
     pub async fn audited<T, F>(
         &self,
         store: &Store,
@@ -119,12 +120,16 @@ impl Context {
         F: Future<Output = Result<T, CliError>>,
     {
         let result = body.await;
-        if let Err(e) = &result {
-            if let Err(audit_err) = store
-                .record_failed_command(audit, &e.message, wall_clock_ms())
-                .await
-            {
-                tracing::warn!(error = %audit_err, "could not record the failed command in the audit log");
+        match &result {
+            // Desired state changed: tell a running daemon now (it re-reads on its own as well).
+            Ok(_) => super::bot::poke(self, store).await,
+            Err(e) => {
+                if let Err(audit_err) = store
+                    .record_failed_command(audit, &e.message, wall_clock_ms())
+                    .await
+                {
+                    tracing::warn!(error = %audit_err, "could not record the failed command in the audit log");
+                }
             }
         }
         result

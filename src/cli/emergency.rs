@@ -51,7 +51,6 @@ async fn stop_all(reason: &str, ctx: &Context) -> Result<(), CliError> {
                 .await?)
         })
         .await?;
-    super::bot::poke(ctx, &store).await;
     if ctx.json {
         return print_json(&json!({
             "kill_switch": true,
@@ -105,7 +104,6 @@ async fn clear(reason: &str, ctx: &Context) -> Result<(), CliError> {
             .await?)
     })
     .await?;
-    super::bot::poke(ctx, &store).await;
     if ctx.json {
         return print_json(&json!({"kill_switch": false}));
     }

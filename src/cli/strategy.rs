@@ -143,7 +143,6 @@ async fn create(args: CreateArgs, ctx: &Context) -> Result<(), CliError> {
             Ok((record, spec.params.warnings()))
         })
         .await?;
-    super::bot::poke(ctx, &store).await;
     if ctx.json {
         return print_json(&json!({"strategy": record, "warnings": warnings}));
     }
@@ -303,7 +302,6 @@ async fn transition(
                 .await?)
         })
         .await?;
-    super::bot::poke(ctx, &store).await;
     if ctx.json {
         return print_json(&report);
     }
@@ -376,7 +374,6 @@ async fn conditional_cancel(order_id: i64, ctx: &Context) -> Result<(), CliError
                 .await?)
         })
         .await?;
-    super::bot::poke(ctx, &store).await;
     if ctx.json {
         return print_json(&json!({"order": order}));
     }
