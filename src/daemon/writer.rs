@@ -172,7 +172,7 @@ impl Writer {
                                     quote_amount: quote_amount.clone(),
                                     base_amount: base_amount.clone(),
                                     cell: *cell,
-                                    tag,
+                                    tag: Some(tag),
                                     status: "pending",
                                 },
                                 *ts_ms,
@@ -221,7 +221,7 @@ impl Writer {
                                     base_amount: (fill.side == Side::Sell)
                                         .then(|| fill.base.normalize().to_string()),
                                     cell: None,
-                                    tag: fill.tag as i64,
+                                    tag: Some(fill.tag as i64),
                                     status: "filled",
                                 },
                                 *ts_ms,

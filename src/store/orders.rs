@@ -131,24 +131,22 @@ pub(crate) async fn cancel_pending(
 }
 
 impl Store {
+    /// Insert a pending order (the one `INSERT INTO orders` is [`super::paper::insert_order`]).
     pub async fn insert_order(&self, order: &NewOrder, now_ms: i64) -> Result<i64, StoreError> {
-        let id: i64 = sqlx::query_scalar(
-            "INSERT INTO orders (strategy_id, client_order_id, kind, side, trigger_price, \
-             quote_amount, base_amount, cell, status, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'pending', $9, $9) RETURNING id",
-        )
-        .bind(order.strategy_id)
-        .bind(order.client_order_id.clone())
-        .bind(order.kind.clone())
-        .bind(order.side.clone())
-        .bind(order.trigger_price.clone())
-        .bind(order.quote_amount.clone())
-        .bind(order.base_amount.clone())
-        .bind(order.cell)
-        .bind(now_ms)
-        .fetch_one(&self.pool)
-        .await?;
-        Ok(id)
+        let placed = super::paper::PlacedOrder {
+            strategy_id: order.strategy_id,
+            client_order_id: order.client_order_id.clone(),
+            kind: order.kind.clone(),
+            side: order.side.clone(),
+            trigger_price: order.trigger_price.clone(),
+            quote_amount: order.quote_amount.clone(),
+            base_amount: order.base_amount.clone(),
+            cell: order.cell,
+            tag: None,
+            status: "pending",
+        };
+        let mut conn = self.pool.acquire().await?;
+        super::paper::insert_order(&mut conn, &placed, now_ms).await
     }
 
     pub async fn list_orders(

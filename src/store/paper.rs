@@ -19,7 +19,8 @@ pub struct PlacedOrder {
     pub quote_amount: Option<String>,
     pub base_amount: Option<String>,
     pub cell: Option<i64>,
-    pub tag: i64,
+    /// The strategy's tag for the order (None for orders not placed by the engine).
+    pub tag: Option<i64>,
     pub status: &'static str,
 }
 
