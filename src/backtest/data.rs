@@ -345,8 +345,7 @@ impl TickReader {
         // Anything it does not accept goes through the general path for a precise message.
         if self.file_format == Some(DataFormat::Trades) {
             if let Some((id, price, ts)) = fast_trade(line) {
-                self.check_time(ts, line_no, file, Some(id))?;
-                if self.in_window(ts) {
+                if self.check_time(ts, line_no, file, Some(id))? {
                     self.summary.rows += 1;
                     on_tick(ts, price);
                 }
@@ -413,8 +412,7 @@ impl TickReader {
                         self.summary.interval_us = Some(ts_to_us(close) - ts + unit);
                     }
                 }
-                self.check_time(ts, line_no, file, None)?;
-                if !self.in_window(ts) {
+                if !self.check_time(ts, line_no, file, None)? {
                     return Ok(());
                 }
                 self.summary.rows += 1;
@@ -462,8 +460,7 @@ impl TickReader {
                         String::from_utf8_lossy(f[count - 1])
                     ));
                 }
-                self.check_time(ts, line_no, file, Some(id))?;
-                if !self.in_window(ts) {
+                if !self.check_time(ts, line_no, file, Some(id))? {
                     return Ok(());
                 }
                 self.summary.rows += 1;
@@ -478,7 +475,7 @@ impl TickReader {
         self.opts.from_us.is_none_or(|f| ts >= f) && self.opts.to_us.is_none_or(|t| ts < t)
     }
 
-    /// Time never goes back; gaps are recorded.
+    /// Time never goes back; gaps are recorded. Returns whether `ts` is inside the window.
     #[inline]
     fn check_time(
         &mut self,
@@ -486,7 +483,7 @@ impl TickReader {
         line: u64,
         file: &str,
         id: Option<i64>,
-    ) -> Result<(), String> {
+    ) -> Result<bool, String> {
         if let Some(prev) = self.prev_ts {
             if ts < prev {
                 return Err(format!("time goes backwards ({ts} µs after {prev} µs)"));
@@ -530,17 +527,16 @@ impl TickReader {
                 }
             }
         }
-        if self.summary.first_ts_us.is_none() && self.in_window(ts) {
-            self.summary.first_ts_us = Some(ts);
-        }
-        if self.in_window(ts) {
+        let inside = self.in_window(ts);
+        if inside {
+            self.summary.first_ts_us.get_or_insert(ts);
             self.summary.last_ts_us = Some(ts);
         }
         self.prev_ts = Some(ts);
         if id.is_some() {
             self.prev_id = id;
         }
-        Ok(())
+        Ok(inside)
     }
 }
 
