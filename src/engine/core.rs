@@ -364,8 +364,7 @@ impl<R: Recorder> Engine<R> {
         };
         let active = slot.status == StrategyStatus::Active;
         let reduces = exec.side == Side::Sell;
-        // Liquidation sells are issued in the same breath as the strategy's Stop; let them out.
-        let closing = reduces && exec.lot_cost.is_some() && exec.limit.is_none();
+
         let (strategy, tag) = (exec.strategy, exec.tag);
         let (spends, available) = match (exec.side, exec.amount) {
             (Side::Buy, Amount::Quote(q)) => (q, slot.ledger.quote),
@@ -377,7 +376,7 @@ impl<R: Recorder> Engine<R> {
             (Side::Sell, Amount::Quote(_)) => (Decimal::ZERO, slot.ledger.base),
         };
         let check = OrderCheck {
-            active: active || closing,
+            active,
             notional,
             reduces_exposure: reduces,
             spends,
