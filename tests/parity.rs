@@ -119,14 +119,9 @@ async fn paper_loop_and_backtest_fill_identically() {
         .fills
         .iter()
         .map(|f| {
-            let cell = bsc_bot::strategy::grid::GridTag::decode(f.tag);
-            let cell = match cell {
-                bsc_bot::strategy::grid::GridTag::LimitBuy(c)
-                | bsc_bot::strategy::grid::GridTag::LimitSell(c)
-                | bsc_bot::strategy::grid::GridTag::StartBuy(c)
-                | bsc_bot::strategy::grid::GridTag::Liquidate(c) => c.to_string(),
-                _ => String::new(),
-            };
+            let cell = bsc_bot::strategy::grid::GridTag::cell(f.tag)
+                .map(|c| c.to_string())
+                .unwrap_or_default();
             [
                 f.side.as_str().to_string(),
                 if f.market {

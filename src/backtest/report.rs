@@ -133,13 +133,9 @@ impl Recorder for BacktestRecorder {
         let Some(w) = self.fills_csv.as_mut() else {
             return;
         };
-        let cell = match GridTag::decode(fill.tag) {
-            GridTag::LimitBuy(c)
-            | GridTag::LimitSell(c)
-            | GridTag::StartBuy(c)
-            | GridTag::Liquidate(c) => c.to_string(),
-            GridTag::Guard(_) => String::new(),
-        };
+        let cell = GridTag::cell(fill.tag)
+            .map(|c| c.to_string())
+            .unwrap_or_default();
         let realized = fill
             .lot_cost
             .map(|c| (fill.quote - c).to_string())

@@ -145,13 +145,7 @@ impl DaemonRecorder {
 }
 
 pub(crate) fn cell_of(tag: u64) -> Option<i64> {
-    match GridTag::decode(tag) {
-        GridTag::LimitBuy(c)
-        | GridTag::LimitSell(c)
-        | GridTag::StartBuy(c)
-        | GridTag::Liquidate(c) => Some(c as i64),
-        GridTag::Guard(_) => None,
-    }
+    GridTag::cell(tag).map(|c| c as i64)
 }
 
 impl Recorder for DaemonRecorder {

@@ -40,6 +40,17 @@ impl GridTag {
             _ => GridTag::Guard(tag),
         }
     }
+
+    /// The cell an order tag belongs to (`None` for guards).
+    pub fn cell(tag: u64) -> Option<usize> {
+        match GridTag::decode(tag) {
+            GridTag::LimitBuy(c)
+            | GridTag::LimitSell(c)
+            | GridTag::StartBuy(c)
+            | GridTag::Liquidate(c) => Some(c),
+            GridTag::Guard(_) => None,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
