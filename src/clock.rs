@@ -5,9 +5,19 @@
 
 use chrono::{DateTime, SecondsFormat, Utc};
 
-/// Wall-clock now, epoch milliseconds.
+/// Wall-clock now, epoch milliseconds. Read straight from `SystemTime` (no calendar work): the
+/// feed stamps every trade with it.
 pub fn wall_clock_ms() -> i64 {
-    Utc::now().timestamp_millis()
+    wall_clock_us().div_euclid(1000)
+}
+
+/// Wall-clock now, epoch microseconds (the engine's time unit in paper and live mode).
+pub fn wall_clock_us() -> i64 {
+    match std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH) {
+        Ok(d) => i64::try_from(d.as_micros()).unwrap_or(i64::MAX),
+        // A clock set before 1970 is a broken host; negative time keeps ordering, not a panic.
+        Err(e) => -i64::try_from(e.duration().as_micros()).unwrap_or(i64::MAX),
+    }
 }
 
 /// `2025-06-01T17:23:00.000Z`; an out-of-range value prints as the raw number.
@@ -19,6 +29,14 @@ pub fn format_ms(ms: i64) -> String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn wall_clock_agrees_with_chrono() {
+        let ours = super::wall_clock_ms();
+        let chrono_ms = chrono::Utc::now().timestamp_millis();
+        assert!((chrono_ms - ours).abs() < 1_000, "{ours} vs {chrono_ms}");
+        assert!(ours > 1_700_000_000_000);
+    }
+
     #[test]
     fn formats_utc_millis() {
         assert_eq!(

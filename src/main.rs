@@ -18,8 +18,10 @@ fn main() {
         }
     };
     let json = cli.json;
+    // One worker: the daemon's engine runs on a thread of its own, and on a small host every
+    // extra runnable thread is one more that can preempt it (the CLI needs no parallelism).
     let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
+        .worker_threads(1)
         .enable_all()
         .build()
     {

@@ -212,8 +212,17 @@ async fn paper_trading_through_drops_silence_and_garbage() {
             "{kind}: {text}"
         );
         assert!(
-            text.contains("bsc_bot_fills_total{strategy=\"1\",side=\"buy\"}"),
-            "{kind}"
+            value("bsc_bot_fills_total{strategy=\"1\",side=\"buy\"}") >= 1.0,
+            "{kind}: {text}"
+        );
+        assert!(
+            value("bsc_bot_orders_total{strategy=\"1\",status=\"placed\"}") >= 1.0,
+            "{kind}: {text}"
+        );
+        // Marked every second: equity of a funded grid is positive.
+        assert!(
+            value("bsc_bot_strategy_equity{strategy=\"1\"}") > 0.0,
+            "{kind}: {text}"
         );
 
         // bot status sees it all; bot stop ends it within 5 s.

@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 use std::fmt::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use dashmap::DashMap;
 use rust_decimal::Decimal;
@@ -95,13 +95,67 @@ impl LatencyHistogram {
     }
 }
 
+/// One strategy's counters and gauges. The engine thread holds an `Arc` per strategy, so a fill
+/// updates them without a map lookup or hashing on the hot path.
+#[derive(Debug, Default)]
+pub struct StrategyMetrics {
+    pub orders_placed: AtomicU64,
+    pub orders_cancelled: AtomicU64,
+    pub fills_buy: AtomicU64,
+    pub fills_sell: AtomicU64,
+    gauges: Mutex<PnlGauges>,
+}
+
+/// Realized and unrealized PnL, inventory and equity, in the strategy's quote asset.
+#[derive(Debug, Default, Clone, Copy)]
+struct PnlGauges {
+    realized: Decimal,
+    unrealized: Decimal,
+    inventory: Decimal,
+    equity: Decimal,
+}
+
+impl StrategyMetrics {
+    pub fn order_placed(&self) {
+        self.orders_placed.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn order_cancelled(&self) {
+        self.orders_cancelled.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counted at once; PnL, inventory and equity follow at the next mark (at least every
+    /// second in the daemon), which keeps the fill path free of locks.
+    pub fn fill(&self, side: &str) {
+        let counter = if side == "buy" {
+            &self.fills_buy
+        } else {
+            &self.fills_sell
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn mark(&self, ledger: &Ledger, price: Decimal) {
+        if let Ok(mut g) = self.gauges.lock() {
+            *g = PnlGauges {
+                realized: ledger.realized_pnl,
+                unrealized: ledger.unrealized_pnl(price),
+                inventory: ledger.base,
+                equity: ledger.equity(price),
+            };
+        }
+    }
+
+    fn gauges(&self) -> PnlGauges {
+        self.gauges.lock().map(|g| *g).unwrap_or_default()
+    }
+}
+
 #[derive(Default)]
 pub struct Metrics {
     pub tick_to_decision: LatencyHistogram,
-    orders: DashMap<(i64, &'static str), u64>,
-    fills: DashMap<(i64, &'static str), u64>,
-    /// strategy → (realized, unrealized, inventory, equity)
-    pnl: DashMap<i64, (Decimal, Decimal, Decimal, Decimal)>,
+    /// database strategy id → its metrics (registered when the daemon adds the strategy).
+    strategies: Mutex<BTreeMap<i64, Arc<StrategyMetrics>>>,
     risk_events: DashMap<String, u64>,
     pub alerts_sent: AtomicU64,
     pub alerts_failed: AtomicU64,
@@ -110,36 +164,13 @@ pub struct Metrics {
 }
 
 impl Metrics {
-    pub fn order(&self, strategy: i64, status: &'static str) {
-        *self.orders.entry((strategy, status)).or_insert(0) += 1;
-    }
-
-    pub fn fill(&self, strategy: i64, side: &'static str, ledger: &Ledger) {
-        *self.fills.entry((strategy, side)).or_insert(0) += 1;
-        self.pnl
-            .entry(strategy)
-            .and_modify(|e| {
-                e.0 = ledger.realized_pnl;
-                e.2 = ledger.base;
-            })
-            .or_insert((
-                ledger.realized_pnl,
-                Decimal::ZERO,
-                ledger.base,
-                ledger.quote,
-            ));
-    }
-
-    pub fn mark(&self, strategy: i64, ledger: &Ledger, price: Decimal) {
-        self.pnl.insert(
-            strategy,
-            (
-                ledger.realized_pnl,
-                ledger.unrealized_pnl(price),
-                ledger.base,
-                ledger.equity(price),
-            ),
-        );
+    /// The metrics of strategy `id`, created on first use (a restarted strategy keeps its series).
+    pub fn strategy(&self, id: i64) -> Arc<StrategyMetrics> {
+        match self.strategies.lock() {
+            Ok(mut map) => map.entry(id).or_default().clone(),
+            // A poisoned map only loses the series, never trading.
+            Err(_) => Arc::new(StrategyMetrics::default()),
+        }
     }
 
     pub fn risk_event(&self, kind: &str) {
@@ -232,25 +263,37 @@ impl Metrics {
             "bsc_bot_orders_total",
             "Orders by strategy and status.",
         );
-        let mut orders: Vec<_> = self.orders.iter().map(|e| (*e.key(), *e.value())).collect();
-        orders.sort();
-        for ((sid, status), n) in orders {
-            let _ = writeln!(
-                s,
-                "bsc_bot_orders_total{{strategy=\"{sid}\",status=\"{status}\"}} {n}"
-            );
+        let strategies: Vec<(i64, Arc<StrategyMetrics>)> = self
+            .strategies
+            .lock()
+            .map(|m| m.iter().map(|(id, sm)| (*id, sm.clone())).collect())
+            .unwrap_or_default();
+        for (sid, sm) in &strategies {
+            for (status, n) in [
+                ("placed", &sm.orders_placed),
+                ("cancelled", &sm.orders_cancelled),
+            ] {
+                let _ = writeln!(
+                    s,
+                    "bsc_bot_orders_total{{strategy=\"{sid}\",status=\"{status}\"}} {}",
+                    n.load(Ordering::Relaxed)
+                );
+            }
         }
         counter(&mut s, "bsc_bot_fills_total", "Fills by strategy and side.");
-        let mut fills: Vec<_> = self.fills.iter().map(|e| (*e.key(), *e.value())).collect();
-        fills.sort();
-        for ((sid, side), n) in fills {
-            let _ = writeln!(
-                s,
-                "bsc_bot_fills_total{{strategy=\"{sid}\",side=\"{side}\"}} {n}"
-            );
+        for (sid, sm) in &strategies {
+            for (side, n) in [("buy", &sm.fills_buy), ("sell", &sm.fills_sell)] {
+                let _ = writeln!(
+                    s,
+                    "bsc_bot_fills_total{{strategy=\"{sid}\",side=\"{side}\"}} {}",
+                    n.load(Ordering::Relaxed)
+                );
+            }
         }
-        let mut pnl: Vec<_> = self.pnl.iter().map(|e| (*e.key(), *e.value())).collect();
-        pnl.sort_by_key(|p| p.0);
+        let pnl: Vec<(i64, PnlGauges)> = strategies
+            .iter()
+            .map(|(sid, sm)| (*sid, sm.gauges()))
+            .collect();
         for (name, help, pick) in [
             (
                 "bsc_bot_strategy_realized_pnl",
@@ -267,7 +310,7 @@ impl Metrics {
         ] {
             gauge(&mut s, name, help);
             for (sid, v) in &pnl {
-                let value = [v.0, v.1, v.2, v.3][pick];
+                let value = [v.realized, v.unrealized, v.inventory, v.equity][pick];
                 let _ = writeln!(s, "{name}{{strategy=\"{sid}\"}} {value}");
             }
         }

@@ -128,7 +128,7 @@ pub fn snapshot_ops(
 ) -> Vec<PersistOp> {
     ixs.into_iter()
         .map(|ix| PersistOp::Snapshot {
-            strategy_id: engine.recorder().db_ids[ix],
+            strategy_id: engine.recorder().db_id(ix),
             state: state_document(engine, ix),
             ts_ms: now_ms,
         })
@@ -162,7 +162,7 @@ pub fn add_strategy(
         .map_err(|_| "registry poisoned".to_string())?;
     let sym_ix = reg.symbol_ix(engine, feed, &symbol);
     // The recorder must know the id before the engine reports the restored orders.
-    engine.recorder_mut().db_ids.push(record.id);
+    engine.recorder_mut().register_strategy(record.id);
     let ix = engine.add_strategy(strategy, sym_ix, params.fee_bps(), record.status, ledger);
     reg.strategies.insert(record.id, ix);
     reg.applied.insert(record.id, record.status);
@@ -217,7 +217,9 @@ pub async fn run(config: Config, opts: DaemonOptions) -> Result<(), DaemonError>
         SimVenue::default(),
         RiskGuard::new(RiskLimits::default()),
         rec,
-    );
+    )
+    // Equity and unrealized PnL in /metrics follow the price within a second.
+    .with_mark_interval(1_000_000);
     let registry = Arc::new(Mutex::new(Registry::default()));
     let kill = store.kill_switch().await?;
     engine.process(crate::engine::Event::Control(Control::KillSwitch(
@@ -309,7 +311,7 @@ pub async fn run(config: Config, opts: DaemonOptions) -> Result<(), DaemonError>
                 last_marks = Instant::now();
                 (0..engine.strategy_count()).collect()
             } else {
-                engine.recorder().dirty.iter().copied().collect()
+                engine.recorder_mut().take_dirty()
             };
             let snaps = snapshot_ops(engine, ixs, wall_clock_ms());
             engine.recorder_mut().commit_event(snaps);

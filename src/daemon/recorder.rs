@@ -2,14 +2,12 @@
 //! the writer task and into metrics. It never blocks the engine (an unbounded channel; the writer
 //! batches, so the channel stays short).
 
-use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use rust_decimal::Decimal;
 use tokio::sync::mpsc;
 
-use crate::api::metrics::Metrics;
-use crate::clock::wall_clock_ms;
+use crate::api::metrics::{Metrics, StrategyMetrics};
 use crate::engine::ledger::Ledger;
 use crate::engine::order::{Fill, OrderId, RestingOrder, StrategyIx};
 use crate::engine::Recorder;
@@ -93,13 +91,48 @@ pub struct DaemonRecorder {
     tx: mpsc::UnboundedSender<PersistOp>,
     /// Operations of the event being processed, sent as one [`PersistOp::Atomic`].
     pending: Vec<PersistOp>,
-    /// Engine strategy index → database id.
-    pub db_ids: Vec<i64>,
+    /// Engine strategy index → database id and metrics.
+    strategies: Vec<(i64, Arc<StrategyMetrics>)>,
     /// Strategies whose state changed since the last snapshot.
-    pub dirty: BTreeSet<StrategyIx>,
+    dirty: DirtySet,
     metrics: Arc<Metrics>,
     /// Risk breaches are alerted as well as recorded.
     pub alerter: Option<crate::alerts::Alerter>,
+}
+
+/// Strategies touched by the current event, without a tree or a hash on the fill path: a flag
+/// per strategy plus the list of flagged ones.
+#[derive(Debug, Default)]
+struct DirtySet {
+    flags: Vec<bool>,
+    list: Vec<StrategyIx>,
+}
+
+impl DirtySet {
+    fn insert(&mut self, ix: StrategyIx) {
+        if ix >= self.flags.len() {
+            self.flags.resize(ix + 1, false);
+        }
+        if !self.flags[ix] {
+            self.flags[ix] = true;
+            self.list.push(ix);
+        }
+    }
+
+    /// The flagged strategies in index order; the set is left empty.
+    fn take(&mut self) -> Vec<StrategyIx> {
+        for &ix in &self.list {
+            self.flags[ix] = false;
+        }
+        let mut out = std::mem::take(&mut self.list);
+        out.sort_unstable();
+        out
+    }
+}
+
+/// Epoch milliseconds of an engine time: paper and live stamp events with the wall clock (µs).
+fn ms(ts_us: i64) -> i64 {
+    ts_us.div_euclid(1000)
 }
 
 impl DaemonRecorder {
@@ -107,11 +140,22 @@ impl DaemonRecorder {
         DaemonRecorder {
             tx,
             pending: Vec::new(),
-            db_ids: Vec::new(),
-            dirty: BTreeSet::new(),
+            strategies: Vec::new(),
+            dirty: DirtySet::default(),
             metrics,
             alerter: None,
         }
+    }
+
+    /// The database id of the strategy the engine will add next (the recorder must know it
+    /// before the engine reports a restored strategy's orders).
+    pub fn register_strategy(&mut self, db_id: i64) {
+        self.strategies.push((db_id, self.metrics.strategy(db_id)));
+    }
+
+    /// Database id of engine strategy `ix` (-1 for one never registered: a bug, kept visible).
+    pub fn db_id(&self, ix: StrategyIx) -> i64 {
+        self.strategies.get(ix).map_or(-1, |s| s.0)
     }
 
     /// Send directly (outside an engine event).
@@ -126,21 +170,28 @@ impl DaemonRecorder {
 
     /// True when the last event produced something to persist.
     pub fn has_pending(&self) -> bool {
-        !self.pending.is_empty() || !self.dirty.is_empty()
+        !self.pending.is_empty() || !self.dirty.list.is_empty()
+    }
+
+    /// Strategies changed by the last event, in index order (the set is cleared).
+    pub fn take_dirty(&mut self) -> Vec<StrategyIx> {
+        self.dirty.take()
     }
 
     /// Send the event's operations plus `extra` (its state snapshots) as one transaction.
     pub fn commit_event(&mut self, extra: Vec<PersistOp>) {
-        let mut ops = std::mem::take(&mut self.pending);
+        // The next event's list starts at this one's size: a burst of fills does not regrow it.
+        let next = Vec::with_capacity(self.pending.len().max(64));
+        let mut ops = std::mem::replace(&mut self.pending, next);
         ops.extend(extra);
-        self.dirty.clear();
+        self.dirty.take();
         if !ops.is_empty() {
             self.send(PersistOp::Atomic(ops));
         }
     }
 
-    fn db_id(&self, ix: StrategyIx) -> i64 {
-        self.db_ids.get(ix).copied().unwrap_or(-1)
+    fn metrics_of(&self, ix: StrategyIx) -> Option<&StrategyMetrics> {
+        self.strategies.get(ix).map(|s| s.1.as_ref())
     }
 }
 
@@ -149,35 +200,41 @@ pub(crate) fn cell_of(tag: u64) -> Option<i64> {
 }
 
 impl Recorder for DaemonRecorder {
-    fn order_placed(&mut self, order: &RestingOrder, _ts_us: i64) {
+    fn order_placed(&mut self, order: &RestingOrder, ts_us: i64) {
         let strategy_id = self.db_id(order.strategy);
         self.dirty.insert(order.strategy);
-        self.metrics.order(strategy_id, "placed");
+        if let Some(m) = self.metrics_of(order.strategy) {
+            m.order_placed();
+        }
         self.push(PersistOp::OrderPlaced {
             strategy_id,
             order: order.clone(),
-            ts_ms: wall_clock_ms(),
+            ts_ms: ms(ts_us),
         });
     }
 
-    fn order_cancelled(&mut self, strategy: StrategyIx, order: OrderId, reason: &str, _ts_us: i64) {
+    fn order_cancelled(&mut self, strategy: StrategyIx, order: OrderId, reason: &str, ts_us: i64) {
         self.dirty.insert(strategy);
-        self.metrics.order(self.db_id(strategy), "cancelled");
+        if let Some(m) = self.metrics_of(strategy) {
+            m.order_cancelled();
+        }
         self.push(PersistOp::OrderCancelled {
             engine_id: order,
             reason: reason.to_string(),
-            ts_ms: wall_clock_ms(),
+            ts_ms: ms(ts_us),
         });
     }
 
-    fn fill(&mut self, fill: &Fill, ledger: &Ledger) {
+    fn fill(&mut self, fill: &Fill, _ledger: &Ledger) {
         let strategy_id = self.db_id(fill.strategy);
         self.dirty.insert(fill.strategy);
-        self.metrics.fill(strategy_id, fill.side.as_str(), ledger);
+        if let Some(m) = self.metrics_of(fill.strategy) {
+            m.fill(fill.side.as_str());
+        }
         self.push(PersistOp::Filled {
             strategy_id,
             fill: fill.clone(),
-            ts_ms: wall_clock_ms(),
+            ts_ms: ms(fill.ts_us),
         });
     }
 
@@ -186,7 +243,7 @@ impl Recorder for DaemonRecorder {
         strategy: StrategyIx,
         status: StrategyStatus,
         reason: &str,
-        _ts_us: i64,
+        ts_us: i64,
     ) {
         self.dirty.insert(strategy);
         let strategy_id = self.db_id(strategy);
@@ -194,34 +251,50 @@ impl Recorder for DaemonRecorder {
             strategy_id,
             status,
             reason: reason.to_string(),
-            ts_ms: wall_clock_ms(),
+            ts_ms: ms(ts_us),
         });
     }
 
-    fn refused(&mut self, strategy: StrategyIx, refusal: &Refusal, _ts_us: i64) {
+    fn refused(&mut self, strategy: StrategyIx, refusal: &Refusal, ts_us: i64) {
         self.dirty.insert(strategy);
         self.metrics.risk_event("order_refused");
-        let strategy_id = Some(self.db_id(strategy));
+        let strategy_id = self.db_id(strategy);
         if let Some(a) = &self.alerter {
             a.raise(
                 "risk_breach",
                 "warning",
-                format!(
-                    "strategy {}: order refused: {refusal}",
-                    self.db_id(strategy)
-                ),
+                format!("strategy {strategy_id}: order refused: {refusal}"),
             );
         }
         self.push(PersistOp::Risk {
-            strategy_id,
+            strategy_id: Some(strategy_id),
             kind: "order_refused".into(),
             severity: "warning".into(),
             message: refusal.to_string(),
-            ts_ms: wall_clock_ms(),
+            ts_ms: ms(ts_us),
         });
     }
 
     fn mark(&mut self, _ts_us: i64, strategy: StrategyIx, ledger: &Ledger, price: Decimal) {
-        self.metrics.mark(self.db_id(strategy), ledger, price);
+        if let Some(m) = self.metrics_of(strategy) {
+            m.mark(ledger, price);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::DirtySet;
+
+    #[test]
+    fn dirty_set_lists_each_strategy_once_in_index_order_and_empties() {
+        let mut d = DirtySet::default();
+        for ix in [7, 2, 7, 0, 2] {
+            d.insert(ix);
+        }
+        assert_eq!(d.take(), vec![0, 2, 7]);
+        assert!(d.list.is_empty());
+        d.insert(2);
+        assert_eq!(d.take(), vec![2]);
     }
 }

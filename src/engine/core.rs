@@ -145,6 +145,13 @@ impl<R: Recorder> Engine<R> {
         ix
     }
 
+    /// Move the engine's clock forward (never back). The live loop calls it before control,
+    /// calls and venue fills, so what they record carries the time they happened, not the time
+    /// of the last trade.
+    pub fn advance_clock(&mut self, ts_us: i64) {
+        self.now_us = self.now_us.max(ts_us);
+    }
+
     pub fn process(&mut self, event: Event) {
         match event {
             Event::Tick {

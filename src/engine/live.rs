@@ -89,7 +89,10 @@ pub async fn run_live_with<R: Recorder>(
                 }
             }
             c = inputs.control.recv(), if control_open => match c {
-                Some(c) => engine.process(Event::Control(c)),
+                Some(c) => {
+                    engine.advance_clock(crate::clock::wall_clock_us());
+                    engine.process(Event::Control(c));
+                }
                 None => control_open = false,
             },
             call = async {
@@ -98,15 +101,21 @@ pub async fn run_live_with<R: Recorder>(
                     None => None,
                 }
             }, if calls_open => match call {
-                Some(call) => call(engine),
+                Some(call) => {
+                    engine.advance_clock(crate::clock::wall_clock_us());
+                    call(engine);
+                }
                 None => calls_open = false,
             },
             f = inputs.fills.recv(), if fills_open => match f {
-                Some(f) => engine.process(Event::Fill(f)),
+                Some(f) => {
+                    engine.advance_clock(crate::clock::wall_clock_us());
+                    engine.process(Event::Fill(f));
+                }
                 None => fills_open = false,
             },
             _ = timer.tick() => {
-                engine.process(Event::Timer { ts_us: crate::clock::wall_clock_ms() * 1000 });
+                engine.process(Event::Timer { ts_us: crate::clock::wall_clock_us() });
             }
             t = inputs.market.recv(), if market_open => match t {
                 Some(t) => {

@@ -174,7 +174,7 @@ async fn connection(
 ) -> Ended {
     let connect = tokio::time::timeout(
         Duration::from_secs(10),
-        tokio_tungstenite::connect_async(url),
+        tokio_tungstenite::connect_async_with_config(url, Some(socket_config()), true),
     );
     let mut ws = match connect.await {
         Ok(Ok((ws, _))) => ws,
@@ -229,7 +229,8 @@ async fn connection(
                     let Some(sym) = state.symbol(stream_symbol) else {
                         continue;
                     };
-                    let now = wall_clock_ms();
+                    let now_us = crate::clock::wall_clock_us();
+                    let now = now_us.div_euclid(1000);
                     sym.ticks.fetch_add(1, Ordering::Relaxed);
                     sym.last_tick_ms.store(now, Ordering::Relaxed);
                     sym.last_exchange_ms.store(trade_time_ms, Ordering::Relaxed);
@@ -241,7 +242,7 @@ async fn connection(
                     let tick = MarketTick {
                         symbol: sym.engine_symbol,
                         exchange_ts_us: trade_time_ms * 1000,
-                        received_ts_us: now * 1000,
+                        received_ts_us: now_us,
                         price,
                         received_at: Some(received),
                     };
@@ -283,6 +284,20 @@ async fn connection(
             _ => {}
         }
     }
+}
+
+/// Read buffer of the feed's socket. tungstenite zero-fills the whole buffer on every read poll
+/// (snapview/tungstenite-rs#547): its 128 KiB default cost two 128 KiB `memset`s per trade and
+/// pushed the engine's data out of cache. A few KiB holds a burst of Binance frames (~250 B each).
+const READ_BUFFER_BYTES: usize = 8 * 1024;
+/// Binance's largest messages are a few KiB; anything near this is a broken or hostile server.
+const MAX_MESSAGE_BYTES: usize = 1 << 20;
+
+fn socket_config() -> tokio_tungstenite::tungstenite::protocol::WebSocketConfig {
+    tokio_tungstenite::tungstenite::protocol::WebSocketConfig::default()
+        .read_buffer_size(READ_BUFFER_BYTES)
+        .max_message_size(Some(MAX_MESSAGE_BYTES))
+        .max_frame_size(Some(MAX_MESSAGE_BYTES))
 }
 
 fn end(got_data: bool, reason: String) -> Ended {
