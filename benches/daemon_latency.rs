@@ -2,7 +2,8 @@
 //! tick) at 1,000 and 10,000 trades/s, and idle RSS with 100 paper grid strategies.
 //! Run: `cargo bench --bench daemon_latency`. It starts the real `bsc-bot` binary against a local
 //! WebSocket server that speaks Binance's combined-stream format, replaying the real 2023-04-05
-//! capture's trade prices with fresh timestamps.
+//! capture's trade prices with fresh timestamps. `BENCH_STRATEGIES=N` changes the strategy count,
+//! `BENCH_BIN=PATH` benchmarks another build of the binary with the same harness.
 
 #![allow(clippy::zombie_processes)] // the daemon is stopped with `bot stop` and reaped with wait()
 
@@ -42,7 +43,9 @@ fn rss_kib(pid: u32) -> u64 {
 }
 
 fn bot(dir: &Path, args: &[&str]) -> Command {
-    let mut c = Command::new(BIN);
+    // BENCH_BIN runs another build of the daemon (A/B comparisons) with this harness.
+    let bin = std::env::var("BENCH_BIN").unwrap_or_else(|_| BIN.to_string());
+    let mut c = Command::new(bin);
     c.args(args)
         .current_dir(dir)
         .env_remove("DATABASE_URL")
@@ -150,7 +153,7 @@ async fn main() {
         );
     }
     let prices = capture_prices();
-    println!("| rate | ticks sent | p50 | p99 | fills |\n|---|---|---|---|---|");
+    println!("| rate | ticks | p50 | p99 | fills | RSS | DB backlog at end → drained |\n|---|---|---|---|---|---|---|");
     let mut idle_rss = 0;
     for rate in [1_000u64, 10_000] {
         let (mut child, api) = start_daemon(dir.path()).await;
@@ -175,7 +178,19 @@ async fn main() {
                 }
             }
         }
-        tokio::time::sleep(Duration::from_millis(500)).await;
+        // How far the database trails the engine when the burst ends, and how long it takes to
+        // catch up (the fills column is read once it has).
+        let sent = Instant::now();
+        let backlog_at_end = api_status(&api).await["persist_backlog"].clone();
+        let mut drained_ms = None;
+        while sent.elapsed() < Duration::from_secs(30) {
+            if api_status(&api).await["persist_backlog"] == 0 {
+                drained_ms = Some(sent.elapsed().as_millis());
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
         let s = api_status(&api).await;
         let busy_rss = rss_kib(child.id());
         let fills: i64 = {
@@ -186,11 +201,12 @@ async fn main() {
             v["fills"].as_i64().unwrap_or(0)
         };
         println!(
-            "| {rate}/s | {} | {:.1} µs | {:.1} µs | {fills} (strategy g0); RSS {:.1} MB |",
+            "| {rate}/s | {} | {:.1} µs | {:.1} µs | {fills} (strategy g0) | {:.1} MB | {backlog_at_end} events → {} |",
             s["tick_to_decision_us"]["count"],
             s["tick_to_decision_us"]["p50"].as_f64().unwrap_or(-1.0),
             s["tick_to_decision_us"]["p99"].as_f64().unwrap_or(-1.0),
-            busy_rss as f64 / 1024.0
+            busy_rss as f64 / 1024.0,
+            drained_ms.map_or("not within 30 s".to_string(), |ms| format!("{ms} ms")),
         );
         let _ = bot(dir.path(), &["bot", "stop"]).output();
         let _ = child.wait();

@@ -55,7 +55,8 @@ async fn paper_trading_through_drops_silence_and_garbage() {
             "-p", PARAMS,
         ])
         .ok();
-        let d = RunningDaemon::start(&db, &config, &[]).await;
+        let log = db.dir.path().join("daemon.log");
+        let d = RunningDaemon::start_logged(&db, &config, &log).await;
         assert!(
             d.until(Duration::from_secs(5), || async { ex.connections() >= 1 })
                 .await
@@ -184,6 +185,19 @@ async fn paper_trading_through_drops_silence_and_garbage() {
             .await;
         assert!(ok.is_some(), "{kind}: health did not recover");
 
+        // The database catches up with the engine: every queued write is done.
+        let caught_up = d
+            .until(Duration::from_secs(5), || async {
+                let s = d.get("/api/v1/status").await.1;
+                s["persist_queued"].as_u64().unwrap_or(0) > 0 && s["persist_backlog"] == 0
+            })
+            .await;
+        assert!(
+            caught_up.is_some(),
+            "{kind}: {}",
+            d.get("/api/v1/status").await.1
+        );
+
         // Metrics count what happened and parse as Prometheus text.
         let (code, text) = d.text("/metrics").await;
         assert_eq!(code, 200);
@@ -258,6 +272,31 @@ async fn paper_trading_through_drops_silence_and_garbage() {
             kinds.contains(&"daemon_started".to_string())
                 && kinds.contains(&"daemon_stopped".to_string()),
             "{kind}: {kinds:?}"
+        );
+        // JSON logs: every fill on record is logged in a span naming its strategy and order.
+        let text = std::fs::read_to_string(&log).unwrap();
+        let lines: Vec<serde_json::Value> = text
+            .lines()
+            .map(|l| {
+                serde_json::from_str(l).unwrap_or_else(|e| panic!("{kind}: not JSON: {l}: {e}"))
+            })
+            .collect();
+        let fills: Vec<&serde_json::Value> = lines
+            .iter()
+            .filter(|l| l["fields"]["message"] == "paper fill")
+            .collect();
+        assert_eq!(fills.len() as i64, trade_count(&db).await, "{kind}: {text}");
+        for f in &fills {
+            assert_eq!(f["span"]["strategy_id"], 1, "{kind}: {f}");
+            assert!(
+                f["span"]["order_id"].as_i64().unwrap_or(0) > 0,
+                "{kind}: {f}"
+            );
+            assert!(f["fields"]["price"].is_string(), "{kind}: {f}");
+        }
+        assert!(
+            !text.contains(TOKEN),
+            "{kind}: the API token reached the log"
         );
     }
 }

@@ -157,6 +157,10 @@ pub struct Metrics {
     /// database strategy id → its metrics (registered when the daemon adds the strategy).
     strategies: Mutex<BTreeMap<i64, Arc<StrategyMetrics>>>,
     risk_events: DashMap<String, u64>,
+    /// Writes handed to the persistence writer, and those it has committed (or given up on):
+    /// the difference is how far the database trails the engine.
+    pub persist_queued: AtomicU64,
+    pub persist_done: AtomicU64,
     pub alerts_sent: AtomicU64,
     pub alerts_failed: AtomicU64,
     pub alerts_deduplicated: AtomicU64,
@@ -171,6 +175,14 @@ impl Metrics {
             // A poisoned map only loses the series, never trading.
             Err(_) => Arc::new(StrategyMetrics::default()),
         }
+    }
+
+    /// Engine writes not yet in the database.
+    pub fn persist_backlog(&self) -> u64 {
+        let done = self.persist_done.load(Ordering::Relaxed);
+        self.persist_queued
+            .load(Ordering::Relaxed)
+            .saturating_sub(done)
     }
 
     pub fn risk_event(&self, kind: &str) {
@@ -238,6 +250,12 @@ impl Metrics {
             "bsc_bot_websocket_connections {}",
             u8::from(feed.connected.load(Ordering::Relaxed))
         );
+        gauge(
+            &mut s,
+            "bsc_bot_persist_backlog",
+            "Engine writes (events) waiting for the database.",
+        );
+        let _ = writeln!(s, "bsc_bot_persist_backlog {}", self.persist_backlog());
         counter(
             &mut s,
             "bsc_bot_feed_reconnects_total",

@@ -283,6 +283,8 @@ async fn status(State(st): State<ApiState>) -> Result<Json<serde_json::Value>, A
             "symbols": st.feed.symbol_status(now, stale_ms),
         },
         "engine_strategies": st.registry.lock().map(|r| r.applied.iter().map(|(id, s)| json!({"id": id, "status": s})).collect::<Vec<_>>()).unwrap_or_default(),
+        "persist_backlog": st.metrics.persist_backlog(),
+        "persist_queued": st.metrics.persist_queued.load(Ordering::Relaxed),
         "tick_to_decision_us": {
             "p50": st.metrics.tick_to_decision.quantile_ns(0.5).map(|n| n as f64 / 1000.0),
             "p99": st.metrics.tick_to_decision.quantile_ns(0.99).map(|n| n as f64 / 1000.0),

@@ -207,7 +207,8 @@ pub async fn run(config: Config, opts: DaemonOptions) -> Result<(), DaemonError>
     let (persist_tx, persist_rx) = mpsc::unbounded_channel();
     let order_index: writer::OrderIndex = Arc::new(DashMap::new());
     let writer_task = tokio::spawn(
-        writer::Writer::new(store.clone(), started, order_index.clone()).run(persist_rx),
+        writer::Writer::new(store.clone(), started, order_index.clone(), metrics.clone())
+            .run(persist_rx),
     );
 
     let mut rec = DaemonRecorder::new(persist_tx.clone(), metrics.clone());

@@ -160,6 +160,9 @@ impl DaemonRecorder {
 
     /// Send directly (outside an engine event).
     pub fn send(&self, op: PersistOp) {
+        self.metrics
+            .persist_queued
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         // The writer outlives the engine loop; a send can only fail during shutdown.
         let _ = self.tx.send(op);
     }

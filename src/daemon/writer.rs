@@ -10,6 +10,7 @@ use dashmap::DashMap;
 use tokio::sync::mpsc;
 
 use super::recorder::PersistOp;
+use crate::api::metrics::Metrics;
 use crate::engine::order::{Amount, OrderId, RestingKind, RestingOrder, Side};
 use crate::store::paper::{self, PendingOrder, PlacedOrder, TradeRow};
 use crate::store::{Store, StoreError};
@@ -46,6 +47,8 @@ pub type OrderIndex = Arc<DashMap<i64, OrderId>>;
 
 pub struct Writer {
     store: Store,
+    /// The writer reports how many of the engine's writes it has done (the backlog gauge).
+    metrics: Arc<Metrics>,
     run_id: i64,
     engine_to_db: HashMap<OrderId, i64>,
     index: OrderIndex,
@@ -54,9 +57,10 @@ pub struct Writer {
 }
 
 impl Writer {
-    pub fn new(store: Store, run_id: i64, index: OrderIndex) -> Self {
+    pub fn new(store: Store, run_id: i64, index: OrderIndex, metrics: Arc<Metrics>) -> Self {
         Writer {
             store,
+            metrics,
             run_id,
             engine_to_db: HashMap::new(),
             index,
@@ -75,6 +79,7 @@ impl Writer {
                     Err(_) => break,
                 }
             }
+            let received = batch.len() as u64;
             let mut acks = Vec::new();
             let mut work = Vec::with_capacity(batch.len());
             for op in batch.drain(..) {
@@ -103,6 +108,9 @@ impl Writer {
                     }
                 }
             }
+            self.metrics
+                .persist_done
+                .fetch_add(received, std::sync::atomic::Ordering::Relaxed);
             for ack in acks {
                 let _ = ack.send(());
             }
@@ -123,6 +131,8 @@ impl Writer {
             }
         }
         let mut new_ids: Vec<(OrderId, i64)> = Vec::new();
+        // Database order id of each fill, in op order, for the log written after the commit.
+        let mut fill_orders: Vec<i64> = Vec::new();
         // The batch is one transaction: only each strategy's last snapshot in it needs writing.
         let mut last_snapshot: HashMap<i64, usize> = HashMap::new();
         for (i, op) in ops.iter().enumerate() {
@@ -229,6 +239,7 @@ impl Writer {
                             .await?
                         }
                     };
+                    fill_orders.push(order_id);
                     paper::insert_trade(
                         &mut tx,
                         &TradeRow {
@@ -305,6 +316,71 @@ impl Writer {
         for (engine_id, db_id) in new_ids {
             self.index.insert(db_id, engine_id);
         }
+        log_committed(ops, &fill_orders, &self.engine_to_db);
         Ok(())
+    }
+}
+
+/// Log what a batch put on record, once it is committed (a retried batch logs once, and the
+/// engine thread never formats a log line). Spans carry `strategy_id` and the database
+/// `order_id`, the ids an operator greps for.
+fn log_committed(ops: &[PersistOp], fill_orders: &[i64], engine_to_db: &HashMap<OrderId, i64>) {
+    let mut fills = fill_orders.iter();
+    for op in ops {
+        match op {
+            PersistOp::Filled {
+                strategy_id, fill, ..
+            } => {
+                let order_id = fills.next().copied().unwrap_or(-1);
+                let span = tracing::info_span!("order", strategy_id, order_id);
+                let _in = span.enter();
+                tracing::info!(
+                    side = fill.side.as_str(),
+                    price = %fill.price.normalize(),
+                    base = %fill.base.normalize(),
+                    quote = %fill.quote.normalize(),
+                    fee = %fill.fee.normalize(),
+                    "paper fill"
+                );
+            }
+            PersistOp::OrderPlaced {
+                strategy_id, order, ..
+            } => {
+                let order_id = engine_to_db.get(&order.id).copied().unwrap_or(-1);
+                let span = tracing::debug_span!("order", strategy_id, order_id);
+                let _in = span.enter();
+                tracing::debug!(trigger = %order.trigger.to_decimal().unwrap_or_default(), "order placed");
+            }
+            PersistOp::OrderCancelled {
+                engine_id, reason, ..
+            } => {
+                let order_id = engine_to_db.get(engine_id).copied().unwrap_or(-1);
+                let span = tracing::debug_span!("order", order_id);
+                let _in = span.enter();
+                tracing::debug!(%reason, "order cancelled");
+            }
+            PersistOp::Status {
+                strategy_id,
+                status,
+                reason,
+                ..
+            } => {
+                let span = tracing::info_span!("strategy", strategy_id);
+                let _in = span.enter();
+                tracing::info!(status = status.as_str(), %reason, "strategy status");
+            }
+            PersistOp::Risk {
+                strategy_id,
+                kind,
+                severity,
+                message,
+                ..
+            } => {
+                let span = tracing::info_span!("strategy", strategy_id = strategy_id.unwrap_or(-1));
+                let _in = span.enter();
+                tracing::warn!(%kind, %severity, %message, "risk event");
+            }
+            _ => {}
+        }
     }
 }

@@ -41,14 +41,43 @@ impl RunningDaemon {
         args: &[&str],
         env: &[(&str, &str)],
     ) -> RunningDaemon {
-        let mut argv = vec!["--config", config, "--log-level", "warn", "bot", "start"];
+        Self::spawn(db, config, args, env, None).await
+    }
+
+    /// Started with info-level JSON logs written to `log` (to assert on what operators read).
+    pub async fn start_logged(db: &TestDb, config: &str, log: &std::path::Path) -> RunningDaemon {
+        Self::spawn(db, config, &[], &[], Some(log)).await
+    }
+
+    async fn spawn(
+        db: &TestDb,
+        config: &str,
+        args: &[&str],
+        env: &[(&str, &str)],
+        log: Option<&std::path::Path>,
+    ) -> RunningDaemon {
+        let level = if log.is_some() { "info" } else { "warn" };
+        let mut argv = vec![
+            "--config",
+            config,
+            "--log-level",
+            level,
+            "--log-format",
+            if log.is_some() { "json" } else { "text" },
+            "bot",
+            "start",
+        ];
         argv.extend_from_slice(args);
+        let stderr = match log {
+            Some(path) => Stdio::from(std::fs::File::create(path).unwrap()),
+            None => Stdio::inherit(),
+        };
         let child = db
             .cmd(&argv)
             .env("BSC_BOT_API_TOKEN", TOKEN)
             .envs(env.iter().copied())
             .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
+            .stderr(stderr)
             .spawn()
             .unwrap();
         let store = db.store().await;
