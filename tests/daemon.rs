@@ -69,6 +69,26 @@ async fn paper_trading_through_drops_silence_and_garbage() {
             "{kind}"
         );
 
+        // Everything but the engine thread runs below it (daemon.background_nice = 5).
+        // (Relative to the nice value this test runs at, which the daemon inherits.)
+        let me = std::process::id();
+        let base = thread_nice(me)
+            .iter()
+            .find(|t| t.0 == me)
+            .map_or(0, |t| t.2);
+        let threads = thread_nice(d.child.id());
+        let engine = threads.iter().find(|t| t.1 == "engine");
+        assert_eq!(engine.map(|t| t.2), Some(base), "{kind}: {threads:?}");
+        let main = threads.iter().find(|t| t.0 == d.child.id());
+        assert_eq!(main.map(|t| t.2), Some(base.max(5)), "{kind}: {threads:?}");
+        assert!(
+            threads
+                .iter()
+                .filter(|t| t.1.starts_with("tokio-runtime") || t.1.starts_with("sqlx"))
+                .all(|t| t.2 == base.max(5)),
+            "{kind}: {threads:?}"
+        );
+
         // Garbage and pings in between real frames: skipped and answered, never fatal.
         let frames = capture_frames(4_000);
         ex.send(Cmd::Text("this is not json".into()));
@@ -299,6 +319,30 @@ async fn paper_trading_through_drops_silence_and_garbage() {
             "{kind}: the API token reached the log"
         );
     }
+}
+
+/// (thread id, name, nice) of every thread of process `pid`, from /proc.
+fn thread_nice(pid: u32) -> Vec<(u32, String, i64)> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(format!("/proc/{pid}/task"))
+        .unwrap()
+        .flatten()
+    {
+        let tid: u32 = entry.file_name().to_str().unwrap().parse().unwrap();
+        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
+            continue;
+        };
+        let name = stat[stat.find('(').unwrap() + 1..stat.rfind(')').unwrap()].to_string();
+        // Fields after "(comm)": state is field 3, nice is field 19.
+        let nice = stat[stat.rfind(')').unwrap() + 2..]
+            .split(' ')
+            .nth(16)
+            .unwrap()
+            .parse()
+            .unwrap();
+        out.push((tid, name, nice));
+    }
+    out
 }
 
 fn assert_prometheus(text: &str) {

@@ -323,6 +323,13 @@ fn validate(config: &Config) -> Result<(), ConfigError> {
                 .into(),
         });
     }
+    if !(0..=19).contains(&config.daemon.background_nice) {
+        return Err(ConfigError::Invalid {
+            key: "daemon.background_nice".into(),
+            value: config.daemon.background_nice.to_string(),
+            expected: "a nice value in 0..=19 (0 leaves priorities alone)".into(),
+        });
+    }
     let hook = &config.alerts.webhook_url;
     if !(hook.is_empty() || hook.starts_with("http://") || hook.starts_with("https://")) {
         return Err(ConfigError::Invalid {
@@ -440,6 +447,10 @@ mod tests {
         let f = write("[log]\nformat = \"xml\"\n");
         let err = load(f.path(), true, &[]).unwrap_err().to_string();
         assert!(err.contains("log.format"), "{err}");
+        let f = write("[daemon]\nbackground_nice = -5\n");
+        let err = load(f.path(), true, &[]).unwrap_err().to_string();
+        assert!(err.contains("daemon.background_nice = -5"), "{err}");
+        assert!(err.contains("0..=19"), "{err}");
     }
 
     #[test]

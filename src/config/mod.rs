@@ -121,6 +121,9 @@ pub struct DaemonConfig {
     pub control_poll_ms: u64,
     /// How often strategy state is persisted when it changed.
     pub snapshot_every_ms: u64,
+    /// Nice value given to every daemon thread but the engine's (0 = leave priorities alone), so
+    /// the writer and the API never preempt a tick's decision on a small host.
+    pub background_nice: i32,
 }
 
 impl Default for DaemonConfig {
@@ -128,6 +131,7 @@ impl Default for DaemonConfig {
         DaemonConfig {
             control_poll_ms: 250,
             snapshot_every_ms: 1_000,
+            background_nice: 5,
         }
     }
 }

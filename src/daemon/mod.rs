@@ -7,6 +7,7 @@
 
 pub mod control;
 pub mod lock;
+pub mod priority;
 pub mod recorder;
 pub mod token;
 pub mod writer;
@@ -322,9 +323,11 @@ pub async fn run(config: Config, opts: DaemonOptions) -> Result<(), DaemonError>
     // socket to a decision without a cross-thread wake-up, and the writer and the API never queue
     // in front of it on the runtime's workers.
     let (engine_done, mut engine_task) = tokio::sync::oneshot::channel::<DaemonEngine>();
+    let (engine_tid_tx, engine_tid) = tokio::sync::oneshot::channel::<i32>();
     std::thread::Builder::new()
         .name("engine".into())
         .spawn(move || {
+            let _ = engine_tid_tx.send(priority::current_thread_id());
             let rt = match tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()
@@ -342,6 +345,20 @@ pub async fn run(config: Config, opts: DaemonOptions) -> Result<(), DaemonError>
             let _ = engine_done.send(engine);
         })
         .map_err(|e| DaemonError::Io(format!("cannot start the engine thread: {e}")))?;
+
+    // Everything but the engine yields the CPU to it (threads started later inherit this).
+    let nice = config.daemon.background_nice;
+    if nice > 0 {
+        match engine_tid.await {
+            Ok(tid) => match priority::lower_other_threads(tid, nice) {
+                Ok(n) => {
+                    tracing::info!(threads = n, nice, "background threads run below the engine")
+                }
+                Err(e) => tracing::warn!(error = %e, "cannot lower background thread priority"),
+            },
+            Err(_) => tracing::warn!("the engine thread did not report its id"),
+        }
+    }
 
     // Control plane: poll the database (and wake on pokes).
     let poller = control::Poller {
