@@ -117,7 +117,18 @@ impl Writer {
         }
     }
 
+    /// One batch, one transaction. On failure nothing of it is kept, in the database or in the
+    /// writer's own bookkeeping, so the retry starts from the same place.
     async fn apply(&mut self, ops: &[PersistOp]) -> Result<(), StoreError> {
+        let restoring = self.restoring.clone();
+        let result = self.apply_once(ops).await;
+        if result.is_err() {
+            self.restoring = restoring;
+        }
+        result
+    }
+
+    async fn apply_once(&mut self, ops: &[PersistOp]) -> Result<(), StoreError> {
         // Restore bookkeeping is read before the transaction (it only reads).
         for op in ops {
             if let PersistOp::BeginRestore { strategy_ids } = op {
@@ -130,17 +141,120 @@ impl Writer {
                 self.restoring = Some(map);
             }
         }
-        let mut new_ids: Vec<(OrderId, i64)> = Vec::new();
-        // Database order id of each fill, in op order, for the log written after the commit.
-        let mut fill_orders: Vec<i64> = Vec::new();
-        // The batch is one transaction: only each strategy's last snapshot in it needs writing.
+        let plan = self.plan(ops);
+        let mut tx = self.store.begin_write().await?;
+        // Orders first (fills and cancels refer to them), a few multi-row statements per table.
+        let inserted = paper::insert_orders(&mut tx, &plan.new_orders).await?;
+        let mut placed: HashMap<OrderId, i64> = plan.reused.iter().copied().collect();
+        for (engine_id, client_id) in &plan.new_resting {
+            let id = inserted.get(client_id).copied().ok_or_else(|| {
+                StoreError::Corrupt(format!("order {client_id} was not returned"))
+            })?;
+            placed.insert(*engine_id, id);
+        }
+        let db_id = |engine_id: &OrderId| {
+            placed
+                .get(engine_id)
+                .or_else(|| self.engine_to_db.get(engine_id))
+                .copied()
+        };
+        for group in &plan.status_changes {
+            let ids: Vec<i64> = group.orders.iter().filter_map(db_id).collect();
+            paper::set_orders_status(
+                &mut tx,
+                &ids,
+                group.status,
+                group.reason.as_deref(),
+                group.ts_ms,
+            )
+            .await?;
+        }
+        let mut trades = Vec::with_capacity(plan.trades.len());
+        for (order, row) in &plan.trades {
+            let order_id = match order {
+                OrderRef::Engine(id) => db_id(id),
+                OrderRef::Client(client_id) => inserted.get(client_id).copied(),
+            }
+            .ok_or_else(|| StoreError::Corrupt(format!("no order on record for fill {row:?}")))?;
+            trades.push(TradeRow {
+                order_id,
+                ..row.clone()
+            });
+        }
+        paper::insert_trades(&mut tx, &trades).await?;
+        paper::save_states(&mut tx, &plan.states).await?;
+        // The rare rest, in order.
+        for op in ops {
+            match op {
+                PersistOp::Status {
+                    strategy_id,
+                    status: StrategyStatus::Stopped,
+                    reason,
+                    ts_ms,
+                } => paper::engine_stopped(&mut tx, *strategy_id, reason, *ts_ms).await?,
+                PersistOp::Risk {
+                    strategy_id,
+                    kind,
+                    severity,
+                    message,
+                    ts_ms,
+                } => {
+                    paper::insert_risk_event(&mut tx, *strategy_id, kind, severity, message, *ts_ms)
+                        .await?
+                }
+                PersistOp::EndRestore => {
+                    if let Some(left) = self.restoring.take() {
+                        let ids: Vec<i64> = left.into_values().flatten().map(|p| p.id).collect();
+                        paper::set_orders_status(
+                            &mut tx,
+                            &ids,
+                            "cancelled",
+                            Some("not in the restored strategy state"),
+                            crate::clock::wall_clock_ms(),
+                        )
+                        .await?;
+                    }
+                }
+                _ => {}
+            }
+        }
+        tx.commit().await?;
+        for (engine_id, db_id) in &placed {
+            self.engine_to_db.insert(*engine_id, *db_id);
+            self.index.insert(*db_id, *engine_id);
+        }
+        let fill_orders: Vec<i64> = trades.iter().map(|t| t.order_id).collect();
+        log_committed(ops, &fill_orders, &self.engine_to_db);
+        Ok(())
+    }
+
+    /// Sort a batch's operations into the statements that write them, without touching the
+    /// database: new orders, pending ones re-used after a restart, status changes grouped by
+    /// (status, reason, time), fills, and each strategy's last state.
+    fn plan(&mut self, ops: &[PersistOp]) -> BatchPlan {
+        let mut plan = BatchPlan::default();
+        let mut groups: HashMap<(&'static str, Option<String>, i64), usize> = HashMap::new();
+        let mut change = |plan: &mut BatchPlan, status, reason: Option<&str>, ts_ms, order| {
+            let key = (status, reason.map(str::to_string), ts_ms);
+            let ix = *groups.entry(key).or_insert_with(|| {
+                plan.status_changes.push(StatusChange {
+                    status,
+                    reason: reason.map(str::to_string),
+                    ts_ms,
+                    orders: Vec::new(),
+                });
+                plan.status_changes.len() - 1
+            });
+            plan.status_changes[ix].orders.push(order);
+        };
+        // One transaction: only each strategy's last state in it needs building and writing.
         let mut last_snapshot: HashMap<i64, usize> = HashMap::new();
         for (i, op) in ops.iter().enumerate() {
             if let PersistOp::Snapshot { strategy_id, .. } = op {
                 last_snapshot.insert(*strategy_id, i);
             }
         }
-        let mut tx = self.store.begin_write().await?;
+        let mut resting_here: std::collections::HashSet<OrderId> = Default::default();
         for (i, op) in ops.iter().enumerate() {
             match op {
                 PersistOp::OrderPlaced {
@@ -148,103 +262,85 @@ impl Writer {
                     order,
                     ts_ms,
                 } => {
-                    let engine_id = &order.id;
                     let (kind, side, trigger_price, quote_amount, base_amount) =
                         order_columns(order);
-                    let (kind, side, trigger_price, quote_amount, base_amount) =
-                        (&kind, &side, &trigger_price, &quote_amount, &base_amount);
-                    let cell = &super::recorder::cell_of(order.tag());
                     let tag = order.tag() as i64;
                     let reuse = self.restoring.as_mut().and_then(|m| {
                         let list = m.get_mut(&(*strategy_id, tag))?;
                         let pos = list.iter().position(|p| {
-                            p.side == *side
+                            p.side == side
                                 && p.trigger_price.as_deref() == Some(trigger_price.as_str())
-                                && p.quote_amount == *quote_amount
-                                && p.base_amount == *base_amount
+                                && p.quote_amount == quote_amount
+                                && p.base_amount == base_amount
                         })?;
                         Some(list.remove(pos).id)
                     });
-                    let db_id = match reuse {
-                        Some(id) => id,
-                        None => {
-                            paper::insert_order(
-                                &mut tx,
-                                &PlacedOrder {
-                                    strategy_id: *strategy_id,
-                                    client_order_id: format!(
-                                        "s{strategy_id}-r{}-o{engine_id}",
-                                        self.run_id
-                                    ),
-                                    kind: kind.clone(),
-                                    side: side.clone(),
-                                    trigger_price: Some(trigger_price.clone()),
-                                    quote_amount: quote_amount.clone(),
-                                    base_amount: base_amount.clone(),
-                                    cell: *cell,
-                                    tag: Some(tag),
-                                    status: "pending",
-                                },
-                                *ts_ms,
-                            )
-                            .await?
-                        }
-                    };
-                    new_ids.push((*engine_id, db_id));
-                    self.engine_to_db.insert(*engine_id, db_id);
+                    resting_here.insert(order.id);
+                    if let Some(id) = reuse {
+                        plan.reused.push((order.id, id));
+                        continue;
+                    }
+                    let client_order_id = format!("s{strategy_id}-r{}-o{}", self.run_id, order.id);
+                    plan.new_resting.push((order.id, client_order_id.clone()));
+                    plan.new_orders.push((
+                        PlacedOrder {
+                            strategy_id: *strategy_id,
+                            client_order_id,
+                            kind,
+                            side,
+                            trigger_price: Some(trigger_price),
+                            quote_amount,
+                            base_amount,
+                            cell: super::recorder::cell_of(order.tag()),
+                            tag: Some(tag),
+                            status: "pending",
+                        },
+                        *ts_ms,
+                    ));
                 }
                 PersistOp::OrderCancelled {
                     engine_id,
                     reason,
                     ts_ms,
-                } => {
-                    if let Some(id) = self.engine_to_db.get(engine_id) {
-                        paper::set_order_status(&mut tx, *id, "cancelled", Some(reason), *ts_ms)
-                            .await?;
-                    }
-                }
+                } => change(&mut plan, "cancelled", Some(reason), *ts_ms, *engine_id),
                 PersistOp::Filled {
                     strategy_id,
                     fill,
                     ts_ms,
                 } => {
-                    let order_id = match self.engine_to_db.get(&fill.order_id) {
-                        Some(id) => {
-                            paper::set_order_status(&mut tx, *id, "filled", None, *ts_ms).await?;
-                            *id
-                        }
-                        None => {
-                            // Market orders never rest: they go on record already filled.
-                            paper::insert_order(
-                                &mut tx,
-                                &PlacedOrder {
-                                    strategy_id: *strategy_id,
-                                    client_order_id: format!(
-                                        "s{strategy_id}-r{}-o{}",
-                                        self.run_id, fill.order_id
-                                    ),
-                                    kind: "market".into(),
-                                    side: fill.side.as_str().into(),
-                                    trigger_price: None,
-                                    quote_amount: (fill.side == Side::Buy)
-                                        .then(|| fill.quote.normalize().to_string()),
-                                    base_amount: (fill.side == Side::Sell)
-                                        .then(|| fill.base.normalize().to_string()),
-                                    cell: None,
-                                    tag: Some(fill.tag as i64),
-                                    status: "filled",
-                                },
-                                *ts_ms,
-                            )
-                            .await?
-                        }
+                    let resting = self.engine_to_db.contains_key(&fill.order_id)
+                        || resting_here.contains(&fill.order_id);
+                    let order = if resting {
+                        change(&mut plan, "filled", None, *ts_ms, fill.order_id);
+                        OrderRef::Engine(fill.order_id)
+                    } else {
+                        // Market orders never rest: they go on record already filled.
+                        let client_order_id =
+                            format!("s{strategy_id}-r{}-o{}", self.run_id, fill.order_id);
+                        plan.new_orders.push((
+                            PlacedOrder {
+                                strategy_id: *strategy_id,
+                                client_order_id: client_order_id.clone(),
+                                kind: "market".into(),
+                                side: fill.side.as_str().into(),
+                                trigger_price: None,
+                                quote_amount: (fill.side == Side::Buy)
+                                    .then(|| fill.quote.normalize().to_string()),
+                                base_amount: (fill.side == Side::Sell)
+                                    .then(|| fill.base.normalize().to_string()),
+                                cell: None,
+                                tag: Some(fill.tag as i64),
+                                status: "filled",
+                            },
+                            *ts_ms,
+                        ));
+                        OrderRef::Client(client_order_id)
                     };
-                    fill_orders.push(order_id);
-                    paper::insert_trade(
-                        &mut tx,
-                        &TradeRow {
+                    plan.trades.push((
+                        order,
+                        TradeRow {
                             strategy_id: *strategy_id,
-                            order_id,
+                            order_id: 0,
                             side: fill.side.as_str().into(),
                             price: fill.price.normalize().to_string(),
                             base_amount: fill.base.normalize().to_string(),
@@ -255,70 +351,45 @@ impl Writer {
                                 .map(|c| (fill.quote - c).normalize().to_string()),
                             executed_at: *ts_ms,
                         },
-                    )
-                    .await?;
-                }
-                PersistOp::Status {
-                    strategy_id,
-                    status,
-                    reason,
-                    ts_ms,
-                } => {
-                    if *status == StrategyStatus::Stopped {
-                        paper::engine_stopped(&mut tx, *strategy_id, reason, *ts_ms).await?;
-                    }
+                    ));
                 }
                 PersistOp::Snapshot {
                     strategy_id,
                     state,
                     ts_ms,
-                } => {
-                    if last_snapshot.get(strategy_id) == Some(&i) {
-                        paper::save_state(&mut tx, *strategy_id, &state.to_json(), *ts_ms).await?;
-                    }
+                } if last_snapshot.get(strategy_id) == Some(&i) => {
+                    plan.states.push((*strategy_id, state.to_json(), *ts_ms));
                 }
-                PersistOp::Risk {
-                    strategy_id,
-                    kind,
-                    severity,
-                    message,
-                    ts_ms,
-                } => {
-                    paper::insert_risk_event(
-                        &mut tx,
-                        *strategy_id,
-                        kind,
-                        severity,
-                        message,
-                        *ts_ms,
-                    )
-                    .await?;
-                }
-                PersistOp::EndRestore => {
-                    if let Some(left) = self.restoring.take() {
-                        let now = crate::clock::wall_clock_ms();
-                        for p in left.into_values().flatten() {
-                            paper::set_order_status(
-                                &mut tx,
-                                p.id,
-                                "cancelled",
-                                Some("not in the restored strategy state"),
-                                now,
-                            )
-                            .await?;
-                        }
-                    }
-                }
-                PersistOp::BeginRestore { .. } | PersistOp::Flush(_) | PersistOp::Atomic(_) => {}
+                _ => {}
             }
         }
-        tx.commit().await?;
-        for (engine_id, db_id) in new_ids {
-            self.index.insert(db_id, engine_id);
-        }
-        log_committed(ops, &fill_orders, &self.engine_to_db);
-        Ok(())
+        plan
     }
+}
+
+/// A fill's order: one the engine placed (resting), or a market order inserted with the fill.
+enum OrderRef {
+    Engine(OrderId),
+    Client(String),
+}
+
+struct StatusChange {
+    status: &'static str,
+    reason: Option<String>,
+    ts_ms: i64,
+    orders: Vec<OrderId>,
+}
+
+#[derive(Default)]
+struct BatchPlan {
+    new_orders: Vec<(PlacedOrder, i64)>,
+    /// Engine id → client order id of the resting orders among `new_orders`.
+    new_resting: Vec<(OrderId, String)>,
+    /// Engine id → id on record of re-issued orders matched after a restart.
+    reused: Vec<(OrderId, i64)>,
+    status_changes: Vec<StatusChange>,
+    trades: Vec<(OrderRef, TradeRow)>,
+    states: Vec<(i64, String, i64)>,
 }
 
 /// Log what a batch put on record, once it is committed (a retried batch logs once, and the

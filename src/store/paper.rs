@@ -2,6 +2,8 @@
 //! state and status changes, risk events. One batch is one transaction, so a crash leaves the
 //! record consistent with itself.
 
+use std::collections::HashMap;
+
 use serde::Serialize;
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
@@ -77,30 +79,141 @@ pub struct PendingOrder {
     pub base_amount: Option<String>,
 }
 
+/// Rows per multi-row statement: 64 and then powers of two, so a batch of any size uses at most
+/// seven distinct statement texts per table (each prepared once and cached by the connection).
+fn chunk_sizes(mut n: usize) -> impl Iterator<Item = usize> {
+    std::iter::from_fn(move || {
+        if n == 0 {
+            return None;
+        }
+        let size = if n >= 64 { 64 } else { 1 << n.ilog2() };
+        n -= size;
+        Some(size)
+    })
+}
+
+/// Bind placeholders for multi-row statements: `?` on SQLite, `$N` on PostgreSQL. sqlx looks a
+/// numbered SQLite parameter's name up by a linear scan per parameter, which made a 700-parameter
+/// statement cost quadratic time (a tenth of the writer's CPU); anonymous ones cost nothing.
+struct Placeholders {
+    sqlite: bool,
+    next: usize,
+}
+
+impl Placeholders {
+    fn of(conn: &AnyConnection) -> Self {
+        Placeholders {
+            sqlite: conn.backend_name().eq_ignore_ascii_case("sqlite"),
+            next: 0,
+        }
+    }
+
+    fn one(&mut self) -> String {
+        self.next += 1;
+        if self.sqlite {
+            "?".to_string()
+        } else {
+            format!("${}", self.next)
+        }
+    }
+
+    /// `(p, p, …)` with `n` placeholders.
+    fn row(&mut self, n: usize) -> String {
+        let parts: Vec<String> = (0..n).map(|_| self.one()).collect();
+        format!("({})", parts.join(", "))
+    }
+
+    /// `rows` rows of `n` placeholders each.
+    fn rows(&mut self, rows: usize, n: usize) -> String {
+        (0..rows)
+            .map(|_| self.row(n))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+}
+
+/// Insert orders, each with its own time; returns `client_order_id → id`. Many rows go in a few
+/// statements: the daemon's writer stores a burst of fills' counter-orders this way.
+pub async fn insert_orders(
+    conn: &mut AnyConnection,
+    orders: &[(PlacedOrder, i64)],
+) -> Result<HashMap<String, i64>, StoreError> {
+    let mut ids = HashMap::with_capacity(orders.len());
+    let mut rest = orders;
+    for size in chunk_sizes(orders.len()) {
+        let (chunk, tail) = rest.split_at(size);
+        rest = tail;
+        let sql = format!(
+            "INSERT INTO orders (strategy_id, client_order_id, kind, side, trigger_price, quote_amount, \
+             base_amount, cell, tag, status, created_at, updated_at) VALUES {} \
+             RETURNING id, client_order_id",
+            Placeholders::of(conn).rows(size, 12)
+        );
+        let mut q = sqlx::query(&sql);
+        for (o, now_ms) in chunk {
+            q = q
+                .bind(o.strategy_id)
+                .bind(o.client_order_id.clone())
+                .bind(o.kind.clone())
+                .bind(o.side.clone())
+                .bind(o.trigger_price.clone())
+                .bind(o.quote_amount.clone())
+                .bind(o.base_amount.clone())
+                .bind(o.cell)
+                .bind(o.tag)
+                .bind(o.status.to_string())
+                .bind(*now_ms)
+                .bind(*now_ms);
+        }
+        for row in q.fetch_all(&mut *conn).await? {
+            ids.insert(row.try_get("client_order_id")?, row.try_get("id")?);
+        }
+    }
+    Ok(ids)
+}
+
 pub async fn insert_order(
     conn: &mut AnyConnection,
     o: &PlacedOrder,
     now_ms: i64,
 ) -> Result<i64, StoreError> {
-    let id: i64 = sqlx::query_scalar(
-        "INSERT INTO orders (strategy_id, client_order_id, kind, side, trigger_price, quote_amount, \
-         base_amount, cell, tag, status, created_at, updated_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11) RETURNING id",
-    )
-    .bind(o.strategy_id)
-    .bind(o.client_order_id.clone())
-    .bind(o.kind.clone())
-    .bind(o.side.clone())
-    .bind(o.trigger_price.clone())
-    .bind(o.quote_amount.clone())
-    .bind(o.base_amount.clone())
-    .bind(o.cell)
-    .bind(o.tag)
-    .bind(o.status.to_string())
-    .bind(now_ms)
-    .fetch_one(&mut *conn)
-    .await?;
-    Ok(id)
+    let ids = insert_orders(conn, &[(o.clone(), now_ms)]).await?;
+    ids.get(&o.client_order_id)
+        .copied()
+        .ok_or_else(|| StoreError::Corrupt("the inserted order was not returned".into()))
+}
+
+/// Move pending orders to `status` (an order already filled or cancelled keeps its status).
+pub async fn set_orders_status(
+    conn: &mut AnyConnection,
+    ids: &[i64],
+    status: &str,
+    reason: Option<&str>,
+    now_ms: i64,
+) -> Result<(), StoreError> {
+    let mut rest = ids;
+    for size in chunk_sizes(ids.len()) {
+        let (chunk, tail) = rest.split_at(size);
+        rest = tail;
+        let mut p = Placeholders::of(conn);
+        let sql = format!(
+            "UPDATE orders SET status = {}, status_reason = COALESCE({}, status_reason), updated_at = {} \
+             WHERE status = 'pending' AND id IN {}",
+            p.one(),
+            p.one(),
+            p.one(),
+            p.row(size)
+        );
+        let mut q = sqlx::query(&sql)
+            .bind(status.to_string())
+            .bind(reason.map(str::to_string))
+            .bind(now_ms);
+        for id in chunk {
+            q = q.bind(*id);
+        }
+        q.execute(&mut *conn).await?;
+    }
+    Ok(())
 }
 
 pub async fn set_order_status(
@@ -110,51 +223,68 @@ pub async fn set_order_status(
     reason: Option<&str>,
     now_ms: i64,
 ) -> Result<(), StoreError> {
-    sqlx::query(
-        "UPDATE orders SET status = $1, status_reason = COALESCE($2, status_reason), updated_at = $3 \
-         WHERE id = $4 AND status = 'pending'",
-    )
-    .bind(status.to_string())
-    .bind(reason.map(str::to_string))
-    .bind(now_ms)
-    .bind(id)
-    .execute(&mut *conn)
-    .await?;
+    set_orders_status(conn, &[id], status, reason, now_ms).await
+}
+
+pub async fn insert_trades(
+    conn: &mut AnyConnection,
+    trades: &[TradeRow],
+) -> Result<(), StoreError> {
+    let mut rest = trades;
+    for size in chunk_sizes(trades.len()) {
+        let (chunk, tail) = rest.split_at(size);
+        rest = tail;
+        let mut p = Placeholders::of(conn);
+        let values: Vec<String> = (0..size)
+            .map(|_| {
+                let head: Vec<String> = (0..8).map(|_| p.one()).collect();
+                format!("({}, NULL, NULL, 'filled', {})", head.join(", "), p.one())
+            })
+            .collect();
+        let sql = format!(
+            "INSERT INTO trades (strategy_id, order_id, side, price, base_amount, quote_amount, fee_quote, \
+             realized_pnl, tx_hash, gas_fee, status, executed_at) VALUES {}",
+            values.join(", ")
+        );
+        let mut q = sqlx::query(&sql);
+        for t in chunk {
+            q = q
+                .bind(t.strategy_id)
+                .bind(t.order_id)
+                .bind(t.side.clone())
+                .bind(t.price.clone())
+                .bind(t.base_amount.clone())
+                .bind(t.quote_amount.clone())
+                .bind(t.fee_quote.clone())
+                .bind(t.realized_pnl.clone())
+                .bind(t.executed_at);
+        }
+        q.execute(&mut *conn).await?;
+    }
     Ok(())
 }
 
-pub async fn insert_trade(conn: &mut AnyConnection, t: &TradeRow) -> Result<i64, StoreError> {
-    let id: i64 = sqlx::query_scalar(
-        "INSERT INTO trades (strategy_id, order_id, side, price, base_amount, quote_amount, fee_quote, \
-         realized_pnl, tx_hash, gas_fee, status, executed_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, NULL, NULL, 'filled', $9) RETURNING id",
-    )
-    .bind(t.strategy_id)
-    .bind(t.order_id)
-    .bind(t.side.clone())
-    .bind(t.price.clone())
-    .bind(t.base_amount.clone())
-    .bind(t.quote_amount.clone())
-    .bind(t.fee_quote.clone())
-    .bind(t.realized_pnl.clone())
-    .bind(t.executed_at)
-    .fetch_one(&mut *conn)
-    .await?;
-    Ok(id)
-}
-
-pub async fn save_state(
+/// Store strategies' state documents: `(strategy id, JSON, time)`, one row per strategy.
+pub async fn save_states(
     conn: &mut AnyConnection,
-    strategy_id: i64,
-    state: &str,
-    now_ms: i64,
+    states: &[(i64, String, i64)],
 ) -> Result<(), StoreError> {
-    sqlx::query("UPDATE strategies SET state = $1, state_version = state_version + 1, updated_at = $2 WHERE id = $3")
-        .bind(state.to_string())
-        .bind(now_ms)
-        .bind(strategy_id)
-        .execute(&mut *conn)
-        .await?;
+    let mut rest = states;
+    for size in chunk_sizes(states.len()) {
+        let (chunk, tail) = rest.split_at(size);
+        rest = tail;
+        // VALUES columns are column1.. in both SQLite and PostgreSQL.
+        let sql = format!(
+            "UPDATE strategies SET state = v.column2, state_version = state_version + 1, \
+             updated_at = v.column3 FROM (VALUES {}) AS v WHERE strategies.id = v.column1",
+            Placeholders::of(conn).rows(size, 3)
+        );
+        let mut q = sqlx::query(&sql);
+        for (id, state, now_ms) in chunk {
+            q = q.bind(*id).bind(state.clone()).bind(*now_ms);
+        }
+        q.execute(&mut *conn).await?;
+    }
     Ok(())
 }
 
@@ -315,5 +445,22 @@ impl Store {
                 .fetch_one(&self.pool)
                 .await?,
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn chunk_sizes_cover_the_rows_with_few_distinct_sizes() {
+        for n in [0usize, 1, 2, 3, 7, 63, 64, 65, 100, 200, 513] {
+            let sizes: Vec<usize> = super::chunk_sizes(n).collect();
+            assert_eq!(sizes.iter().sum::<usize>(), n, "{n}: {sizes:?}");
+            assert!(
+                sizes.iter().all(|s| s.is_power_of_two() && *s <= 64),
+                "{n}: {sizes:?}"
+            );
+            assert!(sizes.windows(2).all(|w| w[0] >= w[1]), "{n}: {sizes:?}");
+        }
+        assert_eq!(super::chunk_sizes(100).collect::<Vec<_>>(), vec![64, 32, 4]);
     }
 }
