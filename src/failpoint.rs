@@ -2,27 +2,46 @@
 //!
 //! A failpoint costs one environment lookup and is only placed on operator commands, never on
 //! the tick path. `abort` kills the process like `kill -9` would; `sleep:MS` holds it open so a
-//! test can kill it from outside at a known point.
+//! test can kill it from outside at a known point; `fail_once` makes the daemon's writer fail its
+//! first attempt at a batch (one lookup per batch, off the tick path).
+
+/// The action `BSC_BOT_FAILPOINTS` sets for `name`, if any.
+fn action(name: &str) -> Option<String> {
+    let spec = std::env::var("BSC_BOT_FAILPOINTS").ok()?;
+    spec.split(',').find_map(|entry| {
+        let (point, action) = entry.split_once('=')?;
+        (point.trim() == name).then(|| action.trim().to_string())
+    })
+}
 
 /// Trigger the named failpoint if `BSC_BOT_FAILPOINTS` lists it (`a=abort,b=sleep:500`).
 pub fn hit(name: &str) {
-    let Ok(spec) = std::env::var("BSC_BOT_FAILPOINTS") else {
+    let Some(action) = action(name) else {
         return;
     };
-    for entry in spec.split(',') {
-        let Some((point, action)) = entry.split_once('=') else {
-            continue;
-        };
-        if point.trim() != name {
-            continue;
-        }
-        match action.trim() {
-            "abort" => std::process::abort(),
-            other => {
-                if let Some(ms) = other.strip_prefix("sleep:").and_then(|m| m.parse().ok()) {
-                    std::thread::sleep(std::time::Duration::from_millis(ms));
-                }
+    match action.as_str() {
+        "abort" => std::process::abort(),
+        other => {
+            if let Some(ms) = other.strip_prefix("sleep:").and_then(|m| m.parse().ok()) {
+                std::thread::sleep(std::time::Duration::from_millis(ms));
             }
         }
     }
+}
+
+/// True the first time `name` is reached when `BSC_BOT_FAILPOINTS` sets it to `fail_once`: the
+/// caller fails as if its database call had, so a test can drive its retry path.
+pub fn fail_once(name: &str) -> bool {
+    static FIRED: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+    if action(name).as_deref() != Some("fail_once") {
+        return false;
+    }
+    let Ok(mut fired) = FIRED.lock() else {
+        return false;
+    };
+    if fired.iter().any(|f| f == name) {
+        return false;
+    }
+    fired.push(name.to_string());
+    true
 }

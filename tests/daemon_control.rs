@@ -169,8 +169,17 @@ async fn kill_9_and_restart_resume_without_duplicate_or_lost_orders() {
         d.child.wait().unwrap();
         drop(d);
         check_consistent(&db, kind, "after kill -9").await;
+        let pending_before = pending_ids(&db).await;
 
-        let d = RunningDaemon::start(&db, &config, &[]).await;
+        // The restart's first write (re-issued orders matched with those on record) fails once
+        // and is retried: still no duplicate, and the same orders stay pending.
+        let d = RunningDaemon::start_with_env(
+            &db,
+            &config,
+            &[],
+            &[("BSC_BOT_FAILPOINTS", "writer.after_orders=fail_once")],
+        )
+        .await;
         let conns = ex.connections();
         assert!(d
             .until(Duration::from_secs(5), || async {
@@ -178,8 +187,13 @@ async fn kill_9_and_restart_resume_without_duplicate_or_lost_orders() {
             })
             .await
             .is_some());
-        tokio::time::sleep(Duration::from_millis(300)).await;
+        tokio::time::sleep(Duration::from_millis(600)).await;
         check_consistent(&db, kind, "after restart").await;
+        assert_eq!(
+            pending_ids(&db).await,
+            pending_before,
+            "{kind}: restored orders were not matched with those on record"
+        );
         for f in &frames[3_000..] {
             ex.send(Cmd::Text(restamp(f, now_ms())));
         }
@@ -187,6 +201,16 @@ async fn kill_9_and_restart_resume_without_duplicate_or_lost_orders() {
         check_consistent(&db, kind, "after trading on").await;
         drop(d);
     }
+}
+
+async fn pending_ids(db: &TestDb) -> Vec<i64> {
+    let store = db.store().await;
+    let ids = sqlx::query_scalar("SELECT id FROM orders WHERE status = 'pending' ORDER BY id")
+        .fetch_all(store.pool())
+        .await
+        .unwrap();
+    store.close().await;
+    ids
 }
 
 /// The record agrees with itself and with the strategy's persisted state:

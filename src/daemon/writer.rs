@@ -145,6 +145,9 @@ impl Writer {
         let mut tx = self.store.begin_write().await?;
         // Orders first (fills and cancels refer to them), a few multi-row statements per table.
         let inserted = paper::insert_orders(&mut tx, &plan.new_orders).await?;
+        if crate::failpoint::fail_once("writer.after_orders") {
+            return Err(StoreError::Io("failpoint writer.after_orders".into()));
+        }
         let mut placed: HashMap<OrderId, i64> = plan.reused.iter().copied().collect();
         for (engine_id, client_id) in &plan.new_resting {
             let id = inserted.get(client_id).copied().ok_or_else(|| {

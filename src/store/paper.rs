@@ -216,16 +216,6 @@ pub async fn set_orders_status(
     Ok(())
 }
 
-pub async fn set_order_status(
-    conn: &mut AnyConnection,
-    id: i64,
-    status: &str,
-    reason: Option<&str>,
-    now_ms: i64,
-) -> Result<(), StoreError> {
-    set_orders_status(conn, &[id], status, reason, now_ms).await
-}
-
 pub async fn insert_trades(
     conn: &mut AnyConnection,
     trades: &[TradeRow],
