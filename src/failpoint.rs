@@ -8,6 +8,10 @@
 /// The action `BSC_BOT_FAILPOINTS` sets for `name`, if any.
 fn action(name: &str) -> Option<String> {
     let spec = std::env::var("BSC_BOT_FAILPOINTS").ok()?;
+    action_in(&spec, name)
+}
+
+fn action_in(spec: &str, name: &str) -> Option<String> {
     spec.split(',').find_map(|entry| {
         let (point, action) = entry.split_once('=')?;
         (point.trim() == name).then(|| action.trim().to_string())
@@ -30,18 +34,23 @@ pub fn hit(name: &str) {
 }
 
 /// True the first time `name` is reached when `BSC_BOT_FAILPOINTS` sets it to `fail_once`: the
-/// caller fails as if its database call had, so a test can drive its retry path.
+/// caller fails as if its database call had, so a test can drive its retry path. Once per
+/// distinct `BSC_BOT_FAILPOINTS` value, so a test can arm it again by changing the value.
 pub fn fail_once(name: &str) -> bool {
     static FIRED: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
-    if action(name).as_deref() != Some("fail_once") {
+    let Ok(spec) = std::env::var("BSC_BOT_FAILPOINTS") else {
+        return false;
+    };
+    if action_in(&spec, name).as_deref() != Some("fail_once") {
         return false;
     }
+    let key = format!("{name}|{spec}");
     let Ok(mut fired) = FIRED.lock() else {
         return false;
     };
-    if fired.iter().any(|f| f == name) {
+    if fired.contains(&key) {
         return false;
     }
-    fired.push(name.to_string());
+    fired.push(key);
     true
 }

@@ -139,3 +139,100 @@ async fn versions(store: &bsc_bot::store::Store) -> HashMap<i64, i64> {
         .into_iter()
         .collect()
 }
+
+/// The restart's write that matches re-issued orders with those on record fails once (after its
+/// orders were written, then rolled back) and is retried in a later batch than the restore's
+/// start: the retry must match the same orders again, not insert copies.
+#[tokio::test]
+async fn writer_retry_matches_restored_orders_again() {
+    use bsc_bot::api::metrics::Metrics;
+    use bsc_bot::daemon::recorder::PersistOp;
+    use bsc_bot::daemon::writer::Writer;
+    use bsc_bot::engine::order::{Amount, LimitRequest, RestingKind, RestingOrder, Side};
+    use bsc_bot::engine::PriceKey;
+    use rust_decimal::Decimal;
+
+    for kind in backends() {
+        let db = TestDb::new(kind).await;
+        let sid = create_grid(&db, "restored");
+        let store = db.store().await;
+        let on_record: Vec<(PlacedOrder, i64)> = (1..=2)
+            .map(|tag| {
+                let mut o = order(sid, tag, "pending");
+                o.side = "buy".into();
+                o.trigger_price = Some(format!("{}", 100 + tag));
+                o.tag = Some(tag);
+                (o, 1_000)
+            })
+            .collect();
+        let mut tx = store.begin_write().await.unwrap();
+        let before = paper::insert_orders(&mut tx, &on_record).await.unwrap();
+        tx.commit().await.unwrap();
+
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        let writer = Writer::new(
+            store.clone(),
+            77,
+            Default::default(),
+            Metrics::default().into(),
+        );
+        let task = tokio::spawn(writer.run(rx));
+        let flush = |tx: &tokio::sync::mpsc::UnboundedSender<PersistOp>| {
+            let (ack, done) = tokio::sync::oneshot::channel();
+            tx.send(PersistOp::Flush(ack)).unwrap();
+            done
+        };
+        tx.send(PersistOp::BeginRestore {
+            strategy_ids: vec![sid],
+        })
+        .unwrap();
+        flush(&tx).await.unwrap();
+        // Armed only now, for the next batch. Only this test in this binary uses failpoints; a new
+        // value arms it again for the next backend.
+        std::env::set_var(
+            "BSC_BOT_FAILPOINTS",
+            format!("writer.after_orders=fail_once,round={kind}"),
+        );
+        for tag in 1..=2u64 {
+            let limit = Decimal::from(100 + tag);
+            let order = RestingOrder {
+                id: tag,
+                strategy: 0,
+                kind: RestingKind::Limit(LimitRequest {
+                    tag,
+                    side: Side::Buy,
+                    limit,
+                    amount: Amount::Quote(Decimal::TEN),
+                    lot_cost: None,
+                }),
+                trigger: PriceKey::floor_of(limit),
+                below: true,
+            };
+            tx.send(PersistOp::OrderPlaced {
+                strategy_id: sid,
+                order,
+                ts_ms: 2_000,
+            })
+            .unwrap();
+        }
+        tx.send(PersistOp::EndRestore).unwrap();
+        flush(&tx).await.unwrap();
+        drop(tx);
+        task.await.unwrap();
+
+        let rows: Vec<(i64, String)> = sqlx::query_as("SELECT id, status FROM orders ORDER BY id")
+            .fetch_all(store.pool())
+            .await
+            .unwrap();
+        let mut expected: Vec<(i64, String)> = before
+            .values()
+            .map(|id| (*id, "pending".to_string()))
+            .collect();
+        expected.sort();
+        assert_eq!(
+            rows, expected,
+            "{kind}: restored orders not matched again after the retry"
+        );
+        store.close().await;
+    }
+}
