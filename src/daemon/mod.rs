@@ -8,6 +8,7 @@
 pub mod control;
 pub mod lock;
 pub mod priority;
+pub mod record_log;
 pub mod recorder;
 pub mod token;
 pub mod writer;

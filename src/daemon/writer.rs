@@ -227,7 +227,7 @@ impl Writer {
             self.index.insert(*db_id, *engine_id);
         }
         let fill_orders: Vec<i64> = trades.iter().map(|t| t.order_id).collect();
-        log_committed(ops, &fill_orders, &self.engine_to_db);
+        super::record_log::log_committed(ops, &fill_orders, &self.engine_to_db);
         Ok(())
     }
 
@@ -393,68 +393,4 @@ struct BatchPlan {
     status_changes: Vec<StatusChange>,
     trades: Vec<(OrderRef, TradeRow)>,
     states: Vec<(i64, String, i64)>,
-}
-
-/// Log what a batch put on record, once it is committed (a retried batch logs once, and the
-/// engine thread never formats a log line). Spans carry `strategy_id` and the database
-/// `order_id`, the ids an operator greps for.
-fn log_committed(ops: &[PersistOp], fill_orders: &[i64], engine_to_db: &HashMap<OrderId, i64>) {
-    let mut fills = fill_orders.iter();
-    for op in ops {
-        match op {
-            PersistOp::Filled {
-                strategy_id, fill, ..
-            } => {
-                let order_id = fills.next().copied().unwrap_or(-1);
-                let span = tracing::info_span!("order", strategy_id, order_id);
-                let _in = span.enter();
-                tracing::info!(
-                    side = fill.side.as_str(),
-                    price = %fill.price.normalize(),
-                    base = %fill.base.normalize(),
-                    quote = %fill.quote.normalize(),
-                    fee = %fill.fee.normalize(),
-                    "paper fill"
-                );
-            }
-            PersistOp::OrderPlaced {
-                strategy_id, order, ..
-            } => {
-                let order_id = engine_to_db.get(&order.id).copied().unwrap_or(-1);
-                let span = tracing::debug_span!("order", strategy_id, order_id);
-                let _in = span.enter();
-                tracing::debug!(trigger = %order.trigger.to_decimal().unwrap_or_default(), "order placed");
-            }
-            PersistOp::OrderCancelled {
-                engine_id, reason, ..
-            } => {
-                let order_id = engine_to_db.get(engine_id).copied().unwrap_or(-1);
-                let span = tracing::debug_span!("order", order_id);
-                let _in = span.enter();
-                tracing::debug!(%reason, "order cancelled");
-            }
-            PersistOp::Status {
-                strategy_id,
-                status,
-                reason,
-                ..
-            } => {
-                let span = tracing::info_span!("strategy", strategy_id);
-                let _in = span.enter();
-                tracing::info!(status = status.as_str(), %reason, "strategy status");
-            }
-            PersistOp::Risk {
-                strategy_id,
-                kind,
-                severity,
-                message,
-                ..
-            } => {
-                let span = tracing::info_span!("strategy", strategy_id = strategy_id.unwrap_or(-1));
-                let _in = span.enter();
-                tracing::warn!(%kind, %severity, %message, "risk event");
-            }
-            _ => {}
-        }
-    }
 }
