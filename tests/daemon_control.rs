@@ -519,3 +519,88 @@ async fn slack_and_telegram_receive_alerts() {
         "{t}"
     );
 }
+
+/// `strategy create` on a symbol the daemon does not watch yet: the feed resubscribes with the new
+/// stream (a new connection), and the new strategy trades on its own symbol's prices only.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_strategy_on_a_new_symbol_subscribes_and_trades() {
+    for kind in backends() {
+        let db = TestDb::new(kind).await;
+        let ex = FakeBinance::start().await;
+        let config = write_config(&db, &ex.url, "");
+        cli(
+            &db,
+            &config,
+            false,
+            &[
+                "strategy", "create", "-t", "grid", "-s", "BTC/USDT", "-n", "btc", "-p", PARAMS,
+            ],
+        )
+        .ok();
+        let d = RunningDaemon::start(&db, &config, &[]).await;
+        assert!(d
+            .until(Duration::from_secs(5), || async { ex.connections() >= 1 })
+            .await
+            .is_some());
+        let before = ex.connections();
+        let eth = cli(
+            &db,
+            &config,
+            true,
+            &[
+                "--json", "strategy", "create", "-t", "grid", "-s", "ETH/USDT", "-n", "eth", "-p",
+                r#"{"lower_price":"1800","upper_price":"1900","grid_count":11,"base_order_size":"100","fee_bps":0}"#,
+            ],
+        )
+        .ok()
+        .json();
+        let eth_id = eth["strategy"]["id"].as_i64().unwrap();
+        let resubscribed = d
+            .until(Duration::from_secs(3), || async {
+                ex.connections() > before
+                    && ex
+                        .paths
+                        .lock()
+                        .unwrap()
+                        .last()
+                        .is_some_and(|p| p.contains("ethusdt@trade") && p.contains("btcusdt@trade"))
+            })
+            .await;
+        assert!(
+            resubscribed.is_some(),
+            "{kind}: no resubscription: {:?}",
+            ex.paths.lock().unwrap()
+        );
+        let eth_frame = |id: i64, price: &str| {
+            trade_frame(id, price, now_ms())
+                .replace("btcusdt@trade", "ethusdt@trade")
+                .replace("BTCUSDT", "ETHUSDT")
+        };
+        // A BTC price far below the ETH range must not fill ETH orders; ETH prices must.
+        ex.send(Cmd::Text(trade_frame(1, "1700.00", now_ms())));
+        ex.send(Cmd::Text(eth_frame(2, "1855.00")));
+        ex.send(Cmd::Text(eth_frame(3, "1821.00")));
+        let store = db.store().await;
+        let traded = d
+            .until(Duration::from_secs(5), || async {
+                store.trade_count(eth_id).await.unwrap() > 0
+            })
+            .await;
+        assert!(
+            traded.is_some(),
+            "{kind}: the new symbol's strategy never traded"
+        );
+        let prices: Vec<String> =
+            sqlx::query_scalar("SELECT price FROM trades WHERE strategy_id = $1")
+                .bind(eth_id)
+                .fetch_all(store.pool())
+                .await
+                .unwrap();
+        assert!(
+            prices.iter().all(|p| p.parse::<f64>().unwrap() > 1800.0),
+            "{kind}: ETH traded on a BTC price: {prices:?}"
+        );
+        store.close().await;
+        drop(d);
+    }
+}

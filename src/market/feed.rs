@@ -57,10 +57,6 @@ pub struct SymbolStatus {
 }
 
 impl FeedState {
-    pub fn symbol(&self, stream: &str) -> Option<Arc<SymbolFeed>> {
-        self.symbols.lock().ok()?.get(stream).cloned()
-    }
-
     /// Per-symbol age of the last trade; stale when older than `stale_after_ms` (or never seen).
     pub fn symbol_status(&self, now_ms: i64, stale_after_ms: i64) -> Vec<SymbolStatus> {
         let Ok(map) = self.symbols.lock() else {
@@ -186,6 +182,19 @@ async fn connection(
     if let Ok(mut u) = state.current_url.lock() {
         *u = url.to_string();
     }
+    // The symbols of this connection's subscription, looked up per frame without a lock: a new
+    // symbol changes the subscription, which replaces the connection (and this list).
+    let symbols: Vec<(String, Arc<SymbolFeed>)> = state
+        .symbols
+        .lock()
+        .map(|m| m.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+        .unwrap_or_default();
+    let symbol = |stream: &str| {
+        symbols
+            .iter()
+            .find(|(name, _)| name == stream)
+            .map(|(_, feed)| feed)
+    };
     let opened = Instant::now();
     let silent = Duration::from_secs(config.silent_after_secs);
     let max_age = Duration::from_secs(config.max_connection_secs);
@@ -226,7 +235,7 @@ async fn connection(
                     ..
                 }) => {
                     got_data = true;
-                    let Some(sym) = state.symbol(stream_symbol) else {
+                    let Some(sym) = symbol(stream_symbol) else {
                         continue;
                     };
                     let now_us = crate::clock::wall_clock_us();
@@ -259,7 +268,7 @@ async fn connection(
                     ask,
                 }) => {
                     got_data = true;
-                    if let Some(sym) = state.symbol(stream_symbol) {
+                    if let Some(sym) = symbol(stream_symbol) {
                         if let Ok(mut g) = sym.bid_ask.lock() {
                             *g = Some((bid, ask));
                         }
