@@ -12,6 +12,7 @@ use dashmap::DashMap;
 use rust_decimal::Decimal;
 
 use crate::engine::ledger::Ledger;
+use crate::engine::order::Side;
 use crate::market::feed::FeedState;
 
 const FINE_BUCKET_NS: u64 = 100;
@@ -126,11 +127,10 @@ impl StrategyMetrics {
 
     /// Counted at once; PnL, inventory and equity follow at the next mark (at least every
     /// second in the daemon), which keeps the fill path free of locks.
-    pub fn fill(&self, side: &str) {
-        let counter = if side == "buy" {
-            &self.fills_buy
-        } else {
-            &self.fills_sell
+    pub fn fill(&self, side: Side) {
+        let counter = match side {
+            Side::Buy => &self.fills_buy,
+            Side::Sell => &self.fills_sell,
         };
         counter.fetch_add(1, Ordering::Relaxed);
     }

@@ -16,7 +16,7 @@ pub mod writer;
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use dashmap::DashMap;
 use tokio::sync::{mpsc, watch, Notify};
@@ -293,8 +293,12 @@ pub async fn run(config: Config, opts: DaemonOptions) -> Result<(), DaemonError>
     let (_fills_tx, fills_rx) = mpsc::channel(16);
     let (call_tx, call_rx) = mpsc::channel::<EngineCall<DaemonRecorder>>(1024);
     let latency = metrics.clone();
-    let snapshot_every = Duration::from_millis(config.daemon.snapshot_every_ms);
-    let mut last_marks = Instant::now();
+    // Periodic snapshots follow the engine's own clock (wall time in paper mode, advanced by
+    // every tick and the 1 s timer): no clock read after each tick.
+    let snapshot_every_us = i64::try_from(config.daemon.snapshot_every_ms)
+        .unwrap_or(i64::MAX / 1000)
+        .saturating_mul(1000);
+    let mut next_snapshot_us = 0i64;
     let inputs = LiveInputs {
         shutdown: shutdown_rx.clone(),
         control: control_rx,
@@ -306,17 +310,18 @@ pub async fn run(config: Config, opts: DaemonOptions) -> Result<(), DaemonError>
         calls: call_rx,
         on_latency: Box::new(move |ns| latency.tick_to_decision.record(ns)),
         after_event: Box::new(move |engine: &mut DaemonEngine| {
-            let periodic = last_marks.elapsed() >= snapshot_every;
+            let now_us = engine.now_us();
+            let periodic = now_us >= next_snapshot_us;
             if !engine.recorder().has_pending() && !periodic {
                 return;
             }
             let ixs: Vec<usize> = if periodic {
-                last_marks = Instant::now();
+                next_snapshot_us = now_us.saturating_add(snapshot_every_us);
                 (0..engine.strategy_count()).collect()
             } else {
                 engine.recorder_mut().take_dirty()
             };
-            let snaps = snapshot_ops(engine, ixs, wall_clock_ms());
+            let snaps = snapshot_ops(engine, ixs, now_us.div_euclid(1000));
             engine.recorder_mut().commit_event(snaps);
         }),
     };

@@ -232,7 +232,7 @@ impl Recorder for DaemonRecorder {
         let strategy_id = self.db_id(fill.strategy);
         self.dirty.insert(fill.strategy);
         if let Some(m) = self.metrics_of(fill.strategy) {
-            m.fill(fill.side.as_str());
+            m.fill(fill.side);
         }
         self.push(PersistOp::Filled {
             strategy_id,

@@ -542,6 +542,11 @@ impl<R: Recorder> Engine<R> {
         self.mark_all(ts);
     }
 
+    /// The engine's time: the last event's (µs), never behind a clock it was advanced to.
+    pub fn now_us(&self) -> i64 {
+        self.now_us
+    }
+
     pub fn ticks(&self) -> u64 {
         self.ticks
     }
