@@ -4,30 +4,36 @@ use std::collections::HashMap;
 
 use super::recorder::PersistOp;
 use crate::engine::order::OrderId;
+use crate::store::paper::TradeRow;
 
 /// Log what a batch put on record, once it is committed (a retried batch logs once, and the
 /// engine thread never formats a log line). Spans carry `strategy_id` and the database
 /// `order_id`, the ids an operator greps for.
+/// `trades` are the batch's fills as written, in op order.
 pub(crate) fn log_committed(
     ops: &[PersistOp],
-    fill_orders: &[i64],
+    trades: &[TradeRow],
     engine_to_db: &HashMap<OrderId, i64>,
 ) {
-    let mut fills = fill_orders.iter();
+    let mut trades = trades.iter();
     for op in ops {
         match op {
-            PersistOp::Filled {
-                strategy_id, fill, ..
-            } => {
-                let order_id = fills.next().copied().unwrap_or(-1);
-                let span = tracing::info_span!("order", strategy_id, order_id);
+            PersistOp::Filled { .. } => {
+                let Some(t) = trades.next() else {
+                    continue;
+                };
+                let span = tracing::info_span!(
+                    "order",
+                    strategy_id = t.strategy_id,
+                    order_id = t.order_id
+                );
                 let _in = span.enter();
                 tracing::info!(
-                    side = fill.side.as_str(),
-                    price = %fill.price.normalize(),
-                    base = %fill.base.normalize(),
-                    quote = %fill.quote.normalize(),
-                    fee = %fill.fee.normalize(),
+                    side = %t.side,
+                    price = %t.price,
+                    base = %t.base_amount,
+                    quote = %t.quote_amount,
+                    fee = %t.fee_quote,
                     "paper fill"
                 );
             }

@@ -226,9 +226,13 @@ impl Writer {
             self.engine_to_db.insert(*engine_id, *db_id);
             self.index.insert(*db_id, *engine_id);
         }
-        let fill_orders: Vec<i64> = trades.iter().map(|t| t.order_id).collect();
-        super::record_log::log_committed(ops, &fill_orders, &self.engine_to_db);
+        super::record_log::log_committed(ops, &trades, &self.engine_to_db);
         Ok(())
+    }
+
+    /// Unique per run: the engine's order ids restart with every daemon start.
+    fn client_order_id(&self, strategy_id: i64, engine_id: OrderId) -> String {
+        format!("s{strategy_id}-r{}-o{engine_id}", self.run_id)
     }
 
     /// Sort a batch's operations into the statements that write them, without touching the
@@ -283,7 +287,7 @@ impl Writer {
                         plan.reused.push((order.id, id));
                         continue;
                     }
-                    let client_order_id = format!("s{strategy_id}-r{}-o{}", self.run_id, order.id);
+                    let client_order_id = self.client_order_id(*strategy_id, order.id);
                     plan.new_resting.push((order.id, client_order_id.clone()));
                     plan.new_orders.push((
                         PlacedOrder {
@@ -318,8 +322,7 @@ impl Writer {
                         OrderRef::Engine(fill.order_id)
                     } else {
                         // Market orders never rest: they go on record already filled.
-                        let client_order_id =
-                            format!("s{strategy_id}-r{}-o{}", self.run_id, fill.order_id);
+                        let client_order_id = self.client_order_id(*strategy_id, fill.order_id);
                         plan.new_orders.push((
                             PlacedOrder {
                                 strategy_id: *strategy_id,

@@ -92,6 +92,16 @@ fn chunk_sizes(mut n: usize) -> impl Iterator<Item = usize> {
     })
 }
 
+/// `rows` cut into the [`chunk_sizes`] pieces, in order.
+fn chunks<T>(rows: &[T]) -> impl Iterator<Item = &[T]> {
+    let mut rest = rows;
+    chunk_sizes(rows.len()).map(move |size| {
+        let (chunk, tail) = rest.split_at(size);
+        rest = tail;
+        chunk
+    })
+}
+
 /// Bind placeholders for multi-row statements: `?` on SQLite, `$N` on PostgreSQL. sqlx looks a
 /// numbered SQLite parameter's name up by a linear scan per parameter, which made a 700-parameter
 /// statement cost quadratic time (a tenth of the writer's CPU); anonymous ones cost nothing.
@@ -139,10 +149,8 @@ pub async fn insert_orders(
     orders: &[(PlacedOrder, i64)],
 ) -> Result<HashMap<String, i64>, StoreError> {
     let mut ids = HashMap::with_capacity(orders.len());
-    let mut rest = orders;
-    for size in chunk_sizes(orders.len()) {
-        let (chunk, tail) = rest.split_at(size);
-        rest = tail;
+    for chunk in chunks(orders) {
+        let size = chunk.len();
         let sql = format!(
             "INSERT INTO orders (strategy_id, client_order_id, kind, side, trigger_price, quote_amount, \
              base_amount, cell, tag, status, created_at, updated_at) VALUES {} \
@@ -191,10 +199,8 @@ pub async fn set_orders_status(
     reason: Option<&str>,
     now_ms: i64,
 ) -> Result<(), StoreError> {
-    let mut rest = ids;
-    for size in chunk_sizes(ids.len()) {
-        let (chunk, tail) = rest.split_at(size);
-        rest = tail;
+    for chunk in chunks(ids) {
+        let size = chunk.len();
         let mut p = Placeholders::of(conn);
         let sql = format!(
             "UPDATE orders SET status = {}, status_reason = COALESCE({}, status_reason), updated_at = {} \
@@ -220,10 +226,8 @@ pub async fn insert_trades(
     conn: &mut AnyConnection,
     trades: &[TradeRow],
 ) -> Result<(), StoreError> {
-    let mut rest = trades;
-    for size in chunk_sizes(trades.len()) {
-        let (chunk, tail) = rest.split_at(size);
-        rest = tail;
+    for chunk in chunks(trades) {
+        let size = chunk.len();
         let mut p = Placeholders::of(conn);
         let values: Vec<String> = (0..size)
             .map(|_| {
@@ -259,10 +263,8 @@ pub async fn save_states(
     conn: &mut AnyConnection,
     states: &[(i64, String, i64)],
 ) -> Result<(), StoreError> {
-    let mut rest = states;
-    for size in chunk_sizes(states.len()) {
-        let (chunk, tail) = rest.split_at(size);
-        rest = tail;
+    for chunk in chunks(states) {
+        let size = chunk.len();
         // VALUES columns are column1.. in both SQLite and PostgreSQL.
         let sql = format!(
             "UPDATE strategies SET state = v.column2, state_version = state_version + 1, \
