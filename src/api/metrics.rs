@@ -13,7 +13,7 @@ use rust_decimal::Decimal;
 
 use crate::engine::ledger::Ledger;
 use crate::engine::order::Side;
-use crate::market::feed::FeedState;
+use crate::market::feed::{FeedState, SymbolStatus};
 
 const FINE_BUCKET_NS: u64 = 100;
 const FINE_BUCKETS: usize = 2_000;
@@ -192,174 +192,170 @@ impl Metrics {
     /// The Prometheus text exposition (version 0.0.4).
     pub fn render(&self, feed: &FeedState, stale_after_ms: i64, now_ms: i64) -> String {
         let mut s = String::with_capacity(8 * 1024);
-        let counter = |s: &mut String, name: &str, help: &str| {
-            let _ = writeln!(s, "# HELP {name} {help}\n# TYPE {name} counter");
-        };
-        let gauge = |s: &mut String, name: &str, help: &str| {
-            let _ = writeln!(s, "# HELP {name} {help}\n# TYPE {name} gauge");
-        };
         let symbols = feed.symbol_status(now_ms, stale_after_ms);
-        counter(
+        let per_symbol = |value: &dyn Fn(&SymbolStatus) -> String| {
+            symbols
+                .iter()
+                .map(|sym| (format!("symbol=\"{}\"", sym.stream), value(sym)))
+                .collect::<Vec<_>>()
+        };
+        let load = |v: &AtomicU64| v.load(Ordering::Relaxed).to_string();
+        family(
             &mut s,
+            COUNTER,
             "bsc_bot_ticks_received_total",
             "Trades received from the market feed.",
+            per_symbol(&|sym| sym.ticks.to_string()),
         );
-        for sym in &symbols {
-            let _ = writeln!(
-                s,
-                "bsc_bot_ticks_received_total{{symbol=\"{}\"}} {}",
-                sym.stream, sym.ticks
-            );
-        }
-        gauge(
+        family(
             &mut s,
+            GAUGE,
             "bsc_bot_last_tick_age_seconds",
             "Seconds since the symbol's last trade (-1: none yet).",
+            per_symbol(&|sym| {
+                sym.last_tick_age_ms
+                    .map(|a| a as f64 / 1000.0)
+                    .unwrap_or(-1.0)
+                    .to_string()
+            }),
         );
-        for sym in &symbols {
-            let age = sym
-                .last_tick_age_ms
-                .map(|a| a as f64 / 1000.0)
-                .unwrap_or(-1.0);
-            let _ = writeln!(
-                s,
-                "bsc_bot_last_tick_age_seconds{{symbol=\"{}\"}} {age}",
-                sym.stream
-            );
-        }
-        gauge(
+        family(
             &mut s,
+            GAUGE,
             "bsc_bot_feed_stale",
             "1 when the symbol's feed is stale.",
+            per_symbol(&|sym| u8::from(sym.stale).to_string()),
         );
-        for sym in &symbols {
-            let _ = writeln!(
-                s,
-                "bsc_bot_feed_stale{{symbol=\"{}\"}} {}",
-                sym.stream,
-                u8::from(sym.stale)
-            );
-        }
-        gauge(
+        family(
             &mut s,
+            GAUGE,
             "bsc_bot_websocket_connections",
             "Open market-data WebSocket connections.",
+            unlabelled(u8::from(feed.connected.load(Ordering::Relaxed))),
         );
-        let _ = writeln!(
-            s,
-            "bsc_bot_websocket_connections {}",
-            u8::from(feed.connected.load(Ordering::Relaxed))
-        );
-        gauge(
+        family(
             &mut s,
+            GAUGE,
             "bsc_bot_persist_backlog",
             "Engine writes (events) waiting for the database.",
+            unlabelled(self.persist_backlog()),
         );
-        let _ = writeln!(s, "bsc_bot_persist_backlog {}", self.persist_backlog());
-        counter(
+        family(
             &mut s,
+            COUNTER,
             "bsc_bot_feed_reconnects_total",
             "Market feed reconnections.",
+            unlabelled(load(&feed.reconnects)),
         );
-        let _ = writeln!(
-            s,
-            "bsc_bot_feed_reconnects_total {}",
-            feed.reconnects.load(Ordering::Relaxed)
-        );
-        counter(
+        family(
             &mut s,
+            COUNTER,
             "bsc_bot_feed_malformed_frames_total",
             "Frames that could not be parsed (skipped).",
-        );
-        let _ = writeln!(
-            s,
-            "bsc_bot_feed_malformed_frames_total {}",
-            feed.malformed_frames.load(Ordering::Relaxed)
-        );
-        counter(
-            &mut s,
-            "bsc_bot_orders_total",
-            "Orders by strategy and status.",
+            unlabelled(load(&feed.malformed_frames)),
         );
         let strategies: Vec<(i64, Arc<StrategyMetrics>)> = self
             .strategies
             .lock()
             .map(|m| m.iter().map(|(id, sm)| (*id, sm.clone())).collect())
             .unwrap_or_default();
-        for (sid, sm) in &strategies {
-            for (status, n) in [
-                ("placed", &sm.orders_placed),
-                ("cancelled", &sm.orders_cancelled),
-            ] {
-                let _ = writeln!(
-                    s,
-                    "bsc_bot_orders_total{{strategy=\"{sid}\",status=\"{status}\"}} {}",
-                    n.load(Ordering::Relaxed)
-                );
-            }
-        }
-        counter(&mut s, "bsc_bot_fills_total", "Fills by strategy and side.");
-        for (sid, sm) in &strategies {
-            for (side, n) in [("buy", &sm.fills_buy), ("sell", &sm.fills_sell)] {
-                let _ = writeln!(
-                    s,
-                    "bsc_bot_fills_total{{strategy=\"{sid}\",side=\"{side}\"}} {}",
-                    n.load(Ordering::Relaxed)
-                );
-            }
-        }
-        let pnl: Vec<(i64, PnlGauges)> = strategies
-            .iter()
-            .map(|(sid, sm)| (*sid, sm.gauges()))
-            .collect();
-        for (name, help, pick) in [
+        let per_strategy = |pairs: &dyn Fn(&StrategyMetrics) -> Vec<(String, String)>| {
+            strategies
+                .iter()
+                .flat_map(|(sid, sm)| {
+                    pairs(sm)
+                        .into_iter()
+                        .map(move |(label, v)| (format!("strategy=\"{sid}\",{label}"), v))
+                })
+                .collect::<Vec<_>>()
+        };
+        family(
+            &mut s,
+            COUNTER,
+            "bsc_bot_orders_total",
+            "Orders by strategy and status.",
+            per_strategy(&|sm| {
+                vec![
+                    ("status=\"placed\"".into(), load(&sm.orders_placed)),
+                    ("status=\"cancelled\"".into(), load(&sm.orders_cancelled)),
+                ]
+            }),
+        );
+        family(
+            &mut s,
+            COUNTER,
+            "bsc_bot_fills_total",
+            "Fills by strategy and side.",
+            per_strategy(&|sm| {
+                vec![
+                    ("side=\"buy\"".into(), load(&sm.fills_buy)),
+                    ("side=\"sell\"".into(), load(&sm.fills_sell)),
+                ]
+            }),
+        );
+        type Pick = fn(&PnlGauges) -> Decimal;
+        let gauges: [(&str, &str, Pick); 4] = [
             (
                 "bsc_bot_strategy_realized_pnl",
                 "Realized PnL in quote.",
-                0usize,
+                |g| g.realized,
             ),
             (
                 "bsc_bot_strategy_unrealized_pnl",
                 "Unrealized PnL at the last price, in quote.",
-                1,
+                |g| g.unrealized,
             ),
-            ("bsc_bot_strategy_inventory", "Base held.", 2),
-            ("bsc_bot_strategy_equity", "Quote + base x last price.", 3),
-        ] {
-            gauge(&mut s, name, help);
-            for (sid, v) in &pnl {
-                let value = [v.realized, v.unrealized, v.inventory, v.equity][pick];
-                let _ = writeln!(s, "{name}{{strategy=\"{sid}\"}} {value}");
-            }
+            ("bsc_bot_strategy_inventory", "Base held.", |g| g.inventory),
+            (
+                "bsc_bot_strategy_equity",
+                "Quote + base x last price.",
+                |g| g.equity,
+            ),
+        ];
+        // One consistent reading per strategy for all four gauges.
+        let pnl: Vec<(i64, PnlGauges)> = strategies
+            .iter()
+            .map(|(sid, sm)| (*sid, sm.gauges()))
+            .collect();
+        for (name, help, pick) in gauges {
+            family(
+                &mut s,
+                GAUGE,
+                name,
+                help,
+                pnl.iter()
+                    .map(|(sid, g)| (format!("strategy=\"{sid}\""), pick(g).to_string())),
+            );
         }
-        counter(&mut s, "bsc_bot_risk_events_total", "Risk events by kind.");
-        let mut risk: Vec<_> = self
+        let mut risk: Vec<(String, u64)> = self
             .risk_events
             .iter()
             .map(|e| (e.key().clone(), *e.value()))
             .collect();
         risk.sort();
-        for (kind, n) in risk {
-            let _ = writeln!(s, "bsc_bot_risk_events_total{{kind=\"{kind}\"}} {n}");
-        }
-        counter(
+        family(
             &mut s,
+            COUNTER,
+            "bsc_bot_risk_events_total",
+            "Risk events by kind.",
+            risk.into_iter()
+                .map(|(kind, n)| (format!("kind=\"{kind}\""), n.to_string())),
+        );
+        family(
+            &mut s,
+            COUNTER,
             "bsc_bot_alerts_total",
             "Alert deliveries by outcome.",
+            [
+                ("sent", &self.alerts_sent),
+                ("failed", &self.alerts_failed),
+                ("deduplicated", &self.alerts_deduplicated),
+                ("dropped", &self.alerts_dropped),
+            ]
+            .map(|(outcome, v)| (format!("outcome=\"{outcome}\""), load(v))),
         );
-        for (outcome, v) in [
-            ("sent", &self.alerts_sent),
-            ("failed", &self.alerts_failed),
-            ("deduplicated", &self.alerts_deduplicated),
-            ("dropped", &self.alerts_dropped),
-        ] {
-            let _ = writeln!(
-                s,
-                "bsc_bot_alerts_total{{outcome=\"{outcome}\"}} {}",
-                v.load(Ordering::Relaxed)
-            );
-        }
         let h = &self.tick_to_decision;
+        let count = h.count();
         let _ = writeln!(
             s,
             "# HELP bsc_bot_tick_to_decision_seconds Frame received to engine decision, per tick.\n# TYPE bsc_bot_tick_to_decision_seconds histogram"
@@ -371,7 +367,6 @@ impl Metrics {
                 h.cumulative_below((edge * 1e9) as u64)
             );
         }
-        let count = h.count();
         let _ = writeln!(
             s,
             "bsc_bot_tick_to_decision_seconds_bucket{{le=\"+Inf\"}} {count}"
@@ -382,20 +377,44 @@ impl Metrics {
             h.sum_ns.load(Ordering::Relaxed) as f64 / 1e9
         );
         let _ = writeln!(s, "bsc_bot_tick_to_decision_seconds_count {count}");
-        gauge(
+        family(
             &mut s,
+            GAUGE,
             "bsc_bot_tick_to_decision_quantile_seconds",
             "Tick-to-decision latency quantiles since start.",
+            [0.5, 0.9, 0.99].map(|q| {
+                let v = h.quantile_ns(q).map(|ns| ns as f64 / 1e9).unwrap_or(0.0);
+                (format!("quantile=\"{q}\""), v.to_string())
+            }),
         );
-        for q in [0.5, 0.9, 0.99] {
-            let v = h.quantile_ns(q).map(|ns| ns as f64 / 1e9).unwrap_or(0.0);
-            let _ = writeln!(
-                s,
-                "bsc_bot_tick_to_decision_quantile_seconds{{quantile=\"{q}\"}} {v}"
-            );
-        }
         s
     }
+}
+
+const COUNTER: &str = "counter";
+const GAUGE: &str = "gauge";
+
+/// One metric family: its HELP and TYPE lines, then one sample per `(labels, value)`; labels
+/// are `key="value"` pairs already joined, empty for an unlabelled sample.
+fn family(
+    s: &mut String,
+    kind: &str,
+    name: &str,
+    help: &str,
+    samples: impl IntoIterator<Item = (String, String)>,
+) {
+    let _ = writeln!(s, "# HELP {name} {help}\n# TYPE {name} {kind}");
+    for (labels, value) in samples {
+        if labels.is_empty() {
+            let _ = writeln!(s, "{name} {value}");
+        } else {
+            let _ = writeln!(s, "{name}{{{labels}}} {value}");
+        }
+    }
+}
+
+fn unlabelled(value: impl std::fmt::Display) -> [(String, String); 1] {
+    [(String::new(), value.to_string())]
 }
 
 #[cfg(test)]
