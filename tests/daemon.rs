@@ -58,9 +58,7 @@ async fn paper_trading_through_drops_silence_and_garbage() {
         let log = db.dir.path().join("daemon.log");
         let d = RunningDaemon::start_logged(&db, &config, &log).await;
         assert!(
-            d.until(Duration::from_secs(5), || async { ex.connections() >= 1 })
-                .await
-                .is_some(),
+            ex.wait_connections(0, Duration::from_secs(5)).await,
             "{kind}: feed never connected"
         );
         assert!(
@@ -134,21 +132,13 @@ async fn paper_trading_through_drops_silence_and_garbage() {
         let before = ex.connections();
         ex.send(Cmd::Drop);
         assert!(
-            d.until(Duration::from_secs(5), || async {
-                ex.connections() > before
-            })
-            .await
-            .is_some(),
+            ex.wait_connections(before, Duration::from_secs(5)).await,
             "{kind}: no reconnect after drop"
         );
         let before = ex.connections();
         ex.send(Cmd::HalfFrame);
         assert!(
-            d.until(Duration::from_secs(5), || async {
-                ex.connections() > before
-            })
-            .await
-            .is_some(),
+            ex.wait_connections(before, Duration::from_secs(5)).await,
             "{kind}: no reconnect after half frame"
         );
         replay(&ex, &frames[2_000..2_500]).await;
@@ -171,11 +161,7 @@ async fn paper_trading_through_drops_silence_and_garbage() {
         assert_eq!(health.code, Some(2), "{kind}: {health:#?}");
         assert!(health.stderr.contains("stale"), "{kind}: {health:#?}");
         assert!(
-            d.until(Duration::from_secs(6), || async {
-                ex.connections() > before
-            })
-            .await
-            .is_some(),
+            ex.wait_connections(before, Duration::from_secs(6)).await,
             "{kind}: silent connection not replaced"
         );
 
@@ -532,9 +518,7 @@ async fn one_daemon_per_database_and_monitoring_only_never_trades() {
         );
         // Monitoring only: the feed watches the strategy's market, nothing trades.
         assert!(
-            d.until(Duration::from_secs(5), || async { ex.connections() >= 1 })
-                .await
-                .is_some(),
+            ex.wait_connections(0, Duration::from_secs(5)).await,
             "{kind}"
         );
         replay(&ex, &capture_frames(1_500)).await;

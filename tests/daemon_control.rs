@@ -28,6 +28,19 @@ fn cli(db: &TestDb, config: &str, poke: bool, args: &[&str]) -> common::Run {
     common::Run::from(c.output().unwrap())
 }
 
+/// A paper grid on BTC/USDT (the fake exchange's prices), created without poking a daemon.
+fn create_btc_grid(db: &TestDb, config: &str, name: &str) {
+    cli(
+        db,
+        config,
+        false,
+        &[
+            "strategy", "create", "-t", "grid", "-s", "BTC/USDT", "-n", name, "-p", PARAMS,
+        ],
+    )
+    .ok();
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pause_and_stop_all_take_effect_within_a_second() {
     for kind in backends() {
@@ -40,15 +53,7 @@ async fn pause_and_stop_all_take_effect_within_a_second() {
             .replace("control_poll_ms = 100", "control_poll_ms = 250");
         std::fs::write(&config, text).unwrap();
         for name in ["a", "b", "c"] {
-            cli(
-                &db,
-                &config,
-                false,
-                &[
-                    "strategy", "create", "-t", "grid", "-s", "BTC/USDT", "-n", name, "-p", PARAMS,
-                ],
-            )
-            .ok();
+            create_btc_grid(&db, &config, name);
         }
         let d = RunningDaemon::start(&db, &config, &[]).await;
         for (poke, id) in [(true, "1"), (false, "2")] {
@@ -135,21 +140,10 @@ async fn kill_9_and_restart_resume_without_duplicate_or_lost_orders() {
         let db = TestDb::new(kind).await;
         let ex = FakeBinance::start().await;
         let config = write_config(&db, &ex.url, "");
-        cli(
-            &db,
-            &config,
-            false,
-            &[
-                "strategy", "create", "-t", "grid", "-s", "BTC/USDT", "-n", "k", "-p", PARAMS,
-            ],
-        )
-        .ok();
+        create_btc_grid(&db, &config, "k");
         let frames = capture_frames(6_000);
         let mut d = RunningDaemon::start(&db, &config, &[]).await;
-        assert!(d
-            .until(Duration::from_secs(5), || async { ex.connections() >= 1 })
-            .await
-            .is_some());
+        assert!(ex.wait_connections(0, Duration::from_secs(5)).await);
         for f in &frames[..3_000] {
             ex.send(Cmd::Text(restamp(f, now_ms())));
         }
@@ -181,12 +175,7 @@ async fn kill_9_and_restart_resume_without_duplicate_or_lost_orders() {
         )
         .await;
         let conns = ex.connections();
-        assert!(d
-            .until(Duration::from_secs(5), || async {
-                ex.connections() > conns
-            })
-            .await
-            .is_some());
+        assert!(ex.wait_connections(conns, Duration::from_secs(5)).await);
         tokio::time::sleep(Duration::from_millis(600)).await;
         check_consistent(&db, kind, "after restart").await;
         assert_eq!(
@@ -268,20 +257,9 @@ async fn alerts_are_delivered_retried_deduplicated_and_never_block() {
             slow.url
         ),
     );
-    cli(
-        &db,
-        &config,
-        false,
-        &[
-            "strategy", "create", "-t", "grid", "-s", "BTC/USDT", "-n", "x", "-p", PARAMS,
-        ],
-    )
-    .ok();
+    create_btc_grid(&db, &config, "x");
     let d = RunningDaemon::start(&db, &config, &[]).await;
-    assert!(d
-        .until(Duration::from_secs(5), || async { ex.connections() >= 1 })
-        .await
-        .is_some());
+    assert!(ex.wait_connections(0, Duration::from_secs(5)).await);
     // Trading and control keep their pace while alert deliveries hang for seconds.
     cli(
         &db,
@@ -366,20 +344,9 @@ async fn conditional_cancel_reaches_the_running_grid() {
         let db = TestDb::new(kind).await;
         let ex = FakeBinance::start().await;
         let config = write_config(&db, &ex.url, "");
-        cli(
-            &db,
-            &config,
-            false,
-            &[
-                "strategy", "create", "-t", "grid", "-s", "BTC/USDT", "-n", "c", "-p", PARAMS,
-            ],
-        )
-        .ok();
+        create_btc_grid(&db, &config, "c");
         let d = RunningDaemon::start(&db, &config, &[]).await;
-        assert!(d
-            .until(Duration::from_secs(5), || async { ex.connections() >= 1 })
-            .await
-            .is_some());
+        assert!(ex.wait_connections(0, Duration::from_secs(5)).await);
         // The first price starts the grid: its resting orders go on record.
         ex.send(Cmd::Text(trade_frame(1, "28150.00", now_ms())));
         let listed = d
@@ -528,20 +495,9 @@ async fn a_strategy_on_a_new_symbol_subscribes_and_trades() {
         let db = TestDb::new(kind).await;
         let ex = FakeBinance::start().await;
         let config = write_config(&db, &ex.url, "");
-        cli(
-            &db,
-            &config,
-            false,
-            &[
-                "strategy", "create", "-t", "grid", "-s", "BTC/USDT", "-n", "btc", "-p", PARAMS,
-            ],
-        )
-        .ok();
+        create_btc_grid(&db, &config, "btc");
         let d = RunningDaemon::start(&db, &config, &[]).await;
-        assert!(d
-            .until(Duration::from_secs(5), || async { ex.connections() >= 1 })
-            .await
-            .is_some());
+        assert!(ex.wait_connections(0, Duration::from_secs(5)).await);
         let before = ex.connections();
         let eth = cli(
             &db,

@@ -106,6 +106,19 @@ impl FakeBinance {
     pub fn connections(&self) -> usize {
         self.connections.load(Ordering::SeqCst)
     }
+
+    /// Wait (up to `within`) until more than `seen` connections were made: the daemon's feed
+    /// connected, or reconnected after a drop.
+    pub async fn wait_connections(&self, seen: usize, within: std::time::Duration) -> bool {
+        let deadline = std::time::Instant::now() + within;
+        while std::time::Instant::now() < deadline {
+            if self.connections() > seen {
+                return true;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        self.connections() > seen
+    }
 }
 
 /// The real 2023-04-05 capture's trade and bookTicker frames, restamped to now so they are fresh.
