@@ -236,3 +236,100 @@ async fn writer_retry_matches_restored_orders_again() {
         store.close().await;
     }
 }
+
+/// The writer's engine-id ↔ order-id maps hold pending orders only: a filled and a cancelled
+/// order leave them once on record (a daemon runs for months).
+#[tokio::test]
+async fn writer_forgets_finished_orders() {
+    use bsc_bot::api::metrics::Metrics;
+    use bsc_bot::daemon::recorder::PersistOp;
+    use bsc_bot::daemon::writer::{OrderIndex, Writer};
+    use bsc_bot::engine::order::{Amount, Fill, LimitRequest, RestingKind, RestingOrder, Side};
+    use bsc_bot::engine::PriceKey;
+    use rust_decimal::Decimal;
+
+    for kind in backends() {
+        let db = TestDb::new(kind).await;
+        let sid = create_grid(&db, "maps");
+        let store = db.store().await;
+        let index: OrderIndex = Default::default();
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        let writer = Writer::new(store.clone(), 9, index.clone(), Metrics::default().into());
+        let task = tokio::spawn(writer.run(rx));
+        let resting = |id: u64| RestingOrder {
+            id,
+            strategy: 0,
+            kind: RestingKind::Limit(LimitRequest {
+                tag: id,
+                side: Side::Buy,
+                limit: Decimal::from(100),
+                amount: Amount::Quote(Decimal::TEN),
+                lot_cost: None,
+            }),
+            trigger: PriceKey::floor_of(Decimal::from(100)),
+            below: true,
+        };
+        for id in 1..=3 {
+            tx.send(PersistOp::OrderPlaced {
+                strategy_id: sid,
+                order: resting(id),
+                ts_ms: 1,
+            })
+            .unwrap();
+        }
+        let (ack, done) = tokio::sync::oneshot::channel();
+        tx.send(PersistOp::Flush(ack)).unwrap();
+        done.await.unwrap();
+        assert_eq!(index.len(), 3, "{kind}");
+        tx.send(PersistOp::Filled {
+            strategy_id: sid,
+            fill: Fill {
+                order_id: 1,
+                strategy: 0,
+                tag: 1,
+                side: Side::Buy,
+                market: false,
+                price: Decimal::from(100),
+                base: Decimal::new(1, 1),
+                quote: Decimal::TEN,
+                fee: Decimal::ZERO,
+                lot_cost: None,
+                ts_us: 2_000,
+            },
+            ts_ms: 2,
+        })
+        .unwrap();
+        tx.send(PersistOp::OrderCancelled {
+            engine_id: 2,
+            reason: "drill".into(),
+            ts_ms: 3,
+        })
+        .unwrap();
+        let (ack, done) = tokio::sync::oneshot::channel();
+        tx.send(PersistOp::Flush(ack)).unwrap();
+        done.await.unwrap();
+        drop(tx);
+        task.await.unwrap();
+        let left: Vec<u64> = index.iter().map(|e| *e.value()).collect();
+        assert_eq!(
+            left,
+            vec![3],
+            "{kind}: only the pending order is still mapped"
+        );
+        let statuses: Vec<(String, i64)> =
+            sqlx::query_as("SELECT status, COUNT(*) FROM orders GROUP BY status ORDER BY status")
+                .fetch_all(store.pool())
+                .await
+                .unwrap();
+        assert_eq!(
+            statuses,
+            vec![
+                ("cancelled".to_string(), 1),
+                ("filled".to_string(), 1),
+                ("pending".to_string(), 1)
+            ],
+            "{kind}"
+        );
+        store.close().await;
+    }
+}

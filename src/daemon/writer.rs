@@ -149,10 +149,13 @@ impl Writer {
             return Err(StoreError::Io("failpoint writer.after_orders".into()));
         }
         let mut placed: HashMap<OrderId, i64> = plan.reused.iter().copied().collect();
-        for (engine_id, client_id) in &plan.new_resting {
-            let id = inserted.get(client_id).copied().ok_or_else(|| {
-                StoreError::Corrupt(format!("order {client_id} was not returned"))
-            })?;
+        for ((order, _), engine_id) in plan.new_orders.iter().zip(&plan.new_engine_ids) {
+            let id = inserted
+                .get(&order.client_order_id)
+                .copied()
+                .ok_or_else(|| {
+                    StoreError::Corrupt(format!("order {} was not returned", order.client_order_id))
+                })?;
             placed.insert(*engine_id, id);
         }
         let db_id = |engine_id: &OrderId| {
@@ -173,12 +176,10 @@ impl Writer {
             .await?;
         }
         let mut trades = Vec::with_capacity(plan.trades.len());
-        for (order, row) in &plan.trades {
-            let order_id = match order {
-                OrderRef::Engine(id) => db_id(id),
-                OrderRef::Client(client_id) => inserted.get(client_id).copied(),
-            }
-            .ok_or_else(|| StoreError::Corrupt(format!("no order on record for fill {row:?}")))?;
+        for (engine_id, row) in &plan.trades {
+            let order_id = db_id(engine_id).ok_or_else(|| {
+                StoreError::Corrupt(format!("no order on record for fill {row:?}"))
+            })?;
             trades.push(TradeRow {
                 order_id,
                 ..row.clone()
@@ -227,6 +228,18 @@ impl Writer {
             self.index.insert(*db_id, *engine_id);
         }
         super::record_log::log_committed(ops, &trades, &self.engine_to_db);
+        // Filled and cancelled orders are never referred to again: forget them, so the maps hold
+        // the pending orders only instead of every order of a run that lasts months.
+        let finished = plan
+            .status_changes
+            .iter()
+            .flat_map(|g| g.orders.iter())
+            .chain(plan.trades.iter().map(|(engine_id, _)| engine_id));
+        for engine_id in finished {
+            if let Some(db_id) = self.engine_to_db.remove(engine_id) {
+                self.index.remove(&db_id);
+            }
+        }
         Ok(())
     }
 
@@ -287,12 +300,11 @@ impl Writer {
                         plan.reused.push((order.id, id));
                         continue;
                     }
-                    let client_order_id = self.client_order_id(*strategy_id, order.id);
-                    plan.new_resting.push((order.id, client_order_id.clone()));
+                    plan.new_engine_ids.push(order.id);
                     plan.new_orders.push((
                         PlacedOrder {
                             strategy_id: *strategy_id,
-                            client_order_id,
+                            client_order_id: self.client_order_id(*strategy_id, order.id),
                             kind,
                             side,
                             trigger_price: Some(trigger_price),
@@ -317,16 +329,15 @@ impl Writer {
                 } => {
                     let resting = self.engine_to_db.contains_key(&fill.order_id)
                         || resting_here.contains(&fill.order_id);
-                    let order = if resting {
+                    if resting {
                         change(&mut plan, "filled", None, *ts_ms, fill.order_id);
-                        OrderRef::Engine(fill.order_id)
                     } else {
                         // Market orders never rest: they go on record already filled.
-                        let client_order_id = self.client_order_id(*strategy_id, fill.order_id);
+                        plan.new_engine_ids.push(fill.order_id);
                         plan.new_orders.push((
                             PlacedOrder {
                                 strategy_id: *strategy_id,
-                                client_order_id: client_order_id.clone(),
+                                client_order_id: self.client_order_id(*strategy_id, fill.order_id),
                                 kind: "market".into(),
                                 side: fill.side.as_str().into(),
                                 trigger_price: None,
@@ -340,10 +351,9 @@ impl Writer {
                             },
                             *ts_ms,
                         ));
-                        OrderRef::Client(client_order_id)
-                    };
+                    }
                     plan.trades.push((
-                        order,
+                        fill.order_id,
                         TradeRow {
                             strategy_id: *strategy_id,
                             order_id: 0,
@@ -373,12 +383,6 @@ impl Writer {
     }
 }
 
-/// A fill's order: one the engine placed (resting), or a market order inserted with the fill.
-enum OrderRef {
-    Engine(OrderId),
-    Client(String),
-}
-
 struct StatusChange {
     status: &'static str,
     reason: Option<String>,
@@ -389,11 +393,12 @@ struct StatusChange {
 #[derive(Default)]
 struct BatchPlan {
     new_orders: Vec<(PlacedOrder, i64)>,
-    /// Engine id → client order id of the resting orders among `new_orders`.
-    new_resting: Vec<(OrderId, String)>,
+    /// The engine's id of each of `new_orders`, in the same order.
+    new_engine_ids: Vec<OrderId>,
     /// Engine id → id on record of re-issued orders matched after a restart.
     reused: Vec<(OrderId, i64)>,
     status_changes: Vec<StatusChange>,
-    trades: Vec<(OrderRef, TradeRow)>,
+    /// Each fill with the engine id of its order.
+    trades: Vec<(OrderId, TradeRow)>,
     states: Vec<(i64, String, i64)>,
 }
