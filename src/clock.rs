@@ -8,7 +8,13 @@ use chrono::{DateTime, SecondsFormat, Utc};
 /// Wall-clock now, epoch milliseconds. Read straight from `SystemTime` (no calendar work): the
 /// feed stamps every trade with it.
 pub fn wall_clock_ms() -> i64 {
-    wall_clock_us().div_euclid(1000)
+    ms_of_us(wall_clock_us())
+}
+
+/// Epoch milliseconds of epoch microseconds (floored, also before 1970): what the database and
+/// the API store for an engine time.
+pub fn ms_of_us(us: i64) -> i64 {
+    us.div_euclid(1000)
 }
 
 /// Wall-clock now, epoch microseconds (the engine's time unit in paper and live mode).

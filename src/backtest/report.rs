@@ -143,7 +143,7 @@ impl Recorder for BacktestRecorder {
         let res = writeln!(
             w,
             "{},{},{},{},{},{},{},{},{},{},{},{}",
-            format_ms(fill.ts_us.div_euclid(1000)),
+            format_ms(crate::clock::ms_of_us(fill.ts_us)),
             fill.ts_us,
             fill.side.as_str(),
             if fill.market { "market" } else { "limit" },

@@ -321,7 +321,7 @@ pub async fn run(config: Config, opts: DaemonOptions) -> Result<(), DaemonError>
             } else {
                 engine.recorder_mut().take_dirty()
             };
-            let snaps = snapshot_ops(engine, ixs, now_us.div_euclid(1000));
+            let snaps = snapshot_ops(engine, ixs, crate::clock::ms_of_us(now_us));
             engine.recorder_mut().commit_event(snaps);
         }),
     };

@@ -130,11 +130,6 @@ impl DirtySet {
     }
 }
 
-/// Epoch milliseconds of an engine time: paper and live stamp events with the wall clock (µs).
-fn ms(ts_us: i64) -> i64 {
-    ts_us.div_euclid(1000)
-}
-
 impl DaemonRecorder {
     pub fn new(tx: mpsc::UnboundedSender<PersistOp>, metrics: Arc<Metrics>) -> Self {
         DaemonRecorder {
@@ -212,7 +207,7 @@ impl Recorder for DaemonRecorder {
         self.push(PersistOp::OrderPlaced {
             strategy_id,
             order: order.clone(),
-            ts_ms: ms(ts_us),
+            ts_ms: crate::clock::ms_of_us(ts_us),
         });
     }
 
@@ -224,7 +219,7 @@ impl Recorder for DaemonRecorder {
         self.push(PersistOp::OrderCancelled {
             engine_id: order,
             reason: reason.to_string(),
-            ts_ms: ms(ts_us),
+            ts_ms: crate::clock::ms_of_us(ts_us),
         });
     }
 
@@ -237,7 +232,7 @@ impl Recorder for DaemonRecorder {
         self.push(PersistOp::Filled {
             strategy_id,
             fill: fill.clone(),
-            ts_ms: ms(fill.ts_us),
+            ts_ms: crate::clock::ms_of_us(fill.ts_us),
         });
     }
 
@@ -254,7 +249,7 @@ impl Recorder for DaemonRecorder {
             strategy_id,
             status,
             reason: reason.to_string(),
-            ts_ms: ms(ts_us),
+            ts_ms: crate::clock::ms_of_us(ts_us),
         });
     }
 
@@ -274,7 +269,7 @@ impl Recorder for DaemonRecorder {
             kind: "order_refused".into(),
             severity: "warning".into(),
             message: refusal.to_string(),
-            ts_ms: ms(ts_us),
+            ts_ms: crate::clock::ms_of_us(ts_us),
         });
     }
 

@@ -239,7 +239,7 @@ async fn connection(
                         continue;
                     };
                     let now_us = crate::clock::wall_clock_us();
-                    let now = now_us.div_euclid(1000);
+                    let now = crate::clock::ms_of_us(now_us);
                     sym.ticks.fetch_add(1, Ordering::Relaxed);
                     sym.last_tick_ms.store(now, Ordering::Relaxed);
                     sym.last_exchange_ms.store(trade_time_ms, Ordering::Relaxed);
