@@ -165,7 +165,7 @@ impl<R: Recorder> Engine<R> {
             }
             Event::Control(c) => self.on_control(c),
             Event::Timer { ts_us } => {
-                self.now_us = self.now_us.max(ts_us);
+                self.advance_clock(ts_us);
                 if ts_us >= self.next_mark_us {
                     self.mark_all(ts_us);
                 }
