@@ -6,7 +6,7 @@ mod common;
 
 use std::time::Duration;
 
-use bsc_bot::store::{NewOrder, OrderStatus, Store};
+use bsc_bot::store::{OrderStatus, PlacedOrder, Store};
 use bsc_bot::strategy::StrategyStatus;
 use common::{backends, create_grid, TestDb};
 
@@ -22,7 +22,7 @@ async fn fleet(db: &TestDb) -> Store {
         for cell in 0..3 {
             store
                 .insert_order(
-                    &NewOrder {
+                    &PlacedOrder {
                         strategy_id: id,
                         client_order_id: format!("s{id}-c{cell}"),
                         kind: if cell == 2 {
@@ -39,6 +39,8 @@ async fn fleet(db: &TestDb) -> Store {
                         quote_amount: Some("50".into()),
                         base_amount: None,
                         cell: Some(cell),
+                        tag: None,
+                        status: "pending",
                     },
                     1,
                 )

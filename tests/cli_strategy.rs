@@ -635,8 +635,8 @@ fn grid_args(name: &str, params: &str) -> Vec<String> {
     ])
 }
 
-pub fn order(strategy_id: i64, cell: i64) -> bsc_bot::store::NewOrder {
-    bsc_bot::store::NewOrder {
+pub fn order(strategy_id: i64, cell: i64) -> bsc_bot::store::PlacedOrder {
+    bsc_bot::store::PlacedOrder {
         strategy_id,
         client_order_id: format!("s{strategy_id}-c{cell}-b"),
         kind: "limit".into(),
@@ -645,5 +645,7 @@ pub fn order(strategy_id: i64, cell: i64) -> bsc_bot::store::NewOrder {
         quote_amount: Some("50".into()),
         base_amount: None,
         cell: Some(cell),
+        tag: None,
+        status: "pending",
     }
 }

@@ -26,7 +26,8 @@ pub use audit::AuditContext;
 pub use control::KillSwitch;
 pub use daemon::DaemonInfoExt;
 pub use error::StoreError;
-pub use orders::{NewOrder, OrderRecord, OrderStatus};
+pub use orders::{OrderRecord, OrderStatus};
+pub use paper::PlacedOrder;
 pub use strategies::{StopAllReport, StrategyRecord, StrategyRef};
 
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");

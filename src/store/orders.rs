@@ -5,6 +5,7 @@ use serde::Serialize;
 use sqlx::any::AnyRow;
 use sqlx::Row;
 
+use super::paper::PlacedOrder;
 use super::{audit, AuditContext, Store, StoreError};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -36,22 +37,6 @@ impl OrderStatus {
             _ => return None,
         })
     }
-}
-
-/// An order to insert. `client_order_id` is derived from strategy, cell and sequence by the
-/// engine, so a restarted daemon re-deriving the same order hits the unique key, not a duplicate.
-#[derive(Debug, Clone)]
-pub struct NewOrder {
-    pub strategy_id: i64,
-    pub client_order_id: String,
-    /// `limit`, `stop_loss`, `take_profit`, `market`.
-    pub kind: String,
-    /// `buy` or `sell`.
-    pub side: String,
-    pub trigger_price: Option<String>,
-    pub quote_amount: Option<String>,
-    pub base_amount: Option<String>,
-    pub cell: Option<i64>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -131,22 +116,10 @@ pub(crate) async fn cancel_pending(
 }
 
 impl Store {
-    /// Insert a pending order (the one `INSERT INTO orders` is [`super::paper::insert_order`]).
-    pub async fn insert_order(&self, order: &NewOrder, now_ms: i64) -> Result<i64, StoreError> {
-        let placed = super::paper::PlacedOrder {
-            strategy_id: order.strategy_id,
-            client_order_id: order.client_order_id.clone(),
-            kind: order.kind.clone(),
-            side: order.side.clone(),
-            trigger_price: order.trigger_price.clone(),
-            quote_amount: order.quote_amount.clone(),
-            base_amount: order.base_amount.clone(),
-            cell: order.cell,
-            tag: None,
-            status: "pending",
-        };
+    /// Insert one order on its own (operator tools and tests; the daemon's writer batches).
+    pub async fn insert_order(&self, order: &PlacedOrder, now_ms: i64) -> Result<i64, StoreError> {
         let mut conn = self.pool.acquire().await?;
-        super::paper::insert_order(&mut conn, &placed, now_ms).await
+        super::paper::insert_order(&mut conn, order, now_ms).await
     }
 
     pub async fn list_orders(
