@@ -66,6 +66,7 @@ fn bench(c: &mut Criterion) {
             files: vec![path.clone()],
             read: ReadOptions::default(),
             slippage_bps: 0,
+            delays: Default::default(),
         };
         let out = tempfile::tempdir().expect("tempdir");
         group.bench_with_input(BenchmarkId::new("end_to_end_csv", n), &spec, |b, spec| {

@@ -37,6 +37,7 @@ async fn paper_loop_and_backtest_fill_identically() {
         files: vec![data.clone()],
         read: ReadOptions::default(),
         slippage_bps: 0,
+        delays: Default::default(),
     };
     let outcome = run_backtest(&spec, Some(out.path()), &mut |_, _, _| {}).unwrap();
     let csv = std::fs::read_to_string(outcome.fills_csv.unwrap()).unwrap();
@@ -99,7 +100,7 @@ async fn paper_loop_and_backtest_fill_identically() {
     let inputs = LiveInputs {
         shutdown,
         control,
-        fills,
+        reports: fills,
         market,
         mark_every: Duration::from_millis(50),
     };

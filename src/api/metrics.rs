@@ -165,6 +165,13 @@ pub struct Metrics {
     pub alerts_failed: AtomicU64,
     pub alerts_deduplicated: AtomicU64,
     pub alerts_dropped: AtomicU64,
+    /// Orders the venue answered with a failure, retryable or not.
+    pub orders_failed_retryable: AtomicU64,
+    pub orders_failed_permanent: AtomicU64,
+    /// 1 while the writer cannot write to the database (trading is halted meanwhile).
+    pub store_down: AtomicU64,
+    /// Failed write attempts of the persistence writer (each batch retried until it commits).
+    pub persist_failures: AtomicU64,
 }
 
 impl Metrics {
@@ -183,6 +190,15 @@ impl Metrics {
         self.persist_queued
             .load(Ordering::Relaxed)
             .saturating_sub(done)
+    }
+
+    pub fn order_failed(&self, retryable: bool) {
+        let counter = if retryable {
+            &self.orders_failed_retryable
+        } else {
+            &self.orders_failed_permanent
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
     }
 
     pub fn risk_event(&self, kind: &str) {
@@ -239,6 +255,36 @@ impl Metrics {
             "bsc_bot_persist_backlog",
             "Engine writes (events) waiting for the database.",
             unlabelled(self.persist_backlog()),
+        );
+        family(
+            &mut s,
+            GAUGE,
+            "bsc_bot_store_down",
+            "1 while the database cannot be written (no orders are placed meanwhile).",
+            unlabelled(load(&self.store_down)),
+        );
+        family(
+            &mut s,
+            COUNTER,
+            "bsc_bot_persist_failures_total",
+            "Failed database write attempts (every batch is retried until it commits).",
+            unlabelled(load(&self.persist_failures)),
+        );
+        family(
+            &mut s,
+            COUNTER,
+            "bsc_bot_orders_failed_total",
+            "Orders the venue answered with a failure.",
+            vec![
+                (
+                    "retryable=\"true\"".to_string(),
+                    load(&self.orders_failed_retryable),
+                ),
+                (
+                    "retryable=\"false\"".to_string(),
+                    load(&self.orders_failed_permanent),
+                ),
+            ],
         );
         family(
             &mut s,

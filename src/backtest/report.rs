@@ -8,9 +8,11 @@ use rust_decimal::{Decimal, RoundingStrategy};
 use serde::Serialize;
 
 use crate::clock::format_ms;
-use crate::engine::order::{Fill, Side};
+use crate::engine::order::{Fill, OrderId, Side, StrategyIx};
 use crate::engine::{Ledger, Recorder};
+use crate::risk::Refusal;
 use crate::strategy::grid::GridTag;
+use crate::venue::Execution;
 
 /// At most this many points are kept for the chart; beyond it the curve is thinned 2:1.
 const MAX_CURVE_POINTS: usize = 4_000;
@@ -36,6 +38,10 @@ pub struct BacktestRecorder {
     stride: usize,
     marks: usize,
     pub fill_marks: Vec<(i64, Side, f64)>,
+    /// Venue answers that were failures, and orders the risk guard refused.
+    pub failed_retryable: u64,
+    pub failed_permanent: u64,
+    pub refused: u64,
 }
 
 impl BacktestRecorder {
@@ -63,6 +69,9 @@ impl BacktestRecorder {
             stride: 1,
             marks: 0,
             fill_marks: Vec::new(),
+            failed_retryable: 0,
+            failed_permanent: 0,
+            refused: 0,
         }
     }
 
@@ -123,6 +132,18 @@ fn to_f64(d: Decimal) -> f64 {
 }
 
 impl Recorder for BacktestRecorder {
+    fn order_failed(&mut self, _s: StrategyIx, _o: OrderId, _r: &str, retryable: bool, _t: i64) {
+        if retryable {
+            self.failed_retryable += 1;
+        } else {
+            self.failed_permanent += 1;
+        }
+    }
+
+    fn refused(&mut self, _order: &Execution, _refusal: &Refusal, _ts_us: i64) {
+        self.refused += 1;
+    }
+
     fn fill(&mut self, fill: &Fill, ledger: &Ledger) {
         self.fills += 1;
         self.observe_equity(ledger.equity(fill.price));

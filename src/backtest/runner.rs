@@ -13,7 +13,7 @@ use crate::market::Symbol;
 use crate::risk::{RiskGuard, RiskLimits};
 use crate::strategy::grid::{GridParams, OnExit, Spacing};
 use crate::strategy::{StrategyParams, StrategyStatus};
-use crate::venue::{SimVenue, SimVenueConfig};
+use crate::venue::{SimDelays, SimVenue, SimVenueConfig};
 
 /// Where the strategy's parameters come from.
 #[derive(Debug, Clone)]
@@ -39,6 +39,8 @@ pub struct BacktestSpec {
     pub files: Vec<PathBuf>,
     pub read: ReadOptions,
     pub slippage_bps: u32,
+    /// Venue latency and failures (default: every order answered at once).
+    pub delays: SimDelays,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -79,6 +81,24 @@ pub struct BacktestResult {
     pub final_status: StrategyStatus,
     pub data: DataSummary,
     pub warnings: Vec<String>,
+    /// Present only when the venue answered late or failed orders (`--latency-ms`,
+    /// `--fail-rate`, `--reject-rate`), so instant-venue results read exactly as before.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub venue: Option<VenueSummary>,
+}
+
+/// The delayed venue's settings and what it did.
+#[derive(Debug, Clone, Serialize)]
+pub struct VenueSummary {
+    pub latency_ms: i64,
+    pub fail_ppm: u32,
+    pub reject_ppm: u32,
+    pub seed: u64,
+    pub failed_retryable: u64,
+    pub failed_permanent: u64,
+    pub refused: u64,
+    /// Orders still unanswered when the data ended (their funds stay reserved, not spent).
+    pub in_flight_at_end: usize,
 }
 
 pub struct BacktestOutcome {
@@ -143,7 +163,8 @@ pub fn run_backtest(
     };
     let venue = SimVenue::new(SimVenueConfig {
         slippage_bps: spec.slippage_bps,
-    });
+    })
+    .with_delays(spec.delays);
     let mut engine = Engine::new(
         1,
         venue,
@@ -210,6 +231,7 @@ pub fn run_backtest(
     let ticks = engine.ticks();
     progress(total, total, ticks);
     let ledger = engine.ledger(0).clone();
+    let in_flight_at_end = engine.in_flight_count();
     let final_status = engine.status(0);
     let final_price = engine.last_price(0).unwrap_or_default();
     let mut recorder = engine.into_recorder();
@@ -248,6 +270,16 @@ pub fn run_backtest(
         final_status,
         data: reader.summary,
         warnings: params.warnings(),
+        venue: (spec.delays != SimDelays::default()).then(|| VenueSummary {
+            latency_ms: spec.delays.latency_us / 1000,
+            fail_ppm: spec.delays.fail_ppm,
+            reject_ppm: spec.delays.reject_ppm,
+            seed: spec.delays.seed,
+            failed_retryable: recorder.failed_retryable,
+            failed_permanent: recorder.failed_permanent,
+            refused: recorder.refused,
+            in_flight_at_end,
+        }),
     };
     let chart = match out_dir {
         Some(dir) => {

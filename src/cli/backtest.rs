@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use clap::{Args, Subcommand};
+use rust_decimal::prelude::ToPrimitive;
 use rust_decimal::Decimal;
 use serde_json::json;
 
@@ -18,6 +19,7 @@ use crate::store::backtests::NewBacktest;
 use crate::strategy::grid::Spacing;
 use crate::strategy::params::parse_decimal;
 use crate::strategy::spec::{RawFlags, RawSpec};
+use crate::venue::sim::{SimDelays, PPM};
 
 #[derive(Debug, Subcommand)]
 pub enum BacktestCommand {
@@ -66,6 +68,62 @@ pub struct CommonArgs {
     /// Market orders fill this many basis points worse than the price seen.
     #[arg(long, default_value_t = 0)]
     pub slippage_bps: u32,
+    #[command(flatten)]
+    pub venue: VenueArgs,
+}
+
+/// A venue that answers late and sometimes fails, to see a strategy with orders in flight.
+#[derive(Debug, Args, Default)]
+pub struct VenueArgs {
+    /// The venue answers each order this many milliseconds (of data time) after it was sent;
+    /// a market order fills at the price of that moment. 0: at once.
+    #[arg(long, default_value_t = 0)]
+    pub latency_ms: u64,
+    /// Share of orders (0 to 1) that fail retryably, as a swap that times out.
+    #[arg(long, default_value = "0")]
+    pub fail_rate: String,
+    /// Share of orders (0 to 1) that fail for good, as a reverted swap.
+    #[arg(long, default_value = "0")]
+    pub reject_rate: String,
+    /// Seed of the failure draws (same seed, same data: same result to the byte).
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+}
+
+impl VenueArgs {
+    fn delays(&self) -> Result<SimDelays, CliError> {
+        let rate = |flag: &str, text: &str| -> Result<u32, CliError> {
+            let d: Decimal = text.trim().parse().map_err(|_| {
+                CliError::invalid(format!("--{flag} {text:?}: not a decimal number"))
+            })?;
+            if d < Decimal::ZERO || d > Decimal::ONE {
+                return Err(CliError::invalid(format!(
+                    "--{flag} {text}: must be between 0 and 1"
+                )));
+            }
+            (d * Decimal::from(PPM))
+                .round()
+                .to_u32()
+                .ok_or_else(|| CliError::invalid(format!("--{flag} {text}: out of range")))
+        };
+        let fail_ppm = rate("fail-rate", &self.fail_rate)?;
+        let reject_ppm = rate("reject-rate", &self.reject_rate)?;
+        if u64::from(fail_ppm) + u64::from(reject_ppm) > u64::from(PPM) {
+            return Err(CliError::invalid(
+                "--fail-rate plus --reject-rate must not exceed 1",
+            ));
+        }
+        let latency_us = i64::try_from(self.latency_ms)
+            .ok()
+            .and_then(|ms| ms.checked_mul(1000))
+            .ok_or_else(|| CliError::invalid("--latency-ms: out of range"))?;
+        Ok(SimDelays {
+            latency_us,
+            fail_ppm,
+            reject_ppm,
+            seed: self.seed,
+        })
+    }
 }
 
 #[derive(Debug, Args)]
@@ -92,6 +150,8 @@ pub struct QuickGridArgs {
     pub skip_bad_rows: bool,
     #[arg(long, default_value_t = 0)]
     pub slippage_bps: u32,
+    #[command(flatten)]
+    pub venue: VenueArgs,
 }
 
 pub async fn run(cmd: BacktestCommand, ctx: &Context) -> Result<(), CliError> {
@@ -168,6 +228,7 @@ async fn run_cmd(args: RunArgs, ctx: &Context) -> Result<(), CliError> {
         files,
         read: read_options(&args.common)?,
         slippage_bps: args.common.slippage_bps,
+        delays: args.common.venue.delays()?,
     };
     execute(bt, ctx).await
 }
@@ -274,6 +335,7 @@ async fn quick_grid(args: QuickGridArgs, ctx: &Context) -> Result<(), CliError> 
             skip_bad_rows: args.skip_bad_rows,
         },
         slippage_bps: args.slippage_bps,
+        delays: args.venue.delays()?,
     };
     execute(bt, ctx).await
 }

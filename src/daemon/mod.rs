@@ -19,6 +19,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use dashmap::DashMap;
+use rust_decimal::Decimal;
 use tokio::sync::{mpsc, watch, Notify};
 
 use crate::alerts;
@@ -153,8 +154,12 @@ pub fn add_strategy(
         Some(text) => {
             let doc: serde_json::Value =
                 serde_json::from_str(text).map_err(|e| format!("state: {e}"))?;
-            let ledger: Ledger = serde_json::from_value(doc["ledger"].clone())
+            let mut ledger: Ledger = serde_json::from_value(doc["ledger"].clone())
                 .map_err(|e| format!("ledger: {e}"))?;
+            // The simulated venue's orders in flight do not outlive the process: nothing they
+            // reserved was spent, and the strategy re-issues its orders from its state.
+            ledger.reserved_quote = Decimal::ZERO;
+            ledger.reserved_base = Decimal::ZERO;
             (params.restore(&doc["strategy"])?, Some(ledger))
         }
         None => (params.build(), None),
@@ -208,8 +213,13 @@ pub async fn run(config: Config, opts: DaemonOptions) -> Result<(), DaemonError>
     let poke = Arc::new(Notify::new());
     let (persist_tx, persist_rx) = mpsc::unbounded_channel();
     let order_index: writer::OrderIndex = Arc::new(DashMap::new());
+    let (control_tx, control_rx) = mpsc::channel::<Control>(1024);
     let writer_task = tokio::spawn(
         writer::Writer::new(store.clone(), started, order_index.clone(), metrics.clone())
+            .with_outage_signals(writer::OutageSignals {
+                control: control_tx.clone(),
+                alerter: Some(alerter.clone()),
+            })
             .run(persist_rx),
     );
 
@@ -289,8 +299,7 @@ pub async fn run(config: Config, opts: DaemonOptions) -> Result<(), DaemonError>
     );
 
     // The engine loop.
-    let (control_tx, control_rx) = mpsc::channel::<Control>(1024);
-    let (_fills_tx, fills_rx) = mpsc::channel(16);
+    let (_reports_tx, reports_rx) = mpsc::channel(16);
     let (call_tx, call_rx) = mpsc::channel::<EngineCall<DaemonRecorder>>(1024);
     let latency = metrics.clone();
     // Periodic snapshots follow the engine's own clock (wall time in paper mode, advanced by
@@ -302,7 +311,7 @@ pub async fn run(config: Config, opts: DaemonOptions) -> Result<(), DaemonError>
     let inputs = LiveInputs {
         shutdown: shutdown_rx.clone(),
         control: control_rx,
-        fills: fills_rx,
+        reports: reports_rx,
         market: tick_rx,
         mark_every: Duration::from_secs(1),
     };

@@ -14,6 +14,7 @@ use crate::engine::Recorder;
 use crate::risk::Refusal;
 use crate::strategy::grid::GridTag;
 use crate::strategy::StrategyStatus;
+use crate::venue::{Execution, VenueReport};
 
 /// A strategy's state as taken on the engine thread: plain clones, serialized by the writer so
 /// the engine never spends a tick building JSON.
@@ -49,6 +50,30 @@ pub enum PersistOp {
     },
     OrderCancelled {
         engine_id: OrderId,
+        reason: String,
+        ts_ms: i64,
+    },
+    /// An order went to the venue (a resting one fired, or a market order): in flight.
+    OrderSubmitted {
+        strategy_id: i64,
+        order: Execution,
+        ts_ms: i64,
+    },
+    OrderAccepted {
+        engine_id: OrderId,
+        reference: String,
+        ts_ms: i64,
+    },
+    OrderFailed {
+        engine_id: OrderId,
+        reason: String,
+        retryable: bool,
+        ts_ms: i64,
+    },
+    /// The risk guard refused the order: on record as refused at once, with the reason.
+    OrderRefused {
+        strategy_id: i64,
+        order: Execution,
         reason: String,
         ts_ms: i64,
     },
@@ -223,6 +248,64 @@ impl Recorder for DaemonRecorder {
         });
     }
 
+    fn order_submitted(&mut self, order: &Execution, ts_us: i64) {
+        let strategy_id = self.db_id(order.strategy);
+        self.dirty.insert(order.strategy);
+        self.push(PersistOp::OrderSubmitted {
+            strategy_id,
+            order: order.clone(),
+            ts_ms: crate::clock::ms_of_us(ts_us),
+        });
+    }
+
+    fn order_accepted(&mut self, strategy: StrategyIx, order: OrderId, reference: &str, ts: i64) {
+        self.dirty.insert(strategy);
+        self.push(PersistOp::OrderAccepted {
+            engine_id: order,
+            reference: reference.to_string(),
+            ts_ms: crate::clock::ms_of_us(ts),
+        });
+    }
+
+    fn order_failed(
+        &mut self,
+        strategy: StrategyIx,
+        order: OrderId,
+        reason: &str,
+        retryable: bool,
+        ts_us: i64,
+    ) {
+        self.dirty.insert(strategy);
+        self.metrics.order_failed(retryable);
+        self.push(PersistOp::OrderFailed {
+            engine_id: order,
+            reason: reason.to_string(),
+            retryable,
+            ts_ms: crate::clock::ms_of_us(ts_us),
+        });
+    }
+
+    fn report_ignored(&mut self, report: &VenueReport, why: &str, ts_us: i64) {
+        self.metrics.risk_event("venue_report_ignored");
+        tracing::warn!(
+            order_id = report.order_id(),
+            report = report.kind(),
+            why,
+            "venue report ignored"
+        );
+        self.push(PersistOp::Risk {
+            strategy_id: None,
+            kind: "venue_report_ignored".into(),
+            severity: "warning".into(),
+            message: format!(
+                "{} report for engine order {}: {why}",
+                report.kind(),
+                report.order_id()
+            ),
+            ts_ms: crate::clock::ms_of_us(ts_us),
+        });
+    }
+
     fn fill(&mut self, fill: &Fill, _ledger: &Ledger) {
         let strategy_id = self.db_id(fill.strategy);
         self.dirty.insert(fill.strategy);
@@ -253,7 +336,8 @@ impl Recorder for DaemonRecorder {
         });
     }
 
-    fn refused(&mut self, strategy: StrategyIx, refusal: &Refusal, ts_us: i64) {
+    fn refused(&mut self, order: &Execution, refusal: &Refusal, ts_us: i64) {
+        let strategy = order.strategy;
         self.dirty.insert(strategy);
         self.metrics.risk_event("order_refused");
         let strategy_id = self.db_id(strategy);
@@ -264,6 +348,12 @@ impl Recorder for DaemonRecorder {
                 format!("strategy {strategy_id}: order refused: {refusal}"),
             );
         }
+        self.push(PersistOp::OrderRefused {
+            strategy_id,
+            order: order.clone(),
+            reason: refusal.to_string(),
+            ts_ms: crate::clock::ms_of_us(ts_us),
+        });
         self.push(PersistOp::Risk {
             strategy_id: Some(strategy_id),
             kind: "order_refused".into(),

@@ -2,6 +2,13 @@
 //!
 //! It owns the map from the engine's per-run order ids to database order ids, and the matching
 //! of re-issued orders after a restart, so a restarted daemon neither duplicates nor loses an order.
+//!
+//! It never drops a batch. When the database cannot be written, the batch is retried with a
+//! backoff capped at [`MAX_RETRY_DELAY`] for as long as it takes, and everything after it waits
+//! in order in the channel; meanwhile the engine is told to halt (nothing new is placed, so the
+//! queue grows only by answers to orders already in flight and by state snapshots). Once a
+//! write succeeds again, the outage goes on record in the same transaction as the batch: the kill
+//! switch engaged and a `store_unavailable` risk event. Trading resumes when an operator clears it.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -10,8 +17,10 @@ use dashmap::DashMap;
 use tokio::sync::mpsc;
 
 use super::recorder::PersistOp;
+use crate::alerts::Alerter;
 use crate::api::metrics::Metrics;
 use crate::engine::order::{Amount, OrderId, RestingKind, RestingOrder, Side};
+use crate::engine::Control;
 use crate::store::paper::{self, PendingOrder, PlacedOrder, TradeRow};
 use crate::store::{Store, StoreError};
 use crate::strategy::StrategyStatus;
@@ -45,6 +54,30 @@ fn order_columns(order: &RestingOrder) -> (String, String, String, Option<String
 /// Database order id → engine order id, for applying operator cancels to the engine.
 pub type OrderIndex = Arc<DashMap<i64, OrderId>>;
 
+/// Longest wait between two attempts at a batch the database refused.
+pub const MAX_RETRY_DELAY: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Delay before attempt `attempt + 1` of a failing batch: 100 ms doubling up to the cap.
+fn retry_delay(attempt: u32) -> std::time::Duration {
+    let ms = 100u64 << attempt.min(10);
+    std::time::Duration::from_millis(ms).min(MAX_RETRY_DELAY)
+}
+
+/// An ongoing database outage, as the writer saw it.
+#[derive(Debug, Clone)]
+struct Outage {
+    since_ms: i64,
+    attempts: u64,
+    first_error: String,
+}
+
+/// How the writer tells the engine and the operator about an outage.
+pub struct OutageSignals {
+    /// The engine's control channel: a [`Control::Halt`] goes there at the first failure.
+    pub control: tokio::sync::mpsc::Sender<Control>,
+    pub alerter: Option<Alerter>,
+}
+
 pub struct Writer {
     store: Store,
     /// The writer reports how many of the engine's writes it has done (the backlog gauge).
@@ -54,6 +87,8 @@ pub struct Writer {
     index: OrderIndex,
     /// (strategy, tag) → pending orders on record, while restoring.
     restoring: Option<BTreeMap<(i64, i64), Vec<PendingOrder>>>,
+    signals: Option<OutageSignals>,
+    outage: Option<Outage>,
 }
 
 impl Writer {
@@ -65,6 +100,50 @@ impl Writer {
             engine_to_db: HashMap::new(),
             index,
             restoring: None,
+            signals: None,
+            outage: None,
+        }
+    }
+
+    /// Halt the engine and alert when the database cannot be written.
+    pub fn with_outage_signals(mut self, signals: OutageSignals) -> Self {
+        self.signals = Some(signals);
+        self
+    }
+
+    /// The first failure of an outage: halt trading now, alert (recorded once the store is back).
+    async fn outage_began(&mut self, error: &str) {
+        self.metrics
+            .store_down
+            .store(1, std::sync::atomic::Ordering::Relaxed);
+        if self.outage.is_some() {
+            return;
+        }
+        tracing::error!(
+            error,
+            "the database cannot be written: trading halted, records kept in memory until it can"
+        );
+        self.outage = Some(Outage {
+            since_ms: crate::clock::wall_clock_ms(),
+            attempts: 0,
+            first_error: error.to_string(),
+        });
+        if let Some(sig) = &self.signals {
+            let _ = sig
+                .control
+                .send(Control::Halt {
+                    reason: format!("database cannot be written: {error}"),
+                })
+                .await;
+            if let Some(a) = &sig.alerter {
+                a.raise(
+                    "store_unavailable",
+                    "critical",
+                    format!(
+                        "database cannot be written ({error}); trading halted, nothing is lost"
+                    ),
+                );
+            }
         }
     }
 
@@ -91,19 +170,23 @@ impl Writer {
                 }
             }
             if !work.is_empty() {
-                let mut attempt = 0;
+                // Never dropped: retried until the database takes it.
+                let mut attempt = 0u32;
                 loop {
                     match self.apply(&work).await {
                         Ok(()) => break,
-                        Err(e) if attempt < 5 => {
-                            attempt += 1;
-                            tracing::warn!(error = %e, attempt, "persisting a batch failed; retrying");
-                            tokio::time::sleep(std::time::Duration::from_millis(100 << attempt))
-                                .await;
-                        }
                         Err(e) => {
-                            tracing::error!(error = %e, ops = work.len(), "dropping a batch that cannot be persisted");
-                            break;
+                            self.metrics
+                                .persist_failures
+                                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                            let text = e.to_string();
+                            self.outage_began(&text).await;
+                            if let Some(o) = self.outage.as_mut() {
+                                o.attempts += 1;
+                            }
+                            tracing::warn!(error = %text, attempt, ops = work.len(), "persisting a batch failed; retrying");
+                            tokio::time::sleep(retry_delay(attempt)).await;
+                            attempt = attempt.saturating_add(1);
                         }
                     }
                 }
@@ -219,21 +302,69 @@ impl Writer {
                         .await?;
                     }
                 }
+                PersistOp::OrderAccepted {
+                    engine_id,
+                    reference,
+                    ..
+                } => {
+                    if let Some(id) = db_id(engine_id) {
+                        paper::set_venue_ref(&mut tx, id, reference).await?;
+                    }
+                }
                 _ => {}
             }
         }
+        if let Some(o) = &self.outage {
+            let now = crate::clock::wall_clock_ms();
+            let message = format!(
+                "database could not be written for {} ms ({} failed attempts, first error: {}); \
+                 no record was lost, trading halted until an operator clears the kill switch",
+                now - o.since_ms,
+                o.attempts,
+                o.first_error
+            );
+            paper::engage_kill_switch(&mut tx, "database was unavailable", now).await?;
+            paper::insert_risk_event(
+                &mut tx,
+                None,
+                "store_unavailable",
+                "critical",
+                &message,
+                now,
+            )
+            .await?;
+        }
         tx.commit().await?;
+        if let Some(o) = self.outage.take() {
+            tracing::warn!(
+                attempts = o.attempts,
+                "database writable again; outage on record, kill switch engaged"
+            );
+            self.metrics
+                .store_down
+                .store(0, std::sync::atomic::Ordering::Relaxed);
+            self.metrics.risk_event("store_unavailable");
+            if let Some(a) = self.signals.as_ref().and_then(|s| s.alerter.as_ref()) {
+                a.raise(
+                    "store_recovered",
+                    "critical",
+                    "database writable again; kill switch engaged until an operator clears it",
+                );
+            }
+        }
         for (engine_id, db_id) in &placed {
             self.engine_to_db.insert(*engine_id, *db_id);
             self.index.insert(*db_id, *engine_id);
         }
         super::record_log::log_committed(ops, &trades, &self.engine_to_db);
-        // Filled and cancelled orders are never referred to again: forget them, so the maps hold
-        // the pending orders only instead of every order of a run that lasts months.
+        // Orders at their end are never referred to again: forget them, so the maps hold the
+        // live orders only instead of every order of a run that lasts months.
         let finished = plan
             .status_changes
             .iter()
+            .filter(|g| is_final(g.status))
             .flat_map(|g| g.orders.iter())
+            .chain(plan.finished_on_insert.iter())
             .chain(plan.trades.iter().map(|(engine_id, _)| engine_id));
         for engine_id in finished {
             if let Some(db_id) = self.engine_to_db.remove(engine_id) {
@@ -274,7 +405,26 @@ impl Writer {
                 last_snapshot.insert(*strategy_id, i);
             }
         }
+        // An order may change several times in one batch (submitted and filled at once on the
+        // instant venue): only its last status in the batch is written.
+        let mut last_status: HashMap<OrderId, usize> = HashMap::new();
+        for (i, op) in ops.iter().enumerate() {
+            let id = match op {
+                PersistOp::OrderSubmitted { order, .. } | PersistOp::OrderRefused { order, .. } => {
+                    order.order_id
+                }
+                PersistOp::OrderAccepted { engine_id, .. }
+                | PersistOp::OrderFailed { engine_id, .. }
+                | PersistOp::OrderCancelled { engine_id, .. } => *engine_id,
+                PersistOp::Filled { fill, .. } => fill.order_id,
+                _ => continue,
+            };
+            last_status.insert(id, i);
+        }
+        let is_last = |id: OrderId, i: usize| last_status.get(&id) == Some(&i);
         let mut resting_here: std::collections::HashSet<OrderId> = Default::default();
+        // Orders inserted by this batch already in their final status.
+        let mut settled_here: std::collections::HashSet<OrderId> = Default::default();
         for (i, op) in ops.iter().enumerate() {
             match op {
                 PersistOp::OrderPlaced {
@@ -322,6 +472,84 @@ impl Writer {
                     reason,
                     ts_ms,
                 } => change(&mut plan, "cancelled", Some(reason), *ts_ms, *engine_id),
+                PersistOp::OrderSubmitted {
+                    strategy_id,
+                    order,
+                    ts_ms,
+                }
+                | PersistOp::OrderRefused {
+                    strategy_id,
+                    order,
+                    ts_ms,
+                    ..
+                } => {
+                    let id = order.order_id;
+                    let known = self.engine_to_db.contains_key(&id) || resting_here.contains(&id);
+                    let refusal = match op {
+                        PersistOp::OrderRefused { reason, .. } => Some(reason.as_str()),
+                        _ => None,
+                    };
+                    if !known {
+                        // A market order: on record from its submission (or refusal) on. When
+                        // the batch also holds its fill, it goes in as filled, in one statement.
+                        let filled_here = last_status
+                            .get(&id)
+                            .is_some_and(|&j| matches!(ops[j], PersistOp::Filled { .. }));
+                        let status = if filled_here { "filled" } else { "submitted" };
+                        if filled_here {
+                            settled_here.insert(id);
+                            plan.finished_on_insert.push(id);
+                        }
+                        resting_here.insert(id);
+                        plan.new_engine_ids.push(id);
+                        plan.new_orders.push((
+                            PlacedOrder {
+                                strategy_id: *strategy_id,
+                                client_order_id: self.client_order_id(*strategy_id, id),
+                                kind: "market".into(),
+                                side: order.side.as_str().into(),
+                                trigger_price: None,
+                                quote_amount: match order.amount {
+                                    Amount::Quote(q) => Some(q.normalize().to_string()),
+                                    Amount::Base(_) => None,
+                                },
+                                base_amount: match order.amount {
+                                    Amount::Base(b) => Some(b.normalize().to_string()),
+                                    Amount::Quote(_) => None,
+                                },
+                                cell: super::recorder::cell_of(order.tag),
+                                tag: Some(order.tag as i64),
+                                status,
+                            },
+                            *ts_ms,
+                        ));
+                    }
+                    if is_last(id, i) && !settled_here.contains(&id) {
+                        match refusal {
+                            Some(reason) => change(&mut plan, "refused", Some(reason), *ts_ms, id),
+                            None if known => change(&mut plan, "submitted", None, *ts_ms, id),
+                            None => {}
+                        }
+                    }
+                }
+                PersistOp::OrderAccepted {
+                    engine_id, ts_ms, ..
+                } if is_last(*engine_id, i) => {
+                    change(&mut plan, "accepted", None, *ts_ms, *engine_id)
+                }
+                PersistOp::OrderFailed {
+                    engine_id,
+                    reason,
+                    retryable,
+                    ts_ms,
+                } if is_last(*engine_id, i) => {
+                    let reason = if *retryable {
+                        format!("{reason} (retryable)")
+                    } else {
+                        reason.clone()
+                    };
+                    change(&mut plan, "failed", Some(&reason), *ts_ms, *engine_id)
+                }
                 PersistOp::Filled {
                     strategy_id,
                     fill,
@@ -329,7 +557,9 @@ impl Writer {
                 } => {
                     let resting = self.engine_to_db.contains_key(&fill.order_id)
                         || resting_here.contains(&fill.order_id);
-                    if resting {
+                    if settled_here.contains(&fill.order_id) {
+                        // Inserted as filled above.
+                    } else if resting {
                         change(&mut plan, "filled", None, *ts_ms, fill.order_id);
                     } else {
                         // Market orders never rest: they go on record already filled.
@@ -383,6 +613,11 @@ impl Writer {
     }
 }
 
+/// An order in this status is never changed again.
+fn is_final(status: &str) -> bool {
+    matches!(status, "filled" | "cancelled" | "failed" | "refused")
+}
+
 struct StatusChange {
     status: &'static str,
     reason: Option<String>,
@@ -397,6 +632,8 @@ struct BatchPlan {
     new_engine_ids: Vec<OrderId>,
     /// Engine id → id on record of re-issued orders matched after a restart.
     reused: Vec<(OrderId, i64)>,
+    /// New orders inserted in their final status (a market order and its fill in one batch).
+    finished_on_insert: Vec<OrderId>,
     status_changes: Vec<StatusChange>,
     /// Each fill with the engine id of its order.
     trades: Vec<(OrderId, TradeRow)>,

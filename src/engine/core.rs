@@ -1,27 +1,31 @@
 //! The engine: one synchronous loop over [`Event`]s, routing prices to the strategies of that
 //! symbol through the trigger book, the risk guard and the venue.
 //!
-//! Fills are queued and delivered to strategies as events, after the intent that caused them has
-//! been applied. A price that crosses no trigger touches nothing but two integer compares and the
+//! An approved order goes to the [`Venue`] and is in flight until the venue's answer (accepted,
+//! filled, failed) comes back as a report: at once from the instant simulated venue, later from a
+//! delayed one or from the chain. What it spends is reserved meanwhile. Fills and failures are
+//! queued and delivered to strategies as events, after the intent that caused them has been
+//! applied. A price that crosses no trigger touches nothing but three integer compares and the
 //! mark timer, which is what keeps backtests fast.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BinaryHeap, VecDeque};
 
 use rust_decimal::Decimal;
 
 use super::book::TriggerBook;
 use super::event::{Control, Event};
+use super::inflight::InFlight;
 use super::ledger::Ledger;
 use super::order::{
     Amount, Fill, GuardKind, Intent, OrderId, RestingKind, RestingOrder, Side, StrategyIx,
 };
 use super::price::PriceKey;
 use super::recorder::Recorder;
-use crate::risk::{OrderCheck, RiskGuard};
+use crate::risk::{OrderCheck, Refusal, RiskGuard};
 use crate::strategy::traits::{Strategy, StrategyCtx};
 use crate::strategy::StrategyStatus;
-use crate::venue::sim::Execution;
-use crate::venue::SimVenue;
+use crate::venue::{Execution, SimVenue, Venue, VenueReport};
 
 /// Equity is marked for every strategy once per this much event time (and at every fill's ledger).
 pub const DEFAULT_MARK_INTERVAL_US: i64 = 60_000_000;
@@ -45,14 +49,44 @@ struct SymbolState {
     pending_start: Vec<StrategyIx>,
 }
 
-pub struct Engine<R: Recorder> {
+/// What a strategy hears about its orders, in the order it happened.
+#[derive(Debug)]
+enum Outcome {
+    Fill(Fill),
+    Failed {
+        strategy: StrategyIx,
+        tag: u64,
+        retryable: bool,
+        ts_us: i64,
+    },
+}
+
+impl Outcome {
+    fn strategy(&self) -> StrategyIx {
+        match self {
+            Outcome::Fill(f) => f.strategy,
+            Outcome::Failed { strategy, .. } => *strategy,
+        }
+    }
+}
+
+pub struct Engine<R: Recorder, V: Venue = SimVenue> {
     slots: Vec<Slot>,
     symbols: Vec<SymbolState>,
-    venue: SimVenue,
+    venue: V,
     risk: RiskGuard,
     recorder: R,
     next_order_id: OrderId,
-    fills: VecDeque<Fill>,
+    outcomes: VecDeque<Outcome>,
+    /// Orders the venue has not answered for, by id (ordered: deterministic iteration).
+    in_flight: BTreeMap<OrderId, InFlight>,
+    reports: Vec<VenueReport>,
+    /// Strategy wake-ups `(time, strategy)`, earliest first.
+    wakes: BinaryHeap<Reverse<(i64, StrategyIx)>>,
+    /// Earliest engine time at which a venue report or a wake-up is due (`i64::MAX`: none).
+    next_due_us: i64,
+    /// Why nothing may be placed at all (the record cannot be kept); `None` normally.
+    halted: Option<String>,
     fired: Vec<RestingOrder>,
     intents: Vec<Intent>,
     mark_interval_us: i64,
@@ -61,8 +95,8 @@ pub struct Engine<R: Recorder> {
     now_us: i64,
 }
 
-impl<R: Recorder> Engine<R> {
-    pub fn new(symbols: usize, venue: SimVenue, risk: RiskGuard, recorder: R) -> Self {
+impl<R: Recorder, V: Venue> Engine<R, V> {
+    pub fn new(symbols: usize, venue: V, risk: RiskGuard, recorder: R) -> Self {
         Engine {
             slots: Vec::new(),
             symbols: (0..symbols)
@@ -78,7 +112,12 @@ impl<R: Recorder> Engine<R> {
             risk,
             recorder,
             next_order_id: 1,
-            fills: VecDeque::new(),
+            outcomes: VecDeque::new(),
+            in_flight: BTreeMap::new(),
+            reports: Vec::new(),
+            wakes: BinaryHeap::new(),
+            next_due_us: i64::MAX,
+            halted: None,
             fired: Vec::new(),
             intents: Vec::new(),
             mark_interval_us: DEFAULT_MARK_INTERVAL_US,
@@ -139,6 +178,7 @@ impl<R: Recorder> Engine<R> {
             }
             self.apply_intents(ix, &mut intents);
             self.intents = intents;
+            self.drain_fills();
         } else {
             self.symbols[symbol].pending_start.push(ix);
         }
@@ -159,12 +199,15 @@ impl<R: Recorder> Engine<R> {
                 ts_us,
                 price,
             } => self.on_tick(symbol, ts_us, price),
-            Event::Fill(fill) => {
-                self.book_fill(fill);
+            Event::Venue(report) => {
+                self.apply_report(report);
                 self.drain_fills();
             }
             Event::Control(c) => self.on_control(c),
             Event::Timer { ts_us } => {
+                if ts_us >= self.next_due_us {
+                    self.run_due(ts_us);
+                }
                 self.advance_clock(ts_us);
                 if ts_us >= self.next_mark_us {
                     self.mark_all(ts_us);
@@ -176,6 +219,10 @@ impl<R: Recorder> Engine<R> {
     /// The hot path: one price of one symbol.
     #[inline]
     pub fn on_tick(&mut self, symbol: usize, ts_us: i64, price: PriceKey) {
+        // Venue answers and wake-ups due before this price happen at the prices before it.
+        if ts_us >= self.next_due_us {
+            self.run_due(ts_us);
+        }
         // A symbol the engine was never given (a feed/registry mismatch) is ignored, not a panic.
         let Some(state) = self.symbols.get_mut(symbol) else {
             return;
@@ -204,6 +251,10 @@ impl<R: Recorder> Engine<R> {
         let state = &mut self.symbols[symbol];
         state.last_price = price;
         state.seen = true;
+        if self.halted.is_some() {
+            // Nothing is placed while halted: orders keep resting, new strategies wait.
+            return;
+        }
         // Strategies seeing their first price start on it (paused ones wait).
         if !state.pending_start.is_empty() {
             let pending = std::mem::take(&mut state.pending_start);
@@ -312,6 +363,7 @@ impl<R: Recorder> Engine<R> {
                     let exec = Execution {
                         order_id: self.take_order_id(),
                         strategy: ix,
+                        symbol,
                         tag: req.tag,
                         side: req.side,
                         amount: req.amount,
@@ -324,6 +376,10 @@ impl<R: Recorder> Engine<R> {
                 Intent::CancelAll => self.cancel_all(ix, "strategy cancelled its orders", ts),
                 Intent::Stop { reason } => {
                     self.set_status(ix, StrategyStatus::Stopped, &reason, ts)
+                }
+                Intent::WakeAt(at) => {
+                    self.wakes.push(Reverse((at, ix)));
+                    self.next_due_us = self.next_due_us.min(at);
                 }
             }
         }
@@ -352,6 +408,7 @@ impl<R: Recorder> Engine<R> {
         let exec = Execution {
             order_id: order.id,
             strategy: order.strategy,
+            symbol: self.slots[order.strategy].symbol,
             tag: req.tag,
             side: req.side,
             amount: req.amount,
@@ -371,16 +428,15 @@ impl<R: Recorder> Engine<R> {
         };
         let active = slot.status == StrategyStatus::Active;
         let reduces = exec.side == Side::Sell;
-
-        let (strategy, tag) = (exec.strategy, exec.tag);
+        // What the order spends, against what is not already promised to orders in flight.
         let (spends, available) = match (exec.side, exec.amount) {
-            (Side::Buy, Amount::Quote(q)) => (q, slot.ledger.quote),
-            (Side::Buy, Amount::Base(b)) => (b * reference, slot.ledger.quote),
-            (Side::Sell, Amount::Base(b)) => (b, slot.ledger.base),
+            (Side::Buy, Amount::Quote(q)) => (q, slot.ledger.available_quote()),
+            (Side::Buy, Amount::Base(b)) => (b * reference, slot.ledger.available_quote()),
+            (Side::Sell, Amount::Base(b)) => (b, slot.ledger.available_base()),
             (Side::Sell, Amount::Quote(q)) if reference > Decimal::ZERO => {
-                (q / reference, slot.ledger.base)
+                (q / reference, slot.ledger.available_base())
             }
-            (Side::Sell, Amount::Quote(_)) => (Decimal::ZERO, slot.ledger.base),
+            (Side::Sell, Amount::Quote(_)) => (Decimal::ZERO, slot.ledger.available_base()),
         };
         let check = OrderCheck {
             active,
@@ -389,14 +445,172 @@ impl<R: Recorder> Engine<R> {
             spends,
             available,
         };
-        match self.risk.approve(exec, check) {
+        let verdict = match &self.halted {
+            Some(reason) => Err((
+                exec,
+                Refusal::Halted {
+                    reason: reason.clone(),
+                },
+            )),
+            None => self.risk.approve(exec, check),
+        };
+        match verdict {
             Ok(approved) => {
-                let fill = self.venue.execute(&approved, market, ts);
+                let o = approved.inner();
+                let slot = &mut self.slots[o.strategy];
+                match o.side {
+                    Side::Buy => slot.ledger.reserved_quote += spends,
+                    Side::Sell => slot.ledger.reserved_base += spends,
+                }
+                self.in_flight.insert(
+                    o.order_id,
+                    InFlight {
+                        order_id: o.order_id,
+                        strategy: o.strategy,
+                        tag: o.tag,
+                        side: o.side,
+                        amount: o.amount,
+                        limit: o.limit,
+                        lot_cost: o.lot_cost,
+                        reserved: spends,
+                        submitted_us: ts,
+                        reference: None,
+                    },
+                );
+                self.recorder.order_submitted(o, ts);
+                let mut reports = std::mem::take(&mut self.reports);
+                self.venue.submit(approved, market, ts, &mut reports);
+                for report in reports.drain(..) {
+                    self.apply_report(report);
+                }
+                self.reports = reports;
+                if let Some(due) = self.venue.next_due_us() {
+                    self.next_due_us = self.next_due_us.min(due);
+                }
+            }
+            Err((exec, refusal)) => {
+                self.recorder.refused(&exec, &refusal, ts);
+                self.outcomes.push_back(Outcome::Failed {
+                    strategy: exec.strategy,
+                    tag: exec.tag,
+                    retryable: false,
+                    ts_us: ts,
+                });
+            }
+        }
+    }
+
+    /// Apply one venue answer to the order in flight it names. A report for an order that is not
+    /// in flight (answered already, or never submitted) is reported as ignored and changes nothing.
+    fn apply_report(&mut self, report: VenueReport) {
+        let id = report.order_id();
+        let Some(flight) = self.in_flight.get_mut(&id) else {
+            let why = if id < self.next_order_id {
+                "order not in flight (late or duplicate report)"
+            } else {
+                "unknown order"
+            };
+            self.recorder.report_ignored(&report, why, self.now_us);
+            return;
+        };
+        match report {
+            VenueReport::Accepted {
+                reference, ts_us, ..
+            } => {
+                if flight.reference.is_some() {
+                    let report = VenueReport::Accepted {
+                        order_id: id,
+                        reference,
+                        ts_us,
+                    };
+                    self.recorder
+                        .report_ignored(&report, "order already accepted", self.now_us);
+                    return;
+                }
+                flight.reference = Some(reference.clone());
+                let strategy = flight.strategy;
+                self.recorder
+                    .order_accepted(strategy, id, &reference, ts_us);
+            }
+            VenueReport::Filled(mut fill) => {
+                let Some(flight) = self.release(id) else {
+                    return;
+                };
+                // The engine's own record of the order decides whose fill it is.
+                fill.strategy = flight.strategy;
+                fill.tag = flight.tag;
+                fill.side = flight.side;
+                fill.lot_cost = flight.lot_cost;
                 self.book_fill(fill);
             }
-            Err(refusal) => {
-                self.recorder.refused(strategy, &refusal, ts);
-                self.slots[strategy].strategy.on_cancelled(tag);
+            VenueReport::Failed {
+                reason,
+                retryable,
+                ts_us,
+                ..
+            } => {
+                let Some(flight) = self.release(id) else {
+                    return;
+                };
+                self.recorder
+                    .order_failed(flight.strategy, id, &reason, retryable, ts_us);
+                self.outcomes.push_back(Outcome::Failed {
+                    strategy: flight.strategy,
+                    tag: flight.tag,
+                    retryable,
+                    ts_us,
+                });
+            }
+        }
+    }
+
+    /// Take an order out of flight and give back what it had reserved.
+    fn release(&mut self, id: OrderId) -> Option<InFlight> {
+        let flight = self.in_flight.remove(&id)?;
+        let ledger = &mut self.slots[flight.strategy].ledger;
+        match flight.side {
+            Side::Buy => ledger.reserved_quote -= flight.reserved,
+            Side::Sell => ledger.reserved_base -= flight.reserved,
+        }
+        Some(flight)
+    }
+
+    /// Venue answers and strategy wake-ups due by `now_us`, one at a time in time order, each at
+    /// its own time (an answer due at 10:00:01 happens then, not at the next tick's time).
+    #[cold]
+    fn run_due(&mut self, now_us: i64) {
+        for state in &mut self.symbols {
+            if state.seen {
+                state.last_price = state.last.to_decimal().unwrap_or(state.last_price);
+            }
+        }
+        loop {
+            let venue_due = self.venue.next_due_us().unwrap_or(i64::MAX);
+            let wake_due = self.wakes.peek().map_or(i64::MAX, |Reverse((at, _))| *at);
+            let due = venue_due.min(wake_due);
+            if due > now_us {
+                self.next_due_us = due;
+                return;
+            }
+            self.advance_clock(due);
+            if venue_due <= wake_due {
+                let mut reports = std::mem::take(&mut self.reports);
+                let symbols = &self.symbols;
+                let price = |s: usize| symbols.get(s).and_then(|st| st.last.to_decimal());
+                self.venue.poll(due, &price, &mut reports);
+                for report in reports.drain(..) {
+                    self.apply_report(report);
+                }
+                self.reports = reports;
+                self.drain_fills();
+            } else if let Some(Reverse((at, ix))) = self.wakes.pop() {
+                let Some(slot) = self.slots.get(ix) else {
+                    continue;
+                };
+                if slot.status != StrategyStatus::Stopped {
+                    let price = self.symbols[slot.symbol].last_price;
+                    self.call_strategy(ix, at, price, |s, ctx| s.on_timer(ctx));
+                }
             }
         }
     }
@@ -407,15 +621,18 @@ impl<R: Recorder> Engine<R> {
         let slot = &mut self.slots[fill.strategy];
         slot.ledger.apply(&fill);
         self.recorder.fill(&fill, &slot.ledger);
-        self.fills.push_back(fill);
+        self.outcomes.push_back(Outcome::Fill(fill));
     }
 
     fn drain_fills(&mut self) {
-        while let Some(fill) = self.fills.pop_front() {
-            let ix = fill.strategy;
+        while let Some(outcome) = self.outcomes.pop_front() {
+            let ix = outcome.strategy();
             let slot = &self.slots[ix];
             let price = self.symbols[slot.symbol].last_price;
-            let ts = fill.ts_us;
+            let ts = match &outcome {
+                Outcome::Fill(f) => f.ts_us,
+                Outcome::Failed { ts_us, .. } => *ts_us,
+            };
             let mut intents = std::mem::take(&mut self.intents);
             intents.clear();
             {
@@ -424,7 +641,13 @@ impl<R: Recorder> Engine<R> {
                     price,
                     intents: &mut intents,
                 };
-                self.slots[ix].strategy.on_fill(&mut ctx, &fill);
+                let strategy = self.slots[ix].strategy.as_mut();
+                match &outcome {
+                    Outcome::Fill(fill) => strategy.on_fill(&mut ctx, fill),
+                    Outcome::Failed { tag, retryable, .. } => {
+                        strategy.on_failed(&mut ctx, *tag, *retryable)
+                    }
+                }
             }
             if self.slots[ix].status != StrategyStatus::Stopped {
                 self.apply_intents(ix, &mut intents);
@@ -491,7 +714,14 @@ impl<R: Recorder> Engine<R> {
                 self.set_status(strategy, StrategyStatus::Stopped, &reason, ts);
             }
             Control::CancelOrder(id) => self.cancel_one(id, ts),
-            Control::KillSwitch(on) => self.risk.kill_switch = on,
+            Control::KillSwitch(on) => {
+                // An operator clearing the kill switch also lifts a halt (whose owner engaged it).
+                if self.risk.kill_switch && !on {
+                    self.halted = None;
+                }
+                self.risk.kill_switch = on;
+            }
+            Control::Halt { reason } => self.halted = Some(reason),
             _ => {}
         }
     }
@@ -590,6 +820,29 @@ impl<R: Recorder> Engine<R> {
             .collect();
         out.sort_by_key(|o| o.id);
         out
+    }
+
+    /// Orders of one strategy the venue has not answered for yet, in id order.
+    pub fn in_flight(&self, ix: StrategyIx) -> Vec<InFlight> {
+        self.in_flight
+            .values()
+            .filter(|f| f.strategy == ix)
+            .cloned()
+            .collect()
+    }
+
+    /// Orders in flight across all strategies.
+    pub fn in_flight_count(&self) -> usize {
+        self.in_flight.len()
+    }
+
+    /// Why nothing may be placed (`None`: trading is not halted).
+    pub fn halted(&self) -> Option<&str> {
+        self.halted.as_deref()
+    }
+
+    pub fn venue(&self) -> &V {
+        &self.venue
     }
 
     /// Engine symbol index of a strategy.

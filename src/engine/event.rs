@@ -1,7 +1,8 @@
 //! The one event type the engine loop consumes, whatever the mode.
 
-use super::order::{Fill, OrderId, StrategyIx};
+use super::order::{OrderId, StrategyIx};
 use super::price::PriceKey;
+use crate::venue::VenueReport;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Event {
@@ -11,8 +12,8 @@ pub enum Event {
         ts_us: i64,
         price: PriceKey,
     },
-    /// A fill reported by an asynchronous venue (the simulated venue fills inline).
-    Fill(Fill),
+    /// A venue's answer about an order in flight (an instant venue answers inline instead).
+    Venue(VenueReport),
     /// Desired state changed (operator command or risk breach).
     Control(Control),
     /// Clock tick for timers; marks equity in paper/live when no prices arrive.
@@ -29,4 +30,9 @@ pub enum Control {
     },
     CancelOrder(OrderId),
     KillSwitch(bool),
+    /// Stop placing orders at all, sells included (the record of them could not be kept).
+    /// Cleared only by an operator clearing the kill switch, which the halt's owner engages.
+    Halt {
+        reason: String,
+    },
 }

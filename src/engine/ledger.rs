@@ -18,6 +18,14 @@ pub struct Ledger {
     pub fills: u64,
     pub round_trips: u64,
     pub winning_round_trips: u64,
+    /// Quote promised to orders in flight (submitted, not yet filled or failed): still held,
+    /// but no other order may spend it. Absent from the JSON while zero, so records without
+    /// orders in flight read and write exactly as before.
+    #[serde(default, skip_serializing_if = "Decimal::is_zero")]
+    pub reserved_quote: Decimal,
+    /// Base promised to sells in flight.
+    #[serde(default, skip_serializing_if = "Decimal::is_zero")]
+    pub reserved_base: Decimal,
 }
 
 impl Ledger {
@@ -52,6 +60,16 @@ impl Ledger {
                 }
             }
         }
+    }
+
+    /// Quote a new order may spend.
+    pub fn available_quote(&self) -> Decimal {
+        self.quote - self.reserved_quote
+    }
+
+    /// Base a new sell may send.
+    pub fn available_base(&self) -> Decimal {
+        self.base - self.reserved_base
     }
 
     /// quote + base × price.

@@ -1,6 +1,6 @@
 //! The wall-clock loop that drives the engine in paper and live mode.
 //!
-//! One `select!`, biased in this order: shutdown, operator control, venue fills, the mark timer,
+//! One `select!`, biased in this order: shutdown, operator control, venue reports, the mark timer,
 //! and market data last — so a stop or a fill is never stuck behind a backlog of ticks.
 
 use std::time::Duration;
@@ -8,10 +8,10 @@ use std::time::Duration;
 use tokio::sync::{mpsc, watch};
 
 use super::event::{Control, Event};
-use super::order::Fill;
 use super::price::PriceKey;
 use super::recorder::Recorder;
 use super::Engine;
+use crate::venue::{Venue, VenueReport};
 
 /// A price from a feed: symbol index in the engine, exchange time and receive time (µs).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -25,27 +25,28 @@ pub struct MarketTick {
 }
 
 /// Work the daemon hands the engine loop: add a strategy, take snapshots, read state.
-pub type EngineCall<R> = Box<dyn FnOnce(&mut Engine<R>) + Send>;
+pub type EngineCall<R, V = crate::venue::SimVenue> = Box<dyn FnOnce(&mut Engine<R, V>) + Send>;
 
 /// Runs after every event with the engine (the daemon persists what the event changed).
-pub type AfterEvent<R> = Box<dyn FnMut(&mut Engine<R>) + Send>;
+pub type AfterEvent<R, V = crate::venue::SimVenue> = Box<dyn FnMut(&mut Engine<R, V>) + Send>;
 
 pub struct LiveInputs {
     pub shutdown: watch::Receiver<bool>,
     pub control: mpsc::Receiver<Control>,
-    pub fills: mpsc::Receiver<Fill>,
+    /// Answers of an asynchronous venue (a mined swap's receipt), applied as they arrive.
+    pub reports: mpsc::Receiver<VenueReport>,
     pub market: mpsc::Receiver<MarketTick>,
     /// How often equity is marked when no prices arrive.
     pub mark_every: Duration,
 }
 
 /// Optional extras of the daemon's loop.
-pub struct LiveExtras<R: Recorder> {
-    pub calls: mpsc::Receiver<EngineCall<R>>,
+pub struct LiveExtras<R: Recorder, V: Venue = crate::venue::SimVenue> {
+    pub calls: mpsc::Receiver<EngineCall<R, V>>,
     /// Frame received → engine done with the tick (orders decided), in nanoseconds.
     pub on_latency: Box<dyn FnMut(u64) + Send>,
     /// Runs after every event, with the engine: the daemon persists what the event changed.
-    pub after_event: AfterEvent<R>,
+    pub after_event: AfterEvent<R, V>,
 }
 
 /// Why the loop ended.
@@ -58,15 +59,18 @@ pub enum LoopExit {
 
 /// Run until shutdown. Ticks are stamped with their receive time: paper and live run on the
 /// wall clock, the exchange time is only for staleness and latency figures.
-pub async fn run_live<R: Recorder>(engine: &mut Engine<R>, inputs: LiveInputs) -> LoopExit {
+pub async fn run_live<R: Recorder, V: Venue>(
+    engine: &mut Engine<R, V>,
+    inputs: LiveInputs,
+) -> LoopExit {
     run_live_with(engine, inputs, None).await
 }
 
 /// [`run_live`] plus engine calls (after control, before fills) and latency reporting.
-pub async fn run_live_with<R: Recorder>(
-    engine: &mut Engine<R>,
+pub async fn run_live_with<R: Recorder, V: Venue>(
+    engine: &mut Engine<R, V>,
     mut inputs: LiveInputs,
-    mut extras: Option<LiveExtras<R>>,
+    mut extras: Option<LiveExtras<R, V>>,
 ) -> LoopExit {
     let mut timer = tokio::time::interval(inputs.mark_every);
     timer.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -107,10 +111,10 @@ pub async fn run_live_with<R: Recorder>(
                 }
                 None => calls_open = false,
             },
-            f = inputs.fills.recv(), if fills_open => match f {
-                Some(f) => {
+            r = inputs.reports.recv(), if fills_open => match r {
+                Some(r) => {
                     engine.advance_clock(crate::clock::wall_clock_us());
-                    engine.process(Event::Fill(f));
+                    engine.process(Event::Venue(r));
                 }
                 None => fills_open = false,
             },

@@ -4,6 +4,7 @@
 pub mod book;
 pub mod core;
 pub mod event;
+pub mod inflight;
 pub mod ledger;
 pub mod live;
 pub mod order;
@@ -12,6 +13,7 @@ pub mod recorder;
 
 pub use self::core::Engine;
 pub use event::{Control, Event};
+pub use inflight::{InFlight, OrderState};
 pub use ledger::Ledger;
 pub use price::PriceKey;
 pub use recorder::{MemoryRecorder, Recorder};

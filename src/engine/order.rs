@@ -98,6 +98,8 @@ pub enum Intent {
     Stop {
         reason: String,
     },
+    /// Call the strategy's `on_timer` once engine time reaches this (µs).
+    WakeAt(i64),
 }
 
 /// An order after the engine accepted it: its id and where it triggers.

@@ -7,6 +7,7 @@ use super::ledger::Ledger;
 use super::order::{Fill, OrderId, RestingOrder, StrategyIx};
 use crate::risk::Refusal;
 use crate::strategy::StrategyStatus;
+use crate::venue::{Execution, VenueReport};
 
 pub trait Recorder {
     fn order_placed(&mut self, _order: &RestingOrder, _ts_us: i64) {}
@@ -15,6 +16,27 @@ pub trait Recorder {
         _strategy: StrategyIx,
         _order: OrderId,
         _reason: &str,
+        _ts_us: i64,
+    ) {
+    }
+    /// An approved order went to the venue; it is in flight until its answer.
+    fn order_submitted(&mut self, _order: &Execution, _ts_us: i64) {}
+    /// The venue took the order under `reference` (a tx hash on chain).
+    fn order_accepted(
+        &mut self,
+        _strategy: StrategyIx,
+        _order: OrderId,
+        _reference: &str,
+        _ts_us: i64,
+    ) {
+    }
+    /// The venue answered that the order did not execute.
+    fn order_failed(
+        &mut self,
+        _strategy: StrategyIx,
+        _order: OrderId,
+        _reason: &str,
+        _retryable: bool,
         _ts_us: i64,
     ) {
     }
@@ -27,18 +49,26 @@ pub trait Recorder {
         _ts_us: i64,
     ) {
     }
-    fn refused(&mut self, _strategy: StrategyIx, _refusal: &Refusal, _ts_us: i64) {}
+    /// The risk guard refused `order`; it never reached a venue.
+    fn refused(&mut self, _order: &Execution, _refusal: &Refusal, _ts_us: i64) {}
+    /// A venue report that matched no order in flight (late, duplicated or unknown): not applied.
+    fn report_ignored(&mut self, _report: &VenueReport, _why: &str, _ts_us: i64) {}
     /// Periodic equity mark (every `mark_interval_us` of event time, and at the end).
     fn mark(&mut self, _ts_us: i64, _strategy: StrategyIx, _ledger: &Ledger, _price: Decimal) {}
 }
 
-/// Keeps fills in memory; for tests and short runs.
+/// Keeps what happened in memory; for tests and short runs.
 #[derive(Debug, Default)]
 pub struct MemoryRecorder {
     pub fills: Vec<Fill>,
     pub cancelled: Vec<OrderId>,
     pub statuses: Vec<(StrategyIx, StrategyStatus, String)>,
     pub refusals: Vec<(StrategyIx, Refusal)>,
+    pub submitted: Vec<OrderId>,
+    /// `(order, reason, retryable)`.
+    pub failures: Vec<(OrderId, String, bool)>,
+    /// `(order, why)` of reports that were not applied.
+    pub ignored: Vec<(OrderId, String)>,
 }
 
 impl Recorder for MemoryRecorder {
@@ -48,10 +78,19 @@ impl Recorder for MemoryRecorder {
     fn order_cancelled(&mut self, _s: StrategyIx, order: OrderId, _r: &str, _t: i64) {
         self.cancelled.push(order);
     }
+    fn order_submitted(&mut self, order: &Execution, _t: i64) {
+        self.submitted.push(order.order_id);
+    }
+    fn order_failed(&mut self, _s: StrategyIx, order: OrderId, reason: &str, retry: bool, _t: i64) {
+        self.failures.push((order, reason.to_string(), retry));
+    }
     fn status_changed(&mut self, s: StrategyIx, status: StrategyStatus, reason: &str, _t: i64) {
         self.statuses.push((s, status, reason.to_string()));
     }
-    fn refused(&mut self, s: StrategyIx, refusal: &Refusal, _t: i64) {
-        self.refusals.push((s, refusal.clone()));
+    fn refused(&mut self, order: &Execution, refusal: &Refusal, _t: i64) {
+        self.refusals.push((order.strategy, refusal.clone()));
+    }
+    fn report_ignored(&mut self, report: &VenueReport, why: &str, _t: i64) {
+        self.ignored.push((report.order_id(), why.to_string()));
     }
 }

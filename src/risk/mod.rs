@@ -14,6 +14,11 @@ impl<T> Approved<T> {
     pub fn inner(&self) -> &T {
         &self.0
     }
+
+    /// The order itself, for the venue that executes it.
+    pub fn into_inner(self) -> T {
+        self.0
+    }
 }
 
 /// Why an order was refused; recorded as a risk event.
@@ -25,6 +30,8 @@ pub enum Refusal {
     NotActive,
     #[error("order notional {notional} exceeds the limit {limit}")]
     MaxOrderNotional { notional: Decimal, limit: Decimal },
+    #[error("trading halted: {reason}")]
+    Halted { reason: String },
     #[error("insufficient funds: needs {needed}, has {available}")]
     InsufficientFunds { needed: Decimal, available: Decimal },
 }
@@ -66,27 +73,35 @@ impl RiskGuard {
     /// Check one order. Sells pass a kill switch so a stop-loss can still get out; nothing may
     /// spend more than the strategy has (a grid can get there only after losing round trips in
     /// cells too narrow for the fee).
-    pub fn approve<T>(&self, order: T, check: OrderCheck) -> Result<Approved<T>, Refusal> {
+    /// A refused order comes back with the reason, so the caller can record what was refused.
+    pub fn approve<T>(&self, order: T, check: OrderCheck) -> Result<Approved<T>, (T, Refusal)> {
+        match self.check(check) {
+            None => Ok(Approved(order)),
+            Some(refusal) => Err((order, refusal)),
+        }
+    }
+
+    fn check(&self, check: OrderCheck) -> Option<Refusal> {
         if self.kill_switch && !check.reduces_exposure {
-            return Err(Refusal::KillSwitch);
+            return Some(Refusal::KillSwitch);
         }
         if !check.active {
-            return Err(Refusal::NotActive);
+            return Some(Refusal::NotActive);
         }
         if let Some(limit) = self.limits.max_order_notional {
             if check.notional > limit {
-                return Err(Refusal::MaxOrderNotional {
+                return Some(Refusal::MaxOrderNotional {
                     notional: check.notional,
                     limit,
                 });
             }
         }
         if check.spends > check.available {
-            return Err(Refusal::InsufficientFunds {
+            return Some(Refusal::InsufficientFunds {
                 needed: check.spends,
                 available: check.available,
             });
         }
-        Ok(Approved(order))
+        None
     }
 }

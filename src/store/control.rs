@@ -66,3 +66,25 @@ impl Store {
         Ok(())
     }
 }
+
+/// Engage the kill switch on record (kept as it is when an operator engaged it already) and bump
+/// the control revision, inside the caller's transaction. The daemon's own way to stop trading
+/// until an operator looks, e.g. after its database was unwritable.
+pub(crate) async fn engage_kill_switch_in(
+    conn: &mut sqlx::AnyConnection,
+    reason: &str,
+    now_ms: i64,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "UPDATE control_state SET revision = revision + 1, updated_at = $1, \
+         kill_switch_reason = CASE WHEN kill_switch = 0 THEN $2 ELSE kill_switch_reason END, \
+         kill_switch_actor = CASE WHEN kill_switch = 0 THEN 'daemon' ELSE kill_switch_actor END, \
+         kill_switch_at = CASE WHEN kill_switch = 0 THEN $1 ELSE kill_switch_at END, \
+         kill_switch = 1 WHERE id = 1",
+    )
+    .bind(now_ms)
+    .bind(reason.to_string())
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}

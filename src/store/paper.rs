@@ -191,7 +191,8 @@ pub async fn insert_order(
         .ok_or_else(|| StoreError::Corrupt("the inserted order was not returned".into()))
 }
 
-/// Move pending orders to `status` (an order already filled or cancelled keeps its status).
+/// Move live orders (resting or in flight) to `status`; an order that reached its end (filled,
+/// cancelled, failed, refused) keeps it.
 pub async fn set_orders_status(
     conn: &mut AnyConnection,
     ids: &[i64],
@@ -204,7 +205,7 @@ pub async fn set_orders_status(
         let mut p = Placeholders::of(conn);
         let sql = format!(
             "UPDATE orders SET status = {}, status_reason = COALESCE({}, status_reason), updated_at = {} \
-             WHERE status = 'pending' AND id IN {}",
+             WHERE status IN ('pending', 'submitted', 'accepted') AND id IN {}",
             p.one(),
             p.one(),
             p.one(),
@@ -278,6 +279,30 @@ pub async fn save_states(
         q.execute(&mut *conn).await?;
     }
     Ok(())
+}
+
+/// The venue's name for an order it accepted (a transaction hash on chain).
+pub async fn set_venue_ref(
+    conn: &mut AnyConnection,
+    order_id: i64,
+    reference: &str,
+) -> Result<(), StoreError> {
+    sqlx::query("UPDATE orders SET venue_ref = $1 WHERE id = $2")
+        .bind(reference.to_string())
+        .bind(order_id)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
+/// Engage the kill switch from inside the daemon (the writer after a database outage), in the
+/// caller's transaction, bumping the control revision so every reader sees it.
+pub async fn engage_kill_switch(
+    conn: &mut AnyConnection,
+    reason: &str,
+    now_ms: i64,
+) -> Result<(), StoreError> {
+    super::control::engage_kill_switch_in(conn, reason, now_ms).await
 }
 
 /// The engine stopped a strategy by itself (stop-loss, take-profit, range exit).

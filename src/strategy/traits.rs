@@ -32,6 +32,16 @@ pub trait Strategy: Send {
     /// A resting order was cancelled from outside (operator or risk guard), not by the strategy.
     fn on_cancelled(&mut self, tag: u64);
 
+    /// An order did not execute: refused by the risk guard or failed at the venue. Nothing it
+    /// would have spent was spent. `retryable`: the same order may succeed later. A strategy that
+    /// does not retry treats a failure as a cancel.
+    fn on_failed(&mut self, _ctx: &mut StrategyCtx<'_>, tag: u64, _retryable: bool) {
+        self.on_cancelled(tag);
+    }
+
+    /// Engine time reached a time the strategy asked for with [`Intent::WakeAt`].
+    fn on_timer(&mut self, _ctx: &mut StrategyCtx<'_>) {}
+
     /// After a restart: re-issue the resting orders implied by the restored state.
     fn on_restore(&mut self, ctx: &mut StrategyCtx<'_>);
 

@@ -6,4 +6,4 @@ pub mod strategy;
 
 pub use levels::{grid_levels, unprofitable_cells};
 pub use params::{GridParams, OnExit, Spacing};
-pub use strategy::{Cell, GridStrategy, GridTag};
+pub use strategy::{retry_backoff_us, Cell, GridStrategy, GridTag, RETRY_BASE_US, RETRY_MAX_US};

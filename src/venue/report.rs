@@ -1,0 +1,62 @@
+//! What the engine hands a venue and what the venue answers.
+
+use rust_decimal::Decimal;
+
+use crate::engine::order::{Amount, Fill, OrderId, Side, StrategyIx};
+
+/// An order cleared by the risk guard, ready to execute.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Execution {
+    pub order_id: OrderId,
+    pub strategy: StrategyIx,
+    /// Engine symbol index (a delayed venue prices market orders at this symbol's later price).
+    pub symbol: usize,
+    pub tag: u64,
+    pub side: Side,
+    pub amount: Amount,
+    pub lot_cost: Option<Decimal>,
+    /// `Some(limit)` for limit orders, `None` for market.
+    pub limit: Option<Decimal>,
+    pub fee_bps: u32,
+}
+
+/// A venue's answer about one submitted order. Reports are matched to in-flight orders by id;
+/// one for an order no longer in flight (late, duplicated) changes nothing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum VenueReport {
+    /// The venue took the order; `reference` is what it is known by there (a tx hash on chain).
+    Accepted {
+        order_id: OrderId,
+        reference: String,
+        ts_us: i64,
+    },
+    /// The order executed; the amounts are what really moved (within the order's bounds).
+    Filled(Fill),
+    /// The order did not execute. `retryable`: the same order may succeed later (a timeout, a
+    /// price that moved past the slippage bound); otherwise it never will (a revert, a refusal).
+    Failed {
+        order_id: OrderId,
+        reason: String,
+        retryable: bool,
+        ts_us: i64,
+    },
+}
+
+impl VenueReport {
+    pub fn order_id(&self) -> OrderId {
+        match self {
+            VenueReport::Accepted { order_id, .. } | VenueReport::Failed { order_id, .. } => {
+                *order_id
+            }
+            VenueReport::Filled(f) => f.order_id,
+        }
+    }
+
+    pub fn kind(&self) -> &'static str {
+        match self {
+            VenueReport::Accepted { .. } => "accepted",
+            VenueReport::Filled(_) => "filled",
+            VenueReport::Failed { .. } => "failed",
+        }
+    }
+}
