@@ -409,8 +409,8 @@ fn stop_loss_waits_for_its_liquidation_to_settle() {
     tick(&mut e, 2_000_000, "160"); // start buy filled
     tick(&mut e, 3_000_000, "149"); // buy at 150 in flight
     tick(&mut e, 5_000_000, "149"); // filled
-    // 89 crosses the buys at 125 and 100 (fired first, in flight), then the stop-loss: the two
-    // lots held go out as market sells, and the two buys are sold off when they fill.
+                                    // 89 crosses the buys at 125 and 100 (fired first, in flight), then the stop-loss: the two
+                                    // lots held go out as market sells, and the two buys are sold off when they fill.
     tick(&mut e, 6_000_000, "89");
     assert_eq!(e.status(0), StrategyStatus::Active, "still selling");
     assert_eq!(e.in_flight(0).len(), 4);

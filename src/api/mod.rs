@@ -343,14 +343,17 @@ async fn strategy(
         .parse()
         .map_err(|_| ApiError::BadRequest(format!("strategy id {id:?}: expected an integer")))?;
     let s = st.store.get_strategy(&StrategyRef::Id(id)).await?;
-    let pending = st
+    let (pending, in_flight): (Vec<_>, Vec<_>) = st
         .store
-        .list_orders(Some(id), Some(crate::store::OrderStatus::Pending))
-        .await?;
+        .open_orders(Some(id))
+        .await?
+        .into_iter()
+        .partition(|o| o.status == crate::store::OrderStatus::Pending);
     let fills = st.store.trade_count(id).await?;
     let mut doc = crate::cli::strategy::strategy_document(&s);
     if let Some(o) = doc.as_object_mut() {
         o.insert("pending_orders".into(), json!(pending));
+        o.insert("in_flight_orders".into(), json!(in_flight));
         o.insert("fills".into(), json!(fills));
     }
     Ok(Json(doc))

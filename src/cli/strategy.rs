@@ -72,7 +72,7 @@ pub struct CreateArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum ConditionalCommand {
-    /// List conditional orders (pending ones unless --all).
+    /// List conditional orders: open ones (resting, and in flight at the venue) unless --all.
     List {
         #[arg(long)]
         strategy_id: Option<String>,
@@ -233,14 +233,15 @@ fn strategy_row(s: &StrategyRecord) -> Vec<String> {
 async fn status(strategy: &str, ctx: &Context) -> Result<(), CliError> {
     let store = ctx.open_store().await?;
     let record = store.get_strategy(&StrategyRef::parse(strategy)).await?;
-    let pending = store
-        .list_orders(Some(record.id), Some(OrderStatus::Pending))
-        .await?;
+    let open = store.open_orders(Some(record.id)).await?;
+    let (pending, in_flight): (Vec<_>, Vec<_>) = open
+        .into_iter()
+        .partition(|o| o.status == OrderStatus::Pending);
     let fills = store.trade_count(record.id).await?;
     let perf = performance(&record);
     if ctx.json {
         return print_json(
-            &json!({"strategy": record, "performance": perf, "fills": fills, "pending_orders": pending}),
+            &json!({"strategy": record, "performance": perf, "fills": fills, "pending_orders": pending, "in_flight_orders": in_flight}),
         );
     }
     println!("strategy {} {:?}", record.id, record.name);
@@ -255,6 +256,24 @@ async fn status(strategy: &str, ctx: &Context) -> Result<(), CliError> {
     println!("  updated   {}", format_ms(record.updated_at));
     println!("  params    {}", record.params);
     println!("  pending conditional orders: {}", pending.len());
+    println!("  orders in flight: {}", in_flight.len());
+    for o in &in_flight {
+        println!(
+            "    #{} {} {} {} {}{}",
+            o.id,
+            o.kind,
+            o.side,
+            o.quote_amount
+                .as_deref()
+                .or(o.base_amount.as_deref())
+                .unwrap_or("-"),
+            o.status.as_str(),
+            o.venue_ref
+                .as_deref()
+                .map(|r| format!(" {r}"))
+                .unwrap_or_default()
+        );
+    }
     println!("  fills on record: {fills}");
     if let Some(p) = perf.as_object() {
         let f = |k: &str| match &p[k] {
@@ -329,8 +348,11 @@ async fn conditional_list(
         Some(s) => Some(store.get_strategy(&StrategyRef::parse(&s)).await?.id),
         None => None,
     };
-    let status = (!all).then_some(OrderStatus::Pending);
-    let orders = store.list_orders(strategy_id, status).await?;
+    let orders = if all {
+        store.list_orders(strategy_id, None).await?
+    } else {
+        store.open_orders(strategy_id).await?
+    };
     if ctx.json {
         return print_json(&json!({"orders": orders}));
     }

@@ -23,11 +23,20 @@ use crate::market::feed::FeedState;
 use crate::store::Store;
 use crate::strategy::{StrategyMode, StrategyStatus};
 
+/// A heartbeat write (one row) that takes longer than this counts as the database being
+/// unwritable: trading halts within about a second plus this, instead of after the pool's
+/// connection timeout.
+pub const HEARTBEAT_TIMEOUT: Duration = Duration::from_millis(1_500);
+
 pub struct Poller {
     pub store: Store,
     pub registry: Arc<Mutex<Registry>>,
     pub feed: Arc<FeedState>,
     pub control_tx: mpsc::Sender<Control>,
+    /// To the persistence writer: an outage the heartbeat saw goes on record through it.
+    pub persist_tx: mpsc::UnboundedSender<super::recorder::PersistOp>,
+    /// The heartbeat's last write failed (trading was halted for it).
+    pub store_down: bool,
     pub call_tx: mpsc::Sender<EngineCall<DaemonRecorder>>,
     pub subscriptions: watch::Sender<Vec<String>>,
     pub alerter: Alerter,
@@ -57,14 +66,42 @@ impl Poller {
             }
             if last_heartbeat.elapsed() >= Duration::from_secs(1) {
                 last_heartbeat = Instant::now();
-                match self.store.daemon_heartbeat(self.pid, wall_clock_ms()).await {
+                let beat = tokio::time::timeout(
+                    HEARTBEAT_TIMEOUT,
+                    self.store.daemon_heartbeat(self.pid, wall_clock_ms()),
+                )
+                .await
+                .unwrap_or_else(|_| {
+                    Err(crate::store::StoreError::Io(format!(
+                        "heartbeat write took longer than {} ms",
+                        HEARTBEAT_TIMEOUT.as_millis()
+                    )))
+                });
+                match beat {
                     Ok(true) => {
                         tracing::info!("stop requested through the database");
                         let _ = self.shutdown.send(true);
                         return;
                     }
-                    Ok(false) => {}
-                    Err(e) => tracing::warn!(error = %e, "heartbeat failed"),
+                    Ok(false) => self.store_down = false,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "heartbeat failed");
+                        // The database cannot be written: no order may be placed that could not
+                        // be recorded. The writer halts trading and records the outage later.
+                        if !self.store_down {
+                            self.store_down = true;
+                            // Straight to the engine: the writer may be stuck in a write.
+                            let _ = self
+                                .control_tx
+                                .send(Control::Halt {
+                                    reason: format!("database cannot be written: {e}"),
+                                })
+                                .await;
+                            let _ = self.persist_tx.send(super::recorder::PersistOp::Outage {
+                                error: e.to_string(),
+                            });
+                        }
+                    }
                 }
                 self.check_stale(&mut stale_alerted).await;
             }

@@ -381,6 +381,8 @@ pub async fn run(config: Config, opts: DaemonOptions) -> Result<(), DaemonError>
         registry: registry.clone(),
         feed: feed.clone(),
         control_tx,
+        persist_tx: persist_tx.clone(),
+        store_down: false,
         call_tx,
         subscriptions: sub_tx,
         alerter: alerter.clone(),

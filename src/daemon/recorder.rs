@@ -105,6 +105,9 @@ pub enum PersistOp {
     BeginRestore { strategy_ids: Vec<i64> },
     /// Restore done: pending orders on record that were not re-issued are cancelled.
     EndRestore,
+    /// The database could not be written (seen by the control poller's heartbeat): the writer
+    /// halts trading and keeps the outage to record it once a write succeeds.
+    Outage { error: String },
     /// Flush and acknowledge (used at shutdown).
     Flush(tokio::sync::oneshot::Sender<()>),
     /// Everything one engine event changed, with the resulting strategy state: written in one

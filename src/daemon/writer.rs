@@ -158,18 +158,24 @@ impl Writer {
                     Err(_) => break,
                 }
             }
-            let received = batch.len() as u64;
+            // The poller's outage notices are not engine writes (not in the backlog gauge).
+            let received = batch
+                .iter()
+                .filter(|op| !matches!(op, PersistOp::Outage { .. }))
+                .count() as u64;
             let mut acks = Vec::new();
             let mut work = Vec::with_capacity(batch.len());
             for op in batch.drain(..) {
                 match op {
                     PersistOp::Flush(ack) => acks.push(ack),
+                    PersistOp::Outage { error } => self.outage_began(&error).await,
                     // One batch is one transaction, so an atomic group stays together.
                     PersistOp::Atomic(ops) => work.extend(ops),
                     other => work.push(other),
                 }
             }
-            if !work.is_empty() {
+            // An outage seen elsewhere is written even when nothing else is.
+            if !work.is_empty() || self.outage.is_some() {
                 // Never dropped: retried until the database takes it.
                 let mut attempt = 0u32;
                 loop {

@@ -13,27 +13,40 @@ use super::{audit, AuditContext, Store, StoreError};
 pub enum OrderStatus {
     /// Resting in the trigger book, waiting for the price to cross.
     Pending,
+    /// Fired and handed to the venue: in flight, its funds reserved.
+    Submitted,
+    /// In flight and known to the venue (`venue_ref`: a transaction hash on chain).
+    Accepted,
     Filled,
     Cancelled,
+    /// The venue did not execute it (`status_reason` says why).
     Failed,
+    /// The risk guard stopped it before any venue saw it.
+    Refused,
 }
 
 impl OrderStatus {
     pub fn as_str(self) -> &'static str {
         match self {
             OrderStatus::Pending => "pending",
+            OrderStatus::Submitted => "submitted",
+            OrderStatus::Accepted => "accepted",
             OrderStatus::Filled => "filled",
             OrderStatus::Cancelled => "cancelled",
             OrderStatus::Failed => "failed",
+            OrderStatus::Refused => "refused",
         }
     }
 
     fn parse(s: &str) -> Option<Self> {
         Some(match s {
             "pending" => OrderStatus::Pending,
+            "submitted" => OrderStatus::Submitted,
+            "accepted" => OrderStatus::Accepted,
             "filled" => OrderStatus::Filled,
             "cancelled" => OrderStatus::Cancelled,
             "failed" => OrderStatus::Failed,
+            "refused" => OrderStatus::Refused,
             _ => return None,
         })
     }
@@ -52,12 +65,14 @@ pub struct OrderRecord {
     pub cell: Option<i64>,
     pub status: OrderStatus,
     pub status_reason: Option<String>,
+    /// The venue's name for the order once accepted (a transaction hash on chain).
+    pub venue_ref: Option<String>,
     pub created_at: i64,
     pub updated_at: i64,
 }
 
 const ORDER_COLUMNS: &str = "id, strategy_id, client_order_id, kind, side, trigger_price, \
-     quote_amount, base_amount, cell, status, status_reason, created_at, updated_at";
+     quote_amount, base_amount, cell, status, status_reason, venue_ref, created_at, updated_at";
 
 fn order_from_row(row: &AnyRow) -> Result<OrderRecord, StoreError> {
     let id: i64 = row.try_get("id")?;
@@ -75,6 +90,7 @@ fn order_from_row(row: &AnyRow) -> Result<OrderRecord, StoreError> {
         status: OrderStatus::parse(&status)
             .ok_or_else(|| StoreError::Corrupt(format!("order {id} status {status:?}")))?,
         status_reason: row.try_get("status_reason")?,
+        venue_ref: row.try_get("venue_ref")?,
         created_at: row.try_get("created_at")?,
         updated_at: row.try_get("updated_at")?,
     })
@@ -134,6 +150,22 @@ impl Store {
         let rows = sqlx::query(&sql)
             .bind(strategy_id)
             .bind(status.map(|s| s.as_str().to_string()))
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(order_from_row).collect()
+    }
+
+    /// Orders still open: resting (`pending`) or in flight (`submitted`, `accepted`), by id.
+    pub async fn open_orders(
+        &self,
+        strategy_id: Option<i64>,
+    ) -> Result<Vec<OrderRecord>, StoreError> {
+        let sql = format!(
+            "SELECT {ORDER_COLUMNS} FROM orders WHERE ($1 IS NULL OR strategy_id = $1) \
+             AND status IN ('pending', 'submitted', 'accepted') ORDER BY id"
+        );
+        let rows = sqlx::query(&sql)
+            .bind(strategy_id)
             .fetch_all(&self.pool)
             .await?;
         rows.iter().map(order_from_row).collect()

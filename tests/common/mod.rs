@@ -86,6 +86,17 @@ impl TestDb {
         }
     }
 
+    /// A database this test owns entirely (a PostgreSQL cluster it starts and stops itself).
+    pub fn with_url(url: String) -> TestDb {
+        TestDb {
+            kind: "postgres",
+            dir: tempfile::tempdir().expect("tempdir"),
+            url: Some(url),
+            admin_url: None,
+            pg_name: None,
+        }
+    }
+
     pub fn sqlite_path(&self) -> PathBuf {
         self.dir.path().join("data/bsc-bot.sqlite")
     }
