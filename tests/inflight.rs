@@ -69,7 +69,7 @@ struct Audit {
 
 impl Audit {
     /// quote and base as the capital and the fills alone say they must be.
-    fn from_fills(&self, initial: Decimal) -> (Decimal, Decimal) {
+    fn balances_by_fills(&self, initial: Decimal) -> (Decimal, Decimal) {
         let mut quote = initial;
         let mut base = Decimal::ZERO;
         for f in &self.fills {
@@ -98,7 +98,7 @@ impl Recorder for Audit {
     }
     fn fill(&mut self, fill: &Fill, ledger: &Ledger) {
         self.fills.push(fill.clone());
-        let (quote, base) = self.from_fills(ledger.initial_quote);
+        let (quote, base) = self.balances_by_fills(ledger.initial_quote);
         if (ledger.quote, ledger.base) != (quote, base) {
             self.violations.push(format!(
                 "ledger {}/{} != fills {quote}/{base}",
@@ -496,7 +496,7 @@ proptest! {
             let l = e.ledger(0);
             prop_assert!(l.quote >= Decimal::ZERO && l.base >= Decimal::ZERO, "negative: {l:?}");
             prop_assert!(l.available_quote() >= Decimal::ZERO && l.available_base() >= Decimal::ZERO, "double spend: {l:?}");
-            let (q, b) = e.recorder().from_fills(l.initial_quote);
+            let (q, b) = e.recorder().balances_by_fills(l.initial_quote);
             prop_assert_eq!((l.quote, l.base), (q, b));
             let (mut buys, mut sells) = (Decimal::ZERO, Decimal::ZERO);
             for f in e.in_flight(0) {

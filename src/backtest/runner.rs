@@ -270,7 +270,7 @@ pub fn run_backtest(
         final_status,
         data: reader.summary,
         warnings: params.warnings(),
-        venue: (spec.delays != SimDelays::default()).then(|| VenueSummary {
+        venue: (spec.delays != SimDelays::default()).then_some(VenueSummary {
             latency_ms: spec.delays.latency_us / 1000,
             fail_ppm: spec.delays.fail_ppm,
             reject_ppm: spec.delays.reject_ppm,

@@ -315,10 +315,10 @@ impl Strategy for GridStrategy {
         }
         self.retries.remove(&tag);
         match decoded {
-            GridTag::LimitBuy(i) | GridTag::StartBuy(i) if i < self.cells.len() => {
-                if self.cells[i] == Cell::Empty {
-                    self.cells[i] = Cell::Idle;
-                }
+            GridTag::LimitBuy(i) | GridTag::StartBuy(i)
+                if i < self.cells.len() && self.cells[i] == Cell::Empty =>
+            {
+                self.cells[i] = Cell::Idle;
             }
             GridTag::LimitSell(i) | GridTag::Liquidate(i) if i < self.cells.len() => {
                 if let Cell::Holding { base, cost } = self.cells[i] {
