@@ -73,6 +73,66 @@ async fn same_run_twice_is_byte_identical() {
 }
 
 #[tokio::test]
+async fn delayed_failing_venue_is_byte_identical_and_reported() {
+    let db = TestDb::new("sqlite").await;
+    let data = shared("BTCUSDT-trades-2023-04-05.from-ws.csv");
+    let flags = [
+        "--latency-ms",
+        "2000",
+        "--fail-rate",
+        "0.2",
+        "--reject-rate",
+        "0.05",
+        "--seed",
+        "7",
+    ];
+    let a = run_bt(&db, GRID_APR, &data, &flags);
+    let b = run_bt(&db, GRID_APR, &data, &flags);
+    let (ja, jb) = (a.ok().json(), b.ok().json());
+    let fa = std::fs::read(ja["fills_csv"].as_str().unwrap()).unwrap();
+    let fb = std::fs::read(jb["fills_csv"].as_str().unwrap()).unwrap();
+    assert_eq!(fa, fb, "fills CSV differs between identical delayed runs");
+    let (sa, sb) = (without_run_identity(ja), without_run_identity(jb));
+    assert_eq!(
+        serde_json::to_string(&sa).unwrap(),
+        serde_json::to_string(&sb).unwrap()
+    );
+    let venue = &sa["venue"];
+    assert_eq!(venue["latency_ms"], 2000);
+    assert_eq!(venue["seed"], 7);
+    assert!(venue["failed_retryable"].as_u64().unwrap() > 0, "{venue}");
+    assert!(venue["failed_permanent"].as_u64().unwrap() > 0, "{venue}");
+    // Another seed fails other orders; the instant venue has no venue section at all.
+    let c = run_bt(
+        &db,
+        GRID_APR,
+        &data,
+        &[
+            "--latency-ms",
+            "2000",
+            "--fail-rate",
+            "0.2",
+            "--reject-rate",
+            "0.05",
+            "--seed",
+            "8",
+        ],
+    );
+    assert_ne!(without_run_identity(c.ok().json())["venue"], sa["venue"]);
+    let plain = run_bt(&db, GRID_APR, &data, &[]);
+    assert!(plain.ok().json().get("venue").is_none());
+    run_bt(&db, GRID_APR, &data, &["--fail-rate", "1.5"])
+        .fails_with(1, "--fail-rate 1.5: must be between 0 and 1");
+    run_bt(
+        &db,
+        GRID_APR,
+        &data,
+        &["--fail-rate", "0.7", "--reject-rate", "0.5"],
+    )
+    .fails_with(1, "must not exceed 1");
+}
+
+#[tokio::test]
 async fn result_fields_and_outputs() {
     let db = TestDb::new("sqlite").await;
     let data = shared("BTCUSDT-1m-2025-08-01_to_2025-08-11.csv");
