@@ -75,19 +75,19 @@ async fn same_run_twice_is_byte_identical() {
 #[tokio::test]
 async fn delayed_failing_venue_is_byte_identical_and_reported() {
     let db = TestDb::new("sqlite").await;
-    let data = shared("BTCUSDT-trades-2023-04-05.from-ws.csv");
+    let data = shared("BTCUSDT-1m-2025-08-01_to_2025-08-11.csv");
     let flags = [
         "--latency-ms",
         "2000",
         "--fail-rate",
-        "0.2",
+        "0.3",
         "--reject-rate",
-        "0.05",
+        "0.2",
         "--seed",
         "7",
     ];
-    let a = run_bt(&db, GRID_APR, &data, &flags);
-    let b = run_bt(&db, GRID_APR, &data, &flags);
+    let a = run_bt(&db, GRID_AUG, &data, &flags);
+    let b = run_bt(&db, GRID_AUG, &data, &flags);
     let (ja, jb) = (a.ok().json(), b.ok().json());
     let fa = std::fs::read(ja["fills_csv"].as_str().unwrap()).unwrap();
     let fb = std::fs::read(jb["fills_csv"].as_str().unwrap()).unwrap();
@@ -105,27 +105,27 @@ async fn delayed_failing_venue_is_byte_identical_and_reported() {
     // Another seed fails other orders; the instant venue has no venue section at all.
     let c = run_bt(
         &db,
-        GRID_APR,
+        GRID_AUG,
         &data,
         &[
             "--latency-ms",
             "2000",
             "--fail-rate",
-            "0.2",
+            "0.3",
             "--reject-rate",
-            "0.05",
+            "0.2",
             "--seed",
             "8",
         ],
     );
     assert_ne!(without_run_identity(c.ok().json())["venue"], sa["venue"]);
-    let plain = run_bt(&db, GRID_APR, &data, &[]);
+    let plain = run_bt(&db, GRID_AUG, &data, &[]);
     assert!(plain.ok().json().get("venue").is_none());
-    run_bt(&db, GRID_APR, &data, &["--fail-rate", "1.5"])
+    run_bt(&db, GRID_AUG, &data, &["--fail-rate", "1.5"])
         .fails_with(1, "--fail-rate 1.5: must be between 0 and 1");
     run_bt(
         &db,
-        GRID_APR,
+        GRID_AUG,
         &data,
         &["--fail-rate", "0.7", "--reject-rate", "0.5"],
     )
