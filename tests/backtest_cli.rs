@@ -76,16 +76,19 @@ async fn same_run_twice_is_byte_identical() {
 async fn delayed_failing_venue_is_byte_identical_and_reported() {
     let db = TestDb::new("sqlite").await;
     let data = shared("BTCUSDT-1m-2025-08-01_to_2025-08-11.csv");
-    let flags = [
-        "--latency-ms",
-        "2000",
-        "--fail-rate",
-        "0.3",
-        "--reject-rate",
-        "0.2",
-        "--seed",
-        "7",
-    ];
+    let delayed = |seed: &'static str| {
+        [
+            "--latency-ms",
+            "2000",
+            "--fail-rate",
+            "0.3",
+            "--reject-rate",
+            "0.2",
+            "--seed",
+            seed,
+        ]
+    };
+    let flags = delayed("7");
     let a = run_bt(&db, GRID_AUG, &data, &flags);
     let b = run_bt(&db, GRID_AUG, &data, &flags);
     let (ja, jb) = (a.ok().json(), b.ok().json());
@@ -103,21 +106,7 @@ async fn delayed_failing_venue_is_byte_identical_and_reported() {
     assert!(venue["failed_retryable"].as_u64().unwrap() > 0, "{venue}");
     assert!(venue["failed_permanent"].as_u64().unwrap() > 0, "{venue}");
     // Another seed fails other orders; the instant venue has no venue section at all.
-    let c = run_bt(
-        &db,
-        GRID_AUG,
-        &data,
-        &[
-            "--latency-ms",
-            "2000",
-            "--fail-rate",
-            "0.3",
-            "--reject-rate",
-            "0.2",
-            "--seed",
-            "8",
-        ],
-    );
+    let c = run_bt(&db, GRID_AUG, &data, &delayed("8"));
     assert_ne!(without_run_identity(c.ok().json())["venue"], sa["venue"]);
     let plain = run_bt(&db, GRID_AUG, &data, &[]);
     assert!(plain.ok().json().get("venue").is_none());

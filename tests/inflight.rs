@@ -239,7 +239,7 @@ fn accepted_then_filled_and_a_second_acceptance_is_ignored() {
     assert_eq!(flight[0].state().as_str(), "accepted");
     assert_eq!(flight[0].reference.as_deref().map(str::len), Some(66));
     e.process(Event::Venue(VenueReport::Accepted {
-        order_id: flight[0].order_id,
+        order_id: flight[0].order.order_id,
         reference: "0xother".into(),
         ts_us: 1,
     }));
@@ -500,7 +500,7 @@ proptest! {
             prop_assert_eq!((l.quote, l.base), (q, b));
             let (mut buys, mut sells) = (Decimal::ZERO, Decimal::ZERO);
             for f in e.in_flight(0) {
-                match f.side {
+                match f.order.side {
                     Side::Buy => buys += f.reserved,
                     Side::Sell => sells += f.reserved,
                 }

@@ -343,12 +343,7 @@ async fn strategy(
         .parse()
         .map_err(|_| ApiError::BadRequest(format!("strategy id {id:?}: expected an integer")))?;
     let s = st.store.get_strategy(&StrategyRef::Id(id)).await?;
-    let (pending, in_flight): (Vec<_>, Vec<_>) = st
-        .store
-        .open_orders(Some(id))
-        .await?
-        .into_iter()
-        .partition(|o| o.status == crate::store::OrderStatus::Pending);
+    let (pending, in_flight) = st.store.resting_and_in_flight(id).await?;
     let fills = st.store.trade_count(id).await?;
     let mut doc = crate::cli::strategy::strategy_document(&s);
     if let Some(o) = doc.as_object_mut() {

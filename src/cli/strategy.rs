@@ -8,7 +8,7 @@ use serde_json::json;
 use super::output::{id_list, print_json, print_table};
 use super::{CliError, Context};
 use crate::clock::{format_ms, wall_clock_ms};
-use crate::store::{OrderStatus, StrategyRecord, StrategyRef};
+use crate::store::{StrategyRecord, StrategyRef};
 use crate::strategy::spec::{RawFlags, RawSpec};
 use crate::strategy::{LifecycleAction, StrategyMode, StrategyStatus};
 
@@ -233,10 +233,7 @@ fn strategy_row(s: &StrategyRecord) -> Vec<String> {
 async fn status(strategy: &str, ctx: &Context) -> Result<(), CliError> {
     let store = ctx.open_store().await?;
     let record = store.get_strategy(&StrategyRef::parse(strategy)).await?;
-    let open = store.open_orders(Some(record.id)).await?;
-    let (pending, in_flight): (Vec<_>, Vec<_>) = open
-        .into_iter()
-        .partition(|o| o.status == OrderStatus::Pending);
+    let (pending, in_flight) = store.resting_and_in_flight(record.id).await?;
     let fills = store.trade_count(record.id).await?;
     let perf = performance(&record);
     if ctx.json {

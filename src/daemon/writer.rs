@@ -19,7 +19,7 @@ use tokio::sync::mpsc;
 use super::recorder::PersistOp;
 use crate::alerts::Alerter;
 use crate::api::metrics::Metrics;
-use crate::engine::order::{Amount, OrderId, RestingKind, RestingOrder, Side};
+use crate::engine::order::{Amount, OrderId, RestingKind, RestingOrder};
 use crate::engine::Control;
 use crate::store::paper::{self, PendingOrder, PlacedOrder, TradeRow};
 use crate::store::{Store, StoreError};
@@ -561,32 +561,10 @@ impl Writer {
                     fill,
                     ts_ms,
                 } => {
-                    let resting = self.engine_to_db.contains_key(&fill.order_id)
-                        || resting_here.contains(&fill.order_id);
-                    if settled_here.contains(&fill.order_id) {
-                        // Inserted as filled above.
-                    } else if resting {
+                    // Every fill follows its order's submission (in this batch or an earlier
+                    // one): the order is on record, or goes in as filled above.
+                    if is_last(fill.order_id, i) && !settled_here.contains(&fill.order_id) {
                         change(&mut plan, "filled", None, *ts_ms, fill.order_id);
-                    } else {
-                        // Market orders never rest: they go on record already filled.
-                        plan.new_engine_ids.push(fill.order_id);
-                        plan.new_orders.push((
-                            PlacedOrder {
-                                strategy_id: *strategy_id,
-                                client_order_id: self.client_order_id(*strategy_id, fill.order_id),
-                                kind: "market".into(),
-                                side: fill.side.as_str().into(),
-                                trigger_price: None,
-                                quote_amount: (fill.side == Side::Buy)
-                                    .then(|| fill.quote.normalize().to_string()),
-                                base_amount: (fill.side == Side::Sell)
-                                    .then(|| fill.base.normalize().to_string()),
-                                cell: None,
-                                tag: Some(fill.tag as i64),
-                                status: "filled",
-                            },
-                            *ts_ms,
-                        ));
                     }
                     plan.trades.push((
                         fill.order_id,

@@ -22,7 +22,7 @@ use super::order::{
 };
 use super::price::PriceKey;
 use super::recorder::Recorder;
-use crate::risk::{OrderCheck, Refusal, RiskGuard};
+use crate::risk::{OrderCheck, RiskGuard};
 use crate::strategy::traits::{Strategy, StrategyCtx};
 use crate::strategy::StrategyStatus;
 use crate::venue::{Execution, SimVenue, Venue, VenueReport};
@@ -85,8 +85,6 @@ pub struct Engine<R: Recorder, V: Venue = SimVenue> {
     wakes: BinaryHeap<Reverse<(i64, StrategyIx)>>,
     /// Earliest engine time at which a venue report or a wake-up is due (`i64::MAX`: none).
     next_due_us: i64,
-    /// Why nothing may be placed at all (the record cannot be kept); `None` normally.
-    halted: Option<String>,
     fired: Vec<RestingOrder>,
     intents: Vec<Intent>,
     mark_interval_us: i64,
@@ -117,7 +115,6 @@ impl<R: Recorder, V: Venue> Engine<R, V> {
             reports: Vec::new(),
             wakes: BinaryHeap::new(),
             next_due_us: i64::MAX,
-            halted: None,
             fired: Vec::new(),
             intents: Vec::new(),
             mark_interval_us: DEFAULT_MARK_INTERVAL_US,
@@ -251,7 +248,7 @@ impl<R: Recorder, V: Venue> Engine<R, V> {
         let state = &mut self.symbols[symbol];
         state.last_price = price;
         state.seen = true;
-        if self.halted.is_some() {
+        if self.risk.halted.is_some() {
             // Nothing is placed while halted: orders keep resting, new strategies wait.
             return;
         }
@@ -445,16 +442,7 @@ impl<R: Recorder, V: Venue> Engine<R, V> {
             spends,
             available,
         };
-        let verdict = match &self.halted {
-            Some(reason) => Err((
-                exec,
-                Refusal::Halted {
-                    reason: reason.clone(),
-                },
-            )),
-            None => self.risk.approve(exec, check),
-        };
-        match verdict {
+        match self.risk.approve(exec, check) {
             Ok(approved) => {
                 let o = approved.inner();
                 let slot = &mut self.slots[o.strategy];
@@ -465,13 +453,7 @@ impl<R: Recorder, V: Venue> Engine<R, V> {
                 self.in_flight.insert(
                     o.order_id,
                     InFlight {
-                        order_id: o.order_id,
-                        strategy: o.strategy,
-                        tag: o.tag,
-                        side: o.side,
-                        amount: o.amount,
-                        limit: o.limit,
-                        lot_cost: o.lot_cost,
+                        order: o.clone(),
                         reserved: spends,
                         submitted_us: ts,
                         reference: None,
@@ -480,10 +462,7 @@ impl<R: Recorder, V: Venue> Engine<R, V> {
                 self.recorder.order_submitted(o, ts);
                 let mut reports = std::mem::take(&mut self.reports);
                 self.venue.submit(approved, market, ts, &mut reports);
-                for report in reports.drain(..) {
-                    self.apply_report(report);
-                }
-                self.reports = reports;
+                self.apply_reports(reports);
                 if let Some(due) = self.venue.next_due_us() {
                     self.next_due_us = self.next_due_us.min(due);
                 }
@@ -500,47 +479,54 @@ impl<R: Recorder, V: Venue> Engine<R, V> {
         }
     }
 
+    /// Apply the reports a venue call buffered, then hand the buffer back for reuse.
+    fn apply_reports(&mut self, mut reports: Vec<VenueReport>) {
+        for report in reports.drain(..) {
+            self.apply_report(report);
+        }
+        self.reports = reports;
+    }
+
     /// Apply one venue answer to the order in flight it names. A report for an order that is not
     /// in flight (answered already, or never submitted) is reported as ignored and changes nothing.
     fn apply_report(&mut self, report: VenueReport) {
         let id = report.order_id();
-        let Some(flight) = self.in_flight.get_mut(&id) else {
-            let why = if id < self.next_order_id {
-                "order not in flight (late or duplicate report)"
-            } else {
-                "unknown order"
-            };
+        let why = match self.in_flight.get(&id) {
+            None if id < self.next_order_id => {
+                Some("order not in flight (late or duplicate report)")
+            }
+            None => Some("unknown order"),
+            Some(f) if f.reference.is_some() && matches!(report, VenueReport::Accepted { .. }) => {
+                Some("order already accepted")
+            }
+            Some(_) => None,
+        };
+        if let Some(why) = why {
             self.recorder.report_ignored(&report, why, self.now_us);
             return;
-        };
+        }
         match report {
             VenueReport::Accepted {
                 reference, ts_us, ..
             } => {
-                if flight.reference.is_some() {
-                    let report = VenueReport::Accepted {
-                        order_id: id,
-                        reference,
-                        ts_us,
-                    };
-                    self.recorder
-                        .report_ignored(&report, "order already accepted", self.now_us);
+                let Some(flight) = self.in_flight.get_mut(&id) else {
                     return;
-                }
-                flight.reference = Some(reference.clone());
-                let strategy = flight.strategy;
+                };
+                let strategy = flight.order.strategy;
                 self.recorder
                     .order_accepted(strategy, id, &reference, ts_us);
+                flight.reference = Some(reference);
             }
             VenueReport::Filled(mut fill) => {
                 let Some(flight) = self.release(id) else {
                     return;
                 };
                 // The engine's own record of the order decides whose fill it is.
-                fill.strategy = flight.strategy;
-                fill.tag = flight.tag;
-                fill.side = flight.side;
-                fill.lot_cost = flight.lot_cost;
+                let o = flight.order;
+                fill.strategy = o.strategy;
+                fill.tag = o.tag;
+                fill.side = o.side;
+                fill.lot_cost = o.lot_cost;
                 self.book_fill(fill);
             }
             VenueReport::Failed {
@@ -553,10 +539,10 @@ impl<R: Recorder, V: Venue> Engine<R, V> {
                     return;
                 };
                 self.recorder
-                    .order_failed(flight.strategy, id, &reason, retryable, ts_us);
+                    .order_failed(flight.order.strategy, id, &reason, retryable, ts_us);
                 self.outcomes.push_back(Outcome::Failed {
-                    strategy: flight.strategy,
-                    tag: flight.tag,
+                    strategy: flight.order.strategy,
+                    tag: flight.order.tag,
                     retryable,
                     ts_us,
                 });
@@ -567,8 +553,8 @@ impl<R: Recorder, V: Venue> Engine<R, V> {
     /// Take an order out of flight and give back what it had reserved.
     fn release(&mut self, id: OrderId) -> Option<InFlight> {
         let flight = self.in_flight.remove(&id)?;
-        let ledger = &mut self.slots[flight.strategy].ledger;
-        match flight.side {
+        let ledger = &mut self.slots[flight.order.strategy].ledger;
+        match flight.order.side {
             Side::Buy => ledger.reserved_quote -= flight.reserved,
             Side::Sell => ledger.reserved_base -= flight.reserved,
         }
@@ -598,10 +584,7 @@ impl<R: Recorder, V: Venue> Engine<R, V> {
                 let symbols = &self.symbols;
                 let price = |s: usize| symbols.get(s).and_then(|st| st.last.to_decimal());
                 self.venue.poll(due, &price, &mut reports);
-                for report in reports.drain(..) {
-                    self.apply_report(report);
-                }
-                self.reports = reports;
+                self.apply_reports(reports);
                 self.drain_fills();
             } else if let Some(Reverse((at, ix))) = self.wakes.pop() {
                 let Some(slot) = self.slots.get(ix) else {
@@ -714,14 +697,8 @@ impl<R: Recorder, V: Venue> Engine<R, V> {
                 self.set_status(strategy, StrategyStatus::Stopped, &reason, ts);
             }
             Control::CancelOrder(id) => self.cancel_one(id, ts),
-            Control::KillSwitch(on) => {
-                // An operator clearing the kill switch also lifts a halt (whose owner engaged it).
-                if self.risk.kill_switch && !on {
-                    self.halted = None;
-                }
-                self.risk.kill_switch = on;
-            }
-            Control::Halt { reason } => self.halted = Some(reason),
+            Control::KillSwitch(on) => self.risk.set_kill_switch(on),
+            Control::Halt { reason } => self.risk.halted = Some(reason),
             _ => {}
         }
     }
@@ -826,7 +803,7 @@ impl<R: Recorder, V: Venue> Engine<R, V> {
     pub fn in_flight(&self, ix: StrategyIx) -> Vec<InFlight> {
         self.in_flight
             .values()
-            .filter(|f| f.strategy == ix)
+            .filter(|f| f.order.strategy == ix)
             .cloned()
             .collect()
     }
@@ -838,7 +815,7 @@ impl<R: Recorder, V: Venue> Engine<R, V> {
 
     /// Why nothing may be placed (`None`: trading is not halted).
     pub fn halted(&self) -> Option<&str> {
-        self.halted.as_deref()
+        self.risk.halted.as_deref()
     }
 
     pub fn venue(&self) -> &V {

@@ -8,7 +8,7 @@
 use rust_decimal::Decimal;
 use serde::Serialize;
 
-use super::order::{Amount, OrderId, Side, StrategyIx};
+use crate::venue::Execution;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -40,13 +40,8 @@ impl OrderState {
 /// An order the venue has and has not answered for yet.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct InFlight {
-    pub order_id: OrderId,
-    pub strategy: StrategyIx,
-    pub tag: u64,
-    pub side: Side,
-    pub amount: Amount,
-    pub limit: Option<Decimal>,
-    pub lot_cost: Option<Decimal>,
+    /// The order as it was approved and handed to the venue.
+    pub order: Execution,
     /// Quote (buys) or base (sells) held back in the ledger for this order.
     pub reserved: Decimal,
     pub submitted_us: i64,

@@ -60,6 +60,9 @@ pub struct RiskLimits {
 pub struct RiskGuard {
     pub limits: RiskLimits,
     pub kill_switch: bool,
+    /// Why nothing may be placed at all, sells included (the record of it could not be kept).
+    /// Lifted only when an operator clears the kill switch, which the halt's owner engages.
+    pub halted: Option<String>,
 }
 
 impl RiskGuard {
@@ -67,12 +70,21 @@ impl RiskGuard {
         RiskGuard {
             limits,
             kill_switch: false,
+            halted: None,
         }
     }
 
     /// Check one order. Sells pass a kill switch so a stop-loss can still get out; nothing may
     /// spend more than the strategy has (a grid can get there only after losing round trips in
     /// cells too narrow for the fee).
+    /// Engage or clear the kill switch; an operator's clear also lifts a halt.
+    pub fn set_kill_switch(&mut self, on: bool) {
+        if self.kill_switch && !on {
+            self.halted = None;
+        }
+        self.kill_switch = on;
+    }
+
     /// A refused order comes back with the reason, so the caller can record what was refused.
     pub fn approve<T>(&self, order: T, check: OrderCheck) -> Result<Approved<T>, (T, Refusal)> {
         match self.check(check) {
@@ -82,6 +94,11 @@ impl RiskGuard {
     }
 
     fn check(&self, check: OrderCheck) -> Option<Refusal> {
+        if let Some(reason) = &self.halted {
+            return Some(Refusal::Halted {
+                reason: reason.clone(),
+            });
+        }
         if self.kill_switch && !check.reduces_exposure {
             return Some(Refusal::KillSwitch);
         }

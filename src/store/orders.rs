@@ -171,6 +171,18 @@ impl Store {
         rows.iter().map(order_from_row).collect()
     }
 
+    /// A strategy's open orders split into resting (`pending`) and in flight, as status shows them.
+    pub async fn resting_and_in_flight(
+        &self,
+        strategy_id: i64,
+    ) -> Result<(Vec<OrderRecord>, Vec<OrderRecord>), StoreError> {
+        Ok(self
+            .open_orders(Some(strategy_id))
+            .await?
+            .into_iter()
+            .partition(|o| o.status == OrderStatus::Pending))
+    }
+
     /// Cancel one pending conditional order; the daemon sees it through the revision bump.
     pub async fn cancel_order(
         &self,

@@ -147,11 +147,6 @@ impl SimVenue {
         }
     }
 
-    /// Fill an approved order at once (the instant venue's whole job).
-    pub fn execute(&self, order: &Approved<Execution>, market: Decimal, ts_us: i64) -> Fill {
-        self.fill_of(order.inner(), market, ts_us)
-    }
-
     fn draw_failure(&mut self) -> Option<(bool, &'static str)> {
         let (fail, reject) = (self.delays.fail_ppm, self.delays.reject_ppm);
         if fail == 0 && reject == 0 {
