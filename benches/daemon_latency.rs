@@ -21,8 +21,8 @@ const TOKEN: &str = "bench-token";
 
 fn capture_prices() -> Vec<String> {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../shared/data/BTCUSDT-trades-2023-04-05.from-ws.csv");
-    let file = std::fs::File::open(&path).expect("real trades in ../shared/data");
+        .join("tests/data/BTCUSDT-trades-2023-04-05.from-ws.csv");
+    let file = std::fs::File::open(&path).expect("real trades in tests/data");
     BufReader::new(file)
         .lines()
         .map_while(Result::ok)

@@ -1,5 +1,5 @@
 //! `backtest run|quick-grid|show|list` through the real binary on real Binance data from
-//! `../shared/data` (see its SOURCES.md). A missing data folder is a failure, not a skip.
+//! `tests/data` (see its SOURCES.md). A missing data folder is a failure, not a skip.
 
 #![allow(clippy::unwrap_used)]
 
@@ -11,11 +11,11 @@ use common::{backends, TestDb};
 
 fn shared(name: &str) -> PathBuf {
     let p = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../shared/data")
+        .join("tests/data")
         .join(name);
     assert!(
         p.exists(),
-        "real market data missing: {} (tests need ../shared/data)",
+        "real market data missing: {} (tests/data is part of the repository)",
         p.display()
     );
     p

@@ -90,7 +90,7 @@ fn publish(files: &Files, url_path: &str, csv_name: &str, content: &[u8]) {
 
 fn shared(name: &str) -> String {
     let p = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../shared/data")
+        .join("tests/data")
         .join(name);
     std::fs::read_to_string(&p)
         .unwrap_or_else(|e| panic!("real market data missing: {} ({e})", p.display()))

@@ -20,7 +20,7 @@ const PARAMS: &str = r#"{"lower_price":"28100","upper_price":"28200","grid_count
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn paper_loop_and_backtest_fill_identically() {
     let data = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../shared/data/BTCUSDT-trades-2023-04-05.from-ws.csv");
+        .join("tests/data/BTCUSDT-trades-2023-04-05.from-ws.csv");
     assert!(
         data.exists(),
         "real market data missing: {}",

@@ -124,7 +124,7 @@ impl FakeBinance {
 /// The real 2023-04-05 capture's trade and bookTicker frames, restamped to now so they are fresh.
 pub fn capture_frames(limit: usize) -> Vec<String> {
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../shared/data/BTCUSDT-spot-ws-capture-2023-04-05.txt.gz");
+        .join("tests/data/BTCUSDT-spot-ws-capture-2023-04-05.txt.gz");
     let file = std::fs::File::open(&path)
         .unwrap_or_else(|e| panic!("real capture missing: {} ({e})", path.display()));
     let reader = BufReader::new(flate2::read::GzDecoder::new(file));
