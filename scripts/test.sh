@@ -1,6 +1,10 @@
 #!/usr/bin/env bash
 # Runs every bsc-bot test. Installs and starts what the tests need when it is missing:
 #   - PostgreSQL (Debian package `postgresql`), a throwaway cluster on 127.0.0.1:${BSC_BOT_TEST_PGPORT:-54329}
+#   - a local EVM chain for the live-trading tests: anvil (npm @foundry-rs/anvil-linux-amd64) and the
+#     Uniswap V2 contract artifacts (npm @uniswap/v2-core, @uniswap/v2-periphery), installed once into
+#     ${BSC_BOT_TESTCHAIN_DIR:-$HOME/.cache/bsc-bot/testchain}; the tests find them through ANVIL_BIN and
+#     UNISWAP_ARTIFACTS
 # An already exported DATABASE_URL is used as is (the tests create and drop their own databases in it).
 # Extra arguments go to `cargo test` (e.g. `scripts/test.sh --test cli_strategy`).
 set -euo pipefail
@@ -45,5 +49,30 @@ ensure_postgres() {
   export DATABASE_URL="postgres://postgres@127.0.0.1:$port/postgres"
 }
 
+# Pinned: the tests deploy these exact contract builds.
+TESTCHAIN_PACKAGES=(@foundry-rs/anvil-linux-amd64@1.7.1 @uniswap/v2-core@1.0.1 @uniswap/v2-periphery@1.1.0-beta.0)
+
+ensure_testchain() {
+  local dir=${BSC_BOT_TESTCHAIN_DIR:-$HOME/.cache/bsc-bot/testchain}
+  local modules=$dir/node_modules
+  local anvil=$modules/@foundry-rs/anvil-linux-amd64/bin/anvil
+  if [ ! -x "$anvil" ] || [ ! -f "$modules/@uniswap/v2-core/build/UniswapV2Factory.json" ] \
+    || [ ! -f "$modules/@uniswap/v2-periphery/build/UniswapV2Router02.json" ]; then
+    if ! command -v npm >/dev/null 2>&1; then
+      echo "test.sh: installing npm (apt-get install npm)"
+      export DEBIAN_FRONTEND=noninteractive
+      apt-get update -qq
+      apt-get install -y -qq npm >/dev/null
+    fi
+    echo "test.sh: installing anvil and the Uniswap V2 artifacts into $dir (npm)"
+    mkdir -p "$dir"
+    npm install --prefix "$dir" --no-audit --no-fund --silent "${TESTCHAIN_PACKAGES[@]}"
+  fi
+  [ -x "$anvil" ] || { echo "test.sh: anvil not found at $anvil after install" >&2; exit 1; }
+  export ANVIL_BIN=$anvil
+  export UNISWAP_ARTIFACTS=$modules/@uniswap
+}
+
 ensure_postgres
+ensure_testchain
 cargo test --locked "$@"

@@ -6,6 +6,7 @@
 pub mod alerts;
 pub mod api;
 pub mod backtest;
+pub mod chain;
 pub mod cli;
 pub mod clock;
 pub mod config;
@@ -17,3 +18,4 @@ pub mod risk;
 pub mod store;
 pub mod strategy;
 pub mod venue;
+pub mod wallet;

@@ -23,6 +23,15 @@ pub fn run(cmd: ConfigCommand, ctx: &Context) -> Result<(), CliError> {
 fn check(ctx: &Context) -> Result<(), CliError> {
     let mut shown = ctx.config.clone();
     shown.database.url = shown.database.redacted_url();
+    // RPC URLs often carry an API key in their path: only scheme and host are shown.
+    let redact_rpc = |u: &String| match u.split_once("://") {
+        Some((scheme, _)) => format!("{scheme}://{}/…", crate::chain::client::host_of(u)),
+        None => crate::chain::client::host_of(u),
+    };
+    shown.chain.rpc_urls = shown.chain.rpc_urls.iter().map(redact_rpc).collect();
+    if !shown.chain.private_tx_url.is_empty() {
+        shown.chain.private_tx_url = redact_rpc(&shown.chain.private_tx_url);
+    }
     let source = match &ctx.source {
         ConfigSource::File(p) => p.display().to_string(),
         ConfigSource::Defaults => "embedded defaults (no config file)".to_string(),

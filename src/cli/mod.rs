@@ -11,6 +11,7 @@ pub mod data;
 pub mod emergency;
 pub mod output;
 pub mod strategy;
+pub mod wallet;
 
 use std::path::PathBuf;
 
@@ -67,6 +68,9 @@ pub enum Command {
     /// Inspect the effective configuration.
     #[command(subcommand)]
     Config(config_cmd::ConfigCommand),
+    /// Trading wallets: encrypted keystores, addresses, balances.
+    #[command(subcommand)]
+    Wallet(wallet::WalletCommand),
 }
 
 impl Cli {
@@ -121,5 +125,6 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Config(cmd) => config_cmd::run(cmd, &ctx),
         Command::Backtest(cmd) => backtest::run(cmd, &ctx).await,
         Command::Data(cmd) => data::run(cmd, &ctx).await,
+        Command::Wallet(cmd) => wallet::run(cmd, &ctx).await,
     }
 }

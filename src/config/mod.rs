@@ -3,12 +3,14 @@
 //! Secrets never live in the file (see [`load::SECRET_ENV_VARS`]); a secret-looking key in the
 //! file is rejected so it cannot leak through backups, `config check` or version control.
 
+pub mod chain;
 pub mod load;
 
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+pub use chain::{ChainConfig, DexConfig};
 pub use load::{load, ConfigError, ConfigSource};
 
 /// Effective configuration. Every key has a default so the bot runs with no file at all.
@@ -22,6 +24,8 @@ pub struct Config {
     pub api: ApiConfig,
     pub daemon: DaemonConfig,
     pub alerts: AlertsConfig,
+    pub chain: ChainConfig,
+    pub dex: DexConfig,
     /// Directory relative paths in the config are resolved against (the config file's folder).
     #[serde(skip)]
     pub base_dir: PathBuf,
@@ -187,6 +191,8 @@ impl Default for Config {
             api: ApiConfig::default(),
             daemon: DaemonConfig::default(),
             alerts: AlertsConfig::default(),
+            chain: ChainConfig::default(),
+            dex: DexConfig::default(),
             base_dir: PathBuf::from("."),
         }
     }

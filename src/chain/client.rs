@@ -1,0 +1,222 @@
+//! A read-mostly client over the configured JSON-RPC endpoints.
+//!
+//! It connects to the first endpoint that answers in time and refuses one whose chain id is not
+//! the configured one. Errors name an endpoint by its host only: RPC URLs often carry an API key.
+
+use std::time::Duration;
+
+use alloy::primitives::{Address, U256};
+use alloy::providers::{DynProvider, Provider, ProviderBuilder};
+use rust_decimal::Decimal;
+use serde::Serialize;
+
+use super::contracts::{IUniswapV2Factory, IUniswapV2Pair, IERC20};
+use super::units::{from_units, UnitsError};
+use crate::config::ChainConfig;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ChainError {
+    #[error("no RPC endpoint answered ({0})")]
+    Unreachable(String),
+    #[error("RPC endpoint {host} is on chain {actual}, not the configured chain {expected}")]
+    WrongChain {
+        host: String,
+        expected: u64,
+        actual: u64,
+    },
+    #[error("RPC call {call} failed: {message}")]
+    Rpc { call: String, message: String },
+    #[error("{0}")]
+    Units(#[from] UnitsError),
+    #[error("no pool for {base}/{quote} at the configured factory")]
+    NoPool { base: String, quote: String },
+}
+
+/// The host of a URL, for messages (never its path or query, which may hold an API key).
+pub fn host_of(url: &str) -> String {
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    let host = rest.split(['/', '?', '#']).next().unwrap_or(rest);
+    host.rsplit('@').next().unwrap_or(host).to_string()
+}
+
+/// An ERC-20 token as the chain describes it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Token {
+    pub address: Address,
+    pub symbol: String,
+    pub decimals: u8,
+}
+
+/// A Uniswap-V2-style pair of a base and a quote token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pool {
+    pub pair: Address,
+    pub base: Token,
+    pub quote: Token,
+    /// The pair orders its tokens by address: is the base token its `token0`?
+    pub base_is_token0: bool,
+}
+
+#[derive(Clone)]
+pub struct ChainClient {
+    provider: DynProvider,
+    host: String,
+    chain_id: u64,
+    timeout: Duration,
+}
+
+fn rpc(call: &str, e: impl std::fmt::Display) -> ChainError {
+    ChainError::Rpc {
+        call: call.to_string(),
+        message: e.to_string(),
+    }
+}
+
+impl ChainClient {
+    /// Connect to the first configured endpoint that answers within `rpc_timeout_ms`.
+    pub async fn connect(config: &ChainConfig) -> Result<ChainClient, ChainError> {
+        let timeout = Duration::from_millis(config.rpc_timeout_ms);
+        let mut failures = Vec::new();
+        for url in &config.rpc_urls {
+            let host = host_of(url);
+            let Ok(parsed) = url.parse() else {
+                failures.push(format!("{host}: not a URL"));
+                continue;
+            };
+            let provider = ProviderBuilder::new().connect_http(parsed).erased();
+            match tokio::time::timeout(timeout, provider.get_chain_id()).await {
+                Ok(Ok(actual)) if actual == config.chain_id => {
+                    return Ok(ChainClient {
+                        provider,
+                        host,
+                        chain_id: actual,
+                        timeout,
+                    })
+                }
+                Ok(Ok(actual)) => {
+                    return Err(ChainError::WrongChain {
+                        host,
+                        expected: config.chain_id,
+                        actual,
+                    })
+                }
+                Ok(Err(e)) => failures.push(format!("{host}: {e}")),
+                Err(_) => failures.push(format!("{host}: no answer in {} ms", timeout.as_millis())),
+            }
+        }
+        Err(ChainError::Unreachable(failures.join("; ")))
+    }
+
+    pub fn chain_id(&self) -> u64 {
+        self.chain_id
+    }
+
+    /// The endpoint in use, by host.
+    pub fn host(&self) -> &str {
+        &self.host
+    }
+
+    pub fn provider(&self) -> &DynProvider {
+        &self.provider
+    }
+
+    async fn bounded<T, E: std::fmt::Display>(
+        &self,
+        call: &str,
+        fut: impl std::future::IntoFuture<Output = Result<T, E>>,
+    ) -> Result<T, ChainError> {
+        match tokio::time::timeout(self.timeout, fut).await {
+            Ok(r) => r.map_err(|e| rpc(call, e)),
+            Err(_) => Err(rpc(
+                call,
+                format!("no answer in {} ms", self.timeout.as_millis()),
+            )),
+        }
+    }
+
+    /// BNB (the native coin, 18 decimals) held by `who`.
+    pub async fn native_balance(&self, who: Address) -> Result<Decimal, ChainError> {
+        let wei: U256 = self
+            .bounded("eth_getBalance", self.provider.get_balance(who))
+            .await?;
+        Ok(from_units(wei, 18)?)
+    }
+
+    /// Symbol and decimals of the token at `address`, read from its contract.
+    pub async fn token(&self, address: Address) -> Result<Token, ChainError> {
+        let erc20 = IERC20::new(address, &self.provider);
+        let decimals = self.bounded("decimals", erc20.decimals().call()).await?;
+        let symbol = self.bounded("symbol", erc20.symbol().call()).await?;
+        Ok(Token {
+            address,
+            symbol,
+            decimals,
+        })
+    }
+
+    pub async fn token_balance(&self, token: &Token, who: Address) -> Result<Decimal, ChainError> {
+        let erc20 = IERC20::new(token.address, &self.provider);
+        let units = self
+            .bounded("balanceOf", erc20.balanceOf(who).call())
+            .await?;
+        Ok(from_units(units, token.decimals)?)
+    }
+
+    /// The pair of `base` and `quote` at `factory`.
+    pub async fn pool(
+        &self,
+        factory: Address,
+        base: Token,
+        quote: Token,
+    ) -> Result<Pool, ChainError> {
+        let f = IUniswapV2Factory::new(factory, &self.provider);
+        let pair = self
+            .bounded("getPair", f.getPair(base.address, quote.address).call())
+            .await?;
+        if pair == Address::ZERO {
+            return Err(ChainError::NoPool {
+                base: base.symbol,
+                quote: quote.symbol,
+            });
+        }
+        let p = IUniswapV2Pair::new(pair, &self.provider);
+        let token0 = self.bounded("token0", p.token0().call()).await?;
+        Ok(Pool {
+            pair,
+            base_is_token0: token0 == base.address,
+            base,
+            quote,
+        })
+    }
+
+    /// The pool's reserves as `(base, quote)` decimals.
+    pub async fn reserves(&self, pool: &Pool) -> Result<(Decimal, Decimal), ChainError> {
+        let p = IUniswapV2Pair::new(pool.pair, &self.provider);
+        let r = self.bounded("getReserves", p.getReserves().call()).await?;
+        let (r0, r1) = (U256::from(r.reserve0), U256::from(r.reserve1));
+        let (rb, rq) = if pool.base_is_token0 {
+            (r0, r1)
+        } else {
+            (r1, r0)
+        };
+        Ok((
+            from_units(rb, pool.base.decimals)?,
+            from_units(rq, pool.quote.decimals)?,
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::host_of;
+
+    #[test]
+    fn host_of_hides_paths_keys_and_credentials() {
+        assert_eq!(
+            host_of("https://bsc.example.com/v1/SECRETKEY?x=1"),
+            "bsc.example.com"
+        );
+        assert_eq!(host_of("http://user:pw@127.0.0.1:8545"), "127.0.0.1:8545");
+        assert_eq!(host_of("127.0.0.1:8545/abc"), "127.0.0.1:8545");
+    }
+}

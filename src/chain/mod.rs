@@ -1,0 +1,10 @@
+//! The chain boundary: amounts in base units, the RPC client, the contract interfaces.
+//!
+//! Nothing above this module sees a `U256` or an RPC error type: amounts come out as `Decimal`
+//! converted with each token's own decimals ([`units`]), failures as [`ChainError`].
+
+pub mod client;
+pub mod contracts;
+pub mod units;
+
+pub use client::{ChainClient, ChainError, Token};

@@ -1,0 +1,208 @@
+//! `[chain]` and `[dex]`: where live trading sends transactions and how it prices them.
+//!
+//! Defaults are BNB Smart Chain mainnet and PancakeSwap V2; the tests point the same keys at a
+//! local anvil chain with the Uniswap V2 contracts (pool fee 30 bps there, 25 on PancakeSwap).
+
+use std::collections::BTreeMap;
+
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+
+use super::ConfigError;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ChainConfig {
+    /// Live start refuses a node that reports another chain id (a transaction signed for the
+    /// wrong chain is never mined and can hang a nonce).
+    pub chain_id: u64,
+    /// HTTP JSON-RPC endpoints, tried in order: the next one takes over when one fails.
+    pub rpc_urls: Vec<String>,
+    /// One RPC request may take this long before the next endpoint is tried (milliseconds).
+    pub rpc_timeout_ms: u64,
+    /// Gas price policy (BSC takes legacy-priced transactions): the node's price × multiplier,
+    /// never below the floor nor above the cap (gwei).
+    pub gas_price_floor_gwei: Decimal,
+    pub gas_price_multiplier: Decimal,
+    pub gas_price_cap_gwei: Decimal,
+    /// Gas limit = the node's estimate × this margin (estimates run ~10 % low right after the
+    /// pair was touched).
+    pub gas_limit_margin: Decimal,
+    /// A transaction without a receipt after this long is replaced or cancelled (seconds).
+    pub receipt_timeout_secs: u64,
+    /// Swaps carry a deadline this far ahead (seconds; a BSC block is ~0.45 s).
+    pub swap_deadline_secs: u64,
+    /// Private transaction endpoint for swaps; when set, a swap is never sent to a public RPC.
+    pub private_tx_url: String,
+}
+
+impl Default for ChainConfig {
+    fn default() -> Self {
+        ChainConfig {
+            chain_id: 56,
+            rpc_urls: vec![
+                "https://bsc-dataseed.bnbchain.org".into(),
+                "https://bsc-dataseed1.defibit.io".into(),
+                "https://bsc-dataseed1.ninicoin.io".into(),
+            ],
+            rpc_timeout_ms: 3_000,
+            gas_price_floor_gwei: Decimal::new(1, 1),
+            gas_price_multiplier: Decimal::new(11, 1),
+            gas_price_cap_gwei: Decimal::from(10),
+            gas_limit_margin: Decimal::new(13, 1),
+            receipt_timeout_secs: 30,
+            swap_deadline_secs: 20,
+            private_tx_url: String::new(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DexConfig {
+    /// Uniswap-V2-style router and factory (PancakeSwap V2 on mainnet).
+    pub router: String,
+    pub factory: String,
+    /// The pool's swap fee in basis points: 25 on PancakeSwap V2, 30 on Uniswap V2.
+    pub fee_bps: u32,
+    /// A swap fills no worse than its limit price after the pool fee, less this.
+    pub slippage_bps: u32,
+    /// Market symbol asset → its token contract (`BTC` trades as BTCB, `BNB` as WBNB, `USDT` as
+    /// BSC-USD). Decimals are read from each token contract, never assumed. (Named `assets`, not
+    /// `tokens`: key names with "token" are refused as secret-looking.)
+    pub assets: BTreeMap<String, String>,
+}
+
+impl Default for DexConfig {
+    fn default() -> Self {
+        let assets = [
+            ("BTC", "0x7130d2A12B9BCbFAe4f2634d864A1Ee1Ce3Ead9c"),
+            ("BNB", "0xbb4CdB9CBd36B01bD1cBaEBF2De08d9173bc095c"),
+            ("ETH", "0x2170Ed0880ac9A755fd29B2688956BD959F933F8"),
+            ("USDT", "0x55d398326f99059fF775485246999027B3197955"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        DexConfig {
+            router: "0x10ED43C718714eb63d5aA57B78B54704E256024E".into(),
+            factory: "0xcA143Ce32Fe78f1f7019d7d551a6402fC5350c73".into(),
+            fee_bps: 25,
+            slippage_bps: 50,
+            assets,
+        }
+    }
+}
+
+fn invalid(key: &str, value: impl std::fmt::Display, expected: &str) -> ConfigError {
+    ConfigError::Invalid {
+        key: key.into(),
+        value: value.to_string(),
+        expected: expected.into(),
+    }
+}
+
+/// `0x` and 40 hex digits.
+pub fn is_address(s: &str) -> bool {
+    s.strip_prefix("0x")
+        .is_some_and(|h| h.len() == 40 && h.bytes().all(|b| b.is_ascii_hexdigit()))
+}
+
+pub(super) fn validate(chain: &ChainConfig, dex: &DexConfig) -> Result<(), ConfigError> {
+    if chain.chain_id == 0 {
+        return Err(invalid("chain.chain_id", 0, "a chain id (56 for BSC)"));
+    }
+    if chain.rpc_urls.is_empty() {
+        return Err(invalid("chain.rpc_urls", "[]", "at least one RPC URL"));
+    }
+    for url in chain
+        .rpc_urls
+        .iter()
+        .chain(Some(&chain.private_tx_url).filter(|u| !u.is_empty()))
+    {
+        if !(url.starts_with("http://") || url.starts_with("https://")) {
+            return Err(invalid(
+                "chain.rpc_urls",
+                format!("{url:?}"),
+                "http:// or https:// URLs",
+            ));
+        }
+    }
+    if !(100..=60_000).contains(&chain.rpc_timeout_ms) {
+        return Err(invalid(
+            "chain.rpc_timeout_ms",
+            chain.rpc_timeout_ms,
+            "milliseconds in 100..=60000",
+        ));
+    }
+    if chain.gas_price_floor_gwei < Decimal::ZERO
+        || chain.gas_price_floor_gwei > chain.gas_price_cap_gwei
+    {
+        return Err(invalid(
+            "chain.gas_price_floor_gwei",
+            chain.gas_price_floor_gwei,
+            "0 or more, and not above chain.gas_price_cap_gwei",
+        ));
+    }
+    if chain.gas_price_multiplier < Decimal::ONE || chain.gas_price_multiplier > Decimal::from(5) {
+        return Err(invalid(
+            "chain.gas_price_multiplier",
+            chain.gas_price_multiplier,
+            "a factor in 1..=5",
+        ));
+    }
+    if chain.gas_limit_margin < Decimal::ONE || chain.gas_limit_margin > Decimal::from(3) {
+        return Err(invalid(
+            "chain.gas_limit_margin",
+            chain.gas_limit_margin,
+            "a factor in 1..=3",
+        ));
+    }
+    if !(1..=600).contains(&chain.receipt_timeout_secs) {
+        return Err(invalid(
+            "chain.receipt_timeout_secs",
+            chain.receipt_timeout_secs,
+            "seconds in 1..=600",
+        ));
+    }
+    if !(1..=3_600).contains(&chain.swap_deadline_secs) {
+        return Err(invalid(
+            "chain.swap_deadline_secs",
+            chain.swap_deadline_secs,
+            "seconds in 1..=3600",
+        ));
+    }
+    for (key, addr) in [("dex.router", &dex.router), ("dex.factory", &dex.factory)] {
+        if !is_address(addr) {
+            return Err(invalid(
+                key,
+                format!("{addr:?}"),
+                "a 0x-prefixed 20-byte address",
+            ));
+        }
+    }
+    for (asset, addr) in &dex.assets {
+        if !is_address(addr) {
+            return Err(invalid(
+                &format!("dex.assets.{asset}"),
+                format!("{addr:?}"),
+                "a 0x-prefixed 20-byte address",
+            ));
+        }
+    }
+    if dex.fee_bps >= 10_000 {
+        return Err(invalid(
+            "dex.fee_bps",
+            dex.fee_bps,
+            "basis points below 10000",
+        ));
+    }
+    if dex.slippage_bps > 5_000 {
+        return Err(invalid(
+            "dex.slippage_bps",
+            dex.slippage_bps,
+            "basis points in 0..=5000",
+        ));
+    }
+    Ok(())
+}

@@ -1,0 +1,280 @@
+//! A real local EVM chain for the live-trading tests: anvil on loopback with chain id 56 and a
+//! zero base fee, the Uniswap V2 contracts (PancakeSwap V2's interface) deployed from their npm
+//! artifacts, two ERC-20 tokens and a pair with liquidity.
+//!
+//! `scripts/test.sh` installs anvil and the artifacts and sets ANVIL_BIN / UNISWAP_ARTIFACTS.
+//! In CI their absence is a failure; elsewhere a test that needs them says so and does not run.
+#![allow(
+    dead_code,
+    unreachable_pub,
+    clippy::unwrap_used,
+    clippy::zombie_processes
+)]
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use alloy::network::{EthereumWallet, TransactionBuilder};
+use alloy::primitives::{Address, Bytes, U256};
+use alloy::providers::{DynProvider, Provider, ProviderBuilder};
+use alloy::rpc::types::TransactionRequest;
+use alloy::signers::local::PrivateKeySigner;
+use alloy::sol_types::SolValue;
+use bsc_bot::chain::contracts::IERC20;
+
+/// anvil's first dev account (a public, well-known test key).
+pub const DEPLOYER_KEY: &str = "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80";
+/// anvil's second dev account: moves the pool price in tests.
+pub const TRADER_KEY: &str = "0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b4690d";
+
+#[allow(clippy::too_many_arguments)]
+mod router {
+    alloy::sol! {
+        #[sol(rpc)]
+        interface ITestRouter {
+            function addLiquidity(
+                address tokenA, address tokenB, uint amountADesired, uint amountBDesired,
+                uint amountAMin, uint amountBMin, address to, uint deadline
+            ) external returns (uint amountA, uint amountB, uint liquidity);
+        }
+    }
+}
+use router::ITestRouter;
+
+fn in_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| v == "true" || v == "1")
+}
+
+/// Where anvil and the artifacts are, if installed.
+pub fn tools() -> Option<(PathBuf, PathBuf)> {
+    let home = std::env::var("HOME").unwrap_or_default();
+    let cache = PathBuf::from(home).join(".cache/bsc-bot/testchain/node_modules");
+    let anvil = std::env::var("ANVIL_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| cache.join("@foundry-rs/anvil-linux-amd64/bin/anvil"));
+    let artifacts = std::env::var("UNISWAP_ARTIFACTS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| cache.join("@uniswap"));
+    if anvil.exists()
+        && artifacts
+            .join("v2-core/build/UniswapV2Factory.json")
+            .exists()
+    {
+        return Some((anvil, artifacts));
+    }
+    assert!(
+        !in_ci(),
+        "CI=true but anvil / the Uniswap V2 artifacts are missing (run scripts/test.sh): {} {}",
+        anvil.display(),
+        artifacts.display()
+    );
+    eprintln!(
+        "NOTE: anvil or the Uniswap V2 artifacts are missing; run scripts/test.sh to install them"
+    );
+    None
+}
+
+pub struct TestChain {
+    child: Child,
+    pub url: String,
+    artifacts: PathBuf,
+}
+
+impl Drop for TestChain {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The deployed contracts.
+#[derive(Debug, Clone, Copy)]
+pub struct Uniswap {
+    pub weth: Address,
+    pub factory: Address,
+    pub router: Address,
+    /// The traded asset (18 decimals) and the quote token (18 decimals).
+    pub base: Address,
+    pub quote: Address,
+    pub pair: Address,
+}
+
+impl TestChain {
+    /// anvil on a free loopback port (`None` outside CI when it is not installed).
+    pub async fn start() -> Option<TestChain> {
+        let (anvil, artifacts) = tools()?;
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let child = Command::new(anvil)
+            .args(["--host", "127.0.0.1", "--port", &port.to_string()])
+            .args([
+                "--chain-id",
+                "56",
+                "--block-base-fee-per-gas",
+                "0",
+                "--silent",
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let chain = TestChain {
+            child,
+            url: format!("http://127.0.0.1:{port}"),
+            artifacts,
+        };
+        let p = chain.reader();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while p.get_chain_id().await.is_err() {
+            assert!(Instant::now() < deadline, "anvil did not come up");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        Some(chain)
+    }
+
+    pub fn reader(&self) -> DynProvider {
+        ProviderBuilder::new()
+            .connect_http(self.url.parse().unwrap())
+            .erased()
+    }
+
+    /// A provider that signs with `key`.
+    pub fn signer(&self, key: &str) -> DynProvider {
+        let signer: PrivateKeySigner = key.parse().unwrap();
+        ProviderBuilder::new()
+            .wallet(EthereumWallet::from(signer))
+            .connect_http(self.url.parse().unwrap())
+            .erased()
+    }
+
+    fn bytecode(&self, package: &str, name: &str) -> Vec<u8> {
+        let path = self
+            .artifacts
+            .join(package)
+            .join("build")
+            .join(format!("{name}.json"));
+        let doc: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        let hex = doc["bytecode"]
+            .as_str()
+            .or_else(|| doc["evm"]["bytecode"]["object"].as_str())
+            .unwrap();
+        alloy::hex::decode(hex.trim_start_matches("0x")).unwrap()
+    }
+
+    async fn deploy(&self, p: &DynProvider, mut code: Vec<u8>, args: Vec<u8>) -> Address {
+        code.extend(args);
+        let tx = TransactionRequest::default().with_deploy_code(Bytes::from(code));
+        let receipt = p
+            .send_transaction(tx)
+            .await
+            .unwrap()
+            .get_receipt()
+            .await
+            .unwrap();
+        assert!(receipt.status(), "deployment reverted");
+        receipt.contract_address.unwrap()
+    }
+
+    /// WETH9, the factory, Router02, two tokens (all supply to the deployer) and a pair holding
+    /// `base_liquidity` base against `quote_liquidity` quote (whole tokens).
+    pub async fn deploy_uniswap(&self, base_liquidity: u64, quote_liquidity: u64) -> Uniswap {
+        let p = self.signer(DEPLOYER_KEY);
+        let me: Address = DEPLOYER_KEY.parse::<PrivateKeySigner>().unwrap().address();
+        let weth = self
+            .deploy(&p, self.bytecode("v2-periphery", "WETH9"), vec![])
+            .await;
+        let factory = self
+            .deploy(
+                &p,
+                self.bytecode("v2-core", "UniswapV2Factory"),
+                me.abi_encode(),
+            )
+            .await;
+        let router = self
+            .deploy(
+                &p,
+                self.bytecode("v2-periphery", "UniswapV2Router02"),
+                (factory, weth).abi_encode_params(),
+            )
+            .await;
+        let supply = U256::from(10u8).pow(U256::from(30u8));
+        let base = self
+            .deploy(&p, self.bytecode("v2-core", "ERC20"), supply.abi_encode())
+            .await;
+        let quote = self
+            .deploy(&p, self.bytecode("v2-core", "ERC20"), supply.abi_encode())
+            .await;
+        let whole = U256::from(10u8).pow(U256::from(18u8));
+        for t in [base, quote] {
+            let r = IERC20::new(t, &p)
+                .approve(router, U256::MAX)
+                .send()
+                .await
+                .unwrap()
+                .get_receipt()
+                .await
+                .unwrap();
+            assert!(r.status());
+        }
+        let r = ITestRouter::new(router, &p)
+            .addLiquidity(
+                base,
+                quote,
+                U256::from(base_liquidity) * whole,
+                U256::from(quote_liquidity) * whole,
+                U256::ZERO,
+                U256::ZERO,
+                me,
+                U256::from(u64::MAX),
+            )
+            .send()
+            .await
+            .unwrap()
+            .get_receipt()
+            .await
+            .unwrap();
+        assert!(r.status(), "addLiquidity reverted");
+        let pair = bsc_bot::chain::contracts::IUniswapV2Factory::new(factory, &p)
+            .getPair(base, quote)
+            .call()
+            .await
+            .unwrap();
+        Uniswap {
+            weth,
+            factory,
+            router,
+            base,
+            quote,
+            pair,
+        }
+    }
+
+    /// Send `amount` whole tokens of `token` from the deployer to `to`.
+    pub async fn give_tokens(&self, token: Address, to: Address, amount: u64) {
+        let p = self.signer(DEPLOYER_KEY);
+        let whole = U256::from(10u8).pow(U256::from(18u8));
+        let r = IERC20::new(token, &p)
+            .transfer(to, U256::from(amount) * whole)
+            .send()
+            .await
+            .unwrap()
+            .get_receipt()
+            .await
+            .unwrap();
+        assert!(r.status());
+    }
+
+    /// Set `who`'s BNB balance (anvil cheat code), in wei.
+    pub async fn set_bnb(&self, who: Address, wei: U256) {
+        let p = self.reader();
+        let _: serde_json::Value = p
+            .raw_request("anvil_setBalance".into(), (who, wei))
+            .await
+            .unwrap();
+    }
+}

@@ -1,0 +1,170 @@
+//! Wallets and the chain client against a real local chain (anvil with the Uniswap V2
+//! contracts): keystores through the real binary, balances and pool reserves read from the chain
+//! with each token's own decimals, a node on the wrong chain refused, and no key anywhere in what
+//! the bot prints or stores.
+
+#![allow(clippy::unwrap_used)]
+
+mod common;
+#[path = "common/chain.rs"]
+mod testchain;
+
+use alloy::primitives::{Address, U256};
+use alloy::signers::local::PrivateKeySigner;
+use bsc_bot::chain::ChainClient;
+use bsc_bot::config::ChainConfig;
+use common::TestDb;
+use rust_decimal::Decimal;
+use testchain::{TestChain, DEPLOYER_KEY};
+
+const PASSWORD: &str = "correct horse battery";
+
+fn chain_config(db: &TestDb, chain: &TestChain, u: &testchain::Uniswap, chain_id: u64) -> String {
+    let path = db.dir.path().join("bsc-bot.toml");
+    std::fs::write(
+        &path,
+        format!(
+            "[chain]\nchain_id = {chain_id}\nrpc_urls = [\"http://127.0.0.1:9\", \"{url}\"]\nrpc_timeout_ms = 2000\n\n\
+             [dex]\nrouter = \"{router}\"\nfactory = \"{factory}\"\nfee_bps = 30\n\n[dex.assets]\nBTC = \"{base}\"\nUSDT = \"{quote}\"\n",
+            url = chain.url,
+            router = u.router,
+            factory = u.factory,
+            base = u.base,
+            quote = u.quote,
+        ),
+    )
+    .unwrap();
+    path.to_str().unwrap().to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wallets_balances_and_pool_on_a_real_chain() {
+    let Some(chain) = TestChain::start().await else {
+        return;
+    };
+    let u = chain.deploy_uniswap(10, 1_000_000).await;
+    let db = TestDb::new("sqlite").await;
+    let config = chain_config(&db, &chain, &u, 56);
+
+    // generate: the address only on stdout; the keystore decrypts to that address.
+    let r = db
+        .cmd(&["--config", &config, "wallet", "generate", "--name", "hot"])
+        .env("BSC_BOT_KEYSTORE_PASSWORD", PASSWORD)
+        .output()
+        .unwrap();
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    let printed = String::from_utf8(r.stdout).unwrap();
+    let hot: Address = printed.trim().parse().unwrap();
+    let keystore = bsc_bot::wallet::Keystore::new(db.dir.path().join("data/keystore"));
+    assert_eq!(keystore.unlock("hot", PASSWORD).unwrap().address(), hot);
+    // A wrong password is a clear error.
+    assert!(matches!(
+        keystore.unlock("hot", "not the password"),
+        Err(bsc_bot::wallet::WalletError::WrongPassword(_))
+    ));
+
+    // import: the key from the environment only; a second wallet of the same name is refused.
+    let key = "0x5de4111afa1a4b94908f83103eb1f1706367c2e68ca870fc3fb9a804cdab365a";
+    let imported: Address = key.parse::<PrivateKeySigner>().unwrap().address();
+    let run_import = |name: &str| {
+        db.cmd(&[
+            "--config", &config, "--json", "wallet", "import", "--name", name,
+        ])
+        .env("BSC_BOT_KEYSTORE_PASSWORD", PASSWORD)
+        .env("BSC_BOT_PRIVATE_KEY", key)
+        .output()
+        .unwrap()
+    };
+    let r = run_import("canary");
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&r.stdout).unwrap();
+    assert_eq!(
+        v["address"].as_str().unwrap().parse::<Address>().unwrap(),
+        imported
+    );
+    let again = run_import("canary");
+    assert_eq!(again.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&again.stderr).contains("exists already"));
+
+    // Fund the canary: 2.5 BNB, 3 base tokens, 1,000 quote tokens.
+    chain
+        .set_bnb(
+            imported,
+            U256::from(25u8) * U256::from(10u8).pow(U256::from(17u8)),
+        )
+        .await;
+    chain.give_tokens(u.base, imported, 3).await;
+    chain.give_tokens(u.quote, imported, 1_000).await;
+
+    // list: balances from the chain (the first RPC URL is dead; the second answers).
+    let r = db.run(&["--config", &config, "--json", "wallet", "list"]);
+    r.ok();
+    let v = r.json();
+    assert_eq!(v["chain_id"], 56);
+    let wallets = v["wallets"].as_array().unwrap();
+    assert_eq!(wallets.len(), 2);
+    let canary = wallets.iter().find(|w| w["name"] == "canary").unwrap();
+    assert_eq!(canary["balances"]["BNB"], "2.5");
+    assert_eq!(canary["balances"]["BTC"], "3");
+    assert_eq!(canary["balances"]["USDT"], "1000");
+    let hot_doc = wallets.iter().find(|w| w["name"] == "hot").unwrap();
+    assert_eq!(hot_doc["balances"]["BNB"], "0");
+
+    // A node on another chain is refused, by host, without the URL's path.
+    let wrong = chain_config(&db, &chain, &u, 97);
+    let r = db.run(&["--config", &wrong, "wallet", "list"]);
+    r.ok();
+    assert!(
+        r.stderr
+            .contains("is on chain 56, not the configured chain 97"),
+        "{r:#?}"
+    );
+
+    // The chain client: decimals from the contracts, reserves and price from the pair.
+    let cfg = ChainConfig {
+        rpc_urls: vec![chain.url.clone()],
+        ..ChainConfig::default()
+    };
+    let client = ChainClient::connect(&cfg).await.unwrap();
+    let base = client.token(u.base).await.unwrap();
+    let quote = client.token(u.quote).await.unwrap();
+    assert_eq!((base.decimals, quote.decimals), (18, 18));
+    let pool = client.pool(u.factory, base, quote).await.unwrap();
+    assert_eq!(pool.pair, u.pair);
+    let (rb, rq) = client.reserves(&pool).await.unwrap();
+    assert_eq!((rb, rq), (Decimal::from(10), Decimal::from(1_000_000)));
+    // The reverse pair order gives the same reserves, swapped by the client.
+    let flipped = client
+        .pool(u.factory, pool.quote.clone(), pool.base.clone())
+        .await
+        .unwrap();
+    assert_eq!(client.reserves(&flipped).await.unwrap(), (rq, rb));
+
+    // No key anywhere: not in what the CLI printed, not in the keystore files in the clear,
+    // not in the database.
+    let mut seen = String::new();
+    for args in [
+        vec!["--config", config.as_str(), "--json", "wallet", "list"],
+        vec!["--config", config.as_str(), "wallet", "list"],
+        vec!["--config", config.as_str(), "--json", "config", "check"],
+    ] {
+        let r = db.run(&args);
+        seen.push_str(&r.stdout);
+        seen.push_str(&r.stderr);
+    }
+    for dir in ["data/keystore", "data"] {
+        for entry in std::fs::read_dir(db.dir.path().join(dir)).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_file() {
+                seen.push_str(&String::from_utf8_lossy(&std::fs::read(&path).unwrap()));
+            }
+        }
+    }
+    let hot_key = alloy::hex::encode(keystore.unlock("hot", PASSWORD).unwrap().to_bytes());
+    for secret in [&key[2..], hot_key.as_str(), PASSWORD, &DEPLOYER_KEY[2..]] {
+        assert!(
+            !seen.to_lowercase().contains(&secret.to_lowercase()),
+            "a secret leaked"
+        );
+    }
+}
