@@ -6,6 +6,7 @@
 alloy::sol! {
     #[sol(rpc)]
     interface IERC20 {
+        event Transfer(address indexed from, address indexed to, uint256 value);
         function decimals() external view returns (uint8);
         function symbol() external view returns (string);
         function balanceOf(address owner) external view returns (uint256);

@@ -5,6 +5,10 @@
 
 pub mod client;
 pub mod contracts;
+pub mod gas;
+pub mod swap;
+pub mod swap_math;
 pub mod units;
 
-pub use client::{ChainClient, ChainError, Token};
+pub use client::{ChainClient, ChainError, Pool, Token};
+pub use swap::{SwapOrder, SwapResult, Swapper};

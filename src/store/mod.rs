@@ -7,6 +7,7 @@
 
 pub mod audit;
 pub mod backtests;
+pub mod chain_txs;
 pub mod control;
 pub mod daemon;
 pub mod error;

@@ -26,7 +26,7 @@ use bsc_bot::chain::contracts::IERC20;
 /// anvil's first dev account (a public, well-known test key).
 pub const DEPLOYER_KEY: &str = "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80";
 /// anvil's second dev account: moves the pool price in tests.
-pub const TRADER_KEY: &str = "0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b4690d";
+pub const TRADER_KEY: &str = "0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d";
 
 #[allow(clippy::too_many_arguments)]
 mod router {
@@ -274,6 +274,38 @@ impl TestChain {
         let p = self.reader();
         let _: serde_json::Value = p
             .raw_request("anvil_setBalance".into(), (who, wei))
+            .await
+            .unwrap();
+    }
+}
+
+impl TestChain {
+    /// A buy of `quote_amount` whole quote tokens by `key`, at 100 gwei: it goes first in the
+    /// next block. Sent without waiting (automine may be off).
+    pub async fn front_run_buy(&self, u: &Uniswap, key: &str, quote_amount: u64) {
+        use bsc_bot::chain::contracts::IUniswapV2Router02;
+        let p = self.signer(key);
+        let who = key.parse::<PrivateKeySigner>().unwrap().address();
+        let whole = U256::from(10u8).pow(U256::from(18u8));
+        let gas_price = 100_000_000_000u128;
+        let _approve = IERC20::new(u.quote, &p)
+            .approve(u.router, U256::MAX)
+            .gas_price(gas_price)
+            .gas(100_000)
+            .send()
+            .await
+            .unwrap();
+        let _swap = IUniswapV2Router02::new(u.router, &p)
+            .swapExactTokensForTokens(
+                U256::from(quote_amount) * whole,
+                U256::ZERO,
+                vec![u.quote, u.base],
+                who,
+                U256::from(u64::MAX),
+            )
+            .gas_price(gas_price)
+            .gas(300_000)
+            .send()
             .await
             .unwrap();
     }

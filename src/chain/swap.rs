@@ -1,0 +1,426 @@
+//! One wallet's swaps on a Uniswap-V2-style router: approve once (bounded), sign with the bot's
+//! own nonce, commit the signed bytes, broadcast, wait for the receipt, and read what really moved
+//! from the token transfers it logged.
+//!
+//! Never twice: a transaction is on record (`chain_txs`, status `signed`) before it is sent; a
+//! node that refuses it marks it `rejected` and its nonce is reused; one that answers nothing
+//! leaves it `broadcast` for reconciliation, never for a new signature.
+
+use std::time::Duration;
+
+use alloy::eips::eip2718::Encodable2718;
+use alloy::network::{EthereumWallet, NetworkTransactionBuilder, TransactionBuilder};
+use alloy::primitives::{Address, Bytes, B256, U256};
+use alloy::providers::Provider;
+use alloy::rpc::types::{TransactionReceipt, TransactionRequest};
+use alloy::signers::local::PrivateKeySigner;
+use alloy::sol_types::{SolCall, SolEvent};
+use rust_decimal::Decimal;
+use tokio::sync::Mutex;
+
+use super::client::{ChainClient, ChainError, Pool, Token};
+use super::contracts::{IUniswapV2Router02, IERC20};
+use super::gas::{fee_bnb, gas_limit, gas_price_wei};
+use super::swap_math::min_amount_out;
+use super::units::{from_units, to_units};
+use crate::clock::wall_clock_ms;
+use crate::config::{ChainConfig, DexConfig};
+use crate::engine::order::Side;
+use crate::store::chain_txs::{SignedTx, TxOutcome};
+use crate::store::{Store, StoreError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum SwapError {
+    #[error("{0}")]
+    Chain(#[from] ChainError),
+    #[error("{0}")]
+    Store(#[from] StoreError),
+    #[error("{0}")]
+    Units(#[from] super::units::UnitsError),
+    #[error("signing failed: {0}")]
+    Sign(String),
+    #[error("approve of {token} reverted (tx {tx_hash})")]
+    ApproveFailed { token: String, tx_hash: String },
+}
+
+/// A swap the engine asked for: spend exactly `amount_in` (quote for a buy, base for a sell), fill
+/// no worse than `limit` (quote per base) after the pool fee and slippage.
+#[derive(Debug, Clone)]
+pub struct SwapOrder {
+    pub side: Side,
+    pub amount_in: Decimal,
+    pub limit: Decimal,
+    /// The order's client id, kept with its transaction.
+    pub reference: String,
+}
+
+/// What the chain did with a swap. Amounts are what the transfers logged, to the token unit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SwapResult {
+    Filled {
+        tx_hash: B256,
+        /// Base bought or sold, quote spent or received.
+        base: Decimal,
+        quote: Decimal,
+        gas_used: u64,
+        gas_price_wei: u128,
+        fee_bnb: Decimal,
+    },
+    Failed {
+        tx_hash: Option<B256>,
+        reason: String,
+        retryable: bool,
+        /// Gas paid for nothing (zero when nothing was mined).
+        fee_bnb: Decimal,
+    },
+}
+
+/// A transaction sent and answered.
+struct Sent {
+    tx_hash: B256,
+    receipt: Option<TransactionReceipt>,
+    gas_price_wei: u128,
+}
+
+pub struct Swapper {
+    client: ChainClient,
+    wallet: EthereumWallet,
+    address: Address,
+    store: Store,
+    chain: ChainConfig,
+    dex: DexConfig,
+    router: Address,
+    /// The next nonce to use, once known; one sender per wallet at a time.
+    nonce: Mutex<Option<u64>>,
+}
+
+fn router_of(dex: &DexConfig) -> Result<Address, ChainError> {
+    dex.router.parse().map_err(|_| ChainError::Rpc {
+        call: "config".into(),
+        message: format!("dex.router {:?} is not an address", dex.router),
+    })
+}
+
+impl Swapper {
+    pub fn new(
+        client: ChainClient,
+        signer: PrivateKeySigner,
+        store: Store,
+        chain: ChainConfig,
+        dex: DexConfig,
+    ) -> Result<Swapper, SwapError> {
+        let address = signer.address();
+        Ok(Swapper {
+            router: router_of(&dex)?,
+            client,
+            wallet: EthereumWallet::from(signer),
+            address,
+            store,
+            chain,
+            dex,
+            nonce: Mutex::new(None),
+        })
+    }
+
+    pub fn address(&self) -> Address {
+        self.address
+    }
+
+    /// Swap on `pool` as `order` says. Errors are for what went wrong around the swap (database,
+    /// RPC); a swap the chain refused is a `SwapResult::Failed` with its reason.
+    pub async fn swap(&self, pool: &Pool, order: &SwapOrder) -> Result<SwapResult, SwapError> {
+        let (token_in, token_out) = match order.side {
+            Side::Buy => (&pool.quote, &pool.base),
+            Side::Sell => (&pool.base, &pool.quote),
+        };
+        let amount_in = to_units(order.amount_in, token_in.decimals)?;
+        let min_out = min_amount_out(
+            order.side,
+            order.amount_in,
+            order.limit,
+            self.dex.fee_bps,
+            self.dex.slippage_bps,
+        );
+        let min_out = to_units(min_out, token_out.decimals)?;
+        self.ensure_allowance(token_in, amount_in).await?;
+        let deadline = self.chain_time().await? + self.chain.swap_deadline_secs;
+        let call = IUniswapV2Router02::swapExactTokensForTokensCall {
+            amountIn: amount_in,
+            amountOutMin: min_out,
+            path: vec![token_in.address, token_out.address],
+            to: self.address,
+            deadline: U256::from(deadline),
+        };
+        let sent = match self
+            .send(
+                self.router,
+                call.abi_encode(),
+                "swap",
+                Some(&order.reference),
+            )
+            .await?
+        {
+            Ok(sent) => sent,
+            Err(reason) => {
+                return Ok(SwapResult::Failed {
+                    tx_hash: None,
+                    reason,
+                    retryable: true,
+                    fee_bnb: Decimal::ZERO,
+                })
+            }
+        };
+        let Some(receipt) = sent.receipt else {
+            return Ok(SwapResult::Failed {
+                tx_hash: Some(sent.tx_hash),
+                reason: format!("no receipt within {} s", self.chain.receipt_timeout_secs),
+                retryable: true,
+                fee_bnb: Decimal::ZERO,
+            });
+        };
+        let fee = fee_bnb(receipt.gas_used, receipt.effective_gas_price)?;
+        if !receipt.status() {
+            return Ok(SwapResult::Failed {
+                tx_hash: Some(sent.tx_hash),
+                reason: "swap reverted on chain (price past the slippage bound, or deadline)"
+                    .into(),
+                retryable: true,
+                fee_bnb: fee,
+            });
+        }
+        let moved_in = self.transferred(&receipt, token_in, true)?;
+        let moved_out = self.transferred(&receipt, token_out, false)?;
+        let (base, quote) = match order.side {
+            Side::Buy => (moved_out, moved_in),
+            Side::Sell => (moved_in, moved_out),
+        };
+        Ok(SwapResult::Filled {
+            tx_hash: sent.tx_hash,
+            base,
+            quote,
+            gas_used: receipt.gas_used,
+            gas_price_wei: sent.gas_price_wei,
+            fee_bnb: fee,
+        })
+    }
+
+    /// Sum of `token` transfers from (`outgoing`) or to this wallet in a receipt.
+    fn transferred(
+        &self,
+        receipt: &TransactionReceipt,
+        token: &Token,
+        outgoing: bool,
+    ) -> Result<Decimal, SwapError> {
+        let mut total = U256::ZERO;
+        for log in receipt.inner.logs() {
+            if log.address() != token.address {
+                continue;
+            }
+            let Ok(t) = IERC20::Transfer::decode_log(&log.inner) else {
+                continue;
+            };
+            let ours = if outgoing { t.from } else { t.to };
+            if ours == self.address {
+                total += t.value;
+            }
+        }
+        Ok(from_units(total, token.decimals)?)
+    }
+
+    /// The latest block's time: deadlines follow the chain's clock, not the host's.
+    async fn chain_time(&self) -> Result<u64, SwapError> {
+        let block = self
+            .client
+            .provider()
+            .get_block_by_number(alloy::eips::BlockNumberOrTag::Latest)
+            .await
+            .map_err(|e| rpc("eth_getBlockByNumber", e))?
+            .ok_or_else(|| rpc("eth_getBlockByNumber", "no latest block"))?;
+        Ok(block.header.timestamp)
+    }
+
+    /// Let the router spend `needed` of `token`. The allowance given is the wallet's balance of
+    /// the token (at least `needed`), not unlimited: a router gone bad can take no more than the
+    /// wallet held then. Re-approved when a swap needs more.
+    async fn ensure_allowance(&self, token: &Token, needed: U256) -> Result<(), SwapError> {
+        let erc20 = IERC20::new(token.address, self.client.provider());
+        let current = erc20
+            .allowance(self.address, self.router)
+            .call()
+            .await
+            .map_err(|e| rpc("allowance", e))?;
+        if current >= needed {
+            return Ok(());
+        }
+        let balance = erc20
+            .balanceOf(self.address)
+            .call()
+            .await
+            .map_err(|e| rpc("balanceOf", e))?;
+        let call = IERC20::approveCall {
+            spender: self.router,
+            value: balance.max(needed),
+        };
+        let sent = self
+            .send(token.address, call.abi_encode(), "approve", None)
+            .await?;
+        match sent {
+            Ok(Sent {
+                receipt: Some(r), ..
+            }) if r.status() => Ok(()),
+            Ok(s) => Err(SwapError::ApproveFailed {
+                token: token.symbol.clone(),
+                tx_hash: s.tx_hash.to_string(),
+            }),
+            Err(reason) => Err(SwapError::Chain(rpc("approve", reason))),
+        }
+    }
+
+    /// Sign, record, broadcast and wait. `Ok(Err(reason))`: the transaction would revert (its gas
+    /// estimate failed) or the node refused it; nothing was spent and its nonce stays free.
+    async fn send(
+        &self,
+        to: Address,
+        input: Vec<u8>,
+        purpose: &str,
+        reference: Option<&str>,
+    ) -> Result<Result<Sent, String>, SwapError> {
+        let provider = self.client.provider();
+        let request = TransactionRequest::default()
+            .with_from(self.address)
+            .with_to(to)
+            .with_input(Bytes::from(input));
+        let estimate = match provider.estimate_gas(request.clone()).await {
+            Ok(g) => g,
+            Err(e) => return Ok(Err(format!("simulation failed: {e}"))),
+        };
+        let node_price = provider
+            .get_gas_price()
+            .await
+            .map_err(|e| rpc("eth_gasPrice", e))?;
+        let price = gas_price_wei(node_price, &self.chain)?;
+        let limit = gas_limit(estimate, self.chain.gas_limit_margin);
+        let mut nonce_slot = self.nonce.lock().await;
+        let nonce = self.next_nonce(*nonce_slot).await?;
+        let request = request
+            .with_nonce(nonce)
+            .with_gas_price(price)
+            .with_gas_limit(limit)
+            .with_chain_id(self.client.chain_id());
+        let envelope = request
+            .build(&self.wallet)
+            .await
+            .map_err(|e| SwapError::Sign(e.to_string()))?;
+        let raw = envelope.encoded_2718();
+        let tx_hash = *envelope.tx_hash();
+        let id = self
+            .store
+            .record_signed_tx(
+                &SignedTx {
+                    chain_id: self.client.chain_id(),
+                    wallet: self.address.to_string(),
+                    nonce,
+                    tx_hash: tx_hash.to_string(),
+                    raw_tx: format!("0x{}", alloy::hex::encode(&raw)),
+                    purpose: purpose.to_string(),
+                    reference: reference.map(str::to_string),
+                    gas_price_wei: price,
+                    gas_limit: limit,
+                },
+                wall_clock_ms(),
+            )
+            .await?;
+        match provider.send_raw_transaction(&raw).await {
+            Ok(_) => {}
+            Err(alloy::transports::RpcError::ErrorResp(e)) => {
+                // The node answered and refused it: the nonce was not used.
+                let outcome = TxOutcome {
+                    status: "rejected",
+                    error: Some(e.message.to_string()),
+                    ..TxOutcome::default()
+                };
+                self.store
+                    .set_tx_outcome(id, &outcome, wall_clock_ms())
+                    .await?;
+                return Ok(Err(format!("node refused the transaction: {}", e.message)));
+            }
+            Err(e) => {
+                // No answer: it may be out there. It stays on record as signed, its nonce used;
+                // reconciliation finds out (and re-sends these same bytes if it is not).
+                *nonce_slot = Some(nonce + 1);
+                return Err(SwapError::Chain(rpc("eth_sendRawTransaction", e)));
+            }
+        }
+        *nonce_slot = Some(nonce + 1);
+        drop(nonce_slot);
+        let broadcast = TxOutcome {
+            status: "broadcast",
+            ..TxOutcome::default()
+        };
+        self.store
+            .set_tx_outcome(id, &broadcast, wall_clock_ms())
+            .await?;
+        let receipt = self.wait_receipt(tx_hash).await?;
+        if let Some(r) = &receipt {
+            let outcome = TxOutcome {
+                status: if r.status() { "mined" } else { "reverted" },
+                gas_used: Some(r.gas_used),
+                fee_bnb: Some(
+                    fee_bnb(r.gas_used, r.effective_gas_price)?
+                        .normalize()
+                        .to_string(),
+                ),
+                error: (!r.status()).then(|| "reverted".to_string()),
+                block_number: r.block_number,
+            };
+            self.store
+                .set_tx_outcome(id, &outcome, wall_clock_ms())
+                .await?;
+        }
+        Ok(Ok(Sent {
+            tx_hash,
+            receipt,
+            gas_price_wei: price,
+        }))
+    }
+
+    /// The next nonce: past everything on chain (pending included) and everything on record.
+    async fn next_nonce(&self, cached: Option<u64>) -> Result<u64, SwapError> {
+        let on_chain = self
+            .client
+            .provider()
+            .get_transaction_count(self.address)
+            .pending()
+            .await
+            .map_err(|e| rpc("eth_getTransactionCount", e))?;
+        let recorded = self
+            .store
+            .next_recorded_nonce(self.client.chain_id(), &self.address.to_string())
+            .await?
+            .unwrap_or(0);
+        Ok(on_chain.max(recorded).max(cached.unwrap_or(0)))
+    }
+
+    async fn wait_receipt(&self, hash: B256) -> Result<Option<TransactionReceipt>, SwapError> {
+        let deadline =
+            tokio::time::Instant::now() + Duration::from_secs(self.chain.receipt_timeout_secs);
+        loop {
+            match self.client.provider().get_transaction_receipt(hash).await {
+                Ok(Some(r)) => return Ok(Some(r)),
+                Ok(None) => {}
+                Err(e) => tracing::warn!(tx_hash = %hash, error = %e, "receipt poll failed"),
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Ok(None);
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
+
+fn rpc(call: &str, e: impl std::fmt::Display) -> ChainError {
+    ChainError::Rpc {
+        call: call.to_string(),
+        message: e.to_string(),
+    }
+}

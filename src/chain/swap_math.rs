@@ -1,0 +1,90 @@
+//! The bound every swap carries: `amountOutMin` is what the order's limit price gives after the
+//! pool fee, less the configured slippage. A swap that would fill worse reverts on chain.
+//!
+//! A grid buy spends exactly its quote amount and must receive at least
+//! `quote × (1 − fee) / limit × (1 − slippage)` base; a sell sends exactly its lot and must
+//! receive at least `base × limit × (1 − fee) × (1 − slippage)` quote. Rounded toward zero in the
+//! output token's base units, so the bound never asks for more than that.
+
+use rust_decimal::Decimal;
+
+use crate::engine::order::Side;
+
+fn bps(b: u32) -> Decimal {
+    Decimal::from(b) / Decimal::from(10_000)
+}
+
+/// Least acceptable output of a swap of `amount_in` at `limit` (quote per base).
+pub fn min_amount_out(
+    side: Side,
+    amount_in: Decimal,
+    limit: Decimal,
+    fee_bps: u32,
+    slippage_bps: u32,
+) -> Decimal {
+    if limit <= Decimal::ZERO {
+        return Decimal::ZERO;
+    }
+    let keep = (Decimal::ONE - bps(fee_bps)) * (Decimal::ONE - bps(slippage_bps));
+    match side {
+        Side::Buy => amount_in * keep / limit,
+        Side::Sell => amount_in * limit * keep,
+    }
+}
+
+/// What a constant-product pool returns for `amount_in` (Uniswap V2's `getAmountOut`, exact in
+/// decimals): `in × (1 − fee) × reserve_out / (reserve_in + in × (1 − fee))`.
+pub fn amount_out(
+    amount_in: Decimal,
+    reserve_in: Decimal,
+    reserve_out: Decimal,
+    fee_bps: u32,
+) -> Decimal {
+    let net = amount_in * (Decimal::ONE - bps(fee_bps));
+    if reserve_in + net <= Decimal::ZERO {
+        return Decimal::ZERO;
+    }
+    net * reserve_out / (reserve_in + net)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::str::FromStr;
+
+    fn d(s: &str) -> Decimal {
+        Decimal::from_str(s).unwrap_or_default()
+    }
+
+    #[test]
+    fn bounds_by_hand() {
+        // Buy 100 USDT at 50,000 with 25 bps fee and 50 bps slippage:
+        // 100 × 0.9975 × 0.995 / 50000 = 0.00198502500 BTC.
+        assert_eq!(
+            min_amount_out(Side::Buy, d("100"), d("50000"), 25, 50),
+            d("0.001985025")
+        );
+        // Sell 0.002 BTC at 51,000, 30 bps fee, no slippage: 0.002 × 51000 × 0.997 = 101.694.
+        assert_eq!(
+            min_amount_out(Side::Sell, d("0.002"), d("51000"), 30, 0),
+            d("101.694")
+        );
+        assert_eq!(
+            min_amount_out(Side::Buy, d("1"), Decimal::ZERO, 30, 0),
+            Decimal::ZERO
+        );
+    }
+
+    #[test]
+    fn pool_output_matches_get_amount_out() {
+        // 997/1000 for 30 bps: 1 in against 10 / 1,000,000 reserves.
+        let out = amount_out(d("1"), d("10"), d("1000000"), 30);
+        let expect = d("0.997") * d("1000000") / (d("10") + d("0.997"));
+        assert_eq!(out, expect);
+        // 9975/10000 for 25 bps.
+        assert_eq!(
+            amount_out(d("100"), d("1000"), d("1"), 25),
+            d("99.75") / d("1099.75")
+        );
+    }
+}

@@ -1,0 +1,176 @@
+//! Signed transactions on record: written and committed before broadcast, so a crash between the
+//! two leaves the exact bytes to re-send (the same transaction, never a second one), and the
+//! wallet's nonces are the bot's own (the next is one past the highest on record or on chain).
+
+use serde::Serialize;
+use sqlx::any::AnyRow;
+use sqlx::Row;
+
+use super::{Store, StoreError};
+
+/// A transaction about to be broadcast.
+#[derive(Debug, Clone)]
+pub struct SignedTx {
+    pub chain_id: u64,
+    pub wallet: String,
+    pub nonce: u64,
+    pub tx_hash: String,
+    /// 0x-prefixed EIP-2718 bytes.
+    pub raw_tx: String,
+    /// `approve`, `swap`, `cancel`, … .
+    pub purpose: String,
+    /// What it is for (an order's client id), if anything.
+    pub reference: Option<String>,
+    pub gas_price_wei: u128,
+    pub gas_limit: u64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ChainTxRecord {
+    pub id: i64,
+    pub chain_id: i64,
+    pub wallet: String,
+    pub nonce: i64,
+    pub tx_hash: String,
+    pub purpose: String,
+    pub reference: Option<String>,
+    pub gas_price_wei: String,
+    pub gas_limit: i64,
+    /// `signed` (committed, maybe not yet sent) → `broadcast` → `mined` | `reverted`; or
+    /// `rejected` (the node refused it; its nonce was not used).
+    pub status: String,
+    pub gas_used: Option<i64>,
+    pub fee_bnb: Option<String>,
+    pub error: Option<String>,
+    pub block_number: Option<i64>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+const COLUMNS: &str = "id, chain_id, wallet, nonce, tx_hash, purpose, reference, gas_price_wei, \
+     gas_limit, status, gas_used, fee_bnb, error, block_number, created_at, updated_at";
+
+fn from_row(r: &AnyRow) -> Result<ChainTxRecord, StoreError> {
+    Ok(ChainTxRecord {
+        id: r.try_get("id")?,
+        chain_id: r.try_get("chain_id")?,
+        wallet: r.try_get("wallet")?,
+        nonce: r.try_get("nonce")?,
+        tx_hash: r.try_get("tx_hash")?,
+        purpose: r.try_get("purpose")?,
+        reference: r.try_get("reference")?,
+        gas_price_wei: r.try_get("gas_price_wei")?,
+        gas_limit: r.try_get("gas_limit")?,
+        status: r.try_get("status")?,
+        gas_used: r.try_get("gas_used")?,
+        fee_bnb: r.try_get("fee_bnb")?,
+        error: r.try_get("error")?,
+        block_number: r.try_get("block_number")?,
+        created_at: r.try_get("created_at")?,
+        updated_at: r.try_get("updated_at")?,
+    })
+}
+
+fn i64_of(v: u64, what: &str) -> Result<i64, StoreError> {
+    i64::try_from(v).map_err(|_| StoreError::Corrupt(format!("{what} {v} out of range")))
+}
+
+/// What the chain made of a transaction.
+#[derive(Debug, Clone, Default)]
+pub struct TxOutcome {
+    pub status: &'static str,
+    pub gas_used: Option<u64>,
+    pub fee_bnb: Option<String>,
+    pub error: Option<String>,
+    pub block_number: Option<u64>,
+}
+
+impl Store {
+    /// Commit a signed transaction (status `signed`) before it goes anywhere.
+    pub async fn record_signed_tx(&self, tx: &SignedTx, now_ms: i64) -> Result<i64, StoreError> {
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO chain_txs (chain_id, wallet, nonce, tx_hash, raw_tx, purpose, reference, \
+             gas_price_wei, gas_limit, status, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'signed', $10, $10) RETURNING id",
+        )
+        .bind(i64_of(tx.chain_id, "chain id")?)
+        .bind(tx.wallet.to_lowercase())
+        .bind(i64_of(tx.nonce, "nonce")?)
+        .bind(tx.tx_hash.clone())
+        .bind(tx.raw_tx.clone())
+        .bind(tx.purpose.clone())
+        .bind(tx.reference.clone())
+        .bind(tx.gas_price_wei.to_string())
+        .bind(i64_of(tx.gas_limit, "gas limit")?)
+        .bind(now_ms)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(id)
+    }
+
+    pub async fn set_tx_outcome(
+        &self,
+        id: i64,
+        outcome: &TxOutcome,
+        now_ms: i64,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE chain_txs SET status = $1, gas_used = COALESCE($2, gas_used), \
+             fee_bnb = COALESCE($3, fee_bnb), error = COALESCE($4, error), \
+             block_number = COALESCE($5, block_number), updated_at = $6 WHERE id = $7",
+        )
+        .bind(outcome.status.to_string())
+        .bind(
+            outcome
+                .gas_used
+                .map(|g| i64_of(g, "gas used"))
+                .transpose()?,
+        )
+        .bind(outcome.fee_bnb.clone())
+        .bind(outcome.error.clone())
+        .bind(
+            outcome
+                .block_number
+                .map(|b| i64_of(b, "block"))
+                .transpose()?,
+        )
+        .bind(now_ms)
+        .bind(id)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// One past the highest nonce of `wallet` on record (rejected transactions used none).
+    pub async fn next_recorded_nonce(
+        &self,
+        chain_id: u64,
+        wallet: &str,
+    ) -> Result<Option<u64>, StoreError> {
+        let max: Option<i64> = sqlx::query_scalar(
+            "SELECT MAX(nonce) FROM chain_txs WHERE chain_id = $1 AND wallet = $2 \
+             AND status <> 'rejected'",
+        )
+        .bind(i64_of(chain_id, "chain id")?)
+        .bind(wallet.to_lowercase())
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(max.map(|m| m as u64 + 1))
+    }
+
+    /// Transactions of a wallet, oldest first.
+    pub async fn chain_txs_of(
+        &self,
+        chain_id: u64,
+        wallet: &str,
+    ) -> Result<Vec<ChainTxRecord>, StoreError> {
+        let rows = sqlx::query(&format!(
+            "SELECT {COLUMNS} FROM chain_txs WHERE chain_id = $1 AND wallet = $2 ORDER BY id"
+        ))
+        .bind(i64_of(chain_id, "chain id")?)
+        .bind(wallet.to_lowercase())
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(from_row).collect()
+    }
+}

@@ -1,0 +1,249 @@
+//! Swaps on a real local chain (anvil, the Uniswap V2 router and a pair with liquidity), through
+//! the bot's swapper, on SQLite and PostgreSQL: a buy that spends exactly its quote and a sell
+//! that sends exactly its lot, amounts equal to the pool's own arithmetic and to the wallet's
+//! balance changes to the wei (gas included); a swap past its bound refused before anything is
+//! signed; a swap front-run past its slippage bound reverting with only gas lost; nonces contiguous
+//! and every transaction on record.
+
+#![allow(clippy::unwrap_used)]
+
+mod common;
+#[path = "common/chain.rs"]
+mod testchain;
+
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use alloy::primitives::{Address, U256};
+use alloy::providers::Provider;
+use alloy::signers::local::PrivateKeySigner;
+use bsc_bot::chain::swap_math::amount_out;
+use bsc_bot::chain::{ChainClient, SwapOrder, SwapResult, Swapper};
+use bsc_bot::config::{ChainConfig, DexConfig};
+use bsc_bot::engine::order::Side;
+use common::{backends, TestDb};
+use rust_decimal::Decimal;
+use testchain::{TestChain, TRADER_KEY};
+
+fn d(s: &str) -> Decimal {
+    Decimal::from_str(s).unwrap()
+}
+
+fn wei(d: Decimal) -> Decimal {
+    d.trunc_with_scale(18)
+}
+
+struct Balances {
+    bnb: Decimal,
+    base: Decimal,
+    quote: Decimal,
+}
+
+async fn balances(c: &ChainClient, pool: &bsc_bot::chain::Pool, who: Address) -> Balances {
+    Balances {
+        bnb: c.native_balance(who).await.unwrap(),
+        base: c.token_balance(&pool.base, who).await.unwrap(),
+        quote: c.token_balance(&pool.quote, who).await.unwrap(),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn swaps_on_a_real_pool() {
+    for kind in backends() {
+        let Some(chain) = TestChain::start().await else {
+            return;
+        };
+        let u = chain.deploy_uniswap(10, 1_000_000).await;
+        let db = TestDb::new(kind).await;
+        let store = db.store().await;
+        let chain_cfg = ChainConfig {
+            rpc_urls: vec![chain.url.clone()],
+            receipt_timeout_secs: 20,
+            ..ChainConfig::default()
+        };
+        let dex = DexConfig {
+            router: u.router.to_string(),
+            factory: u.factory.to_string(),
+            fee_bps: 30,
+            slippage_bps: 50,
+            ..DexConfig::default()
+        };
+        let client = ChainClient::connect(&chain_cfg).await.unwrap();
+        let base = client.token(u.base).await.unwrap();
+        let quote = client.token(u.quote).await.unwrap();
+        let pool = client.pool(u.factory, base, quote).await.unwrap();
+        let signer = PrivateKeySigner::random();
+        let me = signer.address();
+        chain
+            .set_bnb(me, U256::from(10u8).pow(U256::from(18u8)))
+            .await;
+        chain.give_tokens(u.quote, me, 10_000).await;
+        let swapper = Arc::new(
+            Swapper::new(
+                client.clone(),
+                signer,
+                store.clone(),
+                chain_cfg.clone(),
+                dex.clone(),
+            )
+            .unwrap(),
+        );
+
+        // A buy spends exactly 1,000 quote and receives what the pool's formula gives.
+        let (rb, rq) = client.reserves(&pool).await.unwrap();
+        let before = balances(&client, &pool, me).await;
+        let buy = SwapOrder {
+            side: Side::Buy,
+            amount_in: d("1000"),
+            limit: d("101000"),
+            reference: "s1-o1".into(),
+        };
+        let SwapResult::Filled {
+            base: bought,
+            quote: spent,
+            fee_bnb: buy_fee,
+            ..
+        } = swapper.swap(&pool, &buy).await.unwrap()
+        else {
+            panic!("{kind}: buy did not fill")
+        };
+        assert_eq!(spent, d("1000"), "{kind}");
+        assert_eq!(bought, wei(amount_out(d("1000"), rq, rb, 30)), "{kind}");
+        let after = balances(&client, &pool, me).await;
+        let txs = store.chain_txs_of(56, &me.to_string()).await.unwrap();
+        assert_eq!(
+            txs.iter()
+                .map(|t| (t.purpose.as_str(), t.status.as_str()))
+                .collect::<Vec<_>>(),
+            [("approve", "mined"), ("swap", "mined")],
+            "{kind}"
+        );
+        let fees: Decimal = txs.iter().map(|t| d(t.fee_bnb.as_deref().unwrap())).sum();
+        assert_eq!(d(txs[1].fee_bnb.as_deref().unwrap()), buy_fee);
+        assert_eq!(
+            after.quote,
+            before.quote - spent,
+            "{kind}: quote to the wei"
+        );
+        assert_eq!(after.base, before.base + bought, "{kind}: base to the wei");
+        assert_eq!(after.bnb, before.bnb - fees, "{kind}: gas to the wei");
+        assert_eq!(txs[1].reference.as_deref(), Some("s1-o1"));
+
+        // A sell sends exactly the lot.
+        let (rb, rq) = client.reserves(&pool).await.unwrap();
+        let sell = SwapOrder {
+            side: Side::Sell,
+            amount_in: bought,
+            limit: d("99000"),
+            reference: "s1-o2".into(),
+        };
+        let SwapResult::Filled {
+            base: sold,
+            quote: got,
+            ..
+        } = swapper.swap(&pool, &sell).await.unwrap()
+        else {
+            panic!("{kind}: sell did not fill")
+        };
+        assert_eq!(sold, bought, "{kind}");
+        assert_eq!(got, wei(amount_out(bought, rb, rq, 30)), "{kind}");
+        let after_sell = balances(&client, &pool, me).await;
+        assert_eq!(
+            after_sell.base, before.base,
+            "{kind}: the lot is gone, exactly"
+        );
+        assert_eq!(after_sell.quote, after.quote + got, "{kind}");
+
+        // A limit the pool cannot meet: refused by the simulation, nothing signed, no gas.
+        let signed = store.chain_txs_of(56, &me.to_string()).await.unwrap().len();
+        let greedy = SwapOrder {
+            side: Side::Sell,
+            amount_in: d("0.001"),
+            limit: d("150000"),
+            reference: "s1-o3".into(),
+        };
+        chain.give_tokens(u.base, me, 1).await;
+        match swapper.swap(&pool, &greedy).await.unwrap() {
+            SwapResult::Failed {
+                tx_hash: None,
+                fee_bnb,
+                ..
+            } => assert_eq!(fee_bnb, Decimal::ZERO),
+            other => panic!("{kind}: {other:?}"),
+        }
+        // (The base token's first approve is the one new transaction.)
+        let txs = store.chain_txs_of(56, &me.to_string()).await.unwrap();
+        assert_eq!(txs.len(), signed + 1, "{kind}");
+        assert_eq!(txs.last().unwrap().purpose, "approve");
+
+        // Front-run: the bot's buy waits in the mempool, a bigger buy at a higher gas price goes
+        // first in the same block, the bot's swap reverts past its bound; only gas is lost.
+        let trader: Address = TRADER_KEY.parse::<PrivateKeySigner>().unwrap().address();
+        chain.give_tokens(u.quote, trader, 50_000).await;
+        let reader = chain.reader();
+        let _: serde_json::Value = reader
+            .raw_request("evm_setAutomine".into(), (false,))
+            .await
+            .unwrap();
+        let before = balances(&client, &pool, me).await;
+        let nonce_before = reader.get_transaction_count(me).pending().await.unwrap();
+        let price_now = {
+            let (b, q) = client.reserves(&pool).await.unwrap();
+            q / b
+        };
+        let s2 = swapper.clone();
+        let p2 = pool.clone();
+        let victim = tokio::spawn(async move {
+            let order = SwapOrder {
+                side: Side::Buy,
+                amount_in: d("1000"),
+                limit: price_now * d("1.003"),
+                reference: "s1-o4".into(),
+            };
+            s2.swap(&p2, &order).await
+        });
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while reader.get_transaction_count(me).pending().await.unwrap() == nonce_before {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{kind}: the bot never sent its swap"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        chain.front_run_buy(&u, TRADER_KEY, 50_000).await;
+        let _: serde_json::Value = reader.raw_request("evm_mine".into(), ()).await.unwrap();
+        let _: serde_json::Value = reader
+            .raw_request("evm_setAutomine".into(), (true,))
+            .await
+            .unwrap();
+        let result = victim.await.unwrap().unwrap();
+        let SwapResult::Failed {
+            tx_hash: Some(_),
+            retryable: true,
+            fee_bnb,
+            reason,
+        } = result
+        else {
+            panic!("{kind}: the front-run swap did not fail: {result:?}")
+        };
+        assert!(fee_bnb > Decimal::ZERO, "{kind}: {reason}");
+        let after = balances(&client, &pool, me).await;
+        assert_eq!(after.quote, before.quote, "{kind}: no token moved");
+        assert_eq!(after.base, before.base, "{kind}");
+        assert_eq!(after.bnb, before.bnb - fee_bnb, "{kind}: only gas lost");
+        let txs = store.chain_txs_of(56, &me.to_string()).await.unwrap();
+        assert_eq!(txs.last().unwrap().status, "reverted", "{kind}");
+
+        // Every nonce used once, in order, and every one on record.
+        let nonces: Vec<i64> = txs.iter().map(|t| t.nonce).collect();
+        let expected: Vec<i64> = (0..nonces.len() as i64).collect();
+        assert_eq!(nonces, expected, "{kind}");
+        assert_eq!(
+            reader.get_transaction_count(me).await.unwrap(),
+            nonces.len() as u64,
+            "{kind}"
+        );
+        store.close().await;
+    }
+}
