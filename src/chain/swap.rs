@@ -129,6 +129,17 @@ impl Swapper {
     /// Swap on `pool` as `order` says. Errors are for what went wrong around the swap (database,
     /// RPC); a swap the chain refused is a `SwapResult::Failed` with its reason.
     pub async fn swap(&self, pool: &Pool, order: &SwapOrder) -> Result<SwapResult, SwapError> {
+        self.swap_reporting(pool, order, &|_| {}).await
+    }
+
+    /// [`Swapper::swap`], telling `on_broadcast` the transaction hash as soon as it is sent (the
+    /// venue reports the order accepted under it).
+    pub async fn swap_reporting(
+        &self,
+        pool: &Pool,
+        order: &SwapOrder,
+        on_broadcast: &(dyn Fn(B256) + Sync),
+    ) -> Result<SwapResult, SwapError> {
         let (token_in, token_out) = match order.side {
             Side::Buy => (&pool.quote, &pool.base),
             Side::Sell => (&pool.base, &pool.quote),
@@ -157,6 +168,7 @@ impl Swapper {
                 call.abi_encode(),
                 "swap",
                 Some(&order.reference),
+                on_broadcast,
             )
             .await?
         {
@@ -262,7 +274,7 @@ impl Swapper {
             value: balance.max(needed),
         };
         let sent = self
-            .send(token.address, call.abi_encode(), "approve", None)
+            .send(token.address, call.abi_encode(), "approve", None, &|_| {})
             .await?;
         match sent {
             Ok(Sent {
@@ -284,6 +296,7 @@ impl Swapper {
         input: Vec<u8>,
         purpose: &str,
         reference: Option<&str>,
+        on_broadcast: &(dyn Fn(B256) + Sync),
     ) -> Result<Result<Sent, String>, SwapError> {
         let provider = self.client.provider();
         let request = TransactionRequest::default()
@@ -353,6 +366,7 @@ impl Swapper {
         }
         *nonce_slot = Some(nonce + 1);
         drop(nonce_slot);
+        on_broadcast(tx_hash);
         let broadcast = TxOutcome {
             status: "broadcast",
             ..TxOutcome::default()

@@ -6,6 +6,7 @@
 //! submitted order as in flight until its report arrives, so a venue that answers in seconds
 //! and one that answers in nanoseconds run the same strategy code.
 
+pub mod dex;
 pub mod report;
 pub mod sim;
 

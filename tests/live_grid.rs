@@ -1,0 +1,267 @@
+//! A live grid on a real pool: the engine and the grid strategy, the DEX venue and its executor,
+//! on anvil with the Uniswap V2 contracts. A second account walks the pool price down through two
+//! levels and up through three; every grid fill is an on-chain swap in flight from broadcast to
+//! receipt, the strategy's ledger moves exactly as the wallet's balances do (to the wei), gas is
+//! what the transactions on record say, and no fill is worse than its limit after the pool fee
+//! and the slippage bound.
+
+#![allow(clippy::unwrap_used)]
+
+mod common;
+#[path = "common/chain.rs"]
+mod testchain;
+
+use std::collections::HashMap;
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use alloy::primitives::{Address, U256};
+use alloy::signers::local::PrivateKeySigner;
+use bsc_bot::chain::contracts::{IUniswapV2Router02, IERC20};
+use bsc_bot::chain::{ChainClient, Pool, Swapper};
+use bsc_bot::config::{ChainConfig, DexConfig};
+use bsc_bot::engine::order::Side;
+use bsc_bot::engine::{Engine, Event, MemoryRecorder, PriceKey};
+use bsc_bot::risk::{RiskGuard, RiskLimits};
+use bsc_bot::strategy::{StrategyParams, StrategyStatus};
+use bsc_bot::venue::dex::{dex_venue, DexVenue};
+use bsc_bot::venue::VenueReport;
+use common::TestDb;
+use rust_decimal::{Decimal, MathematicalOps};
+use testchain::{TestChain, TRADER_KEY};
+use tokio::sync::mpsc;
+
+const GRID: &str = r#"{"lower_price":"95000","upper_price":"105000","grid_count":5,"base_order_size":"1000","fee_bps":30}"#;
+
+fn d(s: &str) -> Decimal {
+    Decimal::from_str(s).unwrap()
+}
+
+async fn price(client: &ChainClient, pool: &Pool) -> Decimal {
+    let (b, q) = client.reserves(pool).await.unwrap();
+    q / b
+}
+
+/// The trader swaps until the pool price is within 0.3 % of `target`.
+async fn walk_to(
+    chain: &TestChain,
+    client: &ChainClient,
+    pool: &Pool,
+    router: Address,
+    target: Decimal,
+) {
+    let p = chain.signer(TRADER_KEY);
+    let me = TRADER_KEY.parse::<PrivateKeySigner>().unwrap().address();
+    for _ in 0..20 {
+        let (b, q) = client.reserves(pool).await.unwrap();
+        let now = q / b;
+        if ((now - target) / target).abs() < d("0.003") {
+            return;
+        }
+        // Constant product: base reserve at the target is sqrt(k / target); trade half the gap.
+        let k = b * q;
+        let b_target = (k / target).sqrt().unwrap();
+        let (path, amount) = if b_target > b {
+            (
+                vec![pool.base.address, pool.quote.address],
+                (b_target - b) / d("2"),
+            )
+        } else {
+            (
+                vec![pool.quote.address, pool.base.address],
+                (b - b_target) * now / d("2"),
+            )
+        };
+        let units = bsc_bot::chain::units::to_units(amount.max(d("0.0001")), 18).unwrap();
+        let r = IUniswapV2Router02::new(router, &p)
+            .swapExactTokensForTokens(units, U256::ZERO, path, me, U256::from(u64::MAX))
+            .send()
+            .await
+            .unwrap()
+            .get_receipt()
+            .await
+            .unwrap();
+        assert!(r.status());
+    }
+    panic!("price did not reach {target}");
+}
+
+/// Tick the engine with the pool price, then apply the venue's answers until nothing is in flight.
+async fn settle(
+    engine: &mut Engine<MemoryRecorder, DexVenue>,
+    reports: &mut mpsc::Receiver<VenueReport>,
+    client: &ChainClient,
+    pool: &Pool,
+    ts: &mut i64,
+) {
+    *ts += 1_000_000;
+    let p = price(client, pool).await;
+    engine.process(Event::Tick {
+        symbol: 0,
+        ts_us: *ts,
+        price: PriceKey::floor_of(p.round_dp(8)),
+    });
+    while engine.in_flight_count() > 0 {
+        let r = tokio::time::timeout(Duration::from_secs(30), reports.recv())
+            .await
+            .expect("a swap never answered")
+            .unwrap();
+        engine.process(Event::Venue(r));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn live_grid_walks_the_pool_down_and_up() {
+    let Some(chain) = TestChain::start().await else {
+        return;
+    };
+    let u = chain.deploy_uniswap(10, 1_000_000).await;
+    let db = TestDb::new("sqlite").await;
+    let store = db.store().await;
+    let chain_cfg = ChainConfig {
+        rpc_urls: vec![chain.url.clone()],
+        ..ChainConfig::default()
+    };
+    let dex = DexConfig {
+        router: u.router.to_string(),
+        factory: u.factory.to_string(),
+        fee_bps: 30,
+        slippage_bps: 50,
+        ..DexConfig::default()
+    };
+    let client = ChainClient::connect(&chain_cfg).await.unwrap();
+    let base = client.token(u.base).await.unwrap();
+    let quote = client.token(u.quote).await.unwrap();
+    let pool = client.pool(u.factory, base, quote).await.unwrap();
+    let trader = TRADER_KEY.parse::<PrivateKeySigner>().unwrap().address();
+    chain.give_tokens(u.base, trader, 5).await;
+    chain.give_tokens(u.quote, trader, 500_000).await;
+    for t in [u.base, u.quote] {
+        let p = chain.signer(TRADER_KEY);
+        let r = IERC20::new(t, &p)
+            .approve(u.router, U256::MAX)
+            .send()
+            .await
+            .unwrap();
+        r.get_receipt().await.unwrap();
+    }
+    let bot = PrivateKeySigner::random();
+    let me = bot.address();
+    chain
+        .set_bnb(me, U256::from(10u8).pow(U256::from(18u8)))
+        .await;
+    chain.give_tokens(u.quote, me, 10_000).await;
+    let wallet_before = (
+        client.native_balance(me).await.unwrap(),
+        client.token_balance(&pool.base, me).await.unwrap(),
+        client.token_balance(&pool.quote, me).await.unwrap(),
+    );
+
+    let swapper =
+        Arc::new(Swapper::new(client.clone(), bot, store.clone(), chain_cfg, dex).unwrap());
+    let (reports_tx, mut reports) = mpsc::channel(1024);
+    let (venue, executor) = dex_venue(swapper, HashMap::from([(0, pool.clone())]), 30, reports_tx);
+    tokio::spawn(executor.run());
+    let params = StrategyParams::parse("grid", &serde_json::from_str(GRID).unwrap()).unwrap();
+    let mut engine = Engine::new(
+        1,
+        venue,
+        RiskGuard::new(RiskLimits::default()),
+        MemoryRecorder::default(),
+    );
+    engine.add_strategy(
+        params.build(),
+        0,
+        params.fee_bps(),
+        StrategyStatus::Active,
+        None,
+    );
+
+    let mut ts = 0;
+    // Start at 100,000: cells 100,000-102,500 and 102,500-105,000 buy at market.
+    settle(&mut engine, &mut reports, &client, &pool, &mut ts).await;
+    assert_eq!(engine.recorder().fills.len(), 2);
+    // Down through 97,500 and 95,000, then up through 97,500 (sell), 100,000 (sell) and 102,500 (sell).
+    for target in ["96500", "94000", "103600"] {
+        walk_to(&chain, &client, &pool, u.router, d(target)).await;
+        settle(&mut engine, &mut reports, &client, &pool, &mut ts).await;
+    }
+    let fills = engine.recorder().fills.clone();
+    let sides: Vec<Side> = fills.iter().map(|f| f.side).collect();
+    assert_eq!(
+        sides,
+        [
+            Side::Buy,
+            Side::Buy,
+            Side::Buy,
+            Side::Buy,
+            Side::Sell,
+            Side::Sell,
+            Side::Sell
+        ],
+        "{fills:#?}"
+    );
+    assert!(
+        engine.recorder().failures.is_empty(),
+        "{:?}",
+        engine.recorder().failures
+    );
+
+    // Every fill is a mined swap; the ledger moved exactly as the wallet did.
+    let txs = store.chain_txs_of(56, &me.to_string()).await.unwrap();
+    let swaps: Vec<_> = txs.iter().filter(|t| t.purpose == "swap").collect();
+    assert_eq!(swaps.len(), fills.len());
+    assert!(swaps.iter().all(|t| t.status == "mined"));
+    for f in &fills {
+        let reference = format!("engine-order-{}", f.order_id);
+        assert!(swaps
+            .iter()
+            .any(|t| t.reference.as_deref() == Some(&reference)));
+    }
+    let ledger = engine.ledger(0);
+    let gas: Decimal = txs.iter().map(|t| d(t.fee_bnb.as_deref().unwrap())).sum();
+    let wallet_after = (
+        client.native_balance(me).await.unwrap(),
+        client.token_balance(&pool.base, me).await.unwrap(),
+        client.token_balance(&pool.quote, me).await.unwrap(),
+    );
+    assert_eq!(
+        wallet_after.1 - wallet_before.1,
+        ledger.base,
+        "base to the wei"
+    );
+    assert_eq!(
+        wallet_after.2 - wallet_before.2,
+        ledger.quote - ledger.initial_quote,
+        "quote to the wei"
+    );
+    assert_eq!(
+        wallet_before.0 - wallet_after.0,
+        gas,
+        "gas on record = BNB spent"
+    );
+    assert_eq!(ledger.reserved_quote, Decimal::ZERO);
+
+    // No limit fill worse than its limit after the fee and the slippage bound.
+    let keep = (Decimal::ONE - d("0.003")) * (Decimal::ONE - d("0.005"));
+    let levels = [
+        d("95000"),
+        d("97500"),
+        d("100000"),
+        d("102500"),
+        d("105000"),
+    ];
+    for f in fills.iter().filter(|f| !f.market) {
+        let fill_price = f.quote / f.base;
+        match f.side {
+            Side::Buy => assert!(levels
+                .iter()
+                .any(|l| fill_price <= *l / keep && fill_price >= *l * d("0.9"))),
+            Side::Sell => assert!(levels
+                .iter()
+                .any(|l| fill_price >= *l * keep && fill_price <= *l * d("1.1"))),
+        }
+    }
+    store.close().await;
+}
