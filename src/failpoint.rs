@@ -3,7 +3,8 @@
 //! A failpoint costs one environment lookup and is only placed on operator commands, never on
 //! the tick path. `abort` kills the process like `kill -9` would; `sleep:MS` holds it open so a
 //! test can kill it from outside at a known point; `fail_once` makes the daemon's writer fail its
-//! first attempt at a batch (one lookup per batch, off the tick path).
+//! first attempt at a batch (one lookup per batch, off the tick path); `hang` stops an async task
+//! there for good, so a test that drops it sees exactly what a crash at that point leaves.
 
 /// The action `BSC_BOT_FAILPOINTS` sets for `name`, if any.
 fn action(name: &str) -> Option<String> {
@@ -53,4 +54,12 @@ pub fn fail_once(name: &str) -> bool {
     }
     fired.push(key);
     true
+}
+
+/// Never returns when `BSC_BOT_FAILPOINTS` sets `name` to `hang` (the caller's task is then dropped
+/// by the test, as a crash would end it).
+pub async fn hang_if(name: &str) {
+    if action(name).as_deref() == Some("hang") {
+        std::future::pending::<()>().await;
+    }
 }

@@ -11,4 +11,4 @@ pub mod swap_math;
 pub mod units;
 
 pub use client::{ChainClient, ChainError, Pool, Token};
-pub use swap::{SwapOrder, SwapResult, Swapper};
+pub use swap::{Reconciled, SwapOrder, SwapResult, Swapper};

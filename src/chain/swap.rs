@@ -75,6 +75,16 @@ pub enum SwapResult {
     },
 }
 
+/// What reconciliation made of one transaction left unresolved.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reconciled {
+    pub tx_hash: B256,
+    pub purpose: String,
+    pub reference: Option<String>,
+    /// `mined`, `reverted`, `dropped`, or still `broadcast` (no receipt within the timeout).
+    pub status: &'static str,
+}
+
 /// A transaction sent and answered.
 struct Sent {
     tx_hash: B256,
@@ -312,7 +322,10 @@ impl Swapper {
             .await
             .map_err(|e| rpc("eth_gasPrice", e))?;
         let price = gas_price_wei(node_price, &self.chain)?;
-        let limit = gas_limit(estimate, self.chain.gas_limit_margin);
+        let mut limit = gas_limit(estimate, self.chain.gas_limit_margin);
+        if purpose == "swap" {
+            limit = limit.max(self.chain.swap_gas_floor);
+        }
         let mut nonce_slot = self.nonce.lock().await;
         let nonce = self.next_nonce(*nonce_slot).await?;
         let request = request
@@ -343,6 +356,7 @@ impl Swapper {
                 wall_clock_ms(),
             )
             .await?;
+        crate::failpoint::hang_if(&format!("chain.before_broadcast.{purpose}")).await;
         match provider.send_raw_transaction(&raw).await {
             Ok(_) => {}
             Err(alloy::transports::RpcError::ErrorResp(e)) => {
@@ -374,6 +388,7 @@ impl Swapper {
         self.store
             .set_tx_outcome(id, &broadcast, wall_clock_ms())
             .await?;
+        crate::failpoint::hang_if(&format!("chain.after_broadcast.{purpose}")).await;
         let receipt = self.wait_receipt(tx_hash).await?;
         if let Some(r) = &receipt {
             let outcome = TxOutcome {
@@ -396,6 +411,104 @@ impl Swapper {
             receipt,
             gas_price_wei: price,
         }))
+    }
+
+    /// Settle every transaction of this wallet left unresolved by a crash, before anything new is
+    /// sent: a receipt → `mined` / `reverted`; no receipt and its nonce still free → the same
+    /// signed bytes again (the same transaction: it cannot be mined twice); its nonce taken by
+    /// another transaction → `dropped`. Oldest nonce first.
+    pub async fn reconcile(&self) -> Result<Vec<Reconciled>, SwapError> {
+        let mut out = Vec::new();
+        let pending = self
+            .store
+            .unresolved_txs(self.client.chain_id(), &self.address.to_string())
+            .await?;
+        for tx in pending {
+            let hash: B256 = tx.tx_hash.parse().map_err(|_| {
+                SwapError::Sign(format!("tx hash {} on record is not a hash", tx.tx_hash))
+            })?;
+            let mut receipt = self.receipt(hash).await?;
+            let mut action = "found mined";
+            if receipt.is_none() {
+                let mined = self
+                    .client
+                    .provider()
+                    .get_transaction_count(self.address)
+                    .await
+                    .map_err(|e| rpc("eth_getTransactionCount", e))?;
+                if (tx.nonce as u64) < mined {
+                    let outcome = TxOutcome {
+                        status: "dropped",
+                        error: Some("its nonce was used by another transaction".into()),
+                        ..TxOutcome::default()
+                    };
+                    self.store
+                        .set_tx_outcome(tx.id, &outcome, wall_clock_ms())
+                        .await?;
+                    out.push(Reconciled {
+                        tx_hash: hash,
+                        purpose: tx.purpose,
+                        reference: tx.reference,
+                        status: "dropped",
+                    });
+                    continue;
+                }
+                let raw = alloy::hex::decode(tx.raw_tx.trim_start_matches("0x"))
+                    .map_err(|e| SwapError::Sign(format!("raw tx on record: {e}")))?;
+                if let Err(e) = self.client.provider().send_raw_transaction(&raw).await {
+                    // "already known" is fine: it is out there; anything else is logged and the
+                    // receipt wait below decides.
+                    tracing::warn!(tx_hash = %hash, error = %e, "re-broadcast answered with an error");
+                }
+                action = "re-broadcast";
+                receipt = self.wait_receipt(hash).await?;
+            }
+            let status = match &receipt {
+                Some(r) => {
+                    let outcome = TxOutcome {
+                        status: if r.status() { "mined" } else { "reverted" },
+                        gas_used: Some(r.gas_used),
+                        fee_bnb: Some(
+                            fee_bnb(r.gas_used, r.effective_gas_price)?
+                                .normalize()
+                                .to_string(),
+                        ),
+                        error: (!r.status()).then(|| "reverted".to_string()),
+                        block_number: r.block_number,
+                    };
+                    self.store
+                        .set_tx_outcome(tx.id, &outcome, wall_clock_ms())
+                        .await?;
+                    outcome.status
+                }
+                None => {
+                    let outcome = TxOutcome {
+                        status: "broadcast",
+                        ..TxOutcome::default()
+                    };
+                    self.store
+                        .set_tx_outcome(tx.id, &outcome, wall_clock_ms())
+                        .await?;
+                    "broadcast"
+                }
+            };
+            tracing::info!(tx_hash = %hash, nonce = tx.nonce, action, status, "reconciled");
+            out.push(Reconciled {
+                tx_hash: hash,
+                purpose: tx.purpose,
+                reference: tx.reference,
+                status,
+            });
+        }
+        Ok(out)
+    }
+
+    async fn receipt(&self, hash: B256) -> Result<Option<TransactionReceipt>, SwapError> {
+        self.client
+            .provider()
+            .get_transaction_receipt(hash)
+            .await
+            .map_err(|e| SwapError::Chain(rpc("eth_getTransactionReceipt", e)))
     }
 
     /// The next nonce: past everything on chain (pending included) and everything on record.

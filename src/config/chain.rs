@@ -28,6 +28,10 @@ pub struct ChainConfig {
     /// Gas limit = the node's estimate × this margin (estimates run ~10 % low right after the
     /// pair was touched).
     pub gas_limit_margin: Decimal,
+    /// A swap's gas limit is never below this: a pair's first swap in a new block also updates its
+    /// price accumulators (two more storage writes), which an estimate made in the same block
+    /// does not see. Only gas used is paid, so a generous floor costs nothing.
+    pub swap_gas_floor: u64,
     /// A transaction without a receipt after this long is replaced or cancelled (seconds).
     pub receipt_timeout_secs: u64,
     /// Swaps carry a deadline this far ahead (seconds; a BSC block is ~0.45 s).
@@ -50,6 +54,7 @@ impl Default for ChainConfig {
             gas_price_multiplier: Decimal::new(11, 1),
             gas_price_cap_gwei: Decimal::from(10),
             gas_limit_margin: Decimal::new(13, 1),
+            swap_gas_floor: 250_000,
             receipt_timeout_secs: 30,
             swap_deadline_secs: 20,
             private_tx_url: String::new(),
@@ -156,6 +161,13 @@ pub(super) fn validate(chain: &ChainConfig, dex: &DexConfig) -> Result<(), Confi
             "chain.gas_limit_margin",
             chain.gas_limit_margin,
             "a factor in 1..=3",
+        ));
+    }
+    if !(21_000..=10_000_000).contains(&chain.swap_gas_floor) {
+        return Err(invalid(
+            "chain.swap_gas_floor",
+            chain.swap_gas_floor,
+            "gas in 21000..=10000000",
         ));
     }
     if !(1..=600).contains(&chain.receipt_timeout_secs) {

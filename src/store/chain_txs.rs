@@ -37,7 +37,8 @@ pub struct ChainTxRecord {
     pub gas_price_wei: String,
     pub gas_limit: i64,
     /// `signed` (committed, maybe not yet sent) → `broadcast` → `mined` | `reverted`; or
-    /// `rejected` (the node refused it; its nonce was not used).
+    /// `rejected` (the node refused it; its nonce was not used), or `dropped` (found after a
+    /// restart with its nonce taken by another transaction).
     pub status: String,
     pub gas_used: Option<i64>,
     pub fee_bnb: Option<String>,
@@ -73,6 +74,17 @@ fn from_row(r: &AnyRow) -> Result<ChainTxRecord, StoreError> {
 
 fn i64_of(v: u64, what: &str) -> Result<i64, StoreError> {
     i64::try_from(v).map_err(|_| StoreError::Corrupt(format!("{what} {v} out of range")))
+}
+
+/// A transaction to settle after a restart, with the bytes to send again.
+#[derive(Debug, Clone)]
+pub struct UnresolvedTx {
+    pub id: i64,
+    pub nonce: i64,
+    pub tx_hash: String,
+    pub raw_tx: String,
+    pub purpose: String,
+    pub reference: Option<String>,
 }
 
 /// What the chain made of a transaction.
@@ -156,6 +168,36 @@ impl Store {
         .fetch_one(&self.pool)
         .await?;
         Ok(max.map(|m| m as u64 + 1))
+    }
+
+    /// Transactions of a wallet a crash may have left unresolved (signed, maybe not sent; or
+    /// sent without a known receipt), lowest nonce first.
+    pub async fn unresolved_txs(
+        &self,
+        chain_id: u64,
+        wallet: &str,
+    ) -> Result<Vec<UnresolvedTx>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, nonce, tx_hash, raw_tx, purpose, reference FROM chain_txs \
+             WHERE chain_id = $1 AND wallet = $2 AND status IN ('signed', 'broadcast') \
+             ORDER BY nonce, id",
+        )
+        .bind(i64_of(chain_id, "chain id")?)
+        .bind(wallet.to_lowercase())
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(UnresolvedTx {
+                    id: r.try_get("id")?,
+                    nonce: r.try_get("nonce")?,
+                    tx_hash: r.try_get("tx_hash")?,
+                    raw_tx: r.try_get("raw_tx")?,
+                    purpose: r.try_get("purpose")?,
+                    reference: r.try_get("reference")?,
+                })
+            })
+            .collect()
     }
 
     /// Transactions of a wallet, oldest first.
