@@ -23,6 +23,7 @@ use bsc_bot::chain::{ChainClient, Pool, Swapper};
 use bsc_bot::config::{ChainConfig, DexConfig};
 use bsc_bot::engine::order::Side;
 use bsc_bot::engine::{Engine, Event, MemoryRecorder, PriceKey};
+use bsc_bot::market::pool::reserves_price;
 use bsc_bot::risk::{RiskGuard, RiskLimits};
 use bsc_bot::strategy::{StrategyParams, StrategyStatus};
 use bsc_bot::venue::dex::{dex_venue, DexVenue};
@@ -40,7 +41,7 @@ fn d(s: &str) -> Decimal {
 
 async fn price(client: &ChainClient, pool: &Pool) -> Decimal {
     let (b, q) = client.reserves(pool).await.unwrap();
-    q / b
+    reserves_price(b, q).unwrap()
 }
 
 /// The trader swaps until the pool price is within 0.3 % of `target`.

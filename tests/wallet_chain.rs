@@ -168,3 +168,72 @@ async fn wallets_balances_and_pool_on_a_real_chain() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pool_feed_ticks_when_the_reserves_move() {
+    use bsc_bot::market::pool::{run_pool_feed, PoolFeedState};
+    use std::sync::Arc;
+    use std::time::Duration;
+    let Some(chain) = TestChain::start().await else {
+        return;
+    };
+    let u = chain.deploy_uniswap(10, 1_000_000).await;
+    let cfg = ChainConfig {
+        rpc_urls: vec![chain.url.clone()],
+        ..ChainConfig::default()
+    };
+    let client = ChainClient::connect(&cfg).await.unwrap();
+    let base = client.token(u.base).await.unwrap();
+    let quote = client.token(u.quote).await.unwrap();
+    let pool = client.pool(u.factory, base, quote).await.unwrap();
+    let (tx, mut rx) = tokio::sync::mpsc::channel(16);
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let state = Arc::new(PoolFeedState::default());
+    let feed = tokio::spawn(run_pool_feed(
+        client.clone(),
+        pool.clone(),
+        3,
+        Duration::from_millis(20),
+        tx,
+        state.clone(),
+        stop_rx,
+    ));
+    let first = tokio::time::timeout(Duration::from_secs(5), rx.recv())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(first.symbol, 3);
+    assert_eq!(first.price.to_decimal(), Some(Decimal::from(100_000)));
+    // Quiet reserves send nothing more.
+    assert!(tokio::time::timeout(Duration::from_millis(200), rx.recv())
+        .await
+        .is_err());
+    // A trader's sell moves the reserves: the next tick is the new reserves' price.
+    chain.give_tokens(u.base, testchain_trader(), 1).await;
+    chain.sell_base(&u, 1).await;
+    let next = tokio::time::timeout(Duration::from_secs(5), rx.recv())
+        .await
+        .unwrap()
+        .unwrap();
+    let (rb, rq) = client.reserves(&pool).await.unwrap();
+    assert_eq!(next.price.to_decimal(), Some((rq / rb).round_dp(18)));
+    assert!(next.price.to_decimal().unwrap() < Decimal::from(100_000));
+    assert_eq!(state.ticks.load(std::sync::atomic::Ordering::Relaxed), 2);
+    // The node goes away: the feed counts errors and keeps going, never crashing.
+    drop(chain);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(state.errors.load(std::sync::atomic::Ordering::Relaxed) > 0);
+    assert!(!feed.is_finished());
+    stop_tx.send(true).unwrap();
+    tokio::time::timeout(Duration::from_secs(6), feed)
+        .await
+        .unwrap()
+        .unwrap();
+}
+
+fn testchain_trader() -> Address {
+    testchain::TRADER_KEY
+        .parse::<PrivateKeySigner>()
+        .unwrap()
+        .address()
+}

@@ -2,6 +2,7 @@
 
 pub mod binance;
 pub mod feed;
+pub mod pool;
 pub mod symbol;
 
 pub use symbol::{Symbol, SymbolError};

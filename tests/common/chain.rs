@@ -310,3 +310,37 @@ impl TestChain {
             .unwrap();
     }
 }
+
+impl TestChain {
+    /// The trader (second dev account) sells `amount` whole base tokens into the pool.
+    pub async fn sell_base(&self, u: &Uniswap, amount: u64) {
+        use bsc_bot::chain::contracts::IUniswapV2Router02;
+        let p = self.signer(TRADER_KEY);
+        let who = TRADER_KEY.parse::<PrivateKeySigner>().unwrap().address();
+        let whole = U256::from(10u8).pow(U256::from(18u8));
+        let r = IERC20::new(u.base, &p)
+            .approve(u.router, U256::MAX)
+            .send()
+            .await
+            .unwrap()
+            .get_receipt()
+            .await
+            .unwrap();
+        assert!(r.status());
+        let r = IUniswapV2Router02::new(u.router, &p)
+            .swapExactTokensForTokens(
+                U256::from(amount) * whole,
+                U256::ZERO,
+                vec![u.base, u.quote],
+                who,
+                U256::from(u64::MAX),
+            )
+            .send()
+            .await
+            .unwrap()
+            .get_receipt()
+            .await
+            .unwrap();
+        assert!(r.status());
+    }
+}
