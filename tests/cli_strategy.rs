@@ -107,8 +107,9 @@ async fn canary_spec_and_live_confirmation() {
             before,
             "{kind}: refused live create changed the database"
         );
-        let r = db.run(&[
-            "--json",
+        // Confirmed, a live strategy still needs a wallet that exists (and, past that, tokens
+        // and a pool on chain: tests/wallet_chain.rs).
+        db.run(&[
             "strategy",
             "create",
             "--file",
@@ -116,9 +117,33 @@ async fn canary_spec_and_live_confirmation() {
             "-m",
             "live",
             "--confirm-live",
-        ]);
-        let v = r.ok().json();
-        assert_eq!(v["strategy"]["mode"], "live", "{kind}");
+        ])
+        .fails_with(1, "wallet: is required for a live strategy");
+        db.run(&[
+            "strategy",
+            "create",
+            "--file",
+            f,
+            "-m",
+            "live",
+            "--confirm-live",
+            "--wallet",
+            "nope",
+        ])
+        .fails_with(1, "no wallet named \"nope\"");
+        db.run(&["strategy", "create", "--file", f, "--wallet", "nope"])
+            .fails_with(1, "wallet: only live strategies trade from a wallet");
+        assert_eq!(
+            db.snapshot().await,
+            before,
+            "{kind}: refused live creates changed the database"
+        );
+        // The canary spec itself, as paper.
+        let v = db
+            .run(&["--json", "strategy", "create", "--file", f])
+            .ok()
+            .json();
+        assert_eq!(v["strategy"]["mode"], "paper", "{kind}");
         assert_eq!(v["strategy"]["params"]["spacing"], "geometric", "{kind}");
         assert_eq!(
             v["strategy"]["params"]["stop_loss_price"], "95000",

@@ -63,6 +63,27 @@ async fn wallets_balances_and_pool_on_a_real_chain() {
         Err(bsc_bot::wallet::WalletError::WrongPassword(_))
     ));
 
+    // A live strategy on that wallet: created when wallet, tokens and pool exist; refused when
+    // the market has no token or no pool.
+    let live = |symbol: &str, config: &str| {
+        db.run(&[
+            "--config", config, "--json", "strategy", "create", "-t", "grid", "-s", symbol, "-n",
+            &format!("live-{}", symbol.replace('/', "-")), "-m", "live", "--confirm-live",
+            "--wallet", "hot", "-p",
+            r#"{"lower_price":"95000","upper_price":"105000","grid_count":5,"base_order_size":"100","fee_bps":30}"#,
+        ])
+    };
+    let created = live("BTC/USDT", &config).ok().json();
+    assert_eq!(created["strategy"]["wallet"], "hot");
+    live("ETH/USDT", &config).fails_with(1, "no token for ETH in [dex.assets]");
+    let no_pool = config.replace(".toml", "-nopool.toml");
+    std::fs::write(
+        &no_pool,
+        std::fs::read_to_string(&config).unwrap() + &format!("ETH = \"{}\"\n", u.weth),
+    )
+    .unwrap();
+    live("ETH/USDT", &no_pool).fails_with(1, "no pool for");
+
     // import: the key from the environment only; a second wallet of the same name is refused.
     let key = "0x5de4111afa1a4b94908f83103eb1f1706367c2e68ca870fc3fb9a804cdab365a";
     let imported: Address = key.parse::<PrivateKeySigner>().unwrap().address();

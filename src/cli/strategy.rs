@@ -7,6 +7,7 @@ use serde_json::json;
 
 use super::output::{id_list, print_json, print_table};
 use super::{CliError, Context};
+use crate::chain::ChainClient;
 use crate::clock::{format_ms, wall_clock_ms};
 use crate::store::{StrategyRecord, StrategyRef};
 use crate::strategy::spec::{RawFlags, RawSpec};
@@ -65,6 +66,9 @@ pub struct CreateArgs {
     /// Required with `-m live`: real money moves.
     #[arg(long)]
     pub confirm_live: bool,
+    /// The wallet a live strategy trades from (see `bsc-bot wallet list`).
+    #[arg(long)]
+    pub wallet: Option<String>,
     /// Create it paused (allowed while the kill switch is engaged).
     #[arg(long)]
     pub paused: bool,
@@ -115,15 +119,70 @@ fn build_spec(args: &CreateArgs) -> Result<crate::strategy::StrategySpec, CliErr
             name: args.name.as_deref(),
             mode: args.mode.as_deref(),
             params: args.params.as_deref(),
+            wallet: args.wallet.as_deref(),
         },
     )?;
-    let spec = raw.validate(true)?;
-    if spec.mode == StrategyMode::Live && !args.confirm_live {
+    // The safety gate first: nothing about a live strategy is considered without it.
+    let live = raw.mode.as_deref().and_then(|m| m.parse().ok()) == Some(StrategyMode::Live);
+    if live && !args.confirm_live {
         return Err(CliError::invalid(
             "mode live trades real funds on-chain; add --confirm-live to create it",
         ));
     }
-    Ok(spec)
+    Ok(raw.validate(true)?)
+}
+
+/// A live strategy must be able to trade: its wallet exists, both assets have a token in
+/// `[dex.assets]`, and the pool exists at the configured factory (asked of the chain; a node that
+/// does not answer refuses the create rather than let an unverifiable strategy look active).
+async fn check_live_market(
+    spec: &crate::strategy::StrategySpec,
+    config: &crate::config::Config,
+) -> Result<(), CliError> {
+    let wallet = spec.wallet.as_deref().unwrap_or_default();
+    let wallets = crate::wallet::Keystore::of_config(config)
+        .list()
+        .map_err(|e| CliError::runtime(e.to_string()))?;
+    if !wallets.iter().any(|w| w.name == wallet) {
+        return Err(CliError::invalid(format!(
+            "wallet: no wallet named {wallet:?} (create one with `bsc-bot wallet generate --name {wallet}`)"
+        )));
+    }
+    let token = |asset: &str| -> Result<alloy::primitives::Address, CliError> {
+        config
+            .dex
+            .assets
+            .get(asset)
+            .and_then(|a| a.parse().ok())
+            .ok_or_else(|| {
+                CliError::invalid(format!(
+                    "symbol: {} cannot trade live: no token for {asset} in [dex.assets]",
+                    spec.symbol
+                ))
+            })
+    };
+    let (base, quote) = (token(spec.symbol.base())?, token(spec.symbol.quote())?);
+    let factory: alloy::primitives::Address = config
+        .dex
+        .factory
+        .parse()
+        .map_err(|_| CliError::invalid("dex.factory is not an address"))?;
+    let unverified = |e: crate::chain::ChainError| {
+        CliError::invalid(format!(
+            "cannot verify the {} pool on chain {}: {e}",
+            spec.symbol, config.chain.chain_id
+        ))
+    };
+    let client = ChainClient::connect(&config.chain)
+        .await
+        .map_err(unverified)?;
+    let base = client.token(base).await.map_err(unverified)?;
+    let quote = client.token(quote).await.map_err(unverified)?;
+    client
+        .pool(factory, base, quote)
+        .await
+        .map_err(unverified)?;
+    Ok(())
 }
 
 async fn create(args: CreateArgs, ctx: &Context) -> Result<(), CliError> {
@@ -132,6 +191,9 @@ async fn create(args: CreateArgs, ctx: &Context) -> Result<(), CliError> {
     let (record, warnings) = ctx
         .audited(&store, &audit, async {
             let spec = build_spec(&args)?;
+            if spec.mode == StrategyMode::Live {
+                check_live_market(&spec, &ctx.config).await?;
+            }
             let initial = if args.paused {
                 StrategyStatus::Paused
             } else {

@@ -17,6 +17,9 @@ pub struct StrategyRecord {
     pub kind: String,
     pub symbol: String,
     pub mode: StrategyMode,
+    /// The wallet a live strategy trades from (its keystore name); none for paper.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub wallet: Option<String>,
     pub status: StrategyStatus,
     pub status_reason: Option<String>,
     pub params: serde_json::Value,
@@ -77,8 +80,8 @@ pub struct StoppedStrategy {
     pub previous_status: StrategyStatus,
 }
 
-const STRATEGY_COLUMNS: &str = "id, name, kind, symbol, mode, status, status_reason, params, \
-                                state, created_at, updated_at, stopped_at";
+const STRATEGY_COLUMNS: &str = "id, name, kind, symbol, mode, wallet, status, status_reason, \
+                                params, state, created_at, updated_at, stopped_at";
 
 fn strategy_from_row(row: &AnyRow) -> Result<StrategyRecord, StoreError> {
     let status: String = row.try_get("status")?;
@@ -96,6 +99,7 @@ fn strategy_from_row(row: &AnyRow) -> Result<StrategyRecord, StoreError> {
         status: status
             .parse()
             .map_err(|e| StoreError::Corrupt(format!("strategy {id}: {e}")))?,
+        wallet: row.try_get("wallet")?,
         status_reason: row.try_get("status_reason")?,
         params: serde_json::from_str(&params)
             .map_err(|e| StoreError::Corrupt(format!("strategy {id} params: {e}")))?,
@@ -135,8 +139,8 @@ impl Store {
         let params = serde_json::to_string(&spec.params.params_json())
             .map_err(|e| StoreError::Corrupt(e.to_string()))?;
         let id: i64 = sqlx::query_scalar(
-            "INSERT INTO strategies (name, kind, symbol, mode, status, params, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $7) RETURNING id",
+            "INSERT INTO strategies (name, kind, symbol, mode, status, params, created_at, updated_at, wallet) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $7, $8) RETURNING id",
         )
         .bind(spec.name.clone())
         .bind(spec.params.type_name().to_string())
@@ -145,6 +149,7 @@ impl Store {
         .bind(initial.as_str().to_string())
         .bind(params)
         .bind(now_ms)
+        .bind(spec.wallet.clone())
         .fetch_one(&mut *tx)
         .await?;
         audit::insert(

@@ -15,6 +15,8 @@ pub struct StrategySpec {
     pub name: String,
     pub symbol: Symbol,
     pub mode: StrategyMode,
+    /// The wallet (keystore name) a live strategy trades from.
+    pub wallet: Option<String>,
     pub params: StrategyParams,
 }
 
@@ -41,6 +43,7 @@ pub struct RawFlags<'a> {
     pub name: Option<&'a str>,
     pub mode: Option<&'a str>,
     pub params: Option<&'a str>,
+    pub wallet: Option<&'a str>,
 }
 
 /// Fields of a spec as given, before validation; CLI flags fill or override file values.
@@ -51,6 +54,7 @@ pub struct RawSpec {
     pub symbol: Option<String>,
     pub mode: Option<String>,
     pub params: Option<Value>,
+    pub wallet: Option<String>,
 }
 
 impl RawSpec {
@@ -84,6 +88,7 @@ impl RawSpec {
                 "type" => raw.type_name = Some(as_string(&value)?),
                 "symbol" => raw.symbol = Some(as_string(&value)?),
                 "mode" => raw.mode = Some(as_string(&value)?),
+                "wallet" => raw.wallet = Some(as_string(&value)?),
                 "params" => {
                     let json = serde_json::to_value(&value)
                         .map_err(|e| ParamError::new("params", e.to_string()))?;
@@ -92,7 +97,7 @@ impl RawSpec {
                 _ => {
                     return Err(ParamError::new(
                         key.clone(),
-                        "unknown key; expected name, type, symbol, mode, [params]",
+                        "unknown key; expected name, type, symbol, mode, wallet, [params]",
                     )
                     .into())
                 }
@@ -119,6 +124,7 @@ impl RawSpec {
         set(&mut raw.symbol, flags.symbol);
         set(&mut raw.name, flags.name);
         set(&mut raw.mode, flags.mode);
+        set(&mut raw.wallet, flags.wallet);
         if let Some(text) = flags.params {
             raw.params = Some(Self::params_from_json_text(text)?);
         }
@@ -164,10 +170,27 @@ impl RawSpec {
                 ParamError::new(format!("params.{}", e.field), e.message)
             }
         })?;
+        let wallet = match (mode, self.wallet) {
+            (StrategyMode::Live, Some(w)) => Some(w),
+            (StrategyMode::Live, None) => {
+                return Err(ParamError::new(
+                    "wallet",
+                    "is required for a live strategy (--wallet NAME; see `bsc-bot wallet list`)",
+                )
+                .into())
+            }
+            (StrategyMode::Paper, Some(_)) => {
+                return Err(
+                    ParamError::new("wallet", "only live strategies trade from a wallet").into(),
+                )
+            }
+            (StrategyMode::Paper, None) => None,
+        };
         Ok(StrategySpec {
             name,
             symbol,
             mode,
+            wallet,
             params,
         })
     }
@@ -231,6 +254,7 @@ base_order_size = "50"
             params: Some(
                 serde_json::json!({"lower_price": "5", "upper_price": "1", "grid_count": 3, "base_order_size": "1"}),
             ),
+            wallet: None,
         };
         let err = raw.validate(true).unwrap_err().to_string();
         assert!(err.starts_with("params.upper_price:"), "{err}");
@@ -244,6 +268,7 @@ base_order_size = "50"
             symbol: Some("BTC/USDT".into()),
             mode: None,
             params: Some(serde_json::json!({})),
+            wallet: None,
         };
         assert!(raw
             .clone()
