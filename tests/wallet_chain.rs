@@ -84,6 +84,44 @@ async fn wallets_balances_and_pool_on_a_real_chain() {
     .unwrap();
     live("ETH/USDT", &no_pool).fails_with(1, "no pool for");
 
+    // Until the daemon runs live strategies, nothing calls this one running: not the list, not
+    // its status, not `bot status`, not health.
+    let listed = db
+        .run(&["--config", &config, "--json", "strategy", "list"])
+        .ok()
+        .json();
+    let doc = &listed["strategies"][0];
+    assert_eq!(
+        (doc["mode"].as_str(), doc["running"].as_bool()),
+        (Some("live"), Some(false))
+    );
+    let shown = db.run(&["--config", &config, "strategy", "status", "live-BTC-USDT"]);
+    assert!(
+        shown
+            .ok()
+            .stdout
+            .contains("running   no — not running: live execution"),
+        "{shown:#?}"
+    );
+    let table = db.run(&["--config", &config, "strategy", "list"]);
+    assert!(table.ok().stdout.contains("active (not running)"));
+    let ex = common::exchange::FakeBinance::start().await;
+    let chain_sections = std::fs::read_to_string(&config).unwrap();
+    let daemon_config = common::daemon::write_config(&db, &ex.url, &chain_sections);
+    let d = common::daemon::RunningDaemon::start(&db, &daemon_config, &[]).await;
+    let (_, health) = d.get("/api/health").await;
+    assert_eq!(health["status"], "degraded", "{health}");
+    assert!(
+        health.to_string().contains("1 live strategy not running"),
+        "{health}"
+    );
+    let st = db
+        .run(&["--config", &daemon_config, "--json", "bot", "status"])
+        .ok()
+        .json();
+    assert_eq!(st["strategies"]["not_running"], 1);
+    drop(d);
+
     // import: the key from the environment only; a second wallet of the same name is refused.
     let key = "0x5de4111afa1a4b94908f83103eb1f1706367c2e68ca870fc3fb9a804cdab365a";
     let imported: Address = key.parse::<PrivateKeySigner>().unwrap().address();

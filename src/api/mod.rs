@@ -207,6 +207,19 @@ pub async fn health_report(st: &ApiState) -> (String, serde_json::Value, Vec<Str
     } else {
         "ok".to_string()
     };
+    // Live strategies that nothing runs are not "ok", whatever the feed says.
+    if let Ok(strategies) = st.store.list_strategies(None).await {
+        let idle = strategies
+            .iter()
+            .filter(|s| s.not_running_reason().is_some())
+            .count();
+        if idle > 0 {
+            reasons.push(format!(
+                "{idle} live strateg{} not running: live execution is not available in this version",
+                if idle == 1 { "y" } else { "ies" }
+            ));
+        }
+    }
     let status = if !db_ok {
         "down"
     } else if reasons.is_empty() {

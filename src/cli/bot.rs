@@ -145,6 +145,10 @@ async fn status(ctx: &Context) -> Result<(), CliError> {
     let store = ctx.open_store().await?;
     let strategies = store.list_strategies(None).await?;
     let count = |st: StrategyStatus| strategies.iter().filter(|s| s.status == st).count();
+    let not_running = strategies
+        .iter()
+        .filter(|s| s.not_running_reason().is_some())
+        .count();
     let ks = store.kill_switch().await?;
     let midnight = wall_clock_ms() - wall_clock_ms().rem_euclid(86_400_000);
     let risk = store.risk_events_since(midnight).await?;
@@ -159,7 +163,7 @@ async fn status(ctx: &Context) -> Result<(), CliError> {
         "uptime_secs": live.as_ref().map(|l| l["uptime_secs"].clone()),
         "health": live.as_ref().map(|l| l["health"].clone()),
         "feed": live.as_ref().map(|l| l["feed"].clone()),
-        "strategies": {"active": count(StrategyStatus::Active), "paused": count(StrategyStatus::Paused), "stopped": count(StrategyStatus::Stopped)},
+        "strategies": {"active": count(StrategyStatus::Active), "paused": count(StrategyStatus::Paused), "stopped": count(StrategyStatus::Stopped), "not_running": not_running},
         "kill_switch": {"engaged": ks.engaged, "reason": ks.reason},
         "risk_events_today": risk,
     });
@@ -185,6 +189,12 @@ async fn status(ctx: &Context) -> Result<(), CliError> {
         count(StrategyStatus::Paused),
         count(StrategyStatus::Stopped)
     );
+    if not_running > 0 {
+        println!(
+            "            {not_running} live not running: {}",
+            crate::store::strategies::LIVE_NOT_RUNNING
+        );
+    }
     if let Some(feed) = doc["feed"].as_object() {
         println!(
             "feed        {} ({} reconnects, {} malformed frames)",

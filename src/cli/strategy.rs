@@ -226,7 +226,9 @@ async fn list(status: Option<String>, ctx: &Context) -> Result<(), CliError> {
     let store = ctx.open_store().await?;
     let strategies = store.list_strategies(status).await?;
     if ctx.json {
-        return print_json(&json!({"strategies": strategies}));
+        return print_json(
+            &json!({"strategies": strategies.iter().map(listed).collect::<Vec<_>>()}),
+        );
     }
     if strategies.is_empty() {
         println!("no strategies");
@@ -273,9 +275,19 @@ pub fn performance(s: &StrategyRecord) -> serde_json::Value {
 
 /// A strategy with its performance, as `strategy status --json` and the API show it.
 pub fn strategy_document(s: &StrategyRecord) -> serde_json::Value {
-    let mut v = serde_json::to_value(s).unwrap_or_else(|_| json!({}));
+    let mut v = listed(s);
     if let Some(o) = v.as_object_mut() {
         o.insert("performance".into(), performance(s));
+    }
+    v
+}
+
+/// A strategy as lists show it: its record, and whether anything runs it.
+fn listed(s: &StrategyRecord) -> serde_json::Value {
+    let mut v = serde_json::to_value(s).unwrap_or_else(|_| json!({}));
+    if let (Some(o), Some(why)) = (v.as_object_mut(), s.not_running_reason()) {
+        o.insert("running".into(), json!(false));
+        o.insert("not_running".into(), json!(why));
     }
     v
 }
@@ -287,7 +299,10 @@ fn strategy_row(s: &StrategyRecord) -> Vec<String> {
         s.kind.clone(),
         s.symbol.clone(),
         s.mode.to_string(),
-        s.status.to_string(),
+        match s.not_running_reason() {
+            Some(_) => format!("{} (not running)", s.status),
+            None => s.status.to_string(),
+        },
         format_ms(s.created_at),
     ]
 }
@@ -308,6 +323,9 @@ async fn status(strategy: &str, ctx: &Context) -> Result<(), CliError> {
     println!("  symbol    {}", record.symbol);
     println!("  mode      {}", record.mode);
     println!("  status    {}", record.status);
+    if let Some(why) = record.not_running_reason() {
+        println!("  running   no — {why}");
+    }
     if let Some(reason) = &record.status_reason {
         println!("  reason    {reason}");
     }

@@ -80,6 +80,19 @@ pub struct StoppedStrategy {
     pub previous_status: StrategyStatus,
 }
 
+/// Why a strategy the operator expects to trade is not being run by any daemon, if it is not:
+/// live strategies until live execution lands in the daemon. One rule for `strategy list/status`,
+/// `bot status` and health, so none of them calls such a strategy running.
+pub const LIVE_NOT_RUNNING: &str =
+    "not running: live execution is not available in this version (the daemon runs paper strategies only)";
+
+impl StrategyRecord {
+    pub fn not_running_reason(&self) -> Option<&'static str> {
+        (self.mode == StrategyMode::Live && self.status != StrategyStatus::Stopped)
+            .then_some(LIVE_NOT_RUNNING)
+    }
+}
+
 const STRATEGY_COLUMNS: &str = "id, name, kind, symbol, mode, wallet, status, status_reason, \
                                 params, state, created_at, updated_at, stopped_at";
 
