@@ -14,7 +14,7 @@ use bsc_bot::daemon::snapshot_ops;
 use bsc_bot::engine::{Engine, PriceKey};
 use bsc_bot::risk::{RiskGuard, RiskLimits};
 use bsc_bot::strategy::{StrategyParams, StrategyStatus};
-use bsc_bot::venue::SimVenue;
+use bsc_bot::venue::routed::RoutedVenue;
 
 fn quantile(sorted: &[u64], q: f64) -> u64 {
     sorted[((q * sorted.len() as f64) as usize).min(sorted.len() - 1)]
@@ -36,7 +36,7 @@ fn main() {
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
     let recorder = DaemonRecorder::new(tx, Arc::new(Metrics::default()));
     let risk = RiskGuard::new(RiskLimits::default());
-    let mut engine = Engine::new(1, SimVenue::default(), risk, recorder);
+    let mut engine = Engine::new(1, RoutedVenue::default(), risk, recorder);
     for i in 0..100usize {
         let lower = 28_100 + (i % 10) * 2;
         let json = format!(

@@ -247,3 +247,96 @@ async fn swaps_on_a_real_pool() {
         store.close().await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_swap_without_a_receipt_stays_in_flight_and_is_never_made_twice() {
+    let Some(chain) = TestChain::start().await else {
+        return;
+    };
+    let u = chain.deploy_uniswap(10, 1_000_000).await;
+    let db = TestDb::new("sqlite").await;
+    let store = db.store().await;
+    let chain_cfg = ChainConfig {
+        rpc_urls: vec![chain.url.clone()],
+        receipt_timeout_secs: 1,
+        ..ChainConfig::default()
+    };
+    let dex = DexConfig {
+        router: u.router.to_string(),
+        factory: u.factory.to_string(),
+        fee_bps: 30,
+        ..DexConfig::default()
+    };
+    let client = ChainClient::connect(&chain_cfg).await.unwrap();
+    let base = client.token(u.base).await.unwrap();
+    let quote = client.token(u.quote).await.unwrap();
+    let pool = client.pool(u.factory, base, quote).await.unwrap();
+    let signer = PrivateKeySigner::random();
+    let me = signer.address();
+    chain
+        .set_bnb(me, U256::from(10u8).pow(U256::from(18u8)))
+        .await;
+    chain.give_tokens(u.quote, me, 10_000).await;
+    let swapper =
+        Arc::new(Swapper::new(client.clone(), signer, store.clone(), chain_cfg, dex).unwrap());
+    // Approve while blocks are still mined, so only the swap waits.
+    let warm = SwapOrder {
+        side: Side::Buy,
+        amount_in: d("10"),
+        limit: d("101000"),
+        reference: "warm".into(),
+    };
+    assert!(matches!(
+        swapper.swap(&pool, &warm).await.unwrap(),
+        SwapResult::Filled { .. }
+    ));
+    let reader = chain.reader();
+    let _: serde_json::Value = reader
+        .raw_request("evm_setAutomine".into(), (false,))
+        .await
+        .unwrap();
+    let count = reader.get_transaction_count(me).await.unwrap();
+    let s2 = swapper.clone();
+    let p2 = pool.clone();
+    let swap = tokio::spawn(async move {
+        let order = SwapOrder {
+            side: Side::Buy,
+            amount_in: d("500"),
+            limit: d("101000"),
+            reference: "slow".into(),
+        };
+        s2.swap(&p2, &order).await
+    });
+    // Three receipt timeouts pass without a block: still in flight, still one transaction.
+    tokio::time::sleep(Duration::from_millis(3500)).await;
+    assert!(!swap.is_finished(), "the order stays in flight");
+    assert_eq!(
+        reader.get_transaction_count(me).pending().await.unwrap(),
+        count + 1
+    );
+    let _: serde_json::Value = reader.raw_request("evm_mine".into(), ()).await.unwrap();
+    let _: serde_json::Value = reader
+        .raw_request("evm_setAutomine".into(), (true,))
+        .await
+        .unwrap();
+    let result = tokio::time::timeout(Duration::from_secs(10), swap)
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    assert!(matches!(result, SwapResult::Filled { .. }), "{result:?}");
+    let swaps: Vec<_> = store
+        .chain_txs_of(56, &me.to_string())
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|t| t.purpose == "swap")
+        .collect();
+    assert_eq!(
+        swaps.len(),
+        2,
+        "the warm-up and the slow swap, nothing more"
+    );
+    assert!(swaps.iter().all(|t| t.status == "mined"));
+    assert_eq!(reader.get_transaction_count(me).await.unwrap(), count + 1);
+}

@@ -16,9 +16,9 @@ use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use alloy::primitives::{Address, U256};
+use alloy::primitives::U256;
 use alloy::signers::local::PrivateKeySigner;
-use bsc_bot::chain::contracts::{IUniswapV2Router02, IERC20};
+use bsc_bot::chain::contracts::IERC20;
 use bsc_bot::chain::{ChainClient, Pool, Swapper};
 use bsc_bot::config::{ChainConfig, DexConfig};
 use bsc_bot::engine::order::Side;
@@ -29,7 +29,7 @@ use bsc_bot::strategy::{StrategyParams, StrategyStatus};
 use bsc_bot::venue::dex::{dex_venue, DexVenue};
 use bsc_bot::venue::VenueReport;
 use common::TestDb;
-use rust_decimal::{Decimal, MathematicalOps};
+use rust_decimal::Decimal;
 use testchain::{TestChain, TRADER_KEY};
 use tokio::sync::mpsc;
 
@@ -42,50 +42,6 @@ fn d(s: &str) -> Decimal {
 async fn price(client: &ChainClient, pool: &Pool) -> Decimal {
     let (b, q) = client.reserves(pool).await.unwrap();
     reserves_price(b, q).unwrap()
-}
-
-/// The trader swaps until the pool price is within 0.3 % of `target`.
-async fn walk_to(
-    chain: &TestChain,
-    client: &ChainClient,
-    pool: &Pool,
-    router: Address,
-    target: Decimal,
-) {
-    let p = chain.signer(TRADER_KEY);
-    let me = TRADER_KEY.parse::<PrivateKeySigner>().unwrap().address();
-    for _ in 0..20 {
-        let (b, q) = client.reserves(pool).await.unwrap();
-        let now = q / b;
-        if ((now - target) / target).abs() < d("0.003") {
-            return;
-        }
-        // Constant product: base reserve at the target is sqrt(k / target); trade half the gap.
-        let k = b * q;
-        let b_target = (k / target).sqrt().unwrap();
-        let (path, amount) = if b_target > b {
-            (
-                vec![pool.base.address, pool.quote.address],
-                (b_target - b) / d("2"),
-            )
-        } else {
-            (
-                vec![pool.quote.address, pool.base.address],
-                (b - b_target) * now / d("2"),
-            )
-        };
-        let units = bsc_bot::chain::units::to_units(amount.max(d("0.0001")), 18).unwrap();
-        let r = IUniswapV2Router02::new(router, &p)
-            .swapExactTokensForTokens(units, U256::ZERO, path, me, U256::from(u64::MAX))
-            .send()
-            .await
-            .unwrap()
-            .get_receipt()
-            .await
-            .unwrap();
-        assert!(r.status());
-    }
-    panic!("price did not reach {target}");
 }
 
 /// Tick the engine with the pool price, then apply the venue's answers until nothing is in flight.
@@ -185,7 +141,7 @@ async fn live_grid_walks_the_pool_down_and_up() {
     assert_eq!(engine.recorder().fills.len(), 2);
     // Down through 97,500 and 95,000, then up through 97,500 (sell), 100,000 (sell) and 102,500 (sell).
     for target in ["96500", "94000", "103600"] {
-        walk_to(&chain, &client, &pool, u.router, d(target)).await;
+        chain.walk_to(&client, &pool, u.router, d(target)).await;
         settle(&mut engine, &mut reports, &client, &pool, &mut ts).await;
     }
     let fills = engine.recorder().fills.clone();

@@ -44,6 +44,16 @@ pub struct ApiState {
     pub registry: Arc<std::sync::Mutex<crate::daemon::Registry>>,
 }
 
+impl ApiState {
+    /// What this daemon does with each live strategy (`running` or why not).
+    pub fn live_status(&self) -> crate::cli::strategy::LiveStatus {
+        self.registry
+            .lock()
+            .map(|r| r.live.clone())
+            .unwrap_or_default()
+    }
+}
+
 /// One JSON error type for every route.
 pub enum ApiError {
     BadRequest(String),
@@ -209,15 +219,11 @@ pub async fn health_report(st: &ApiState) -> (String, serde_json::Value, Vec<Str
     };
     // Live strategies that nothing runs are not "ok", whatever the feed says.
     if let Ok(strategies) = st.store.list_strategies(None).await {
-        let idle = strategies
-            .iter()
-            .filter(|s| s.not_running_reason().is_some())
-            .count();
-        if idle > 0 {
-            reasons.push(format!(
-                "{idle} live strateg{} not running: live execution is not available in this version",
-                if idle == 1 { "y" } else { "ies" }
-            ));
+        let live = st.live_status();
+        for s in &strategies {
+            if let Some(why) = s.not_running_reason(Some(&live)) {
+                reasons.push(format!("live strategy {} ({}) {why}", s.id, s.name));
+            }
         }
     }
     let status = if !db_ok {
@@ -341,9 +347,10 @@ async fn history(
 
 async fn strategies(State(st): State<ApiState>) -> Result<Json<serde_json::Value>, ApiError> {
     let list = st.store.list_strategies(None).await?;
+    let live = st.live_status();
     let items: Vec<serde_json::Value> = list
         .iter()
-        .map(crate::cli::strategy::strategy_document)
+        .map(|s| crate::cli::strategy::strategy_document(s, Some(&live)))
         .collect();
     Ok(Json(json!({"strategies": items})))
 }
@@ -358,7 +365,7 @@ async fn strategy(
     let s = st.store.get_strategy(&StrategyRef::Id(id)).await?;
     let (pending, in_flight) = st.store.resting_and_in_flight(id).await?;
     let fills = st.store.trade_count(id).await?;
-    let mut doc = crate::cli::strategy::strategy_document(&s);
+    let mut doc = crate::cli::strategy::strategy_document(&s, Some(&st.live_status()));
     if let Some(o) = doc.as_object_mut() {
         o.insert("pending_orders".into(), json!(pending));
         o.insert("in_flight_orders".into(), json!(in_flight));

@@ -195,7 +195,7 @@ impl Swapper {
         let Some(receipt) = sent.receipt else {
             return Ok(SwapResult::Failed {
                 tx_hash: Some(sent.tx_hash),
-                reason: format!("no receipt within {} s", self.chain.receipt_timeout_secs),
+                reason: "dropped: another transaction took its nonce".into(),
                 retryable: true,
                 fee_bnb: Decimal::ZERO,
             });
@@ -389,7 +389,17 @@ impl Swapper {
             .set_tx_outcome(id, &broadcast, wall_clock_ms())
             .await?;
         crate::failpoint::hang_if(&format!("chain.after_broadcast.{purpose}")).await;
-        let receipt = self.wait_receipt(tx_hash).await?;
+        let receipt = self.settle(tx_hash, nonce, &raw).await?;
+        if receipt.is_none() {
+            let outcome = TxOutcome {
+                status: "dropped",
+                error: Some("its nonce was used by another transaction".into()),
+                ..TxOutcome::default()
+            };
+            self.store
+                .set_tx_outcome(id, &outcome, wall_clock_ms())
+                .await?;
+        }
         if let Some(r) = &receipt {
             let outcome = TxOutcome {
                 status: if r.status() { "mined" } else { "reverted" },
@@ -526,6 +536,40 @@ impl Swapper {
             .await?
             .unwrap_or(0);
         Ok(on_chain.max(recorded).max(cached.unwrap_or(0)))
+    }
+
+    /// Wait for a sent transaction until the chain decides it: its receipt, or its nonce taken by
+    /// another transaction (`None`). A transaction without a receipt after `receipt_timeout_secs`
+    /// is sent again as the same signed bytes (a node may have dropped it) and waited for again:
+    /// the order stays in flight, and no second transaction is ever made for it, so it can never
+    /// fill twice. (Replacing it at a higher gas price is the next step.)
+    async fn settle(
+        &self,
+        hash: B256,
+        nonce: u64,
+        raw: &[u8],
+    ) -> Result<Option<TransactionReceipt>, SwapError> {
+        let mut waited = 0u64;
+        loop {
+            if let Some(r) = self.wait_receipt(hash).await? {
+                return Ok(Some(r));
+            }
+            waited += self.chain.receipt_timeout_secs;
+            let mined = self
+                .client
+                .provider()
+                .get_transaction_count(self.address)
+                .await
+                .map_err(|e| rpc("eth_getTransactionCount", e))?;
+            if nonce < mined {
+                // Someone else's transaction at our nonce was mined (or ours, just now).
+                return self.receipt(hash).await;
+            }
+            tracing::warn!(tx_hash = %hash, nonce, waited_secs = waited, "no receipt yet; sending the same transaction again and waiting");
+            if let Err(e) = self.client.provider().send_raw_transaction(raw).await {
+                tracing::debug!(tx_hash = %hash, error = %e, "re-send answered with an error");
+            }
+        }
     }
 
     async fn wait_receipt(&self, hash: B256) -> Result<Option<TransactionReceipt>, SwapError> {

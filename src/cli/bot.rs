@@ -145,14 +145,17 @@ async fn status(ctx: &Context) -> Result<(), CliError> {
     let store = ctx.open_store().await?;
     let strategies = store.list_strategies(None).await?;
     let count = |st: StrategyStatus| strategies.iter().filter(|s| s.status == st).count();
+    let daemon = running_daemon(&store).await;
     let not_running = strategies
         .iter()
-        .filter(|s| s.not_running_reason().is_some())
+        .filter(|s| {
+            s.not_running_reason(daemon.as_ref().map(|d| &d.live_status))
+                .is_some()
+        })
         .count();
     let ks = store.kill_switch().await?;
     let midnight = wall_clock_ms() - wall_clock_ms().rem_euclid(86_400_000);
     let risk = store.risk_events_since(midnight).await?;
-    let daemon = running_daemon(&store).await;
     let live = match &daemon {
         Some(d) => api_get(ctx, &d.api_addr, "/api/v1/status").await.ok(),
         None => None,
@@ -190,10 +193,7 @@ async fn status(ctx: &Context) -> Result<(), CliError> {
         count(StrategyStatus::Stopped)
     );
     if not_running > 0 {
-        println!(
-            "            {not_running} live not running: {}",
-            crate::store::strategies::LIVE_NOT_RUNNING
-        );
+        println!("            {not_running} live not running (see `bsc-bot strategy list`)");
     }
     if let Some(feed) = doc["feed"].as_object() {
         println!(

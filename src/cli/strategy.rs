@@ -225,16 +225,18 @@ async fn list(status: Option<String>, ctx: &Context) -> Result<(), CliError> {
         .map_err(|e| CliError::invalid(e.to_string()))?;
     let store = ctx.open_store().await?;
     let strategies = store.list_strategies(status).await?;
+    let daemon = super::bot::running_daemon(&store).await;
+    let live = daemon.as_ref().map(|d| &d.live_status);
     if ctx.json {
         return print_json(
-            &json!({"strategies": strategies.iter().map(listed).collect::<Vec<_>>()}),
+            &json!({"strategies": strategies.iter().map(|s| listed(s, live)).collect::<Vec<_>>()}),
         );
     }
     if strategies.is_empty() {
         println!("no strategies");
         return Ok(());
     }
-    let rows: Vec<Vec<String>> = strategies.iter().map(strategy_row).collect();
+    let rows: Vec<Vec<String>> = strategies.iter().map(|s| strategy_row(s, live)).collect();
     print_table(
         &["ID", "NAME", "TYPE", "SYMBOL", "MODE", "STATUS", "CREATED"],
         &rows,
@@ -274,8 +276,11 @@ pub fn performance(s: &StrategyRecord) -> serde_json::Value {
 }
 
 /// A strategy with its performance, as `strategy status --json` and the API show it.
-pub fn strategy_document(s: &StrategyRecord) -> serde_json::Value {
-    let mut v = listed(s);
+/// What the running daemon says about live strategies (`None`: no daemon is running).
+pub type LiveStatus = std::collections::BTreeMap<i64, String>;
+
+pub fn strategy_document(s: &StrategyRecord, live: Option<&LiveStatus>) -> serde_json::Value {
+    let mut v = listed(s, live);
     if let Some(o) = v.as_object_mut() {
         o.insert("performance".into(), performance(s));
     }
@@ -283,23 +288,23 @@ pub fn strategy_document(s: &StrategyRecord) -> serde_json::Value {
 }
 
 /// A strategy as lists show it: its record, and whether anything runs it.
-fn listed(s: &StrategyRecord) -> serde_json::Value {
+fn listed(s: &StrategyRecord, live: Option<&LiveStatus>) -> serde_json::Value {
     let mut v = serde_json::to_value(s).unwrap_or_else(|_| json!({}));
-    if let (Some(o), Some(why)) = (v.as_object_mut(), s.not_running_reason()) {
+    if let (Some(o), Some(why)) = (v.as_object_mut(), s.not_running_reason(live)) {
         o.insert("running".into(), json!(false));
         o.insert("not_running".into(), json!(why));
     }
     v
 }
 
-fn strategy_row(s: &StrategyRecord) -> Vec<String> {
+fn strategy_row(s: &StrategyRecord, live: Option<&LiveStatus>) -> Vec<String> {
     vec![
         s.id.to_string(),
         s.name.clone(),
         s.kind.clone(),
         s.symbol.clone(),
         s.mode.to_string(),
-        match s.not_running_reason() {
+        match s.not_running_reason(live) {
             Some(_) => format!("{} (not running)", s.status),
             None => s.status.to_string(),
         },
@@ -313,6 +318,8 @@ async fn status(strategy: &str, ctx: &Context) -> Result<(), CliError> {
     let (pending, in_flight) = store.resting_and_in_flight(record.id).await?;
     let fills = store.trade_count(record.id).await?;
     let perf = performance(&record);
+    let daemon = super::bot::running_daemon(&store).await;
+    let not_running = record.not_running_reason(daemon.as_ref().map(|d| &d.live_status));
     if ctx.json {
         return print_json(
             &json!({"strategy": record, "performance": perf, "fills": fills, "pending_orders": pending, "in_flight_orders": in_flight}),
@@ -323,7 +330,7 @@ async fn status(strategy: &str, ctx: &Context) -> Result<(), CliError> {
     println!("  symbol    {}", record.symbol);
     println!("  mode      {}", record.mode);
     println!("  status    {}", record.status);
-    if let Some(why) = record.not_running_reason() {
+    if let Some(why) = &not_running {
         println!("  running   no — {why}");
     }
     if let Some(reason) = &record.status_reason {

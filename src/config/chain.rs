@@ -32,6 +32,8 @@ pub struct ChainConfig {
     /// price accumulators (two more storage writes), which an estimate made in the same block
     /// does not see. Only gas used is paid, so a generous floor costs nothing.
     pub swap_gas_floor: u64,
+    /// How often a live market's pool reserves are read for its price (milliseconds).
+    pub pool_poll_ms: u64,
     /// A transaction without a receipt after this long is replaced or cancelled (seconds).
     pub receipt_timeout_secs: u64,
     /// Swaps carry a deadline this far ahead (seconds; a BSC block is ~0.45 s).
@@ -55,6 +57,7 @@ impl Default for ChainConfig {
             gas_price_cap_gwei: Decimal::from(10),
             gas_limit_margin: Decimal::new(13, 1),
             swap_gas_floor: 250_000,
+            pool_poll_ms: 500,
             receipt_timeout_secs: 30,
             swap_deadline_secs: 20,
             private_tx_url: String::new(),
@@ -168,6 +171,13 @@ pub(super) fn validate(chain: &ChainConfig, dex: &DexConfig) -> Result<(), Confi
             "chain.swap_gas_floor",
             chain.swap_gas_floor,
             "gas in 21000..=10000000",
+        ));
+    }
+    if !(50..=60_000).contains(&chain.pool_poll_ms) {
+        return Err(invalid(
+            "chain.pool_poll_ms",
+            chain.pool_poll_ms,
+            "milliseconds in 50..=60000",
         ));
     }
     if !(1..=600).contains(&chain.receipt_timeout_secs) {

@@ -22,6 +22,7 @@ use crate::engine::{Control, Event};
 use crate::market::feed::FeedState;
 use crate::store::Store;
 use crate::strategy::{StrategyMode, StrategyStatus};
+use crate::venue::routed::RoutedVenue;
 
 /// A heartbeat write (one row) that takes longer than this counts as the database being
 /// unwritable: trading halts within about a second plus this, instead of after the pool's
@@ -37,7 +38,7 @@ pub struct Poller {
     pub persist_tx: mpsc::UnboundedSender<super::recorder::PersistOp>,
     /// The heartbeat's last write failed (trading was halted for it).
     pub store_down: bool,
-    pub call_tx: mpsc::Sender<EngineCall<DaemonRecorder>>,
+    pub call_tx: mpsc::Sender<EngineCall<DaemonRecorder, RoutedVenue>>,
     pub subscriptions: watch::Sender<Vec<String>>,
     pub alerter: Alerter,
     pub order_index: OrderIndex,
@@ -153,7 +154,7 @@ impl Poller {
                     let (id, status, reason) =
                         (s.id, s.status, s.status_reason.clone().unwrap_or_default());
                     let reg = self.registry.clone();
-                    let call: EngineCall<DaemonRecorder> = Box::new(move |engine| {
+                    let call: EngineCall<DaemonRecorder, RoutedVenue> = Box::new(move |engine| {
                         let Some(ix) = reg.lock().ok().and_then(|r| r.ix(id)) else {
                             return;
                         };
@@ -181,7 +182,7 @@ impl Poller {
                     let had = self.registry.lock().map(|r| r.streams().len()).unwrap_or(0);
                     let (reg, feed, record) = (self.registry.clone(), self.feed.clone(), s.clone());
                     let (done_tx, done_rx) = tokio::sync::oneshot::channel();
-                    let call: EngineCall<DaemonRecorder> = Box::new(move |engine| {
+                    let call: EngineCall<DaemonRecorder, RoutedVenue> = Box::new(move |engine| {
                         let result = add_strategy(engine, &reg, &feed, &record);
                         if let Ok(ix) = result {
                             let snaps = snapshot_ops(engine, [ix], wall_clock_ms());

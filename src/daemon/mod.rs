@@ -6,6 +6,7 @@
 //! database is the source of truth, so a restart resumes exactly from what was committed.
 
 pub mod control;
+pub mod live;
 pub mod lock;
 pub mod priority;
 pub mod record_log;
@@ -35,10 +36,11 @@ use crate::market::Symbol;
 use crate::risk::{RiskGuard, RiskLimits};
 use crate::store::{Store, StoreError, StrategyRecord};
 use crate::strategy::{StrategyMode, StrategyParams, StrategyStatus};
-use crate::venue::SimVenue;
+use crate::venue::dex::dex_venue;
+use crate::venue::routed::RoutedVenue;
 use recorder::{DaemonRecorder, PersistOp};
 
-pub type DaemonEngine = Engine<DaemonRecorder>;
+pub type DaemonEngine = Engine<DaemonRecorder, RoutedVenue>;
 
 #[derive(Debug, Clone, Copy, Default)]
 pub struct DaemonOptions {
@@ -72,8 +74,12 @@ pub struct Registry {
     symbols: Vec<Symbol>,
     /// database strategy id → engine index
     strategies: BTreeMap<i64, usize>,
+    /// Live markets priced by their pool, not Binance: symbol → engine index.
+    pool_symbols: Vec<(Symbol, usize)>,
     /// database strategy id → status as the engine applies it (for status and latency checks)
     pub applied: BTreeMap<i64, StrategyStatus>,
+    /// live strategy id → `running`, or why this daemon does not run it
+    pub live: BTreeMap<i64, String>,
 }
 
 impl Registry {
@@ -111,6 +117,16 @@ impl Registry {
         }
         i
     }
+
+    /// The engine index of `symbol` priced by its pool (a live market), created the first time.
+    pub fn pool_symbol_ix(&mut self, engine: &mut DaemonEngine, symbol: &Symbol) -> usize {
+        if let Some((_, i)) = self.pool_symbols.iter().find(|(s, _)| s == symbol) {
+            return *i;
+        }
+        let i = engine.add_symbol();
+        self.pool_symbols.push((symbol.clone(), i));
+        i
+    }
 }
 
 /// The strategy's state and ledger, taken cheaply on the engine thread (serialized by the writer).
@@ -145,6 +161,28 @@ pub fn add_strategy(
     feed: &FeedState,
     record: &StrategyRecord,
 ) -> Result<usize, String> {
+    add_strategy_priced(engine, registry, record, |reg, engine, symbol| {
+        reg.symbol_ix(engine, feed, symbol)
+    })
+}
+
+/// Add a live strategy: it trades on its pool's price.
+pub fn add_live_strategy(
+    engine: &mut DaemonEngine,
+    registry: &Mutex<Registry>,
+    record: &StrategyRecord,
+) -> Result<usize, String> {
+    add_strategy_priced(engine, registry, record, |reg, engine, symbol| {
+        reg.pool_symbol_ix(engine, symbol)
+    })
+}
+
+fn add_strategy_priced(
+    engine: &mut DaemonEngine,
+    registry: &Mutex<Registry>,
+    record: &StrategyRecord,
+    symbol_ix: impl FnOnce(&mut Registry, &mut DaemonEngine, &Symbol) -> usize,
+) -> Result<usize, String> {
     let params = StrategyParams::parse(&record.kind, &record.params).map_err(|e| e.to_string())?;
     let symbol: Symbol = record
         .symbol
@@ -167,13 +205,82 @@ pub fn add_strategy(
     let mut reg = registry
         .lock()
         .map_err(|_| "registry poisoned".to_string())?;
-    let sym_ix = reg.symbol_ix(engine, feed, &symbol);
+    let sym_ix = symbol_ix(&mut reg, engine, &symbol);
     // The recorder must know the id before the engine reports the restored orders.
     engine.recorder_mut().register_strategy(record.id);
     let ix = engine.add_strategy(strategy, sym_ix, params.fee_bps(), record.status, ledger);
     reg.strategies.insert(record.id, ix);
     reg.applied.insert(record.id, record.status);
     Ok(ix)
+}
+
+/// Where the live parts send what they learn, and when they stop.
+struct LiveChannels<'a> {
+    ticks: &'a mpsc::Sender<crate::engine::live::MarketTick>,
+    reports: &'a mpsc::Sender<crate::venue::VenueReport>,
+    shutdown: &'a watch::Receiver<bool>,
+}
+
+/// One DEX venue (and its executor task) per wallet, the routes of its strategies, and one pool
+/// price feed per live market.
+fn start_live(
+    engine: &mut DaemonEngine,
+    registry: &Mutex<Registry>,
+    markets: &live::LiveMarkets,
+    live_ix: &[(StrategyRecord, usize)],
+    config: &Config,
+    channels: LiveChannels<'_>,
+) {
+    let LiveChannels {
+        ticks,
+        reports,
+        shutdown,
+    } = channels;
+    let pool_ix: Vec<(Symbol, usize)> = registry
+        .lock()
+        .map(|r| r.pool_symbols.clone())
+        .unwrap_or_default();
+    let pools_by_ix: std::collections::HashMap<usize, crate::chain::Pool> = pool_ix
+        .iter()
+        .filter_map(|(sym, ix)| Some((*ix, markets.pools.get(&sym.to_string())?.clone())))
+        .collect();
+    for (wallet, swapper) in &markets.wallets {
+        let mine: Vec<usize> = live_ix
+            .iter()
+            .filter(|(r, _)| r.wallet.as_deref() == Some(wallet.as_str()))
+            .map(|(_, ix)| *ix)
+            .collect();
+        if mine.is_empty() {
+            continue;
+        }
+        let (venue, executor) = dex_venue(
+            swapper.clone(),
+            pools_by_ix.clone(),
+            config.dex.fee_bps,
+            reports.clone(),
+        );
+        let slot = engine.venue_mut().add_dex(venue);
+        for ix in mine {
+            engine.venue_mut().route_to(ix, slot);
+        }
+        tokio::spawn(executor.run());
+        tracing::info!(wallet = %wallet, address = %swapper.address(), "live wallet ready");
+    }
+    for (symbol, ix) in pool_ix {
+        let Some(pool) = markets.pools.get(&symbol.to_string()) else {
+            continue;
+        };
+        tokio::spawn(crate::market::pool::run_pool_feed(
+            markets.client.clone(),
+            pool.clone(),
+            ix,
+            Duration::from_millis(config.chain.pool_poll_ms),
+            ticks.clone(),
+            Arc::new(crate::market::pool::PoolFeedState::default()),
+            shutdown.clone(),
+        ));
+        tracing::info!(%symbol, pair = %pool.pair, "pool price feed started");
+    }
 }
 
 fn hostname() -> String {
@@ -227,7 +334,7 @@ pub async fn run(config: Config, opts: DaemonOptions) -> Result<(), DaemonError>
     rec.alerter = Some(alerter.clone());
     let mut engine: DaemonEngine = Engine::new(
         0,
-        SimVenue::default(),
+        RoutedVenue::default(),
         RiskGuard::new(RiskLimits::default()),
         rec,
     )
@@ -247,6 +354,10 @@ pub async fn run(config: Config, opts: DaemonOptions) -> Result<(), DaemonError>
         .filter(|s| s.status != StrategyStatus::Stopped)
         .collect();
     let mut known: BTreeMap<i64, StrategyStatus> = BTreeMap::new();
+    // Live strategies: the chain side, what runs, and why the others do not.
+    let mut markets: Option<live::LiveMarkets> = None;
+    let mut live_ix: Vec<(StrategyRecord, usize)> = Vec::new();
+    let mut live_status: BTreeMap<i64, String> = BTreeMap::new();
     if opts.trades() {
         let restored: Vec<i64> = records
             .iter()
@@ -256,12 +367,35 @@ pub async fn run(config: Config, opts: DaemonOptions) -> Result<(), DaemonError>
         engine.recorder().send(PersistOp::BeginRestore {
             strategy_ids: restored,
         });
+        let live_records: Vec<&StrategyRecord> = records
+            .iter()
+            .filter(|r| r.mode == StrategyMode::Live)
+            .collect();
+        let (prepared, refused) = live::prepare(&config, &store, &live_records).await;
+        markets = prepared;
         for r in &records {
             if r.mode == StrategyMode::Live {
-                tracing::warn!(
-                    strategy = r.id,
-                    "live strategy not run: this daemon trades paper strategies only"
-                );
+                if let Some(why) = refused.get(&r.id) {
+                    tracing::error!(strategy = r.id, reason = %why, "live strategy not run");
+                    alerter.raise(
+                        "live_strategy_not_running",
+                        "critical",
+                        format!("live strategy {} ({}) not running: {why}", r.id, r.name),
+                    );
+                    live_status.insert(r.id, why.clone());
+                    continue;
+                }
+                match add_live_strategy(&mut engine, &registry, r) {
+                    Ok(ix) => {
+                        known.insert(r.id, r.status);
+                        live_ix.push((r.clone(), ix));
+                        live_status.insert(r.id, "running".into());
+                    }
+                    Err(e) => {
+                        tracing::error!(strategy = r.id, error = %e, "cannot run strategy");
+                        live_status.insert(r.id, e);
+                    }
+                }
                 continue;
             }
             match add_strategy(&mut engine, &registry, &feed, r) {
@@ -288,8 +422,24 @@ pub async fn run(config: Config, opts: DaemonOptions) -> Result<(), DaemonError>
     let streams = registry.lock().map(|r| r.streams()).unwrap_or_default();
     let (sub_tx, sub_rx) = watch::channel(streams);
 
-    // Market feed → engine.
+    // Market feed → engine (Binance for paper, pools for live).
     let (tick_tx, tick_rx) = mpsc::channel(65_536);
+    let (reports_tx, reports_rx) = mpsc::channel(1024);
+    if let Some(m) = &markets {
+        let channels = LiveChannels {
+            ticks: &tick_tx,
+            reports: &reports_tx,
+            shutdown: &shutdown_rx,
+        };
+        start_live(&mut engine, &registry, m, &live_ix, &config, channels);
+    }
+    drop(reports_tx);
+    if let Ok(mut reg) = registry.lock() {
+        reg.live = live_status.clone();
+    }
+    if !live_status.is_empty() {
+        store.set_daemon_live_status(pid, &live_status).await?;
+    }
     let feed_future = run_feed(
         config.market.clone(),
         feed.clone(),
@@ -299,8 +449,7 @@ pub async fn run(config: Config, opts: DaemonOptions) -> Result<(), DaemonError>
     );
 
     // The engine loop.
-    let (_reports_tx, reports_rx) = mpsc::channel(16);
-    let (call_tx, call_rx) = mpsc::channel::<EngineCall<DaemonRecorder>>(1024);
+    let (call_tx, call_rx) = mpsc::channel::<EngineCall<DaemonRecorder, RoutedVenue>>(1024);
     let latency = metrics.clone();
     // Periodic snapshots follow the engine's own clock (wall time in paper mode, advanced by
     // every tick and the 1 s timer): no clock read after each tick.
@@ -315,7 +464,7 @@ pub async fn run(config: Config, opts: DaemonOptions) -> Result<(), DaemonError>
         market: tick_rx,
         mark_every: Duration::from_secs(1),
     };
-    let extras = LiveExtras {
+    let extras: LiveExtras<DaemonRecorder, RoutedVenue> = LiveExtras {
         calls: call_rx,
         on_latency: Box::new(move |ns| latency.tick_to_decision.record(ns)),
         after_event: Box::new(move |engine: &mut DaemonEngine| {

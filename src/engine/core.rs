@@ -822,6 +822,11 @@ impl<R: Recorder, V: Venue> Engine<R, V> {
         &self.venue
     }
 
+    /// The venue, to set routes up before the loop runs.
+    pub fn venue_mut(&mut self) -> &mut V {
+        &mut self.venue
+    }
+
     /// Engine symbol index of a strategy.
     pub fn strategy_symbol(&self, ix: StrategyIx) -> usize {
         self.slots[ix].symbol

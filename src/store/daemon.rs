@@ -15,6 +15,8 @@ pub struct DaemonInfo {
     pub heartbeat_at: i64,
     pub stopped_at: Option<i64>,
     pub stop_requested: bool,
+    /// Live strategy id → `running` or why the daemon does not run it.
+    pub live_status: std::collections::BTreeMap<i64, String>,
 }
 
 impl Store {
@@ -52,6 +54,21 @@ impl Store {
         Ok(requested.unwrap_or(0) != 0)
     }
 
+    /// Record what this daemon does with each live strategy (read by `strategy list/status`).
+    pub async fn set_daemon_live_status(
+        &self,
+        pid: i64,
+        status: &std::collections::BTreeMap<i64, String>,
+    ) -> Result<(), StoreError> {
+        let text = serde_json::to_string(status).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        sqlx::query("UPDATE daemon SET live_status = $1 WHERE id = 1 AND pid = $2")
+            .bind(text)
+            .bind(pid)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
     pub async fn mark_daemon_stopped(&self, pid: i64, now_ms: i64) -> Result<(), StoreError> {
         sqlx::query("UPDATE daemon SET stopped_at = $1 WHERE id = 1 AND pid = $2")
             .bind(now_ms)
@@ -70,7 +87,8 @@ impl Store {
 
     pub async fn daemon_info(&self) -> Result<Option<DaemonInfo>, StoreError> {
         let row = sqlx::query(
-            "SELECT pid, host, api_addr, started_at, heartbeat_at, stopped_at, stop_requested FROM daemon WHERE id = 1",
+            "SELECT pid, host, api_addr, started_at, heartbeat_at, stopped_at, stop_requested, live_status \
+             FROM daemon WHERE id = 1",
         )
         .fetch_optional(&self.pool)
         .await?;
@@ -78,6 +96,10 @@ impl Store {
             return Ok(None);
         };
         let stop: i64 = r.try_get("stop_requested")?;
+        let live: Option<String> = r.try_get("live_status")?;
+        let live_status = live
+            .and_then(|t| serde_json::from_str(&t).ok())
+            .unwrap_or_default();
         Ok(Some(DaemonInfo {
             pid: r.try_get("pid")?,
             host: r.try_get("host")?,
@@ -86,6 +108,7 @@ impl Store {
             heartbeat_at: r.try_get("heartbeat_at")?,
             stopped_at: r.try_get("stopped_at")?,
             stop_requested: stop != 0,
+            live_status,
         }))
     }
 }

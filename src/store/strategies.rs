@@ -80,16 +80,27 @@ pub struct StoppedStrategy {
     pub previous_status: StrategyStatus,
 }
 
-/// Why a strategy the operator expects to trade is not being run by any daemon, if it is not:
-/// live strategies until live execution lands in the daemon. One rule for `strategy list/status`,
-/// `bot status` and health, so none of them calls such a strategy running.
-pub const LIVE_NOT_RUNNING: &str =
-    "not running: live execution is not available in this version (the daemon runs paper strategies only)";
-
 impl StrategyRecord {
-    pub fn not_running_reason(&self) -> Option<&'static str> {
-        (self.mode == StrategyMode::Live && self.status != StrategyStatus::Stopped)
-            .then_some(LIVE_NOT_RUNNING)
+    /// Why a live strategy the operator expects to trade is not being run, if it is not, from
+    /// what the running daemon recorded (`daemon_live`: `None` when no daemon runs). One rule for
+    /// `strategy list/status`, `bot status` and health, so none of them calls such a strategy
+    /// running when nothing runs it.
+    pub fn not_running_reason(
+        &self,
+        daemon_live: Option<&std::collections::BTreeMap<i64, String>>,
+    ) -> Option<String> {
+        if self.mode != StrategyMode::Live || self.status == StrategyStatus::Stopped {
+            return None;
+        }
+        match daemon_live.map(|m| m.get(&self.id)) {
+            None => Some("not running: no daemon is running".into()),
+            Some(Some(s)) if s == "running" => None,
+            Some(Some(reason)) => Some(format!("not running: {reason}")),
+            Some(None) => Some(
+                "not running: created after the daemon started; restart the daemon to run it"
+                    .into(),
+            ),
+        }
     }
 }
 

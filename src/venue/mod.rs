@@ -8,6 +8,7 @@
 
 pub mod dex;
 pub mod report;
+pub mod routed;
 pub mod sim;
 
 pub use report::{Execution, VenueReport};

@@ -21,7 +21,8 @@ use alloy::providers::{DynProvider, Provider, ProviderBuilder};
 use alloy::rpc::types::TransactionRequest;
 use alloy::signers::local::PrivateKeySigner;
 use alloy::sol_types::SolValue;
-use bsc_bot::chain::contracts::IERC20;
+use bsc_bot::chain::contracts::{IUniswapV2Router02, IERC20};
+use rust_decimal::MathematicalOps;
 
 /// anvil's first dev account (a public, well-known test key).
 pub const DEPLOYER_KEY: &str = "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80";
@@ -283,7 +284,6 @@ impl TestChain {
     /// A buy of `quote_amount` whole quote tokens by `key`, at 100 gwei: it goes first in the
     /// next block. Sent without waiting (automine may be off).
     pub async fn front_run_buy(&self, u: &Uniswap, key: &str, quote_amount: u64) {
-        use bsc_bot::chain::contracts::IUniswapV2Router02;
         let p = self.signer(key);
         let who = key.parse::<PrivateKeySigner>().unwrap().address();
         let whole = U256::from(10u8).pow(U256::from(18u8));
@@ -314,7 +314,6 @@ impl TestChain {
 impl TestChain {
     /// The trader (second dev account) sells `amount` whole base tokens into the pool.
     pub async fn sell_base(&self, u: &Uniswap, amount: u64) {
-        use bsc_bot::chain::contracts::IUniswapV2Router02;
         let p = self.signer(TRADER_KEY);
         let who = TRADER_KEY.parse::<PrivateKeySigner>().unwrap().address();
         let whole = U256::from(10u8).pow(U256::from(18u8));
@@ -342,5 +341,53 @@ impl TestChain {
             .await
             .unwrap();
         assert!(r.status());
+    }
+}
+
+impl TestChain {
+    /// The trader swaps until the pool price is within 0.3 % of `target`.
+    pub async fn walk_to(
+        &self,
+        client: &bsc_bot::chain::ChainClient,
+        pool: &bsc_bot::chain::Pool,
+        router: Address,
+        target: rust_decimal::Decimal,
+    ) {
+        let p = self.signer(TRADER_KEY);
+        let me = TRADER_KEY.parse::<PrivateKeySigner>().unwrap().address();
+        for _ in 0..20 {
+            let (b, q) = client.reserves(pool).await.unwrap();
+            let now = q / b;
+            if ((now - target) / target).abs() < rust_decimal::Decimal::new(3, 3) {
+                return;
+            }
+            // Constant product: base reserve at the target is sqrt(k / target); trade half the gap.
+            let k = b * q;
+            let b_target = (k / target).sqrt().unwrap();
+            let (path, amount) = if b_target > b {
+                (
+                    vec![pool.base.address, pool.quote.address],
+                    (b_target - b) / rust_decimal::Decimal::TWO,
+                )
+            } else {
+                (
+                    vec![pool.quote.address, pool.base.address],
+                    (b - b_target) * now / rust_decimal::Decimal::TWO,
+                )
+            };
+            let units =
+                bsc_bot::chain::units::to_units(amount.max(rust_decimal::Decimal::new(1, 4)), 18)
+                    .unwrap();
+            let r = IUniswapV2Router02::new(router, &p)
+                .swapExactTokensForTokens(units, U256::ZERO, path, me, U256::from(u64::MAX))
+                .send()
+                .await
+                .unwrap()
+                .get_receipt()
+                .await
+                .unwrap();
+            assert!(r.status());
+        }
+        panic!("price did not reach {target}");
     }
 }

@@ -1,0 +1,163 @@
+//! Live strategies in the daemon: the keystore password from the environment unlocks each
+//! strategy's wallet, every wallet's transactions left by an earlier run are reconciled with the
+//! chain before it may send anything new, each live market gets its pool (and later its pool price
+//! feed), and each wallet one DEX venue. A strategy that cannot get all of that is not run, and
+//! the reason goes on record for `strategy list/status` and health.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use alloy::primitives::Address;
+
+use crate::chain::{ChainClient, Pool, Swapper};
+use crate::config::Config;
+use crate::store::{Store, StrategyRecord};
+use crate::wallet::Keystore;
+
+/// What the daemon needs to run its live strategies.
+pub struct LiveMarkets {
+    pub client: ChainClient,
+    /// Wallet name → its swapper, reconciled.
+    pub wallets: BTreeMap<String, Arc<Swapper>>,
+    /// Market symbol (`BTC/USDT`) → its pool.
+    pub pools: BTreeMap<String, Pool>,
+}
+
+fn address(text: &str, what: &str) -> Result<Address, String> {
+    text.parse()
+        .map_err(|_| format!("{what} {text:?} is not an address"))
+}
+
+/// Prepare the chain side for `records` (live, not stopped). Returns it (when a node answered)
+/// and, for each strategy that cannot run, why.
+pub async fn prepare(
+    config: &Config,
+    store: &Store,
+    records: &[&StrategyRecord],
+) -> (Option<LiveMarkets>, BTreeMap<i64, String>) {
+    let mut refused = BTreeMap::new();
+    let refuse_all = |why: &str, refused: &mut BTreeMap<i64, String>| {
+        for r in records {
+            refused.insert(r.id, why.to_string());
+        }
+    };
+    if records.is_empty() {
+        return (None, refused);
+    }
+    let password = std::env::var("BSC_BOT_KEYSTORE_PASSWORD").unwrap_or_default();
+    if password.is_empty() {
+        refuse_all(
+            "BSC_BOT_KEYSTORE_PASSWORD is not set, so its wallet stays locked",
+            &mut refused,
+        );
+        return (None, refused);
+    }
+    let client = match ChainClient::connect(&config.chain).await {
+        Ok(c) => c,
+        Err(e) => {
+            refuse_all(&format!("chain: {e}"), &mut refused);
+            return (None, refused);
+        }
+    };
+    let factory = match address(&config.dex.factory, "dex.factory") {
+        Ok(f) => f,
+        Err(e) => {
+            refuse_all(&e, &mut refused);
+            return (None, refused);
+        }
+    };
+    let keystore = Keystore::of_config(config);
+    let mut markets = LiveMarkets {
+        client: client.clone(),
+        wallets: BTreeMap::new(),
+        pools: BTreeMap::new(),
+    };
+    let mut broken_wallets: BTreeMap<String, String> = BTreeMap::new();
+    for r in records {
+        let Some(name) = r.wallet.clone() else {
+            refused.insert(r.id, "no wallet on record".into());
+            continue;
+        };
+        if let Some(why) = broken_wallets.get(&name) {
+            refused.insert(r.id, why.clone());
+            continue;
+        }
+        if !markets.wallets.contains_key(&name) {
+            let swapper = keystore
+                .unlock(&name, &password)
+                .map_err(|e| e.to_string())
+                .and_then(|signer| {
+                    Swapper::new(
+                        client.clone(),
+                        signer,
+                        store.clone(),
+                        config.chain.clone(),
+                        config.dex.clone(),
+                    )
+                    .map_err(|e| e.to_string())
+                });
+            let swapper = match swapper {
+                Ok(s) => s,
+                Err(e) => {
+                    let why = format!("wallet {name:?}: {e}");
+                    broken_wallets.insert(name.clone(), why.clone());
+                    refused.insert(r.id, why);
+                    continue;
+                }
+            };
+            // Nothing new leaves a wallet before what an earlier run left is settled.
+            match swapper.reconcile().await {
+                Ok(settled) => {
+                    for s in &settled {
+                        tracing::warn!(wallet = %name, tx_hash = %s.tx_hash, status = s.status, purpose = %s.purpose, "transaction from an earlier run reconciled");
+                    }
+                }
+                Err(e) => {
+                    let why = format!("wallet {name:?}: reconciling its transactions failed: {e}");
+                    broken_wallets.insert(name.clone(), why.clone());
+                    refused.insert(r.id, why);
+                    continue;
+                }
+            }
+            markets.wallets.insert(name.clone(), Arc::new(swapper));
+        }
+        if !markets.pools.contains_key(&r.symbol) {
+            match pool_of(&client, config, factory, &r.symbol).await {
+                Ok(pool) => {
+                    markets.pools.insert(r.symbol.clone(), pool);
+                }
+                Err(e) => {
+                    refused.insert(r.id, e);
+                    continue;
+                }
+            }
+        }
+    }
+    (Some(markets), refused)
+}
+
+async fn pool_of(
+    client: &ChainClient,
+    config: &Config,
+    factory: Address,
+    symbol: &str,
+) -> Result<Pool, String> {
+    let (base, quote) = symbol
+        .split_once('/')
+        .ok_or_else(|| format!("symbol {symbol:?} is not BASE/QUOTE"))?;
+    let token = |asset: &str| -> Result<Address, String> {
+        let text = config
+            .dex
+            .assets
+            .get(asset)
+            .ok_or_else(|| format!("no token for {asset} in [dex.assets]"))?;
+        address(text, &format!("dex.assets.{asset}"))
+    };
+    let (base, quote) = (token(base)?, token(quote)?);
+    let base = client.token(base).await.map_err(|e| e.to_string())?;
+    let quote = client.token(quote).await.map_err(|e| e.to_string())?;
+    client
+        .pool(factory, base, quote)
+        .await
+        .map_err(|e| e.to_string())
+}

@@ -1,0 +1,188 @@
+//! The real daemon trading a live grid on a real local chain: a wallet made with
+//! `wallet generate`, a live strategy created against it, `bot start` with the keystore password in
+//! the environment, the pool price walked down through two levels and up through three by another
+//! account. Every trade on record is a mined swap; the wallet's balances moved exactly as the
+//! trades table says (to the wei) and its BNB by exactly the gas on record; filled orders carry
+//! their transaction hash; the strategy shows as running.
+
+#![allow(clippy::unwrap_used)]
+
+mod common;
+#[path = "common/chain.rs"]
+mod testchain;
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use alloy::primitives::{Address, U256};
+use alloy::signers::local::PrivateKeySigner;
+use bsc_bot::chain::contracts::IERC20;
+use bsc_bot::chain::ChainClient;
+use bsc_bot::config::ChainConfig;
+use common::daemon::{write_config, RunningDaemon};
+use common::exchange::FakeBinance;
+use common::TestDb;
+use rust_decimal::Decimal;
+use testchain::{TestChain, TRADER_KEY};
+
+const PASSWORD: &str = "correct horse battery";
+
+fn d(s: &str) -> Decimal {
+    Decimal::from_str(s).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn daemon_trades_a_live_grid_on_chain() {
+    let Some(chain) = TestChain::start().await else {
+        return;
+    };
+    let u = chain.deploy_uniswap(10, 1_000_000).await;
+    let trader = TRADER_KEY.parse::<PrivateKeySigner>().unwrap().address();
+    chain.give_tokens(u.base, trader, 5).await;
+    chain.give_tokens(u.quote, trader, 500_000).await;
+    for t in [u.base, u.quote] {
+        let p = chain.signer(TRADER_KEY);
+        let r = IERC20::new(t, &p)
+            .approve(u.router, U256::MAX)
+            .send()
+            .await
+            .unwrap();
+        r.get_receipt().await.unwrap();
+    }
+    let db = TestDb::new("sqlite").await;
+    let ex = FakeBinance::start().await;
+    let sections = format!(
+        "[chain]\nchain_id = 56\nrpc_urls = [\"{url}\"]\npool_poll_ms = 100\n\n\
+         [dex]\nrouter = \"{router}\"\nfactory = \"{factory}\"\nfee_bps = 30\nslippage_bps = 50\n\n\
+         [dex.assets]\nBTC = \"{base}\"\nUSDT = \"{quote}\"\n",
+        url = chain.url,
+        router = u.router,
+        factory = u.factory,
+        base = u.base,
+        quote = u.quote,
+    );
+    let config = write_config(&db, &ex.url, &sections);
+    let out = db
+        .cmd(&["--config", &config, "wallet", "generate", "--name", "hot"])
+        .env("BSC_BOT_KEYSTORE_PASSWORD", PASSWORD)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let me: Address = String::from_utf8(out.stdout)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    chain
+        .set_bnb(me, U256::from(10u8).pow(U256::from(18u8)))
+        .await;
+    chain.give_tokens(u.quote, me, 10_000).await;
+    let created = db
+        .run(&[
+            "--config", &config, "--json", "strategy", "create", "-t", "grid", "-s", "BTC/USDT",
+            "-n", "canary", "-m", "live", "--confirm-live", "--wallet", "hot", "-p",
+            r#"{"lower_price":"95000","upper_price":"105000","grid_count":5,"base_order_size":"1000","fee_bps":30}"#,
+        ])
+        .ok()
+        .json();
+    let id = created["strategy"]["id"].as_i64().unwrap();
+
+    let client = ChainClient::connect(&ChainConfig {
+        rpc_urls: vec![chain.url.clone()],
+        ..ChainConfig::default()
+    })
+    .await
+    .unwrap();
+    let base = client.token(u.base).await.unwrap();
+    let quote = client.token(u.quote).await.unwrap();
+    let pool = client.pool(u.factory, base, quote).await.unwrap();
+    let before = (
+        client.native_balance(me).await.unwrap(),
+        client.token_balance(&pool.base, me).await.unwrap(),
+        client.token_balance(&pool.quote, me).await.unwrap(),
+    );
+
+    let d_ = RunningDaemon::start_with_env(
+        &db,
+        &config,
+        &[],
+        &[("BSC_BOT_KEYSTORE_PASSWORD", PASSWORD)],
+    )
+    .await;
+    let store = db.store().await;
+    let trades_reach = |n: i64| {
+        let store = store.clone();
+        async move {
+            for _ in 0..300 {
+                if store.trade_count(id).await.unwrap() >= n {
+                    return true;
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            false
+        }
+    };
+    assert!(trades_reach(2).await, "the two start buys");
+    chain.walk_to(&client, &pool, u.router, d("96500")).await;
+    assert!(trades_reach(3).await, "the buy at 97,500");
+    chain.walk_to(&client, &pool, u.router, d("94000")).await;
+    assert!(trades_reach(4).await, "the buy at 95,000");
+    chain.walk_to(&client, &pool, u.router, d("103600")).await;
+    assert!(trades_reach(7).await, "three sells");
+    // Let the last answers and state reach the database.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+
+    let trades = store.trading_history(Some(id), 1000).await.unwrap();
+    assert_eq!(trades.len(), 7);
+    let sum = |side: &str, f: fn(&bsc_bot::store::paper::TradeRecord) -> &str| -> Decimal {
+        trades
+            .iter()
+            .filter(|t| t.side == side)
+            .map(|t| d(f(t)))
+            .sum()
+    };
+    let after = (
+        client.native_balance(me).await.unwrap(),
+        client.token_balance(&pool.base, me).await.unwrap(),
+        client.token_balance(&pool.quote, me).await.unwrap(),
+    );
+    assert_eq!(
+        after.1 - before.1,
+        sum("buy", |t| &t.base_amount) - sum("sell", |t| &t.base_amount),
+        "base moved exactly as the trades say"
+    );
+    assert_eq!(
+        after.2 - before.2,
+        sum("sell", |t| &t.quote_amount) - sum("buy", |t| &t.quote_amount),
+        "quote moved exactly as the trades say"
+    );
+    let txs = store.chain_txs_of(56, &me.to_string()).await.unwrap();
+    let swaps: Vec<_> = txs.iter().filter(|t| t.purpose == "swap").collect();
+    assert_eq!(swaps.len(), 7);
+    assert!(swaps.iter().all(|t| t.status == "mined"));
+    let gas: Decimal = txs.iter().map(|t| d(t.fee_bnb.as_deref().unwrap())).sum();
+    assert_eq!(before.0 - after.0, gas, "BNB spent = gas on record");
+    // Filled orders carry the hash of the swap that filled them.
+    let orders = store.list_orders(Some(id), None).await.unwrap();
+    let filled: Vec<_> = orders
+        .iter()
+        .filter(|o| o.status.as_str() == "filled")
+        .collect();
+    assert_eq!(filled.len(), 7);
+    for o in filled {
+        let hash = o
+            .venue_ref
+            .as_deref()
+            .expect("a filled live order has its tx hash");
+        assert!(swaps.iter().any(|t| t.tx_hash == hash));
+    }
+    // Running, and said so.
+    let listed = db
+        .run(&["--config", &config, "--json", "strategy", "list"])
+        .ok()
+        .json();
+    assert!(listed["strategies"][0].get("running").is_none(), "{listed}");
+    let (_, health) = d_.get("/api/health").await;
+    assert!(!health.to_string().contains("not running"), "{health}");
+    store.close().await;
+}
