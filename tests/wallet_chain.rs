@@ -84,8 +84,9 @@ async fn wallets_balances_and_pool_on_a_real_chain() {
     .unwrap();
     live("ETH/USDT", &no_pool).fails_with(1, "no pool for");
 
-    // Until the daemon runs live strategies, nothing calls this one running: not the list, not
-    // its status, not `bot status`, not health.
+    // A live strategy nothing runs is never called running: not without a daemon, and not when the
+    // daemon cannot unlock its wallet (no password in its environment) — list, status, bot status,
+    // health all say so, with the reason.
     let listed = db
         .run(&["--config", &config, "--json", "strategy", "list"])
         .ok()
@@ -100,7 +101,7 @@ async fn wallets_balances_and_pool_on_a_real_chain() {
         shown
             .ok()
             .stdout
-            .contains("running   no — not running: live execution"),
+            .contains("running   no — not running: no daemon is running"),
         "{shown:#?}"
     );
     let table = db.run(&["--config", &config, "strategy", "list"]);
@@ -112,8 +113,24 @@ async fn wallets_balances_and_pool_on_a_real_chain() {
     let (_, health) = d.get("/api/health").await;
     assert_eq!(health["status"], "degraded", "{health}");
     assert!(
-        health.to_string().contains("1 live strategy not running"),
+        health
+            .to_string()
+            .contains("not running: BSC_BOT_KEYSTORE_PASSWORD is not set"),
         "{health}"
+    );
+    let shown = db.run(&[
+        "--config",
+        &daemon_config,
+        "strategy",
+        "status",
+        "live-BTC-USDT",
+    ]);
+    assert!(
+        shown
+            .ok()
+            .stdout
+            .contains("BSC_BOT_KEYSTORE_PASSWORD is not set"),
+        "{shown:#?}"
     );
     let st = db
         .run(&["--config", &daemon_config, "--json", "bot", "status"])
