@@ -27,7 +27,7 @@ use bsc_bot::engine::order::Side;
 use bsc_bot::store::Store;
 use common::TestDb;
 use rust_decimal::Decimal;
-use testchain::TestChain;
+use testchain::{Market, TestChain};
 
 fn buy(reference: &str) -> SwapOrder {
     SwapOrder {
@@ -80,21 +80,12 @@ async fn restart_settles_every_transaction_without_sending_one_twice() {
     };
     let u = chain.deploy_uniswap(10, 1_000_000).await;
     let db = TestDb::new("sqlite").await;
-    let chain_cfg = ChainConfig {
-        rpc_urls: vec![chain.url.clone()],
-        receipt_timeout_secs: 10,
-        ..ChainConfig::default()
-    };
-    let dex = DexConfig {
-        router: u.router.to_string(),
-        factory: u.factory.to_string(),
-        fee_bps: 30,
-        ..DexConfig::default()
-    };
-    let client = ChainClient::connect(&chain_cfg).await.unwrap();
-    let base = client.token(u.base).await.unwrap();
-    let quote = client.token(u.quote).await.unwrap();
-    let pool = client.pool(u.factory, base, quote).await.unwrap();
+    let Market {
+        chain_cfg,
+        dex,
+        client,
+        pool,
+    } = chain.market(&u, 10).await;
     let key = PrivateKeySigner::random();
     let me = key.address();
     chain

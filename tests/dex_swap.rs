@@ -20,11 +20,10 @@ use alloy::providers::Provider;
 use alloy::signers::local::PrivateKeySigner;
 use bsc_bot::chain::swap_math::amount_out;
 use bsc_bot::chain::{ChainClient, SwapOrder, SwapResult, Swapper};
-use bsc_bot::config::{ChainConfig, DexConfig};
 use bsc_bot::engine::order::Side;
 use common::{backends, TestDb};
 use rust_decimal::Decimal;
-use testchain::{TestChain, TRADER_KEY};
+use testchain::{Market, TestChain, TRADER_KEY};
 
 fn d(s: &str) -> Decimal {
     Decimal::from_str(s).unwrap()
@@ -57,22 +56,12 @@ async fn swaps_on_a_real_pool() {
         let u = chain.deploy_uniswap(10, 1_000_000).await;
         let db = TestDb::new(kind).await;
         let store = db.store().await;
-        let chain_cfg = ChainConfig {
-            rpc_urls: vec![chain.url.clone()],
-            receipt_timeout_secs: 20,
-            ..ChainConfig::default()
-        };
-        let dex = DexConfig {
-            router: u.router.to_string(),
-            factory: u.factory.to_string(),
-            fee_bps: 30,
-            slippage_bps: 50,
-            ..DexConfig::default()
-        };
-        let client = ChainClient::connect(&chain_cfg).await.unwrap();
-        let base = client.token(u.base).await.unwrap();
-        let quote = client.token(u.quote).await.unwrap();
-        let pool = client.pool(u.factory, base, quote).await.unwrap();
+        let Market {
+            chain_cfg,
+            dex,
+            client,
+            pool,
+        } = chain.market(&u, 20).await;
         let signer = PrivateKeySigner::random();
         let me = signer.address();
         chain
@@ -256,21 +245,12 @@ async fn a_swap_without_a_receipt_stays_in_flight_and_is_never_made_twice() {
     let u = chain.deploy_uniswap(10, 1_000_000).await;
     let db = TestDb::new("sqlite").await;
     let store = db.store().await;
-    let chain_cfg = ChainConfig {
-        rpc_urls: vec![chain.url.clone()],
-        receipt_timeout_secs: 1,
-        ..ChainConfig::default()
-    };
-    let dex = DexConfig {
-        router: u.router.to_string(),
-        factory: u.factory.to_string(),
-        fee_bps: 30,
-        ..DexConfig::default()
-    };
-    let client = ChainClient::connect(&chain_cfg).await.unwrap();
-    let base = client.token(u.base).await.unwrap();
-    let quote = client.token(u.quote).await.unwrap();
-    let pool = client.pool(u.factory, base, quote).await.unwrap();
+    let Market {
+        chain_cfg,
+        dex,
+        client,
+        pool,
+    } = chain.market(&u, 1).await;
     let signer = PrivateKeySigner::random();
     let me = signer.address();
     chain

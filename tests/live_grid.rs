@@ -20,7 +20,6 @@ use alloy::primitives::U256;
 use alloy::signers::local::PrivateKeySigner;
 use bsc_bot::chain::contracts::IERC20;
 use bsc_bot::chain::{ChainClient, Pool, Swapper};
-use bsc_bot::config::{ChainConfig, DexConfig};
 use bsc_bot::engine::order::Side;
 use bsc_bot::engine::{Engine, Event, MemoryRecorder, PriceKey};
 use bsc_bot::market::pool::reserves_price;
@@ -30,7 +29,7 @@ use bsc_bot::venue::dex::{dex_venue, DexVenue};
 use bsc_bot::venue::VenueReport;
 use common::TestDb;
 use rust_decimal::Decimal;
-use testchain::{TestChain, TRADER_KEY};
+use testchain::{Market, TestChain, TRADER_KEY};
 use tokio::sync::mpsc;
 
 const GRID: &str = r#"{"lower_price":"95000","upper_price":"105000","grid_count":5,"base_order_size":"1000","fee_bps":30}"#;
@@ -76,21 +75,12 @@ async fn live_grid_walks_the_pool_down_and_up() {
     let u = chain.deploy_uniswap(10, 1_000_000).await;
     let db = TestDb::new("sqlite").await;
     let store = db.store().await;
-    let chain_cfg = ChainConfig {
-        rpc_urls: vec![chain.url.clone()],
-        ..ChainConfig::default()
-    };
-    let dex = DexConfig {
-        router: u.router.to_string(),
-        factory: u.factory.to_string(),
-        fee_bps: 30,
-        slippage_bps: 50,
-        ..DexConfig::default()
-    };
-    let client = ChainClient::connect(&chain_cfg).await.unwrap();
-    let base = client.token(u.base).await.unwrap();
-    let quote = client.token(u.quote).await.unwrap();
-    let pool = client.pool(u.factory, base, quote).await.unwrap();
+    let Market {
+        chain_cfg,
+        dex,
+        client,
+        pool,
+    } = chain.market(&u, 30).await;
     let trader = TRADER_KEY.parse::<PrivateKeySigner>().unwrap().address();
     chain.give_tokens(u.base, trader, 5).await;
     chain.give_tokens(u.quote, trader, 500_000).await;

@@ -390,32 +390,7 @@ impl Swapper {
             .await?;
         crate::failpoint::hang_if(&format!("chain.after_broadcast.{purpose}")).await;
         let receipt = self.settle(tx_hash, nonce, &raw).await?;
-        if receipt.is_none() {
-            let outcome = TxOutcome {
-                status: "dropped",
-                error: Some("its nonce was used by another transaction".into()),
-                ..TxOutcome::default()
-            };
-            self.store
-                .set_tx_outcome(id, &outcome, wall_clock_ms())
-                .await?;
-        }
-        if let Some(r) = &receipt {
-            let outcome = TxOutcome {
-                status: if r.status() { "mined" } else { "reverted" },
-                gas_used: Some(r.gas_used),
-                fee_bnb: Some(
-                    fee_bnb(r.gas_used, r.effective_gas_price)?
-                        .normalize()
-                        .to_string(),
-                ),
-                error: (!r.status()).then(|| "reverted".to_string()),
-                block_number: r.block_number,
-            };
-            self.store
-                .set_tx_outcome(id, &outcome, wall_clock_ms())
-                .await?;
-        }
+        self.record_outcome(id, receipt.as_ref()).await?;
         Ok(Ok(Sent {
             tx_hash,
             receipt,
@@ -437,71 +412,28 @@ impl Swapper {
             let hash: B256 = tx.tx_hash.parse().map_err(|_| {
                 SwapError::Sign(format!("tx hash {} on record is not a hash", tx.tx_hash))
             })?;
-            let mut receipt = self.receipt(hash).await?;
             let mut action = "found mined";
-            if receipt.is_none() {
-                let mined = self
-                    .client
-                    .provider()
-                    .get_transaction_count(self.address)
-                    .await
-                    .map_err(|e| rpc("eth_getTransactionCount", e))?;
-                if (tx.nonce as u64) < mined {
-                    let outcome = TxOutcome {
-                        status: "dropped",
-                        error: Some("its nonce was used by another transaction".into()),
-                        ..TxOutcome::default()
-                    };
-                    self.store
-                        .set_tx_outcome(tx.id, &outcome, wall_clock_ms())
-                        .await?;
-                    out.push(Reconciled {
-                        tx_hash: hash,
-                        purpose: tx.purpose,
-                        reference: tx.reference,
-                        status: "dropped",
-                    });
-                    continue;
-                }
-                let raw = alloy::hex::decode(tx.raw_tx.trim_start_matches("0x"))
-                    .map_err(|e| SwapError::Sign(format!("raw tx on record: {e}")))?;
-                if let Err(e) = self.client.provider().send_raw_transaction(&raw).await {
-                    // "already known" is fine: it is out there; anything else is logged and the
-                    // receipt wait below decides.
-                    tracing::warn!(tx_hash = %hash, error = %e, "re-broadcast answered with an error");
-                }
-                action = "re-broadcast";
-                receipt = self.wait_receipt(hash).await?;
-            }
-            let status = match &receipt {
-                Some(r) => {
-                    let outcome = TxOutcome {
-                        status: if r.status() { "mined" } else { "reverted" },
-                        gas_used: Some(r.gas_used),
-                        fee_bnb: Some(
-                            fee_bnb(r.gas_used, r.effective_gas_price)?
-                                .normalize()
-                                .to_string(),
-                        ),
-                        error: (!r.status()).then(|| "reverted".to_string()),
-                        block_number: r.block_number,
-                    };
-                    self.store
-                        .set_tx_outcome(tx.id, &outcome, wall_clock_ms())
-                        .await?;
-                    outcome.status
-                }
+            let receipt = match self.receipt(hash).await? {
+                Some(r) => Some(r),
                 None => {
-                    let outcome = TxOutcome {
-                        status: "broadcast",
-                        ..TxOutcome::default()
-                    };
-                    self.store
-                        .set_tx_outcome(tx.id, &outcome, wall_clock_ms())
-                        .await?;
-                    "broadcast"
+                    let mined = self.mined_count().await?;
+                    let nonce = tx.nonce as u64;
+                    if nonce < mined {
+                        action = "nonce taken";
+                        None
+                    } else {
+                        let raw = alloy::hex::decode(tx.raw_tx.trim_start_matches("0x"))
+                            .map_err(|e| SwapError::Sign(format!("raw tx on record: {e}")))?;
+                        if let Err(e) = self.client.provider().send_raw_transaction(&raw).await {
+                            // "already known" is fine: it is out there; settling decides.
+                            tracing::warn!(tx_hash = %hash, error = %e, "re-broadcast answered with an error");
+                        }
+                        action = "re-broadcast";
+                        self.settle(hash, nonce, &raw).await?
+                    }
                 }
             };
+            let status = self.record_outcome(tx.id, receipt.as_ref()).await?;
             tracing::info!(tx_hash = %hash, nonce = tx.nonce, action, status, "reconciled");
             out.push(Reconciled {
                 tx_hash: hash,
@@ -511,6 +443,46 @@ impl Swapper {
             });
         }
         Ok(out)
+    }
+
+    /// Put what the chain decided on record: the receipt's status and gas, or `dropped` when the
+    /// transaction's nonce went to another one.
+    async fn record_outcome(
+        &self,
+        id: i64,
+        receipt: Option<&TransactionReceipt>,
+    ) -> Result<&'static str, SwapError> {
+        let outcome = match receipt {
+            Some(r) => TxOutcome {
+                status: if r.status() { "mined" } else { "reverted" },
+                gas_used: Some(r.gas_used),
+                fee_bnb: Some(
+                    fee_bnb(r.gas_used, r.effective_gas_price)?
+                        .normalize()
+                        .to_string(),
+                ),
+                error: (!r.status()).then(|| "reverted".to_string()),
+                block_number: r.block_number,
+            },
+            None => TxOutcome {
+                status: "dropped",
+                error: Some("its nonce was used by another transaction".into()),
+                ..TxOutcome::default()
+            },
+        };
+        self.store
+            .set_tx_outcome(id, &outcome, wall_clock_ms())
+            .await?;
+        Ok(outcome.status)
+    }
+
+    /// How many of this wallet's transactions the chain has mined (its next free nonce).
+    async fn mined_count(&self) -> Result<u64, SwapError> {
+        self.client
+            .provider()
+            .get_transaction_count(self.address)
+            .await
+            .map_err(|e| SwapError::Chain(rpc("eth_getTransactionCount", e)))
     }
 
     async fn receipt(&self, hash: B256) -> Result<Option<TransactionReceipt>, SwapError> {
@@ -555,12 +527,7 @@ impl Swapper {
                 return Ok(Some(r));
             }
             waited += self.chain.receipt_timeout_secs;
-            let mined = self
-                .client
-                .provider()
-                .get_transaction_count(self.address)
-                .await
-                .map_err(|e| rpc("eth_getTransactionCount", e))?;
+            let mined = self.mined_count().await?;
             if nonce < mined {
                 // Someone else's transaction at our nonce was mined (or ours, just now).
                 return self.receipt(hash).await;

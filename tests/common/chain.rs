@@ -391,3 +391,41 @@ impl TestChain {
         panic!("price did not reach {target}");
     }
 }
+
+/// The bot's side of a test market on this chain: its configs, a client, the pool.
+pub struct Market {
+    pub chain_cfg: bsc_bot::config::ChainConfig,
+    pub dex: bsc_bot::config::DexConfig,
+    pub client: bsc_bot::chain::ChainClient,
+    pub pool: bsc_bot::chain::Pool,
+}
+
+impl TestChain {
+    /// Configs pointing at this chain and `u` (pool fee 30 bps, the default slippage bound), a
+    /// connected client and the base/quote pool.
+    pub async fn market(&self, u: &Uniswap, receipt_timeout_secs: u64) -> Market {
+        let chain_cfg = bsc_bot::config::ChainConfig {
+            rpc_urls: vec![self.url.clone()],
+            receipt_timeout_secs,
+            ..Default::default()
+        };
+        let dex = bsc_bot::config::DexConfig {
+            router: u.router.to_string(),
+            factory: u.factory.to_string(),
+            fee_bps: 30,
+            ..Default::default()
+        };
+        let client = bsc_bot::chain::ChainClient::connect(&chain_cfg)
+            .await
+            .unwrap();
+        let base = client.token(u.base).await.unwrap();
+        let quote = client.token(u.quote).await.unwrap();
+        let pool = client.pool(u.factory, base, quote).await.unwrap();
+        Market {
+            chain_cfg,
+            dex,
+            client,
+            pool,
+        }
+    }
+}
