@@ -176,6 +176,28 @@ async fn daemon_trades_a_live_grid_on_chain() {
             .expect("a filled live order has its tx hash");
         assert!(swaps.iter().any(|t| t.tx_hash == hash));
     }
+    // Each swap is recorded under its order's name, and each trade carries its swap's hash and gas.
+    for o in orders.iter().filter(|o| o.status.as_str() == "filled") {
+        let tx = swaps
+            .iter()
+            .find(|t| t.tx_hash == o.venue_ref.clone().unwrap())
+            .unwrap();
+        assert_eq!(tx.reference.as_deref(), Some(o.client_order_id.as_str()));
+    }
+    for t in &trades {
+        let hash = t.tx_hash.as_deref().expect("a live trade has its tx hash");
+        let tx = swaps.iter().find(|s| s.tx_hash == hash).unwrap();
+        assert!(tx.fee_bnb.is_some());
+    }
+    let gas_in_trades: Decimal = trades
+        .iter()
+        .map(|t| d(t.gas_fee.as_deref().expect("a live trade has its gas fee")))
+        .sum();
+    let swap_gas: Decimal = swaps.iter().map(|t| d(t.fee_bnb.as_deref().unwrap())).sum();
+    assert_eq!(
+        gas_in_trades, swap_gas,
+        "trades carry exactly the swaps' gas"
+    );
     // Running, and said so.
     let listed = db
         .run(&["--config", &config, "--json", "strategy", "list"])

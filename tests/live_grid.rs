@@ -108,7 +108,13 @@ async fn live_grid_walks_the_pool_down_and_up() {
     let swapper =
         Arc::new(Swapper::new(client.clone(), bot, store.clone(), chain_cfg, dex).unwrap());
     let (reports_tx, mut reports) = mpsc::channel(1024);
-    let (venue, executor) = dex_venue(swapper, HashMap::from([(0, pool.clone())]), 30, reports_tx);
+    let (venue, executor) = dex_venue(
+        swapper,
+        HashMap::from([(0, pool.clone())]),
+        30,
+        reports_tx,
+        Box::new(|o| format!("engine-order-{}", o.order_id)),
+    );
     tokio::spawn(executor.run());
     let params = StrategyParams::parse("grid", &serde_json::from_str(GRID).unwrap()).unwrap();
     let mut engine = Engine::new(

@@ -230,6 +230,7 @@ fn start_live(
     live_ix: &[(StrategyRecord, usize)],
     config: &Config,
     channels: LiveChannels<'_>,
+    run_id: i64,
 ) {
     let LiveChannels {
         ticks,
@@ -253,11 +254,17 @@ fn start_live(
         if mine.is_empty() {
             continue;
         }
+        let db_ids: std::collections::HashMap<usize, i64> =
+            live_ix.iter().map(|(r, ix)| (*ix, r.id)).collect();
         let (venue, executor) = dex_venue(
             swapper.clone(),
             pools_by_ix.clone(),
             config.dex.fee_bps,
             reports.clone(),
+            Box::new(move |o| {
+                let strategy = db_ids.get(&o.strategy).copied().unwrap_or(-1);
+                writer::client_order_id(strategy, run_id, o.order_id)
+            }),
         );
         let slot = engine.venue_mut().add_dex(venue);
         for ix in mine {
@@ -431,7 +438,15 @@ pub async fn run(config: Config, opts: DaemonOptions) -> Result<(), DaemonError>
             reports: &reports_tx,
             shutdown: &shutdown_rx,
         };
-        start_live(&mut engine, &registry, m, &live_ix, &config, channels);
+        start_live(
+            &mut engine,
+            &registry,
+            m,
+            &live_ix,
+            &config,
+            channels,
+            started,
+        );
     }
     drop(reports_tx);
     if let Ok(mut reg) = registry.lock() {

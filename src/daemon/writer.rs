@@ -54,6 +54,12 @@ fn order_columns(order: &RestingOrder) -> (String, String, String, Option<String
 /// Database order id → engine order id, for applying operator cancels to the engine.
 pub type OrderIndex = Arc<DashMap<i64, OrderId>>;
 
+/// An order's name on record, unique per daemon run (engine ids restart with every run); also what
+/// a live order's transaction is recorded under (`chain_txs.reference`).
+pub fn client_order_id(strategy_id: i64, run_id: i64, engine_id: OrderId) -> String {
+    format!("s{strategy_id}-r{run_id}-o{engine_id}")
+}
+
 /// Longest wait between two attempts at a batch the database refused.
 pub const MAX_RETRY_DELAY: std::time::Duration = std::time::Duration::from_secs(2);
 
@@ -89,6 +95,8 @@ pub struct Writer {
     restoring: Option<BTreeMap<(i64, i64), Vec<PendingOrder>>>,
     signals: Option<OutageSignals>,
     outage: Option<Outage>,
+    /// Orders a venue accepted under a reference (a tx hash), until they finish.
+    accepted: std::collections::HashSet<OrderId>,
 }
 
 impl Writer {
@@ -102,6 +110,7 @@ impl Writer {
             restoring: None,
             signals: None,
             outage: None,
+            accepted: Default::default(),
         }
     }
 
@@ -264,6 +273,19 @@ impl Writer {
             )
             .await?;
         }
+        // Transaction hashes first, so the trades below can take theirs from their order.
+        for op in ops {
+            if let PersistOp::OrderAccepted {
+                engine_id,
+                reference,
+                ..
+            } = op
+            {
+                if let Some(id) = db_id(engine_id) {
+                    paper::set_venue_ref(&mut tx, id, reference).await?;
+                }
+            }
+        }
         let mut trades = Vec::with_capacity(plan.trades.len());
         for (engine_id, row) in &plan.trades {
             let order_id = db_id(engine_id).ok_or_else(|| {
@@ -275,6 +297,14 @@ impl Writer {
             });
         }
         paper::insert_trades(&mut tx, &trades).await?;
+        // On-chain fills: the trade carries its swap's hash and the gas it cost.
+        let on_chain: Vec<i64> = plan
+            .trades
+            .iter()
+            .filter(|(engine_id, _)| self.accepted.contains(engine_id))
+            .filter_map(|(engine_id, _)| db_id(engine_id))
+            .collect();
+        paper::link_trades_to_chain(&mut tx, &on_chain).await?;
         paper::save_states(&mut tx, &plan.states).await?;
         // The rare rest, in order.
         for op in ops {
@@ -306,15 +336,6 @@ impl Writer {
                             crate::clock::wall_clock_ms(),
                         )
                         .await?;
-                    }
-                }
-                PersistOp::OrderAccepted {
-                    engine_id,
-                    reference,
-                    ..
-                } => {
-                    if let Some(id) = db_id(engine_id) {
-                        paper::set_venue_ref(&mut tx, id, reference).await?;
                     }
                 }
                 _ => {}
@@ -373,6 +394,7 @@ impl Writer {
             .chain(plan.finished_on_insert.iter())
             .chain(plan.trades.iter().map(|(engine_id, _)| engine_id));
         for engine_id in finished {
+            self.accepted.remove(engine_id);
             if let Some(db_id) = self.engine_to_db.remove(engine_id) {
                 self.index.remove(&db_id);
             }
@@ -382,7 +404,7 @@ impl Writer {
 
     /// Unique per run: the engine's order ids restart with every daemon start.
     fn client_order_id(&self, strategy_id: i64, engine_id: OrderId) -> String {
-        format!("s{strategy_id}-r{}-o{engine_id}", self.run_id)
+        client_order_id(strategy_id, self.run_id, engine_id)
     }
 
     /// Sort a batch's operations into the statements that write them, without touching the
@@ -540,8 +562,11 @@ impl Writer {
                 }
                 PersistOp::OrderAccepted {
                     engine_id, ts_ms, ..
-                } if is_last(*engine_id, i) => {
-                    change(&mut plan, "accepted", None, *ts_ms, *engine_id)
+                } => {
+                    self.accepted.insert(*engine_id);
+                    if is_last(*engine_id, i) {
+                        change(&mut plan, "accepted", None, *ts_ms, *engine_id)
+                    }
                 }
                 PersistOp::OrderFailed {
                     engine_id,

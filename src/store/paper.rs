@@ -54,6 +54,8 @@ pub struct TradeRecord {
     pub fee_quote: String,
     pub realized_pnl: Option<String>,
     pub tx_hash: Option<String>,
+    /// Gas the swap cost, in BNB (live trades).
+    pub gas_fee: Option<String>,
     pub status: String,
     pub executed_at: i64,
 }
@@ -281,6 +283,25 @@ pub async fn save_states(
     Ok(())
 }
 
+/// Give the trades of these orders their swap's transaction hash and gas fee (BNB), from the order's
+/// venue reference and the transaction on record.
+pub async fn link_trades_to_chain(
+    conn: &mut AnyConnection,
+    order_ids: &[i64],
+) -> Result<(), StoreError> {
+    for id in order_ids {
+        sqlx::query(
+            "UPDATE trades SET tx_hash = (SELECT venue_ref FROM orders WHERE orders.id = $1), \
+             gas_fee = (SELECT c.fee_bnb FROM chain_txs c JOIN orders o ON c.tx_hash = o.venue_ref \
+             WHERE o.id = $1) WHERE order_id = $1",
+        )
+        .bind(*id)
+        .execute(&mut *conn)
+        .await?;
+    }
+    Ok(())
+}
+
 /// The venue's name for an order it accepted (a transaction hash on chain).
 pub async fn set_venue_ref(
     conn: &mut AnyConnection,
@@ -360,6 +381,7 @@ fn trade_from_row(r: &AnyRow) -> Result<TradeRecord, StoreError> {
         fee_quote: r.try_get("fee_quote")?,
         realized_pnl: r.try_get("realized_pnl")?,
         tx_hash: r.try_get("tx_hash")?,
+        gas_fee: r.try_get("gas_fee")?,
         status: r.try_get("status")?,
         executed_at: r.try_get("executed_at")?,
     })
@@ -374,7 +396,7 @@ impl Store {
     ) -> Result<Vec<TradeRecord>, StoreError> {
         let rows = sqlx::query(
             "SELECT t.id, t.strategy_id, s.name, s.symbol, t.order_id, t.side, t.price, t.base_amount, \
-             t.quote_amount, t.fee_quote, t.realized_pnl, t.tx_hash, t.status, t.executed_at \
+             t.quote_amount, t.fee_quote, t.realized_pnl, t.tx_hash, t.gas_fee, t.status, t.executed_at \
              FROM trades t JOIN strategies s ON s.id = t.strategy_id \
              WHERE ($1 IS NULL OR t.strategy_id = $1) ORDER BY t.id DESC LIMIT $2",
         )

@@ -56,9 +56,14 @@ impl Venue for DexVenue {
     }
 }
 
+/// What an order's transaction is recorded under (`chain_txs.reference`): the daemon names it after
+/// the order on record, so the two join.
+pub type OrderReference = Box<dyn Fn(&Execution) -> String + Send + Sync>;
+
 /// Runs the swaps of one wallet.
 pub struct DexExecutor {
     swapper: Arc<Swapper>,
+    reference: OrderReference,
     /// Engine symbol index → its pool.
     pools: HashMap<usize, Pool>,
     fee_bps: u32,
@@ -72,12 +77,14 @@ pub fn dex_venue(
     pools: HashMap<usize, Pool>,
     fee_bps: u32,
     reports: mpsc::Sender<VenueReport>,
+    reference: OrderReference,
 ) -> (DexVenue, DexExecutor) {
     let (tx, rx) = mpsc::unbounded_channel();
     (
         DexVenue { jobs: tx },
         DexExecutor {
             swapper,
+            reference,
             pools,
             fee_bps,
             reports,
@@ -129,7 +136,7 @@ impl DexExecutor {
             amount_in,
             // A market order is bounded by the price it was sent at.
             limit: o.limit.unwrap_or(job.market),
-            reference: format!("engine-order-{}", o.order_id),
+            reference: (self.reference)(o),
         };
         let reports = self.reports.clone();
         let order_id = o.order_id;
