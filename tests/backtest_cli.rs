@@ -221,14 +221,14 @@ async fn every_format_with_or_without_header_in_ms_or_us() {
             "-p",
             r#"{"lower_price":"2100","upper_price":"2900","grid_count":17,"base_order_size":"50"}"#,
             "--data",
-            shared("ETHUSDT-1m-2025-06-01_to_2025-07-01.ohlcv.csv")
+            shared("ETHUSDT-1m-2025-06-01_to_2025-06-04.ohlcv.csv")
                 .to_str()
                 .unwrap(),
         ])
         .ok()
         .json();
     assert_eq!(v["data"]["format"], "kline6");
-    assert_eq!(v["ticks"], 43_208 * 4);
+    assert_eq!(v["ticks"], 4_320 * 4);
 
     // Trades, as in the archive.
     let trades = shared("BTCUSDT-trades-2023-04-05.from-ws.csv");
@@ -329,7 +329,7 @@ async fn quick_grid_uses_the_last_days_of_the_symbols_data() {
     )
     .unwrap();
     std::fs::copy(
-        shared("ETHUSDT-1m-2025-06-01_to_2025-07-01.ohlcv.csv"),
+        shared("ETHUSDT-1m-2025-06-01_to_2025-06-04.ohlcv.csv"),
         db.dir.path().join("backtest-data/ETHUSDT-1m-2025-06.csv"),
     )
     .unwrap();

@@ -114,7 +114,7 @@ async fn downloads_verifies_unzips_and_skips_what_is_there() {
         "BTCUSDT-1m-2025-08-02.csv",
         day(1).as_bytes(),
     );
-    let june = shared("BTCUSDT-1m-2025-06-01_to_2025-07-01.ohlcv.csv");
+    let june = shared("BTCUSDT-1m-2025-06-01_to_2025-06-04.ohlcv.csv");
     publish(
         &files,
         "/data/spot/monthly/klines/BTCUSDT/1m/BTCUSDT-1m-2025-06.zip",
