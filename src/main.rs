@@ -4,6 +4,19 @@ use bsc_bot::cli::{self, Cli, CliError};
 use clap::Parser;
 
 fn main() {
+    // Output piped into `head` (or any reader that stops early) ends the command quietly, as it
+    // does for other Unix tools, instead of a panic with exit 101.
+    let default_hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let broken_pipe = info
+            .payload()
+            .downcast_ref::<String>()
+            .is_some_and(|m| m.contains("Broken pipe"));
+        if broken_pipe {
+            std::process::exit(0);
+        }
+        default_hook(info);
+    }));
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {

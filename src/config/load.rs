@@ -221,10 +221,10 @@ fn typed_like(default: &toml::Value, raw: &str) -> Option<toml::Value> {
         toml::Value::Float(_) => toml::Value::Float(raw.trim().parse().ok()?),
         toml::Value::Boolean(_) => toml::Value::Boolean(raw.trim().parse().ok()?),
         toml::Value::Array(_) => {
-            let parsed: toml::Table = format!("v = {raw}").parse().ok()?;
+            // A TOML array literal, or plain comma-separated values (`ws://a,ws://b`).
+            let parsed: Option<toml::Table> = format!("v = {raw}").parse().ok();
             parsed
-                .get("v")
-                .cloned()
+                .and_then(|t| t.get("v").cloned())
                 .filter(|v| v.is_array())
                 .unwrap_or_else(|| {
                     toml::Value::Array(

@@ -19,13 +19,32 @@ impl AuditContext {
     pub fn new(command: impl Into<String>, arguments: Vec<String>) -> Self {
         let actor = std::env::var("USER")
             .or_else(|_| std::env::var("LOGNAME"))
-            .unwrap_or_else(|_| "unknown".to_string());
+            .ok()
+            .filter(|u| !u.is_empty())
+            .unwrap_or_else(os_user);
         AuditContext {
             command: command.into(),
             arguments,
             actor,
         }
     }
+}
+
+/// The name of the process's real user (from `/etc/passwd`), or `uid:N` when it has none: cron
+/// jobs and systemd units often run without `$USER`, and "unknown" tells an auditor nothing.
+fn os_user() -> String {
+    let uid = rustix::process::getuid().as_raw();
+    std::fs::read_to_string("/etc/passwd")
+        .ok()
+        .and_then(|text| {
+            text.lines().find_map(|line| {
+                let mut f = line.split(':');
+                let name = f.next()?;
+                let id: u32 = f.nth(1)?.parse().ok()?;
+                (id == uid).then(|| name.to_string())
+            })
+        })
+        .unwrap_or_else(|| format!("uid:{uid}"))
 }
 
 pub(crate) async fn insert<'e, E>(

@@ -28,6 +28,8 @@ pub enum StoreError {
     Corrupt(String),
     #[error("{0}")]
     Io(String),
+    #[error("{0} is not a SQLite database (wrong file, or a damaged one); point database.url at the bot's database or restore it from a backup")]
+    NotADatabase(String),
 }
 
 impl StoreError {
@@ -41,6 +43,7 @@ impl StoreError {
                 | StoreError::KillSwitchEngaged { .. }
                 | StoreError::DuplicateName(_)
                 | StoreError::Conflict(_)
+                | StoreError::NotADatabase(_)
         )
     }
 }

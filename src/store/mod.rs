@@ -170,6 +170,16 @@ fn prepare_sqlite_url(url: &str) -> Result<String, StoreError> {
             std::fs::create_dir_all(parent)
                 .map_err(|e| StoreError::Io(format!("create {}: {e}", parent.display())))?;
         }
+        // A file that is not SQLite is refused at once, instead of by a pool retrying for seconds.
+        if let Ok(mut f) = std::fs::File::open(path) {
+            use std::io::Read;
+            let mut header = [0u8; 16];
+            match f.read(&mut header) {
+                Ok(0) => {}
+                Ok(n) if n == 16 && &header == b"SQLite format 3\0" => {}
+                _ => return Err(StoreError::NotADatabase(path.to_string())),
+            }
+        }
     }
     if url.contains("mode=") {
         Ok(url.to_string())

@@ -1,0 +1,103 @@
+//! Operator-facing edges of the CLI (issue 11, item 7): output cut short by `head`, no `$USER`,
+//! a list in an environment override, and a file that is not a database.
+
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use common::TestDb;
+
+#[tokio::test]
+async fn output_cut_short_by_the_reader_is_not_a_panic() {
+    let db = TestDb::new("sqlite").await;
+    for _ in 0..5 {
+        let mut child = db
+            .cmd(&["config", "check"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        drop(child.stdout.take()); // the reader is gone before the first line
+        let out = child.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!stderr.contains("panicked"), "{stderr}");
+        assert_eq!(out.status.code(), Some(0), "{stderr}");
+    }
+}
+
+#[tokio::test]
+async fn the_audit_names_the_os_user_when_user_is_unset() {
+    let db = TestDb::new("sqlite").await;
+    let out = db
+        .cmd(&[
+            "strategy",
+            "create",
+            "-t",
+            "grid",
+            "-s",
+            "BTC/USDT",
+            "-n",
+            "who",
+            "-p",
+            r#"{"lower_price":"1","upper_price":"2","grid_count":3,"base_order_size":"1"}"#,
+        ])
+        .env_remove("USER")
+        .env_remove("LOGNAME")
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let me = std::process::Command::new("id")
+        .arg("-un")
+        .output()
+        .unwrap();
+    let me = String::from_utf8(me.stdout).unwrap().trim().to_string();
+    let store = db.store().await;
+    let rows = store.audit_log(10).await.unwrap();
+    assert_eq!(rows[0].actor, me);
+    assert_ne!(rows[0].actor, "unknown");
+}
+
+#[tokio::test]
+async fn a_comma_separated_list_overrides_a_list_key() {
+    let db = TestDb::new("sqlite").await;
+    let out = db
+        .cmd(&["--json", "config", "check"])
+        .env("BSC_BOT_MARKET_WS_URLS", "ws://a.example, wss://b.example")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        v["config"]["market"]["ws_urls"],
+        serde_json::json!(["ws://a.example", "wss://b.example"])
+    );
+}
+
+#[tokio::test]
+async fn a_file_that_is_not_a_database_is_refused_at_once() {
+    let db = TestDb::new("sqlite").await;
+    let path = db.sqlite_path();
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(&path, "id,price\n1,100\n".repeat(100)).unwrap();
+    let started = Instant::now();
+    db.run(&["strategy", "list"])
+        .fails_with(1, "is not a SQLite database");
+    // Before: ~10 s of pool retries, then "pool timed out".
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(
+        std::fs::read_to_string(&path).unwrap(),
+        "id,price\n1,100\n".repeat(100),
+        "left as it was"
+    );
+}
