@@ -516,6 +516,42 @@ async fn one_daemon_per_database_and_monitoring_only_never_trades() {
                 .contains("another bsc-bot daemon is already running on this database (pid"),
             "{kind}: {second:#?}"
         );
+        // Also when the second names the same SQLite file by another path (a symlink).
+        if kind == "sqlite" {
+            let link = db.dir.path().join("other-name.sqlite");
+            std::os::unix::fs::symlink(db.sqlite_path(), &link).unwrap();
+            let mut child = db
+                .cmd(&["--config", &config, "bot", "start"])
+                .env("DATABASE_URL", format!("sqlite://{}", link.display()))
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap();
+            let deadline = std::time::Instant::now() + Duration::from_secs(10);
+            while child.try_wait().unwrap().is_none() {
+                if std::time::Instant::now() > deadline {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    panic!("a second daemon started on the same database through a symlink");
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            let out = child.wait_with_output().unwrap();
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert_eq!(out.status.code(), Some(1), "{stderr}");
+            assert!(
+                stderr.contains("another bsc-bot daemon is already running"),
+                "{stderr}"
+            );
+            let status = db
+                .run(&["--config", &config, "--json", "bot", "status"])
+                .ok()
+                .json();
+            assert_eq!(
+                status["running"], true,
+                "the first daemon's record is untouched"
+            );
+        }
         // Monitoring only: the feed watches the strategy's market, nothing trades.
         assert!(
             ex.wait_connections(0, Duration::from_secs(5)).await,

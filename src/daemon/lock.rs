@@ -36,7 +36,12 @@ pub async fn acquire(store: &Store, url: &str) -> Result<DaemonLock, LockError> 
             let path = sqlite_path(url)
                 .filter(|p| *p != ":memory:")
                 .unwrap_or("bsc-bot");
-            let lock_path = format!("{path}.daemon-lock");
+            // The database's real identity, not the path it was named by: a symlink or a
+            // `dir/../` spelling of the same file must find the same lock.
+            let real = std::fs::canonicalize(path)
+                .map(|p| p.display().to_string())
+                .unwrap_or_else(|_| path.to_string());
+            let lock_path = format!("{real}.daemon-lock");
             let file = std::fs::OpenOptions::new()
                 .create(true)
                 .truncate(false)
