@@ -491,10 +491,21 @@ async fn lifecycle_transitions_and_invalid_ones() {
 
         db.run(&["strategy", "stop", id]).ok();
         let before = db.snapshot().await;
-        for action in ["pause", "resume", "stop"] {
+        for action in ["pause", "resume"] {
             db.run(&["strategy", action, id])
                 .fails_with(1, &format!("cannot {action} a strategy that is stopped"));
         }
+        // Stopping it again is a no-op that says so, exit 0 (emergency loops stop every id).
+        let again = db.run(&["strategy", "stop", id]);
+        assert!(
+            again
+                .ok()
+                .stdout
+                .contains("is already stopped; nothing to do"),
+            "{kind}"
+        );
+        let v = db.run(&["--json", "strategy", "stop", id]).ok().json();
+        assert_eq!(v["already_stopped"], true, "{kind}");
         db.run(&["strategy", "pause", "999"])
             .fails_with(1, "strategy 999 not found");
         db.run(&["strategy", "stop", "nosuch"])
