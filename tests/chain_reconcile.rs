@@ -86,12 +86,8 @@ async fn restart_settles_every_transaction_without_sending_one_twice() {
         client,
         pool,
     } = chain.market(&u, 10).await;
-    let key = PrivateKeySigner::random();
+    let key = chain.bot_wallet(&u, 10_000).await;
     let me = key.address();
-    chain
-        .set_bnb(me, U256::from(10u8).pow(U256::from(18u8)))
-        .await;
-    chain.give_tokens(u.quote, me, 10_000).await;
     let s = Setup {
         client,
         chain_cfg,

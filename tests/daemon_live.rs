@@ -15,15 +15,13 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use alloy::primitives::{Address, U256};
-use alloy::signers::local::PrivateKeySigner;
-use bsc_bot::chain::contracts::IERC20;
 use bsc_bot::chain::ChainClient;
 use bsc_bot::config::ChainConfig;
 use common::daemon::{write_config, RunningDaemon};
 use common::exchange::FakeBinance;
 use common::TestDb;
 use rust_decimal::Decimal;
-use testchain::{TestChain, TRADER_KEY};
+use testchain::TestChain;
 
 const PASSWORD: &str = "correct horse battery";
 
@@ -37,18 +35,7 @@ async fn daemon_trades_a_live_grid_on_chain() {
         return;
     };
     let u = chain.deploy_uniswap(10, 1_000_000).await;
-    let trader = TRADER_KEY.parse::<PrivateKeySigner>().unwrap().address();
-    chain.give_tokens(u.base, trader, 5).await;
-    chain.give_tokens(u.quote, trader, 500_000).await;
-    for t in [u.base, u.quote] {
-        let p = chain.signer(TRADER_KEY);
-        let r = IERC20::new(t, &p)
-            .approve(u.router, U256::MAX)
-            .send()
-            .await
-            .unwrap();
-        r.get_receipt().await.unwrap();
-    }
+    chain.fund_trader(&u, 5, 500_000).await;
     let db = TestDb::new("sqlite").await;
     let ex = FakeBinance::start().await;
     let sections = format!(

@@ -15,7 +15,7 @@ use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use alloy::primitives::{Address, U256};
+use alloy::primitives::Address;
 use alloy::providers::Provider;
 use alloy::signers::local::PrivateKeySigner;
 use bsc_bot::chain::swap_math::amount_out;
@@ -62,12 +62,8 @@ async fn swaps_on_a_real_pool() {
             client,
             pool,
         } = chain.market(&u, 20).await;
-        let signer = PrivateKeySigner::random();
+        let signer = chain.bot_wallet(&u, 10_000).await;
         let me = signer.address();
-        chain
-            .set_bnb(me, U256::from(10u8).pow(U256::from(18u8)))
-            .await;
-        chain.give_tokens(u.quote, me, 10_000).await;
         let swapper = Arc::new(
             Swapper::new(
                 client.clone(),
@@ -251,12 +247,8 @@ async fn a_swap_without_a_receipt_stays_in_flight_and_is_never_made_twice() {
         client,
         pool,
     } = chain.market(&u, 1).await;
-    let signer = PrivateKeySigner::random();
+    let signer = chain.bot_wallet(&u, 10_000).await;
     let me = signer.address();
-    chain
-        .set_bnb(me, U256::from(10u8).pow(U256::from(18u8)))
-        .await;
-    chain.give_tokens(u.quote, me, 10_000).await;
     let swapper =
         Arc::new(Swapper::new(client.clone(), signer, store.clone(), chain_cfg, dex).unwrap());
     // Approve while blocks are still mined, so only the swap waits.

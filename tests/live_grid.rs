@@ -16,9 +16,6 @@ use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use alloy::primitives::U256;
-use alloy::signers::local::PrivateKeySigner;
-use bsc_bot::chain::contracts::IERC20;
 use bsc_bot::chain::{ChainClient, Pool, Swapper};
 use bsc_bot::engine::order::Side;
 use bsc_bot::engine::{Engine, Event, MemoryRecorder, PriceKey};
@@ -29,7 +26,7 @@ use bsc_bot::venue::dex::{dex_venue, DexVenue};
 use bsc_bot::venue::VenueReport;
 use common::TestDb;
 use rust_decimal::Decimal;
-use testchain::{Market, TestChain, TRADER_KEY};
+use testchain::{Market, TestChain};
 use tokio::sync::mpsc;
 
 const GRID: &str = r#"{"lower_price":"95000","upper_price":"105000","grid_count":5,"base_order_size":"1000","fee_bps":30}"#;
@@ -81,24 +78,9 @@ async fn live_grid_walks_the_pool_down_and_up() {
         client,
         pool,
     } = chain.market(&u, 30).await;
-    let trader = TRADER_KEY.parse::<PrivateKeySigner>().unwrap().address();
-    chain.give_tokens(u.base, trader, 5).await;
-    chain.give_tokens(u.quote, trader, 500_000).await;
-    for t in [u.base, u.quote] {
-        let p = chain.signer(TRADER_KEY);
-        let r = IERC20::new(t, &p)
-            .approve(u.router, U256::MAX)
-            .send()
-            .await
-            .unwrap();
-        r.get_receipt().await.unwrap();
-    }
-    let bot = PrivateKeySigner::random();
+    chain.fund_trader(&u, 5, 500_000).await;
+    let bot = chain.bot_wallet(&u, 10_000).await;
     let me = bot.address();
-    chain
-        .set_bnb(me, U256::from(10u8).pow(U256::from(18u8)))
-        .await;
-    chain.give_tokens(u.quote, me, 10_000).await;
     let wallet_before = (
         client.native_balance(me).await.unwrap(),
         client.token_balance(&pool.base, me).await.unwrap(),

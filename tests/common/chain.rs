@@ -429,3 +429,34 @@ impl TestChain {
         }
     }
 }
+
+impl TestChain {
+    /// The trader (second dev account) holds `base` and `quote` whole tokens and lets the router
+    /// spend them: ready to walk the pool price.
+    pub async fn fund_trader(&self, u: &Uniswap, base: u64, quote: u64) {
+        let trader = TRADER_KEY.parse::<PrivateKeySigner>().unwrap().address();
+        self.give_tokens(u.base, trader, base).await;
+        self.give_tokens(u.quote, trader, quote).await;
+        let p = self.signer(TRADER_KEY);
+        for t in [u.base, u.quote] {
+            let r = IERC20::new(t, &p)
+                .approve(u.router, U256::MAX)
+                .send()
+                .await
+                .unwrap()
+                .get_receipt()
+                .await
+                .unwrap();
+            assert!(r.status());
+        }
+    }
+
+    /// A fresh bot wallet with 1 BNB for gas and `quote` whole quote tokens.
+    pub async fn bot_wallet(&self, u: &Uniswap, quote: u64) -> PrivateKeySigner {
+        let signer = PrivateKeySigner::random();
+        self.set_bnb(signer.address(), U256::from(10u8).pow(U256::from(18u8)))
+            .await;
+        self.give_tokens(u.quote, signer.address(), quote).await;
+        signer
+    }
+}
