@@ -73,6 +73,16 @@ async fn daemon_trades_a_live_grid_on_chain() {
         .ok()
         .json();
     let id = created["strategy"]["id"].as_i64().unwrap();
+    // Its paper twin, on the same pool's prices (market.paper_price_source = pool).
+    let twin = db
+        .run(&[
+            "--config", &config, "--json", "strategy", "create", "-t", "grid", "-s", "BTC/USDT",
+            "-n", "paper-twin", "-p",
+            r#"{"lower_price":"95000","upper_price":"105000","grid_count":5,"base_order_size":"1000","fee_bps":30}"#,
+        ])
+        .ok()
+        .json();
+    let twin_id = twin["strategy"]["id"].as_i64().unwrap();
 
     let client = ChainClient::connect(&ChainConfig {
         rpc_urls: vec![chain.url.clone()],
@@ -93,7 +103,10 @@ async fn daemon_trades_a_live_grid_on_chain() {
         &db,
         &config,
         &[],
-        &[("BSC_BOT_KEYSTORE_PASSWORD", PASSWORD)],
+        &[
+            ("BSC_BOT_KEYSTORE_PASSWORD", PASSWORD),
+            ("BSC_BOT_MARKET_PAPER_PRICE_SOURCE", "pool"),
+        ],
     )
     .await;
     let store = db.store().await;
@@ -184,6 +197,36 @@ async fn daemon_trades_a_live_grid_on_chain() {
     assert_eq!(
         gas_in_trades, swap_gas,
         "trades carry exactly the swaps' gas"
+    );
+    // The paper twin on the pool's prices made the same grid moves, in the same order: the
+    // prices differ only by the pool fee, the price impact and nothing else (no gas in paper).
+    // Fill order is the order the trades went on record in.
+    let moves = |trades: &[bsc_bot::store::paper::TradeRecord],
+                 orders: &[bsc_bot::store::orders::OrderRecord]|
+     -> Vec<(String, Option<i64>)> {
+        let mut t: Vec<_> = trades.iter().collect();
+        t.sort_by_key(|t| t.id);
+        t.iter()
+            .map(|t| {
+                let cell = orders
+                    .iter()
+                    .find(|o| Some(o.id) == t.order_id)
+                    .and_then(|o| o.cell);
+                (t.side.clone(), cell)
+            })
+            .collect()
+    };
+    let twin_orders = store.list_orders(Some(twin_id), None).await.unwrap();
+    let twin_trades = store.trading_history(Some(twin_id), 1000).await.unwrap();
+    assert_eq!(
+        moves(&twin_trades, &twin_orders),
+        moves(&trades, &orders),
+        "paper twin vs live"
+    );
+    assert_eq!(twin_trades.len(), 7);
+    assert!(
+        twin_trades.iter().all(|t| t.tx_hash.is_none()),
+        "paper trades touch no chain"
     );
     // Running, and said so.
     let listed = db

@@ -295,6 +295,13 @@ fn validate(config: &Config) -> Result<(), ConfigError> {
             expected: "at least one WebSocket URL".into(),
         });
     }
+    if !["binance", "pool"].contains(&config.market.paper_price_source.as_str()) {
+        return Err(ConfigError::Invalid {
+            key: "market.paper_price_source".into(),
+            value: format!("{:?}", config.market.paper_price_source),
+            expected: "\"binance\" or \"pool\"".into(),
+        });
+    }
     if config.market.stale_after_secs == 0 || config.market.silent_after_secs == 0 {
         return Err(ConfigError::Invalid {
             key: "market.stale_after_secs / market.silent_after_secs".into(),

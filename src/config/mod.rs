@@ -75,6 +75,10 @@ pub struct MarketConfig {
     /// Reconnect backoff bounds (exponential with jitter).
     pub reconnect_min_ms: u64,
     pub reconnect_max_ms: u64,
+    /// Where paper strategies get their price: `binance` (the reference market), or `pool` (the
+    /// DEX pool their live twin trades on, read through `[chain]` / `[dex]`), so a paper canary
+    /// sees exactly the prices its live twin sees.
+    pub paper_price_source: String,
 }
 
 impl Default for MarketConfig {
@@ -89,6 +93,7 @@ impl Default for MarketConfig {
             max_connection_secs: 23 * 3600 + 50 * 60,
             reconnect_min_ms: 250,
             reconnect_max_ms: 30_000,
+            paper_price_source: "binance".to_string(),
         }
     }
 }

@@ -176,7 +176,8 @@ impl Poller {
                 }
                 None if self.trades
                     && s.status != StrategyStatus::Stopped
-                    && s.mode == StrategyMode::Paper =>
+                    && s.mode == StrategyMode::Paper
+                    && self.config.market.paper_price_source != "pool" =>
                 {
                     self.known.insert(s.id, s.status);
                     let had = self.registry.lock().map(|r| r.streams().len()).unwrap_or(0);

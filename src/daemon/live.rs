@@ -28,8 +28,9 @@ fn address(text: &str, what: &str) -> Result<Address, String> {
         .map_err(|_| format!("{what} {text:?} is not an address"))
 }
 
-/// Prepare the chain side for `records` (live, not stopped). Returns it (when a node answered)
-/// and, for each strategy that cannot run, why.
+/// Prepare the chain side for `records`: strategies priced by their pool (every live one, and
+/// paper ones with `market.paper_price_source = "pool"`); live ones also need their wallet.
+/// Returns it (when a node answered) and, for each strategy that cannot run, why.
 pub async fn prepare(
     config: &Config,
     store: &Store,
@@ -45,13 +46,6 @@ pub async fn prepare(
         return (None, refused);
     }
     let password = std::env::var("BSC_BOT_KEYSTORE_PASSWORD").unwrap_or_default();
-    if password.is_empty() {
-        refuse_all(
-            "BSC_BOT_KEYSTORE_PASSWORD is not set, so its wallet stays locked",
-            &mut refused,
-        );
-        return (None, refused);
-    }
     let client = match ChainClient::connect(&config.chain).await {
         Ok(c) => c,
         Err(e) => {
@@ -74,6 +68,27 @@ pub async fn prepare(
     };
     let mut broken_wallets: BTreeMap<String, String> = BTreeMap::new();
     for r in records {
+        if r.mode != crate::strategy::StrategyMode::Live {
+            // Paper on pool prices: the pool, no wallet.
+            if !markets.pools.contains_key(&r.symbol) {
+                match pool_of(&client, config, factory, &r.symbol).await {
+                    Ok(pool) => {
+                        markets.pools.insert(r.symbol.clone(), pool);
+                    }
+                    Err(e) => {
+                        refused.insert(r.id, e);
+                    }
+                }
+            }
+            continue;
+        }
+        if password.is_empty() {
+            refused.insert(
+                r.id,
+                "BSC_BOT_KEYSTORE_PASSWORD is not set, so its wallet stays locked".into(),
+            );
+            continue;
+        }
         let Some(name) = r.wallet.clone() else {
             refused.insert(r.id, "no wallet on record".into());
             continue;

@@ -166,8 +166,8 @@ pub fn add_strategy(
     })
 }
 
-/// Add a live strategy: it trades on its pool's price.
-pub fn add_live_strategy(
+/// Add a strategy priced by its pool (a live one, or paper with `paper_price_source = "pool"`).
+pub fn add_pool_priced_strategy(
     engine: &mut DaemonEngine,
     registry: &Mutex<Registry>,
     record: &StrategyRecord,
@@ -374,13 +374,28 @@ pub async fn run(config: Config, opts: DaemonOptions) -> Result<(), DaemonError>
         engine.recorder().send(PersistOp::BeginRestore {
             strategy_ids: restored,
         });
-        let live_records: Vec<&StrategyRecord> = records
+        // Priced by their pool: every live strategy, and paper ones when configured so.
+        let paper_on_pool = config.market.paper_price_source == "pool";
+        let pool_records: Vec<&StrategyRecord> = records
             .iter()
-            .filter(|r| r.mode == StrategyMode::Live)
+            .filter(|r| r.mode == StrategyMode::Live || paper_on_pool)
             .collect();
-        let (prepared, refused) = live::prepare(&config, &store, &live_records).await;
+        let (prepared, refused) = live::prepare(&config, &store, &pool_records).await;
         markets = prepared;
         for r in &records {
+            if r.mode == StrategyMode::Paper && paper_on_pool {
+                if let Some(why) = refused.get(&r.id) {
+                    tracing::error!(strategy = r.id, reason = %why, "paper strategy on pool prices not run");
+                    continue;
+                }
+                match add_pool_priced_strategy(&mut engine, &registry, r) {
+                    Ok(_) => {
+                        known.insert(r.id, r.status);
+                    }
+                    Err(e) => tracing::error!(strategy = r.id, error = %e, "cannot run strategy"),
+                }
+                continue;
+            }
             if r.mode == StrategyMode::Live {
                 if let Some(why) = refused.get(&r.id) {
                     tracing::error!(strategy = r.id, reason = %why, "live strategy not run");
@@ -392,7 +407,7 @@ pub async fn run(config: Config, opts: DaemonOptions) -> Result<(), DaemonError>
                     live_status.insert(r.id, why.clone());
                     continue;
                 }
-                match add_live_strategy(&mut engine, &registry, r) {
+                match add_pool_priced_strategy(&mut engine, &registry, r) {
                     Ok(ix) => {
                         known.insert(r.id, r.status);
                         live_ix.push((r.clone(), ix));
