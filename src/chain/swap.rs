@@ -372,10 +372,10 @@ impl Swapper {
                 return Ok(Err(format!("node refused the transaction: {}", e.message)));
             }
             Err(e) => {
-                // No answer: it may be out there. It stays on record as signed, its nonce used;
-                // reconciliation finds out (and re-sends these same bytes if it is not).
-                *nonce_slot = Some(nonce + 1);
-                return Err(SwapError::Chain(rpc("eth_sendRawTransaction", e)));
+                // No answer: it may be out there. It is treated as sent: settling re-sends these
+                // same bytes until the chain decides, so whatever happened it stays one
+                // transaction — never a failure that would let the order be tried again.
+                tracing::warn!(tx_hash = %tx_hash, error = %e, "broadcast got no answer; settling it as sent");
             }
         }
         *nonce_slot = Some(nonce + 1);
@@ -385,9 +385,8 @@ impl Swapper {
             status: "broadcast",
             ..TxOutcome::default()
         };
-        self.store
-            .set_tx_outcome(id, &broadcast, wall_clock_ms())
-            .await?;
+        // From here on the transaction may be on chain: nothing below may fail the order.
+        self.record_until_done(id, &broadcast).await;
         crate::failpoint::hang_if(&format!("chain.after_broadcast.{purpose}")).await;
         let receipt = self.settle(tx_hash, nonce, &raw).await?;
         self.record_outcome(id, receipt.as_ref()).await?;
@@ -445,6 +444,22 @@ impl Swapper {
         Ok(out)
     }
 
+    /// Write a sent transaction's outcome, retrying until the database takes it (the transaction
+    /// is out there; its record must follow, and the order must not be failed for a database
+    /// hiccup).
+    async fn record_until_done(&self, id: i64, outcome: &TxOutcome) {
+        let mut pause = Duration::from_millis(100);
+        while let Err(e) = self
+            .store
+            .set_tx_outcome(id, outcome, wall_clock_ms())
+            .await
+        {
+            tracing::warn!(tx_id = id, error = %e, "cannot record a transaction's outcome yet; retrying");
+            tokio::time::sleep(pause).await;
+            pause = (pause * 2).min(Duration::from_secs(5));
+        }
+    }
+
     /// Put what the chain decided on record: the receipt's status and gas, or `dropped` when the
     /// transaction's nonce went to another one.
     async fn record_outcome(
@@ -456,11 +471,9 @@ impl Swapper {
             Some(r) => TxOutcome {
                 status: if r.status() { "mined" } else { "reverted" },
                 gas_used: Some(r.gas_used),
-                fee_bnb: Some(
-                    fee_bnb(r.gas_used, r.effective_gas_price)?
-                        .normalize()
-                        .to_string(),
-                ),
+                fee_bnb: fee_bnb(r.gas_used, r.effective_gas_price)
+                    .ok()
+                    .map(|f| f.normalize().to_string()),
                 error: (!r.status()).then(|| "reverted".to_string()),
                 block_number: r.block_number,
             },
@@ -470,9 +483,7 @@ impl Swapper {
                 ..TxOutcome::default()
             },
         };
-        self.store
-            .set_tx_outcome(id, &outcome, wall_clock_ms())
-            .await?;
+        self.record_until_done(id, &outcome).await;
         Ok(outcome.status)
     }
 
@@ -527,10 +538,23 @@ impl Swapper {
                 return Ok(Some(r));
             }
             waited += self.chain.receipt_timeout_secs;
-            let mined = self.mined_count().await?;
+            let mined = match self.mined_count().await {
+                Ok(m) => m,
+                Err(e) => {
+                    // Cannot tell yet: keep the order in flight and ask again.
+                    tracing::warn!(tx_hash = %hash, error = %e, "cannot read the nonce; waiting on");
+                    continue;
+                }
+            };
             if nonce < mined {
-                // Someone else's transaction at our nonce was mined (or ours, just now).
-                return self.receipt(hash).await;
+                // Our nonce is used: by this transaction (its receipt decides) or another one.
+                match self.receipt(hash).await {
+                    Ok(r) => return Ok(r),
+                    Err(e) => {
+                        tracing::warn!(tx_hash = %hash, error = %e, "cannot read the receipt; waiting on");
+                        continue;
+                    }
+                }
             }
             tracing::warn!(tx_hash = %hash, nonce, waited_secs = waited, "no receipt yet; sending the same transaction again and waiting");
             if let Err(e) = self.client.provider().send_raw_transaction(raw).await {
