@@ -487,11 +487,31 @@ async fn api_auth_rate_limit_and_validation() {
         );
     }
     assert!(codes.contains(&200) && codes.contains(&429), "{codes:?}");
-    let r = client.get(url("/api/health")).send().await.unwrap();
+    let r = client
+        .get(url("/api/v1/status"))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(
         r.status().as_u16(),
         429,
-        "the limit applies per client to every route"
+        "the limit applies per client to the API"
+    );
+    // Health is never limited: a load balancer or monitor polling it must not see a 429.
+    let r = client.get(url("/api/health")).send().await.unwrap();
+    assert_eq!(r.status().as_u16(), 200, "health is not rate-limited");
+    // /api/metrics is /metrics (what the runbooks scrape).
+    let m = client
+        .get(url("/api/metrics"))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        m.status().as_u16() == 200 || m.status().as_u16() == 429,
+        "{}",
+        m.status()
     );
 }
 

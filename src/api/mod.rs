@@ -172,6 +172,7 @@ async fn require_token(State(st): State<ApiState>, req: Request, next: Next) -> 
 pub fn router(state: ApiState) -> Router {
     let protected = Router::new()
         .route("/metrics", get(metrics_text))
+        .route("/api/metrics", get(metrics_text))
         .route("/api/v1/status", get(status))
         .route("/api/v1/trading/history", get(history))
         .route("/api/v1/strategies", get(strategies))
@@ -179,10 +180,12 @@ pub fn router(state: ApiState) -> Router {
         .route("/api/v1/control/poke", post(poke))
         .route("/api/v1/control/stop", post(stop))
         .route_layer(middleware::from_fn_with_state(state.clone(), require_token));
+    // Health is outside the rate limit: monitors and load balancers poll it and must never read a
+    // 429 as "down".
+    let limited = protected.layer(middleware::from_fn_with_state(state.clone(), rate_limit));
     Router::new()
         .route("/api/health", get(health))
-        .merge(protected)
-        .layer(middleware::from_fn_with_state(state.clone(), rate_limit))
+        .merge(limited)
         .with_state(state)
 }
 
