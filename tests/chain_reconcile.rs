@@ -35,6 +35,7 @@ fn buy(reference: &str) -> SwapOrder {
         amount_in: Decimal::from(500),
         limit: Decimal::from_str("101000").unwrap(),
         reference: reference.into(),
+        origin: None,
     }
 }
 

@@ -83,6 +83,7 @@ async fn swaps_on_a_real_pool() {
             amount_in: d("1000"),
             limit: d("101000"),
             reference: "s1-o1".into(),
+            origin: None,
         };
         let SwapResult::Filled {
             base: bought,
@@ -122,6 +123,7 @@ async fn swaps_on_a_real_pool() {
             amount_in: bought,
             limit: d("99000"),
             reference: "s1-o2".into(),
+            origin: None,
         };
         let SwapResult::Filled {
             base: sold,
@@ -147,6 +149,7 @@ async fn swaps_on_a_real_pool() {
             amount_in: d("0.001"),
             limit: d("150000"),
             reference: "s1-o3".into(),
+            origin: None,
         };
         chain.give_tokens(u.base, me, 1).await;
         match swapper.swap(&pool, &greedy).await.unwrap() {
@@ -185,6 +188,7 @@ async fn swaps_on_a_real_pool() {
                 amount_in: d("1000"),
                 limit: price_now * d("1.003"),
                 reference: "s1-o4".into(),
+                origin: None,
             };
             s2.swap(&p2, &order).await
         });
@@ -257,6 +261,7 @@ async fn a_swap_without_a_receipt_stays_in_flight_and_is_never_made_twice() {
         amount_in: d("10"),
         limit: d("101000"),
         reference: "warm".into(),
+        origin: None,
     };
     assert!(matches!(
         swapper.swap(&pool, &warm).await.unwrap(),
@@ -276,6 +281,7 @@ async fn a_swap_without_a_receipt_stays_in_flight_and_is_never_made_twice() {
             amount_in: d("500"),
             limit: d("101000"),
             reference: "slow".into(),
+            origin: None,
         };
         s2.swap(&p2, &order).await
     });

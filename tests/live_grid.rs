@@ -95,7 +95,7 @@ async fn live_grid_walks_the_pool_down_and_up() {
         HashMap::from([(0, pool.clone())]),
         30,
         reports_tx,
-        Box::new(|o| format!("engine-order-{}", o.order_id)),
+        Box::new(|o| (format!("engine-order-{}", o.order_id), 1)),
     );
     tokio::spawn(executor.run());
     let params = StrategyParams::parse("grid", &serde_json::from_str(GRID).unwrap()).unwrap();

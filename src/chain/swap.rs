@@ -26,7 +26,7 @@ use super::units::{from_units, to_units};
 use crate::clock::wall_clock_ms;
 use crate::config::{ChainConfig, DexConfig};
 use crate::engine::order::Side;
-use crate::store::chain_txs::{SignedTx, TxOutcome};
+use crate::store::chain_txs::{SignedTx, SwapOrigin, TxOutcome};
 use crate::store::{Store, StoreError};
 
 #[derive(Debug, thiserror::Error)]
@@ -52,6 +52,8 @@ pub struct SwapOrder {
     pub limit: Decimal,
     /// The order's client id, kept with its transaction.
     pub reference: String,
+    /// The order behind the swap (kept with its transaction for recovery after a crash).
+    pub origin: Option<SwapOrigin>,
 }
 
 /// What the chain did with a swap. Amounts are what the transfers logged, to the token unit.
@@ -89,7 +91,6 @@ pub struct Reconciled {
 struct Sent {
     tx_hash: B256,
     receipt: Option<TransactionReceipt>,
-    gas_price_wei: u128,
 }
 
 pub struct Swapper {
@@ -178,6 +179,7 @@ impl Swapper {
                 call.abi_encode(),
                 "swap",
                 Some(&order.reference),
+                order.origin.clone(),
                 on_broadcast,
             )
             .await?
@@ -200,30 +202,58 @@ impl Swapper {
                 fee_bnb: Decimal::ZERO,
             });
         };
+        self.result_of(&receipt, pool, order.side)
+    }
+
+    /// What a mined swap did, from its receipt: the amounts its transfers logged, or a revert.
+    fn result_of(
+        &self,
+        receipt: &TransactionReceipt,
+        pool: &Pool,
+        side: Side,
+    ) -> Result<SwapResult, SwapError> {
+        let (token_in, token_out) = match side {
+            Side::Buy => (&pool.quote, &pool.base),
+            Side::Sell => (&pool.base, &pool.quote),
+        };
+        let tx_hash = receipt.transaction_hash;
         let fee = fee_bnb(receipt.gas_used, receipt.effective_gas_price)?;
         if !receipt.status() {
             return Ok(SwapResult::Failed {
-                tx_hash: Some(sent.tx_hash),
+                tx_hash: Some(tx_hash),
                 reason: "swap reverted on chain (price past the slippage bound, or deadline)"
                     .into(),
                 retryable: true,
                 fee_bnb: fee,
             });
         }
-        let moved_in = self.transferred(&receipt, token_in, true)?;
-        let moved_out = self.transferred(&receipt, token_out, false)?;
-        let (base, quote) = match order.side {
+        let moved_in = self.transferred(receipt, token_in, true)?;
+        let moved_out = self.transferred(receipt, token_out, false)?;
+        let (base, quote) = match side {
             Side::Buy => (moved_out, moved_in),
             Side::Sell => (moved_in, moved_out),
         };
         Ok(SwapResult::Filled {
-            tx_hash: sent.tx_hash,
+            tx_hash,
             base,
             quote,
             gas_used: receipt.gas_used,
-            gas_price_wei: sent.gas_price_wei,
+            gas_price_wei: receipt.effective_gas_price,
             fee_bnb: fee,
         })
+    }
+
+    /// What a swap this wallet sent earlier did (`None`: no receipt, not mined).
+    pub async fn outcome_of(
+        &self,
+        tx_hash: B256,
+        pool: &Pool,
+        side: Side,
+    ) -> Result<Option<SwapResult>, SwapError> {
+        match self.receipt(tx_hash).await? {
+            Some(r) => self.result_of(&r, pool, side).map(Some),
+            None => Ok(None),
+        }
     }
 
     /// Sum of `token` transfers from (`outgoing`) or to this wallet in a receipt.
@@ -284,7 +314,14 @@ impl Swapper {
             value: balance.max(needed),
         };
         let sent = self
-            .send(token.address, call.abi_encode(), "approve", None, &|_| {})
+            .send(
+                token.address,
+                call.abi_encode(),
+                "approve",
+                None,
+                None,
+                &|_| {},
+            )
             .await?;
         match sent {
             Ok(Sent {
@@ -306,6 +343,7 @@ impl Swapper {
         input: Vec<u8>,
         purpose: &str,
         reference: Option<&str>,
+        origin: Option<SwapOrigin>,
         on_broadcast: &(dyn Fn(B256) + Sync),
     ) -> Result<Result<Sent, String>, SwapError> {
         let provider = self.client.provider();
@@ -352,6 +390,7 @@ impl Swapper {
                     reference: reference.map(str::to_string),
                     gas_price_wei: price,
                     gas_limit: limit,
+                    origin,
                 },
                 wall_clock_ms(),
             )
@@ -390,11 +429,7 @@ impl Swapper {
         crate::failpoint::hang_if(&format!("chain.after_broadcast.{purpose}")).await;
         let receipt = self.settle(tx_hash, nonce, &raw).await?;
         self.record_outcome(id, receipt.as_ref()).await?;
-        Ok(Ok(Sent {
-            tx_hash,
-            receipt,
-            gas_price_wei: price,
-        }))
+        Ok(Ok(Sent { tx_hash, receipt }))
     }
 
     /// Settle every transaction of this wallet left unresolved by a crash, before anything new is

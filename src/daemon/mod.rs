@@ -11,6 +11,7 @@ pub mod lock;
 pub mod priority;
 pub mod record_log;
 pub mod recorder;
+pub mod recovery;
 pub mod token;
 pub mod writer;
 
@@ -263,7 +264,10 @@ fn start_live(
             reports.clone(),
             Box::new(move |o| {
                 let strategy = db_ids.get(&o.strategy).copied().unwrap_or(-1);
-                writer::client_order_id(strategy, run_id, o.order_id)
+                (
+                    writer::client_order_id(strategy, run_id, o.order_id),
+                    strategy,
+                )
             }),
         );
         let slot = engine.venue_mut().add_dex(venue);
@@ -366,6 +370,41 @@ pub async fn run(config: Config, opts: DaemonOptions) -> Result<(), DaemonError>
     let mut live_ix: Vec<(StrategyRecord, usize)> = Vec::new();
     let mut live_status: BTreeMap<i64, String> = BTreeMap::new();
     if opts.trades() {
+        let mut records = records;
+        // Priced by their pool: every live strategy, and paper ones when configured so.
+        let paper_on_pool = config.market.paper_price_source == "pool";
+        let pool_records: Vec<&StrategyRecord> = records
+            .iter()
+            .filter(|r| r.mode == StrategyMode::Live || paper_on_pool)
+            .collect();
+        let (prepared, mut refused) = live::prepare(&config, &store, &pool_records).await;
+        markets = prepared;
+        // Orders the last run left in flight are settled (swaps mined meanwhile applied) before
+        // any strategy runs; a strategy whose recovery failed does not run.
+        let recovered = recovery::recover_in_flight(
+            &store,
+            markets.as_ref(),
+            config.dex.fee_bps,
+            &mut records,
+            &refused,
+        )
+        .await;
+        for (id, outcome) in recovered {
+            match outcome {
+                Ok(r) => {
+                    tracing::warn!(
+                        strategy = id,
+                        fills = r.fills,
+                        failed = r.failed,
+                        "orders in flight at the last stop settled"
+                    )
+                }
+                Err(e) => {
+                    tracing::error!(strategy = id, error = %e, "cannot settle the orders the last run left in flight; strategy not run");
+                    refused.insert(id, format!("recovery of orders in flight failed: {e}"));
+                }
+            }
+        }
         let restored: Vec<i64> = records
             .iter()
             .filter(|r| r.state.is_some())
@@ -374,15 +413,17 @@ pub async fn run(config: Config, opts: DaemonOptions) -> Result<(), DaemonError>
         engine.recorder().send(PersistOp::BeginRestore {
             strategy_ids: restored,
         });
-        // Priced by their pool: every live strategy, and paper ones when configured so.
-        let paper_on_pool = config.market.paper_price_source == "pool";
-        let pool_records: Vec<&StrategyRecord> = records
-            .iter()
-            .filter(|r| r.mode == StrategyMode::Live || paper_on_pool)
-            .collect();
-        let (prepared, refused) = live::prepare(&config, &store, &pool_records).await;
-        markets = prepared;
         for r in &records {
+            if r.status == StrategyStatus::Stopped {
+                // Its last liquidation was among the swaps recovered above.
+                continue;
+            }
+            if let (StrategyMode::Paper, false, Some(why)) =
+                (r.mode, paper_on_pool, refused.get(&r.id))
+            {
+                tracing::error!(strategy = r.id, reason = %why, "strategy not run");
+                continue;
+            }
             if r.mode == StrategyMode::Paper && paper_on_pool {
                 if let Some(why) = refused.get(&r.id) {
                     tracing::error!(strategy = r.id, reason = %why, "paper strategy on pool prices not run");

@@ -23,6 +23,22 @@ pub struct SignedTx {
     pub reference: Option<String>,
     pub gas_price_wei: u128,
     pub gas_limit: u64,
+    /// The order a swap executes.
+    pub origin: Option<SwapOrigin>,
+}
+
+/// The order a swap executes, kept with its transaction: what a restart needs to apply a swap
+/// that was mined while the daemon was down to its strategy.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SwapOrigin {
+    pub strategy_id: i64,
+    pub tag: u64,
+    /// `buy` or `sell`.
+    pub side: String,
+    /// A market order (start buy, liquidation) rather than a triggered limit.
+    pub market: bool,
+    /// What the lot a sell closes cost.
+    pub lot_cost: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -44,12 +60,14 @@ pub struct ChainTxRecord {
     pub fee_bnb: Option<String>,
     pub error: Option<String>,
     pub block_number: Option<i64>,
+    pub origin: Option<SwapOrigin>,
     pub created_at: i64,
     pub updated_at: i64,
 }
 
 const COLUMNS: &str = "id, chain_id, wallet, nonce, tx_hash, purpose, reference, gas_price_wei, \
-     gas_limit, status, gas_used, fee_bnb, error, block_number, created_at, updated_at";
+     gas_limit, status, gas_used, fee_bnb, error, block_number, strategy_id, order_tag, \
+     order_side, order_market, lot_cost, created_at, updated_at";
 
 fn from_row(r: &AnyRow) -> Result<ChainTxRecord, StoreError> {
     Ok(ChainTxRecord {
@@ -67,9 +85,27 @@ fn from_row(r: &AnyRow) -> Result<ChainTxRecord, StoreError> {
         fee_bnb: r.try_get("fee_bnb")?,
         error: r.try_get("error")?,
         block_number: r.try_get("block_number")?,
+        origin: origin_of(r)?,
         created_at: r.try_get("created_at")?,
         updated_at: r.try_get("updated_at")?,
     })
+}
+
+fn origin_of(r: &AnyRow) -> Result<Option<SwapOrigin>, StoreError> {
+    let strategy_id: Option<i64> = r.try_get("strategy_id")?;
+    let tag: Option<i64> = r.try_get("order_tag")?;
+    let side: Option<String> = r.try_get("order_side")?;
+    let (Some(strategy_id), Some(tag), Some(side)) = (strategy_id, tag, side) else {
+        return Ok(None);
+    };
+    let market: Option<i64> = r.try_get("order_market")?;
+    Ok(Some(SwapOrigin {
+        strategy_id,
+        tag: tag as u64,
+        side,
+        market: market.unwrap_or(0) != 0,
+        lot_cost: r.try_get("lot_cost")?,
+    }))
 }
 
 fn i64_of(v: u64, what: &str) -> Result<i64, StoreError> {
@@ -102,8 +138,10 @@ impl Store {
     pub async fn record_signed_tx(&self, tx: &SignedTx, now_ms: i64) -> Result<i64, StoreError> {
         let id: i64 = sqlx::query_scalar(
             "INSERT INTO chain_txs (chain_id, wallet, nonce, tx_hash, raw_tx, purpose, reference, \
-             gas_price_wei, gas_limit, status, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'signed', $10, $10) RETURNING id",
+             gas_price_wei, gas_limit, status, created_at, updated_at, strategy_id, order_tag, \
+             order_side, order_market, lot_cost) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'signed', $10, $10, $11, $12, $13, $14, $15) \
+             RETURNING id",
         )
         .bind(i64_of(tx.chain_id, "chain id")?)
         .bind(tx.wallet.to_lowercase())
@@ -115,6 +153,16 @@ impl Store {
         .bind(tx.gas_price_wei.to_string())
         .bind(i64_of(tx.gas_limit, "gas limit")?)
         .bind(now_ms)
+        .bind(tx.origin.as_ref().map(|o| o.strategy_id))
+        .bind(
+            tx.origin
+                .as_ref()
+                .map(|o| i64_of(o.tag, "order tag"))
+                .transpose()?,
+        )
+        .bind(tx.origin.as_ref().map(|o| o.side.clone()))
+        .bind(tx.origin.as_ref().map(|o| i64::from(o.market)))
+        .bind(tx.origin.as_ref().and_then(|o| o.lot_cost.clone()))
         .fetch_one(&self.pool)
         .await?;
         Ok(id)
@@ -214,5 +262,51 @@ impl Store {
         .fetch_all(&self.pool)
         .await?;
         rows.iter().map(from_row).collect()
+    }
+
+    /// Swaps of a strategy the chain mined whose fill is not on record (no trade carries their
+    /// hash): what a crash left between a receipt and the record of its fill. Oldest first.
+    pub async fn unapplied_swaps(
+        &self,
+        strategy_id: i64,
+    ) -> Result<Vec<ChainTxRecord>, StoreError> {
+        let rows = sqlx::query(&format!(
+            "SELECT {COLUMNS} FROM chain_txs c WHERE strategy_id = $1 AND purpose = 'swap' \
+             AND status = 'mined' \
+             AND NOT EXISTS (SELECT 1 FROM trades t WHERE t.tx_hash = c.tx_hash) ORDER BY nonce, id"
+        ))
+        .bind(strategy_id)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(from_row).collect()
+    }
+
+    /// A strategy's swap transactions by order reference, newest first (for the reason an order
+    /// left in flight by a crash failed).
+    pub async fn swap_tx_of_reference(
+        &self,
+        reference: &str,
+    ) -> Result<Option<ChainTxRecord>, StoreError> {
+        let row = sqlx::query(&format!(
+            "SELECT {COLUMNS} FROM chain_txs WHERE reference = $1 AND purpose = 'swap' \
+             ORDER BY id DESC LIMIT 1"
+        ))
+        .bind(reference.to_string())
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(from_row).transpose()
+    }
+
+    pub async fn chain_tx_by_hash(
+        &self,
+        tx_hash: &str,
+    ) -> Result<Option<ChainTxRecord>, StoreError> {
+        let row = sqlx::query(&format!(
+            "SELECT {COLUMNS} FROM chain_txs WHERE tx_hash = $1"
+        ))
+        .bind(tx_hash.to_string())
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(from_row).transpose()
     }
 }

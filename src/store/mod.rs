@@ -13,6 +13,7 @@ pub mod daemon;
 pub mod error;
 pub mod orders;
 pub mod paper;
+pub mod recovery;
 pub mod strategies;
 
 use std::path::Path;

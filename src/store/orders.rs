@@ -63,6 +63,9 @@ pub struct OrderRecord {
     pub quote_amount: Option<String>,
     pub base_amount: Option<String>,
     pub cell: Option<i64>,
+    /// The strategy's tag for the order (which cell, which side of it).
+    #[serde(skip)]
+    pub tag: Option<i64>,
     pub status: OrderStatus,
     pub status_reason: Option<String>,
     /// The venue's name for the order once accepted (a transaction hash on chain).
@@ -72,7 +75,7 @@ pub struct OrderRecord {
 }
 
 const ORDER_COLUMNS: &str = "id, strategy_id, client_order_id, kind, side, trigger_price, \
-     quote_amount, base_amount, cell, status, status_reason, venue_ref, created_at, updated_at";
+     quote_amount, base_amount, cell, tag, status, status_reason, venue_ref, created_at, updated_at";
 
 fn order_from_row(row: &AnyRow) -> Result<OrderRecord, StoreError> {
     let id: i64 = row.try_get("id")?;
@@ -87,6 +90,7 @@ fn order_from_row(row: &AnyRow) -> Result<OrderRecord, StoreError> {
         quote_amount: row.try_get("quote_amount")?,
         base_amount: row.try_get("base_amount")?,
         cell: row.try_get("cell")?,
+        tag: row.try_get("tag")?,
         status: OrderStatus::parse(&status)
             .ok_or_else(|| StoreError::Corrupt(format!("order {id} status {status:?}")))?,
         status_reason: row.try_get("status_reason")?,

@@ -15,9 +15,12 @@ use tokio::sync::mpsc;
 
 use super::report::{Execution, VenueReport};
 use super::Venue;
+use std::sync::atomic::{AtomicBool, Ordering};
+
 use crate::chain::{Pool, SwapOrder, SwapResult, Swapper};
 use crate::engine::order::{Amount, Fill, Side};
 use crate::risk::Approved;
+use crate::store::chain_txs::SwapOrigin;
 
 /// An order on its way to the executor, with the price the engine saw when it sent it.
 #[derive(Debug)]
@@ -56,9 +59,9 @@ impl Venue for DexVenue {
     }
 }
 
-/// What an order's transaction is recorded under (`chain_txs.reference`): the daemon names it after
-/// the order on record, so the two join.
-pub type OrderReference = Box<dyn Fn(&Execution) -> String + Send + Sync>;
+/// What an order's transaction is recorded under: its client id (`chain_txs.reference`, so the
+/// two join) and its strategy's id on record.
+pub type OrderReference = Box<dyn Fn(&Execution) -> (String, i64) + Send + Sync>;
 
 /// Runs the swaps of one wallet.
 pub struct DexExecutor {
@@ -131,57 +134,98 @@ impl DexExecutor {
                 )
             }
         };
+        let (reference, strategy_id) = (self.reference)(o);
         let order = SwapOrder {
             side: o.side,
             amount_in,
             // A market order is bounded by the price it was sent at.
             limit: o.limit.unwrap_or(job.market),
-            reference: (self.reference)(o),
+            reference,
+            origin: Some(SwapOrigin {
+                strategy_id,
+                tag: o.tag,
+                side: o.side.as_str().to_string(),
+                market: o.limit.is_none(),
+                lot_cost: o.lot_cost.map(|c| c.normalize().to_string()),
+            }),
         };
         let reports = self.reports.clone();
         let order_id = o.order_id;
-        let on_broadcast = move |hash: alloy::primitives::B256| {
-            let _ = reports.try_send(VenueReport::Accepted {
+        let told = AtomicBool::new(false);
+        let on_broadcast = |hash: alloy::primitives::B256| {
+            let sent = reports.try_send(VenueReport::Accepted {
                 order_id,
                 reference: hash.to_string(),
                 ts_us: now_us(),
             });
+            told.store(sent.is_ok(), Ordering::Relaxed);
         };
-        match self
+        let result = self
             .swapper
             .swap_reporting(pool, &order, &on_broadcast)
-            .await
-        {
-            Ok(SwapResult::Filled { base, quote, .. }) => {
-                let price = if base > Decimal::ZERO {
-                    quote / base
-                } else {
-                    Decimal::ZERO
-                };
-                let fee_rate = Decimal::from(self.fee_bps) / Decimal::from(10_000);
-                // The pool fee, in quote: taken from a buy's input, or from a sell's gross output.
-                let fee = match o.side {
-                    Side::Buy => quote * fee_rate,
-                    Side::Sell => quote * fee_rate / (Decimal::ONE - fee_rate),
-                };
-                VenueReport::Filled(Fill {
-                    order_id: o.order_id,
-                    strategy: o.strategy,
-                    tag: o.tag,
-                    side: o.side,
-                    market: o.limit.is_none(),
-                    price,
-                    base,
-                    quote,
-                    fee,
-                    lot_cost: o.lot_cost,
-                    ts_us: now_us().max(job.ts_us),
+            .await;
+        // A fill on chain is on record with its transaction: the engine hears the hash before
+        // the fill even when the channel was full at broadcast.
+        let hash = match &result {
+            Ok(SwapResult::Filled { tx_hash, .. }) => Some(*tx_hash),
+            Ok(SwapResult::Failed { tx_hash, .. }) => *tx_hash,
+            Err(_) => None,
+        };
+        if let (Some(hash), false) = (hash, told.load(Ordering::Relaxed)) {
+            let _ = self
+                .reports
+                .send(VenueReport::Accepted {
+                    order_id,
+                    reference: hash.to_string(),
+                    ts_us: now_us(),
                 })
-            }
+                .await;
+        }
+        match result {
+            Ok(SwapResult::Filled { base, quote, .. }) => VenueReport::Filled(swap_fill(
+                o,
+                base,
+                quote,
+                self.fee_bps,
+                now_us().max(job.ts_us),
+            )),
             Ok(SwapResult::Failed {
                 reason, retryable, ..
             }) => failed(reason, retryable),
             Err(e) => failed(format!("swap not completed: {e}"), true),
         }
+    }
+}
+
+/// The fill a swap made for an order: the amounts its transfers logged, its effective price, and
+/// the pool fee in quote.
+pub fn swap_fill(o: &Execution, base: Decimal, quote: Decimal, fee_bps: u32, ts_us: i64) -> Fill {
+    let price = if base > Decimal::ZERO {
+        quote / base
+    } else {
+        Decimal::ZERO
+    };
+    Fill {
+        order_id: o.order_id,
+        strategy: o.strategy,
+        tag: o.tag,
+        side: o.side,
+        market: o.limit.is_none(),
+        price,
+        base,
+        quote,
+        fee: swap_fee(o.side, quote, fee_bps),
+        lot_cost: o.lot_cost,
+        ts_us,
+    }
+}
+
+/// The pool fee of a swap in quote: taken from a buy's input, or from a sell's gross output
+/// (`quote` is what the sell received, after the fee).
+pub fn swap_fee(side: Side, quote: Decimal, fee_bps: u32) -> Decimal {
+    let fee_rate = Decimal::from(fee_bps) / Decimal::from(10_000);
+    match side {
+        Side::Buy => quote * fee_rate,
+        Side::Sell => quote * fee_rate / (Decimal::ONE - fee_rate),
     }
 }

@@ -102,8 +102,19 @@ pub struct Uniswap {
 }
 
 impl TestChain {
-    /// anvil on a free loopback port (`None` outside CI when it is not installed).
+    /// anvil on a free loopback port (`None` outside CI when it is not installed), mining each
+    /// transaction as it arrives.
     pub async fn start() -> Option<TestChain> {
+        Self::start_with(None).await
+    }
+
+    /// anvil mining a block every `block_secs` (several transactions a block; a swap stays in
+    /// flight until the next one).
+    pub async fn start_with_block_time(block_secs: u64) -> Option<TestChain> {
+        Self::start_with(Some(block_secs)).await
+    }
+
+    async fn start_with(block_secs: Option<u64>) -> Option<TestChain> {
         let (anvil, artifacts) = tools()?;
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
@@ -119,6 +130,11 @@ impl TestChain {
                 "0",
                 "--silent",
             ])
+            .args(
+                block_secs
+                    .map(|b| vec!["--block-time".to_string(), b.to_string()])
+                    .unwrap_or_default(),
+            )
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -380,6 +396,8 @@ impl TestChain {
                     .unwrap();
             let r = IUniswapV2Router02::new(router, &p)
                 .swapExactTokensForTokens(units, U256::ZERO, path, me, U256::from(u64::MAX))
+                // The estimate runs short when the bot's swap lands in the same block first.
+                .gas(400_000)
                 .send()
                 .await
                 .unwrap()
