@@ -528,3 +528,61 @@ proptest! {
         prop_assert_eq!(run(), run());
     }
 }
+
+/// A grid restored while its stop-loss liquidation was in flight re-issues the sell at once, but
+/// the symbol has no price yet (and, in the daemon, its live venue is routed only after the
+/// strategies are added): the sell waits for the first price instead of going out at zero.
+#[test]
+fn liquidation_restored_before_any_price_waits_for_the_first_one() {
+    const SL_GRID: &str = r#"{"lower_price":"100","upper_price":"200","grid_count":5,"base_order_size":"100","fee_bps":25,"stop_loss_price":"90"}"#;
+    let delays = SimDelays {
+        latency_us: 1_000_000,
+        ..SimDelays::default()
+    };
+    let mut e = engine(SL_GRID, sim(delays), MemoryRecorder::default());
+    tick(&mut e, 0, "160");
+    tick(&mut e, 2_000_000, "160");
+    let held = e.ledger(0).fills;
+    assert!(held > 0, "the start buys filled");
+    // The stop-loss fires; its liquidations are in flight when the process dies.
+    tick(&mut e, 3_000_000, "89");
+    let selling = e
+        .in_flight(0)
+        .iter()
+        .filter(|f| f.order.side == Side::Sell)
+        .count();
+    assert_eq!(selling as u64, held, "one liquidation per lot");
+    let state = e.snapshot(0);
+    let ledger = e.ledger(0).clone();
+
+    let p = StrategyParams::parse("grid", &serde_json::from_str(SL_GRID).unwrap()).unwrap();
+    let mut restored = Engine::new(
+        1,
+        sim(SimDelays::default()),
+        RiskGuard::new(RiskLimits::default()),
+        MemoryRecorder::default(),
+    );
+    let ledger = Ledger {
+        reserved_quote: Decimal::ZERO,
+        reserved_base: Decimal::ZERO,
+        ..ledger
+    };
+    restored.add_strategy(
+        p.restore(&state).unwrap(),
+        0,
+        p.fee_bps(),
+        StrategyStatus::Active,
+        Some(ledger),
+    );
+    assert!(
+        restored.recorder().fills.is_empty() && restored.in_flight(0).is_empty(),
+        "nothing goes out before the symbol has a price"
+    );
+    tick(&mut restored, 4_000_000, "88");
+    let fills = &restored.recorder().fills;
+    assert_eq!(fills.len(), selling, "the liquidations, at the first price");
+    assert!(fills
+        .iter()
+        .all(|f| f.side == Side::Sell && f.price == d("88")));
+    assert_eq!(restored.status(0), StrategyStatus::Stopped);
+}

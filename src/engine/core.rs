@@ -47,6 +47,10 @@ struct SymbolState {
     seen: bool,
     /// Strategies that have not seen their first price yet.
     pending_start: Vec<StrategyIx>,
+    /// Market orders issued before the symbol had a price (a restored strategy finishing a
+    /// liquidation at start-up): they go to the venue at the first price, not at zero and not
+    /// before the daemon has routed the strategy to its venue.
+    deferred: Vec<Execution>,
 }
 
 /// What a strategy hears about its orders, in the order it happened.
@@ -104,6 +108,7 @@ impl<R: Recorder, V: Venue> Engine<R, V> {
                     last_price: Decimal::ZERO,
                     seen: false,
                     pending_start: Vec::new(),
+                    deferred: Vec::new(),
                 })
                 .collect(),
             venue,
@@ -137,6 +142,7 @@ impl<R: Recorder, V: Venue> Engine<R, V> {
             last_price: Decimal::ZERO,
             seen: false,
             pending_start: Vec::new(),
+            deferred: Vec::new(),
         });
         self.symbols.len() - 1
     }
@@ -227,7 +233,9 @@ impl<R: Recorder, V: Venue> Engine<R, V> {
         self.ticks += 1;
         self.now_us = ts_us;
         state.last = price;
-        let quiet = state.book.is_quiet(price) && state.pending_start.is_empty();
+        let quiet = state.book.is_quiet(price)
+            && state.pending_start.is_empty()
+            && state.deferred.is_empty();
         if quiet && state.seen {
             if ts_us >= self.next_mark_us {
                 self.mark_all(ts_us);
@@ -264,6 +272,12 @@ impl<R: Recorder, V: Venue> Engine<R, V> {
                 }
             }
             self.symbols[symbol].pending_start.extend(still);
+        }
+        if !self.symbols[symbol].deferred.is_empty() {
+            for exec in std::mem::take(&mut self.symbols[symbol].deferred) {
+                self.execute(exec, price, ts_us);
+            }
+            self.drain_fills();
         }
         // The price's fills first ...
         let mut fired = std::mem::take(&mut self.fired);
@@ -368,7 +382,11 @@ impl<R: Recorder, V: Venue> Engine<R, V> {
                         limit: None,
                         fee_bps: self.slots[ix].fee_bps,
                     };
-                    self.execute(exec, price, ts);
+                    if self.symbols[symbol].seen {
+                        self.execute(exec, price, ts);
+                    } else {
+                        self.symbols[symbol].deferred.push(exec);
+                    }
                 }
                 Intent::CancelAll => self.cancel_all(ix, "strategy cancelled its orders", ts),
                 Intent::Stop { reason } => {
