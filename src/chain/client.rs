@@ -11,6 +11,7 @@ use rust_decimal::Decimal;
 use serde::Serialize;
 
 use super::contracts::{IUniswapV2Factory, IUniswapV2Pair, IERC20};
+use super::failover::FailoverTransport;
 use super::units::{from_units, UnitsError};
 use crate::config::ChainConfig;
 
@@ -60,9 +61,10 @@ pub struct Pool {
 #[derive(Clone)]
 pub struct ChainClient {
     provider: DynProvider,
+    /// The first endpoint that answered at connect.
     host: String,
     chain_id: u64,
-    timeout: Duration,
+    transport: FailoverTransport,
 }
 
 fn rpc(call: &str, e: impl std::fmt::Display) -> ChainError {
@@ -73,38 +75,58 @@ fn rpc(call: &str, e: impl std::fmt::Display) -> ChainError {
 }
 
 impl ChainClient {
-    /// Connect to the first configured endpoint that answers within `rpc_timeout_ms`.
+    /// Connect over every configured endpoint (see [`FailoverTransport`]): each is asked for its
+    /// chain id at once; one on another chain refuses the whole configuration, and at least one
+    /// must answer. Endpoints silent now are used once they answer with the right chain.
     pub async fn connect(config: &ChainConfig) -> Result<ChainClient, ChainError> {
         let timeout = Duration::from_millis(config.rpc_timeout_ms);
+        let mut urls = Vec::new();
         let mut failures = Vec::new();
         for url in &config.rpc_urls {
-            let host = host_of(url);
-            let Ok(parsed) = url.parse() else {
-                failures.push(format!("{host}: not a URL"));
-                continue;
-            };
-            let provider = ProviderBuilder::new().connect_http(parsed).erased();
-            match tokio::time::timeout(timeout, provider.get_chain_id()).await {
-                Ok(Ok(actual)) if actual == config.chain_id => {
-                    return Ok(ChainClient {
-                        provider,
-                        host,
-                        chain_id: actual,
-                        timeout,
-                    })
+            match url.parse::<reqwest::Url>() {
+                Ok(u) => urls.push(u),
+                Err(_) => failures.push(format!("{}: not a URL", host_of(url))),
+            }
+        }
+        let transport = FailoverTransport::new(&urls, config.chain_id, timeout, config.rpc_retries);
+        let mut answered = None;
+        for (host, answer) in transport.probe().await {
+            match answer {
+                Ok(actual) if actual == config.chain_id => {
+                    answered.get_or_insert(host);
                 }
-                Ok(Ok(actual)) => {
+                Ok(actual) => {
                     return Err(ChainError::WrongChain {
                         host,
                         expected: config.chain_id,
                         actual,
                     })
                 }
-                Ok(Err(e)) => failures.push(format!("{host}: {e}")),
-                Err(_) => failures.push(format!("{host}: no answer in {} ms", timeout.as_millis())),
+                Err(e) => failures.push(format!("{host}: {e}")),
             }
         }
-        Err(ChainError::Unreachable(failures.join("; ")))
+        let Some(host) = answered else {
+            return Err(ChainError::Unreachable(failures.join("; ")));
+        };
+        for f in &failures {
+            tracing::warn!(endpoint = %f, "RPC endpoint not answering at start; used once it does");
+        }
+        let is_local = urls
+            .first()
+            .is_some_and(|u| alloy::transports::utils::guess_local_url(u.as_str()));
+        let client = alloy::rpc::client::RpcClient::new(transport.clone(), is_local);
+        let provider = ProviderBuilder::new().connect_client(client).erased();
+        Ok(ChainClient {
+            provider,
+            host,
+            chain_id: config.chain_id,
+            transport,
+        })
+    }
+
+    /// How many times a request moved to another endpoint.
+    pub fn failovers(&self) -> u64 {
+        self.transport.failovers()
     }
 
     pub fn chain_id(&self) -> u64 {
@@ -116,22 +138,22 @@ impl ChainClient {
         &self.host
     }
 
+    /// The endpoint in use now, by host.
+    pub fn current_host(&self) -> String {
+        self.transport.current_host()
+    }
+
     pub fn provider(&self) -> &DynProvider {
         &self.provider
     }
 
+    /// A call, its error named after it (the transport bounds each request's time).
     async fn bounded<T, E: std::fmt::Display>(
         &self,
         call: &str,
         fut: impl std::future::IntoFuture<Output = Result<T, E>>,
     ) -> Result<T, ChainError> {
-        match tokio::time::timeout(self.timeout, fut).await {
-            Ok(r) => r.map_err(|e| rpc(call, e)),
-            Err(_) => Err(rpc(
-                call,
-                format!("no answer in {} ms", self.timeout.as_millis()),
-            )),
-        }
+        fut.await.map_err(|e| rpc(call, e))
     }
 
     /// BNB (the native coin, 18 decimals) held by `who`.

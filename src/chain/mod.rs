@@ -5,6 +5,7 @@
 
 pub mod client;
 pub mod contracts;
+pub mod failover;
 pub mod gas;
 pub mod swap;
 pub mod swap_math;

@@ -20,6 +20,9 @@ pub struct ChainConfig {
     pub rpc_urls: Vec<String>,
     /// One RPC request may take this long before the next endpoint is tried (milliseconds).
     pub rpc_timeout_ms: u64,
+    /// A request every endpoint failed is tried over all of them this many more times, with a
+    /// pause of 0.2 s doubling up to 2 s between rounds.
+    pub rpc_retries: u32,
     /// Gas price policy (BSC takes legacy-priced transactions): the node's price × multiplier,
     /// never below the floor nor above the cap (gwei).
     pub gas_price_floor_gwei: Decimal,
@@ -52,6 +55,7 @@ impl Default for ChainConfig {
                 "https://bsc-dataseed1.ninicoin.io".into(),
             ],
             rpc_timeout_ms: 3_000,
+            rpc_retries: 2,
             gas_price_floor_gwei: Decimal::new(1, 1),
             gas_price_multiplier: Decimal::new(11, 1),
             gas_price_cap_gwei: Decimal::from(10),
@@ -141,6 +145,13 @@ pub(super) fn validate(chain: &ChainConfig, dex: &DexConfig) -> Result<(), Confi
             "chain.rpc_timeout_ms",
             chain.rpc_timeout_ms,
             "milliseconds in 100..=60000",
+        ));
+    }
+    if chain.rpc_retries > 10 {
+        return Err(invalid(
+            "chain.rpc_retries",
+            chain.rpc_retries,
+            "rounds in 0..=10",
         ));
     }
     if chain.gas_price_floor_gwei < Decimal::ZERO

@@ -478,3 +478,160 @@ impl TestChain {
         signer
     }
 }
+
+/// What [`assert_records_equal_chain`] counted.
+pub struct Books {
+    pub mined: usize,
+    pub reverted: usize,
+    pub trades: usize,
+}
+
+/// After anything (crashes, RPC faults): everything wallet `me` did on chain is on record once
+/// (nonces 0..n), every mined swap of strategy `id` is exactly one trade with its hash and gas and
+/// every trade a mined swap, no order got two swaps, every cell alternates buy, sell (no cell
+/// bought twice), no order is left in flight, the wallet moved exactly as the trades say (BNB by
+/// the gas on record) from `before` (BNB, base, quote), and the strategy's ledger equals its trades.
+pub async fn assert_records_equal_chain(
+    store: &bsc_bot::store::Store,
+    client: &bsc_bot::chain::ChainClient,
+    pool: &bsc_bot::chain::Pool,
+    me: Address,
+    id: i64,
+    before: (
+        rust_decimal::Decimal,
+        rust_decimal::Decimal,
+        rust_decimal::Decimal,
+    ),
+) -> Books {
+    use rust_decimal::Decimal;
+    use std::collections::{BTreeMap, BTreeSet};
+    use std::str::FromStr;
+    let d = |s: &str| Decimal::from_str(s).unwrap();
+    // Everything the address did on chain is on record, once, with contiguous nonces.
+    let txs = store.chain_txs_of(56, &me.to_string()).await.unwrap();
+    let on_chain: Vec<_> = txs
+        .iter()
+        .filter(|t| t.status == "mined" || t.status == "reverted")
+        .collect();
+    assert!(
+        txs.iter()
+            .all(|t| matches!(t.status.as_str(), "mined" | "reverted" | "rejected")),
+        "every transaction settled: {:?}",
+        txs.iter().map(|t| &t.status).collect::<Vec<_>>()
+    );
+    let nonce = client.provider().get_transaction_count(me).await.unwrap();
+    let nonces: Vec<i64> = on_chain.iter().map(|t| t.nonce).collect();
+    let mut sorted = nonces.clone();
+    sorted.sort_unstable();
+    assert_eq!(
+        sorted,
+        (0..nonce as i64).collect::<Vec<_>>(),
+        "nonces 0..{nonce}, each once"
+    );
+    for t in &on_chain {
+        let r = client
+            .provider()
+            .get_transaction_receipt(t.tx_hash.parse().unwrap())
+            .await
+            .unwrap()
+            .expect("a transaction on record as mined has its receipt");
+        assert_eq!(r.from, me);
+        assert_eq!(r.status(), t.status == "mined");
+    }
+    // No order got two swaps.
+    let swaps: Vec<_> = on_chain.iter().filter(|t| t.purpose == "swap").collect();
+    let mut per_reference: BTreeMap<&str, usize> = BTreeMap::new();
+    for s in &swaps {
+        *per_reference
+            .entry(s.reference.as_deref().unwrap())
+            .or_default() += 1;
+    }
+    assert!(
+        per_reference.values().all(|n| *n == 1),
+        "one swap per order: {per_reference:?}"
+    );
+    // Mined swaps = trades, one each.
+    let mined: BTreeSet<&str> = swaps
+        .iter()
+        .filter(|t| t.status == "mined")
+        .map(|t| t.tx_hash.as_str())
+        .collect();
+    let trades = store.trading_history(Some(id), 10_000).await.unwrap();
+    let traded: Vec<&str> = trades
+        .iter()
+        .map(|t| t.tx_hash.as_deref().expect("a live trade has its tx hash"))
+        .collect();
+    assert_eq!(traded.len(), mined.len(), "one trade per mined swap");
+    assert_eq!(traded.iter().copied().collect::<BTreeSet<_>>(), mined);
+    assert!(trades.iter().all(|t| t.gas_fee.is_some()));
+    // Every cell alternates buy, sell, buy… in chain order.
+    let orders = store.list_orders(Some(id), None).await.unwrap();
+    let mut by_nonce: Vec<_> = trades.iter().collect();
+    let nonce_of = |hash: &str| swaps.iter().find(|s| s.tx_hash == hash).unwrap().nonce;
+    by_nonce.sort_by_key(|t| nonce_of(t.tx_hash.as_deref().unwrap()));
+    let mut cells: BTreeMap<i64, Vec<&str>> = BTreeMap::new();
+    for t in &by_nonce {
+        let cell = orders
+            .iter()
+            .find(|o| Some(o.id) == t.order_id)
+            .and_then(|o| o.cell)
+            .expect("a trade's order and cell on record");
+        cells.entry(cell).or_default().push(t.side.as_str());
+    }
+    for (cell, sides) in &cells {
+        for (i, side) in sides.iter().enumerate() {
+            let want = if i % 2 == 0 { "buy" } else { "sell" };
+            assert_eq!(*side, want, "cell {cell}: {sides:?}");
+        }
+    }
+    assert!(
+        orders
+            .iter()
+            .all(|o| !matches!(o.status.as_str(), "submitted" | "accepted")),
+        "no order left in flight"
+    );
+    // Balances to the wei; ledger = trades.
+    let sum = |side: &str, f: fn(&bsc_bot::store::paper::TradeRecord) -> &str| -> Decimal {
+        trades
+            .iter()
+            .filter(|t| t.side == side)
+            .map(|t| d(f(t)))
+            .sum()
+    };
+    let after = (
+        client.native_balance(me).await.unwrap(),
+        client.token_balance(&pool.base, me).await.unwrap(),
+        client.token_balance(&pool.quote, me).await.unwrap(),
+    );
+    let base_moved = sum("buy", |t| &t.base_amount) - sum("sell", |t| &t.base_amount);
+    let quote_moved = sum("sell", |t| &t.quote_amount) - sum("buy", |t| &t.quote_amount);
+    assert_eq!(after.1 - before.1, base_moved, "base = trades");
+    assert_eq!(after.2 - before.2, quote_moved, "quote = trades");
+    let gas: Decimal = on_chain
+        .iter()
+        .map(|t| d(t.fee_bnb.as_deref().unwrap()))
+        .sum();
+    assert_eq!(before.0 - after.0, gas, "BNB spent = gas on record");
+    let record = store
+        .get_strategy(&bsc_bot::store::StrategyRef::Id(id))
+        .await
+        .unwrap();
+    let doc: serde_json::Value = serde_json::from_str(record.state.as_deref().unwrap()).unwrap();
+    let ledger = &doc["ledger"];
+    assert_eq!(
+        d(ledger["base"].as_str().unwrap()),
+        base_moved,
+        "ledger base"
+    );
+    assert_eq!(
+        d(ledger["quote"].as_str().unwrap()),
+        d(ledger["initial_quote"].as_str().unwrap()) + quote_moved,
+        "ledger quote"
+    );
+    assert_eq!(ledger["fills"].as_u64().unwrap(), trades.len() as u64);
+    Books {
+        mined: mined.len(),
+        reverted: swaps.len() - mined.len(),
+        trades: trades.len(),
+    }
+}
