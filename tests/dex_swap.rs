@@ -237,25 +237,36 @@ async fn swaps_on_a_real_pool() {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_swap_without_a_receipt_stays_in_flight_and_is_never_made_twice() {
-    let Some(chain) = TestChain::start().await else {
-        return;
-    };
+/// A wallet whose swap is stuck: blocks stop being mined after a warm-up swap (so only the stuck
+/// one waits), `receipt_timeout_secs` = 1 and the given swap deadline.
+async fn stuck_swap(
+    deadline_secs: u64,
+) -> Option<(
+    TestChain,
+    TestDb,
+    bsc_bot::store::Store,
+    Address,
+    tokio::task::JoinHandle<Result<SwapResult, bsc_bot::chain::swap::SwapError>>,
+    u64,
+    Decimal,
+    bsc_bot::chain::Pool,
+    ChainClient,
+)> {
+    let chain = TestChain::start().await?;
     let u = chain.deploy_uniswap(10, 1_000_000).await;
     let db = TestDb::new("sqlite").await;
     let store = db.store().await;
     let Market {
-        chain_cfg,
+        mut chain_cfg,
         dex,
         client,
         pool,
     } = chain.market(&u, 1).await;
+    chain_cfg.swap_deadline_secs = deadline_secs;
     let signer = chain.bot_wallet(&u, 10_000).await;
     let me = signer.address();
     let swapper =
         Arc::new(Swapper::new(client.clone(), signer, store.clone(), chain_cfg, dex).unwrap());
-    // Approve while blocks are still mined, so only the swap waits.
     let warm = SwapOrder {
         side: Side::Buy,
         amount_in: d("10"),
@@ -267,6 +278,7 @@ async fn a_swap_without_a_receipt_stays_in_flight_and_is_never_made_twice() {
         swapper.swap(&pool, &warm).await.unwrap(),
         SwapResult::Filled { .. }
     ));
+    let quote_before = client.token_balance(&pool.quote, me).await.unwrap();
     let reader = chain.reader();
     let _: serde_json::Value = reader
         .raw_request("evm_setAutomine".into(), (false,))
@@ -285,36 +297,129 @@ async fn a_swap_without_a_receipt_stays_in_flight_and_is_never_made_twice() {
         };
         s2.swap(&p2, &order).await
     });
-    // Three receipt timeouts pass without a block: still in flight, still one transaction.
-    tokio::time::sleep(Duration::from_millis(3500)).await;
-    assert!(!swap.is_finished(), "the order stays in flight");
-    assert_eq!(
-        reader.get_transaction_count(me).pending().await.unwrap(),
-        count + 1
-    );
+    Some((
+        chain,
+        db,
+        store,
+        me,
+        swap,
+        count,
+        quote_before,
+        pool,
+        client,
+    ))
+}
+
+/// Mine one block and mine on every transaction again.
+async fn mine_again(chain: &TestChain) {
+    let reader = chain.reader();
     let _: serde_json::Value = reader.raw_request("evm_mine".into(), ()).await.unwrap();
     let _: serde_json::Value = reader
         .raw_request("evm_setAutomine".into(), (true,))
         .await
         .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stuck_swap_is_sped_up_at_its_nonce_and_fills_once() {
+    let Some((chain, _db, store, me, swap, count, quote_before, pool, client)) =
+        stuck_swap(60).await
+    else {
+        return;
+    };
+    // Three receipt timeouts pass without a block: the swap stays in flight, replaced at its
+    // nonce by the same call for ≥ 10 % more gas price each time (its deadline is far).
+    tokio::time::sleep(Duration::from_millis(3500)).await;
+    assert!(!swap.is_finished(), "the order stays in flight");
+    let reader = chain.reader();
+    assert_eq!(
+        reader.get_transaction_count(me).pending().await.unwrap(),
+        count + 1,
+        "one nonce"
+    );
+    mine_again(&chain).await;
     let result = tokio::time::timeout(Duration::from_secs(10), swap)
         .await
         .unwrap()
         .unwrap()
         .unwrap();
-    assert!(matches!(result, SwapResult::Filled { .. }), "{result:?}");
-    let swaps: Vec<_> = store
+    let SwapResult::Filled { tx_hash, quote, .. } = result else {
+        panic!("{result:?}");
+    };
+    assert_eq!(quote, d("500"));
+    let slow: Vec<_> = store
         .chain_txs_of(56, &me.to_string())
         .await
         .unwrap()
         .into_iter()
-        .filter(|t| t.purpose == "swap")
+        .filter(|t| t.reference.as_deref() == Some("slow"))
         .collect();
-    assert_eq!(
-        swaps.len(),
-        2,
-        "the warm-up and the slow swap, nothing more"
-    );
-    assert!(swaps.iter().all(|t| t.status == "mined"));
+    assert!(slow.len() >= 3, "the original and its speed-ups: {slow:?}");
+    assert!(slow
+        .iter()
+        .all(|t| t.purpose == "swap" && t.nonce == slow[0].nonce));
+    for pair in slow.windows(2) {
+        let (a, b): (u128, u128) = (
+            pair[0].gas_price_wei.parse().unwrap(),
+            pair[1].gas_price_wei.parse().unwrap(),
+        );
+        assert!(
+            b * 10 >= a * 11,
+            "each replacement pays ≥ 10 % more: {a} → {b}"
+        );
+    }
+    let mined: Vec<_> = slow.iter().filter(|t| t.status == "mined").collect();
+    assert_eq!(mined.len(), 1, "exactly one of them mined: {slow:?}");
+    assert_eq!(mined[0].tx_hash, tx_hash.to_string());
+    assert!(slow
+        .iter()
+        .filter(|t| t.status != "mined")
+        .all(|t| t.status == "dropped"
+            && t.error.as_deref() == Some(&format!("replaced at its nonce by {tx_hash}"))));
     assert_eq!(reader.get_transaction_count(me).await.unwrap(), count + 1);
+    let quote_after = client.token_balance(&pool.quote, me).await.unwrap();
+    assert_eq!(quote_before - quote_after, d("500"), "spent once");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stuck_swap_past_its_deadline_is_cancelled_and_spends_only_gas() {
+    let Some((chain, _db, store, me, swap, count, quote_before, pool, client)) =
+        stuck_swap(2).await
+    else {
+        return;
+    };
+    tokio::time::sleep(Duration::from_millis(1800)).await;
+    assert!(!swap.is_finished(), "the order stays in flight");
+    mine_again(&chain).await;
+    let result = tokio::time::timeout(Duration::from_secs(10), swap)
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    let SwapResult::Failed {
+        tx_hash: Some(hash),
+        reason,
+        retryable: true,
+        fee_bnb,
+    } = result
+    else {
+        panic!("{result:?}");
+    };
+    assert!(reason.contains("cancelled"), "{reason}");
+    let txs = store.chain_txs_of(56, &me.to_string()).await.unwrap();
+    let cancel = txs.iter().find(|t| t.tx_hash == hash.to_string()).unwrap();
+    assert_eq!(cancel.purpose, "cancel");
+    assert_eq!(cancel.status, "mined");
+    assert_eq!(cancel.gas_used, Some(21_000));
+    assert_eq!(fee_bnb, d(cancel.fee_bnb.as_deref().unwrap()));
+    let swap_tx = txs
+        .iter()
+        .find(|t| t.reference.as_deref() == Some("slow") && t.purpose == "swap")
+        .unwrap();
+    assert_eq!(swap_tx.status, "dropped");
+    assert_eq!(swap_tx.nonce, cancel.nonce);
+    let reader = chain.reader();
+    assert_eq!(reader.get_transaction_count(me).await.unwrap(), count + 1);
+    let quote_after = client.token_balance(&pool.quote, me).await.unwrap();
+    assert_eq!(quote_before, quote_after, "nothing but gas spent");
 }

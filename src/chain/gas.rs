@@ -22,6 +22,12 @@ pub fn gas_price_wei(node_wei: u128, config: &ChainConfig) -> Result<u128, Units
     Ok(scaled.clamp(floor, cap.max(floor)))
 }
 
+/// The configured cap in wei: no transaction, replacements included, pays more.
+pub fn gas_price_cap_wei(config: &ChainConfig) -> Result<u128, UnitsError> {
+    let v = to_units(config.gas_price_cap_gwei, 9)?;
+    Ok(u128::try_from(v).unwrap_or(u128::MAX))
+}
+
 /// Gas limit: the node's estimate with the configured margin (rounded up).
 pub fn gas_limit(estimate: u64, margin: Decimal) -> u64 {
     use rust_decimal::prelude::ToPrimitive;

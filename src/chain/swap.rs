@@ -18,6 +18,10 @@ use alloy::sol_types::{SolCall, SolEvent};
 use rust_decimal::Decimal;
 use tokio::sync::Mutex;
 
+mod settle;
+
+use settle::{Candidate, Original};
+
 use super::client::{ChainClient, ChainError, Pool, Token};
 use super::contracts::{IUniswapV2Router02, IERC20};
 use super::gas::{fee_bnb, gas_limit, gas_price_wei};
@@ -87,10 +91,24 @@ pub struct Reconciled {
     pub status: &'static str,
 }
 
+/// What a transaction is for, kept with it.
+struct TxMeta<'a> {
+    /// `swap`, `approve`.
+    purpose: &'a str,
+    /// The order's client id.
+    reference: Option<&'a str>,
+    origin: Option<SwapOrigin>,
+    /// A swap's deadline (chain time): a stuck swap is sped up before it, cancelled after.
+    deadline: Option<u64>,
+}
+
 /// A transaction sent and answered.
 struct Sent {
+    /// The transaction the chain mined at the nonce (the original, a speed-up or a cancel).
     tx_hash: B256,
     receipt: Option<TransactionReceipt>,
+    /// A cancel took the nonce: the call itself never ran.
+    cancelled: bool,
 }
 
 pub struct Swapper {
@@ -177,9 +195,12 @@ impl Swapper {
             .send(
                 self.router,
                 call.abi_encode(),
-                "swap",
-                Some(&order.reference),
-                order.origin.clone(),
+                TxMeta {
+                    purpose: "swap",
+                    reference: Some(&order.reference),
+                    origin: order.origin.clone(),
+                    deadline: Some(deadline),
+                },
                 on_broadcast,
             )
             .await?
@@ -202,6 +223,17 @@ impl Swapper {
                 fee_bnb: Decimal::ZERO,
             });
         };
+        if sent.cancelled {
+            return Ok(SwapResult::Failed {
+                tx_hash: Some(sent.tx_hash),
+                reason: format!(
+                    "no receipt within {} s: cancelled at its nonce by a zero-value self-send",
+                    self.chain.receipt_timeout_secs
+                ),
+                retryable: true,
+                fee_bnb: fee_bnb(receipt.gas_used, receipt.effective_gas_price)?,
+            });
+        }
         self.result_of(&receipt, pool, order.side)
     }
 
@@ -317,15 +349,20 @@ impl Swapper {
             .send(
                 token.address,
                 call.abi_encode(),
-                "approve",
-                None,
-                None,
+                TxMeta {
+                    purpose: "approve",
+                    reference: None,
+                    origin: None,
+                    deadline: None,
+                },
                 &|_| {},
             )
             .await?;
         match sent {
             Ok(Sent {
-                receipt: Some(r), ..
+                receipt: Some(r),
+                cancelled: false,
+                ..
             }) if r.status() => Ok(()),
             Ok(s) => Err(SwapError::ApproveFailed {
                 token: token.symbol.clone(),
@@ -341,16 +378,20 @@ impl Swapper {
         &self,
         to: Address,
         input: Vec<u8>,
-        purpose: &str,
-        reference: Option<&str>,
-        origin: Option<SwapOrigin>,
+        meta: TxMeta<'_>,
         on_broadcast: &(dyn Fn(B256) + Sync),
     ) -> Result<Result<Sent, String>, SwapError> {
+        let TxMeta {
+            purpose,
+            reference,
+            origin,
+            deadline,
+        } = meta;
         let provider = self.client.provider();
         let request = TransactionRequest::default()
             .with_from(self.address)
             .with_to(to)
-            .with_input(Bytes::from(input));
+            .with_input(Bytes::from(input.clone()));
         let estimate = match provider.estimate_gas(request.clone()).await {
             Ok(g) => g,
             Err(e) => return Ok(Err(format!("simulation failed: {e}"))),
@@ -390,7 +431,7 @@ impl Swapper {
                     reference: reference.map(str::to_string),
                     gas_price_wei: price,
                     gas_limit: limit,
-                    origin,
+                    origin: origin.clone(),
                 },
                 wall_clock_ms(),
             )
@@ -427,54 +468,120 @@ impl Swapper {
         // From here on the transaction may be on chain: nothing below may fail the order.
         self.record_until_done(id, &broadcast).await;
         crate::failpoint::hang_if(&format!("chain.after_broadcast.{purpose}")).await;
-        let receipt = self.settle(tx_hash, nonce, &raw).await?;
-        self.record_outcome(id, receipt.as_ref()).await?;
-        Ok(Ok(Sent { tx_hash, receipt }))
+        let original = Original {
+            nonce,
+            to,
+            input: &input,
+            gas_limit: limit,
+            deadline,
+            purpose,
+            reference,
+            origin,
+        };
+        let first = Candidate {
+            id,
+            hash: tx_hash,
+            raw,
+            gas_price: price,
+            cancel: false,
+        };
+        Ok(Ok(match self.settle(&original, vec![first]).await? {
+            Some((won, receipt)) => Sent {
+                tx_hash: won.hash,
+                receipt: Some(receipt),
+                cancelled: won.cancel,
+            },
+            None => Sent {
+                tx_hash,
+                receipt: None,
+                cancelled: false,
+            },
+        }))
     }
 
     /// Settle every transaction of this wallet left unresolved by a crash, before anything new is
-    /// sent: a receipt → `mined` / `reverted`; no receipt and its nonce still free → the same
-    /// signed bytes again (the same transaction: it cannot be mined twice); its nonce taken by
-    /// another transaction → `dropped`. Oldest nonce first.
+    /// sent, one nonce at a time, oldest first (all transactions on record at a nonce — an
+    /// original and its replacements — settle together): a receipt → `mined` / `reverted`, the
+    /// others at its nonce `dropped`; no receipt and the nonce still free → the same signed bytes
+    /// again (the same transactions: only one can be mined), then settled as any sent
+    /// transaction (cancelled when stuck: the swap's deadline is unknown here); the nonce taken
+    /// by another transaction → `dropped`.
     pub async fn reconcile(&self) -> Result<Vec<Reconciled>, SwapError> {
         let mut out = Vec::new();
         let pending = self
             .store
             .unresolved_txs(self.client.chain_id(), &self.address.to_string())
             .await?;
+        let mut at_nonce: std::collections::BTreeMap<i64, Vec<_>> = Default::default();
         for tx in pending {
-            let hash: B256 = tx.tx_hash.parse().map_err(|_| {
-                SwapError::Sign(format!("tx hash {} on record is not a hash", tx.tx_hash))
-            })?;
+            at_nonce.entry(tx.nonce).or_default().push(tx);
+        }
+        for (nonce, txs) in at_nonce {
+            let mut candidates = Vec::new();
+            for tx in &txs {
+                candidates.push(Candidate {
+                    id: tx.id,
+                    hash: tx.tx_hash.parse().map_err(|_| {
+                        SwapError::Sign(format!("tx hash {} on record is not a hash", tx.tx_hash))
+                    })?,
+                    raw: alloy::hex::decode(tx.raw_tx.trim_start_matches("0x"))
+                        .map_err(|e| SwapError::Sign(format!("raw tx on record: {e}")))?,
+                    gas_price: tx.gas_price_wei.parse().unwrap_or(0),
+                    cancel: tx.purpose == "cancel",
+                });
+            }
+            let nonce = nonce as u64;
             let mut action = "found mined";
-            let receipt = match self.receipt(hash).await? {
-                Some(r) => Some(r),
+            let won = match self.any_receipt(&candidates).await? {
+                Some(won) => {
+                    self.record_settled(&candidates, Some(&won)).await?;
+                    Some(won)
+                }
+                None if nonce < self.mined_count().await? => {
+                    action = "nonce taken";
+                    self.record_settled(&candidates, None).await?;
+                    None
+                }
                 None => {
-                    let mined = self.mined_count().await?;
-                    let nonce = tx.nonce as u64;
-                    if nonce < mined {
-                        action = "nonce taken";
-                        None
-                    } else {
-                        let raw = alloy::hex::decode(tx.raw_tx.trim_start_matches("0x"))
-                            .map_err(|e| SwapError::Sign(format!("raw tx on record: {e}")))?;
-                        if let Err(e) = self.client.provider().send_raw_transaction(&raw).await {
+                    action = "re-broadcast";
+                    for c in candidates.iter().rev() {
+                        if let Err(e) = self.client.provider().send_raw_transaction(&c.raw).await {
                             // "already known" is fine: it is out there; settling decides.
-                            tracing::warn!(tx_hash = %hash, error = %e, "re-broadcast answered with an error");
+                            tracing::warn!(tx_hash = %c.hash, error = %e, "re-broadcast answered with an error");
                         }
-                        action = "re-broadcast";
-                        self.settle(hash, nonce, &raw).await?
                     }
+                    let original = Original {
+                        nonce,
+                        to: self.address,
+                        input: &[],
+                        gas_limit: 21_000,
+                        deadline: None,
+                        purpose: "cancel",
+                        reference: txs.first().and_then(|t| t.reference.as_deref()),
+                        origin: None,
+                    };
+                    self.settle(&original, candidates.clone()).await?
                 }
             };
-            let status = self.record_outcome(tx.id, receipt.as_ref()).await?;
-            tracing::info!(tx_hash = %hash, nonce = tx.nonce, action, status, "reconciled");
-            out.push(Reconciled {
-                tx_hash: hash,
-                purpose: tx.purpose,
-                reference: tx.reference,
-                status,
-            });
+            for tx in &txs {
+                let status = match &won {
+                    Some((w, r)) if w.id == tx.id => {
+                        if r.status() {
+                            "mined"
+                        } else {
+                            "reverted"
+                        }
+                    }
+                    _ => "dropped",
+                };
+                tracing::info!(tx_hash = %tx.tx_hash, nonce = tx.nonce, action, status, "reconciled");
+                out.push(Reconciled {
+                    tx_hash: tx.tx_hash.parse().unwrap_or_default(),
+                    purpose: tx.purpose.clone(),
+                    reference: tx.reference.clone(),
+                    status,
+                });
+            }
         }
         Ok(out)
     }
@@ -554,64 +661,6 @@ impl Swapper {
             .await?
             .unwrap_or(0);
         Ok(on_chain.max(recorded).max(cached.unwrap_or(0)))
-    }
-
-    /// Wait for a sent transaction until the chain decides it: its receipt, or its nonce taken by
-    /// another transaction (`None`). A transaction without a receipt after `receipt_timeout_secs`
-    /// is sent again as the same signed bytes (a node may have dropped it) and waited for again:
-    /// the order stays in flight, and no second transaction is ever made for it, so it can never
-    /// fill twice. (Replacing it at a higher gas price is the next step.)
-    async fn settle(
-        &self,
-        hash: B256,
-        nonce: u64,
-        raw: &[u8],
-    ) -> Result<Option<TransactionReceipt>, SwapError> {
-        let mut waited = 0u64;
-        loop {
-            if let Some(r) = self.wait_receipt(hash).await? {
-                return Ok(Some(r));
-            }
-            waited += self.chain.receipt_timeout_secs;
-            let mined = match self.mined_count().await {
-                Ok(m) => m,
-                Err(e) => {
-                    // Cannot tell yet: keep the order in flight and ask again.
-                    tracing::warn!(tx_hash = %hash, error = %e, "cannot read the nonce; waiting on");
-                    continue;
-                }
-            };
-            if nonce < mined {
-                // Our nonce is used: by this transaction (its receipt decides) or another one.
-                match self.receipt(hash).await {
-                    Ok(r) => return Ok(r),
-                    Err(e) => {
-                        tracing::warn!(tx_hash = %hash, error = %e, "cannot read the receipt; waiting on");
-                        continue;
-                    }
-                }
-            }
-            tracing::warn!(tx_hash = %hash, nonce, waited_secs = waited, "no receipt yet; sending the same transaction again and waiting");
-            if let Err(e) = self.client.provider().send_raw_transaction(raw).await {
-                tracing::debug!(tx_hash = %hash, error = %e, "re-send answered with an error");
-            }
-        }
-    }
-
-    async fn wait_receipt(&self, hash: B256) -> Result<Option<TransactionReceipt>, SwapError> {
-        let deadline =
-            tokio::time::Instant::now() + Duration::from_secs(self.chain.receipt_timeout_secs);
-        loop {
-            match self.client.provider().get_transaction_receipt(hash).await {
-                Ok(Some(r)) => return Ok(Some(r)),
-                Ok(None) => {}
-                Err(e) => tracing::warn!(tx_hash = %hash, error = %e, "receipt poll failed"),
-            }
-            if tokio::time::Instant::now() >= deadline {
-                return Ok(None);
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
     }
 }
 

@@ -535,6 +535,17 @@ impl<R: Recorder, V: Venue> Engine<R, V> {
                     .order_accepted(strategy, id, &reference, ts_us);
                 flight.reference = Some(reference);
             }
+            VenueReport::Replaced {
+                reference, ts_us, ..
+            } => {
+                let Some(flight) = self.in_flight.get_mut(&id) else {
+                    return;
+                };
+                let strategy = flight.order.strategy;
+                self.recorder
+                    .order_accepted(strategy, id, &reference, ts_us);
+                flight.reference = Some(reference);
+            }
             VenueReport::Filled(mut fill) => {
                 let Some(flight) = self.release(id) else {
                     return;

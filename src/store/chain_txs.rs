@@ -121,6 +121,7 @@ pub struct UnresolvedTx {
     pub raw_tx: String,
     pub purpose: String,
     pub reference: Option<String>,
+    pub gas_price_wei: String,
 }
 
 /// What the chain made of a transaction.
@@ -226,7 +227,7 @@ impl Store {
         wallet: &str,
     ) -> Result<Vec<UnresolvedTx>, StoreError> {
         let rows = sqlx::query(
-            "SELECT id, nonce, tx_hash, raw_tx, purpose, reference FROM chain_txs \
+            "SELECT id, nonce, tx_hash, raw_tx, purpose, reference, gas_price_wei FROM chain_txs \
              WHERE chain_id = $1 AND wallet = $2 AND status IN ('signed', 'broadcast') \
              ORDER BY nonce, id",
         )
@@ -243,6 +244,7 @@ impl Store {
                     raw_tx: r.try_get("raw_tx")?,
                     purpose: r.try_get("purpose")?,
                     reference: r.try_get("reference")?,
+                    gas_price_wei: r.try_get("gas_price_wei")?,
                 })
             })
             .collect()

@@ -15,8 +15,6 @@ use tokio::sync::mpsc;
 
 use super::report::{Execution, VenueReport};
 use super::Venue;
-use std::sync::atomic::{AtomicBool, Ordering};
-
 use crate::chain::{Pool, SwapOrder, SwapResult, Swapper};
 use crate::engine::order::{Amount, Fill, Side};
 use crate::risk::Approved;
@@ -151,35 +149,48 @@ impl DexExecutor {
         };
         let reports = self.reports.clone();
         let order_id = o.order_id;
-        let told = AtomicBool::new(false);
+        // The hash the engine was told at broadcast, if the report got through.
+        let told = std::sync::Mutex::new(None);
         let on_broadcast = |hash: alloy::primitives::B256| {
             let sent = reports.try_send(VenueReport::Accepted {
                 order_id,
                 reference: hash.to_string(),
                 ts_us: now_us(),
             });
-            told.store(sent.is_ok(), Ordering::Relaxed);
+            if sent.is_ok() {
+                if let Ok(mut t) = told.lock() {
+                    *t = Some(hash);
+                }
+            }
         };
         let result = self
             .swapper
             .swap_reporting(pool, &order, &on_broadcast)
             .await;
-        // A fill on chain is on record with its transaction: the engine hears the hash before
-        // the fill even when the channel was full at broadcast.
+        // A fill on chain is on record with its transaction: the engine hears the hash that
+        // decided the order before the answer — also when the channel was full at broadcast, and
+        // the replacement's hash when the stuck original was replaced at its nonce.
         let hash = match &result {
             Ok(SwapResult::Filled { tx_hash, .. }) => Some(*tx_hash),
             Ok(SwapResult::Failed { tx_hash, .. }) => *tx_hash,
             Err(_) => None,
         };
-        if let (Some(hash), false) = (hash, told.load(Ordering::Relaxed)) {
-            let _ = self
-                .reports
-                .send(VenueReport::Accepted {
-                    order_id,
-                    reference: hash.to_string(),
-                    ts_us: now_us(),
-                })
-                .await;
+        let told = told.lock().map(|t| *t).unwrap_or(None);
+        let report = match (hash, told) {
+            (Some(h), None) => Some(VenueReport::Accepted {
+                order_id,
+                reference: h.to_string(),
+                ts_us: now_us(),
+            }),
+            (Some(h), Some(t)) if h != t => Some(VenueReport::Replaced {
+                order_id,
+                reference: h.to_string(),
+                ts_us: now_us(),
+            }),
+            _ => None,
+        };
+        if let Some(r) = report {
+            let _ = self.reports.send(r).await;
         }
         match result {
             Ok(SwapResult::Filled { base, quote, .. }) => VenueReport::Filled(swap_fill(

@@ -30,6 +30,14 @@ pub enum VenueReport {
         reference: String,
         ts_us: i64,
     },
+    /// The venue now knows an accepted order under another reference: its transaction was stuck
+    /// and replaced at the same nonce (a speed-up or a cancel); the last reference is the one
+    /// whose receipt decides the order.
+    Replaced {
+        order_id: OrderId,
+        reference: String,
+        ts_us: i64,
+    },
     /// The order executed; the amounts are what really moved (within the order's bounds).
     Filled(Fill),
     /// The order did not execute. `retryable`: the same order may succeed later (a timeout, a
@@ -45,9 +53,9 @@ pub enum VenueReport {
 impl VenueReport {
     pub fn order_id(&self) -> OrderId {
         match self {
-            VenueReport::Accepted { order_id, .. } | VenueReport::Failed { order_id, .. } => {
-                *order_id
-            }
+            VenueReport::Accepted { order_id, .. }
+            | VenueReport::Replaced { order_id, .. }
+            | VenueReport::Failed { order_id, .. } => *order_id,
             VenueReport::Filled(f) => f.order_id,
         }
     }
@@ -55,6 +63,7 @@ impl VenueReport {
     pub fn kind(&self) -> &'static str {
         match self {
             VenueReport::Accepted { .. } => "accepted",
+            VenueReport::Replaced { .. } => "replaced",
             VenueReport::Filled(_) => "filled",
             VenueReport::Failed { .. } => "failed",
         }
