@@ -3,7 +3,7 @@
 //! levels and up through three; every grid fill is an on-chain swap in flight from broadcast to
 //! receipt, the strategy's ledger moves exactly as the wallet's balances do (to the wei), gas is
 //! what the transactions on record say, and no fill is worse than its limit after the pool fee
-//! and the slippage bound.
+//! and the slippage bound. Once on two 18-decimal tokens, once on tokens of 8 and 6 decimals.
 
 #![allow(clippy::unwrap_used)]
 
@@ -66,10 +66,23 @@ async fn settle(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn live_grid_walks_the_pool_down_and_up() {
+    walk_the_grid(18, 18).await;
+}
+
+/// The same on tokens of other decimals (8 like WBTC, 6 like USDC elsewhere): amounts convert
+/// with each token's own decimals, read from its contract, and still reconcile to the unit.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn live_grid_on_tokens_of_8_and_6_decimals() {
+    walk_the_grid(8, 6).await;
+}
+
+async fn walk_the_grid(base_decimals: u8, quote_decimals: u8) {
     let Some(chain) = TestChain::start().await else {
         return;
     };
-    let u = chain.deploy_uniswap(10, 1_000_000).await;
+    let u = chain
+        .deploy_uniswap_with_decimals(base_decimals, quote_decimals, 10, 1_000_000)
+        .await;
     let db = TestDb::new("sqlite").await;
     let store = db.store().await;
     let Market {
@@ -78,6 +91,12 @@ async fn live_grid_walks_the_pool_down_and_up() {
         client,
         pool,
     } = chain.market(&u, 30).await;
+    assert_eq!(
+        (pool.base.decimals, pool.quote.decimals),
+        (base_decimals, quote_decimals),
+        "decimals read from the token contracts"
+    );
+    assert_eq!(price(&client, &pool).await, d("100000"));
     chain.fund_trader(&u, 5, 500_000).await;
     let bot = chain.bot_wallet(&u, 10_000).await;
     let me = bot.address();

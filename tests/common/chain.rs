@@ -197,9 +197,37 @@ impl TestChain {
         receipt.contract_address.unwrap()
     }
 
-    /// WETH9, the factory, Router02, two tokens (all supply to the deployer) and a pair holding
-    /// `base_liquidity` base against `quote_liquidity` quote (whole tokens).
+    /// WETH9, the factory, Router02, two 18-decimal tokens (all supply to the deployer) and a pair
+    /// holding `base_liquidity` base against `quote_liquidity` quote (whole tokens).
     pub async fn deploy_uniswap(&self, base_liquidity: u64, quote_liquidity: u64) -> Uniswap {
+        self.deploy_uniswap_with_decimals(18, 18, base_liquidity, quote_liquidity)
+            .await
+    }
+
+    /// The v2-core test ERC20 with its `decimals` constant (18) patched to `decimals`: the only
+    /// `JUMPDEST PUSH1 0x12 DUP2 JUMP` in its code is that getter's body.
+    fn token_code(&self, decimals: u8) -> Vec<u8> {
+        let mut code = self.bytecode("v2-core", "ERC20");
+        let getter = [0x5b, 0x60, 0x12, 0x81, 0x56];
+        let at: Vec<usize> = code
+            .windows(getter.len())
+            .enumerate()
+            .filter(|(_, w)| *w == getter)
+            .map(|(i, _)| i)
+            .collect();
+        assert_eq!(at.len(), 1, "the decimals getter, once");
+        code[at[0] + 2] = decimals;
+        code
+    }
+
+    /// [`TestChain::deploy_uniswap`] with tokens of the given decimals.
+    pub async fn deploy_uniswap_with_decimals(
+        &self,
+        base_decimals: u8,
+        quote_decimals: u8,
+        base_liquidity: u64,
+        quote_liquidity: u64,
+    ) -> Uniswap {
         let p = self.signer(DEPLOYER_KEY);
         let me: Address = DEPLOYER_KEY.parse::<PrivateKeySigner>().unwrap().address();
         let weth = self
@@ -221,12 +249,12 @@ impl TestChain {
             .await;
         let supply = U256::from(10u8).pow(U256::from(30u8));
         let base = self
-            .deploy(&p, self.bytecode("v2-core", "ERC20"), supply.abi_encode())
+            .deploy(&p, self.token_code(base_decimals), supply.abi_encode())
             .await;
         let quote = self
-            .deploy(&p, self.bytecode("v2-core", "ERC20"), supply.abi_encode())
+            .deploy(&p, self.token_code(quote_decimals), supply.abi_encode())
             .await;
-        let whole = U256::from(10u8).pow(U256::from(18u8));
+        let whole = |d: u8| U256::from(10u8).pow(U256::from(d));
         for t in [base, quote] {
             let r = IERC20::new(t, &p)
                 .approve(router, U256::MAX)
@@ -242,8 +270,8 @@ impl TestChain {
             .addLiquidity(
                 base,
                 quote,
-                U256::from(base_liquidity) * whole,
-                U256::from(quote_liquidity) * whole,
+                U256::from(base_liquidity) * whole(base_decimals),
+                U256::from(quote_liquidity) * whole(quote_decimals),
                 U256::ZERO,
                 U256::ZERO,
                 me,
@@ -274,7 +302,8 @@ impl TestChain {
     /// Send `amount` whole tokens of `token` from the deployer to `to`.
     pub async fn give_tokens(&self, token: Address, to: Address, amount: u64) {
         let p = self.signer(DEPLOYER_KEY);
-        let whole = U256::from(10u8).pow(U256::from(18u8));
+        let decimals = IERC20::new(token, &p).decimals().call().await.unwrap();
+        let whole = U256::from(10u8).pow(U256::from(decimals));
         let r = IERC20::new(token, &p)
             .transfer(to, U256::from(amount) * whole)
             .send()
@@ -391,8 +420,13 @@ impl TestChain {
                     (b - b_target) * now / rust_decimal::Decimal::TWO,
                 )
             };
+            let sent = if b_target > b {
+                pool.base.decimals
+            } else {
+                pool.quote.decimals
+            };
             let units =
-                bsc_bot::chain::units::to_units(amount.max(rust_decimal::Decimal::new(1, 4)), 18)
+                bsc_bot::chain::units::to_units(amount.max(rust_decimal::Decimal::new(1, 4)), sent)
                     .unwrap();
             let r = IUniswapV2Router02::new(router, &p)
                 .swapExactTokensForTokens(units, U256::ZERO, path, me, U256::from(u64::MAX))
