@@ -142,7 +142,7 @@ async fn swaps_on_a_real_pool() {
         );
         assert_eq!(after_sell.quote, after.quote + got, "{kind}");
 
-        // A limit the pool cannot meet: refused by the simulation, nothing signed, no gas.
+        // A limit the pool cannot meet: refused by the simulation, nothing sent, no gas.
         let signed = store.chain_txs_of(56, &me.to_string()).await.unwrap().len();
         let greedy = SwapOrder {
             side: Side::Sell,
@@ -160,10 +160,32 @@ async fn swaps_on_a_real_pool() {
             } => assert_eq!(fee_bnb, Decimal::ZERO),
             other => panic!("{kind}: {other:?}"),
         }
-        // (The base token's first approve is the one new transaction.)
+        // The base token's approve (the first sell used up the last one), then the swap: simulated
+        // by `eth_call` while it was signed and committed, never sent, on record as rejected with
+        // its nonce unused.
         let txs = store.chain_txs_of(56, &me.to_string()).await.unwrap();
-        assert_eq!(txs.len(), signed + 1, "{kind}");
-        assert_eq!(txs.last().unwrap().purpose, "approve");
+        assert_eq!(txs.len(), signed + 2, "{kind}");
+        assert_eq!(txs[signed].purpose, "approve");
+        let refused = &txs[signed + 1];
+        assert_eq!(
+            (refused.purpose.as_str(), refused.status.as_str()),
+            ("swap", "rejected")
+        );
+        assert!(refused
+            .error
+            .as_deref()
+            .unwrap()
+            .starts_with("simulation failed"));
+        assert_eq!(
+            chain
+                .reader()
+                .get_transaction_count(me)
+                .pending()
+                .await
+                .unwrap() as i64,
+            refused.nonce,
+            "{kind}: its nonce is the next one still"
+        );
 
         // Front-run: the bot's buy waits in the mempool, a bigger buy at a higher gas price goes
         // first in the same block, the bot's swap reverts past its bound; only gas is lost.
@@ -224,8 +246,13 @@ async fn swaps_on_a_real_pool() {
         let txs = store.chain_txs_of(56, &me.to_string()).await.unwrap();
         assert_eq!(txs.last().unwrap().status, "reverted", "{kind}");
 
-        // Every nonce used once, in order, and every one on record.
-        let nonces: Vec<i64> = txs.iter().map(|t| t.nonce).collect();
+        // Every nonce used once, in order, and every one on record (a rejected transaction used
+        // none: the next one took its nonce).
+        let nonces: Vec<i64> = txs
+            .iter()
+            .filter(|t| t.status != "rejected")
+            .map(|t| t.nonce)
+            .collect();
         let expected: Vec<i64> = (0..nonces.len() as i64).collect();
         assert_eq!(nonces, expected, "{kind}");
         assert_eq!(

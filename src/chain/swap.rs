@@ -18,8 +18,10 @@ use alloy::sol_types::{SolCall, SolEvent};
 use rust_decimal::Decimal;
 use tokio::sync::Mutex;
 
+mod remembered;
 mod settle;
 
+use remembered::Remembered;
 use settle::{Candidate, Original};
 
 use super::client::{ChainClient, ChainError, Pool, Token};
@@ -119,8 +121,10 @@ pub struct Swapper {
     chain: ChainConfig,
     dex: DexConfig,
     router: Address,
-    /// The next nonce to use, once known; one sender per wallet at a time.
+    /// The next nonce to use, once known (read from the chain and the record when not: at the
+    /// first send, and after the node refused one); one sender per wallet at a time.
     nonce: Mutex<Option<u64>>,
+    remembered: Remembered,
 }
 
 fn router_of(dex: &DexConfig) -> Result<Address, ChainError> {
@@ -148,6 +152,7 @@ impl Swapper {
             chain,
             dex,
             nonce: Mutex::new(None),
+            remembered: Remembered::default(),
         })
     }
 
@@ -313,6 +318,9 @@ impl Swapper {
 
     /// The latest block's time: deadlines follow the chain's clock, not the host's.
     async fn chain_time(&self) -> Result<u64, SwapError> {
+        if let Some(t) = self.remembered.chain_time() {
+            return Ok(t);
+        }
         let block = self
             .client
             .provider()
@@ -320,6 +328,7 @@ impl Swapper {
             .await
             .map_err(|e| rpc("eth_getBlockByNumber", e))?
             .ok_or_else(|| rpc("eth_getBlockByNumber", "no latest block"))?;
+        self.remembered.set_chain_time(block.header.timestamp);
         Ok(block.header.timestamp)
     }
 
@@ -327,12 +336,20 @@ impl Swapper {
     /// the token (at least `needed`), not unlimited: a router gone bad can take no more than the
     /// wallet held then. Re-approved when a swap needs more.
     async fn ensure_allowance(&self, token: &Token, needed: U256) -> Result<(), SwapError> {
+        if self
+            .remembered
+            .allowance(token.address)
+            .is_some_and(|a| a >= needed)
+        {
+            return Ok(());
+        }
         let erc20 = IERC20::new(token.address, self.client.provider());
         let current = erc20
             .allowance(self.address, self.router)
             .call()
             .await
             .map_err(|e| rpc("allowance", e))?;
+        self.remembered.set_allowance(token.address, current);
         if current >= needed {
             return Ok(());
         }
@@ -341,9 +358,10 @@ impl Swapper {
             .call()
             .await
             .map_err(|e| rpc("balanceOf", e))?;
+        let approved = balance.max(needed);
         let call = IERC20::approveCall {
             spender: self.router,
-            value: balance.max(needed),
+            value: approved,
         };
         let sent = self
             .send(
@@ -363,7 +381,10 @@ impl Swapper {
                 receipt: Some(r),
                 cancelled: false,
                 ..
-            }) if r.status() => Ok(()),
+            }) if r.status() => {
+                self.remembered.set_allowance(token.address, approved);
+                Ok(())
+            }
             Ok(s) => Err(SwapError::ApproveFailed {
                 token: token.symbol.clone(),
                 tx_hash: s.tx_hash.to_string(),
@@ -392,21 +413,53 @@ impl Swapper {
             .with_from(self.address)
             .with_to(to)
             .with_input(Bytes::from(input.clone()));
-        let estimate = match provider.estimate_gas(request.clone()).await {
-            Ok(g) => g,
-            Err(e) => return Ok(Err(format!("simulation failed: {e}"))),
+        let swap_token = spent_token(&input);
+        let known_limit = swap_token.and_then(|t| self.remembered.swap_gas(t));
+        // The first swap of a path and everything else: the node's estimate, which is also the
+        // simulation. A swap on a known path takes the limit its first estimate gave and is
+        // simulated by one `eth_call` while it is signed and committed (or not at all, if so
+        // configured).
+        let (limit, simulate) = match known_limit {
+            Some(limit) => (limit, self.chain.simulate_swaps),
+            None => match provider.estimate_gas(request.clone()).await {
+                Ok(estimate) => {
+                    let limit = gas_limit(estimate, self.chain.gas_limit_margin);
+                    match swap_token {
+                        Some(token) => {
+                            let limit = limit.max(self.chain.swap_gas_floor);
+                            self.remembered.set_swap_gas(token, limit);
+                            (limit, false)
+                        }
+                        None => (limit, false),
+                    }
+                }
+                Err(e) => {
+                    // Perhaps an allowance remembered too high: read it again next time.
+                    if let Some(token) = swap_token {
+                        self.remembered.forget_allowance(token);
+                    }
+                    return Ok(Err(format!("simulation failed: {e}")));
+                }
+            },
         };
-        let node_price = provider
-            .get_gas_price()
-            .await
-            .map_err(|e| rpc("eth_gasPrice", e))?;
+        let node_price = match self.remembered.gas_price() {
+            Some(p) => p,
+            None => {
+                let p = provider
+                    .get_gas_price()
+                    .await
+                    .map_err(|e| rpc("eth_gasPrice", e))?;
+                self.remembered.set_gas_price(p);
+                p
+            }
+        };
         let price = gas_price_wei(node_price, &self.chain)?;
-        let mut limit = gas_limit(estimate, self.chain.gas_limit_margin);
-        if purpose == "swap" {
-            limit = limit.max(self.chain.swap_gas_floor);
-        }
         let mut nonce_slot = self.nonce.lock().await;
-        let nonce = self.next_nonce(*nonce_slot).await?;
+        let nonce = match *nonce_slot {
+            Some(n) => n,
+            None => self.next_nonce().await?,
+        };
+        let simulation_request = request.clone().with_gas_limit(limit);
         let request = request
             .with_nonce(nonce)
             .with_gas_price(price)
@@ -418,24 +471,45 @@ impl Swapper {
             .map_err(|e| SwapError::Sign(e.to_string()))?;
         let raw = envelope.encoded_2718();
         let tx_hash = *envelope.tx_hash();
-        let id = self
-            .store
-            .record_signed_tx(
-                &SignedTx {
-                    chain_id: self.client.chain_id(),
-                    wallet: self.address.to_string(),
-                    nonce,
-                    tx_hash: tx_hash.to_string(),
-                    raw_tx: format!("0x{}", alloy::hex::encode(&raw)),
-                    purpose: purpose.to_string(),
-                    reference: reference.map(str::to_string),
-                    gas_price_wei: price,
-                    gas_limit: limit,
-                    origin: origin.clone(),
-                },
-                wall_clock_ms(),
-            )
-            .await?;
+        let signed = SignedTx {
+            chain_id: self.client.chain_id(),
+            wallet: self.address.to_string(),
+            nonce,
+            tx_hash: tx_hash.to_string(),
+            raw_tx: format!("0x{}", alloy::hex::encode(&raw)),
+            purpose: purpose.to_string(),
+            reference: reference.map(str::to_string),
+            gas_price_wei: price,
+            gas_limit: limit,
+            origin: origin.clone(),
+        };
+        let (recorded, simulated) = tokio::join!(
+            self.store.record_signed_tx(&signed, wall_clock_ms()),
+            async {
+                if simulate {
+                    provider.call(simulation_request).await.map(|_| ())
+                } else {
+                    Ok(())
+                }
+            }
+        );
+        let id = recorded?;
+        if let Err(e) = simulated {
+            // Never sent: on record as such, its nonce unused.
+            let reason = format!("simulation failed: {e}");
+            let outcome = TxOutcome {
+                status: "rejected",
+                error: Some(reason.clone()),
+                ..TxOutcome::default()
+            };
+            self.store
+                .set_tx_outcome(id, &outcome, wall_clock_ms())
+                .await?;
+            if let Some(token) = swap_token {
+                self.remembered.forget_allowance(token);
+            }
+            return Ok(Err(reason));
+        }
         crate::failpoint::hang_if(&format!("chain.before_broadcast.{purpose}")).await;
         match provider.send_raw_transaction(&raw).await {
             Ok(_) => {}
@@ -449,6 +523,9 @@ impl Swapper {
                 self.store
                     .set_tx_outcome(id, &outcome, wall_clock_ms())
                     .await?;
+                // The nonce may be what it refused (a transaction sent from elsewhere): read it
+                // again from the chain and the record before the next send.
+                *nonce_slot = None;
                 return Ok(Err(format!("node refused the transaction: {}", e.message)));
             }
             Err(e) => {
@@ -460,6 +537,9 @@ impl Swapper {
         }
         *nonce_slot = Some(nonce + 1);
         drop(nonce_slot);
+        if let Some(token) = spent_token(&input) {
+            self.remembered.spent(token, spent_amount(&input));
+        }
         on_broadcast(tx_hash);
         let broadcast = TxOutcome {
             status: "broadcast",
@@ -647,7 +727,7 @@ impl Swapper {
     }
 
     /// The next nonce: past everything on chain (pending included) and everything on record.
-    async fn next_nonce(&self, cached: Option<u64>) -> Result<u64, SwapError> {
+    async fn next_nonce(&self) -> Result<u64, SwapError> {
         let on_chain = self
             .client
             .provider()
@@ -660,8 +740,22 @@ impl Swapper {
             .next_recorded_nonce(self.client.chain_id(), &self.address.to_string())
             .await?
             .unwrap_or(0);
-        Ok(on_chain.max(recorded).max(cached.unwrap_or(0)))
+        Ok(on_chain.max(recorded))
     }
+}
+
+/// The token a router swap call spends (the first of its path), if `input` is one.
+fn spent_token(input: &[u8]) -> Option<Address> {
+    IUniswapV2Router02::swapExactTokensForTokensCall::abi_decode(input)
+        .ok()
+        .and_then(|c| c.path.first().copied())
+}
+
+/// What a router swap call spends (zero for any other call).
+fn spent_amount(input: &[u8]) -> U256 {
+    IUniswapV2Router02::swapExactTokensForTokensCall::abi_decode(input)
+        .map(|c| c.amountIn)
+        .unwrap_or_default()
 }
 
 fn rpc(call: &str, e: impl std::fmt::Display) -> ChainError {
