@@ -8,6 +8,8 @@
 #![allow(clippy::unwrap_used)]
 
 mod common;
+#[path = "common/proxy.rs"]
+mod proxy;
 #[path = "common/chain.rs"]
 mod testchain;
 
@@ -449,4 +451,55 @@ async fn a_stuck_swap_past_its_deadline_is_cancelled_and_spends_only_gas() {
     assert_eq!(reader.get_transaction_count(me).await.unwrap(), count + 1);
     let quote_after = client.token_balance(&pool.quote, me).await.unwrap();
     assert_eq!(quote_before, quote_after, "nothing but gas spent");
+}
+
+/// With `chain.private_tx_url` set, swaps go there and never to the public endpoints (which still
+/// serve everything else: reads, the approve, receipts).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn swaps_go_only_to_the_private_endpoint() {
+    let Some(chain) = TestChain::start().await else {
+        return;
+    };
+    let u = chain.deploy_uniswap(10, 1_000_000).await;
+    let public = proxy::RpcProxy::start(&chain.url).await;
+    let private = proxy::RpcProxy::start(&chain.url).await;
+    let db = TestDb::new("sqlite").await;
+    let store = db.store().await;
+    let Market {
+        mut chain_cfg, dex, ..
+    } = chain.market(&u, 20).await;
+    chain_cfg.rpc_urls = vec![public.url.clone()];
+    chain_cfg.private_tx_url = private.url.clone();
+    let client = ChainClient::connect(&chain_cfg).await.unwrap();
+    let base = client.token(u.base).await.unwrap();
+    let quote = client.token(u.quote).await.unwrap();
+    let pool = client.pool(u.factory, base, quote).await.unwrap();
+    let signer = chain.bot_wallet(&u, 10_000).await;
+    let swapper = Swapper::new(client.clone(), signer, store.clone(), chain_cfg, dex).unwrap();
+    for (i, side, amount, limit) in [
+        (1, Side::Buy, "1000", "101000"),
+        (2, Side::Buy, "500", "101500"),
+    ] {
+        let order = SwapOrder {
+            side,
+            amount_in: d(amount),
+            limit: d(limit),
+            reference: format!("p-{i}"),
+            origin: None,
+        };
+        assert!(matches!(
+            swapper.swap(&pool, &order).await.unwrap(),
+            SwapResult::Filled { .. }
+        ));
+    }
+    assert_eq!(
+        private.raw_sends(),
+        2,
+        "both swaps through the private endpoint"
+    );
+    assert_eq!(
+        public.raw_sends(),
+        1,
+        "only the approve through the public one"
+    );
 }

@@ -125,6 +125,8 @@ pub struct Swapper {
     /// first send, and after the node refused one); one sender per wallet at a time.
     nonce: Mutex<Option<u64>>,
     remembered: Remembered,
+    /// `chain.private_tx_url`: swaps go there and never to a public endpoint.
+    private: Option<alloy::providers::DynProvider>,
 }
 
 fn router_of(dex: &DexConfig) -> Result<Address, ChainError> {
@@ -143,7 +145,25 @@ impl Swapper {
         dex: DexConfig,
     ) -> Result<Swapper, SwapError> {
         let address = signer.address();
+        let private = match chain.private_tx_url.as_str() {
+            "" => None,
+            url => {
+                let parsed = url.parse().map_err(|_| ChainError::Rpc {
+                    call: "config".into(),
+                    message: format!(
+                        "chain.private_tx_url ({}) is not a URL",
+                        super::client::host_of(url)
+                    ),
+                })?;
+                Some(
+                    alloy::providers::ProviderBuilder::new()
+                        .connect_http(parsed)
+                        .erased(),
+                )
+            }
+        };
         Ok(Swapper {
+            private,
             router: router_of(&dex)?,
             client,
             wallet: EthereumWallet::from(signer),
@@ -158,6 +178,20 @@ impl Swapper {
 
     pub fn address(&self) -> Address {
         self.address
+    }
+
+    /// Where a signed transaction is sent: a swap (or its speed-up) to the private endpoint when
+    /// one is configured, and then never to a public one; everything else to the public ones.
+    async fn broadcast(
+        &self,
+        raw: &[u8],
+        swap: bool,
+    ) -> Result<(), alloy::transports::TransportError> {
+        let provider = match (&self.private, swap) {
+            (Some(p), true) => p,
+            _ => self.client.provider(),
+        };
+        provider.send_raw_transaction(raw).await.map(|_| ())
     }
 
     /// Swap on `pool` as `order` says. Errors are for what went wrong around the swap (database,
@@ -511,7 +545,7 @@ impl Swapper {
             return Ok(Err(reason));
         }
         crate::failpoint::hang_if(&format!("chain.before_broadcast.{purpose}")).await;
-        match provider.send_raw_transaction(&raw).await {
+        match self.broadcast(&raw, purpose == "swap").await {
             Ok(_) => {}
             Err(alloy::transports::RpcError::ErrorResp(e)) => {
                 // The node answered and refused it: the nonce was not used.
@@ -564,6 +598,7 @@ impl Swapper {
             raw,
             gas_price: price,
             cancel: false,
+            swap: purpose == "swap",
         };
         Ok(Ok(match self.settle(&original, vec![first]).await? {
             Some((won, receipt)) => Sent {
@@ -608,6 +643,7 @@ impl Swapper {
                         .map_err(|e| SwapError::Sign(format!("raw tx on record: {e}")))?,
                     gas_price: tx.gas_price_wei.parse().unwrap_or(0),
                     cancel: tx.purpose == "cancel",
+                    swap: tx.purpose == "swap",
                 });
             }
             let nonce = nonce as u64;
@@ -625,7 +661,7 @@ impl Swapper {
                 None => {
                     action = "re-broadcast";
                     for c in candidates.iter().rev() {
-                        if let Err(e) = self.client.provider().send_raw_transaction(&c.raw).await {
+                        if let Err(e) = self.broadcast(&c.raw, c.swap).await {
                             // "already known" is fine: it is out there; settling decides.
                             tracing::warn!(tx_hash = %c.hash, error = %e, "re-broadcast answered with an error");
                         }

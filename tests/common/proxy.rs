@@ -18,6 +18,8 @@ pub struct RpcProxy {
     upstream: SocketAddr,
     /// Delay before each chunk of an answer (ms).
     delay_ms: Arc<AtomicU64>,
+    /// `eth_sendRawTransaction` requests seen.
+    sends: Arc<AtomicU64>,
     /// Bumped to cut every open connection.
     cut: watch::Sender<u64>,
     accept: Option<JoinHandle<()>>,
@@ -40,6 +42,7 @@ impl RpcProxy {
             addr,
             upstream,
             delay_ms: Arc::new(AtomicU64::new(0)),
+            sends: Arc::new(AtomicU64::new(0)),
             cut,
             accept: None,
         };
@@ -62,10 +65,17 @@ impl RpcProxy {
         };
         let upstream = self.upstream;
         let delay = self.delay_ms.clone();
+        let sends = self.sends.clone();
         let cut = self.cut.subscribe();
         self.accept = Some(tokio::spawn(async move {
             while let Ok((client, _)) = listener.accept().await {
-                tokio::spawn(relay(client, upstream, delay.clone(), cut.clone()));
+                tokio::spawn(relay(
+                    client,
+                    upstream,
+                    delay.clone(),
+                    sends.clone(),
+                    cut.clone(),
+                ));
             }
         }));
     }
@@ -76,6 +86,11 @@ impl RpcProxy {
             t.abort();
         }
         self.cut.send_modify(|g| *g += 1);
+    }
+
+    /// How many `eth_sendRawTransaction` requests went through.
+    pub fn raw_sends(&self) -> u64 {
+        self.sends.load(Ordering::Relaxed)
     }
 
     /// Answer every chunk `ms` late (0: at once).
@@ -94,6 +109,7 @@ async fn relay(
     mut client: TcpStream,
     upstream: SocketAddr,
     delay: Arc<AtomicU64>,
+    sends: Arc<AtomicU64>,
     mut cut: watch::Receiver<u64>,
 ) {
     let Ok(mut server) = TcpStream::connect(upstream).await else {
@@ -105,6 +121,12 @@ async fn relay(
         let mut buf = vec![0u8; 65536];
         loop {
             let n = cr.read(&mut buf).await.unwrap_or(0);
+            let method = b"eth_sendRawTransaction";
+            let seen = buf[..n]
+                .windows(method.len())
+                .filter(|w| w == method)
+                .count();
+            sends.fetch_add(seen as u64, Ordering::Relaxed);
             if n == 0 || sw.write_all(&buf[..n]).await.is_err() {
                 return;
             }

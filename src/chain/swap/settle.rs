@@ -32,6 +32,8 @@ pub(super) struct Candidate {
     pub gas_price: u128,
     /// A zero-value self-send that cancels the original.
     pub cancel: bool,
+    /// A swap (sent to the private endpoint when there is one).
+    pub swap: bool,
 }
 
 /// What a replacement repeats of the original (a speed-up sends the same call).
@@ -94,7 +96,7 @@ impl Swapper {
                 Ok(None) => {
                     tracing::error!(nonce = original.nonce, waited_secs = waited, "no receipt and no replacement possible (gas price cap); sending the same transactions again");
                     for c in &candidates {
-                        if let Err(e) = self.client.provider().send_raw_transaction(&c.raw).await {
+                        if let Err(e) = self.broadcast(&c.raw, c.swap).await {
                             tracing::debug!(tx_hash = %c.hash, error = %e, "re-send answered with an error");
                         }
                     }
@@ -173,7 +175,10 @@ impl Swapper {
                 wall_clock_ms(),
             )
             .await?;
-        if let Err(e) = provider.send_raw_transaction(&raw).await {
+        if let Err(e) = self
+            .broadcast(&raw, speed_up && original.purpose == "swap")
+            .await
+        {
             // Refused or unanswered, it stays a candidate: it can only ever take this nonce.
             tracing::warn!(tx_hash = %hash, error = %e, "replacement broadcast answered with an error");
         }
@@ -191,6 +196,7 @@ impl Swapper {
             raw,
             gas_price: price,
             cancel: !speed_up,
+            swap: speed_up && original.purpose == "swap",
         }))
     }
 
