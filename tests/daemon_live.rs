@@ -18,7 +18,7 @@ use alloy::primitives::{Address, U256};
 use bsc_bot::chain::ChainClient;
 use bsc_bot::config::ChainConfig;
 use common::daemon::{write_config, RunningDaemon};
-use common::exchange::FakeBinance;
+use common::exchange::{trade_frame, Cmd, FakeBinance};
 use common::TestDb;
 use rust_decimal::Decimal;
 use testchain::TestChain;
@@ -236,5 +236,44 @@ async fn daemon_trades_a_live_grid_on_chain() {
     assert!(listed["strategies"][0].get("running").is_none(), "{listed}");
     let (_, health) = d_.get("/api/health").await;
     assert!(!health.to_string().contains("not running"), "{health}");
+
+    // The pool price beside the reference (Binance) price and their divergence: in metrics and
+    // in `strategy status`.
+    assert!(ex.wait_connections(1, Duration::from_secs(10)).await);
+    let now = bsc_bot::clock::wall_clock_ms();
+    ex.send(Cmd::Text(trade_frame(1, "103000.00", now)));
+    let mut market = serde_json::Value::Null;
+    for _ in 0..50 {
+        let status = db
+            .run(&[
+                "--config",
+                &config,
+                "--json",
+                "strategy",
+                "status",
+                &id.to_string(),
+            ])
+            .ok()
+            .json();
+        market = status["market"].clone();
+        if market["reference_price"] == "103000" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(market["reference_price"], "103000", "{market}");
+    let dex = d(market["dex_price"].as_str().unwrap());
+    assert_eq!(
+        d(market["divergence_bps"].as_str().unwrap()),
+        ((dex - d("103000")) / d("103000") * d("10000")).round_dp(1),
+        "{market}"
+    );
+    let (_, metrics) = d_.text("/metrics").await;
+    assert!(
+        metrics.contains("bsc_bot_reference_price{symbol=\"BTC/USDT\"} 103000"),
+        "{metrics}"
+    );
+    assert!(metrics.contains("bsc_bot_dex_divergence_bps{symbol=\"BTC/USDT\"} "));
+    assert!(metrics.contains("bsc_bot_dex_price{symbol=\"BTC/USDT\"} "));
     store.close().await;
 }

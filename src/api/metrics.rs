@@ -172,6 +172,9 @@ pub struct Metrics {
     pub store_down: AtomicU64,
     /// Failed write attempts of the persistence writer (each batch retried until it commits).
     pub persist_failures: AtomicU64,
+    /// Live markets: pool price, reference price, divergence (by `BASE/QUOTE`), refreshed by the
+    /// engine about once a second.
+    pub markets: Mutex<BTreeMap<String, crate::market::divergence::MarketPrices>>,
 }
 
 impl Metrics {
@@ -299,6 +302,41 @@ impl Metrics {
             "bsc_bot_feed_malformed_frames_total",
             "Frames that could not be parsed (skipped).",
             unlabelled(load(&feed.malformed_frames)),
+        );
+        let markets: Vec<(String, crate::market::divergence::MarketPrices)> = self
+            .markets
+            .lock()
+            .map(|m| m.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+            .unwrap_or_default();
+        let per_market =
+            |value: &dyn Fn(&crate::market::divergence::MarketPrices) -> Option<Decimal>| {
+                markets
+                    .iter()
+                    .filter_map(|(sym, m)| {
+                        Some((format!("symbol=\"{sym}\""), value(m)?.to_string()))
+                    })
+                    .collect::<Vec<_>>()
+            };
+        family(
+            &mut s,
+            GAUGE,
+            "bsc_bot_dex_price",
+            "A live market's pool price (quote per base): what its swaps get.",
+            per_market(&|m| m.dex_price),
+        );
+        family(
+            &mut s,
+            GAUGE,
+            "bsc_bot_reference_price",
+            "The reference exchange's last trade price for a live market.",
+            per_market(&|m| m.reference_price),
+        );
+        family(
+            &mut s,
+            GAUGE,
+            "bsc_bot_dex_divergence_bps",
+            "(pool price - reference price) / reference price, in basis points.",
+            per_market(&|m| m.divergence_bps),
         );
         let strategies: Vec<(i64, Arc<StrategyMetrics>)> = self
             .strategies

@@ -320,9 +320,13 @@ async fn status(strategy: &str, ctx: &Context) -> Result<(), CliError> {
     let perf = performance(&record);
     let daemon = super::bot::running_daemon(&store).await;
     let not_running = record.not_running_reason(daemon.as_ref().map(|d| &d.live_status));
+    // A market priced by its pool: its pool and reference prices as the running daemon sees them.
+    let market = daemon
+        .as_ref()
+        .and_then(|d| d.markets.get(&record.symbol).cloned());
     if ctx.json {
         return print_json(
-            &json!({"strategy": record, "performance": perf, "fills": fills, "pending_orders": pending, "in_flight_orders": in_flight}),
+            &json!({"strategy": record, "performance": perf, "fills": fills, "pending_orders": pending, "in_flight_orders": in_flight, "market": market}),
         );
     }
     println!("strategy {} {:?}", record.id, record.name);
@@ -335,6 +339,18 @@ async fn status(strategy: &str, ctx: &Context) -> Result<(), CliError> {
     }
     if let Some(reason) = &record.status_reason {
         println!("  reason    {reason}");
+    }
+    if let Some(m) = &market {
+        let show = |p: &Option<rust_decimal::Decimal>| {
+            p.map(|v| v.to_string()).unwrap_or_else(|| "—".into())
+        };
+        println!(
+            "  market    pool {} · reference {} · divergence {} bps (at {})",
+            show(&m.dex_price),
+            show(&m.reference_price),
+            show(&m.divergence_bps),
+            format_ms(m.at_ms)
+        );
     }
     println!("  created   {}", format_ms(record.created_at));
     println!("  updated   {}", format_ms(record.updated_at));

@@ -31,6 +31,8 @@ pub const HEARTBEAT_TIMEOUT: Duration = Duration::from_millis(1_500);
 
 pub struct Poller {
     pub store: Store,
+    /// Live markets' prices go on record with the heartbeat.
+    pub metrics: Arc<crate::api::metrics::Metrics>,
     pub registry: Arc<Mutex<Registry>>,
     pub feed: Arc<FeedState>,
     pub control_tx: mpsc::Sender<Control>,
@@ -84,7 +86,21 @@ impl Poller {
                         let _ = self.shutdown.send(true);
                         return;
                     }
-                    Ok(false) => self.store_down = false,
+                    Ok(false) => {
+                        self.store_down = false;
+                        let markets = self
+                            .metrics
+                            .markets
+                            .lock()
+                            .map(|m| m.clone())
+                            .unwrap_or_default();
+                        if !markets.is_empty() {
+                            if let Err(e) = self.store.set_daemon_markets(self.pid, &markets).await
+                            {
+                                tracing::warn!(error = %e, "cannot record the live markets' prices");
+                            }
+                        }
+                    }
                     Err(e) => {
                         tracing::warn!(error = %e, "heartbeat failed");
                         // The database cannot be written: no order may be placed that could not

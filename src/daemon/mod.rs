@@ -77,6 +77,8 @@ pub struct Registry {
     strategies: BTreeMap<i64, usize>,
     /// Live markets priced by their pool, not Binance: symbol → engine index.
     pool_symbols: Vec<(Symbol, usize)>,
+    /// `(symbol, pool price symbol, reference price symbol)` of every market priced by its pool.
+    market_pairs: Vec<(String, usize, usize)>,
     /// database strategy id → status as the engine applies it (for status and latency checks)
     pub applied: BTreeMap<i64, StrategyStatus>,
     /// live strategy id → `running`, or why this daemon does not run it
@@ -468,6 +470,16 @@ pub async fn run(config: Config, opts: DaemonOptions) -> Result<(), DaemonError>
                 Err(e) => tracing::error!(strategy = r.id, error = %e, "cannot run strategy"),
             }
         }
+        // Every market priced by its pool also follows its reference (Binance) price, for the
+        // divergence operators watch.
+        if let Ok(mut reg) = registry.lock() {
+            let pools: Vec<(Symbol, usize)> = reg.pool_symbols.clone();
+            for (symbol, pool_ix) in pools {
+                let reference_ix = reg.symbol_ix(&mut engine, &feed, &symbol);
+                reg.market_pairs
+                    .push((symbol.to_string(), pool_ix, reference_ix));
+            }
+        }
         let snapshots = snapshot_ops(&engine, 0..engine.strategy_count(), wall_clock_ms());
         engine.recorder_mut().commit_event(snapshots);
         engine.recorder().send(PersistOp::EndRestore);
@@ -528,6 +540,12 @@ pub async fn run(config: Config, opts: DaemonOptions) -> Result<(), DaemonError>
         .unwrap_or(i64::MAX / 1000)
         .saturating_mul(1000);
     let mut next_snapshot_us = 0i64;
+    let market_pairs = registry
+        .lock()
+        .map(|r| r.market_pairs.clone())
+        .unwrap_or_default();
+    let market_metrics = metrics.clone();
+    let mut next_markets_us = 0i64;
     let inputs = LiveInputs {
         shutdown: shutdown_rx.clone(),
         control: control_rx,
@@ -540,6 +558,22 @@ pub async fn run(config: Config, opts: DaemonOptions) -> Result<(), DaemonError>
         on_latency: Box::new(move |ns| latency.tick_to_decision.record(ns)),
         after_event: Box::new(move |engine: &mut DaemonEngine| {
             let now_us = engine.now_us();
+            if !market_pairs.is_empty() && now_us >= next_markets_us {
+                next_markets_us = now_us.saturating_add(1_000_000);
+                let at_ms = crate::clock::ms_of_us(now_us);
+                if let Ok(mut m) = market_metrics.markets.lock() {
+                    for (symbol, pool_ix, reference_ix) in &market_pairs {
+                        m.insert(
+                            symbol.clone(),
+                            crate::market::divergence::MarketPrices::new(
+                                engine.last_price(*pool_ix),
+                                engine.last_price(*reference_ix),
+                                at_ms,
+                            ),
+                        );
+                    }
+                }
+            }
             let periodic = now_us >= next_snapshot_us;
             if !engine.recorder().has_pending() && !periodic {
                 return;
@@ -597,6 +631,7 @@ pub async fn run(config: Config, opts: DaemonOptions) -> Result<(), DaemonError>
 
     // Control plane: poll the database (and wake on pokes).
     let poller = control::Poller {
+        metrics: metrics.clone(),
         store: store.clone(),
         registry: registry.clone(),
         feed: feed.clone(),

@@ -1,6 +1,7 @@
 //! Market data: symbols, Binance stream frames, and the live WebSocket feed.
 
 pub mod binance;
+pub mod divergence;
 pub mod feed;
 pub mod pool;
 pub mod symbol;

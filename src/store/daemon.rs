@@ -17,6 +17,8 @@ pub struct DaemonInfo {
     pub stop_requested: bool,
     /// Live strategy id → `running` or why the daemon does not run it.
     pub live_status: std::collections::BTreeMap<i64, String>,
+    /// Live markets: pool and reference price, divergence (refreshed with the heartbeat).
+    pub markets: std::collections::BTreeMap<String, crate::market::divergence::MarketPrices>,
 }
 
 impl Store {
@@ -69,6 +71,22 @@ impl Store {
         Ok(())
     }
 
+    /// Record the live markets' prices (read by `strategy status`).
+    pub async fn set_daemon_markets(
+        &self,
+        pid: i64,
+        markets: &std::collections::BTreeMap<String, crate::market::divergence::MarketPrices>,
+    ) -> Result<(), StoreError> {
+        let text =
+            serde_json::to_string(markets).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        sqlx::query("UPDATE daemon SET markets = $1 WHERE id = 1 AND pid = $2")
+            .bind(text)
+            .bind(pid)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
     pub async fn mark_daemon_stopped(&self, pid: i64, now_ms: i64) -> Result<(), StoreError> {
         sqlx::query("UPDATE daemon SET stopped_at = $1 WHERE id = 1 AND pid = $2")
             .bind(now_ms)
@@ -87,8 +105,8 @@ impl Store {
 
     pub async fn daemon_info(&self) -> Result<Option<DaemonInfo>, StoreError> {
         let row = sqlx::query(
-            "SELECT pid, host, api_addr, started_at, heartbeat_at, stopped_at, stop_requested, live_status \
-             FROM daemon WHERE id = 1",
+            "SELECT pid, host, api_addr, started_at, heartbeat_at, stopped_at, stop_requested, live_status, \
+             markets FROM daemon WHERE id = 1",
         )
         .fetch_optional(&self.pool)
         .await?;
@@ -100,7 +118,12 @@ impl Store {
         let live_status = live
             .and_then(|t| serde_json::from_str(&t).ok())
             .unwrap_or_default();
+        let markets: Option<String> = r.try_get("markets")?;
+        let markets = markets
+            .and_then(|t| serde_json::from_str(&t).ok())
+            .unwrap_or_default();
         Ok(Some(DaemonInfo {
+            markets,
             pid: r.try_get("pid")?,
             host: r.try_get("host")?,
             api_addr: r.try_get("api_addr")?,
