@@ -39,10 +39,11 @@ async fn daemon_trades_a_live_grid_on_chain() {
     let db = TestDb::new("sqlite").await;
     let ex = FakeBinance::start().await;
     let sections = format!(
-        "[chain]\nchain_id = 56\nrpc_urls = [\"{url}\"]\npool_poll_ms = 100\n\n\
+        "[chain]\nchain_id = 56\nrpc_urls = [\"{url}\"]\nws_urls = [\"{ws}\"]\npool_poll_ms = 100\n\n\
          [dex]\nrouter = \"{router}\"\nfactory = \"{factory}\"\nfee_bps = 30\nslippage_bps = 50\n\n\
          [dex.assets]\nBTC = \"{base}\"\nUSDT = \"{quote}\"\n",
         url = chain.url,
+        ws = chain.url.replace("http://", "ws://"),
         router = u.router,
         factory = u.factory,
         base = u.base,

@@ -6,6 +6,8 @@
 #![allow(clippy::unwrap_used)]
 
 mod common;
+#[path = "common/proxy.rs"]
+mod proxy;
 #[path = "common/chain.rs"]
 mod testchain;
 
@@ -319,4 +321,93 @@ fn testchain_trader() -> Address {
         .parse::<PrivateKeySigner>()
         .unwrap()
         .address()
+}
+
+/// The `Sync` subscription: the pool's price arrives pushed, one tick per move, with no polling;
+/// when the WebSocket drops (a proxy in front of anvil cuts it and refuses new connections) the
+/// moves made meanwhile are missed, and after the reconnect the gap is refilled with `eth_getLogs`:
+/// the next tick is the chain's current price.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sync_subscription_pushes_prices_and_refills_a_gap() {
+    use bsc_bot::market::pool::PoolFeedState;
+    use bsc_bot::market::pool_sync::{run_pool_sync_feed, SyncFeedState};
+    use std::sync::atomic::Ordering;
+    use std::sync::Arc;
+    use std::time::Duration;
+    let Some(chain) = TestChain::start().await else {
+        return;
+    };
+    let u = chain.deploy_uniswap(10, 1_000_000).await;
+    let mut ws = proxy::RpcProxy::start(&chain.url).await;
+    let cfg = ChainConfig {
+        rpc_urls: vec![chain.url.clone()],
+        ..ChainConfig::default()
+    };
+    let client = ChainClient::connect(&cfg).await.unwrap();
+    let base = client.token(u.base).await.unwrap();
+    let quote = client.token(u.quote).await.unwrap();
+    let pool = client.pool(u.factory, base, quote).await.unwrap();
+    let (tx, mut rx) = tokio::sync::mpsc::channel(64);
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let state = Arc::new(PoolFeedState::default());
+    let sync = Arc::new(SyncFeedState::default());
+    let feed = tokio::spawn(run_pool_sync_feed(
+        vec![ws.url.replace("http://", "ws://")],
+        client.clone(),
+        pool.clone(),
+        7,
+        tx,
+        state.clone(),
+        sync.clone(),
+        stop_rx,
+    ));
+    async fn next(
+        rx: &mut tokio::sync::mpsc::Receiver<bsc_bot::engine::live::MarketTick>,
+    ) -> bsc_bot::engine::live::MarketTick {
+        tokio::time::timeout(Duration::from_secs(10), rx.recv())
+            .await
+            .expect("a tick")
+            .unwrap()
+    }
+    let now_price = |client: ChainClient, pool: bsc_bot::chain::Pool| async move {
+        let (b, q) = client.reserves(&pool).await.unwrap();
+        (q / b).round_dp(18)
+    };
+    let first = next(&mut rx).await;
+    assert_eq!(first.symbol, 7);
+    assert_eq!(first.price.to_decimal(), Some(Decimal::from(100_000)));
+    // A trader's sell: pushed as its `Sync` event.
+    chain.give_tokens(u.base, testchain_trader(), 3).await;
+    chain.sell_base(&u, 1).await;
+    let pushed = next(&mut rx).await;
+    assert_eq!(
+        pushed.price.to_decimal(),
+        Some(now_price(client.clone(), pool.clone()).await)
+    );
+    assert_eq!(sync.events.load(Ordering::Relaxed), 1);
+    // The socket drops; two moves happen unseen; it comes back.
+    ws.down();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    chain.sell_base(&u, 1).await;
+    chain.sell_base(&u, 1).await;
+    assert!(rx.try_recv().is_err(), "nothing while disconnected");
+    ws.up().await;
+    let refilled = next(&mut rx).await;
+    assert_eq!(
+        refilled.price.to_decimal(),
+        Some(now_price(client.clone(), pool.clone()).await),
+        "the price after the gap is the chain's"
+    );
+    assert_eq!(
+        sync.refilled.load(Ordering::Relaxed),
+        2,
+        "both missed events"
+    );
+    assert!(sync.drops.load(Ordering::Relaxed) >= 1);
+    assert!(sync.connections.load(Ordering::Relaxed) >= 2);
+    stop_tx.send(true).unwrap();
+    tokio::time::timeout(Duration::from_secs(6), feed)
+        .await
+        .unwrap()
+        .unwrap();
 }

@@ -215,15 +215,54 @@ impl ChainClient {
     pub async fn reserves(&self, pool: &Pool) -> Result<(Decimal, Decimal), ChainError> {
         let p = IUniswapV2Pair::new(pool.pair, &self.provider);
         let r = self.bounded("getReserves", p.getReserves().call()).await?;
-        let (r0, r1) = (U256::from(r.reserve0), U256::from(r.reserve1));
-        let (rb, rq) = if pool.base_is_token0 {
+        pool.reserves_of(U256::from(r.reserve0), U256::from(r.reserve1))
+    }
+
+    /// The pair's `Sync` events from block `from` on, oldest first: `(block, reserve0, reserve1)`.
+    pub async fn sync_logs(
+        &self,
+        pool: &Pool,
+        from: u64,
+    ) -> Result<Vec<(u64, U256, U256)>, ChainError> {
+        use alloy::sol_types::SolEvent;
+        let filter = alloy::rpc::types::Filter::new()
+            .address(pool.pair)
+            .event_signature(IUniswapV2Pair::Sync::SIGNATURE_HASH)
+            .from_block(from);
+        let logs = self
+            .bounded("eth_getLogs", self.provider.get_logs(&filter))
+            .await?;
+        Ok(logs
+            .iter()
+            .filter_map(|l| {
+                let e = IUniswapV2Pair::Sync::decode_log(&l.inner).ok()?;
+                Some((
+                    l.block_number.unwrap_or(0),
+                    U256::from(e.reserve0),
+                    U256::from(e.reserve1),
+                ))
+            })
+            .collect())
+    }
+
+    /// The latest block's number.
+    pub async fn block_number(&self) -> Result<u64, ChainError> {
+        self.bounded("eth_blockNumber", self.provider.get_block_number())
+            .await
+    }
+}
+
+impl Pool {
+    /// The pair's raw reserves `(token0, token1)` as `(base, quote)` decimals.
+    pub fn reserves_of(&self, r0: U256, r1: U256) -> Result<(Decimal, Decimal), ChainError> {
+        let (rb, rq) = if self.base_is_token0 {
             (r0, r1)
         } else {
             (r1, r0)
         };
         Ok((
-            from_units(rb, pool.base.decimals)?,
-            from_units(rq, pool.quote.decimals)?,
+            from_units(rb, self.base.decimals)?,
+            from_units(rq, self.quote.decimals)?,
         ))
     }
 }

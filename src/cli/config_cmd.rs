@@ -29,6 +29,7 @@ fn check(ctx: &Context) -> Result<(), CliError> {
         None => crate::chain::client::host_of(u),
     };
     shown.chain.rpc_urls = shown.chain.rpc_urls.iter().map(redact_rpc).collect();
+    shown.chain.ws_urls = shown.chain.ws_urls.iter().map(redact_rpc).collect();
     if !shown.chain.private_tx_url.is_empty() {
         shown.chain.private_tx_url = redact_rpc(&shown.chain.private_tx_url);
     }

@@ -18,6 +18,9 @@ pub struct ChainConfig {
     pub chain_id: u64,
     /// HTTP JSON-RPC endpoints, tried in order: the next one takes over when one fails.
     pub rpc_urls: Vec<String>,
+    /// WebSocket JSON-RPC endpoints for subscriptions (pool `Sync` events), tried in turn; none:
+    /// pool prices are polled only.
+    pub ws_urls: Vec<String>,
     /// One RPC request may take this long before the next endpoint is tried (milliseconds).
     pub rpc_timeout_ms: u64,
     /// A request every endpoint failed is tried over all of them this many more times, with a
@@ -57,6 +60,7 @@ impl Default for ChainConfig {
                 "https://bsc-dataseed1.defibit.io".into(),
                 "https://bsc-dataseed1.ninicoin.io".into(),
             ],
+            ws_urls: Vec::new(),
             rpc_timeout_ms: 3_000,
             rpc_retries: 2,
             gas_price_floor_gwei: Decimal::new(1, 1),
@@ -141,6 +145,15 @@ pub(super) fn validate(chain: &ChainConfig, dex: &DexConfig) -> Result<(), Confi
                 "chain.rpc_urls",
                 format!("{url:?}"),
                 "http:// or https:// URLs",
+            ));
+        }
+    }
+    for url in &chain.ws_urls {
+        if !(url.starts_with("ws://") || url.starts_with("wss://")) {
+            return Err(invalid(
+                "chain.ws_urls",
+                format!("{:?}", crate::chain::client::host_of(url)),
+                "ws:// or wss:// URLs",
             ));
         }
     }

@@ -283,15 +283,29 @@ fn start_live(
         let Some(pool) = markets.pools.get(&symbol.to_string()) else {
             continue;
         };
+        let state = Arc::new(crate::market::pool::PoolFeedState::default());
         tokio::spawn(crate::market::pool::run_pool_feed(
             markets.client.clone(),
             pool.clone(),
             ix,
             Duration::from_millis(config.chain.pool_poll_ms),
             ticks.clone(),
-            Arc::new(crate::market::pool::PoolFeedState::default()),
+            state.clone(),
             shutdown.clone(),
         ));
+        // Pushed `Sync` events over WebSocket when configured; polling stays as the fallback.
+        if !config.chain.ws_urls.is_empty() {
+            tokio::spawn(crate::market::pool_sync::run_pool_sync_feed(
+                config.chain.ws_urls.clone(),
+                markets.client.clone(),
+                pool.clone(),
+                ix,
+                ticks.clone(),
+                state,
+                Arc::new(crate::market::pool_sync::SyncFeedState::default()),
+                shutdown.clone(),
+            ));
+        }
         tracing::info!(%symbol, pair = %pool.pair, "pool price feed started");
     }
 }

@@ -4,6 +4,7 @@ pub mod binance;
 pub mod divergence;
 pub mod feed;
 pub mod pool;
+pub mod pool_sync;
 pub mod symbol;
 
 pub use symbol::{Symbol, SymbolError};
