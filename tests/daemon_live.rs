@@ -225,6 +225,23 @@ async fn daemon_trades_a_live_grid_on_chain() {
         "paper twin vs live"
     );
     assert_eq!(twin_trades.len(), 7);
+    // What separates a live fill from its twin's, per trade: the pool fee (fee_quote), the gas
+    // (gas_fee) and the price impact against the pool's mid price before the swap. The two start
+    // buys of 1,000 quote into 10 / 1,000,000 move it by 997/1,000,000 and 997/1,001,000.
+    let mut by_id: Vec<_> = trades.iter().collect();
+    by_id.sort_by_key(|t| t.id);
+    assert!(by_id
+        .iter()
+        .all(|t| t.pool_price_before.is_some() && t.price_impact_bps.is_some()));
+    let impacts: Vec<&str> = by_id[..2]
+        .iter()
+        .map(|t| t.price_impact_bps.as_deref().unwrap())
+        .collect();
+    assert_eq!(impacts, ["9.97", "9.96"]);
+    assert_eq!(by_id[0].pool_price_before.as_deref(), Some("100000"));
+    assert!(twin_trades
+        .iter()
+        .all(|t| t.price_impact_bps.is_none() && t.gas_fee.is_none()));
     assert!(
         twin_trades.iter().all(|t| t.tx_hash.is_none()),
         "paper trades touch no chain"

@@ -27,7 +27,7 @@ use settle::{Candidate, Original};
 use super::client::{ChainClient, ChainError, Pool, Token};
 use super::contracts::{IUniswapV2Router02, IERC20};
 use super::gas::{fee_bnb, gas_limit, gas_price_wei};
-use super::swap_math::min_amount_out;
+use super::swap_math::{min_amount_out, price_impact};
 use super::units::{from_units, to_units};
 use crate::clock::wall_clock_ms;
 use crate::config::{ChainConfig, DexConfig};
@@ -73,6 +73,9 @@ pub enum SwapResult {
         gas_used: u64,
         gas_price_wei: u128,
         fee_bnb: Decimal,
+        /// The pool's mid price before the swap and its price impact in bps, from the pair's
+        /// `Sync` event in the receipt.
+        impact: Option<(Decimal, Decimal)>,
     },
     Failed {
         tx_hash: Option<B256>,
@@ -273,7 +276,29 @@ impl Swapper {
                 fee_bnb: fee_bnb(receipt.gas_used, receipt.effective_gas_price)?,
             });
         }
-        self.result_of(&receipt, pool, order.side)
+        let result = self.result_of(&receipt, pool, order.side)?;
+        self.record_impact(&result).await;
+        Ok(result)
+    }
+
+    /// Keep a filled swap's mid price before it and its price impact with its transaction (for
+    /// the trade history; a failure to write it only loses that detail).
+    pub(crate) async fn record_impact(&self, result: &SwapResult) {
+        if let SwapResult::Filled {
+            tx_hash,
+            impact: Some((mid, bps)),
+            ..
+        } = result
+        {
+            let (mid, bps) = (mid.round_dp(8).normalize(), bps.normalize());
+            if let Err(e) = self
+                .store
+                .set_swap_impact(&tx_hash.to_string(), &mid.to_string(), &bps.to_string())
+                .await
+            {
+                tracing::warn!(tx_hash = %tx_hash, error = %e, "cannot record the swap's price impact");
+            }
+        }
     }
 
     /// What a mined swap did, from its receipt: the amounts its transfers logged, or a revert.
@@ -304,7 +329,20 @@ impl Swapper {
             Side::Buy => (moved_out, moved_in),
             Side::Sell => (moved_in, moved_out),
         };
+        let impact = receipt
+            .inner
+            .logs()
+            .iter()
+            .rev()
+            .filter(|l| l.address() == pool.pair)
+            .find_map(|l| super::contracts::IUniswapV2Pair::Sync::decode_log(&l.inner).ok())
+            .and_then(|e| {
+                pool.reserves_of(U256::from(e.reserve0), U256::from(e.reserve1))
+                    .ok()
+            })
+            .and_then(|after| price_impact(side, base, quote, after, self.dex.fee_bps));
         Ok(SwapResult::Filled {
+            impact,
             tx_hash,
             base,
             quote,

@@ -47,6 +47,36 @@ pub fn amount_out(
     net * reserve_out / (reserve_in + net)
 }
 
+/// A swap's price impact, from the pool's reserves after it (its `Sync` event) and its own
+/// amounts: the reserves before were those less what the pair received, plus what it paid out.
+/// Returns the mid price before the swap (quote per base) and how much worse than it the swap
+/// filled before the pool fee, in basis points (0.01 bps). `None` for an empty pool.
+pub fn price_impact(
+    side: Side,
+    base: Decimal,
+    quote: Decimal,
+    after: (Decimal, Decimal),
+    fee_bps: u32,
+) -> Option<(Decimal, Decimal)> {
+    let (base_after, quote_after) = after;
+    let keep = Decimal::ONE - bps(fee_bps);
+    let (base_before, quote_before) = match side {
+        Side::Buy => (base_after + base, quote_after - quote),
+        Side::Sell => (base_after - base, quote_after + quote),
+    };
+    if base_before <= Decimal::ZERO || quote_before <= Decimal::ZERO || base <= Decimal::ZERO {
+        return None;
+    }
+    let mid = quote_before / base_before;
+    let impact = match side {
+        // Paid per base, the fee taken out, against the mid price.
+        Side::Buy => (quote * keep / base / mid - Decimal::ONE) * Decimal::from(10_000),
+        // Received per base the pool kept (after the fee), against the mid price.
+        Side::Sell => (Decimal::ONE - quote / (base * keep) / mid) * Decimal::from(10_000),
+    };
+    Some((mid, impact.round_dp(2)))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -73,6 +103,22 @@ mod tests {
             min_amount_out(Side::Buy, d("1"), Decimal::ZERO, 30, 0),
             Decimal::ZERO
         );
+    }
+
+    #[test]
+    fn impact_by_hand() {
+        // Buy 1,000 quote from 10 / 1,000,000 at 30 bps: the net 997 moves the pool by
+        // 997 / 1,000,000 of its quote, which is the impact: 9.97 bps.
+        let out = amount_out(d("1000"), d("1000000"), d("10"), 30);
+        let after = (d("10") - out, d("1001000"));
+        let (mid, impact) = price_impact(Side::Buy, out, d("1000"), after, 30).unwrap_or_default();
+        assert_eq!(mid, d("100000"));
+        assert_eq!(impact, d("9.97"));
+        // Sell 0.01 base into the same pool: 0.00997 net of 10 → 9.96 bps (0.00997 / 10.00997).
+        let got = amount_out(d("0.01"), d("10"), d("1000000"), 30);
+        let after = (d("10.01"), d("1000000") - got);
+        let (_, impact) = price_impact(Side::Sell, d("0.01"), got, after, 30).unwrap_or_default();
+        assert_eq!(impact, d("9.96"));
     }
 
     #[test]

@@ -208,6 +208,9 @@ async fn recovered_fill(
         .outcome_of(hash, pool, side)
         .await
         .map_err(|e| state_err(format!("reading swap {}: {e}", tx.tx_hash)))?;
+    if let Some(r) = &result {
+        swapper.record_impact(r).await;
+    }
     let Some(SwapResult::Filled { base, quote, .. }) = result else {
         tracing::warn!(tx_hash = %tx.tx_hash, "swap on record as mined has no successful receipt now; not applied");
         return Ok(None);

@@ -311,4 +311,22 @@ impl Store {
         .await?;
         row.as_ref().map(from_row).transpose()
     }
+
+    /// What a mined swap's price was made of (see migration 0009).
+    pub async fn set_swap_impact(
+        &self,
+        tx_hash: &str,
+        pool_price_before: &str,
+        price_impact_bps: &str,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE chain_txs SET pool_price_before = $1, price_impact_bps = $2 WHERE tx_hash = $3",
+        )
+        .bind(pool_price_before.to_string())
+        .bind(price_impact_bps.to_string())
+        .bind(tx_hash.to_string())
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
 }

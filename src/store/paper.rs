@@ -56,6 +56,13 @@ pub struct TradeRecord {
     pub tx_hash: Option<String>,
     /// Gas the swap cost, in BNB (live trades).
     pub gas_fee: Option<String>,
+    /// The pool's mid price just before the swap, and how much worse than it the swap filled
+    /// before the pool fee, in bps (live trades): with `fee_quote` and `gas_fee`, what separates
+    /// a live fill from its paper twin's.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pool_price_before: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub price_impact_bps: Option<String>,
     pub status: String,
     pub executed_at: i64,
 }
@@ -382,6 +389,8 @@ fn trade_from_row(r: &AnyRow) -> Result<TradeRecord, StoreError> {
         realized_pnl: r.try_get("realized_pnl")?,
         tx_hash: r.try_get("tx_hash")?,
         gas_fee: r.try_get("gas_fee")?,
+        pool_price_before: r.try_get("pool_price_before")?,
+        price_impact_bps: r.try_get("price_impact_bps")?,
         status: r.try_get("status")?,
         executed_at: r.try_get("executed_at")?,
     })
@@ -396,8 +405,10 @@ impl Store {
     ) -> Result<Vec<TradeRecord>, StoreError> {
         let rows = sqlx::query(
             "SELECT t.id, t.strategy_id, s.name, s.symbol, t.order_id, t.side, t.price, t.base_amount, \
-             t.quote_amount, t.fee_quote, t.realized_pnl, t.tx_hash, t.gas_fee, t.status, t.executed_at \
+             t.quote_amount, t.fee_quote, t.realized_pnl, t.tx_hash, t.gas_fee, t.status, t.executed_at, \
+             c.pool_price_before, c.price_impact_bps \
              FROM trades t JOIN strategies s ON s.id = t.strategy_id \
+             LEFT JOIN chain_txs c ON c.tx_hash = t.tx_hash \
              WHERE ($1 IS NULL OR t.strategy_id = $1) ORDER BY t.id DESC LIMIT $2",
         )
         .bind(strategy_id)
