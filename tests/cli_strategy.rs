@@ -252,7 +252,20 @@ async fn invalid_create_inputs_are_rejected_and_change_nothing() {
                     r#"{"lower_price":"1","upper_price":"2","grid_count":3,"base_order_size":"1","grid_cout":4}"#,
                 ),
             ),
-            "params.grid_cout: unknown key",
+            "params.grid_cout: unknown key; did you mean \"grid_count\"?",
+        ),
+        (
+            // Everything wrong is reported at once, each named; a huge number is out of range,
+            // not "not a decimal".
+            grid_args(
+                "a",
+                &bad_params(
+                    r#"{"lower_price":"1e32","upper_price":"2","grid_cout":3,"base_order_size":"-1"}"#,
+                ),
+            ),
+            "params: 4 problems: params.lower_price: \"1e32\" is out of range (an exact decimal has \
+             at most 28 significant digits, below 7.9e28); params.grid_count: is required (an integer); \
+             params.grid_cout: unknown key; did you mean \"grid_count\"?",
         ),
         (
             grid_args(

@@ -71,9 +71,18 @@ impl<'a> ParamReader<'a> {
                 ))
             }
         };
-        parse_decimal(&text)
-            .map(Some)
-            .ok_or_else(|| ParamError::new(key, format!("{text:?} is not a decimal number")))
+        parse_decimal(&text).map(Some).ok_or_else(|| {
+            // A number too large or too precise for an exact decimal is not a typo: say so.
+            let why = if text.parse::<f64>().is_ok_and(f64::is_finite) {
+                format!(
+                    "{text:?} is out of range (an exact decimal has at most 28 significant \
+                     digits, below 7.9e28)"
+                )
+            } else {
+                format!("{text:?} is not a decimal number")
+            };
+            ParamError::new(key, why)
+        })
     }
 
     pub fn integer(&mut self, key: &'static str, default: Option<i64>) -> Result<i64, ParamError> {
@@ -121,19 +130,70 @@ impl<'a> ParamReader<'a> {
         })
     }
 
-    /// Call last: any key never asked for is an error.
+    /// Call last: every key never asked for is an error, named, with the nearest known key.
     pub fn finish(self) -> Result<(), ParamError> {
-        match self.object.keys().find(|k| !self.seen.contains(k.as_str())) {
-            Some(unknown) => Err(ParamError::new(
-                unknown.clone(),
-                format!(
-                    "unknown key; expected one of: {}",
-                    self.seen.iter().copied().collect::<Vec<_>>().join(", ")
-                ),
-            )),
-            None => Ok(()),
+        let problems: Vec<ParamError> = self
+            .object
+            .keys()
+            .filter(|k| !self.seen.contains(k.as_str()))
+            .map(|unknown| {
+                let nearest = self
+                    .seen
+                    .iter()
+                    .map(|known| (edit_distance(unknown, known), *known))
+                    .min()
+                    .filter(|(d, _)| *d <= 3);
+                let hint = match nearest {
+                    Some((_, known)) => format!("did you mean {known:?}? "),
+                    None => String::new(),
+                };
+                ParamError::new(
+                    unknown.clone(),
+                    format!(
+                        "unknown key; {hint}expected one of: {}",
+                        self.seen.iter().copied().collect::<Vec<_>>().join(", ")
+                    ),
+                )
+            })
+            .collect();
+        all_of(problems)
+    }
+}
+
+/// Several problems as one error naming each (`Ok` when there are none): an operator fixes them
+/// all in one go instead of one per attempt.
+pub fn all_of(mut problems: Vec<ParamError>) -> Result<(), ParamError> {
+    match problems.len() {
+        0 => Ok(()),
+        1 => Err(problems.remove(0)),
+        n => Err(ParamError::new(
+            "params",
+            format!(
+                "{n} problems: {}",
+                problems
+                    .iter()
+                    .map(|p| format!("params.{p}"))
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            ),
+        )),
+    }
+}
+
+/// Levenshtein distance (keys are short).
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut prev = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let cur = row[j + 1];
+            row[j + 1] = (prev + usize::from(ca != *cb)).min(row[j] + 1).min(cur + 1);
+            prev = cur;
         }
     }
+    row[b.len()]
 }
 
 /// Plain or scientific notation; rejects NaN/inf spellings and anything with trailing junk.
@@ -175,11 +235,34 @@ mod tests {
     }
 
     #[test]
-    fn unknown_key_named() {
+    fn unknown_key_named_with_the_nearest() {
         let v = json!({"grid_cout": 5});
         let mut r = ParamReader::new(&v).unwrap();
         assert!(r.integer("grid_count", Some(3)).is_ok());
         let err = r.finish().unwrap_err();
         assert_eq!(err.field, "grid_cout");
+        assert!(
+            err.message.contains("did you mean \"grid_count\"?"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn out_of_range_is_not_a_typo() {
+        let v = json!({"a": "1e32", "b": "12x"});
+        let mut r = ParamReader::new(&v).unwrap();
+        assert!(r.decimal("a").unwrap_err().message.contains("out of range"));
+        assert!(r
+            .decimal("b")
+            .unwrap_err()
+            .message
+            .contains("not a decimal"));
+    }
+
+    #[test]
+    fn distance() {
+        assert_eq!(edit_distance("grid_cout", "grid_count"), 1);
+        assert_eq!(edit_distance("fee", "fee_bps"), 4);
+        assert_eq!(edit_distance("", "ab"), 2);
     }
 }

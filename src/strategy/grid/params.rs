@@ -4,7 +4,7 @@ use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::strategy::params::{ParamError, ParamReader};
+use crate::strategy::params::{all_of, ParamError, ParamReader};
 
 pub const MIN_GRID_COUNT: i64 = 2;
 pub const MAX_GRID_COUNT: i64 = 500;
@@ -43,80 +43,120 @@ pub struct GridParams {
     pub take_profit_price: Option<Decimal>,
 }
 
+/// The value, or `None` with its problem kept for the report.
+fn take<T>(res: Result<T, ParamError>, problems: &mut Vec<ParamError>) -> Option<T> {
+    match res {
+        Ok(v) => Some(v),
+        Err(e) => {
+            problems.push(e);
+            None
+        }
+    }
+}
+
 impl GridParams {
+    /// Every problem is reported at once (`params: N problems: …`), not one per attempt.
     pub fn from_json(value: &Value) -> Result<Self, ParamError> {
         let mut r = ParamReader::new(value)?;
-        let lower_price = r.decimal("lower_price")?;
-        let upper_price = r.decimal("upper_price")?;
-        let grid_count = r.integer("grid_count", None)?;
-        let spacing = match r.choice("spacing", &["arithmetic", "geometric"], "arithmetic")? {
+        let mut problems: Vec<ParamError> = Vec::new();
+        let lower_price = take(r.decimal("lower_price"), &mut problems);
+        let upper_price = take(r.decimal("upper_price"), &mut problems);
+        let grid_count = take(r.integer("grid_count", None), &mut problems);
+        let spacing = take(
+            r.choice("spacing", &["arithmetic", "geometric"], "arithmetic"),
+            &mut problems,
+        )
+        .map(|s| match s {
             "geometric" => Spacing::Geometric,
             _ => Spacing::Arithmetic,
-        };
-        let base_order_size = r.decimal("base_order_size")?;
-        let fee_bps = r.integer("fee_bps", Some(25))?;
-        let on_exit = match r.choice("on_exit", &["hold", "stop"], "hold")? {
+        });
+        let base_order_size = take(r.decimal("base_order_size"), &mut problems);
+        let fee_bps = take(r.integer("fee_bps", Some(25)), &mut problems);
+        let on_exit = take(
+            r.choice("on_exit", &["hold", "stop"], "hold"),
+            &mut problems,
+        )
+        .map(|s| match s {
             "stop" => OnExit::Stop,
             _ => OnExit::Hold,
-        };
-        let stop_loss_price = r.opt_decimal("stop_loss_price")?;
-        let take_profit_price = r.opt_decimal("take_profit_price")?;
-        r.finish()?;
-
-        if lower_price <= Decimal::ZERO {
-            return Err(ParamError::new(
-                "lower_price",
-                format!("must be > 0, got {lower_price}"),
-            ));
+        });
+        let stop_loss_price = take(r.opt_decimal("stop_loss_price"), &mut problems).flatten();
+        let take_profit_price = take(r.opt_decimal("take_profit_price"), &mut problems).flatten();
+        if let Err(e) = r.finish() {
+            problems.push(e);
         }
-        if upper_price <= lower_price {
-            return Err(ParamError::new(
-                "upper_price",
-                format!("must be greater than lower_price ({lower_price}), got {upper_price}"),
-            ));
+        let mut bad = |field: &str, message: String| problems.push(ParamError::new(field, message));
+        if let Some(lower) = lower_price.filter(|l| *l <= Decimal::ZERO) {
+            bad("lower_price", format!("must be > 0, got {lower}"));
         }
-        if !(MIN_GRID_COUNT..=MAX_GRID_COUNT).contains(&grid_count) {
-            return Err(ParamError::new(
+        if let (Some(lower), Some(upper)) = (lower_price, upper_price) {
+            if upper <= lower {
+                bad(
+                    "upper_price",
+                    format!("must be greater than lower_price ({lower}), got {upper}"),
+                );
+            }
+        }
+        if let Some(n) = grid_count.filter(|n| !(MIN_GRID_COUNT..=MAX_GRID_COUNT).contains(n)) {
+            bad(
                 "grid_count",
-                format!("must be in {MIN_GRID_COUNT}..={MAX_GRID_COUNT}, got {grid_count}"),
-            ));
+                format!("must be in {MIN_GRID_COUNT}..={MAX_GRID_COUNT}, got {n}"),
+            );
         }
-        if base_order_size <= Decimal::ZERO {
-            return Err(ParamError::new(
+        if let Some(q) = base_order_size.filter(|q| *q <= Decimal::ZERO) {
+            bad(
                 "base_order_size",
-                format!("must be > 0 (quote spent per buy), got {base_order_size}"),
-            ));
+                format!("must be > 0 (quote spent per buy), got {q}"),
+            );
         }
-        if !(0..=MAX_FEE_BPS).contains(&fee_bps) {
-            return Err(ParamError::new(
+        if let Some(f) = fee_bps.filter(|f| !(0..=MAX_FEE_BPS).contains(f)) {
+            bad(
                 "fee_bps",
-                format!("must be in 0..={MAX_FEE_BPS} basis points, got {fee_bps}"),
-            ));
+                format!("must be in 0..={MAX_FEE_BPS} basis points, got {f}"),
+            );
         }
-        if let Some(sl) = stop_loss_price {
-            if sl <= Decimal::ZERO || sl >= upper_price {
-                return Err(ParamError::new(
+        if let (Some(sl), Some(upper)) = (stop_loss_price, upper_price) {
+            if sl <= Decimal::ZERO || sl >= upper {
+                bad(
                     "stop_loss_price",
-                    format!("must be > 0 and below upper_price ({upper_price}), got {sl}"),
-                ));
+                    format!("must be > 0 and below upper_price ({upper}), got {sl}"),
+                );
             }
         }
-        if let Some(tp) = take_profit_price {
-            if tp <= lower_price {
-                return Err(ParamError::new(
+        if let (Some(tp), Some(lower)) = (take_profit_price, lower_price) {
+            if tp <= lower {
+                bad(
                     "take_profit_price",
-                    format!("must be above lower_price ({lower_price}), got {tp}"),
-                ));
-            }
-            if let Some(sl) = stop_loss_price {
-                if tp <= sl {
-                    return Err(ParamError::new(
-                        "take_profit_price",
-                        format!("must be above stop_loss_price ({sl}), got {tp}"),
-                    ));
-                }
+                    format!("must be above lower_price ({lower}), got {tp}"),
+                );
+            } else if let Some(sl) = stop_loss_price.filter(|sl| tp <= *sl) {
+                bad(
+                    "take_profit_price",
+                    format!("must be above stop_loss_price ({sl}), got {tp}"),
+                );
             }
         }
+        all_of(problems)?;
+        let (
+            Some(lower_price),
+            Some(upper_price),
+            Some(grid_count),
+            Some(spacing),
+            Some(base_order_size),
+            Some(fee_bps),
+            Some(on_exit),
+        ) = (
+            lower_price,
+            upper_price,
+            grid_count,
+            spacing,
+            base_order_size,
+            fee_bps,
+            on_exit,
+        )
+        else {
+            return Err(ParamError::new("params", "incomplete"));
+        };
         // Ranges are checked above, so these conversions cannot truncate.
         Ok(GridParams {
             lower_price,
@@ -189,8 +229,16 @@ mod tests {
     }
 
     #[test]
-    fn missing_required_field_named() {
+    fn every_missing_field_named_at_once() {
         let err = GridParams::from_json(&json!({"lower_price": "1"})).unwrap_err();
-        assert_eq!(err.field, "upper_price");
+        assert_eq!(err.field, "params");
+        for field in ["upper_price", "grid_count", "base_order_size"] {
+            assert!(
+                err.message
+                    .contains(&format!("params.{field}: is required")),
+                "{err}"
+            );
+        }
+        assert!(err.message.starts_with("3 problems"), "{err}");
     }
 }
