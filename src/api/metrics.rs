@@ -240,6 +240,28 @@ impl Metrics {
         );
         family(
             &mut s,
+            COUNTER,
+            "bsc_bot_trades_dropped_stale_total",
+            "Trades not traded on: they arrived more than market.stale_after_secs behind their exchange time.",
+            per_symbol(&|sym| sym.stale_dropped.to_string()),
+        );
+        family(
+            &mut s,
+            GAUGE,
+            "bsc_bot_feed_clock_offset_seconds",
+            "Receive time minus exchange time of the symbol's last trade (link delay plus host clock offset).",
+            symbols
+                .iter()
+                .filter_map(|sym| {
+                    Some((
+                        format!("symbol=\"{}\"", sym.stream),
+                        (sym.clock_offset_ms? as f64 / 1000.0).to_string(),
+                    ))
+                })
+                .collect::<Vec<_>>(),
+        );
+        family(
+            &mut s,
             GAUGE,
             "bsc_bot_feed_stale",
             "1 when the symbol's feed is stale.",

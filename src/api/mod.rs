@@ -207,16 +207,29 @@ pub async fn health_report(st: &ApiState) -> (String, serde_json::Value, Vec<Str
         "disconnected".to_string()
     } else if symbols.iter().any(|s| s.stale) {
         for s in symbols.iter().filter(|s| s.stale) {
-            reasons.push(match s.last_tick_age_ms {
-                Some(a) => format!(
+            reasons.push(match (s.lagging, s.last_tick_age_ms) {
+                (true, _) => format!(
+                    "{} lagging: trades arrive {:.1} s behind their exchange time (host clock \
+                     off, or a slow link; limit market.stale_after_secs = {} s): {} dropped, \
+                     none traded on",
+                    s.stream,
+                    s.clock_offset_ms.unwrap_or(0) as f64 / 1000.0,
+                    stale_ms / 1000,
+                    s.stale_dropped
+                ),
+                (false, Some(a)) => format!(
                     "{} stale: last trade {:.1} s ago",
                     s.stream,
                     a as f64 / 1000.0
                 ),
-                None => format!("{} stale: no trade yet", s.stream),
+                (false, None) => format!("{} stale: no trade yet", s.stream),
             });
         }
-        "stale".to_string()
+        if symbols.iter().any(|s| s.lagging) {
+            "lagging".to_string()
+        } else {
+            "stale".to_string()
+        }
     } else {
         "ok".to_string()
     };

@@ -27,6 +27,8 @@ pub struct SymbolFeed {
     pub engine_symbol: usize,
     pub last_tick_ms: AtomicI64,
     pub last_exchange_ms: AtomicI64,
+    /// When a trade last reached the engine (not dropped for lag).
+    pub last_traded_ms: AtomicI64,
     pub ticks: AtomicU64,
     pub stale_dropped: AtomicU64,
     pub bid_ask: Mutex<Option<(PriceKey, PriceKey)>>,
@@ -54,6 +56,14 @@ pub struct SymbolStatus {
     pub stale: bool,
     pub bid: Option<String>,
     pub ask: Option<String>,
+    /// Trades dropped because they arrived more than `stale_after` behind their exchange time.
+    pub stale_dropped: u64,
+    /// Receive time minus exchange time of the last trade: link delay plus the host clock's
+    /// offset from the exchange's.
+    pub clock_offset_ms: Option<i64>,
+    /// Trades arrive, but too late to trade on: the last one traded on is older than
+    /// `stale_after` (or none was) while the last one received is not.
+    pub lagging: bool,
 }
 
 impl FeedState {
@@ -66,14 +76,22 @@ impl FeedState {
             .map(|(stream, s)| {
                 let last = s.last_tick_ms.load(Ordering::Relaxed);
                 let age = (last > 0).then(|| now_ms - last);
+                let traded = s.last_traded_ms.load(Ordering::Relaxed);
+                let traded_age = (traded > 0).then(|| now_ms - traded);
+                let exchange = s.last_exchange_ms.load(Ordering::Relaxed);
+                let fresh = |a: Option<i64>| a.is_some_and(|a| a <= stale_after_ms);
                 let ba = s.bid_ask.lock().ok().and_then(|g| *g);
                 SymbolStatus {
                     stream: stream.clone(),
                     ticks: s.ticks.load(Ordering::Relaxed),
                     last_tick_age_ms: age,
-                    stale: age.is_none_or(|a| a > stale_after_ms),
+                    // Stale: nothing traded on recently, whatever arrived.
+                    stale: !fresh(traded_age),
                     bid: ba.and_then(|(b, _)| b.to_decimal()).map(|d| d.to_string()),
                     ask: ba.and_then(|(_, a)| a.to_decimal()).map(|d| d.to_string()),
+                    stale_dropped: s.stale_dropped.load(Ordering::Relaxed),
+                    clock_offset_ms: (last > 0 && exchange > 0).then(|| last - exchange),
+                    lagging: fresh(age) && !fresh(traded_age),
                 }
             })
             .collect()
@@ -200,6 +218,7 @@ async fn connection(
     let max_age = Duration::from_secs(config.max_connection_secs);
     let stale_ms = (config.stale_after_secs * 1000) as i64;
     let mut got_data = false;
+    let mut last_data = tokio::time::Instant::now();
     loop {
         let remaining = max_age.saturating_sub(opened.elapsed());
         let frame = tokio::select! {
@@ -216,10 +235,16 @@ async fn connection(
                 let _ = ws.close(None).await;
                 return Ended::Healthy("24-hour limit: replacing the connection".into());
             }
-            f = tokio::time::timeout(silent, ws.next()) => f,
+            // Silence means no data: pings and pongs keep a connection open, not alive.
+            f = tokio::time::timeout_at(last_data + silent, ws.next()) => f,
         };
         let msg = match frame {
-            Err(_) => return end(got_data, format!("silent for {} s", silent.as_secs())),
+            Err(_) => {
+                return end(
+                    got_data,
+                    format!("no market data for {} s", silent.as_secs()),
+                )
+            }
             Ok(None) => return end(got_data, "closed by the server".into()),
             Ok(Some(Err(e))) => return end(got_data, format!("read: {e}")),
             Ok(Some(Ok(m))) => m,
@@ -235,6 +260,7 @@ async fn connection(
                     ..
                 }) => {
                     got_data = true;
+                    last_data = tokio::time::Instant::now();
                     let Some(sym) = symbol(stream_symbol) else {
                         continue;
                     };
@@ -255,6 +281,7 @@ async fn connection(
                         price,
                         received_at: Some(received),
                     };
+                    sym.last_traded_ms.store(now, Ordering::Relaxed);
                     if ticks.send(tick).await.is_err() {
                         return Ended::Shutdown;
                     }
@@ -268,6 +295,7 @@ async fn connection(
                     ask,
                 }) => {
                     got_data = true;
+                    last_data = tokio::time::Instant::now();
                     if let Some(sym) = symbol(stream_symbol) {
                         if let Ok(mut g) = sym.bid_ask.lock() {
                             *g = Some((bid, ask));
