@@ -31,6 +31,8 @@ pub const HEARTBEAT_TIMEOUT: Duration = Duration::from_millis(1_500);
 
 pub struct Poller {
     pub store: Store,
+    /// The live side, which strategies created while the daemon runs join.
+    pub live: Arc<tokio::sync::Mutex<super::live_runtime::LiveRuntime>>,
     /// Live markets' prices go on record with the heartbeat.
     pub metrics: Arc<crate::api::metrics::Metrics>,
     pub registry: Arc<Mutex<Registry>>,
@@ -218,6 +220,14 @@ impl Poller {
                     let now = self.registry.lock().map(|r| r.streams().len()).unwrap_or(0);
                     symbols_changed |= now != had;
                 }
+                None if self.trades
+                    && s.status != StrategyStatus::Stopped
+                    && (s.mode == StrategyMode::Live
+                        || self.config.market.paper_price_source == "pool") =>
+                {
+                    self.known.insert(s.id, s.status);
+                    self.join_live(&s).await;
+                }
                 None => {}
             }
         }
@@ -237,6 +247,103 @@ impl Poller {
             }
         }
         Ok(())
+    }
+
+    /// A strategy priced by its pool, created while the daemon runs: its wallet and pool are
+    /// readied (reusing what runs), then the engine adds it, routed to its wallet's venue. One
+    /// that cannot run is on record as not running, with why, like at start.
+    async fn join_live(&mut self, s: &crate::store::StrategyRecord) {
+        let live = s.mode == StrategyMode::Live;
+        let mut rt = self.live.lock().await;
+        let ready = match rt.markets.as_mut() {
+            Some(m) => {
+                let password = std::env::var("BSC_BOT_KEYSTORE_PASSWORD").unwrap_or_default();
+                m.extend(&self.config, &self.store, s, &password).await
+            }
+            None => {
+                let (m, refused) = super::live::prepare(&self.config, &self.store, &[s]).await;
+                rt.markets = m;
+                match refused.get(&s.id) {
+                    Some(why) => Err(why.clone()),
+                    None if rt.markets.is_some() => Ok(()),
+                    None => Err("no chain client".into()),
+                }
+            }
+        };
+        if let Err(why) = ready {
+            tracing::error!(strategy = s.id, reason = %why, "strategy created while running cannot run");
+            if live {
+                self.alerter.raise(
+                    "live_strategy_not_running",
+                    "critical",
+                    format!("live strategy {} ({}) not running: {why}", s.id, s.name),
+                );
+                self.set_live_status(s.id, why).await;
+            }
+            return;
+        }
+        let wallet = s.wallet.clone().unwrap_or_default();
+        let venue = if live { rt.new_venue(&wallet) } else { None };
+        let known_slot = rt.slot(&wallet);
+        let (_, db_ids) = rt.maps();
+        let (reg, record) = (self.registry.clone(), s.clone());
+        let (done_tx, done_rx) = tokio::sync::oneshot::channel();
+        let call: EngineCall<DaemonRecorder, RoutedVenue> = Box::new(move |engine| {
+            let ix = engine.strategy_count();
+            if let Ok(mut ids) = db_ids.write() {
+                ids.insert(ix, record.id);
+            }
+            let slot = match venue {
+                Some(v) => Some(engine.venue_mut().add_dex(v)),
+                None => known_slot,
+            };
+            if live {
+                if let Some(slot) = slot {
+                    engine.venue_mut().route_to(ix, slot);
+                }
+            }
+            let result = super::add_pool_priced_strategy(engine, &reg, &record);
+            if let Ok(ix) = result {
+                let snaps = snapshot_ops(engine, [ix], wall_clock_ms());
+                engine.recorder_mut().commit_event(snaps);
+            }
+            let symbol_ix = result.as_ref().ok().map(|ix| engine.strategy_symbol(*ix));
+            let _ = done_tx.send((result, slot, symbol_ix));
+        });
+        let _ = self.call_tx.send(call).await;
+        match done_rx.await {
+            Ok((Ok(_), slot, Some(symbol_ix))) => {
+                if let (true, Some(slot)) = (live, slot) {
+                    rt.set_slot(&wallet, slot);
+                }
+                rt.feed(&s.symbol, symbol_ix);
+                tracing::info!(strategy = s.id, "strategy added while running");
+                if live {
+                    self.set_live_status(s.id, "running".into()).await;
+                }
+            }
+            Ok((Err(e), _, _)) => {
+                tracing::error!(strategy = s.id, error = %e, "cannot run strategy");
+                if live {
+                    self.set_live_status(s.id, e).await;
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// What this daemon does with live strategy `id`, on record for `strategy list/status`.
+    async fn set_live_status(&self, id: i64, status: String) {
+        let all = match self.registry.lock() {
+            Ok(mut reg) => {
+                reg.live.insert(id, status);
+                reg.live.clone()
+            }
+            Err(_) => return,
+        };
+        if let Err(e) = self.store.set_daemon_live_status(self.pid, &all).await {
+            tracing::warn!(error = %e, "cannot record live strategy status");
+        }
     }
 
     /// A symbol stale for longer than the alert threshold raises one alert and one risk event.

@@ -21,6 +21,9 @@ pub struct LiveMarkets {
     pub wallets: BTreeMap<String, Arc<Swapper>>,
     /// Market symbol (`BTC/USDT`) → its pool.
     pub pools: BTreeMap<String, Pool>,
+    factory: Address,
+    /// Wallets that could not be unlocked or reconciled, with why.
+    broken_wallets: BTreeMap<String, String>,
 }
 
 fn address(text: &str, what: &str) -> Result<Address, String> {
@@ -60,95 +63,89 @@ pub async fn prepare(
             return (None, refused);
         }
     };
-    let keystore = Keystore::of_config(config);
     let mut markets = LiveMarkets {
-        client: client.clone(),
+        client,
         wallets: BTreeMap::new(),
         pools: BTreeMap::new(),
+        factory,
+        broken_wallets: BTreeMap::new(),
     };
-    let mut broken_wallets: BTreeMap<String, String> = BTreeMap::new();
     for r in records {
-        if r.mode != crate::strategy::StrategyMode::Live {
-            // Paper on pool prices: the pool, no wallet.
-            if !markets.pools.contains_key(&r.symbol) {
-                match pool_of(&client, config, factory, &r.symbol).await {
-                    Ok(pool) => {
-                        markets.pools.insert(r.symbol.clone(), pool);
-                    }
-                    Err(e) => {
-                        refused.insert(r.id, e);
-                    }
-                }
-            }
-            continue;
-        }
-        if password.is_empty() {
-            refused.insert(
-                r.id,
-                "BSC_BOT_KEYSTORE_PASSWORD is not set, so its wallet stays locked".into(),
-            );
-            continue;
-        }
-        let Some(name) = r.wallet.clone() else {
-            refused.insert(r.id, "no wallet on record".into());
-            continue;
-        };
-        if let Some(why) = broken_wallets.get(&name) {
-            refused.insert(r.id, why.clone());
-            continue;
-        }
-        if !markets.wallets.contains_key(&name) {
-            let swapper = keystore
-                .unlock(&name, &password)
-                .map_err(|e| e.to_string())
-                .and_then(|signer| {
-                    Swapper::new(
-                        client.clone(),
-                        signer,
-                        store.clone(),
-                        config.chain.clone(),
-                        config.dex.clone(),
-                    )
-                    .map_err(|e| e.to_string())
-                });
-            let swapper = match swapper {
-                Ok(s) => s,
-                Err(e) => {
-                    let why = format!("wallet {name:?}: {e}");
-                    broken_wallets.insert(name.clone(), why.clone());
-                    refused.insert(r.id, why);
-                    continue;
-                }
-            };
-            // Nothing new leaves a wallet before what an earlier run left is settled.
-            match swapper.reconcile().await {
-                Ok(settled) => {
-                    for s in &settled {
-                        tracing::warn!(wallet = %name, tx_hash = %s.tx_hash, status = s.status, purpose = %s.purpose, "transaction from an earlier run reconciled");
-                    }
-                }
-                Err(e) => {
-                    let why = format!("wallet {name:?}: reconciling its transactions failed: {e}");
-                    broken_wallets.insert(name.clone(), why.clone());
-                    refused.insert(r.id, why);
-                    continue;
-                }
-            }
-            markets.wallets.insert(name.clone(), Arc::new(swapper));
-        }
-        if !markets.pools.contains_key(&r.symbol) {
-            match pool_of(&client, config, factory, &r.symbol).await {
-                Ok(pool) => {
-                    markets.pools.insert(r.symbol.clone(), pool);
-                }
-                Err(e) => {
-                    refused.insert(r.id, e);
-                    continue;
-                }
-            }
+        if let Err(why) = markets.extend(config, store, r, &password).await {
+            refused.insert(r.id, why);
         }
     }
     (Some(markets), refused)
+}
+
+impl LiveMarkets {
+    /// What `record` needs, added to what is ready: its pool, and for a live strategy its wallet
+    /// (unlocked, and reconciled with the chain before it may send anything new). A wallet or pool
+    /// already here is reused — one swapper per wallet, so its nonces stay the bot's own.
+    pub async fn extend(
+        &mut self,
+        config: &Config,
+        store: &Store,
+        r: &StrategyRecord,
+        password: &str,
+    ) -> Result<(), String> {
+        if r.mode == crate::strategy::StrategyMode::Live {
+            if password.is_empty() {
+                return Err(
+                    "BSC_BOT_KEYSTORE_PASSWORD is not set, so its wallet stays locked".into(),
+                );
+            }
+            let name = r.wallet.clone().ok_or("no wallet on record")?;
+            if let Some(why) = self.broken_wallets.get(&name) {
+                return Err(why.clone());
+            }
+            if !self.wallets.contains_key(&name) {
+                match self.unlock(config, store, &name, password).await {
+                    Ok(swapper) => {
+                        self.wallets.insert(name.clone(), Arc::new(swapper));
+                    }
+                    Err(why) => {
+                        self.broken_wallets.insert(name, why.clone());
+                        return Err(why);
+                    }
+                }
+            }
+        }
+        if !self.pools.contains_key(&r.symbol) {
+            let pool = pool_of(&self.client, config, self.factory, &r.symbol).await?;
+            self.pools.insert(r.symbol.clone(), pool);
+        }
+        Ok(())
+    }
+
+    async fn unlock(
+        &self,
+        config: &Config,
+        store: &Store,
+        name: &str,
+        password: &str,
+    ) -> Result<Swapper, String> {
+        let signer = Keystore::of_config(config)
+            .unlock(name, password)
+            .map_err(|e| format!("wallet {name:?}: {e}"))?;
+        let swapper = Swapper::new(
+            self.client.clone(),
+            signer,
+            store.clone(),
+            config.chain.clone(),
+            config.dex.clone(),
+        )
+        .map_err(|e| format!("wallet {name:?}: {e}"))?;
+        // Nothing new leaves a wallet before what an earlier run left is settled.
+        let settled = swapper
+            .reconcile()
+            .await
+            .map_err(|e| format!("wallet {name:?}: reconciling its transactions failed: {e}"))?;
+        for s in &settled {
+            tracing::warn!(wallet = %name, tx_hash = %s.tx_hash, status = s.status, purpose = %s.purpose, "transaction from an earlier run reconciled");
+        }
+        Ok(swapper)
+    }
 }
 
 async fn pool_of(

@@ -7,6 +7,7 @@
 
 pub mod control;
 pub mod live;
+pub mod live_runtime;
 pub mod lock;
 pub mod priority;
 pub mod record_log;
@@ -37,7 +38,6 @@ use crate::market::Symbol;
 use crate::risk::{RiskGuard, RiskLimits};
 use crate::store::{Store, StoreError, StrategyRecord};
 use crate::strategy::{StrategyMode, StrategyParams, StrategyStatus};
-use crate::venue::dex::dex_venue;
 use crate::venue::routed::RoutedVenue;
 use recorder::{DaemonRecorder, PersistOp};
 
@@ -215,99 +215,6 @@ fn add_strategy_priced(
     reg.strategies.insert(record.id, ix);
     reg.applied.insert(record.id, record.status);
     Ok(ix)
-}
-
-/// Where the live parts send what they learn, and when they stop.
-struct LiveChannels<'a> {
-    ticks: &'a mpsc::Sender<crate::engine::live::MarketTick>,
-    reports: &'a mpsc::Sender<crate::venue::VenueReport>,
-    shutdown: &'a watch::Receiver<bool>,
-}
-
-/// One DEX venue (and its executor task) per wallet, the routes of its strategies, and one pool
-/// price feed per live market.
-fn start_live(
-    engine: &mut DaemonEngine,
-    registry: &Mutex<Registry>,
-    markets: &live::LiveMarkets,
-    live_ix: &[(StrategyRecord, usize)],
-    config: &Config,
-    channels: LiveChannels<'_>,
-    run_id: i64,
-) {
-    let LiveChannels {
-        ticks,
-        reports,
-        shutdown,
-    } = channels;
-    let pool_ix: Vec<(Symbol, usize)> = registry
-        .lock()
-        .map(|r| r.pool_symbols.clone())
-        .unwrap_or_default();
-    let pools_by_ix: std::collections::HashMap<usize, crate::chain::Pool> = pool_ix
-        .iter()
-        .filter_map(|(sym, ix)| Some((*ix, markets.pools.get(&sym.to_string())?.clone())))
-        .collect();
-    for (wallet, swapper) in &markets.wallets {
-        let mine: Vec<usize> = live_ix
-            .iter()
-            .filter(|(r, _)| r.wallet.as_deref() == Some(wallet.as_str()))
-            .map(|(_, ix)| *ix)
-            .collect();
-        if mine.is_empty() {
-            continue;
-        }
-        let db_ids: std::collections::HashMap<usize, i64> =
-            live_ix.iter().map(|(r, ix)| (*ix, r.id)).collect();
-        let (venue, executor) = dex_venue(
-            swapper.clone(),
-            pools_by_ix.clone(),
-            config.dex.fee_bps,
-            reports.clone(),
-            Box::new(move |o| {
-                let strategy = db_ids.get(&o.strategy).copied().unwrap_or(-1);
-                (
-                    writer::client_order_id(strategy, run_id, o.order_id),
-                    strategy,
-                )
-            }),
-        );
-        let slot = engine.venue_mut().add_dex(venue);
-        for ix in mine {
-            engine.venue_mut().route_to(ix, slot);
-        }
-        tokio::spawn(executor.run());
-        tracing::info!(wallet = %wallet, address = %swapper.address(), "live wallet ready");
-    }
-    for (symbol, ix) in pool_ix {
-        let Some(pool) = markets.pools.get(&symbol.to_string()) else {
-            continue;
-        };
-        let state = Arc::new(crate::market::pool::PoolFeedState::default());
-        tokio::spawn(crate::market::pool::run_pool_feed(
-            markets.client.clone(),
-            pool.clone(),
-            ix,
-            Duration::from_millis(config.chain.pool_poll_ms),
-            ticks.clone(),
-            state.clone(),
-            shutdown.clone(),
-        ));
-        // Pushed `Sync` events over WebSocket when configured; polling stays as the fallback.
-        if !config.chain.ws_urls.is_empty() {
-            tokio::spawn(crate::market::pool_sync::run_pool_sync_feed(
-                config.chain.ws_urls.clone(),
-                markets.client.clone(),
-                pool.clone(),
-                ix,
-                ticks.clone(),
-                state,
-                Arc::new(crate::market::pool_sync::SyncFeedState::default()),
-                shutdown.clone(),
-            ));
-        }
-        tracing::info!(%symbol, pair = %pool.pair, "pool price feed started");
-    }
 }
 
 fn hostname() -> String {
@@ -514,23 +421,47 @@ pub async fn run(config: Config, opts: DaemonOptions) -> Result<(), DaemonError>
     // Market feed → engine (Binance for paper, pools for live).
     let (tick_tx, tick_rx) = mpsc::channel(65_536);
     let (reports_tx, reports_rx) = mpsc::channel(1024);
-    if let Some(m) = &markets {
-        let channels = LiveChannels {
-            ticks: &tick_tx,
-            reports: &reports_tx,
-            shutdown: &shutdown_rx,
-        };
-        start_live(
-            &mut engine,
-            &registry,
-            m,
-            &live_ix,
-            &config,
-            channels,
-            started,
-        );
+    // The live side: one DEX venue (and executor) per wallet, strategies routed to theirs, one
+    // pool feed per market. Kept for strategies created while the daemon runs.
+    let mut live_rt = live_runtime::LiveRuntime::new(
+        markets.take(),
+        config.clone(),
+        tick_tx.clone(),
+        reports_tx.clone(),
+        shutdown_rx.clone(),
+        started,
+    );
+    {
+        let (_, db_ids) = live_rt.maps();
+        if let Ok(mut ids) = db_ids.write() {
+            for (r, ix) in &live_ix {
+                ids.insert(*ix, r.id);
+            }
+        }
+        let wallets: std::collections::BTreeSet<String> = live_ix
+            .iter()
+            .filter_map(|(r, _)| r.wallet.clone())
+            .collect();
+        for w in wallets {
+            if let Some(venue) = live_rt.new_venue(&w) {
+                let slot = engine.venue_mut().add_dex(venue);
+                live_rt.set_slot(&w, slot);
+            }
+        }
+        for (r, ix) in &live_ix {
+            if let Some(slot) = r.wallet.as_deref().and_then(|w| live_rt.slot(w)) {
+                engine.venue_mut().route_to(*ix, slot);
+            }
+        }
+        let pool_ix: Vec<(Symbol, usize)> = registry
+            .lock()
+            .map(|r| r.pool_symbols.clone())
+            .unwrap_or_default();
+        for (symbol, ix) in pool_ix {
+            live_rt.feed(&symbol.to_string(), ix);
+        }
     }
-    drop(reports_tx);
+    let live_rt = Arc::new(tokio::sync::Mutex::new(live_rt));
     if let Ok(mut reg) = registry.lock() {
         reg.live = live_status.clone();
     }
@@ -645,6 +576,7 @@ pub async fn run(config: Config, opts: DaemonOptions) -> Result<(), DaemonError>
 
     // Control plane: poll the database (and wake on pokes).
     let poller = control::Poller {
+        live: live_rt.clone(),
         metrics: metrics.clone(),
         store: store.clone(),
         registry: registry.clone(),

@@ -97,7 +97,8 @@ impl StrategyRecord {
             Some(Some(s)) if s == "running" => None,
             Some(Some(reason)) => Some(format!("not running: {reason}")),
             Some(None) => Some(
-                "not running: created after the daemon started; restart the daemon to run it"
+                "not running yet: the running daemon has not taken it up (it does at its next \
+                 control poll; a daemon started with --no-strategies or --monitoring-only never does)"
                     .into(),
             ),
         }

@@ -65,17 +65,37 @@ pub type OrderReference = Box<dyn Fn(&Execution) -> (String, i64) + Send + Sync>
 pub struct DexExecutor {
     swapper: Arc<Swapper>,
     reference: OrderReference,
-    /// Engine symbol index → its pool.
-    pools: HashMap<usize, Pool>,
+    /// Engine symbol index → its pool (shared: a running daemon adds markets).
+    pools: SharedPools,
     fee_bps: u32,
     reports: mpsc::Sender<VenueReport>,
     jobs: mpsc::UnboundedReceiver<DexJob>,
 }
 
+/// Engine symbol index → its pool, shared by a daemon's executors.
+pub type SharedPools = Arc<std::sync::RwLock<HashMap<usize, Pool>>>;
+
 /// A DEX venue for the engine and the executor task that serves it.
 pub fn dex_venue(
     swapper: Arc<Swapper>,
     pools: HashMap<usize, Pool>,
+    fee_bps: u32,
+    reports: mpsc::Sender<VenueReport>,
+    reference: OrderReference,
+) -> (DexVenue, DexExecutor) {
+    dex_venue_shared(
+        swapper,
+        Arc::new(std::sync::RwLock::new(pools)),
+        fee_bps,
+        reports,
+        reference,
+    )
+}
+
+/// [`dex_venue`] over pools shared with other executors (and added to while it runs).
+pub fn dex_venue_shared(
+    swapper: Arc<Swapper>,
+    pools: SharedPools,
     fee_bps: u32,
     reports: mpsc::Sender<VenueReport>,
     reference: OrderReference,
@@ -119,9 +139,15 @@ impl DexExecutor {
             retryable,
             ts_us: now_us(),
         };
-        let Some(pool) = self.pools.get(&o.symbol) else {
+        let pool = self
+            .pools
+            .read()
+            .ok()
+            .and_then(|p| p.get(&o.symbol).cloned());
+        let Some(pool) = pool else {
             return failed("no pool for this symbol".into(), false);
         };
+        let pool = &pool;
         let amount_in = match (o.side, o.amount) {
             (Side::Buy, Amount::Quote(q)) => q,
             (Side::Sell, Amount::Base(b)) => b,

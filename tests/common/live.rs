@@ -35,6 +35,19 @@ pub async fn canary(
     rpc_urls: &[&str],
     chain_extra: &str,
 ) -> Canary {
+    canary_with(chain, u, db, ws_url, rpc_urls, chain_extra, true).await
+}
+
+/// [`canary`], with the strategy created or not (`id` 0: create it later with [`create_canary`]).
+pub async fn canary_with(
+    chain: &TestChain,
+    u: &Uniswap,
+    db: &TestDb,
+    ws_url: &str,
+    rpc_urls: &[&str],
+    chain_extra: &str,
+    create_strategy: bool,
+) -> Canary {
     let urls: Vec<String> = rpc_urls.iter().map(|u| format!("\"{u}\"")).collect();
     let sections = format!(
         "[chain]\nchain_id = 56\nrpc_urls = [{urls}]\n{chain_extra}\n\n\
@@ -62,15 +75,11 @@ pub async fn canary(
         .set_bnb(me, U256::from(10u8).pow(U256::from(18u8)))
         .await;
     chain.give_tokens(u.quote, me, 10_000).await;
-    let created = db
-        .run(&[
-            "--config", &config, "--json", "strategy", "create", "-t", "grid", "-s", "BTC/USDT",
-            "-n", "canary", "-m", "live", "--confirm-live", "--wallet", "hot", "-p",
-            r#"{"lower_price":"95000","upper_price":"105000","grid_count":5,"base_order_size":"1000","fee_bps":30}"#,
-        ])
-        .ok()
-        .json();
-    let id = created["strategy"]["id"].as_i64().unwrap();
+    let id = if create_strategy {
+        create_canary(db, &config)
+    } else {
+        0
+    };
     let client = ChainClient::connect(&ChainConfig {
         rpc_urls: vec![chain.url.clone()],
         ..ChainConfig::default()
@@ -93,4 +102,17 @@ pub async fn canary(
         pool,
         before,
     }
+}
+
+/// The live 5-level grid on wallet `hot`; returns its id.
+pub fn create_canary(db: &TestDb, config: &str) -> i64 {
+    let created = db
+        .run(&[
+            "--config", config, "--json", "strategy", "create", "-t", "grid", "-s", "BTC/USDT",
+            "-n", "canary", "-m", "live", "--confirm-live", "--wallet", "hot", "-p",
+            r#"{"lower_price":"95000","upper_price":"105000","grid_count":5,"base_order_size":"1000","fee_bps":30}"#,
+        ])
+        .ok()
+        .json();
+    created["strategy"]["id"].as_i64().unwrap()
 }

@@ -1,0 +1,90 @@
+//! A live strategy created while the daemon runs joins it, no restart: the daemon readies its
+//! wallet (unlocked, reconciled) and pool, routes it to the wallet's DEX venue and starts the
+//! pool's feed; `strategy list` shows it running, and it trades on chain as the price walks.
+
+#![allow(clippy::unwrap_used)]
+
+mod common;
+#[path = "common/live.rs"]
+mod live;
+#[path = "common/chain.rs"]
+mod testchain;
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use common::daemon::RunningDaemon;
+use common::exchange::FakeBinance;
+use common::TestDb;
+use live::{create_canary, Canary, PASSWORD};
+use rust_decimal::Decimal;
+use testchain::TestChain;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_live_strategy_created_while_running_trades_without_a_restart() {
+    let Some(chain) = TestChain::start().await else {
+        return;
+    };
+    let u = chain.deploy_uniswap(10, 1_000_000).await;
+    chain.fund_trader(&u, 5, 500_000).await;
+    let db = TestDb::new("sqlite").await;
+    let ex = FakeBinance::start().await;
+    let Canary {
+        config,
+        me,
+        client,
+        pool,
+        before,
+        ..
+    } = live::canary_with(
+        &chain,
+        &u,
+        &db,
+        &ex.url,
+        &[&chain.url],
+        "pool_poll_ms = 100",
+        false,
+    )
+    .await;
+    let d = RunningDaemon::start_with_env(
+        &db,
+        &config,
+        &[],
+        &[("BSC_BOT_KEYSTORE_PASSWORD", PASSWORD)],
+    )
+    .await;
+    let id = create_canary(&db, &config);
+    let store = db.store().await;
+    let reach = |n: i64| {
+        let store = store.clone();
+        async move {
+            for _ in 0..300 {
+                if store.trade_count(id).await.unwrap() >= n {
+                    return true;
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            false
+        }
+    };
+    assert!(reach(2).await, "the two start buys, without a restart");
+    let listed = db
+        .run(&["--config", &config, "--json", "strategy", "list"])
+        .ok()
+        .json();
+    assert!(listed["strategies"][0].get("running").is_none(), "{listed}");
+    chain
+        .walk_to(
+            &client,
+            &pool,
+            u.router,
+            Decimal::from_str("96500").unwrap(),
+        )
+        .await;
+    assert!(reach(3).await, "the buy at 97,500");
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    drop(d);
+    let books = testchain::assert_records_equal_chain(&store, &client, &pool, me, id, before).await;
+    assert_eq!(books.trades, 3);
+    store.close().await;
+}
