@@ -1,6 +1,6 @@
 //! The real daemon trading a live grid on a real local chain: a wallet made with
 //! `wallet generate`, a live strategy created against it, `bot start` with the keystore password in
-//! the environment, the pool price walked down through two levels and up through three by another
+//! the environment, the pool price walked down through three levels and up through four by another
 //! account. Every trade on record is a mined swap; the wallet's balances moved exactly as the
 //! trades table says (to the wei) and its BNB by exactly the gas on record; filled orders carry
 //! their transaction hash; the strategy shows as running.
@@ -69,7 +69,7 @@ async fn daemon_trades_a_live_grid_on_chain() {
         .run(&[
             "--config", &config, "--json", "strategy", "create", "-t", "grid", "-s", "BTC/USDT",
             "-n", "canary", "-m", "live", "--confirm-live", "--wallet", "hot", "-p",
-            r#"{"lower_price":"95000","upper_price":"105000","grid_count":5,"base_order_size":"1000","fee_bps":30}"#,
+            r#"{"lower_price":"95000","upper_price":"105000","grid_count":6,"base_order_size":"1000","fee_bps":30}"#,
         ])
         .ok()
         .json();
@@ -79,7 +79,7 @@ async fn daemon_trades_a_live_grid_on_chain() {
         .run(&[
             "--config", &config, "--json", "strategy", "create", "-t", "grid", "-s", "BTC/USDT",
             "-n", "paper-twin", "-p",
-            r#"{"lower_price":"95000","upper_price":"105000","grid_count":5,"base_order_size":"1000","fee_bps":30}"#,
+            r#"{"lower_price":"95000","upper_price":"105000","grid_count":6,"base_order_size":"1000","fee_bps":30}"#,
         ])
         .ok()
         .json();
@@ -123,18 +123,20 @@ async fn daemon_trades_a_live_grid_on_chain() {
             false
         }
     };
+    // Levels 95k, 97k, 99k, 101k, 103k, 105k; from 100k the cells above (101k-103k, 103k-105k)
+    // start bought. Down through three levels, then up through four.
     assert!(trades_reach(2).await, "the two start buys");
-    chain.walk_to(&client, &pool, u.router, d("96500")).await;
-    assert!(trades_reach(3).await, "the buy at 97,500");
+    chain.walk_to(&client, &pool, u.router, d("98000")).await;
+    assert!(trades_reach(3).await, "the buy at 99,000");
     chain.walk_to(&client, &pool, u.router, d("94000")).await;
-    assert!(trades_reach(4).await, "the buy at 95,000");
-    chain.walk_to(&client, &pool, u.router, d("103600")).await;
-    assert!(trades_reach(7).await, "three sells");
+    assert!(trades_reach(5).await, "the buys at 97,000 and 95,000");
+    chain.walk_to(&client, &pool, u.router, d("104000")).await;
+    assert!(trades_reach(9).await, "four sells, at 97k, 99k, 101k and 103k");
     // Let the last answers and state reach the database.
     tokio::time::sleep(Duration::from_millis(1500)).await;
 
     let trades = store.trading_history(Some(id), 1000).await.unwrap();
-    assert_eq!(trades.len(), 7);
+    assert_eq!(trades.len(), 9);
     let sum = |side: &str, f: fn(&bsc_bot::store::paper::TradeRecord) -> &str| -> Decimal {
         trades
             .iter()
@@ -159,7 +161,7 @@ async fn daemon_trades_a_live_grid_on_chain() {
     );
     let txs = store.chain_txs_of(56, &me.to_string()).await.unwrap();
     let swaps: Vec<_> = txs.iter().filter(|t| t.purpose == "swap").collect();
-    assert_eq!(swaps.len(), 7);
+    assert_eq!(swaps.len(), 9);
     assert!(swaps.iter().all(|t| t.status == "mined"));
     let gas: Decimal = txs.iter().map(|t| d(t.fee_bnb.as_deref().unwrap())).sum();
     assert_eq!(before.0 - after.0, gas, "BNB spent = gas on record");
@@ -169,7 +171,7 @@ async fn daemon_trades_a_live_grid_on_chain() {
         .iter()
         .filter(|o| o.status.as_str() == "filled")
         .collect();
-    assert_eq!(filled.len(), 7);
+    assert_eq!(filled.len(), 9);
     for o in filled {
         let hash = o
             .venue_ref
@@ -224,7 +226,7 @@ async fn daemon_trades_a_live_grid_on_chain() {
         moves(&trades, &orders),
         "paper twin vs live"
     );
-    assert_eq!(twin_trades.len(), 7);
+    assert_eq!(twin_trades.len(), 9);
     // What separates a live fill from its twin's, per trade: the pool fee (fee_quote), the gas
     // (gas_fee) and the price impact against the pool's mid price before the swap. The two start
     // buys of 1,000 quote into 10 / 1,000,000 move it by 997/1,000,000 and 997/1,001,000.
