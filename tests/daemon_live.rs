@@ -131,7 +131,10 @@ async fn daemon_trades_a_live_grid_on_chain() {
     chain.walk_to(&client, &pool, u.router, d("94000")).await;
     assert!(trades_reach(5).await, "the buys at 97,000 and 95,000");
     chain.walk_to(&client, &pool, u.router, d("104000")).await;
-    assert!(trades_reach(9).await, "four sells, at 97k, 99k, 101k and 103k");
+    assert!(
+        trades_reach(9).await,
+        "four sells, at 97k, 99k, 101k and 103k"
+    );
     // Let the last answers and state reach the database.
     tokio::time::sleep(Duration::from_millis(1500)).await;
 

@@ -164,3 +164,79 @@ async fn the_grid_trades_through_endpoint_failures_without_a_duplicate() {
     );
     store.close().await;
 }
+
+/// The live daemon priced by the pool's `Sync` subscription alone (polling every 60 s): while the
+/// WebSocket is down the price crosses a level and nothing trades; once it is back the missed
+/// events are refilled and the grid makes the buy it missed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn moves_missed_while_the_subscription_was_down_are_traded_after_it() {
+    let Some(chain) = TestChain::start().await else {
+        return;
+    };
+    let u = chain.deploy_uniswap(10, 1_000_000).await;
+    chain.fund_trader(&u, 5, 500_000).await;
+    let mut ws = RpcProxy::start(&chain.url).await;
+    let db = TestDb::new("sqlite").await;
+    let ex = FakeBinance::start().await;
+    let ws_url = ws.url.replace("http://", "ws://");
+    let Canary {
+        config,
+        me,
+        id,
+        client,
+        pool,
+        before,
+    } = live::canary(
+        &chain,
+        &u,
+        &db,
+        &ex.url,
+        &[&chain.url],
+        &format!("pool_poll_ms = 60000\nws_urls = [\"{ws_url}\"]"),
+    )
+    .await;
+    let daemon = RunningDaemon::start_with_env(
+        &db,
+        &config,
+        &[],
+        &[("BSC_BOT_KEYSTORE_PASSWORD", PASSWORD)],
+    )
+    .await;
+    let store = db.store().await;
+    let trades = || {
+        let store = store.clone();
+        async move { store.trade_count(id).await.unwrap() }
+    };
+    let reach = |n: i64, within: Duration| {
+        let store = store.clone();
+        async move {
+            let start = Instant::now();
+            while start.elapsed() < within {
+                if store.trade_count(id).await.unwrap() >= n {
+                    return true;
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            false
+        }
+    };
+    assert!(
+        reach(2, Duration::from_secs(30)).await,
+        "the two start buys"
+    );
+    ws.down();
+    chain.walk_to(&client, &pool, u.router, d("96500")).await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(trades().await, 2, "blind while the subscription is down");
+    ws.up().await;
+    assert!(
+        reach(3, Duration::from_secs(20)).await,
+        "the missed buy at 97,500 once the gap is refilled ({} trades)",
+        trades().await
+    );
+    tokio::time::sleep(Duration::from_millis(1_000)).await;
+    drop(daemon);
+    let books = testchain::assert_records_equal_chain(&store, &client, &pool, me, id, before).await;
+    assert_eq!(books.trades, 3);
+    store.close().await;
+}
