@@ -537,35 +537,41 @@ impl Swapper {
             .with_gas_price(price)
             .with_gas_limit(limit)
             .with_chain_id(self.client.chain_id());
-        let envelope = request
-            .build(&self.wallet)
-            .await
-            .map_err(|e| SwapError::Sign(e.to_string()))?;
-        let raw = envelope.encoded_2718();
-        let tx_hash = *envelope.tx_hash();
-        let signed = SignedTx {
-            chain_id: self.client.chain_id(),
-            wallet: self.address.to_string(),
-            nonce,
-            tx_hash: tx_hash.to_string(),
-            raw_tx: format!("0x{}", alloy::hex::encode(&raw)),
-            purpose: purpose.to_string(),
-            reference: reference.map(str::to_string),
-            gas_price_wei: price,
-            gas_limit: limit,
-            origin: origin.clone(),
+        // The simulation runs while the transaction is signed and committed.
+        let sign_and_record = async {
+            let envelope = request
+                .build(&self.wallet)
+                .await
+                .map_err(|e| SwapError::Sign(e.to_string()))?;
+            let raw = envelope.encoded_2718();
+            let tx_hash = *envelope.tx_hash();
+            let signed = SignedTx {
+                chain_id: self.client.chain_id(),
+                wallet: self.address.to_string(),
+                nonce,
+                tx_hash: tx_hash.to_string(),
+                raw_tx: format!("0x{}", alloy::hex::encode(&raw)),
+                purpose: purpose.to_string(),
+                reference: reference.map(str::to_string),
+                gas_price_wei: price,
+                gas_limit: limit,
+                origin: origin.clone(),
+            };
+            let id = self
+                .store
+                .record_signed_tx(&signed, wall_clock_ms())
+                .await?;
+            Ok::<_, SwapError>((id, raw, tx_hash))
         };
-        let (recorded, simulated) = tokio::join!(
-            self.store.record_signed_tx(&signed, wall_clock_ms()),
-            async {
-                if simulate {
-                    provider.call(simulation_request).await.map(|_| ())
-                } else {
-                    Ok(())
-                }
+        let simulation = async {
+            if simulate {
+                provider.call(simulation_request).await.map(|_| ())
+            } else {
+                Ok(())
             }
-        );
-        let id = recorded?;
+        };
+        let (simulated, recorded) = tokio::join!(simulation, sign_and_record);
+        let (id, raw, tx_hash) = recorded?;
         if let Err(e) = simulated {
             // Never sent: on record as such, its nonce unused.
             let reason = format!("simulation failed: {e}");
