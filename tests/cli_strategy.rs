@@ -178,6 +178,35 @@ async fn unprofitable_cells_warn_but_create() {
     }
 }
 
+/// A grid without its own `fee_bps` pays the configured pool's fee (`BSC_BOT_DEX_FEE_BPS`, here
+/// 30 as on Uniswap V2), in `strategy create` and `backtest quick-grid` alike; its own wins.
+#[tokio::test]
+async fn the_pool_fee_is_the_default_fee() {
+    let db = TestDb::new("sqlite").await;
+    let create = |name: &str, params: &str| {
+        let out = db
+            .cmd(&[
+                "--json", "strategy", "create", "-t", "grid", "-s", "BTC/USDT", "-n", name, "-p",
+                params,
+            ])
+            .env("BSC_BOT_DEX_FEE_BPS", "30")
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{out:?}");
+        serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()
+    };
+    let v = create(
+        "pool-fee",
+        r#"{"lower_price":"100","upper_price":"110","grid_count":5,"base_order_size":"10"}"#,
+    );
+    assert_eq!(v["strategy"]["params"]["fee_bps"], 30, "{v}");
+    let v = create(
+        "own-fee",
+        r#"{"lower_price":"100","upper_price":"110","grid_count":5,"base_order_size":"10","fee_bps":10}"#,
+    );
+    assert_eq!(v["strategy"]["params"]["fee_bps"], 10, "{v}");
+}
+
 #[tokio::test]
 async fn invalid_create_inputs_are_rejected_and_change_nothing() {
     let bad_params = |json: &str| json.to_string();

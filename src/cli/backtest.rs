@@ -141,8 +141,9 @@ pub struct QuickGridArgs {
     pub base_order_size: String,
     #[arg(long, default_value = "arithmetic", value_parser = ["arithmetic", "geometric"])]
     pub spacing: String,
-    #[arg(long, default_value_t = 25)]
-    pub fee_bps: u32,
+    /// Pool fee; default: the configured pool's (`dex.fee_bps`, 25 on PancakeSwap V2).
+    #[arg(long)]
+    pub fee_bps: Option<u32>,
     /// Data file or folder; default: this symbol's files under backtest-data/.
     #[arg(long)]
     pub data: Option<PathBuf>,
@@ -218,6 +219,7 @@ async fn run_cmd(args: RunArgs, ctx: &Context) -> Result<(), CliError> {
     )?;
     raw.name = None;
     raw.mode = None;
+    raw.default_fee_bps(ctx.config.dex.fee_bps);
     let spec = raw.validate(false)?;
     let files = crate::backtest::data::list_data_files(&args.data)
         .map_err(|e| CliError::invalid(format!("--data {}: {e}", args.data.display())))?;
@@ -325,7 +327,7 @@ async fn quick_grid(args: QuickGridArgs, ctx: &Context) -> Result<(), CliError> 
             } else {
                 Spacing::Arithmetic
             },
-            fee_bps: args.fee_bps,
+            fee_bps: args.fee_bps.unwrap_or(ctx.config.dex.fee_bps),
         },
         data_label: root.display().to_string(),
         files,

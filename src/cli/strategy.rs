@@ -110,8 +110,11 @@ pub async fn run(cmd: StrategyCommand, ctx: &Context) -> Result<(), CliError> {
     }
 }
 
-fn build_spec(args: &CreateArgs) -> Result<crate::strategy::StrategySpec, CliError> {
-    let raw = RawSpec::from_file_and_flags(
+fn build_spec(
+    args: &CreateArgs,
+    pool_fee_bps: u32,
+) -> Result<crate::strategy::StrategySpec, CliError> {
+    let mut raw = RawSpec::from_file_and_flags(
         args.file.as_deref(),
         RawFlags {
             type_name: args.type_name.as_deref(),
@@ -129,6 +132,7 @@ fn build_spec(args: &CreateArgs) -> Result<crate::strategy::StrategySpec, CliErr
             "mode live trades real funds on-chain; add --confirm-live to create it",
         ));
     }
+    raw.default_fee_bps(pool_fee_bps);
     Ok(raw.validate(true)?)
 }
 
@@ -190,7 +194,7 @@ async fn create(args: CreateArgs, ctx: &Context) -> Result<(), CliError> {
     let audit = ctx.audit("strategy create");
     let (record, warnings) = ctx
         .audited(&store, &audit, async {
-            let spec = build_spec(&args)?;
+            let spec = build_spec(&args, ctx.config.dex.fee_bps)?;
             if spec.mode == StrategyMode::Live {
                 check_live_market(&spec, &ctx.config).await?;
             }

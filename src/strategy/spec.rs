@@ -131,6 +131,14 @@ impl RawSpec {
         Ok(raw)
     }
 
+    /// A strategy without its own `fee_bps` pays the configured pool's fee (`dex.fee_bps`: 25 on
+    /// PancakeSwap V2), so paper and backtests charge what live swaps will.
+    pub fn default_fee_bps(&mut self, fee_bps: u32) {
+        if let Some(Value::Object(p)) = self.params.as_mut() {
+            p.entry("fee_bps").or_insert_with(|| Value::from(fee_bps));
+        }
+    }
+
     pub fn params_from_json_text(text: &str) -> Result<Value, SpecError> {
         serde_json::from_str(text).map_err(|e| SpecError::Json(e.to_string()))
     }
