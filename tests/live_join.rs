@@ -55,18 +55,7 @@ async fn a_live_strategy_created_while_running_trades_without_a_restart() {
     .await;
     let id = create_canary(&db, &config);
     let store = db.store().await;
-    let reach = |n: i64| {
-        let store = store.clone();
-        async move {
-            for _ in 0..300 {
-                if store.trade_count(id).await.unwrap() >= n {
-                    return true;
-                }
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
-            false
-        }
-    };
+    let reach = |n: i64| live::trades_reach(&store, id, n, Duration::from_secs(30));
     assert!(reach(2).await, "the two start buys, without a restart");
     let listed = db
         .run(&["--config", &config, "--json", "strategy", "list"])

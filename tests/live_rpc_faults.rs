@@ -74,19 +74,7 @@ async fn the_grid_trades_through_endpoint_failures_without_a_duplicate() {
         let store = store.clone();
         async move { store.trade_count(id).await.unwrap() }
     };
-    let reach = |n: i64, within: Duration| {
-        let store = store.clone();
-        async move {
-            let start = Instant::now();
-            while start.elapsed() < within {
-                if store.trade_count(id).await.unwrap() >= n {
-                    return true;
-                }
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
-            false
-        }
-    };
+    let reach = |n: i64, within: Duration| live::trades_reach(&store, id, n, within);
     assert!(
         reach(2, Duration::from_secs(30)).await,
         "the two start buys"
@@ -207,19 +195,7 @@ async fn moves_missed_while_the_subscription_was_down_are_traded_after_it() {
         let store = store.clone();
         async move { store.trade_count(id).await.unwrap() }
     };
-    let reach = |n: i64, within: Duration| {
-        let store = store.clone();
-        async move {
-            let start = Instant::now();
-            while start.elapsed() < within {
-                if store.trade_count(id).await.unwrap() >= n {
-                    return true;
-                }
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
-            false
-        }
-    };
+    let reach = |n: i64, within: Duration| live::trades_reach(&store, id, n, within);
     assert!(
         reach(2, Duration::from_secs(30)).await,
         "the two start buys"

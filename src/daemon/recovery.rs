@@ -228,11 +228,7 @@ async fn recovered_fill(
         tag: origin.tag,
         side,
         market: origin.market,
-        price: if base > Decimal::ZERO {
-            quote / base
-        } else {
-            Decimal::ZERO
-        },
+        price: crate::venue::dex::swap_price(base, quote),
         base,
         quote,
         fee,

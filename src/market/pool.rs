@@ -35,6 +35,38 @@ pub struct PoolFeedState {
     pub last_error: Mutex<String>,
 }
 
+impl PoolFeedState {
+    /// Send the price of `reserves` (base, quote) as a tick of engine symbol `symbol`; both pool
+    /// feeds (polling and the `Sync` subscription) go through here. `false`: the engine is gone.
+    pub async fn publish(
+        &self,
+        symbol: usize,
+        reserves: (Decimal, Decimal),
+        ticks: &mpsc::Sender<MarketTick>,
+    ) -> bool {
+        let Some(price) = reserves_price(reserves.0, reserves.1) else {
+            return true;
+        };
+        if let Ok(mut p) = self.last_price.lock() {
+            *p = Some(price);
+        }
+        let now = wall_clock_us();
+        let tick = MarketTick {
+            symbol,
+            exchange_ts_us: now,
+            received_ts_us: now,
+            // 18 decimals: the price key's precision.
+            price: PriceKey::floor_of(price.round_dp(18)),
+            received_at: Some(std::time::Instant::now()),
+        };
+        if ticks.send(tick).await.is_err() {
+            return false;
+        }
+        self.ticks.fetch_add(1, Ordering::Relaxed);
+        true
+    }
+}
+
 /// Poll `pool` and send its price as ticks of engine symbol `symbol` until shutdown.
 pub async fn run_pool_feed(
     client: ChainClient,
@@ -54,23 +86,8 @@ pub async fn run_pool_feed(
                 pause = every;
                 if last != Some(reserves) {
                     last = Some(reserves);
-                    if let Some(price) = reserves_price(reserves.0, reserves.1) {
-                        if let Ok(mut p) = state.last_price.lock() {
-                            *p = Some(price);
-                        }
-                        let now = wall_clock_us();
-                        let tick = MarketTick {
-                            symbol,
-                            exchange_ts_us: now,
-                            received_ts_us: now,
-                            // 18 decimals: the price key's precision.
-                            price: PriceKey::floor_of(price.round_dp(18)),
-                            received_at: Some(std::time::Instant::now()),
-                        };
-                        if ticks.send(tick).await.is_err() {
-                            return;
-                        }
-                        state.ticks.fetch_add(1, Ordering::Relaxed);
+                    if !state.publish(symbol, reserves, &ticks).await {
+                        return;
                     }
                 }
             }

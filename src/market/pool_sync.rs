@@ -19,11 +19,9 @@ use rust_decimal::Decimal;
 use tokio::sync::{mpsc, watch};
 use tokio_tungstenite::tungstenite::Message;
 
-use super::pool::{reserves_price, PoolFeedState};
+use super::pool::PoolFeedState;
 use crate::chain::{ChainClient, Pool};
-use crate::clock::wall_clock_us;
 use crate::engine::live::MarketTick;
-use crate::engine::PriceKey;
 
 /// A connection that brings nothing for this long is replaced (blocks come every ~0.45 s on BSC;
 /// a quiet pair still sends the subscription nothing, so this only bounds a dead socket).
@@ -53,34 +51,21 @@ struct Feed<'a> {
 }
 
 impl Feed<'_> {
-    /// Send the price of these reserves if they changed. `false`: the engine is gone.
+    /// Send the price of the pair's raw reserves if they changed. `false`: the engine is gone.
     async fn reserves(&mut self, r0: U256, r1: U256) -> bool {
-        let Ok(reserves) = self.pool.reserves_of(r0, r1) else {
-            return true;
-        };
+        match self.pool.reserves_of(r0, r1) {
+            Ok(reserves) => self.apply(reserves).await,
+            Err(_) => true,
+        }
+    }
+
+    /// Send the price of these (base, quote) reserves if they changed.
+    async fn apply(&mut self, reserves: (Decimal, Decimal)) -> bool {
         if self.last == Some(reserves) {
             return true;
         }
         self.last = Some(reserves);
-        let Some(price) = reserves_price(reserves.0, reserves.1) else {
-            return true;
-        };
-        if let Ok(mut p) = self.state.last_price.lock() {
-            *p = Some(price);
-        }
-        let now = wall_clock_us();
-        let tick = MarketTick {
-            symbol: self.symbol,
-            exchange_ts_us: now,
-            received_ts_us: now,
-            price: PriceKey::floor_of(price.round_dp(18)),
-            received_at: Some(std::time::Instant::now()),
-        };
-        if self.ticks.send(tick).await.is_err() {
-            return false;
-        }
-        self.state.ticks.fetch_add(1, Ordering::Relaxed);
-        true
+        self.state.publish(self.symbol, reserves, self.ticks).await
     }
 
     /// Catch up with the chain: the `Sync` logs since the last block seen (or, the first time, the
@@ -93,25 +78,13 @@ impl Feed<'_> {
                 .block_number()
                 .await
                 .map_err(|e| e.to_string())?;
-            let (b, q) = self
+            let reserves = self
                 .client
                 .reserves(self.pool)
                 .await
                 .map_err(|e| e.to_string())?;
             self.sync.last_block.store(block, Ordering::Relaxed);
-            let units = |d: Decimal, dec| crate::chain::units::to_units(d, dec).unwrap_or_default();
-            let (r0, r1) = if self.pool.base_is_token0 {
-                (
-                    units(b, self.pool.base.decimals),
-                    units(q, self.pool.quote.decimals),
-                )
-            } else {
-                (
-                    units(q, self.pool.quote.decimals),
-                    units(b, self.pool.base.decimals),
-                )
-            };
-            return Ok(self.reserves(r0, r1).await);
+            return Ok(self.apply(reserves).await);
         }
         let logs = self
             .client

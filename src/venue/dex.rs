@@ -237,23 +237,21 @@ impl DexExecutor {
 /// The fill a swap made for an order: the amounts its transfers logged, its effective price, and
 /// the pool fee in quote.
 pub fn swap_fill(o: &Execution, base: Decimal, quote: Decimal, fee_bps: u32, ts_us: i64) -> Fill {
-    let price = if base > Decimal::ZERO {
+    o.fill(
+        swap_price(base, quote),
+        base,
+        quote,
+        swap_fee(o.side, quote, fee_bps),
+        ts_us,
+    )
+}
+
+/// A swap's effective price: quote per base that moved (zero if no base moved).
+pub fn swap_price(base: Decimal, quote: Decimal) -> Decimal {
+    if base > Decimal::ZERO {
         quote / base
     } else {
         Decimal::ZERO
-    };
-    Fill {
-        order_id: o.order_id,
-        strategy: o.strategy,
-        tag: o.tag,
-        side: o.side,
-        market: o.limit.is_none(),
-        price,
-        base,
-        quote,
-        fee: swap_fee(o.side, quote, fee_bps),
-        lot_cost: o.lot_cost,
-        ts_us,
     }
 }
 

@@ -20,6 +20,32 @@ pub struct Execution {
     pub fee_bps: u32,
 }
 
+impl Execution {
+    /// This order's fill: what moved, at what price, for what fee (every venue fills through here).
+    pub fn fill(
+        &self,
+        price: Decimal,
+        base: Decimal,
+        quote: Decimal,
+        fee: Decimal,
+        ts_us: i64,
+    ) -> Fill {
+        Fill {
+            order_id: self.order_id,
+            strategy: self.strategy,
+            tag: self.tag,
+            side: self.side,
+            market: self.limit.is_none(),
+            price,
+            base,
+            quote,
+            fee,
+            lot_cost: self.lot_cost,
+            ts_us,
+        }
+    }
+}
+
 /// A venue's answer about one submitted order. Reports are matched to in-flight orders by id;
 /// one for an order no longer in flight (late, duplicated) changes nothing.
 #[derive(Debug, Clone, PartialEq, Eq)]

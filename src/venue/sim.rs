@@ -132,19 +132,7 @@ impl SimVenue {
                 (qty, down(gross * (Decimal::ONE - fee_rate)), fee)
             }
         };
-        Fill {
-            order_id: o.order_id,
-            strategy: o.strategy,
-            tag: o.tag,
-            side: o.side,
-            market: o.limit.is_none(),
-            price,
-            base,
-            quote,
-            fee,
-            lot_cost: o.lot_cost,
-            ts_us,
-        }
+        o.fill(price, base, quote, fee, ts_us)
     }
 
     fn draw_failure(&mut self) -> Option<(bool, &'static str)> {

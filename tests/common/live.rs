@@ -116,3 +116,20 @@ pub fn create_canary(db: &TestDb, config: &str) -> i64 {
         .json();
     created["strategy"]["id"].as_i64().unwrap()
 }
+
+/// Wait up to `within` for strategy `id` to have `n` trades on record.
+pub async fn trades_reach(
+    store: &bsc_bot::store::Store,
+    id: i64,
+    n: i64,
+    within: std::time::Duration,
+) -> bool {
+    let start = std::time::Instant::now();
+    while start.elapsed() < within {
+        if store.trade_count(id).await.unwrap() >= n {
+            return true;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    false
+}
