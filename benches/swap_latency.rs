@@ -7,8 +7,8 @@
 //!
 //! Run: `scripts/test.sh` once (it installs anvil and the artifacts), then
 //! `ANVIL_BIN=… UNISWAP_ARTIFACTS=… cargo bench --bench swap_latency` (paths as `scripts/test.sh`
-//! prints them; `BENCH_ROUNDS=N` changes the 200 rounds, `BENCH_SIMULATE=0` turns the `eth_call`
-//! simulation before each swap off). Without anvil it says so and exits.
+//! prints them; `BENCH_ROUNDS=N` changes the 200 rounds, `BENCH_SIMULATE=1` turns on the opt-in
+//! `eth_call` simulation before each swap, `chain.simulate_swaps = true`). Without anvil it says so and exits.
 
 #![allow(clippy::unwrap_used)]
 
@@ -56,8 +56,9 @@ async fn main() {
         pool,
     } = chain.market(&u, 30).await;
     chain_cfg.swap_deadline_secs = 600;
-    // BENCH_SIMULATE=0: no `eth_call` before each swap (`chain.simulate_swaps = false`).
-    chain_cfg.simulate_swaps = std::env::var("BENCH_SIMULATE").map_or(true, |v| v != "0");
+    // BENCH_SIMULATE=1: an `eth_call` before each swap (`chain.simulate_swaps = true`).
+    let simulate = std::env::var("BENCH_SIMULATE").is_ok_and(|v| v == "1");
+    chain_cfg.simulate_swaps = simulate;
     let bot = chain.bot_wallet(&u, 100 * (rounds as u64 + 10)).await;
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}", dir.path().join("bench.sqlite").display());
@@ -146,7 +147,7 @@ async fn main() {
         "tick -> signed swap broadcast (engine hears the tx hash), {} rounds on local anvil, \
          simulate_swaps = {}:",
         samples.len(),
-        std::env::var("BENCH_SIMULATE").map_or(true, |v| v != "0")
+        simulate
     );
     println!(
         "  p50 {:.3} ms  p90 {:.3} ms  p99 {:.3} ms  max {:.3} ms  mean {:.3} ms",

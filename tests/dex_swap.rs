@@ -59,11 +59,13 @@ async fn swaps_on_a_real_pool() {
         let db = TestDb::new(kind).await;
         let store = db.store().await;
         let Market {
-            chain_cfg,
+            mut chain_cfg,
             dex,
             client,
             pool,
         } = chain.market(&u, 20).await;
+        // The opt-in `eth_call` before each swap (off by default): its refusal is tested below.
+        chain_cfg.simulate_swaps = true;
         let signer = chain.bot_wallet(&u, 10_000).await;
         let me = signer.address();
         let swapper = Arc::new(

@@ -102,6 +102,8 @@ impl LatencyHistogram {
 pub struct StrategyMetrics {
     pub orders_placed: AtomicU64,
     pub orders_cancelled: AtomicU64,
+    /// Orders a venue answered with a failure (a reverted or dropped swap among them).
+    pub orders_failed: AtomicU64,
     pub fills_buy: AtomicU64,
     pub fills_sell: AtomicU64,
     gauges: Mutex<PnlGauges>,
@@ -123,6 +125,10 @@ impl StrategyMetrics {
 
     pub fn order_cancelled(&self) {
         self.orders_cancelled.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn order_failed(&self) {
+        self.orders_failed.fetch_add(1, Ordering::Relaxed);
     }
 
     /// Counted at once; PnL, inventory and equity follow at the next mark (at least every
@@ -384,6 +390,7 @@ impl Metrics {
                 vec![
                     ("status=\"placed\"".into(), load(&sm.orders_placed)),
                     ("status=\"cancelled\"".into(), load(&sm.orders_cancelled)),
+                    ("status=\"failed\"".into(), load(&sm.orders_failed)),
                 ]
             }),
         );

@@ -357,7 +357,7 @@ async fn history(
             })
         })
         .transpose()?;
-    let trades = st.store.trading_history(strategy, limit).await?;
+    let trades = st.store.trading_log(strategy, limit).await?;
     Ok(Json(json!({"trades": trades})))
 }
 

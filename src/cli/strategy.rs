@@ -321,6 +321,7 @@ async fn status(strategy: &str, ctx: &Context) -> Result<(), CliError> {
     let record = store.get_strategy(&StrategyRef::parse(strategy)).await?;
     let (pending, in_flight) = store.resting_and_in_flight(record.id).await?;
     let fills = store.trade_count(record.id).await?;
+    let (failed_count, failed_swaps) = store.failed_swaps(record.id, 5).await?;
     let perf = performance(&record);
     let daemon = super::bot::running_daemon(&store).await;
     let not_running = record.not_running_reason(daemon.as_ref().map(|d| &d.live_status));
@@ -330,7 +331,7 @@ async fn status(strategy: &str, ctx: &Context) -> Result<(), CliError> {
         .and_then(|d| d.markets.get(&record.symbol).cloned());
     if ctx.json {
         return print_json(
-            &json!({"strategy": record, "performance": perf, "fills": fills, "pending_orders": pending, "in_flight_orders": in_flight, "market": market}),
+            &json!({"strategy": record, "performance": perf, "fills": fills, "pending_orders": pending, "in_flight_orders": in_flight, "market": market, "failed_swaps": failed_count, "recent_failed_swaps": failed_swaps}),
         );
     }
     println!("strategy {} {:?}", record.id, record.name);
@@ -379,6 +380,20 @@ async fn status(strategy: &str, ctx: &Context) -> Result<(), CliError> {
         );
     }
     println!("  fills on record: {fills}");
+    if failed_count > 0 {
+        println!("  failed swaps: {failed_count} (newest first)");
+        for f in &failed_swaps {
+            println!(
+                "    order #{} {} at {} {} gas {} BNB — {}",
+                f.order_id.unwrap_or_default(),
+                f.side,
+                f.price,
+                f.tx_hash.as_deref().unwrap_or("-"),
+                f.gas_fee.as_deref().unwrap_or("0"),
+                f.reason.as_deref().unwrap_or("no reason on record")
+            );
+        }
+    }
     if let Some(p) = perf.as_object() {
         let f = |k: &str| match &p[k] {
             serde_json::Value::String(s) => s.clone(),

@@ -38,8 +38,12 @@ pub struct ChainConfig {
     /// price accumulators (two more storage writes), which an estimate made in the same block
     /// does not see. Only gas used is paid, so a generous floor costs nothing.
     pub swap_gas_floor: u64,
-    /// Simulate every swap with `eth_call` before signing it (a swap that would revert is not
-    /// sent, and costs no gas). The first swap of each path is always estimated.
+    /// Simulate every swap with `eth_call` before sending it (a swap that would revert is not
+    /// sent, and costs no gas). Off by default: the call is a round trip to the node on every
+    /// swap's path to the chain (tens of ms against a remote node, while the price moves), and
+    /// what it guards against is cheap — a swap past its `amountOutMin` reverts and loses only
+    /// its gas. The first swap of each path is always estimated, which catches a missing
+    /// allowance, balance or a token that does not transfer as ERC-20s do.
     pub simulate_swaps: bool,
     /// How often a live market's pool reserves are read for its price (milliseconds).
     pub pool_poll_ms: u64,
@@ -68,7 +72,7 @@ impl Default for ChainConfig {
             gas_price_cap_gwei: Decimal::from(10),
             gas_limit_margin: Decimal::new(13, 1),
             swap_gas_floor: 250_000,
-            simulate_swaps: true,
+            simulate_swaps: false,
             pool_poll_ms: 500,
             receipt_timeout_secs: 30,
             swap_deadline_secs: 20,

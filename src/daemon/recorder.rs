@@ -280,6 +280,9 @@ impl Recorder for DaemonRecorder {
     ) {
         self.dirty.insert(strategy);
         self.metrics.order_failed(retryable);
+        if let Some(m) = self.metrics_of(strategy) {
+            m.order_failed();
+        }
         self.push(PersistOp::OrderFailed {
             engine_id: order,
             reason: reason.to_string(),

@@ -42,7 +42,9 @@ pub struct TradeRow {
 
 #[derive(Debug, Clone, Serialize)]
 pub struct TradeRecord {
-    pub id: i64,
+    /// The trade's id; `None` for a swap that filled nothing (pending or failed), whose row is
+    /// its order's.
+    pub id: Option<i64>,
     pub strategy_id: i64,
     pub strategy_name: String,
     pub symbol: String,
@@ -63,8 +65,13 @@ pub struct TradeRecord {
     pub pool_price_before: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub price_impact_bps: Option<String>,
+    /// `filled`; in [`Store::trading_log`] also `pending` (a swap in flight) or `failed` (a swap
+    /// that reverted or was dropped: its amounts are what it tried to trade, `gas_fee` what it
+    /// cost, `reason` why).
     pub status: String,
     pub executed_at: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -374,6 +381,34 @@ pub async fn insert_risk_event(
     Ok(())
 }
 
+/// Fills with their strategy and, for swaps, what the chain said of them.
+const FILLS: &str = "SELECT t.id AS id, t.strategy_id AS strategy_id, s.name AS name, \
+     s.symbol AS symbol, t.order_id AS order_id, t.side AS side, t.price AS price, \
+     t.base_amount AS base_amount, t.quote_amount AS quote_amount, t.fee_quote AS fee_quote, \
+     t.realized_pnl AS realized_pnl, t.tx_hash AS tx_hash, t.gas_fee AS gas_fee, \
+     t.status AS status, t.executed_at AS executed_at, \
+     c.pool_price_before AS pool_price_before, c.price_impact_bps AS price_impact_bps, \
+     NULL AS reason \
+     FROM trades t JOIN strategies s ON s.id = t.strategy_id \
+     LEFT JOIN chain_txs c ON c.tx_hash = t.tx_hash \
+     WHERE ($1 IS NULL OR t.strategy_id = $1)";
+
+/// Swaps (orders a venue took under a transaction hash) that have no fill: in flight, or failed
+/// with the gas their transaction cost. Amounts are what the order meant to trade.
+const UNFILLED_SWAPS: &str = "SELECT NULL AS id, o.strategy_id AS strategy_id, s.name AS name, \
+     s.symbol AS symbol, o.id AS order_id, o.side AS side, \
+     COALESCE(o.trigger_price, 'market') AS price, \
+     CASE WHEN o.side = 'sell' THEN COALESCE(o.base_amount, '0') ELSE '0' END AS base_amount, \
+     CASE WHEN o.side = 'buy' THEN COALESCE(o.quote_amount, '0') ELSE '0' END AS quote_amount, \
+     '0' AS fee_quote, NULL AS realized_pnl, o.venue_ref AS tx_hash, c.fee_bnb AS gas_fee, \
+     CASE WHEN o.status = 'failed' THEN 'failed' ELSE 'pending' END AS status, \
+     o.updated_at AS executed_at, NULL AS pool_price_before, NULL AS price_impact_bps, \
+     o.status_reason AS reason \
+     FROM orders o JOIN strategies s ON s.id = o.strategy_id \
+     LEFT JOIN chain_txs c ON c.tx_hash = o.venue_ref \
+     WHERE o.venue_ref IS NOT NULL AND o.status IN ('failed', 'submitted', 'accepted') \
+     AND ($1 IS NULL OR o.strategy_id = $1)";
+
 fn trade_from_row(r: &AnyRow) -> Result<TradeRecord, StoreError> {
     Ok(TradeRecord {
         id: r.try_get("id")?,
@@ -393,6 +428,7 @@ fn trade_from_row(r: &AnyRow) -> Result<TradeRecord, StoreError> {
         price_impact_bps: r.try_get("price_impact_bps")?,
         status: r.try_get("status")?,
         executed_at: r.try_get("executed_at")?,
+        reason: r.try_get("reason")?,
     })
 }
 
@@ -403,19 +439,58 @@ impl Store {
         strategy_id: Option<i64>,
         limit: i64,
     ) -> Result<Vec<TradeRecord>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT t.id, t.strategy_id, s.name, s.symbol, t.order_id, t.side, t.price, t.base_amount, \
-             t.quote_amount, t.fee_quote, t.realized_pnl, t.tx_hash, t.gas_fee, t.status, t.executed_at, \
-             c.pool_price_before, c.price_impact_bps \
-             FROM trades t JOIN strategies s ON s.id = t.strategy_id \
-             LEFT JOIN chain_txs c ON c.tx_hash = t.tx_hash \
-             WHERE ($1 IS NULL OR t.strategy_id = $1) ORDER BY t.id DESC LIMIT $2",
-        )
+        let rows = sqlx::query(&format!("{FILLS} ORDER BY t.id DESC LIMIT $2"))
+            .bind(strategy_id)
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(trade_from_row).collect()
+    }
+
+    /// What an operator reads as the trading history: the fills, and beside them every swap that
+    /// filled nothing yet (`pending`, in flight) or ever (`failed`: reverted, dropped, cancelled
+    /// on chain, with the gas it cost and why), newest first. A failed swap is an order that
+    /// failed, not a trade (the ledger sums trades), so this reads both.
+    pub async fn trading_log(
+        &self,
+        strategy_id: Option<i64>,
+        limit: i64,
+    ) -> Result<Vec<TradeRecord>, StoreError> {
+        let rows = sqlx::query(&format!(
+            "SELECT * FROM ({FILLS} UNION ALL {UNFILLED_SWAPS}) h \
+             ORDER BY executed_at DESC, COALESCE(order_id, 0) DESC, COALESCE(id, 0) DESC LIMIT $2"
+        ))
         .bind(strategy_id)
         .bind(limit)
         .fetch_all(&self.pool)
         .await?;
         rows.iter().map(trade_from_row).collect()
+    }
+
+    /// A strategy's failed swaps, newest first, and how many there are in all.
+    pub async fn failed_swaps(
+        &self,
+        strategy_id: i64,
+        limit: i64,
+    ) -> Result<(i64, Vec<TradeRecord>), StoreError> {
+        let rows = sqlx::query(&format!(
+            "{UNFILLED_SWAPS} AND o.status = 'failed' ORDER BY o.updated_at DESC, o.id DESC LIMIT $2"
+        ))
+        .bind(strategy_id)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        let count: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM orders WHERE strategy_id = $1 AND status = 'failed' \
+             AND venue_ref IS NOT NULL",
+        )
+        .bind(strategy_id)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok((
+            count,
+            rows.iter().map(trade_from_row).collect::<Result<_, _>>()?,
+        ))
     }
 
     pub async fn trade_count(&self, strategy_id: i64) -> Result<i64, StoreError> {
