@@ -14,7 +14,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use common::daemon::RunningDaemon;
-use common::exchange::FakeBinance;
+use common::exchange::{trade_frame, Cmd, FakeBinance};
 use common::TestDb;
 use live::{create_canary, Canary, PASSWORD};
 use rust_decimal::Decimal;
@@ -71,6 +71,28 @@ async fn a_live_strategy_created_while_running_trades_without_a_restart() {
         )
         .await;
     assert!(reach(3).await, "the buy at 97,500");
+    // The joined market follows its reference (Binance) price too: the feed subscribes to it,
+    // and its pool price, reference price and divergence reach the metrics.
+    assert!(
+        ex.wait_connections(1, Duration::from_secs(10)).await,
+        "the feed subscribed to the joined market's reference"
+    );
+    let mut metrics = String::new();
+    for _ in 0..50 {
+        let now = bsc_bot::clock::wall_clock_ms();
+        ex.send(Cmd::Text(trade_frame(1, "103000.00", now)));
+        metrics = d.text("/metrics").await.1;
+        if metrics.contains("bsc_bot_reference_price{symbol=\"BTC/USDT\"} 103000") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(
+        metrics.contains("bsc_bot_reference_price{symbol=\"BTC/USDT\"} 103000"),
+        "{metrics}"
+    );
+    assert!(metrics.contains("bsc_bot_dex_price{symbol=\"BTC/USDT\"} "));
+    assert!(metrics.contains("bsc_bot_dex_divergence_bps{symbol=\"BTC/USDT\"} "));
     tokio::time::sleep(Duration::from_millis(1500)).await;
     drop(d);
     let books = testchain::assert_records_equal_chain(&store, &client, &pool, me, id, before).await;

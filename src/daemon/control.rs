@@ -226,7 +226,11 @@ impl Poller {
                         || self.config.market.paper_price_source == "pool") =>
                 {
                     self.known.insert(s.id, s.status);
+                    // A new pool-priced market also follows its reference price on the feed.
+                    let had = self.registry.lock().map(|r| r.streams().len()).unwrap_or(0);
                     self.join_live(&s).await;
+                    let now = self.registry.lock().map(|r| r.streams().len()).unwrap_or(0);
+                    symbols_changed |= now != had;
                 }
                 None => {}
             }
@@ -286,7 +290,7 @@ impl Poller {
         let venue = if live { rt.new_venue(&wallet) } else { None };
         let known_slot = rt.slot(&wallet);
         let (_, db_ids) = rt.maps();
-        let (reg, record) = (self.registry.clone(), s.clone());
+        let (reg, feed, record) = (self.registry.clone(), self.feed.clone(), s.clone());
         let (done_tx, done_rx) = tokio::sync::oneshot::channel();
         let call: EngineCall<DaemonRecorder, RoutedVenue> = Box::new(move |engine| {
             let ix = engine.strategy_count();
@@ -302,7 +306,7 @@ impl Poller {
                     engine.venue_mut().route_to(ix, slot);
                 }
             }
-            let result = super::add_pool_priced_strategy(engine, &reg, &record);
+            let result = super::add_pool_priced_strategy(engine, &reg, &feed, &record);
             if let Ok(ix) = result {
                 let snaps = snapshot_ops(engine, [ix], wall_clock_ms());
                 engine.recorder_mut().commit_event(snaps);

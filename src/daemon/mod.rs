@@ -122,12 +122,21 @@ impl Registry {
     }
 
     /// The engine index of `symbol` priced by its pool (a live market), created the first time.
-    pub fn pool_symbol_ix(&mut self, engine: &mut DaemonEngine, symbol: &Symbol) -> usize {
+    /// The market also follows its reference (Binance) price from then on, for the divergence
+    /// operators watch.
+    pub fn pool_symbol_ix(
+        &mut self,
+        engine: &mut DaemonEngine,
+        feed: &FeedState,
+        symbol: &Symbol,
+    ) -> usize {
         if let Some((_, i)) = self.pool_symbols.iter().find(|(s, _)| s == symbol) {
             return *i;
         }
         let i = engine.add_symbol();
         self.pool_symbols.push((symbol.clone(), i));
+        let reference = self.symbol_ix(engine, feed, symbol);
+        self.market_pairs.push((symbol.to_string(), i, reference));
         i
     }
 }
@@ -173,10 +182,11 @@ pub fn add_strategy(
 pub fn add_pool_priced_strategy(
     engine: &mut DaemonEngine,
     registry: &Mutex<Registry>,
+    feed: &FeedState,
     record: &StrategyRecord,
 ) -> Result<usize, String> {
     add_strategy_priced(engine, registry, record, |reg, engine, symbol| {
-        reg.pool_symbol_ix(engine, symbol)
+        reg.pool_symbol_ix(engine, feed, symbol)
     })
 }
 
@@ -352,7 +362,7 @@ pub async fn run(config: Config, opts: DaemonOptions) -> Result<(), DaemonError>
                     tracing::error!(strategy = r.id, reason = %why, "paper strategy on pool prices not run");
                     continue;
                 }
-                match add_pool_priced_strategy(&mut engine, &registry, r) {
+                match add_pool_priced_strategy(&mut engine, &registry, &feed, r) {
                     Ok(_) => {
                         known.insert(r.id, r.status);
                     }
@@ -371,7 +381,7 @@ pub async fn run(config: Config, opts: DaemonOptions) -> Result<(), DaemonError>
                     live_status.insert(r.id, why.clone());
                     continue;
                 }
-                match add_pool_priced_strategy(&mut engine, &registry, r) {
+                match add_pool_priced_strategy(&mut engine, &registry, &feed, r) {
                     Ok(ix) => {
                         known.insert(r.id, r.status);
                         live_ix.push((r.clone(), ix));
@@ -389,16 +399,6 @@ pub async fn run(config: Config, opts: DaemonOptions) -> Result<(), DaemonError>
                     known.insert(r.id, r.status);
                 }
                 Err(e) => tracing::error!(strategy = r.id, error = %e, "cannot run strategy"),
-            }
-        }
-        // Every market priced by its pool also follows its reference (Binance) price, for the
-        // divergence operators watch.
-        if let Ok(mut reg) = registry.lock() {
-            let pools: Vec<(Symbol, usize)> = reg.pool_symbols.clone();
-            for (symbol, pool_ix) in pools {
-                let reference_ix = reg.symbol_ix(&mut engine, &feed, &symbol);
-                reg.market_pairs
-                    .push((symbol.to_string(), pool_ix, reference_ix));
             }
         }
         let snapshots = snapshot_ops(&engine, 0..engine.strategy_count(), wall_clock_ms());
@@ -485,10 +485,8 @@ pub async fn run(config: Config, opts: DaemonOptions) -> Result<(), DaemonError>
         .unwrap_or(i64::MAX / 1000)
         .saturating_mul(1000);
     let mut next_snapshot_us = 0i64;
-    let market_pairs = registry
-        .lock()
-        .map(|r| r.market_pairs.clone())
-        .unwrap_or_default();
+    // Read again each second: a live strategy joining later brings its market along.
+    let market_registry = registry.clone();
     let market_metrics = metrics.clone();
     let mut next_markets_us = 0i64;
     let inputs = LiveInputs {
@@ -503,8 +501,12 @@ pub async fn run(config: Config, opts: DaemonOptions) -> Result<(), DaemonError>
         on_latency: Box::new(move |ns| latency.tick_to_decision.record(ns)),
         after_event: Box::new(move |engine: &mut DaemonEngine| {
             let now_us = engine.now_us();
-            if !market_pairs.is_empty() && now_us >= next_markets_us {
+            if now_us >= next_markets_us {
                 next_markets_us = now_us.saturating_add(1_000_000);
+                let market_pairs = market_registry
+                    .lock()
+                    .map(|r| r.market_pairs.clone())
+                    .unwrap_or_default();
                 let at_ms = crate::clock::ms_of_us(now_us);
                 if let Ok(mut m) = market_metrics.markets.lock() {
                     for (symbol, pool_ix, reference_ix) in &market_pairs {
