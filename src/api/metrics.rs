@@ -116,6 +116,10 @@ struct PnlGauges {
     unrealized: Decimal,
     inventory: Decimal,
     equity: Decimal,
+    /// Loss since 00:00 UTC (negative: a gain) and failed / answered orders in the risk window,
+    /// as the risk guard last saw them.
+    daily_loss: Decimal,
+    error_rate: Decimal,
 }
 
 impl StrategyMetrics {
@@ -148,7 +152,15 @@ impl StrategyMetrics {
                 unrealized: ledger.unrealized_pnl(price),
                 inventory: ledger.base,
                 equity: ledger.equity(price),
+                ..*g
             };
+        }
+    }
+
+    pub fn risk_marked(&self, view: &crate::risk::guard::StrategyRiskView) {
+        if let Ok(mut g) = self.gauges.lock() {
+            g.daily_loss = view.daily_loss;
+            g.error_rate = view.error_rate.unwrap_or_default();
         }
     }
 
@@ -407,7 +419,7 @@ impl Metrics {
             }),
         );
         type Pick = fn(&PnlGauges) -> Decimal;
-        let gauges: [(&str, &str, Pick); 4] = [
+        let gauges: [(&str, &str, Pick); 6] = [
             (
                 "bsc_bot_strategy_realized_pnl",
                 "Realized PnL in quote.",
@@ -424,8 +436,19 @@ impl Metrics {
                 "Quote + base x last price.",
                 |g| g.equity,
             ),
+            (
+                "bsc_bot_strategy_daily_loss",
+                "Loss since 00:00 UTC in quote, realized + unrealized (negative: a gain); \
+                 risk.daily_loss_limit pauses the strategy above it.",
+                |g| g.daily_loss,
+            ),
+            (
+                "bsc_bot_strategy_error_rate",
+                "Failed / answered orders within risk.error_rate_window_secs (0..1).",
+                |g| g.error_rate,
+            ),
         ];
-        // One consistent reading per strategy for all four gauges.
+        // One consistent reading per strategy for all the gauges.
         let pnl: Vec<(i64, PnlGauges)> = strategies
             .iter()
             .map(|(sid, sm)| (*sid, sm.gauges()))

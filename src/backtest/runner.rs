@@ -134,6 +134,7 @@ fn quick_grid_params(p0: Decimal, src: &ParamsSource) -> Result<StrategyParams, 
         on_exit: OnExit::Hold,
         stop_loss_price: None,
         take_profit_price: None,
+        risk: Default::default(),
     };
     // Same validation as a hand-written spec.
     let json = serde_json::to_value(&params).map_err(|e| e.to_string())?;

@@ -10,6 +10,7 @@ pub mod context;
 pub mod data;
 pub mod emergency;
 pub mod output;
+pub mod risk;
 pub mod strategy;
 pub mod wallet;
 
@@ -71,6 +72,9 @@ pub enum Command {
     /// Trading wallets: encrypted keystores, addresses, balances.
     #[command(subcommand)]
     Wallet(wallet::WalletCommand),
+    /// The risk guard: limits in force, what it did, the trading mode.
+    #[command(subcommand)]
+    Risk(risk::RiskCommand),
 }
 
 impl Cli {
@@ -126,5 +130,6 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Backtest(cmd) => backtest::run(cmd, &ctx).await,
         Command::Data(cmd) => data::run(cmd, &ctx).await,
         Command::Wallet(cmd) => wallet::run(cmd, &ctx).await,
+        Command::Risk(cmd) => risk::run(cmd, &ctx).await,
     }
 }

@@ -26,6 +26,7 @@ pub struct Config {
     pub alerts: AlertsConfig,
     pub chain: ChainConfig,
     pub dex: DexConfig,
+    pub risk: crate::risk::RiskConfig,
     /// Directory relative paths in the config are resolved against (the config file's folder).
     #[serde(skip)]
     pub base_dir: PathBuf,
@@ -198,6 +199,7 @@ impl Default for Config {
             alerts: AlertsConfig::default(),
             chain: ChainConfig::default(),
             dex: DexConfig::default(),
+            risk: crate::risk::RiskConfig::default(),
             base_dir: PathBuf::from("."),
         }
     }

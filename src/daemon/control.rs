@@ -53,6 +53,8 @@ pub struct Poller {
     pub trades: bool,
     pub known: BTreeMap<i64, StrategyStatus>,
     pub kill_switch: bool,
+    /// The trading mode the engine has (the daemon applies the one on record at start).
+    pub trading_mode: crate::risk::TradingMode,
     pub config: Arc<Config>,
 }
 
@@ -146,6 +148,24 @@ impl Poller {
         &mut self,
         applied_cancels: &mut BTreeSet<i64>,
     ) -> Result<(), crate::store::StoreError> {
+        let mode = self.store.trading_mode().await?;
+        if mode.mode != self.trading_mode {
+            self.trading_mode = mode.mode;
+            let _ = self.control_tx.send(Control::Mode(mode.mode)).await;
+            self.alerter.raise(
+                "trading_mode",
+                if mode.mode == crate::risk::TradingMode::Active {
+                    "info"
+                } else {
+                    "critical"
+                },
+                format!(
+                    "trading mode {}: {}",
+                    mode.mode.as_str(),
+                    mode.reason.unwrap_or_default()
+                ),
+            );
+        }
         let ks = self.store.kill_switch().await?;
         if ks.engaged != self.kill_switch {
             self.kill_switch = ks.engaged;

@@ -83,6 +83,8 @@ pub struct Registry {
     pub applied: BTreeMap<i64, StrategyStatus>,
     /// live strategy id → `running`, or why this daemon does not run it
     pub live: BTreeMap<i64, String>,
+    /// `[risk]`, which each strategy's own limits override.
+    pub risk: crate::risk::RiskConfig,
 }
 
 impl Registry {
@@ -108,6 +110,7 @@ impl Registry {
             return i;
         }
         let i = engine.add_symbol();
+        engine.recorder_mut().name_symbol(i, &symbol.to_string());
         self.symbols.push(symbol.clone());
         if let Ok(mut map) = feed.symbols.lock() {
             map.insert(
@@ -134,9 +137,13 @@ impl Registry {
             return *i;
         }
         let i = engine.add_symbol();
+        engine
+            .recorder_mut()
+            .name_symbol(i, &format!("{symbol} (pool)"));
         self.pool_symbols.push((symbol.clone(), i));
         let reference = self.symbol_ix(engine, feed, symbol);
         self.market_pairs.push((symbol.to_string(), i, reference));
+        engine.risk_mut().set_reference(i, reference);
         i
     }
 }
@@ -148,6 +155,7 @@ pub fn state_document(engine: &DaemonEngine, ix: usize) -> recorder::StateDocume
         ledger: engine.ledger(ix).clone(),
         last_price: engine.last_price(engine.strategy_symbol(ix)),
         status: engine.status(ix),
+        risk: engine.risk().state(ix),
     }
 }
 
@@ -201,10 +209,12 @@ fn add_strategy_priced(
         .symbol
         .parse()
         .map_err(|e: crate::market::SymbolError| e.to_string())?;
+    let mut risk_state = None;
     let (strategy, ledger) = match &record.state {
         Some(text) => {
             let doc: serde_json::Value =
                 serde_json::from_str(text).map_err(|e| format!("state: {e}"))?;
+            risk_state = serde_json::from_value(doc["risk"].clone()).unwrap_or(None);
             let mut ledger: Ledger = serde_json::from_value(doc["ledger"].clone())
                 .map_err(|e| format!("ledger: {e}"))?;
             // The simulated venue's orders in flight do not outlive the process: nothing they
@@ -221,6 +231,13 @@ fn add_strategy_priced(
     let sym_ix = symbol_ix(&mut reg, engine, &symbol);
     // The recorder must know the id before the engine reports the restored orders.
     engine.recorder_mut().register_strategy(record.id);
+    // Its limits and loss tracking first: a restored strategy may place orders as it is added.
+    let next = engine.strategy_count();
+    let limits = reg.risk.for_strategy(&params.risk_overrides());
+    engine.risk_mut().set_strategy_limits(next, limits);
+    if let Some(state) = risk_state {
+        engine.risk_mut().restore(next, state);
+    }
     let ix = engine.add_strategy(strategy, sym_ix, params.fee_bps(), record.status, ledger);
     reg.strategies.insert(record.id, ix);
     reg.applied.insert(record.id, record.status);
@@ -279,16 +296,21 @@ pub async fn run(config: Config, opts: DaemonOptions) -> Result<(), DaemonError>
     let mut engine: DaemonEngine = Engine::new(
         0,
         RoutedVenue::default(),
-        RiskGuard::new(RiskLimits::default()),
+        RiskGuard::new(RiskLimits::from_config(&config.risk)),
         rec,
     )
     // Equity and unrealized PnL in /metrics follow the price within a second.
     .with_mark_interval(1_000_000);
-    let registry = Arc::new(Mutex::new(Registry::default()));
+    let registry = Arc::new(Mutex::new(Registry {
+        risk: config.risk.clone(),
+        ..Registry::default()
+    }));
     let kill = store.kill_switch().await?;
     engine.process(crate::engine::Event::Control(Control::KillSwitch(
         kill.engaged,
     )));
+    let trading_mode = store.trading_mode().await?.mode;
+    engine.process(crate::engine::Event::Control(Control::Mode(trading_mode)));
 
     // Strategies to run (or, when not trading, symbols to watch).
     let records: Vec<StrategyRecord> = store
@@ -412,6 +434,15 @@ pub async fn run(config: Config, opts: DaemonOptions) -> Result<(), DaemonError>
             if let Ok(sym) = r.symbol.parse::<Symbol>() {
                 reg.symbol_ix(&mut engine, &feed, &sym);
             }
+        }
+    }
+    // Price-jump cool-downs still running when the daemon stopped go on after the restart.
+    for (market, until_ms) in store.active_buy_blocks(wall_clock_ms()).await? {
+        if let Some(ix) = engine.recorder().symbol_ix(&market) {
+            engine
+                .risk_mut()
+                .block_buys(ix, until_ms.saturating_mul(1000));
+            tracing::info!(%market, until_ms, "price-jump cool-down restored: no new buys yet");
         }
     }
     let feed_expected = Arc::new(AtomicBool::new(true));
@@ -578,6 +609,7 @@ pub async fn run(config: Config, opts: DaemonOptions) -> Result<(), DaemonError>
 
     // Control plane: poll the database (and wake on pokes).
     let poller = control::Poller {
+        trading_mode,
         live: live_rt.clone(),
         metrics: metrics.clone(),
         store: store.clone(),

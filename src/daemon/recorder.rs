@@ -24,6 +24,8 @@ pub struct StateDocument {
     pub ledger: Ledger,
     pub last_price: Option<Decimal>,
     pub status: StrategyStatus,
+    /// The risk guard's loss tracking (day, equity at 00:00 UTC, loss accepted at a resume).
+    pub risk: Option<crate::risk::StrategyRiskState>,
 }
 
 impl StateDocument {
@@ -34,6 +36,7 @@ impl StateDocument {
             "ledger": self.ledger,
             "last_price": self.last_price.map(|p| p.normalize().to_string()),
             "status": self.status,
+            "risk": self.risk,
         })
         .to_string()
     }
@@ -100,6 +103,21 @@ pub enum PersistOp {
         message: String,
         ts_ms: i64,
     },
+    /// The risk guard paused a strategy: its status and the risk event, in one transaction.
+    RiskPause {
+        strategy_id: i64,
+        kind: String,
+        message: String,
+        ts_ms: i64,
+    },
+    /// The risk guard stopped new buys on a market until `until_ms` (kept as the event's
+    /// details, so a restart keeps the cool-down).
+    BuysBlocked {
+        symbol: String,
+        until_ms: i64,
+        message: String,
+        ts_ms: i64,
+    },
     /// Orders of these strategies re-issued from persisted state follow: match them with the
     /// pending orders on record instead of inserting duplicates.
     BeginRestore { strategy_ids: Vec<i64> },
@@ -126,6 +144,8 @@ pub struct DaemonRecorder {
     metrics: Arc<Metrics>,
     /// Risk breaches are alerted as well as recorded.
     pub alerter: Option<crate::alerts::Alerter>,
+    /// Engine symbol index → market name (`BTC/USDT`), for what is recorded per market.
+    symbol_names: Vec<String>,
 }
 
 /// Strategies touched by the current event, without a tree or a hash on the fill path: a flag
@@ -167,7 +187,28 @@ impl DaemonRecorder {
             dirty: DirtySet::default(),
             metrics,
             alerter: None,
+            symbol_names: Vec::new(),
         }
+    }
+
+    /// Name engine symbol `ix` (the registry does as it adds symbols).
+    pub fn name_symbol(&mut self, ix: usize, name: &str) {
+        if self.symbol_names.len() <= ix {
+            self.symbol_names.resize(ix + 1, String::new());
+        }
+        self.symbol_names[ix] = name.to_string();
+    }
+
+    /// The engine index of a market named as [`Self::symbol_name`] gives it.
+    pub fn symbol_ix(&self, name: &str) -> Option<usize> {
+        self.symbol_names.iter().position(|n| n == name)
+    }
+
+    pub fn symbol_name(&self, ix: usize) -> String {
+        self.symbol_names
+            .get(ix)
+            .cloned()
+            .unwrap_or_else(|| format!("symbol #{ix}"))
     }
 
     /// The database id of the strategy the engine will add next (the recorder must know it
@@ -345,7 +386,7 @@ impl Recorder for DaemonRecorder {
     fn refused(&mut self, order: &Execution, refusal: &Refusal, ts_us: i64) {
         let strategy = order.strategy;
         self.dirty.insert(strategy);
-        self.metrics.risk_event("order_refused");
+        self.metrics.risk_event(refusal.kind());
         let strategy_id = self.db_id(strategy);
         if let Some(a) = &self.alerter {
             a.raise(
@@ -362,11 +403,52 @@ impl Recorder for DaemonRecorder {
         });
         self.push(PersistOp::Risk {
             strategy_id: Some(strategy_id),
-            kind: "order_refused".into(),
+            kind: refusal.kind().into(),
             severity: "warning".into(),
             message: refusal.to_string(),
             ts_ms: crate::clock::ms_of_us(ts_us),
         });
+    }
+
+    fn risk_paused(&mut self, strategy: StrategyIx, kind: &str, message: &str, ts_us: i64) {
+        self.dirty.insert(strategy);
+        self.metrics.risk_event(kind);
+        let strategy_id = self.db_id(strategy);
+        tracing::warn!(strategy_id, kind, message, "risk guard paused a strategy");
+        if let Some(a) = &self.alerter {
+            a.raise(
+                kind,
+                "critical",
+                format!("strategy {strategy_id} paused by the risk guard: {message}"),
+            );
+        }
+        self.push(PersistOp::RiskPause {
+            strategy_id,
+            kind: kind.to_string(),
+            message: message.to_string(),
+            ts_ms: crate::clock::ms_of_us(ts_us),
+        });
+    }
+
+    fn buys_blocked(&mut self, symbol: usize, until_us: i64, message: &str, ts_us: i64) {
+        self.metrics.risk_event("price_jump");
+        let name = self.symbol_name(symbol);
+        tracing::warn!(symbol = %name, message, "risk guard stopped new buys");
+        if let Some(a) = &self.alerter {
+            a.raise("price_jump", "warning", format!("{name}: {message}"));
+        }
+        self.push(PersistOp::BuysBlocked {
+            symbol: name,
+            until_ms: crate::clock::ms_of_us(until_us),
+            message: message.to_string(),
+            ts_ms: crate::clock::ms_of_us(ts_us),
+        });
+    }
+
+    fn risk_marked(&mut self, strategy: StrategyIx, view: &crate::risk::guard::StrategyRiskView) {
+        if let Some(m) = self.metrics_of(strategy) {
+            m.risk_marked(view);
+        }
     }
 
     fn mark(&mut self, _ts_us: i64, strategy: StrategyIx, ledger: &Ledger, price: Decimal) {

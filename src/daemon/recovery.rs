@@ -301,7 +301,7 @@ fn apply_fills<'a>(
     };
     let params =
         StrategyParams::parse(&record.kind, &record.params).map_err(|e| err(e.to_string()))?;
-    let (mut strategy, mut ledger, last_price) = match &record.state {
+    let (mut strategy, mut ledger, last_price, risk) = match &record.state {
         Some(text) => {
             let doc: serde_json::Value =
                 serde_json::from_str(text).map_err(|e| err(format!("state: {e}")))?;
@@ -310,12 +310,19 @@ fn apply_fills<'a>(
             let last = doc["last_price"]
                 .as_str()
                 .and_then(|p| Decimal::from_str(p).ok());
-            (params.restore(&doc["strategy"]).map_err(err)?, ledger, last)
+            // The risk guard's loss tracking goes on as it was.
+            let risk = serde_json::from_value(doc["risk"].clone()).unwrap_or(None);
+            (
+                params.restore(&doc["strategy"]).map_err(err)?,
+                ledger,
+                last,
+                risk,
+            )
         }
         None => {
             let s = params.build();
             let l = Ledger::new(s.initial_quote());
-            (s, l, None)
+            (s, l, None, None)
         }
     };
     ledger.reserved_quote = Decimal::ZERO;
@@ -346,6 +353,7 @@ fn apply_fills<'a>(
         ledger,
         last_price,
         status,
+        risk,
     };
     Ok((doc.to_json(), stop))
 }

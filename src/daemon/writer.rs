@@ -325,6 +325,30 @@ impl Writer {
                     paper::insert_risk_event(&mut tx, *strategy_id, kind, severity, message, *ts_ms)
                         .await?
                 }
+                PersistOp::RiskPause {
+                    strategy_id,
+                    kind,
+                    message,
+                    ts_ms,
+                } => paper::risk_pause(&mut tx, *strategy_id, kind, message, *ts_ms).await?,
+                PersistOp::BuysBlocked {
+                    symbol,
+                    until_ms,
+                    message,
+                    ts_ms,
+                } => {
+                    let details = serde_json::json!({"symbol": symbol, "until_ms": until_ms});
+                    paper::insert_risk_event_with(
+                        &mut tx,
+                        None,
+                        "price_jump",
+                        "warning",
+                        &format!("{symbol}: {message}"),
+                        Some(details.to_string()),
+                        *ts_ms,
+                    )
+                    .await?
+                }
                 PersistOp::EndRestore => {
                     if let Some(left) = self.restoring.take() {
                         let ids: Vec<i64> = left.into_values().flatten().map(|p| p.id).collect();

@@ -22,7 +22,7 @@ use super::order::{
 };
 use super::price::PriceKey;
 use super::recorder::Recorder;
-use crate::risk::{OrderCheck, RiskGuard};
+use crate::risk::{OrderCheck, RiskAction, RiskGuard};
 use crate::strategy::traits::{Strategy, StrategyCtx};
 use crate::strategy::StrategyStatus;
 use crate::venue::{Execution, SimVenue, Venue, VenueReport};
@@ -443,6 +443,8 @@ impl<R: Recorder, V: Venue> Engine<R, V> {
         };
         let active = slot.status == StrategyStatus::Active;
         let reduces = exec.side == Side::Sell;
+        let position = slot.ledger.base * reference;
+        let divergence_bps = self.divergence_bps(exec.symbol);
         // What the order spends, against what is not already promised to orders in flight.
         let (spends, available) = match (exec.side, exec.amount) {
             (Side::Buy, Amount::Quote(q)) => (q, slot.ledger.available_quote()),
@@ -454,11 +456,16 @@ impl<R: Recorder, V: Venue> Engine<R, V> {
             (Side::Sell, Amount::Quote(_)) => (Decimal::ZERO, slot.ledger.available_base()),
         };
         let check = OrderCheck {
+            strategy: exec.strategy,
+            symbol: exec.symbol,
             active,
             notional,
             reduces_exposure: reduces,
             spends,
             available,
+            position,
+            divergence_bps,
+            ts_us: ts,
         };
         match self.risk.approve(exec, check) {
             Ok(approved) => {
@@ -487,10 +494,11 @@ impl<R: Recorder, V: Venue> Engine<R, V> {
             }
             Err((exec, refusal)) => {
                 self.recorder.refused(&exec, &refusal, ts);
+                // A refusal that lifts by itself (cool-down, divergence, position) re-arms.
                 self.outcomes.push_back(Outcome::Failed {
                     strategy: exec.strategy,
                     tag: exec.tag,
-                    retryable: false,
+                    retryable: refusal.retryable(),
                     ts_us: ts,
                 });
             }
@@ -556,7 +564,11 @@ impl<R: Recorder, V: Venue> Engine<R, V> {
                 fill.tag = o.tag;
                 fill.side = o.side;
                 fill.lot_cost = o.lot_cost;
+                let (strategy, ts) = (fill.strategy, fill.ts_us);
                 self.book_fill(fill);
+                if let Some(action) = self.risk.record_outcome(strategy, ts, false) {
+                    self.apply_risk_action(action, ts);
+                }
             }
             VenueReport::Failed {
                 reason,
@@ -575,6 +587,9 @@ impl<R: Recorder, V: Venue> Engine<R, V> {
                     retryable,
                     ts_us,
                 });
+                if let Some(action) = self.risk.record_outcome(flight.order.strategy, ts_us, true) {
+                    self.apply_risk_action(action, ts_us);
+                }
             }
         }
     }
@@ -690,26 +705,14 @@ impl<R: Recorder, V: Venue> Engine<R, V> {
     fn on_control(&mut self, control: Control) {
         let ts = self.now_us;
         match control {
-            Control::Pause(ix)
-                if self.slots.get(ix).map(|s| s.status) == Some(StrategyStatus::Active) =>
-            {
-                let symbol = self.slots[ix].symbol;
-                let mut parked = Vec::new();
-                for id in self.symbols[symbol].book.ids_of(ix) {
-                    let guard = matches!(
-                        self.symbols[symbol].book.get(id).map(|o| &o.kind),
-                        Some(RestingKind::Guard(_))
-                    );
-                    if let Some(order) = self.symbols[symbol].book.remove(id) {
-                        parked.push((order, guard));
-                    }
-                }
-                self.slots[ix].parked = parked;
-                self.set_status(ix, StrategyStatus::Paused, "paused", ts);
+            Control::Pause(ix) => {
+                self.pause(ix, "paused", ts);
             }
             Control::Resume(ix)
                 if self.slots.get(ix).map(|s| s.status) == Some(StrategyStatus::Paused) =>
             {
+                // An operator's resume accepts the loss so far today and the errors so far.
+                self.risk.acknowledge(ix);
                 let symbol = self.slots[ix].symbol;
                 for (order, guard) in std::mem::take(&mut self.slots[ix].parked) {
                     self.symbols[symbol].book.insert(order, guard);
@@ -728,6 +731,7 @@ impl<R: Recorder, V: Venue> Engine<R, V> {
             Control::CancelOrder(id) => self.cancel_one(id, ts),
             Control::KillSwitch(on) => self.risk.set_kill_switch(on),
             Control::Halt { reason } => self.risk.halted = Some(reason),
+            Control::Mode(mode) => self.risk.mode = mode,
             _ => {}
         }
     }
@@ -756,15 +760,80 @@ impl<R: Recorder, V: Venue> Engine<R, V> {
     }
 
     fn mark_all(&mut self, ts: i64) {
+        let mut actions = Vec::new();
+        for (symbol, state) in self.symbols.iter().enumerate() {
+            if state.seen {
+                let price = state.last.to_decimal().unwrap_or(state.last_price);
+                actions.extend(self.risk.observe_price(symbol, ts, price));
+            }
+        }
         for (ix, slot) in self.slots.iter().enumerate() {
             let state = &self.symbols[slot.symbol];
             if state.seen && slot.strategy.started() {
                 let price = state.last.to_decimal().unwrap_or(state.last_price);
                 self.recorder.mark(ts, ix, &slot.ledger, price);
+                if slot.status == StrategyStatus::Active {
+                    actions.extend(self.risk.observe_equity(ix, ts, slot.ledger.equity(price)));
+                }
+                if let Some(view) = self.risk.view(ix) {
+                    self.recorder.risk_marked(ix, &view);
+                }
             }
+        }
+        for action in actions {
+            self.apply_risk_action(action, ts);
         }
         let interval = self.mark_interval_us;
         self.next_mark_us = (ts.div_euclid(interval) + 1) * interval;
+    }
+
+    /// Do what the risk guard decided, on record with why.
+    fn apply_risk_action(&mut self, action: RiskAction, ts: i64) {
+        match action {
+            RiskAction::Pause {
+                strategy,
+                kind,
+                message,
+            } => {
+                if self.pause(strategy, &message, ts) {
+                    self.recorder.risk_paused(strategy, kind, &message, ts);
+                }
+            }
+            RiskAction::BuysBlocked {
+                symbol,
+                until_us,
+                message,
+            } => self.recorder.buys_blocked(symbol, until_us, &message, ts),
+        }
+    }
+
+    /// Pool vs reference price of a market priced by its pool, in bps.
+    fn divergence_bps(&self, symbol: usize) -> Option<Decimal> {
+        let reference = self.risk.reference_of(symbol)?;
+        let pool = self.last_price(symbol)?;
+        let reference = self.last_price(reference)?;
+        crate::market::divergence::divergence_bps(pool, reference)
+    }
+
+    /// Take a strategy's orders out of the book until it resumes. `false`: it was not active.
+    fn pause(&mut self, ix: StrategyIx, reason: &str, ts: i64) -> bool {
+        if self.slots.get(ix).map(|s| s.status) != Some(StrategyStatus::Active) {
+            return false;
+        }
+        let symbol = self.slots[ix].symbol;
+        let mut parked = Vec::new();
+        for id in self.symbols[symbol].book.ids_of(ix) {
+            let guard = matches!(
+                self.symbols[symbol].book.get(id).map(|o| &o.kind),
+                Some(RestingKind::Guard(_))
+            );
+            if let Some(order) = self.symbols[symbol].book.remove(id) {
+                parked.push((order, guard));
+            }
+        }
+        self.slots[ix].parked = parked;
+        self.set_status(ix, StrategyStatus::Paused, reason, ts);
+        true
     }
 
     /// Final mark at the last price seen (end of a backtest, or shutdown).
@@ -843,6 +912,16 @@ impl<R: Recorder, V: Venue> Engine<R, V> {
     }
 
     /// Why nothing may be placed (`None`: trading is not halted).
+    /// The risk guard, for the daemon to give it per-strategy limits, market references and
+    /// state restored after a restart.
+    pub fn risk_mut(&mut self) -> &mut RiskGuard {
+        &mut self.risk
+    }
+
+    pub fn risk(&self) -> &RiskGuard {
+        &self.risk
+    }
+
     pub fn halted(&self) -> Option<&str> {
         self.risk.halted.as_deref()
     }

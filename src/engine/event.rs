@@ -35,4 +35,6 @@ pub enum Control {
     Halt {
         reason: String,
     },
+    /// The operator's trading mode (active, reducing, halted).
+    Mode(crate::risk::TradingMode),
 }

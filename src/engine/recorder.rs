@@ -53,6 +53,14 @@ pub trait Recorder {
     fn refused(&mut self, _order: &Execution, _refusal: &Refusal, _ts_us: i64) {}
     /// A venue report that matched no order in flight (late, duplicated or unknown): not applied.
     fn report_ignored(&mut self, _report: &VenueReport, _why: &str, _ts_us: i64) {}
+    /// The risk guard paused a strategy (`kind`: daily_loss, error_rate, …); the status change
+    /// is reported too.
+    fn risk_paused(&mut self, _strategy: StrategyIx, _kind: &str, _message: &str, _ts_us: i64) {}
+    /// The risk guard stopped new buys on a market until `until_us` (a price jump).
+    fn buys_blocked(&mut self, _symbol: usize, _until_us: i64, _message: &str, _ts_us: i64) {}
+    /// A strategy's risk figures at a mark (loss since 00:00 UTC, error rate).
+    fn risk_marked(&mut self, _strategy: StrategyIx, _view: &crate::risk::guard::StrategyRiskView) {
+    }
     /// Periodic equity mark (every `mark_interval_us` of event time, and at the end).
     fn mark(&mut self, _ts_us: i64, _strategy: StrategyIx, _ledger: &Ledger, _price: Decimal) {}
 }
@@ -69,6 +77,9 @@ pub struct MemoryRecorder {
     pub failures: Vec<(OrderId, String, bool)>,
     /// `(order, why)` of reports that were not applied.
     pub ignored: Vec<(OrderId, String)>,
+    /// `(strategy, kind)` of risk pauses, and `(symbol, until)` of markets closed to buys.
+    pub risk_pauses: Vec<(StrategyIx, String)>,
+    pub buys_blocked: Vec<(usize, i64)>,
 }
 
 impl Recorder for MemoryRecorder {
@@ -92,5 +103,11 @@ impl Recorder for MemoryRecorder {
     }
     fn report_ignored(&mut self, report: &VenueReport, why: &str, _t: i64) {
         self.ignored.push((report.order_id(), why.to_string()));
+    }
+    fn risk_paused(&mut self, s: StrategyIx, kind: &str, _m: &str, _t: i64) {
+        self.risk_pauses.push((s, kind.to_string()));
+    }
+    fn buys_blocked(&mut self, symbol: usize, until_us: i64, _m: &str, _t: i64) {
+        self.buys_blocked.push((symbol, until_us));
     }
 }

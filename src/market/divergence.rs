@@ -18,12 +18,17 @@ pub struct MarketPrices {
     pub at_ms: i64,
 }
 
+/// (pool − reference) / reference × 10,000, to 0.1 bps; `None` without a reference price. The
+/// one formula for metrics, `strategy status` and the risk guard's divergence limit.
+pub fn divergence_bps(pool: Decimal, reference: Decimal) -> Option<Decimal> {
+    (reference > Decimal::ZERO)
+        .then(|| ((pool - reference) / reference * Decimal::from(10_000)).round_dp(1))
+}
+
 impl MarketPrices {
     pub fn new(dex: Option<Decimal>, reference: Option<Decimal>, at_ms: i64) -> Self {
         let divergence_bps = match (dex, reference) {
-            (Some(d), Some(r)) if r > Decimal::ZERO => {
-                Some(((d - r) / r * Decimal::from(10_000)).round_dp(1))
-            }
+            (Some(d), Some(r)) => divergence_bps(d, r),
             _ => None,
         };
         MarketPrices {

@@ -1,7 +1,18 @@
-//! The risk guard: every order passes it before a venue sees it.
+//! The risk guard: every order passes it before a venue sees it, and it keeps the state that
+//! limits need — each strategy's loss since 00:00 UTC and its recent order outcomes, each market's
+//! recent prices and its reference — so it can act (pause a strategy, stop buys on a market)
+//! before a person reads the alert.
 //!
 //! Approval is a type: a venue only executes an [`Approved`] value, and only this module can make
-//! one, so an unchecked order cannot reach a venue by construction.
+//! one, so an unchecked order cannot reach a venue by construction. The guard is synchronous and
+//! reads no clock: the engine hands it event time, so a backtest with limits is as reproducible
+//! as one without.
+
+pub mod guard;
+pub mod limits;
+
+pub use guard::{RiskAction, RiskGuard, StrategyRiskState, TradingMode};
+pub use limits::{MarketLimits, RiskConfig, StrategyLimits, StrategyRiskOverrides};
 
 use rust_decimal::Decimal;
 use serde::Serialize;
@@ -34,11 +45,51 @@ pub enum Refusal {
     Halted { reason: String },
     #[error("insufficient funds: needs {needed}, has {available}")]
     InsufficientFunds { needed: Decimal, available: Decimal },
+    #[error("position {position} + order {notional} would exceed max_position {limit}")]
+    MaxPosition {
+        position: Decimal,
+        notional: Decimal,
+        limit: Decimal,
+    },
+    #[error("price jump on this market: no new buys until the cool-down ends")]
+    PriceJump,
+    #[error("pool price {divergence_bps} bps from the reference (limit {limit_bps}): no swaps until it converges")]
+    Divergence {
+        divergence_bps: Decimal,
+        limit_bps: Decimal,
+    },
+    #[error("trading mode is reducing: only orders that reduce exposure")]
+    Reducing,
+}
+
+impl Refusal {
+    /// A refusal that lifts by itself (a cool-down, a price converging, inventory sold down):
+    /// the strategy re-arms the order after its backoff instead of giving the cell up.
+    pub fn retryable(&self) -> bool {
+        matches!(
+            self,
+            Refusal::MaxPosition { .. } | Refusal::PriceJump | Refusal::Divergence { .. }
+        )
+    }
+
+    /// The risk event kind it is recorded under.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Refusal::MaxPosition { .. } => "max_position",
+            Refusal::PriceJump => "price_jump",
+            Refusal::Divergence { .. } => "divergence",
+            Refusal::MaxOrderNotional { .. } => "max_order_notional",
+            _ => "order_refused",
+        }
+    }
 }
 
 /// What the guard needs to know about one order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct OrderCheck {
+    /// The engine's index of the strategy and of the market it trades.
+    pub strategy: usize,
+    pub symbol: usize,
     /// The strategy may trade (active, or liquidating on its way to stopped).
     pub active: bool,
     /// Quote value of the order.
@@ -48,77 +99,26 @@ pub struct OrderCheck {
     /// What the order spends (quote for buys, base for sells) and what the strategy has of it.
     pub spends: Decimal,
     pub available: Decimal,
+    /// Inventory value before the order (base held × price).
+    pub position: Decimal,
+    /// Pool vs reference price of the market in bps, when it has both.
+    pub divergence_bps: Option<Decimal>,
+    /// Event time.
+    pub ts_us: i64,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// The guard's limits (defaults for every strategy, and for every market).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct RiskLimits {
-    /// Largest quote value of one order; `None` = unlimited.
-    pub max_order_notional: Option<Decimal>,
+    pub strategy: StrategyLimits,
+    pub market: MarketLimits,
 }
 
-#[derive(Debug, Default)]
-pub struct RiskGuard {
-    pub limits: RiskLimits,
-    pub kill_switch: bool,
-    /// Why nothing may be placed at all, sells included (the record of it could not be kept).
-    /// Lifted only when an operator clears the kill switch, which the halt's owner engages.
-    pub halted: Option<String>,
-}
-
-impl RiskGuard {
-    pub fn new(limits: RiskLimits) -> Self {
-        RiskGuard {
-            limits,
-            kill_switch: false,
-            halted: None,
+impl RiskLimits {
+    pub fn from_config(config: &RiskConfig) -> Self {
+        RiskLimits {
+            strategy: config.for_strategy(&StrategyRiskOverrides::default()),
+            market: config.market_limits(),
         }
-    }
-
-    /// Check one order. Sells pass a kill switch so a stop-loss can still get out; nothing may
-    /// spend more than the strategy has (a grid can get there only after losing round trips in
-    /// cells too narrow for the fee).
-    /// Engage or clear the kill switch; an operator's clear also lifts a halt.
-    pub fn set_kill_switch(&mut self, on: bool) {
-        if self.kill_switch && !on {
-            self.halted = None;
-        }
-        self.kill_switch = on;
-    }
-
-    /// A refused order comes back with the reason, so the caller can record what was refused.
-    pub fn approve<T>(&self, order: T, check: OrderCheck) -> Result<Approved<T>, (T, Refusal)> {
-        match self.check(check) {
-            None => Ok(Approved(order)),
-            Some(refusal) => Err((order, refusal)),
-        }
-    }
-
-    fn check(&self, check: OrderCheck) -> Option<Refusal> {
-        if let Some(reason) = &self.halted {
-            return Some(Refusal::Halted {
-                reason: reason.clone(),
-            });
-        }
-        if self.kill_switch && !check.reduces_exposure {
-            return Some(Refusal::KillSwitch);
-        }
-        if !check.active {
-            return Some(Refusal::NotActive);
-        }
-        if let Some(limit) = self.limits.max_order_notional {
-            if check.notional > limit {
-                return Some(Refusal::MaxOrderNotional {
-                    notional: check.notional,
-                    limit,
-                });
-            }
-        }
-        if check.spends > check.available {
-            return Some(Refusal::InsufficientFunds {
-                needed: check.spends,
-                available: check.available,
-            });
-        }
-        None
     }
 }

@@ -15,7 +15,78 @@ pub struct KillSwitch {
     pub revision: i64,
 }
 
+/// The trading mode on record.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TradingModeRecord {
+    pub mode: crate::risk::TradingMode,
+    pub reason: Option<String>,
+    pub actor: Option<String>,
+    pub set_at: Option<i64>,
+}
+
 impl Store {
+    pub async fn trading_mode(&self) -> Result<TradingModeRecord, StoreError> {
+        let row = sqlx::query(
+            "SELECT trading_mode, trading_mode_reason, trading_mode_actor, trading_mode_at \
+             FROM control_state WHERE id = 1",
+        )
+        .fetch_one(&self.pool)
+        .await?;
+        let text: String = row.try_get("trading_mode")?;
+        Ok(TradingModeRecord {
+            mode: crate::risk::TradingMode::parse(&text)
+                .ok_or_else(|| StoreError::Corrupt(format!("trading mode {text:?}")))?,
+            reason: row.try_get("trading_mode_reason")?,
+            actor: row.try_get("trading_mode_actor")?,
+            set_at: row.try_get("trading_mode_at")?,
+        })
+    }
+
+    /// Set the trading mode (audited, with a risk event); the daemon applies it at its next poll.
+    pub async fn set_trading_mode(
+        &self,
+        mode: crate::risk::TradingMode,
+        reason: &str,
+        ctx: &AuditContext,
+        now_ms: i64,
+    ) -> Result<(), StoreError> {
+        let (mut tx, _) = self.begin_control_write(now_ms).await?;
+        sqlx::query(
+            "UPDATE control_state SET trading_mode = $1, trading_mode_reason = $2, \
+             trading_mode_actor = $3, trading_mode_at = $4 WHERE id = 1",
+        )
+        .bind(mode.as_str().to_string())
+        .bind(reason.to_string())
+        .bind(ctx.actor.clone())
+        .bind(now_ms)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(
+            "INSERT INTO risk_events (strategy_id, kind, severity, message, details, created_at) \
+             VALUES (NULL, 'trading_mode', $1, $2, $3, $4)",
+        )
+        .bind(if mode == crate::risk::TradingMode::Active {
+            "info"
+        } else {
+            "warning"
+        })
+        .bind(format!("trading mode {}: {reason}", mode.as_str()))
+        .bind(serde_json::json!({"actor": ctx.actor, "mode": mode.as_str()}).to_string())
+        .bind(now_ms)
+        .execute(&mut *tx)
+        .await?;
+        audit::insert(
+            &mut *tx,
+            ctx,
+            "ok",
+            &format!("trading mode {}", mode.as_str()),
+            now_ms,
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
     pub async fn kill_switch(&self) -> Result<KillSwitch, StoreError> {
         let row = sqlx::query(
             "SELECT kill_switch, kill_switch_reason, kill_switch_actor, kill_switch_at, revision \

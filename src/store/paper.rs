@@ -359,6 +359,41 @@ pub async fn engine_stopped(
     Ok(())
 }
 
+/// The risk guard paused strategy `strategy_id`: its status (only if still active — an operator
+/// may have acted first) and the risk event, in the caller's transaction. The control revision
+/// moves so the control poller sees the new status (and an operator's later resume is news).
+pub async fn risk_pause(
+    conn: &mut AnyConnection,
+    strategy_id: i64,
+    kind: &str,
+    message: &str,
+    now_ms: i64,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "UPDATE strategies SET status = 'paused', status_reason = $1, updated_at = $2 \
+         WHERE id = $3 AND status = 'active'",
+    )
+    .bind(format!("risk: {message}"))
+    .bind(now_ms)
+    .bind(strategy_id)
+    .execute(&mut *conn)
+    .await?;
+    sqlx::query("UPDATE control_state SET revision = revision + 1, updated_at = $1 WHERE id = 1")
+        .bind(now_ms)
+        .execute(&mut *conn)
+        .await?;
+    insert_risk_event_with(
+        conn,
+        Some(strategy_id),
+        kind,
+        "critical",
+        message,
+        None,
+        now_ms,
+    )
+    .await
+}
+
 pub async fn insert_risk_event(
     conn: &mut AnyConnection,
     strategy_id: Option<i64>,
@@ -367,14 +402,28 @@ pub async fn insert_risk_event(
     message: &str,
     now_ms: i64,
 ) -> Result<(), StoreError> {
+    insert_risk_event_with(conn, strategy_id, kind, severity, message, None, now_ms).await
+}
+
+/// A risk event with machine-readable details (JSON), e.g. a cool-down's market and end.
+pub async fn insert_risk_event_with(
+    conn: &mut AnyConnection,
+    strategy_id: Option<i64>,
+    kind: &str,
+    severity: &str,
+    message: &str,
+    details: Option<String>,
+    now_ms: i64,
+) -> Result<(), StoreError> {
     sqlx::query(
         "INSERT INTO risk_events (strategy_id, kind, severity, message, details, created_at) \
-         VALUES ($1, $2, $3, $4, NULL, $5)",
+         VALUES ($1, $2, $3, $4, $5, $6)",
     )
     .bind(strategy_id)
     .bind(kind.to_string())
     .bind(severity.to_string())
     .bind(message.to_string())
+    .bind(details)
     .bind(now_ms)
     .execute(&mut *conn)
     .await?;
@@ -467,6 +516,26 @@ impl Store {
         rows.iter().map(trade_from_row).collect()
     }
 
+    /// Markets whose new buys the risk guard stopped until a time still ahead of `now_ms`
+    /// (price-jump cool-downs), as `(market, until_ms)`: a restart keeps them.
+    pub async fn active_buy_blocks(&self, now_ms: i64) -> Result<Vec<(String, i64)>, StoreError> {
+        let rows: Vec<Option<String>> = sqlx::query_scalar(
+            "SELECT details FROM risk_events WHERE kind = 'price_jump' AND details IS NOT NULL \
+             AND created_at >= $1 ORDER BY id",
+        )
+        // A cool-down is at most a day long (risk.price_jump_cooldown_secs is validated so).
+        .bind(now_ms - 86_400_000)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .flatten()
+            .filter_map(|d| serde_json::from_str::<serde_json::Value>(&d).ok())
+            .filter_map(|v| Some((v["symbol"].as_str()?.to_string(), v["until_ms"].as_i64()?)))
+            .filter(|(_, until)| *until > now_ms)
+            .collect())
+    }
+
     /// A strategy's failed swaps, newest first, and how many there are in all.
     pub async fn failed_swaps(
         &self,
@@ -500,6 +569,55 @@ impl Store {
                 .fetch_one(&self.pool)
                 .await?,
         )
+    }
+
+    /// Newest risk events first, optionally of one strategy or one kind.
+    pub async fn risk_events(
+        &self,
+        strategy_id: Option<i64>,
+        kind: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<RiskEventRecord>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, strategy_id, kind, severity, message, created_at FROM risk_events \
+             WHERE ($1 IS NULL OR strategy_id = $1) AND ($2 IS NULL OR kind = $2) \
+             ORDER BY id DESC LIMIT $3",
+        )
+        .bind(strategy_id)
+        .bind(kind.map(str::to_string))
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(RiskEventRecord {
+                    id: r.try_get("id")?,
+                    strategy_id: r.try_get("strategy_id")?,
+                    kind: r.try_get("kind")?,
+                    severity: r.try_get("severity")?,
+                    message: r.try_get("message")?,
+                    created_at: r.try_get("created_at")?,
+                })
+            })
+            .collect()
+    }
+
+    /// Orders of a strategy a venue answered since `since_ms`: `(failed, all)`.
+    pub async fn answered_orders_since(
+        &self,
+        strategy_id: i64,
+        since_ms: i64,
+    ) -> Result<(i64, i64), StoreError> {
+        let row = sqlx::query(
+            "SELECT COALESCE(SUM(CASE WHEN status = 'failed' THEN 1 ELSE 0 END), 0) AS failed, \
+             COUNT(*) AS answered FROM orders WHERE strategy_id = $1 AND updated_at >= $2 \
+             AND status IN ('failed', 'filled')",
+        )
+        .bind(strategy_id)
+        .bind(since_ms)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok((row.try_get("failed")?, row.try_get("answered")?))
     }
 
     pub async fn risk_events_since(

@@ -69,6 +69,13 @@ impl StrategyParams {
     }
 
     /// Venue fee the simulated venue charges this strategy.
+    /// The strategy's own risk limits from its params.
+    pub fn risk_overrides(&self) -> crate::risk::StrategyRiskOverrides {
+        match self {
+            StrategyParams::Grid(p) => p.risk,
+        }
+    }
+
     pub fn fee_bps(&self) -> u32 {
         match self {
             StrategyParams::Grid(p) => p.fee_bps,

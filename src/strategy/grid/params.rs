@@ -41,6 +41,10 @@ pub struct GridParams {
     pub stop_loss_price: Option<Decimal>,
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub take_profit_price: Option<Decimal>,
+    /// The strategy's own risk limits (`daily_loss_limit`, `max_position`,
+    /// `max_order_notional`, `max_error_rate`), over `[risk]`'s.
+    #[serde(flatten, default)]
+    pub risk: crate::risk::StrategyRiskOverrides,
 }
 
 /// The value, or `None` with its problem kept for the report.
@@ -82,6 +86,7 @@ impl GridParams {
         });
         let stop_loss_price = take(r.opt_decimal("stop_loss_price"), &mut problems).flatten();
         let take_profit_price = take(r.opt_decimal("take_profit_price"), &mut problems).flatten();
+        let risk = crate::risk::StrategyRiskOverrides::read(&mut r, &mut problems);
         if let Err(e) = r.finish() {
             problems.push(e);
         }
@@ -168,6 +173,7 @@ impl GridParams {
             on_exit,
             stop_loss_price,
             take_profit_price,
+            risk,
         })
     }
 
