@@ -772,9 +772,11 @@ impl<R: Recorder, V: Venue> Engine<R, V> {
             if state.seen && slot.strategy.started() {
                 let price = state.last.to_decimal().unwrap_or(state.last_price);
                 self.recorder.mark(ts, ix, &slot.ledger, price);
-                if slot.status == StrategyStatus::Active {
-                    actions.extend(self.risk.observe_equity(ix, ts, slot.ledger.equity(price)));
-                }
+                let active = slot.status == StrategyStatus::Active;
+                actions.extend(
+                    self.risk
+                        .observe_equity(ix, ts, slot.ledger.equity(price), active),
+                );
                 if let Some(view) = self.risk.view(ix) {
                     self.recorder.risk_marked(ix, &view);
                 }

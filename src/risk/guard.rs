@@ -81,6 +81,9 @@ struct StrategyRisk {
     daily_loss: Decimal,
     /// `(time, failed)` of answered orders within the error-rate window.
     outcomes: VecDeque<(i64, bool)>,
+    /// An operator resumed it: the loss at the next mark (the first price after a restart, if
+    /// that is when) is the accepted one.
+    accept_next_loss: bool,
 }
 
 #[derive(Debug, Default)]
@@ -307,9 +310,16 @@ impl RiskGuard {
         })
     }
 
-    /// The strategy's equity at a mark (it is active). Its loss since 00:00 UTC beyond the limit
-    /// (and beyond what an operator accepted by resuming) pauses it.
-    pub fn observe_equity(&mut self, ix: usize, ts_us: i64, equity: Decimal) -> Option<RiskAction> {
+    /// The strategy's equity at a mark. Its loss since 00:00 UTC beyond the limit (and beyond
+    /// what an operator accepted by resuming) pauses it if it is `active`; a paused one is
+    /// tracked all the same, so a resume accepts the loss as it is.
+    pub fn observe_equity(
+        &mut self,
+        ix: usize,
+        ts_us: i64,
+        equity: Decimal,
+        active: bool,
+    ) -> Option<RiskAction> {
         let limits = self.strategy_limits(ix);
         let today = ts_us.div_euclid(DAY_US);
         let s = self.strategy_mut(ix);
@@ -326,8 +336,14 @@ impl RiskGuard {
             }
         };
         s.daily_loss = day.day_start_equity - equity;
+        let mut day = day;
+        if s.accept_next_loss {
+            s.accept_next_loss = false;
+            day.acknowledged_loss = s.daily_loss.max(Decimal::ZERO);
+            s.day = Some(day);
+        }
         let limit = limits.daily_loss_limit?;
-        if s.daily_loss <= limit + day.acknowledged_loss {
+        if !active || s.daily_loss <= limit + day.acknowledged_loss {
             return None;
         }
         Some(RiskAction::Pause {
@@ -349,13 +365,11 @@ impl RiskGuard {
         })
     }
 
-    /// An operator resumed the strategy: the loss so far today is accepted, and the error window
-    /// starts afresh.
+    /// An operator resumed the strategy: the loss today as the next mark finds it is accepted,
+    /// and the error window starts afresh.
     pub fn acknowledge(&mut self, ix: usize) {
         let s = self.strategy_mut(ix);
-        if let Some(d) = s.day.as_mut() {
-            d.acknowledged_loss = s.daily_loss.max(Decimal::ZERO);
-        }
+        s.accept_next_loss = true;
         s.outcomes.clear();
     }
 
@@ -459,14 +473,14 @@ mod tests {
             },
         );
         let t0 = 3 * DAY_US + 1;
-        assert_eq!(g.observe_equity(0, t0, d("1000")), None);
+        assert_eq!(g.observe_equity(0, t0, d("1000"), true), None);
         assert_eq!(
-            g.observe_equity(0, t0 + 1, d("900")),
+            g.observe_equity(0, t0 + 1, d("900"), true),
             None,
             "100 is the limit"
         );
         assert!(matches!(
-            g.observe_equity(0, t0 + 2, d("899.99")),
+            g.observe_equity(0, t0 + 2, d("899.99"), true),
             Some(RiskAction::Pause {
                 kind: "daily_loss",
                 ..
@@ -474,16 +488,16 @@ mod tests {
         ));
         g.acknowledge(0);
         assert_eq!(
-            g.observe_equity(0, t0 + 3, d("850")),
+            g.observe_equity(0, t0 + 3, d("850"), true),
             None,
             "accepted 100.01"
         );
         assert!(
-            g.observe_equity(0, t0 + 4, d("799")).is_some(),
+            g.observe_equity(0, t0 + 4, d("749"), true).is_some(),
             "another 100"
         );
         // A new day starts from the equity then.
-        assert_eq!(g.observe_equity(0, 4 * DAY_US, d("700")), None);
+        assert_eq!(g.observe_equity(0, 4 * DAY_US, d("700"), true), None);
         assert_eq!(g.state(0).map(|s| s.day_start_equity), Some(d("700")));
     }
 
