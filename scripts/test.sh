@@ -5,6 +5,8 @@
 #     Uniswap V2 contract artifacts (npm @uniswap/v2-core, @uniswap/v2-periphery), installed once into
 #     ${BSC_BOT_TESTCHAIN_DIR:-$HOME/.cache/bsc-bot/testchain}; the tests find them through ANVIL_BIN and
 #     UNISWAP_ARTIFACTS
+#   - promtool (Debian package `prometheus`, no daemon started) to check and evaluate the shipped
+#     alert rules in deploy/prometheus-alerts.yml
 # An already exported DATABASE_URL is used as is (the tests create and drop their own databases in it).
 # Extra arguments go to `cargo test` (e.g. `scripts/test.sh --test cli_strategy`).
 set -euo pipefail
@@ -73,6 +75,17 @@ ensure_testchain() {
   export UNISWAP_ARTIFACTS=$modules/@uniswap
 }
 
+ensure_promtool() {
+  if ! command -v promtool >/dev/null 2>&1; then
+    echo "test.sh: installing promtool (apt-get install prometheus)"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends prometheus >/dev/null
+  fi
+  command -v promtool >/dev/null 2>&1 || { echo "test.sh: promtool not found after install" >&2; exit 1; }
+}
+
 ensure_postgres
 ensure_testchain
+ensure_promtool
 cargo test --locked "$@"

@@ -8,6 +8,8 @@
 mod common;
 #[path = "common/live.rs"]
 mod live;
+#[path = "common/promtool.rs"]
+mod promtool;
 #[path = "common/chain.rs"]
 mod testchain;
 
@@ -50,7 +52,7 @@ async fn front_run(kind: &'static str) {
         &db,
         &ex.url,
         &[&chain.url],
-        "pool_poll_ms = 100\nreceipt_timeout_secs = 30",
+        "pool_poll_ms = 100\nreceipt_timeout_secs = 30\nbalance_poll_secs = 1",
         false,
     )
     .await;
@@ -180,6 +182,59 @@ async fn front_run(kind: &'static str) {
     let line =
         format!("bsc_bot_orders_total{{strategy=\"{id}\",status=\"failed\"}} {failed_orders}");
     assert!(metrics.contains(&line), "{line} in\n{metrics}");
+    // The shipped alert rules on these metrics: failed swaps make a high error rate; the wallet
+    // has gas and the hour's outflow (the swaps' inputs) is far below 10,000.
+    let outflow = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("bsc_bot_funds_hourly_outflow "))
+        .map(|v| Decimal::from_str(v).unwrap())
+        .unwrap();
+    assert!(
+        outflow >= Decimal::from(1000) * Decimal::from(fills / 2),
+        "{outflow}"
+    );
+    if let Some(promtool) = promtool::promtool() {
+        let sid = id.to_string();
+        promtool::assert_alerts(
+            &promtool,
+            &metrics,
+            true,
+            &[("HighErrorRate", vec![vec![("strategy", sid.as_str())]])],
+        );
+        // Gas runs low: the balance watch reads it within a second or two.
+        let wei_now = client.provider().get_balance(me).await.unwrap();
+        chain
+            .set_bnb(
+                me,
+                alloy::primitives::U256::from(10u64).pow(alloy::primitives::U256::from(16u64)),
+            )
+            .await;
+        let series = format!("bsc_bot_wallet_bnb_balance{{wallet=\"hot\",address=\"{me}\"}} 0.01");
+        let mut low = String::new();
+        for _ in 0..50 {
+            low = d.text("/metrics").await.1;
+            if low.contains(&series) {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert!(low.contains(&series), "{series} in\n{low}");
+        let me_text = me.to_string();
+        promtool::assert_alerts(
+            &promtool,
+            &low,
+            true,
+            &[
+                ("HighErrorRate", vec![vec![("strategy", sid.as_str())]]),
+                (
+                    "LowGasBalance",
+                    vec![vec![("wallet", "hot"), ("address", me_text.as_str())]],
+                ),
+            ],
+        );
+        // Back to what it had, so the wallet still reconciles with the records below.
+        chain.set_bnb(me, wei_now).await;
+    }
     drop(d);
     // Only gas lost for the reverted ones: the wallet equals the records.
     let books = testchain::assert_records_equal_chain(&store, &client, &pool, me, id, before).await;

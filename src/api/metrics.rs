@@ -193,6 +193,10 @@ pub struct Metrics {
     /// Live markets: pool price, reference price, divergence (by `BASE/QUOTE`), refreshed by the
     /// engine about once a second.
     pub markets: Mutex<BTreeMap<String, crate::market::divergence::MarketPrices>>,
+    /// Quote value of live swap inputs within the last hour (the engine's risk guard's figure).
+    pub hourly_outflow: Mutex<Decimal>,
+    /// Trading wallets' BNB: (name, address) → balance, read by the daemon's balance watch.
+    pub wallet_bnb: Mutex<BTreeMap<(String, String), Decimal>>,
 }
 
 impl Metrics {
@@ -463,6 +467,35 @@ impl Metrics {
                     .map(|(sid, g)| (format!("strategy=\"{sid}\""), pick(g).to_string())),
             );
         }
+        let outflow = self.hourly_outflow.lock().map(|o| *o).unwrap_or_default();
+        family(
+            &mut s,
+            GAUGE,
+            "bsc_bot_funds_hourly_outflow",
+            "Quote value that left the trading wallets within the last hour (live swap inputs).",
+            unlabelled(outflow.normalize().to_string()),
+        );
+        let wallets: Vec<(String, String)> = self
+            .wallet_bnb
+            .lock()
+            .map(|m| {
+                m.iter()
+                    .map(|((name, address), bnb)| {
+                        (
+                            format!("wallet=\"{name}\",address=\"{address}\""),
+                            bnb.normalize().to_string(),
+                        )
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        family(
+            &mut s,
+            GAUGE,
+            "bsc_bot_wallet_bnb_balance",
+            "BNB held by each live trading wallet (gas), as last read from the chain.",
+            wallets,
+        );
         let mut risk: Vec<(String, u64)> = self
             .risk_events
             .iter()

@@ -156,6 +156,21 @@ async fn status(ctx: &Context) -> Result<(), CliError> {
     let ks = store.kill_switch().await?;
     let midnight = wall_clock_ms() - wall_clock_ms().rem_euclid(86_400_000);
     let risk = store.risk_events_since(midnight).await?;
+    let mode = store.trading_mode().await?;
+    let risk_paused: Vec<serde_json::Value> = strategies
+        .iter()
+        .filter(|s| s.status == StrategyStatus::Paused)
+        .filter_map(|s| {
+            let why = s.status_reason.as_deref()?.strip_prefix("risk: ")?;
+            Some(json!({"id": s.id, "name": s.name, "reason": why}))
+        })
+        .collect();
+    let buys_blocked: Vec<serde_json::Value> = store
+        .active_buy_blocks(wall_clock_ms())
+        .await?
+        .into_iter()
+        .map(|(market, until)| json!({"market": market, "until_ms": until}))
+        .collect();
     let live = match &daemon {
         Some(d) => api_get(ctx, &d.api_addr, "/api/v1/status").await.ok(),
         None => None,
@@ -168,6 +183,9 @@ async fn status(ctx: &Context) -> Result<(), CliError> {
         "feed": live.as_ref().map(|l| l["feed"].clone()),
         "strategies": {"active": count(StrategyStatus::Active), "paused": count(StrategyStatus::Paused), "stopped": count(StrategyStatus::Stopped), "not_running": not_running},
         "kill_switch": {"engaged": ks.engaged, "reason": ks.reason},
+        "trading_mode": mode,
+        "paused_by_risk": risk_paused,
+        "buys_blocked": buys_blocked,
         "risk_events_today": risk,
     });
     if ctx.json {
@@ -232,6 +250,29 @@ async fn status(ctx: &Context) -> Result<(), CliError> {
             "not engaged".into()
         }
     );
+    println!(
+        "trading     {}{}",
+        mode.mode.as_str(),
+        mode.reason
+            .as_deref()
+            .map(|r| format!(" ({r})"))
+            .unwrap_or_default()
+    );
+    for p in &risk_paused {
+        println!(
+            "  strategy {} {} paused by the risk guard: {}",
+            p["id"],
+            p["name"].as_str().unwrap_or(""),
+            p["reason"].as_str().unwrap_or("")
+        );
+    }
+    for b in &buys_blocked {
+        println!(
+            "  no new buys on {} until {}",
+            b["market"].as_str().unwrap_or(""),
+            format_ms(b["until_ms"].as_i64().unwrap_or(0))
+        );
+    }
     println!("risk events today: {}", risk.len());
     for r in risk.iter().rev().take(5) {
         println!(

@@ -47,6 +47,8 @@ pub struct ChainConfig {
     pub simulate_swaps: bool,
     /// How often a live market's pool reserves are read for its price (milliseconds).
     pub pool_poll_ms: u64,
+    /// How often each live wallet's BNB (gas) balance is read for the metrics (seconds).
+    pub balance_poll_secs: u64,
     /// A transaction without a receipt after this long is replaced or cancelled (seconds).
     pub receipt_timeout_secs: u64,
     /// Swaps carry a deadline this far ahead (seconds; a BSC block is ~0.45 s).
@@ -74,6 +76,7 @@ impl Default for ChainConfig {
             swap_gas_floor: 250_000,
             simulate_swaps: false,
             pool_poll_ms: 500,
+            balance_poll_secs: 30,
             receipt_timeout_secs: 30,
             swap_deadline_secs: 20,
             private_tx_url: String::new(),

@@ -30,6 +30,8 @@ pub struct LiveRuntime {
     shutdown: watch::Receiver<bool>,
     run_id: i64,
     config: Arc<Config>,
+    /// Where each wallet's BNB (gas) balance is shown.
+    pub metrics: Option<Arc<crate::api::metrics::Metrics>>,
 }
 
 impl LiveRuntime {
@@ -52,6 +54,7 @@ impl LiveRuntime {
             shutdown,
             run_id,
             config,
+            metrics: None,
         }
     }
 
@@ -70,6 +73,7 @@ impl LiveRuntime {
             return None;
         }
         let swapper = self.markets.as_ref()?.wallets.get(wallet)?.clone();
+        let address = swapper.address();
         let db_ids = self.db_ids.clone();
         let run_id = self.run_id;
         tracing::info!(wallet = %wallet, address = %swapper.address(), "live wallet ready");
@@ -91,7 +95,38 @@ impl LiveRuntime {
             }),
         );
         tokio::spawn(executor.run());
+        self.watch_gas(wallet, address);
         Some(venue)
+    }
+
+    /// Read `wallet`'s BNB every `chain.balance_poll_secs` into the metrics (gas runway; the
+    /// `LowGasBalance` alert reads it). A failed read keeps the last figure and logs.
+    fn watch_gas(&self, wallet: &str, address: alloy::primitives::Address) {
+        let (Some(metrics), Some(m)) = (self.metrics.clone(), self.markets.as_ref()) else {
+            return;
+        };
+        let client = m.client.clone();
+        let every = Duration::from_secs(self.config.chain.balance_poll_secs.max(1));
+        let mut shutdown = self.shutdown.clone();
+        let key = (wallet.to_string(), address.to_string());
+        tokio::spawn(async move {
+            loop {
+                match client.native_balance(address).await {
+                    Ok(bnb) => {
+                        if let Ok(mut w) = metrics.wallet_bnb.lock() {
+                            w.insert(key.clone(), bnb);
+                        }
+                    }
+                    Err(e) => {
+                        tracing::warn!(wallet = %key.0, error = %e, "cannot read the wallet's BNB")
+                    }
+                }
+                tokio::select! {
+                    _ = tokio::time::sleep(every) => {}
+                    _ = shutdown.changed() => return,
+                }
+            }
+        });
     }
 
     /// What the engine-thread side needs to register a strategy: the shared maps.

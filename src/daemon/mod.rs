@@ -193,9 +193,14 @@ pub fn add_pool_priced_strategy(
     feed: &FeedState,
     record: &StrategyRecord,
 ) -> Result<usize, String> {
-    add_strategy_priced(engine, registry, record, |reg, engine, symbol| {
+    let ix = add_strategy_priced(engine, registry, record, |reg, engine, symbol| {
         reg.pool_symbol_ix(engine, feed, symbol)
-    })
+    })?;
+    // A live strategy's swaps spend its wallet: they count towards the hourly outflow.
+    if record.mode == crate::strategy::StrategyMode::Live {
+        engine.risk_mut().count_outflow(ix);
+    }
+    Ok(ix)
 }
 
 fn add_strategy_priced(
@@ -462,6 +467,7 @@ pub async fn run(config: Config, opts: DaemonOptions) -> Result<(), DaemonError>
         shutdown_rx.clone(),
         started,
     );
+    live_rt.metrics = Some(metrics.clone());
     {
         let (_, db_ids) = live_rt.maps();
         if let Ok(mut ids) = db_ids.write() {

@@ -445,6 +445,12 @@ impl Recorder for DaemonRecorder {
         });
     }
 
+    fn outflow_marked(&mut self, hourly: Decimal) {
+        if let Ok(mut o) = self.metrics.hourly_outflow.lock() {
+            *o = hourly;
+        }
+    }
+
     fn risk_marked(&mut self, strategy: StrategyIx, view: &crate::risk::guard::StrategyRiskView) {
         if let Some(m) = self.metrics_of(strategy) {
             m.risk_marked(view);

@@ -564,8 +564,10 @@ impl<R: Recorder, V: Venue> Engine<R, V> {
                 fill.tag = o.tag;
                 fill.side = o.side;
                 fill.lot_cost = o.lot_cost;
-                let (strategy, ts) = (fill.strategy, fill.ts_us);
+                let (strategy, ts, spent) = (fill.strategy, fill.ts_us, fill.quote);
                 self.book_fill(fill);
+                // What went into the swap, in quote (a sell's lot is worth what it fetched).
+                self.risk.record_spend(strategy, ts, spent);
                 if let Some(action) = self.risk.record_outcome(strategy, ts, false) {
                     self.apply_risk_action(action, ts);
                 }
@@ -782,6 +784,7 @@ impl<R: Recorder, V: Venue> Engine<R, V> {
                 }
             }
         }
+        self.recorder.outflow_marked(self.risk.hourly_outflow(ts));
         for action in actions {
             self.apply_risk_action(action, ts);
         }

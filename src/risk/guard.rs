@@ -76,6 +76,8 @@ pub struct StrategyRiskState {
 #[derive(Debug, Default)]
 struct StrategyRisk {
     limits: Option<StrategyLimits>,
+    /// Its swaps spend a trading wallet's funds (a live strategy): they count as outflow.
+    spends_wallet: bool,
     day: Option<StrategyRiskState>,
     /// Loss since 00:00 UTC at the last mark (negative: a gain).
     daily_loss: Decimal,
@@ -103,7 +105,11 @@ pub struct RiskGuard {
     pub mode: TradingMode,
     strategies: Vec<StrategyRisk>,
     markets: Vec<MarketRisk>,
+    /// `(time, quote value)` of what left the trading wallets within the last hour.
+    outflows: VecDeque<(i64, Decimal)>,
 }
+
+const HOUR_US: i64 = 3_600_000_000;
 
 /// One strategy's figures as the guard last saw them (for metrics and `risk status`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -157,6 +163,33 @@ impl RiskGuard {
     /// A strategy's own limits (its params' overrides resolved against `[risk]`).
     pub fn set_strategy_limits(&mut self, ix: usize, limits: StrategyLimits) {
         self.strategy_mut(ix).limits = Some(limits);
+    }
+
+    /// Strategy `ix` trades a wallet's funds: its swap inputs count towards the hourly outflow.
+    pub fn count_outflow(&mut self, ix: usize) {
+        self.strategy_mut(ix).spends_wallet = true;
+    }
+
+    /// Quote value that left the trading wallets within the hour before `now_us`.
+    pub fn hourly_outflow(&self, now_us: i64) -> Decimal {
+        let since = now_us.saturating_sub(HOUR_US);
+        self.outflows
+            .iter()
+            .filter(|(t, _)| *t >= since)
+            .map(|(_, v)| *v)
+            .sum()
+    }
+
+    /// A fill of strategy `ix` spent `value` (quote) of its wallet, if it trades one.
+    pub fn record_spend(&mut self, ix: usize, ts_us: i64, value: Decimal) {
+        if !self.strategies.get(ix).is_some_and(|s| s.spends_wallet) {
+            return;
+        }
+        let since = ts_us.saturating_sub(HOUR_US);
+        while self.outflows.front().is_some_and(|(t, _)| *t < since) {
+            self.outflows.pop_front();
+        }
+        self.outflows.push_back((ts_us, value));
     }
 
     /// `pool` (a market priced by its pool) follows `reference` for the divergence check.
@@ -536,6 +569,7 @@ mod tests {
                 price_jump_window_us: 60_000_000,
                 price_jump_cooldown_us: 300_000_000,
                 max_divergence_bps: None,
+                max_hourly_outflow: None,
             },
             ..Default::default()
         });
@@ -552,6 +586,37 @@ mod tests {
         c.reduces_exposure = false;
         c.ts_us = 391_000_001;
         assert!(g.approve((), c).is_ok(), "cool-down over");
+    }
+
+    #[test]
+    fn hourly_outflow_counts_live_spends_over_a_rolling_hour() {
+        let mut g = RiskGuard::new(RiskLimits {
+            market: MarketLimits {
+                max_hourly_outflow: Some(d("1000")),
+                ..Default::default()
+            },
+            ..Default::default()
+        });
+        g.count_outflow(0);
+        g.record_spend(0, 0, d("900"));
+        g.record_spend(1, 0, d("5000")); // paper: no wallet spent
+        let mut c = check("0", "100", true);
+        c.ts_us = 1;
+        assert!(g.approve((), c).is_ok(), "900 + 100 is the limit");
+        c.notional = d("100.01");
+        assert!(matches!(
+            g.approve((), c).unwrap_err().1,
+            Refusal::HourlyOutflow { .. }
+        ));
+        c.strategy = 1;
+        assert!(
+            g.approve((), c).is_ok(),
+            "a paper strategy spends no wallet"
+        );
+        c.strategy = 0;
+        c.ts_us = HOUR_US + 1;
+        assert!(g.approve((), c).is_ok(), "an hour later");
+        assert_eq!(g.hourly_outflow(HOUR_US + 1), Decimal::ZERO);
     }
 
     #[test]

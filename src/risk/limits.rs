@@ -31,6 +31,9 @@ pub struct RiskConfig {
     pub max_error_rate: Option<Decimal>,
     pub error_rate_window_secs: u64,
     pub error_rate_min_orders: u32,
+    /// Quote value leaving the trading wallets within a rolling hour (swap inputs of live
+    /// strategies) beyond which further swaps are refused until the hour rolls on.
+    pub max_hourly_outflow: Option<Decimal>,
 }
 
 impl Default for RiskConfig {
@@ -46,6 +49,7 @@ impl Default for RiskConfig {
             max_error_rate: Some(Decimal::new(10, 2)),
             error_rate_window_secs: 600,
             error_rate_min_orders: 10,
+            max_hourly_outflow: None,
         }
     }
 }
@@ -65,6 +69,7 @@ impl RiskConfig {
         positive("max_order_notional", self.max_order_notional)?;
         positive("price_jump_pct", self.price_jump_pct)?;
         positive("max_divergence_bps", self.max_divergence_bps)?;
+        positive("max_hourly_outflow", self.max_hourly_outflow)?;
         if let Some(r) = self.max_error_rate {
             if r <= Decimal::ZERO || r > Decimal::ONE {
                 return Err(ConfigError::Invalid {
@@ -108,6 +113,7 @@ impl RiskConfig {
             price_jump_window_us: secs_to_us(self.price_jump_window_secs),
             price_jump_cooldown_us: secs_to_us(self.price_jump_cooldown_secs),
             max_divergence_bps: self.max_divergence_bps,
+            max_hourly_outflow: self.max_hourly_outflow,
         }
     }
 }
@@ -196,6 +202,7 @@ pub struct MarketLimits {
     pub price_jump_window_us: i64,
     pub price_jump_cooldown_us: i64,
     pub max_divergence_bps: Option<Decimal>,
+    pub max_hourly_outflow: Option<Decimal>,
 }
 
 impl Default for MarketLimits {
@@ -205,6 +212,7 @@ impl Default for MarketLimits {
             price_jump_window_us: 60_000_000,
             price_jump_cooldown_us: 300_000_000,
             max_divergence_bps: None,
+            max_hourly_outflow: None,
         }
     }
 }

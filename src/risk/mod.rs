@@ -60,6 +60,12 @@ pub enum Refusal {
     },
     #[error("trading mode is reducing: only orders that reduce exposure")]
     Reducing,
+    #[error("hourly outflow {outflow} + order {notional} would exceed max_hourly_outflow {limit}")]
+    HourlyOutflow {
+        outflow: Decimal,
+        notional: Decimal,
+        limit: Decimal,
+    },
 }
 
 impl Refusal {
@@ -68,7 +74,10 @@ impl Refusal {
     pub fn retryable(&self) -> bool {
         matches!(
             self,
-            Refusal::MaxPosition { .. } | Refusal::PriceJump | Refusal::Divergence { .. }
+            Refusal::MaxPosition { .. }
+                | Refusal::PriceJump
+                | Refusal::Divergence { .. }
+                | Refusal::HourlyOutflow { .. }
         )
     }
 
@@ -79,6 +88,7 @@ impl Refusal {
             Refusal::PriceJump => "price_jump",
             Refusal::Divergence { .. } => "divergence",
             Refusal::MaxOrderNotional { .. } => "max_order_notional",
+            Refusal::HourlyOutflow { .. } => "hourly_outflow",
             _ => "order_refused",
         }
     }
