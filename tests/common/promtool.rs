@@ -64,15 +64,13 @@ fn samples(metrics: &str) -> Vec<(String, String)> {
         .collect()
 }
 
+/// Per alert, the label sets it must fire with.
+pub type Expected<'a> = [(&'a str, Vec<Vec<(&'a str, &'a str)>>)];
+
 /// Evaluate every rule at 10 minutes over `metrics` held constant (and `up` as given);
 /// `expected` names, per alert, the label sets (besides `alertname` and the rule's own labels,
 /// which are added) it must fire with — an alert not listed must not fire.
-pub fn assert_alerts(
-    promtool: &std::path::Path,
-    metrics: &str,
-    up: bool,
-    expected: &[(&str, Vec<Vec<(&str, &str)>>)],
-) {
+pub fn assert_alerts(promtool: &std::path::Path, metrics: &str, up: bool, expected: &Expected<'_>) {
     let dir = tempfile::tempdir().unwrap();
     let rules = dir.path().join("rules.yml");
     std::fs::write(&rules, rules_without_annotations()).unwrap();
@@ -83,9 +81,8 @@ pub fn assert_alerts(
     let mut series = String::new();
     for (name, value) in samples(metrics) {
         series.push_str(&format!(
-            "      - series: '{}'\n        values: '{}x10'\n",
+            "      - series: '{}'\n        values: '{value}+0x10'\n",
             name.replace('\'', "''"),
-            format!("{value}+0")
         ));
     }
     series.push_str(&format!(
