@@ -13,6 +13,7 @@ pub mod config;
 pub mod daemon;
 pub mod engine;
 pub mod failpoint;
+pub mod funds;
 pub mod market;
 pub mod risk;
 pub mod store;

@@ -156,6 +156,12 @@ impl ChainClient {
         fut.await.map_err(|e| rpc(call, e))
     }
 
+    /// BNB held by `who`, in wei.
+    pub async fn native_balance_wei(&self, who: Address) -> Result<U256, ChainError> {
+        self.bounded("eth_getBalance", self.provider.get_balance(who))
+            .await
+    }
+
     /// BNB (the native coin, 18 decimals) held by `who`.
     pub async fn native_balance(&self, who: Address) -> Result<Decimal, ChainError> {
         let wei: U256 = self

@@ -86,6 +86,17 @@ pub enum SwapResult {
     },
 }
 
+/// What the chain did with a transfer (a drip or a sweep).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TransferResult {
+    /// The transaction the chain decided (`None`: never sent).
+    pub tx_hash: Option<B256>,
+    /// It was mined and moved the funds.
+    pub mined: bool,
+    pub fee_bnb: Decimal,
+    pub error: Option<String>,
+}
+
 /// What reconciliation made of one transaction left unresolved.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Reconciled {
@@ -105,6 +116,8 @@ struct TxMeta<'a> {
     origin: Option<SwapOrigin>,
     /// A swap's deadline (chain time): a stuck swap is sped up before it, cancelled after.
     deadline: Option<u64>,
+    /// BNB sent along (a drip, a BNB sweep).
+    value: U256,
 }
 
 /// A transaction sent and answered.
@@ -183,6 +196,94 @@ impl Swapper {
         self.address
     }
 
+    pub fn client(&self) -> &ChainClient {
+        &self.client
+    }
+
+    /// The gas price the next transaction will pay (the node's, remembered for a few seconds,
+    /// through the gas policy): what a BNB sweep leaves for its own fee.
+    pub async fn next_gas_price_wei(&self) -> Result<u128, SwapError> {
+        let node = match self.remembered.gas_price() {
+            Some(p) => p,
+            None => {
+                let p = self
+                    .client
+                    .provider()
+                    .get_gas_price()
+                    .await
+                    .map_err(|e| rpc("eth_gasPrice", e))?;
+                self.remembered.set_gas_price(p);
+                p
+            }
+        };
+        Ok(gas_price_wei(node, &self.chain)?)
+    }
+
+    /// Send `amount` (in the asset's smallest unit) of BNB (`token` `None`) or of an ERC-20 to
+    /// `to`, recorded ahead under `purpose` / `reference` like every transaction of this wallet
+    /// (so a restart reconciles it and it is never sent twice), and wait for the chain.
+    pub async fn transfer(
+        &self,
+        to: Address,
+        token: Option<Address>,
+        amount: U256,
+        purpose: &str,
+        reference: &str,
+    ) -> Result<TransferResult, SwapError> {
+        let (target, input, value) = match token {
+            None => (to, Vec::new(), amount),
+            Some(token) => (
+                token,
+                IERC20::transferCall { to, value: amount }.abi_encode(),
+                U256::ZERO,
+            ),
+        };
+        let sent = self
+            .send(
+                target,
+                input,
+                TxMeta {
+                    purpose,
+                    reference: Some(reference),
+                    origin: None,
+                    deadline: None,
+                    value,
+                },
+                &|_| {},
+            )
+            .await?;
+        Ok(match sent {
+            Err(reason) => TransferResult {
+                tx_hash: None,
+                mined: false,
+                fee_bnb: Decimal::ZERO,
+                error: Some(reason),
+            },
+            Ok(Sent {
+                tx_hash,
+                receipt: Some(r),
+                cancelled,
+            }) => TransferResult {
+                tx_hash: Some(tx_hash),
+                mined: r.status() && !cancelled,
+                fee_bnb: fee_bnb(r.gas_used, r.effective_gas_price)?,
+                error: (!r.status() || cancelled).then(|| {
+                    if cancelled {
+                        "stuck, cancelled at its nonce".to_string()
+                    } else {
+                        "reverted on chain".to_string()
+                    }
+                }),
+            },
+            Ok(Sent { tx_hash, .. }) => TransferResult {
+                tx_hash: Some(tx_hash),
+                mined: false,
+                fee_bnb: Decimal::ZERO,
+                error: Some("another transaction took its nonce".into()),
+            },
+        })
+    }
+
     /// Where a signed transaction is sent: a swap (or its speed-up) to the private endpoint when
     /// one is configured, and then never to a public one; everything else to the public ones.
     async fn broadcast(
@@ -242,6 +343,7 @@ impl Swapper {
                     reference: Some(&order.reference),
                     origin: order.origin.clone(),
                     deadline: Some(deadline),
+                    value: U256::ZERO,
                 },
                 on_broadcast,
             )
@@ -444,6 +546,7 @@ impl Swapper {
                     reference: None,
                     origin: None,
                     deadline: None,
+                    value: U256::ZERO,
                 },
                 &|_| {},
             )
@@ -474,16 +577,19 @@ impl Swapper {
         meta: TxMeta<'_>,
         on_broadcast: &(dyn Fn(B256) + Sync),
     ) -> Result<Result<Sent, String>, SwapError> {
+        let value = meta.value;
         let TxMeta {
             purpose,
             reference,
             origin,
             deadline,
+            ..
         } = meta;
         let provider = self.client.provider();
         let request = TransactionRequest::default()
             .with_from(self.address)
             .with_to(to)
+            .with_value(value)
             .with_input(Bytes::from(input.clone()));
         let swap_token = spent_token(&input);
         let known_limit = swap_token.and_then(|t| self.remembered.swap_gas(t));
@@ -494,6 +600,9 @@ impl Swapper {
         let (limit, simulate) = match known_limit {
             Some(limit) => (limit, self.chain.simulate_swaps),
             None => match provider.estimate_gas(request.clone()).await {
+                // A plain BNB transfer to an account without code costs exactly this: its limit
+                // is that, so a sweep can leave exactly what it keeps.
+                Ok(21_000) if input.is_empty() => (21_000, false),
                 Ok(estimate) => {
                     let limit = gas_limit(estimate, self.chain.gas_limit_margin);
                     match swap_token {

@@ -184,6 +184,7 @@ async fn status(ctx: &Context) -> Result<(), CliError> {
         "strategies": {"active": count(StrategyStatus::Active), "paused": count(StrategyStatus::Paused), "stopped": count(StrategyStatus::Stopped), "not_running": not_running},
         "kill_switch": {"engaged": ks.engaged, "reason": ks.reason},
         "trading_mode": mode,
+        "funds": daemon.as_ref().and_then(|d| d.funds_status.clone()),
         "paused_by_risk": risk_paused,
         "buys_blocked": buys_blocked,
         "risk_events_today": risk,
@@ -250,6 +251,9 @@ async fn status(ctx: &Context) -> Result<(), CliError> {
             "not engaged".into()
         }
     );
+    if let Some(f) = doc["funds"].as_str() {
+        println!("funds       {f}");
+    }
     println!(
         "trading     {}{}",
         mode.mode.as_str(),

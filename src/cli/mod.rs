@@ -9,6 +9,7 @@ pub mod config_cmd;
 pub mod context;
 pub mod data;
 pub mod emergency;
+pub mod funds;
 pub mod output;
 pub mod risk;
 pub mod strategy;
@@ -75,6 +76,9 @@ pub enum Command {
     /// The risk guard: limits in force, what it did, the trading mode.
     #[command(subcommand)]
     Risk(risk::RiskCommand),
+    /// The treasury and trading wallets: balances, gas, drips and sweeps.
+    #[command(subcommand)]
+    Funds(funds::FundsCommand),
 }
 
 impl Cli {
@@ -131,5 +135,6 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Data(cmd) => data::run(cmd, &ctx).await,
         Command::Wallet(cmd) => wallet::run(cmd, &ctx).await,
         Command::Risk(cmd) => risk::run(cmd, &ctx).await,
+        Command::Funds(cmd) => funds::run(cmd, &ctx).await,
     }
 }

@@ -242,6 +242,7 @@ fn typed_like(default: &toml::Value, raw: &str) -> Option<toml::Value> {
 fn validate(config: &Config) -> Result<(), ConfigError> {
     super::chain::validate(&config.chain, &config.dex)?;
     config.risk.validate()?;
+    config.funds.validate()?;
     let db = &config.database;
     let url = &db.url;
     if !(db.is_sqlite() || url.starts_with("postgres://") || url.starts_with("postgresql://")) {

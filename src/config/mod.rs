@@ -27,6 +27,7 @@ pub struct Config {
     pub chain: ChainConfig,
     pub dex: DexConfig,
     pub risk: crate::risk::RiskConfig,
+    pub funds: crate::funds::FundsConfig,
     /// Directory relative paths in the config are resolved against (the config file's folder).
     #[serde(skip)]
     pub base_dir: PathBuf,
@@ -200,6 +201,7 @@ impl Default for Config {
             chain: ChainConfig::default(),
             dex: DexConfig::default(),
             risk: crate::risk::RiskConfig::default(),
+            funds: crate::funds::FundsConfig::default(),
             base_dir: PathBuf::from("."),
         }
     }

@@ -249,6 +249,77 @@ fn add_strategy_priced(
     Ok(ix)
 }
 
+/// Start the funds manager when there is something for it to do, and say what it does: it
+/// keeps the live strategies' wallets (reconciled, unlocked at start), off with `--no-funds`,
+/// without a treasury configured, or with nothing live to manage.
+async fn start_funds(
+    config: &Config,
+    opts: &DaemonOptions,
+    store: &Store,
+    markets: Option<&live::LiveMarkets>,
+    shutdown: watch::Receiver<bool>,
+    alerter: alerts::Alerter,
+) -> String {
+    if opts.no_funds {
+        return "off: --no-funds".into();
+    }
+    if !config.funds.enabled() {
+        return "off: no funds.treasury configured".into();
+    }
+    let Some(m) = markets.filter(|m| !m.wallets.is_empty()) else {
+        return "off: no live wallet to manage".into();
+    };
+    let signer = match crate::funds::treasury_signer(config) {
+        Ok(s) => s,
+        Err(e) => {
+            alerter.raise(
+                "funds_not_running",
+                "critical",
+                format!("funds manager not running: {e}"),
+            );
+            return format!("off: {e}");
+        }
+    };
+    let treasury = match crate::chain::Swapper::new(
+        m.client.clone(),
+        signer,
+        store.clone(),
+        config.chain.clone(),
+        config.dex.clone(),
+    ) {
+        Ok(t) => Arc::new(t),
+        Err(e) => return format!("off: treasury: {e}"),
+    };
+    // The treasury's transactions a crash left unresolved settle before any new one.
+    if let Err(e) = treasury.reconcile().await {
+        alerter.raise(
+            "funds_not_running",
+            "critical",
+            format!("funds manager not running: {e}"),
+        );
+        return format!("off: treasury reconcile: {e}");
+    }
+    let manager = crate::funds::FundsManager::new(
+        config,
+        store.clone(),
+        m.client.clone(),
+        Some(treasury),
+        m.wallets.clone(),
+    );
+    match manager.settle_pending().await {
+        Ok(n) if n > 0 => tracing::info!(settled = n, "funds operations left pending settled"),
+        Ok(_) => {}
+        Err(e) => return format!("off: settling pending operations: {e}"),
+    }
+    let status = format!(
+        "running ({} wallets: {})",
+        m.wallets.len(),
+        manager.wallet_names().join(", ")
+    );
+    tokio::spawn(manager.run(shutdown, Some(alerter)));
+    status
+}
+
 fn hostname() -> String {
     std::fs::read_to_string("/etc/hostname")
         .map(|h| h.trim().to_string())
@@ -459,6 +530,17 @@ pub async fn run(config: Config, opts: DaemonOptions) -> Result<(), DaemonError>
     let (reports_tx, reports_rx) = mpsc::channel(1024);
     // The live side: one DEX venue (and executor) per wallet, strategies routed to theirs, one
     // pool feed per market. Kept for strategies created while the daemon runs.
+    let funds_status = start_funds(
+        &config,
+        &opts,
+        &store,
+        markets.as_ref(),
+        shutdown_rx.clone(),
+        alerter.clone(),
+    )
+    .await;
+    tracing::info!(funds = %funds_status, "funds manager");
+    store.set_daemon_funds_status(pid, &funds_status).await?;
     let mut live_rt = live_runtime::LiveRuntime::new(
         markets.take(),
         config.clone(),

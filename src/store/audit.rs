@@ -85,6 +85,17 @@ pub struct AuditRecord {
 }
 
 impl Store {
+    /// Record a command that succeeded outside a control-plane transaction (a funds operation,
+    /// whose own record is its `funds_operations` row).
+    pub async fn record_command(
+        &self,
+        ctx: &AuditContext,
+        message: &str,
+        now_ms: i64,
+    ) -> Result<(), StoreError> {
+        insert(&self.pool, ctx, "ok", message, now_ms).await
+    }
+
     /// Record a command that failed (successful ones are recorded inside their transaction).
     pub async fn record_failed_command(
         &self,

@@ -19,6 +19,8 @@ pub struct DaemonInfo {
     pub live_status: std::collections::BTreeMap<i64, String>,
     /// Live markets: pool and reference price, divergence (refreshed with the heartbeat).
     pub markets: std::collections::BTreeMap<String, crate::market::divergence::MarketPrices>,
+    /// What its funds manager is doing (`running (…)`, `off: …`).
+    pub funds_status: Option<String>,
 }
 
 impl Store {
@@ -71,6 +73,16 @@ impl Store {
         Ok(())
     }
 
+    /// Record what the funds manager is doing (read by `bot status`, `funds status`).
+    pub async fn set_daemon_funds_status(&self, pid: i64, status: &str) -> Result<(), StoreError> {
+        sqlx::query("UPDATE daemon SET funds_status = $1 WHERE id = 1 AND pid = $2")
+            .bind(status.to_string())
+            .bind(pid)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
     /// Record the live markets' prices (read by `strategy status`).
     pub async fn set_daemon_markets(
         &self,
@@ -106,7 +118,7 @@ impl Store {
     pub async fn daemon_info(&self) -> Result<Option<DaemonInfo>, StoreError> {
         let row = sqlx::query(
             "SELECT pid, host, api_addr, started_at, heartbeat_at, stopped_at, stop_requested, live_status, \
-             markets FROM daemon WHERE id = 1",
+             markets, funds_status FROM daemon WHERE id = 1",
         )
         .fetch_optional(&self.pool)
         .await?;
@@ -123,6 +135,7 @@ impl Store {
             .and_then(|t| serde_json::from_str(&t).ok())
             .unwrap_or_default();
         Ok(Some(DaemonInfo {
+            funds_status: r.try_get("funds_status")?,
             markets,
             pid: r.try_get("pid")?,
             host: r.try_get("host")?,

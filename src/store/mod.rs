@@ -11,6 +11,7 @@ pub mod chain_txs;
 pub mod control;
 pub mod daemon;
 pub mod error;
+pub mod funds;
 pub mod orders;
 pub mod paper;
 pub mod recovery;

@@ -49,6 +49,17 @@ impl RunningDaemon {
         Self::spawn(db, config, &[], &[], Some(log)).await
     }
 
+    /// With arguments, environment and JSON logs to `log`.
+    pub async fn start_logged_with_env(
+        db: &TestDb,
+        config: &str,
+        args: &[&str],
+        env: &[(&str, &str)],
+        log: &std::path::Path,
+    ) -> RunningDaemon {
+        Self::spawn(db, config, args, env, Some(log)).await
+    }
+
     async fn spawn(
         db: &TestDb,
         config: &str,

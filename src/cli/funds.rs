@@ -1,0 +1,419 @@
+//! `bsc-bot funds …`: the treasury and the trading wallets — balances, gas runway, drips and
+//! sweeps on record, the hour's outflow against its limits, and an audited manual sweep.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use alloy::primitives::Address;
+use clap::{Args, Subcommand};
+use rust_decimal::Decimal;
+use serde_json::json;
+
+use super::output::print_json;
+use super::{CliError, Context};
+use crate::chain::{ChainClient, Swapper};
+use crate::clock::{format_ms, wall_clock_ms};
+use crate::funds::{FundsError, FundsManager, Operation};
+use crate::strategy::{StrategyMode, StrategyStatus};
+use crate::wallet::Keystore;
+
+#[derive(Debug, Subcommand)]
+pub enum FundsCommand {
+    /// Treasury and wallets: BNB and token balances, gas runway, last drip and sweep, the hour's
+    /// outflow against its limits, and what the daemon's funds manager is doing.
+    Status,
+    /// Every balance of the treasury and the trading wallets.
+    Balances {
+        /// Print as `json` or `csv` instead of a table.
+        #[arg(long, value_parser = ["json", "csv"])]
+        export: Option<String>,
+    },
+    /// Drips (gas top-ups from the treasury).
+    #[command(subcommand)]
+    Gas(GasCommand),
+    /// Sweeps (excess to the treasury, or an operator's move).
+    #[command(subcommand)]
+    Sweep(SweepCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum GasCommand {
+    History {
+        #[arg(long, default_value_t = 20)]
+        limit: i64,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SweepCommand {
+    History {
+        #[arg(long, default_value_t = 20)]
+        limit: i64,
+    },
+    /// Move an asset out of a trading wallet (e.g. to a new wallet when rotating keys), through
+    /// the allow-list and the hourly limit; audited. Stop or pause the wallet's strategies first:
+    /// this process signs with the wallet's key beside the daemon.
+    Execute(SweepArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct SweepArgs {
+    /// The wallet (keystore name) funds leave.
+    #[arg(short = 'w', long)]
+    wallet: String,
+    /// Destination address (the treasury or one in funds.allowed_destinations).
+    #[arg(short = 't', long = "to")]
+    to: String,
+    /// Asset: BNB or a name in [dex.assets].
+    #[arg(short = 'a', long)]
+    asset: String,
+    /// How much; default: everything above what the wallet keeps (funds.keep).
+    #[arg(long)]
+    amount: Option<String>,
+    /// Check and show, send nothing.
+    #[arg(long)]
+    dry_run: bool,
+}
+
+pub async fn run(cmd: FundsCommand, ctx: &Context) -> Result<(), CliError> {
+    match cmd {
+        FundsCommand::Status => status(ctx).await,
+        FundsCommand::Balances { export } => balances(export.as_deref(), ctx).await,
+        FundsCommand::Gas(GasCommand::History { limit }) => history("drip", limit, ctx).await,
+        FundsCommand::Sweep(SweepCommand::History { limit }) => history("sweep", limit, ctx).await,
+        FundsCommand::Sweep(SweepCommand::Execute(args)) => execute(args, ctx).await,
+    }
+}
+
+/// The wallets the funds manager keeps: every non-stopped live strategy's, with its address.
+async fn managed_wallets(ctx: &Context) -> Result<Vec<(String, Address)>, CliError> {
+    let store = ctx.open_store().await?;
+    let names: std::collections::BTreeSet<String> = store
+        .list_strategies(None)
+        .await?
+        .into_iter()
+        .filter(|s| s.mode == StrategyMode::Live && s.status != StrategyStatus::Stopped)
+        .filter_map(|s| s.wallet)
+        .collect();
+    let known = Keystore::of_config(&ctx.config)
+        .list()
+        .map_err(|e| CliError::invalid(e.to_string()))?;
+    Ok(known
+        .into_iter()
+        .filter(|w| names.contains(&w.name))
+        .map(|w| (w.name, w.address))
+        .collect())
+}
+
+/// `(name, address, {asset: balance})` of the treasury and every managed wallet.
+async fn read_balances(
+    ctx: &Context,
+    client: &ChainClient,
+) -> Result<Vec<(String, String, BTreeMap<String, Decimal>)>, CliError> {
+    let mut holders = Vec::new();
+    if ctx.config.funds.enabled() {
+        if let Ok(a) = ctx.config.funds.treasury.parse::<Address>() {
+            holders.push(("treasury".to_string(), a));
+        }
+    }
+    holders.extend(managed_wallets(ctx).await?);
+    let mut tokens = Vec::new();
+    for (asset, address) in &ctx.config.dex.assets {
+        if let Ok(a) = address.parse::<Address>() {
+            if let Ok(t) = client.token(a).await {
+                tokens.push((asset.clone(), t));
+            }
+        }
+    }
+    let mut out = Vec::new();
+    for (name, who) in holders {
+        let mut b = BTreeMap::new();
+        b.insert(
+            "BNB".to_string(),
+            client.native_balance(who).await.map_err(chain)?,
+        );
+        for (asset, t) in &tokens {
+            b.insert(
+                asset.clone(),
+                client.token_balance(t, who).await.map_err(chain)?,
+            );
+        }
+        out.push((name, who.to_string(), b));
+    }
+    Ok(out)
+}
+
+fn chain(e: impl std::fmt::Display) -> CliError {
+    CliError::runtime(format!("chain: {e}"))
+}
+
+async fn client(ctx: &Context) -> Result<ChainClient, CliError> {
+    ChainClient::connect(&ctx.config.chain).await.map_err(chain)
+}
+
+async fn balances(export: Option<&str>, ctx: &Context) -> Result<(), CliError> {
+    let client = client(ctx).await?;
+    let rows = read_balances(ctx, &client).await?;
+    match export {
+        Some("csv") => {
+            println!("holder,address,asset,balance");
+            for (name, address, b) in &rows {
+                for (asset, v) in b {
+                    println!("{name},{address},{asset},{}", v.normalize());
+                }
+            }
+        }
+        Some(_) => {
+            let doc: Vec<_> = rows
+                .iter()
+                .map(|(n, a, b)| json!({"holder": n, "address": a, "balances": b}))
+                .collect();
+            print_json(&json!({ "balances": doc }))?;
+        }
+        None if ctx.json => {
+            let doc: Vec<_> = rows
+                .iter()
+                .map(|(n, a, b)| json!({"holder": n, "address": a, "balances": b}))
+                .collect();
+            print_json(&json!({ "balances": doc }))?;
+        }
+        None => {
+            for (name, address, b) in &rows {
+                let shown: Vec<String> = b
+                    .iter()
+                    .map(|(asset, v)| format!("{} {asset}", v.normalize()))
+                    .collect();
+                println!("{name:<10} {address}  {}", shown.join("  "));
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn status(ctx: &Context) -> Result<(), CliError> {
+    let store = ctx.open_store().await?;
+    let now = wall_clock_ms();
+    let daemon = super::bot::running_daemon(&store).await;
+    let manager = daemon
+        .as_ref()
+        .and_then(|d| d.funds_status.clone())
+        .unwrap_or_else(|| "no daemon running".into());
+    let balances = match client(ctx).await {
+        Ok(c) => read_balances(ctx, &c).await.map_err(|e| e.to_string()),
+        Err(e) => Err(e.to_string()),
+    };
+    // Gas runway: BNB over the gas its transactions cost in the last 24 hours.
+    let mut wallets = Vec::new();
+    if let Ok(rows) = &balances {
+        for (name, address, b) in rows {
+            let spent = store
+                .gas_spent_since(&address.to_string(), now - 86_400_000)
+                .await?;
+            let bnb = b.get("BNB").copied().unwrap_or_default();
+            let runway_days = (spent > Decimal::ZERO).then(|| (bnb / spent).round_dp(1));
+            wallets.push(json!({
+                "holder": name, "address": address, "balances": b,
+                "gas_spent_24h_bnb": spent.normalize(), "gas_runway_days": runway_days,
+            }));
+        }
+    }
+    let last_drip = store.funds_operations(Some("drip"), 1).await?;
+    let last_sweep = store.funds_operations(Some("sweep"), 1).await?;
+    let mut outflow = Vec::new();
+    for (asset, limit) in &ctx.config.funds.max_hourly_outflow {
+        let used = store.funds_outflow_since(asset, now - 3_600_000).await?;
+        outflow.push(json!({"asset": asset, "used": used.normalize(), "limit": limit}));
+    }
+    if ctx.json {
+        return print_json(&json!({
+            "manager": manager,
+            "treasury": ctx.config.funds.treasury,
+            "wallets": wallets,
+            "balances_error": balances.err(),
+            "last_drip": last_drip.first(),
+            "last_sweep": last_sweep.first(),
+            "hourly_outflow": outflow,
+        }));
+    }
+    println!("funds manager  {manager}");
+    if let Err(e) = &balances {
+        println!("balances       not read: {e}");
+    }
+    for w in &wallets {
+        let shown: Vec<String> = w["balances"]
+            .as_object()
+            .into_iter()
+            .flatten()
+            .map(|(k, v)| format!("{} {k}", v.as_str().unwrap_or("?")))
+            .collect();
+        println!(
+            "{:<10} {}  {}  gas 24h {} BNB, runway {}",
+            w["holder"].as_str().unwrap_or(""),
+            w["address"].as_str().unwrap_or(""),
+            shown.join("  "),
+            w["gas_spent_24h_bnb"].as_str().unwrap_or("0"),
+            w["gas_runway_days"]
+                .as_str()
+                .map(|d| format!("{d} days"))
+                .unwrap_or_else(|| "—".into())
+        );
+    }
+    for (what, op) in [
+        ("last drip", last_drip.first()),
+        ("last sweep", last_sweep.first()),
+    ] {
+        match op {
+            Some(o) => println!(
+                "{what:<14} {} {} {} → {} {} ({})",
+                format_ms(o.created_at),
+                o.amount,
+                o.asset,
+                o.destination,
+                o.status,
+                o.tx_hash.as_deref().unwrap_or("-")
+            ),
+            None => println!("{what:<14} none"),
+        }
+    }
+    for o in &outflow {
+        println!(
+            "outflow (1 h)  {} {} of {}",
+            o["used"].as_str().unwrap_or("0"),
+            o["asset"].as_str().unwrap_or(""),
+            o["limit"].as_str().unwrap_or("")
+        );
+    }
+    Ok(())
+}
+
+async fn history(kind: &str, limit: i64, ctx: &Context) -> Result<(), CliError> {
+    if !(1..=10_000).contains(&limit) {
+        return Err(CliError::invalid(format!(
+            "--limit {limit}: expected 1..=10000"
+        )));
+    }
+    let store = ctx.open_store().await?;
+    let ops = store.funds_operations(Some(kind), limit).await?;
+    if ctx.json {
+        return print_json(&json!({ "operations": ops }));
+    }
+    if ops.is_empty() {
+        println!("no {kind}s on record");
+    }
+    for o in &ops {
+        println!(
+            "#{} {} {} {} {} from {} to {} {}{}",
+            o.id,
+            format_ms(o.created_at),
+            o.status,
+            o.amount,
+            o.asset,
+            o.wallet,
+            o.destination,
+            o.tx_hash.as_deref().unwrap_or("-"),
+            o.error
+                .as_deref()
+                .map(|e| format!(" ({e})"))
+                .unwrap_or_default()
+        );
+    }
+    Ok(())
+}
+
+async fn execute(args: SweepArgs, ctx: &Context) -> Result<(), CliError> {
+    let store = ctx.open_store().await?;
+    let audit = ctx.audit("funds sweep execute");
+    let outcome = ctx
+        .audited(&store, &audit, async {
+            let amount = match &args.amount {
+                None => None,
+                Some(t) => Some(
+                    t.trim()
+                        .parse::<Decimal>()
+                        .ok()
+                        .filter(|a| *a > Decimal::ZERO)
+                        .ok_or_else(|| {
+                            CliError::invalid(format!("--amount {t:?}: expected a decimal > 0"))
+                        })?,
+                ),
+            };
+            let password = std::env::var("BSC_BOT_KEYSTORE_PASSWORD").map_err(|_| {
+                CliError::invalid("BSC_BOT_KEYSTORE_PASSWORD is not set (the wallet's keystore)")
+            })?;
+            let signer = Keystore::of_config(&ctx.config)
+                .unlock(&args.wallet, &password)
+                .map_err(|e| CliError::invalid(e.to_string()))?;
+            let client = client(ctx).await?;
+            let swapper = Swapper::new(
+                client.clone(),
+                signer,
+                store.clone(),
+                ctx.config.chain.clone(),
+                ctx.config.dex.clone(),
+            )
+            .map_err(|e| CliError::runtime(e.to_string()))?;
+            let swapper = Arc::new(swapper);
+            // What a crash left of this wallet's transactions settles first.
+            swapper
+                .reconcile()
+                .await
+                .map_err(|e| CliError::runtime(e.to_string()))?;
+            let wallets = BTreeMap::from([(args.wallet.clone(), swapper)]);
+            let manager = FundsManager::new(&ctx.config, store.clone(), client, None, wallets);
+            let op = Operation {
+                kind: "sweep",
+                from: args.wallet.clone(),
+                to: args.to.clone(),
+                asset: args.asset.clone(),
+                amount,
+            };
+            match manager.execute(&op, args.dry_run).await {
+                Ok(o) if o.status == "failed" => Err(CliError::runtime(format!(
+                    "sweep failed: {} ({})",
+                    o.error.clone().unwrap_or_default(),
+                    o.tx_hash.clone().unwrap_or_default()
+                ))),
+                Ok(o) => {
+                    store
+                        .record_command(
+                            &audit,
+                            &format!(
+                                "sweep {} of {} {} from {} to {} ({})",
+                                o.status,
+                                o.amount,
+                                o.asset,
+                                o.from,
+                                o.to,
+                                o.tx_hash.as_deref().unwrap_or("nothing sent")
+                            ),
+                            wall_clock_ms(),
+                        )
+                        .await?;
+                    Ok(o)
+                }
+                Err(FundsError::Refused(why)) => {
+                    Err(CliError::invalid(format!("sweep refused: {why}")))
+                }
+                Err(FundsError::Config(why)) => Err(CliError::invalid(why)),
+                Err(e) => Err(CliError::runtime(e.to_string())),
+            }
+        })
+        .await?;
+    if ctx.json {
+        return print_json(&json!({ "sweep": outcome }));
+    }
+    println!(
+        "sweep {}: {} {} from {} to {}{}",
+        outcome.status,
+        outcome.amount,
+        outcome.asset,
+        outcome.from,
+        outcome.to,
+        outcome
+            .tx_hash
+            .as_deref()
+            .map(|h| format!(" ({h}, gas {} BNB)", outcome.fee_bnb.normalize()))
+            .unwrap_or_default()
+    );
+    Ok(())
+}

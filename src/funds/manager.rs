@@ -1,0 +1,494 @@
+//! Drips, sweeps and their records. One pass ([`FundsManager::check_once`]) reads every managed
+//! wallet's balances and does what `[funds]` asks; [`FundsManager::execute`] is one operation,
+//! the automatic ones and an operator's `funds sweep execute` alike, through the same checks.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use alloy::primitives::{Address, U256};
+use rust_decimal::Decimal;
+
+use super::{FundsConfig, FundsError};
+use crate::chain::units::{from_units, to_units};
+use crate::chain::{ChainClient, Swapper, Token};
+use crate::clock::wall_clock_ms;
+use crate::store::funds::reference_of;
+use crate::store::Store;
+
+const HOUR_MS: i64 = 3_600_000;
+/// Gas of a plain BNB transfer (a BNB sweep leaves exactly this much fee aside).
+const TRANSFER_GAS: u128 = 21_000;
+
+/// One drip or sweep to do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Operation {
+    /// `drip` or `sweep`.
+    pub kind: &'static str,
+    /// The wallet funds leave, by name (`treasury` for drips).
+    pub from: String,
+    pub to: String,
+    pub asset: String,
+    /// `None`: everything above what the wallet keeps (sweeps only).
+    pub amount: Option<Decimal>,
+}
+
+/// What became of an operation.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Outcome {
+    /// Its `funds_operations` row (`None` for a dry run).
+    pub id: Option<i64>,
+    pub kind: String,
+    pub from: String,
+    pub to: String,
+    pub asset: String,
+    pub amount: Decimal,
+    /// `completed`, `failed`, `refused` or `dry-run`.
+    pub status: String,
+    pub tx_hash: Option<String>,
+    pub fee_bnb: Decimal,
+    pub error: Option<String>,
+}
+
+pub struct FundsManager {
+    config: FundsConfig,
+    /// `BTC` → token address (the `[dex.assets]` map).
+    assets: BTreeMap<String, String>,
+    store: Store,
+    client: ChainClient,
+    /// The treasury's swapper (`None` where only sweeps run, e.g. `funds sweep execute`).
+    treasury: Option<Arc<Swapper>>,
+    /// Managed wallets by name (every live strategy's), each with its own swapper.
+    wallets: BTreeMap<String, Arc<Swapper>>,
+}
+
+impl FundsManager {
+    pub fn new(
+        config: &crate::config::Config,
+        store: Store,
+        client: ChainClient,
+        treasury: Option<Arc<Swapper>>,
+        wallets: BTreeMap<String, Arc<Swapper>>,
+    ) -> Self {
+        FundsManager {
+            config: config.funds.clone(),
+            assets: config.dex.assets.clone(),
+            store,
+            client,
+            treasury,
+            wallets,
+        }
+    }
+
+    pub fn wallet_names(&self) -> Vec<String> {
+        self.wallets.keys().cloned().collect()
+    }
+
+    /// `None` for BNB; the token (decimals read from the chain) otherwise.
+    async fn token(&self, asset: &str) -> Result<Option<Token>, FundsError> {
+        if asset.eq_ignore_ascii_case("BNB") {
+            return Ok(None);
+        }
+        let address = self
+            .assets
+            .get(asset)
+            .and_then(|a| a.parse::<Address>().ok())
+            .ok_or_else(|| FundsError::Config(format!("asset {asset:?} is not in [dex.assets]")))?;
+        Ok(Some(self.client.token(address).await?))
+    }
+
+    async fn balance_units(&self, who: Address, token: &Option<Token>) -> Result<U256, FundsError> {
+        Ok(match token {
+            None => self.client.native_balance_wei(who).await?,
+            Some(t) => to_units(self.client.token_balance(t, who).await?, t.decimals)
+                .map_err(|e| FundsError::Config(e.to_string()))?,
+        })
+    }
+
+    fn sender(&self, name: &str) -> Result<&Arc<Swapper>, FundsError> {
+        if name == "treasury" {
+            return self
+                .treasury
+                .as_ref()
+                .ok_or_else(|| FundsError::Config("the treasury's key is not loaded".into()));
+        }
+        self.wallets.get(name).ok_or_else(|| {
+            FundsError::Config(format!(
+                "wallet {name:?} is not managed (no live strategy uses it)"
+            ))
+        })
+    }
+
+    /// Settle operations a crash left `pending`, from their transactions (reconciled first by
+    /// each wallet's swapper): mined → completed, anything else → failed with why.
+    pub async fn settle_pending(&self) -> Result<usize, FundsError> {
+        let mut settled = 0;
+        for op in self.store.pending_funds_operations().await? {
+            let sender = match self.sender(&op.wallet) {
+                Ok(s) => s.clone(),
+                Err(_) => continue,
+            };
+            let txs = self
+                .store
+                .chain_txs_of(self.client.chain_id(), &sender.address().to_string())
+                .await?;
+            let reference = reference_of(op.id);
+            let mine: Vec<_> = txs
+                .iter()
+                .filter(|t| t.reference.as_deref() == Some(reference.as_str()))
+                .collect();
+            let now = wall_clock_ms();
+            if let Some(t) = mine.iter().find(|t| t.status == "mined") {
+                self.store
+                    .settle_funds_operation(op.id, "completed", Some(&t.tx_hash), None, now)
+                    .await?;
+            } else if mine
+                .iter()
+                .any(|t| matches!(t.status.as_str(), "signed" | "broadcast"))
+            {
+                continue;
+            } else {
+                let why = match mine.last() {
+                    Some(t) => format!("transaction {}", t.status),
+                    None => "not sent: the daemon stopped before signing it".into(),
+                };
+                self.store
+                    .settle_funds_operation(
+                        op.id,
+                        "failed",
+                        mine.last().map(|t| t.tx_hash.as_str()),
+                        Some(&why),
+                        now,
+                    )
+                    .await?;
+            }
+            settled += 1;
+        }
+        Ok(settled)
+    }
+
+    /// One pass: every managed wallet below `gas_min_bnb` is dripped up to `gas_target_bnb`;
+    /// every asset above what it keeps by at least `sweep_min` is swept to the treasury.
+    pub async fn check_once(&self) -> Vec<Result<Outcome, FundsError>> {
+        let mut out = Vec::new();
+        for (name, swapper) in &self.wallets {
+            let who = swapper.address();
+            match self.client.native_balance_wei(who).await {
+                Ok(bnb) => {
+                    let min = to_units(self.config.gas_min_bnb, 18).unwrap_or_default();
+                    let target = to_units(self.config.gas_target_bnb, 18).unwrap_or_default();
+                    if bnb < min && target > bnb {
+                        let amount = from_units(target - bnb, 18).unwrap_or_default();
+                        let dripped = self
+                            .execute(
+                                &Operation {
+                                    kind: "drip",
+                                    from: "treasury".into(),
+                                    to: who.to_string(),
+                                    asset: "BNB".into(),
+                                    amount: Some(amount),
+                                },
+                                false,
+                            )
+                            .await;
+                        // Below its minimum and no drip possible: its strategies stop trading
+                        // before their swaps start failing for gas.
+                        if !matches!(&dripped, Ok(o) if o.status == "completed") {
+                            let why = match &dripped {
+                                Ok(o) => o.error.clone().unwrap_or_default(),
+                                Err(e) => e.to_string(),
+                            };
+                            if let Err(e) = self.pause_strategies_of(name, who, bnb, &why).await {
+                                tracing::warn!(wallet = %name, error = %e, "cannot pause the wallet's strategies");
+                            }
+                        }
+                        out.push(dripped);
+                    }
+                }
+                Err(e) => out.push(Err(e.into())),
+            }
+            for asset in self.config.sweep_min.keys() {
+                out.extend(self.sweep_if_due(name, asset).await.transpose());
+            }
+        }
+        out
+    }
+
+    /// Pause every active live strategy of `wallet` (low gas, no drip possible), on record with
+    /// a `low_gas` risk event; an operator resumes them once the wallet has gas.
+    async fn pause_strategies_of(
+        &self,
+        wallet: &str,
+        address: Address,
+        bnb_wei: U256,
+        why: &str,
+    ) -> Result<(), FundsError> {
+        let bnb = from_units(bnb_wei, 18).unwrap_or_default();
+        let reason = format!(
+            "low gas: wallet {wallet} ({address}) has {} BNB, below funds.gas_min_bnb {}, and              no drip was possible ({why})",
+            bnb.normalize(),
+            self.config.gas_min_bnb
+        );
+        let audit = crate::store::AuditContext::new("funds manager: low gas", Vec::new());
+        for s in self.store.list_strategies(None).await? {
+            if s.wallet.as_deref() != Some(wallet)
+                || s.mode != crate::strategy::StrategyMode::Live
+                || s.status != crate::strategy::StrategyStatus::Active
+            {
+                continue;
+            }
+            self.store
+                .transition_strategy(
+                    &crate::store::StrategyRef::Id(s.id),
+                    crate::strategy::LifecycleAction::Pause,
+                    Some(&format!("risk: {reason}")),
+                    &audit,
+                    wall_clock_ms(),
+                )
+                .await?;
+            self.store
+                .record_risk_event(Some(s.id), "low_gas", "critical", &reason, wall_clock_ms())
+                .await?;
+            tracing::warn!(strategy = s.id, %reason, "strategy paused: low gas");
+        }
+        Ok(())
+    }
+
+    async fn sweep_if_due(&self, wallet: &str, asset: &str) -> Result<Option<Outcome>, FundsError> {
+        let (excess, min) = (
+            self.excess(wallet, asset).await?,
+            self.config.sweep_min[asset],
+        );
+        if excess <= Decimal::ZERO || excess < min {
+            return Ok(None);
+        }
+        let op = Operation {
+            kind: "sweep",
+            from: wallet.to_string(),
+            to: self.config.treasury.clone(),
+            asset: asset.to_string(),
+            amount: None,
+        };
+        self.execute(&op, false).await.map(Some)
+    }
+
+    /// What `wallet` holds of `asset` above what it keeps (for BNB, less the sweep's own fee).
+    async fn excess(&self, wallet: &str, asset: &str) -> Result<Decimal, FundsError> {
+        let sender = self.sender(wallet)?;
+        let token = self.token(asset).await?;
+        let held = self.balance_units(sender.address(), &token).await?;
+        let decimals = token.as_ref().map_or(18, |t| t.decimals);
+        let keep = self.config.keep.get(asset).copied().unwrap_or_default();
+        let mut aside = to_units(keep, decimals).map_err(|e| FundsError::Config(e.to_string()))?;
+        if token.is_none() {
+            aside += U256::from(sender.next_gas_price_wei().await? * TRANSFER_GAS);
+        }
+        Ok(if held > aside {
+            from_units(held - aside, decimals).map_err(|e| FundsError::Config(e.to_string()))?
+        } else {
+            Decimal::ZERO
+        })
+    }
+
+    /// Check, record, send and settle one operation. Refused (nothing signed, a `refused` row and
+    /// a risk event): a destination outside the allow-list, more than the hour's outflow limit,
+    /// more than the wallet holds.
+    pub async fn execute(&self, op: &Operation, dry_run: bool) -> Result<Outcome, FundsError> {
+        let sender = self.sender(&op.from)?.clone();
+        let token = self.token(&op.asset).await?;
+        let decimals = token.as_ref().map_or(18, |t| t.decimals);
+        let amount = match op.amount {
+            Some(a) => a,
+            None => self.excess(&op.from, &op.asset).await?,
+        };
+        let mut outcome = Outcome {
+            id: None,
+            kind: op.kind.to_string(),
+            from: op.from.clone(),
+            to: op.to.clone(),
+            asset: op.asset.clone(),
+            amount: amount.normalize(),
+            status: String::new(),
+            tx_hash: None,
+            fee_bnb: Decimal::ZERO,
+            error: None,
+        };
+        let units = to_units(amount, decimals).map_err(|e| FundsError::Config(e.to_string()))?;
+        let now = wall_clock_ms();
+        // Drips go to the managed wallets; everything else only to the treasury or the allow-list.
+        let to_managed = op.kind == "drip"
+            && self
+                .wallets
+                .values()
+                .any(|w| op.to.parse::<Address>().ok() == Some(w.address()));
+        let refusal = if !to_managed && !self.config.allows(&op.to) {
+            Some(format!(
+                "destination {} is not the treasury nor in funds.allowed_destinations",
+                op.to
+            ))
+        } else if amount <= Decimal::ZERO {
+            Some("nothing to move".to_string())
+        } else if self.balance_units(sender.address(), &token).await? < units {
+            Some(format!("{} holds less than {amount} {}", op.from, op.asset))
+        } else {
+            match self.config.max_hourly_outflow.get(&op.asset) {
+                Some(limit) => {
+                    let used = self
+                        .store
+                        .funds_outflow_since(&op.asset, now - HOUR_MS)
+                        .await?;
+                    (used + amount > *limit).then(|| {
+                        format!(
+                            "{} {} moved within the hour + {amount} would pass \
+                             funds.max_hourly_outflow.{} = {limit}",
+                            used.normalize(),
+                            op.asset,
+                            op.asset
+                        )
+                    })
+                }
+                None => None,
+            }
+        };
+        if dry_run {
+            outcome.status = if refusal.is_some() {
+                "refused"
+            } else {
+                "dry-run"
+            }
+            .into();
+            outcome.error = refusal;
+            return Ok(outcome);
+        }
+        let wallet_name = op.from.clone();
+        if let Some(why) = refusal {
+            // The same refusal again within the hour (the automatic check retries every few
+            // seconds) is not recorded again.
+            let repeated = self
+                .store
+                .funds_operations(Some(op.kind), 20)
+                .await?
+                .into_iter()
+                .any(|o| {
+                    o.status == "refused"
+                        && o.wallet == wallet_name
+                        && o.destination == op.to
+                        && o.asset == op.asset
+                        && o.error.as_deref() == Some(why.as_str())
+                        && o.created_at >= now - HOUR_MS
+                });
+            if repeated && (op.amount.is_none() || op.kind == "drip") {
+                return Err(FundsError::Refused(why));
+            }
+            let id = self
+                .store
+                .insert_funds_operation(
+                    op.kind,
+                    &wallet_name,
+                    &op.to,
+                    &op.asset,
+                    amount,
+                    "refused",
+                    Some(&why),
+                    now,
+                )
+                .await?;
+            tracing::warn!(kind = op.kind, from = %op.from, to = %op.to, reason = %why, "funds operation refused");
+            outcome.id = Some(id);
+            outcome.status = "refused".into();
+            outcome.error = Some(why.clone());
+            return Err(FundsError::Refused(why));
+        }
+        let to: Address = op
+            .to
+            .parse()
+            .map_err(|_| FundsError::Config(format!("{} is not an address", op.to)))?;
+        // On record before anything is signed: a crash from here on leaves a row to settle.
+        let id = self
+            .store
+            .insert_funds_operation(
+                op.kind,
+                &wallet_name,
+                &op.to,
+                &op.asset,
+                amount,
+                "pending",
+                None,
+                now,
+            )
+            .await?;
+        outcome.id = Some(id);
+        let sent = sender
+            .transfer(
+                to,
+                token.as_ref().map(|t| t.address),
+                units,
+                op.kind,
+                &reference_of(id),
+            )
+            .await?;
+        let hash = sent.tx_hash.map(|h| h.to_string());
+        let status = if sent.mined { "completed" } else { "failed" };
+        self.store
+            .settle_funds_operation(
+                id,
+                status,
+                hash.as_deref(),
+                sent.error.as_deref(),
+                wall_clock_ms(),
+            )
+            .await?;
+        tracing::info!(kind = op.kind, from = %op.from, to = %op.to, asset = %op.asset, amount = %amount.normalize(), status, tx_hash = ?hash, "funds operation");
+        outcome.status = status.into();
+        outcome.tx_hash = hash;
+        outcome.fee_bnb = sent.fee_bnb;
+        outcome.error = sent.error;
+        Ok(outcome)
+    }
+
+    /// Check every `funds.check_interval_secs` until shutdown.
+    pub async fn run(
+        self,
+        mut shutdown: tokio::sync::watch::Receiver<bool>,
+        alerter: Option<crate::alerts::Alerter>,
+    ) {
+        let every = std::time::Duration::from_secs(self.config.check_interval_secs.max(1));
+        loop {
+            for result in self.check_once().await {
+                match result {
+                    Ok(o) => {
+                        if o.status == "failed" {
+                            if let Some(a) = &alerter {
+                                a.raise(
+                                    "funds_failed",
+                                    "warning",
+                                    format!(
+                                        "{} of {} {} to {} failed: {}",
+                                        o.kind,
+                                        o.amount,
+                                        o.asset,
+                                        o.to,
+                                        o.error.clone().unwrap_or_default()
+                                    ),
+                                );
+                            }
+                        }
+                    }
+                    Err(FundsError::Refused(why)) => {
+                        if let Some(a) = &alerter {
+                            a.raise(
+                                "funds_refused",
+                                "critical",
+                                format!("funds operation refused: {why}"),
+                            );
+                        }
+                    }
+                    Err(e) => tracing::warn!(error = %e, "funds check"),
+                }
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(every) => {}
+                _ = shutdown.changed() => return,
+            }
+        }
+    }
+}

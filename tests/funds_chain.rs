@@ -1,0 +1,446 @@
+//! The funds manager on a real chain (anvil, the Uniswap V2 contracts), through the daemon and
+//! the CLI: a drip tops the trading wallet up exactly to its gas target; a sweep moves exactly
+//! the excess above what it keeps; a sweep to an address outside the allow-list is refused
+//! (exit 1, nothing sent, an audit row); the hourly outflow limit refuses the sweep that would
+//! pass it; `--no-funds` sends nothing and says so; `kill -9` while a drip is signed but not
+//! sent, then a restart: one drip on chain, one row; the treasury key is nowhere in logs, JSON
+//! output or the database.
+
+#![allow(clippy::unwrap_used)]
+
+mod common;
+#[path = "common/live.rs"]
+mod live;
+#[path = "common/chain.rs"]
+mod testchain;
+
+use std::str::FromStr;
+use std::time::{Duration, Instant};
+
+use alloy::primitives::{Address, U256};
+use alloy::providers::Provider;
+use alloy::signers::local::PrivateKeySigner;
+use bsc_bot::chain::ChainClient;
+use common::daemon::RunningDaemon;
+use common::exchange::FakeBinance;
+use common::TestDb;
+use live::{Canary, PASSWORD};
+use rust_decimal::Decimal;
+use testchain::TestChain;
+
+/// A throwaway treasury key (hex, as an operator would export it).
+const TREASURY_KEY: &str = "0x8b3a350cf5c34c9194ca85829a2df0ec3153be0318b5e2d3348e872092edffba";
+
+fn d(s: &str) -> Decimal {
+    Decimal::from_str(s).unwrap()
+}
+
+/// A live grid far below the price (it rests, never trades), so balances move only by funds.
+fn create_resting_live_grid(db: &TestDb, config: &str) -> i64 {
+    db.run(&[
+        "--config", config, "--json", "strategy", "create", "-t", "grid", "-s", "BTC/USDT", "-n",
+        "resting", "-m", "live", "--confirm-live", "--wallet", "hot", "-p",
+        r#"{"lower_price":"50000","upper_price":"60000","grid_count":3,"base_order_size":"100","fee_bps":30}"#,
+    ])
+    .ok()
+    .json()["strategy"]["id"]
+        .as_i64()
+        .unwrap()
+}
+
+struct Setup {
+    chain: TestChain,
+    db: TestDb,
+    _ex: FakeBinance,
+    config: String,
+    me: Address,
+    treasury: Address,
+    client: ChainClient,
+    pool: bsc_bot::chain::Pool,
+}
+
+async fn setup(funds: &str) -> Option<Setup> {
+    let chain = TestChain::start().await?;
+    let u = chain.deploy_uniswap(10, 1_000_000).await;
+    let db = TestDb::new("sqlite").await;
+    let ex = FakeBinance::start().await;
+    let Canary {
+        config,
+        me,
+        client,
+        pool,
+        ..
+    } = live::canary_with(
+        &chain,
+        &u,
+        &db,
+        &ex.url,
+        &[&chain.url],
+        "pool_poll_ms = 200",
+        false,
+    )
+    .await;
+    let treasury = TREASURY_KEY.parse::<PrivateKeySigner>().unwrap().address();
+    chain
+        .set_bnb(
+            treasury,
+            U256::from(100u64) * U256::from(10u64).pow(U256::from(18u64)),
+        )
+        .await;
+    let text = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(
+        &config,
+        format!("{text}\n[funds]\ntreasury = \"{treasury}\"\ncheck_interval_secs = 1\n{funds}\n"),
+    )
+    .unwrap();
+    create_resting_live_grid(&db, &config);
+    Some(Setup {
+        chain,
+        db,
+        _ex: ex,
+        config,
+        me,
+        treasury,
+        client,
+        pool,
+    })
+}
+
+fn env() -> Vec<(&'static str, &'static str)> {
+    vec![
+        ("BSC_BOT_KEYSTORE_PASSWORD", PASSWORD),
+        ("BSC_BOT_TREASURY_PRIVATE_KEY", TREASURY_KEY),
+    ]
+}
+
+async fn wait_for_ops(
+    store: &bsc_bot::store::Store,
+    kind: &str,
+    status: &str,
+    n: usize,
+) -> Vec<bsc_bot::store::funds::FundsOperation> {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let ops: Vec<_> = store
+            .funds_operations(Some(kind), 100)
+            .await
+            .unwrap()
+            .into_iter()
+            .filter(|o| o.status == status)
+            .collect();
+        if ops.len() >= n {
+            return ops;
+        }
+        assert!(Instant::now() < deadline, "no {status} {kind}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn drips_and_sweeps_are_exact_allowed_and_limited() {
+    // The wallet has 1 BNB and 10,000 USDT: dripped up to 3 BNB, swept down to 4,000 USDT.
+    let Some(s) = setup(
+        "gas_min_bnb = \"2\"\ngas_target_bnb = \"3\"\n\
+         [funds.keep]\nUSDT = \"4000\"\n[funds.sweep_min]\nUSDT = \"100\"\n\
+         [funds.max_hourly_outflow]\nUSDT = \"6500\"\n",
+    )
+    .await
+    else {
+        return;
+    };
+    let store = s.db.store().await;
+    let treasury_before = s.client.native_balance(s.treasury).await.unwrap();
+    let log = s.db.dir.path().join("daemon.log");
+    let daemon = RunningDaemon::start_logged_with_env(&s.db, &s.config, &[], &env(), &log).await;
+    let drips = wait_for_ops(&store, "drip", "completed", 1).await;
+    let sweeps = wait_for_ops(&store, "sweep", "completed", 1).await;
+    assert_eq!(drips[0].amount, "2", "exactly up to the target");
+    assert_eq!(sweeps[0].amount, "6000", "exactly the excess above 4,000");
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    // Nothing more: the wallet is at its marks.
+    assert_eq!(store.funds_operations(None, 100).await.unwrap().len(), 2);
+    let txs = store.chain_txs_of(56, &s.me.to_string()).await.unwrap();
+    let sweep_tx = txs.iter().find(|t| t.purpose == "sweep").unwrap();
+    let sweep_fee = d(sweep_tx.fee_bnb.as_deref().unwrap());
+    assert_eq!(
+        s.client.native_balance(s.me).await.unwrap(),
+        d("3") - sweep_fee,
+        "3 BNB after the drip, less the sweep's gas"
+    );
+    assert_eq!(
+        s.client.token_balance(&s.pool.quote, s.me).await.unwrap(),
+        d("4000")
+    );
+    assert_eq!(
+        s.client
+            .token_balance(&s.pool.quote, s.treasury)
+            .await
+            .unwrap(),
+        d("6000")
+    );
+    let treasury_txs = store
+        .chain_txs_of(56, &s.treasury.to_string())
+        .await
+        .unwrap();
+    assert_eq!(treasury_txs.len(), 1);
+    let drip_fee = d(treasury_txs[0].fee_bnb.as_deref().unwrap());
+    assert_eq!(
+        s.client.native_balance(s.treasury).await.unwrap(),
+        treasury_before - d("2") - drip_fee
+    );
+    // History and status.
+    let gas =
+        s.db.run(&["--config", &s.config, "--json", "funds", "gas", "history"])
+            .ok()
+            .json();
+    assert_eq!(gas["operations"][0]["status"], "completed");
+    assert_eq!(
+        gas["operations"][0]["tx_hash"],
+        treasury_txs[0].tx_hash.as_str()
+    );
+    let status =
+        s.db.run(&["--config", &s.config, "--json", "funds", "status"])
+            .ok()
+            .json();
+    assert!(
+        status["manager"]
+            .as_str()
+            .unwrap()
+            .starts_with("running (1 wallets: hot)"),
+        "{status}"
+    );
+    assert_eq!(status["hourly_outflow"][0]["used"], "6000", "{status}");
+    let bot =
+        s.db.run(&["--config", &s.config, "--json", "bot", "status"])
+            .ok()
+            .json();
+    assert!(
+        bot["funds"].as_str().unwrap().starts_with("running"),
+        "{bot}"
+    );
+    let exported =
+        s.db.cmd(&[
+            "--config", &s.config, "funds", "balances", "--export", "csv",
+        ])
+        .output()
+        .unwrap();
+    let csv = String::from_utf8(exported.stdout).unwrap();
+    assert!(csv.contains(&format!("hot,{},USDT,4000", s.me)), "{csv}");
+
+    // A destination outside the allow-list: refused, nothing sent, an audit row.
+    let nonce = s
+        .client
+        .provider()
+        .get_transaction_count(s.me)
+        .await
+        .unwrap();
+    let outsider = "0x000000000000000000000000000000000000dEaD";
+    let sweep = |to: &str, amount: &str| {
+        s.db.cmd(&[
+            "--config", &s.config, "--json", "funds", "sweep", "execute", "-w", "hot", "-t", to,
+            "-a", "USDT", "--amount", amount,
+        ])
+        .env("BSC_BOT_KEYSTORE_PASSWORD", PASSWORD)
+        .output()
+        .unwrap()
+    };
+    let out = sweep(outsider, "1");
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("allowed_destinations"));
+    assert_eq!(
+        s.client
+            .provider()
+            .get_transaction_count(s.me)
+            .await
+            .unwrap(),
+        nonce,
+        "nothing sent"
+    );
+    let audit = store.audit_log(10).await.unwrap();
+    assert!(
+        audit
+            .iter()
+            .any(|a| a.command == "funds sweep execute" && a.outcome == "error"),
+        "{audit:?}"
+    );
+    // The hour's limit: 6,000 swept, 600 more would pass 6,500; 400 fits.
+    let out = sweep(&s.treasury.to_string(), "600");
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("max_hourly_outflow"));
+    let out = sweep(&s.treasury.to_string(), "400");
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(
+        s.client
+            .token_balance(&s.pool.quote, s.treasury)
+            .await
+            .unwrap(),
+        d("6400")
+    );
+    let refused: Vec<_> = store
+        .funds_operations(Some("sweep"), 100)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|o| o.status == "refused")
+        .collect();
+    assert_eq!(refused.len(), 2);
+    let audit = store.audit_log(10).await.unwrap();
+    assert!(
+        audit.iter().any(|a| a.command == "funds sweep execute"
+            && a.outcome == "ok"
+            && a.detail
+                .as_deref()
+                .unwrap_or("")
+                .contains("sweep completed of 400 USDT")),
+        "the operator's sweep is audited: {audit:?}"
+    );
+    drop(daemon);
+
+    // The treasury key is nowhere: logs, the JSON above, the database.
+    let key = TREASURY_KEY.trim_start_matches("0x");
+    let logs = std::fs::read_to_string(&log).unwrap();
+    assert!(!logs.is_empty());
+    let dump = s.db.snapshot().await;
+    for (what, text) in [
+        ("logs", logs.as_str()),
+        ("status JSON", &status.to_string()),
+        ("database", dump.as_str()),
+    ] {
+        assert!(
+            !text
+                .to_ascii_lowercase()
+                .contains(&key.to_ascii_lowercase()),
+            "the treasury key is in the {what}"
+        );
+    }
+    store.close().await;
+    drop(s.chain);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_funds_sends_nothing_and_a_drip_killed_mid_way_is_sent_once() {
+    let Some(s) = setup("gas_min_bnb = \"2\"\ngas_target_bnb = \"3\"\n").await else {
+        return;
+    };
+    let store = s.db.store().await;
+    // --no-funds: the wallet is below its minimum, and nothing is sent.
+    let daemon = RunningDaemon::start_with_env(&s.db, &s.config, &["--no-funds"], &env()).await;
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    assert!(store.funds_operations(None, 10).await.unwrap().is_empty());
+    let bot =
+        s.db.run(&["--config", &s.config, "--json", "bot", "status"])
+            .ok()
+            .json();
+    assert_eq!(bot["funds"], "off: --no-funds", "{bot}");
+    drop(daemon);
+
+    // The drip is signed and on record, then the daemon dies before sending it.
+    let mut hang = env();
+    hang.push(("BSC_BOT_FAILPOINTS", "chain.before_broadcast.drip=hang"));
+    let daemon = RunningDaemon::start_with_env(&s.db, &s.config, &[], &hang).await;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let txs = store
+            .chain_txs_of(56, &s.treasury.to_string())
+            .await
+            .unwrap();
+        if txs
+            .iter()
+            .any(|t| t.purpose == "drip" && t.status == "signed")
+        {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the drip was never signed");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    drop(daemon); // kill -9
+    assert_eq!(
+        s.client
+            .provider()
+            .get_transaction_count(s.treasury)
+            .await
+            .unwrap(),
+        0,
+        "nothing sent before the kill"
+    );
+    // Restart: the signed drip is sent as it was (same bytes), settled, and not repeated.
+    let _d = RunningDaemon::start_with_env(&s.db, &s.config, &[], &env()).await;
+    let drips = wait_for_ops(&store, "drip", "completed", 1).await;
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let all = store.funds_operations(Some("drip"), 10).await.unwrap();
+    assert_eq!(all.len(), 1, "one drip row: {all:?}");
+    assert_eq!(
+        s.client
+            .provider()
+            .get_transaction_count(s.treasury)
+            .await
+            .unwrap(),
+        1,
+        "one drip on chain"
+    );
+    let txs = store
+        .chain_txs_of(56, &s.treasury.to_string())
+        .await
+        .unwrap();
+    assert_eq!(txs.len(), 1);
+    assert_eq!(drips[0].tx_hash.as_deref(), Some(txs[0].tx_hash.as_str()));
+    assert_eq!(s.client.native_balance(s.me).await.unwrap(), d("3"));
+    store.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn low_gas_with_no_drip_possible_pauses_the_wallets_strategies() {
+    let Some(s) = setup("gas_min_bnb = \"2\"\ngas_target_bnb = \"3\"\n").await else {
+        return;
+    };
+    // The treasury cannot cover the 2 BNB drip.
+    s.chain
+        .set_bnb(
+            s.treasury,
+            U256::from(5u64) * U256::from(10u64).pow(U256::from(17u64)),
+        )
+        .await;
+    let store = s.db.store().await;
+    let daemon = RunningDaemon::start_with_env(&s.db, &s.config, &[], &env()).await;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let strategy = loop {
+        let st = store
+            .get_strategy(&bsc_bot::store::StrategyRef::Id(1))
+            .await
+            .unwrap();
+        if st.status.to_string() == "paused" {
+            break st;
+        }
+        assert!(Instant::now() < deadline, "never paused");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let reason = strategy.status_reason.unwrap();
+    assert!(reason.starts_with("risk: low gas: wallet hot"), "{reason}");
+    assert!(reason.contains("holds less than"), "{reason}");
+    let events = store
+        .risk_events(Some(1), Some("low_gas"), 10)
+        .await
+        .unwrap();
+    assert_eq!(events.len(), 1);
+    // The engine follows the record.
+    assert!(daemon
+        .until(Duration::from_secs(5), || async {
+            daemon.engine_status(1).await.as_deref() == Some("paused")
+        })
+        .await
+        .is_some());
+    // One refused drip on record (not one per check), nothing sent.
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let drips = store.funds_operations(Some("drip"), 10).await.unwrap();
+    assert_eq!(drips.len(), 1, "{drips:?}");
+    assert_eq!(drips[0].status, "refused");
+    assert_eq!(
+        s.client
+            .provider()
+            .get_transaction_count(s.treasury)
+            .await
+            .unwrap(),
+        0
+    );
+    store.close().await;
+}
