@@ -332,6 +332,8 @@ async fn no_funds_sends_nothing_and_a_drip_killed_mid_way_is_sent_once() {
             .ok()
             .json();
     assert_eq!(bot["funds"], "off: --no-funds", "{bot}");
+    let (_, health) = daemon.get("/api/health").await;
+    assert_eq!(health["services"]["funds"], "off: --no-funds", "{health}");
     drop(daemon);
 
     // The drip is signed and on record, then the daemon dies before sending it.

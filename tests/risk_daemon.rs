@@ -320,3 +320,138 @@ async fn a_price_jump_stops_new_buys_for_the_cool_down_also_after_a_restart() {
     );
     store.close().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_position_limit_and_the_trading_mode_refuse_on_record_and_after_a_restart() {
+    let db = TestDb::new("sqlite").await;
+    let hook = Receiver::start(0, Duration::ZERO).await;
+    let ex = FakeBinance::start().await;
+    // Two lots of 100 fit under 250; the third buy is refused.
+    let config = write_config(
+        &db,
+        &ex.url,
+        &format!(
+            "[alerts]\nwebhook_url = \"{}\"\n\n[risk]\nmax_position = \"250\"\n",
+            hook.url
+        ),
+    );
+    cli(
+        &db,
+        &config,
+        &[
+            "strategy", "create", "-t", "grid", "-s", "BTC/USDT", "-n", "g", "-p", PARAMS,
+        ],
+    )
+    .ok();
+    let store = db.store().await;
+    let d = RunningDaemon::start(&db, &config, &[]).await;
+    assert!(ex.wait_connections(1, Duration::from_secs(10)).await);
+    let mut px = Prices { ex, next_id: 0 };
+    let refused_with = |needle: &'static str| {
+        let store = store.clone();
+        async move {
+            store
+                .list_orders(Some(1), None)
+                .await
+                .unwrap()
+                .iter()
+                .filter(|o| o.status.as_str() == "refused")
+                .filter(|o| o.status_reason.as_deref().unwrap_or("").contains(needle))
+                .count()
+        }
+    };
+    px.send(&["28200"]);
+    let mut refused = 0;
+    for _ in 0..50 {
+        px.send(&["28180"]);
+        refused = refused_with("max_position").await;
+        if refused > 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(refused > 0, "the third buy is refused");
+    assert_eq!(store.trade_count(1).await.unwrap(), 2, "two lots bought");
+    let events = store
+        .risk_events(Some(1), Some("max_position"), 10)
+        .await
+        .unwrap();
+    assert!(!events.is_empty());
+    assert!(
+        wait_for(Duration::from_secs(5), || async {
+            hook.bodies()
+                .iter()
+                .any(|b| b["message"].as_str().unwrap_or("").contains("max_position"))
+        })
+        .await
+    );
+    let (_, metrics) = d.text("/metrics").await;
+    assert!(
+        metric(
+            &metrics,
+            "bsc_bot_risk_events_total{kind=\"max_position\"} "
+        )
+        .unwrap()
+            >= Decimal::ONE
+    );
+
+    // Reducing: the operator's mode reaches the daemon; buys are refused, sells still go.
+    cli(
+        &db,
+        &config,
+        &["risk", "mode", "reducing", "--reason", "drill"],
+    )
+    .ok();
+    let sells_before = store
+        .trading_history(Some(1), 100)
+        .await
+        .unwrap()
+        .iter()
+        .filter(|t| t.side == "sell")
+        .count();
+    let mut sold = false;
+    for _ in 0..50 {
+        // Up through the sells at 28,185 and 28,190.
+        px.send(&["28195"]);
+        let sells = store
+            .trading_history(Some(1), 100)
+            .await
+            .unwrap()
+            .iter()
+            .filter(|t| t.side == "sell")
+            .count();
+        if sells > sells_before {
+            sold = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(sold, "a sell goes in reducing mode");
+    let mode_events = store
+        .risk_events(None, Some("trading_mode"), 10)
+        .await
+        .unwrap();
+    assert!(mode_events[0].message.contains("reducing"));
+    // After a restart the mode holds: a walk down buys nothing.
+    drop(d);
+    let _d = RunningDaemon::start(&db, &config, &[]).await;
+    assert!(px.ex.wait_connections(2, Duration::from_secs(10)).await);
+    let trades = store.trade_count(1).await.unwrap();
+    let mut refused_reducing = 0;
+    for _ in 0..50 {
+        px.send(&["28150"]);
+        refused_reducing = refused_with("reducing").await;
+        if refused_reducing > 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        refused_reducing > 0,
+        "buys refused in reducing mode after the restart"
+    );
+    assert_eq!(store.trade_count(1).await.unwrap(), trades, "no buy");
+    let status = cli(&db, &config, &["--json", "bot", "status"]).ok().json();
+    assert_eq!(status["trading_mode"]["mode"], "reducing", "{status}");
+    store.close().await;
+}

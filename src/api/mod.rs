@@ -249,10 +249,20 @@ pub async fn health_report(st: &ApiState) -> (String, serde_json::Value, Vec<Str
     } else {
         "degraded"
     };
+    let live_running = st.live_status().values().any(|v| v == "running");
+    let funds = st
+        .store
+        .daemon_info()
+        .await
+        .ok()
+        .flatten()
+        .and_then(|d| d.funds_status)
+        .unwrap_or_else(|| "unknown".into());
     let services = json!({
         "database": if db_ok { "ok" } else { "down" },
         "market_feed": feed,
-        "rpc": "disabled",
+        "rpc": if live_running { "in use" } else { "not used" },
+        "funds": funds,
     });
     (status.to_string(), services, reasons)
 }
