@@ -142,7 +142,7 @@ async fn drips_and_sweeps_are_exact_allowed_and_limited() {
     let Some(s) = setup(
         "gas_min_bnb = \"2\"\ngas_target_bnb = \"3\"\n\
          [funds.keep]\nUSDT = \"4000\"\n[funds.sweep_min]\nUSDT = \"100\"\n\
-         [funds.max_hourly_outflow]\nUSDT = \"6500\"\n",
+         [funds.max_hourly_outflow]\nUSDT = \"6420\"\n\n[risk]\nmax_hourly_outflow = \"6450\"\n",
     )
     .await
     else {
@@ -188,6 +188,12 @@ async fn drips_and_sweeps_are_exact_allowed_and_limited() {
         s.client.native_balance(s.treasury).await.unwrap(),
         treasury_before - d("2") - drip_fee
     );
+    // The sweep's value (USDT is the pool's quote) is the hour's outflow in /metrics.
+    let (_, metrics) = daemon.text("/metrics").await;
+    assert!(
+        metrics.contains("bsc_bot_funds_hourly_outflow 6000\n"),
+        "{metrics}"
+    );
     // History and status.
     let gas =
         s.db.run(&["--config", &s.config, "--json", "funds", "gas", "history"])
@@ -210,6 +216,7 @@ async fn drips_and_sweeps_are_exact_allowed_and_limited() {
         "{status}"
     );
     assert_eq!(status["hourly_outflow"][0]["used"], "6000", "{status}");
+    assert_eq!(status["hourly_outflow_quote"]["used"], "6000", "{status}");
     let bot =
         s.db.run(&["--config", &s.config, "--json", "bot", "status"])
             .ok()
@@ -263,11 +270,13 @@ async fn drips_and_sweeps_are_exact_allowed_and_limited() {
             .any(|a| a.command == "funds sweep execute" && a.outcome == "error"),
         "{audit:?}"
     );
-    // The hour's limit: 6,000 swept, 600 more would pass 6,500; 400 fits.
-    let out = sweep(&s.treasury.to_string(), "600");
+    // The hour's limits: 6,000 swept; 600 more would pass risk.max_hourly_outflow (6,450, all
+    // outflow in quote); 400 fits both; 30 more passes funds.max_hourly_outflow.USDT (6,420).
+    let to = s.treasury.to_string();
+    let out = sweep(&to, "600");
     assert_eq!(out.status.code(), Some(1), "{out:?}");
-    assert!(String::from_utf8_lossy(&out.stdout).contains("max_hourly_outflow"));
-    let out = sweep(&s.treasury.to_string(), "400");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("risk.max_hourly_outflow 6450"));
+    let out = sweep(&to, "400");
     assert!(out.status.success(), "{out:?}");
     assert_eq!(
         s.client
@@ -276,6 +285,12 @@ async fn drips_and_sweeps_are_exact_allowed_and_limited() {
             .unwrap(),
         d("6400")
     );
+    let out = sweep(&to, "30");
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("funds.max_hourly_outflow.USDT = 6420"),
+        "{out:?}"
+    );
     let refused: Vec<_> = store
         .funds_operations(Some("sweep"), 100)
         .await
@@ -283,7 +298,7 @@ async fn drips_and_sweeps_are_exact_allowed_and_limited() {
         .into_iter()
         .filter(|o| o.status == "refused")
         .collect();
-    assert_eq!(refused.len(), 2);
+    assert_eq!(refused.len(), 3, "{refused:?}");
     let audit = store.audit_log(10).await.unwrap();
     assert!(
         audit.iter().any(|a| a.command == "funds sweep execute"

@@ -224,8 +224,14 @@ async fn status(ctx: &Context) -> Result<(), CliError> {
         let used = store.funds_outflow_since(asset, now - 3_600_000).await?;
         outflow.push(json!({"asset": asset, "used": used.normalize(), "limit": limit}));
     }
+    let quote_used = store.outflow_quote_since(now - 3_600_000).await?;
+    let quote_outflow = json!({
+        "used": quote_used.round_dp(8).normalize(),
+        "limit": ctx.config.risk.max_hourly_outflow,
+    });
     if ctx.json {
         return print_json(&json!({
+            "hourly_outflow_quote": quote_outflow,
             "manager": manager,
             "treasury": ctx.config.funds.treasury,
             "wallets": wallets,
@@ -275,6 +281,14 @@ async fn status(ctx: &Context) -> Result<(), CliError> {
             None => println!("{what:<14} none"),
         }
     }
+    println!(
+        "outflow (1 h)  {} in quote (swaps, drips and sweeps) of {}",
+        quote_used.round_dp(8).normalize(),
+        ctx.config
+            .risk
+            .max_hourly_outflow
+            .map_or("no limit".to_string(), |l| l.to_string())
+    );
     for o in &outflow {
         println!(
             "outflow (1 h)  {} {} of {}",
@@ -320,6 +334,39 @@ async fn history(kind: &str, limit: i64, ctx: &Context) -> Result<(), CliError> 
     Ok(())
 }
 
+/// The pools of the live strategies' markets (what prices a sweep for the outflow limit).
+async fn live_pools(ctx: &Context, client: &ChainClient) -> BTreeMap<String, crate::chain::Pool> {
+    let mut pools = BTreeMap::new();
+    let Ok(store) = ctx.open_store().await else {
+        return pools;
+    };
+    let Ok(factory) = ctx.config.dex.factory.parse::<Address>() else {
+        return pools;
+    };
+    let strategies = store.list_strategies(None).await.unwrap_or_default();
+    for s in strategies.iter().filter(|s| s.mode == StrategyMode::Live) {
+        let Some((b, q)) = s.symbol.split_once('/') else {
+            continue;
+        };
+        let token = |name: &str| {
+            ctx.config
+                .dex
+                .assets
+                .get(name)
+                .and_then(|a| a.parse::<Address>().ok())
+        };
+        let (Some(b), Some(q)) = (token(b), token(q)) else {
+            continue;
+        };
+        if let (Ok(bt), Ok(qt)) = (client.token(b).await, client.token(q).await) {
+            if let Ok(p) = client.pool(factory, bt, qt).await {
+                pools.insert(s.symbol.clone(), p);
+            }
+        }
+    }
+    pools
+}
+
 async fn execute(args: SweepArgs, ctx: &Context) -> Result<(), CliError> {
     let store = ctx.open_store().await?;
     let audit = ctx.audit("funds sweep execute");
@@ -359,7 +406,9 @@ async fn execute(args: SweepArgs, ctx: &Context) -> Result<(), CliError> {
                 .await
                 .map_err(|e| CliError::runtime(e.to_string()))?;
             let wallets = BTreeMap::from([(args.wallet.clone(), swapper)]);
-            let manager = FundsManager::new(&ctx.config, store.clone(), client, None, wallets);
+            let pools = live_pools(ctx, &client).await;
+            let manager = FundsManager::new(&ctx.config, store.clone(), client, None, wallets)
+                .with_pools(pools, None);
             let op = Operation {
                 kind: "sweep",
                 from: args.wallet.clone(),

@@ -257,6 +257,7 @@ async fn start_funds(
     opts: &DaemonOptions,
     store: &Store,
     markets: Option<&live::LiveMarkets>,
+    outflow: Arc<crate::risk::OutflowLedger>,
     shutdown: watch::Receiver<bool>,
     alerter: alerts::Alerter,
 ) -> String {
@@ -305,7 +306,8 @@ async fn start_funds(
         m.client.clone(),
         Some(treasury),
         m.wallets.clone(),
-    );
+    )
+    .with_pools(m.pools.clone(), Some(outflow));
     match manager.settle_pending().await {
         Ok(n) if n > 0 => tracing::info!(settled = n, "funds operations left pending settled"),
         Ok(_) => {}
@@ -367,12 +369,15 @@ pub async fn run(config: Config, opts: DaemonOptions) -> Result<(), DaemonError>
             .run(persist_rx),
     );
 
+    // What left the trading wallets within the hour: the engine books live swaps, the funds
+    // manager drips and sweeps.
+    let outflow = Arc::new(crate::risk::OutflowLedger::default());
     let mut rec = DaemonRecorder::new(persist_tx.clone(), metrics.clone());
     rec.alerter = Some(alerter.clone());
     let mut engine: DaemonEngine = Engine::new(
         0,
         RoutedVenue::default(),
-        RiskGuard::new(RiskLimits::from_config(&config.risk)),
+        RiskGuard::new(RiskLimits::from_config(&config.risk)).with_outflow_ledger(outflow.clone()),
         rec,
     )
     // Equity and unrealized PnL in /metrics follow the price within a second.
@@ -535,6 +540,7 @@ pub async fn run(config: Config, opts: DaemonOptions) -> Result<(), DaemonError>
         &opts,
         &store,
         markets.as_ref(),
+        outflow.clone(),
         shutdown_rx.clone(),
         alerter.clone(),
     )

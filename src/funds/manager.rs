@@ -59,6 +59,13 @@ pub struct FundsManager {
     treasury: Option<Arc<Swapper>>,
     /// Managed wallets by name (every live strategy's), each with its own swapper.
     wallets: BTreeMap<String, Arc<Swapper>>,
+    /// Pools by market (`BTC/USDT`): what prices an asset in quote.
+    pools: BTreeMap<String, crate::chain::Pool>,
+    /// `risk.max_hourly_outflow`: swap inputs, drips and sweeps together, in quote.
+    max_outflow: Option<Decimal>,
+    /// The engine's outflow ledger (in the daemon): drips and sweeps are booked there too, so
+    /// the swap check sees them.
+    ledger: Option<Arc<crate::risk::OutflowLedger>>,
 }
 
 impl FundsManager {
@@ -76,7 +83,39 @@ impl FundsManager {
             client,
             treasury,
             wallets,
+            pools: BTreeMap::new(),
+            max_outflow: config.risk.max_hourly_outflow,
+            ledger: None,
         }
+    }
+
+    /// Price assets through these pools, and book drips and sweeps in the engine's ledger.
+    pub fn with_pools(
+        mut self,
+        pools: BTreeMap<String, crate::chain::Pool>,
+        ledger: Option<Arc<crate::risk::OutflowLedger>>,
+    ) -> Self {
+        self.pools = pools;
+        self.ledger = ledger;
+        self
+    }
+
+    /// `amount` of `asset` in quote: itself if it is a pool's quote token, at the pool's price if
+    /// it is a pool's base (BNB through WBNB); `None` when no pool prices it.
+    async fn quote_value(&self, asset: &str, amount: Decimal) -> Option<Decimal> {
+        let address: Address = self.assets.get(asset)?.parse().ok()?;
+        for pool in self.pools.values() {
+            if pool.quote.address == address {
+                return Some(amount);
+            }
+        }
+        for pool in self.pools.values() {
+            if pool.base.address == address {
+                let (b, q) = self.client.reserves(pool).await.ok()?;
+                return (b > Decimal::ZERO).then(|| amount * q / b);
+            }
+        }
+        None
     }
 
     pub fn wallet_names(&self) -> Vec<String> {
@@ -329,6 +368,8 @@ impl FundsManager {
             Some("nothing to move".to_string())
         } else if self.balance_units(sender.address(), &token).await? < units {
             Some(format!("{} holds less than {amount} {}", op.from, op.asset))
+        } else if let Some(why) = self.over_outflow(&op.asset, amount, now).await? {
+            Some(why)
         } else {
             match self.config.max_hourly_outflow.get(&op.asset) {
                 Some(limit) => {
@@ -387,6 +428,7 @@ impl FundsManager {
                     &op.to,
                     &op.asset,
                     amount,
+                    None,
                     "refused",
                     Some(&why),
                     now,
@@ -403,6 +445,7 @@ impl FundsManager {
             .parse()
             .map_err(|_| FundsError::Config(format!("{} is not an address", op.to)))?;
         // On record before anything is signed: a crash from here on leaves a row to settle.
+        let value = self.quote_value(&op.asset, amount).await;
         let id = self
             .store
             .insert_funds_operation(
@@ -411,6 +454,7 @@ impl FundsManager {
                 &op.to,
                 &op.asset,
                 amount,
+                value,
                 "pending",
                 None,
                 now,
@@ -428,6 +472,9 @@ impl FundsManager {
             .await?;
         let hash = sent.tx_hash.map(|h| h.to_string());
         let status = if sent.mined { "completed" } else { "failed" };
+        if let (true, Some(ledger), Some(v)) = (sent.mined, &self.ledger, value) {
+            ledger.record(now, v);
+        }
         self.store
             .settle_funds_operation(
                 id,
@@ -443,6 +490,36 @@ impl FundsManager {
         outcome.fee_bnb = sent.fee_bnb;
         outcome.error = sent.error;
         Ok(outcome)
+    }
+
+    /// `risk.max_hourly_outflow`: the hour's swap inputs, drips and sweeps (quote) plus this
+    /// one. Past the limit every funds operation stops until the hour rolls on.
+    async fn over_outflow(
+        &self,
+        asset: &str,
+        amount: Decimal,
+        now: i64,
+    ) -> Result<Option<String>, FundsError> {
+        let Some(limit) = self.max_outflow else {
+            return Ok(None);
+        };
+        let used = self.store.outflow_quote_since(now - HOUR_MS).await?;
+        if used > limit {
+            return Ok(Some(format!(
+                "funds operations stopped: {} (quote) left the wallets within the hour, over \
+                 risk.max_hourly_outflow {limit}",
+                used.round_dp(8).normalize()
+            )));
+        }
+        let value = self.quote_value(asset, amount).await.unwrap_or_default();
+        Ok((used + value > limit).then(|| {
+            format!(
+                "{} (quote) left the wallets within the hour + {} would pass \
+                 risk.max_hourly_outflow {limit}",
+                used.round_dp(8).normalize(),
+                value.round_dp(8).normalize()
+            )
+        }))
     }
 
     /// Check every `funds.check_interval_secs` until shutdown.

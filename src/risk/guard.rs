@@ -105,10 +105,12 @@ pub struct RiskGuard {
     pub mode: TradingMode,
     strategies: Vec<StrategyRisk>,
     markets: Vec<MarketRisk>,
-    /// `(time, quote value)` of what left the trading wallets within the last hour.
-    outflows: VecDeque<(i64, Decimal)>,
+    /// What left the trading wallets within the last hour (shared with the funds manager in
+    /// the daemon).
+    outflows: std::sync::Arc<super::OutflowLedger>,
 }
 
+#[cfg(test)]
 const HOUR_US: i64 = 3_600_000_000;
 
 /// One strategy's figures as the guard last saw them (for metrics and `risk status`).
@@ -170,14 +172,15 @@ impl RiskGuard {
         self.strategy_mut(ix).spends_wallet = true;
     }
 
+    /// Share the outflow ledger (the daemon gives the funds manager the same one).
+    pub fn with_outflow_ledger(mut self, ledger: std::sync::Arc<super::OutflowLedger>) -> Self {
+        self.outflows = ledger;
+        self
+    }
+
     /// Quote value that left the trading wallets within the hour before `now_us`.
     pub fn hourly_outflow(&self, now_us: i64) -> Decimal {
-        let since = now_us.saturating_sub(HOUR_US);
-        self.outflows
-            .iter()
-            .filter(|(t, _)| *t >= since)
-            .map(|(_, v)| *v)
-            .sum()
+        self.outflows.last_hour(now_us.div_euclid(1000))
     }
 
     /// A fill of strategy `ix` spent `value` (quote) of its wallet, if it trades one.
@@ -185,11 +188,7 @@ impl RiskGuard {
         if !self.strategies.get(ix).is_some_and(|s| s.spends_wallet) {
             return;
         }
-        let since = ts_us.saturating_sub(HOUR_US);
-        while self.outflows.front().is_some_and(|(t, _)| *t < since) {
-            self.outflows.pop_front();
-        }
-        self.outflows.push_back((ts_us, value));
+        self.outflows.record(ts_us.div_euclid(1000), value);
     }
 
     /// `pool` (a market priced by its pool) follows `reference` for the divergence check.
@@ -287,6 +286,22 @@ impl RiskGuard {
             }
             if self.buys_blocked_until(check.symbol, check.ts_us).is_some() {
                 return Some(Refusal::PriceJump);
+            }
+        }
+        if let Some(limit) = self.market_limits().max_hourly_outflow {
+            if self
+                .strategies
+                .get(check.strategy)
+                .is_some_and(|s| s.spends_wallet)
+            {
+                let outflow = self.hourly_outflow(check.ts_us);
+                if outflow + check.notional > limit {
+                    return Some(Refusal::HourlyOutflow {
+                        outflow,
+                        notional: check.notional,
+                        limit,
+                    });
+                }
             }
         }
         if let (Some(limit), Some(bps)) = (
@@ -614,9 +629,9 @@ mod tests {
             "a paper strategy spends no wallet"
         );
         c.strategy = 0;
-        c.ts_us = HOUR_US + 1;
+        c.ts_us = HOUR_US + 1_000;
         assert!(g.approve((), c).is_ok(), "an hour later");
-        assert_eq!(g.hourly_outflow(HOUR_US + 1), Decimal::ZERO);
+        assert_eq!(g.hourly_outflow(HOUR_US + 1_000), Decimal::ZERO);
     }
 
     #[test]

@@ -10,9 +10,11 @@
 
 pub mod guard;
 pub mod limits;
+pub mod outflow;
 
 pub use guard::{RiskAction, RiskGuard, StrategyRiskState, TradingMode};
 pub use limits::{MarketLimits, RiskConfig, StrategyLimits, StrategyRiskOverrides};
+pub use outflow::OutflowLedger;
 
 use rust_decimal::Decimal;
 use serde::Serialize;

@@ -61,6 +61,7 @@ impl Store {
         destination: &str,
         asset: &str,
         amount: Decimal,
+        quote_value: Option<Decimal>,
         status: &str,
         error: Option<&str>,
         now_ms: i64,
@@ -68,8 +69,8 @@ impl Store {
         let mut tx = self.pool.begin().await?;
         let id: i64 = sqlx::query_scalar(
             "INSERT INTO funds_operations (kind, wallet, destination, asset, amount, tx_hash, \
-             status, error, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, NULL, $6, $7, $8, $8) \
-             RETURNING id",
+             status, error, created_at, updated_at, quote_value) \
+             VALUES ($1, $2, $3, $4, $5, NULL, $6, $7, $8, $8, $9) RETURNING id",
         )
         .bind(kind.to_string())
         .bind(wallet.to_string())
@@ -79,6 +80,7 @@ impl Store {
         .bind(status.to_string())
         .bind(error.map(str::to_string))
         .bind(now_ms)
+        .bind(quote_value.map(|v| v.normalize().to_string()))
         .fetch_one(&mut *tx)
         .await?;
         if status == "refused" {
@@ -180,6 +182,30 @@ impl Store {
             .into_iter()
             .flatten()
             .filter_map(|f| f.parse::<Decimal>().ok())
+            .sum())
+    }
+
+    /// Quote value that left the trading wallets since `since_ms`: live strategies' swap inputs
+    /// (a buy's quote, a sell's proceeds) and drips and sweeps with a known value.
+    pub async fn outflow_quote_since(&self, since_ms: i64) -> Result<Decimal, StoreError> {
+        let swaps: Vec<String> = sqlx::query_scalar(
+            "SELECT t.quote_amount FROM trades t JOIN strategies s ON s.id = t.strategy_id \
+             WHERE s.mode = 'live' AND t.executed_at >= $1",
+        )
+        .bind(since_ms)
+        .fetch_all(&self.pool)
+        .await?;
+        let funds: Vec<Option<String>> = sqlx::query_scalar(
+            "SELECT quote_value FROM funds_operations WHERE created_at >= $1 \
+             AND status IN ('pending', 'completed')",
+        )
+        .bind(since_ms)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(swaps
+            .into_iter()
+            .chain(funds.into_iter().flatten())
+            .filter_map(|v| v.parse::<Decimal>().ok())
             .sum())
     }
 
