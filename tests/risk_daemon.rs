@@ -62,24 +62,25 @@ fn metric(text: &str, series: &str) -> Option<Decimal> {
         .and_then(|v| Decimal::from_str(v.trim()).ok())
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_daily_loss_pauses_the_strategy_on_record_alerted_and_after_a_restart() {
-    for kind in backends() {
-        daily_loss(kind).await;
-    }
+struct Grid {
+    db: TestDb,
+    hook: Receiver,
+    config: String,
+    store: bsc_bot::store::Store,
+    daemon: RunningDaemon,
+    px: Prices,
 }
 
-async fn daily_loss(kind: &'static str) {
+/// A daemon with `[risk]` lines `risk` and an alert receiver, trading the paper grid on prices
+/// sent over a local WebSocket (connected when this returns).
+async fn grid_daemon(kind: &'static str, risk: &str) -> Grid {
     let db = TestDb::new(kind).await;
     let hook = Receiver::start(0, Duration::ZERO).await;
     let ex = FakeBinance::start().await;
     let config = write_config(
         &db,
         &ex.url,
-        &format!(
-            "[alerts]\nwebhook_url = \"{}\"\n\n[risk]\ndaily_loss_limit = \"5\"\n",
-            hook.url
-        ),
+        &format!("[alerts]\nwebhook_url = \"{}\"\n\n[risk]\n{risk}", hook.url),
     );
     cli(
         &db,
@@ -90,9 +91,34 @@ async fn daily_loss(kind: &'static str) {
     )
     .ok();
     let store = db.store().await;
-    let d = RunningDaemon::start(&db, &config, &[]).await;
+    let daemon = RunningDaemon::start(&db, &config, &[]).await;
     assert!(ex.wait_connections(1, Duration::from_secs(10)).await);
-    let mut px = Prices { ex, next_id: 0 };
+    Grid {
+        db,
+        hook,
+        config,
+        store,
+        daemon,
+        px: Prices { ex, next_id: 0 },
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_daily_loss_pauses_the_strategy_on_record_alerted_and_after_a_restart() {
+    for kind in backends() {
+        daily_loss(kind).await;
+    }
+}
+
+async fn daily_loss(kind: &'static str) {
+    let Grid {
+        db,
+        hook,
+        config,
+        store,
+        daemon: d,
+        mut px,
+    } = grid_daemon(kind, "daily_loss_limit = \"5\"\n").await;
     // The day's starting equity is taken at the first mark after the start price.
     px.send(&["28200"]);
     tokio::time::sleep(Duration::from_millis(1500)).await;
@@ -203,30 +229,19 @@ async fn daily_loss(kind: &'static str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_price_jump_stops_new_buys_for_the_cool_down_also_after_a_restart() {
-    let db = TestDb::new("sqlite").await;
-    let hook = Receiver::start(0, Duration::ZERO).await;
-    let ex = FakeBinance::start().await;
-    let config = write_config(
-        &db,
-        &ex.url,
-        &format!(
-            "[alerts]\nwebhook_url = \"{}\"\n\n[risk]\nprice_jump_pct = \"1\"\n\
+    let Grid {
+        db,
+        hook,
+        config,
+        store,
+        daemon: d,
+        mut px,
+    } = grid_daemon(
+        "sqlite",
+        "price_jump_pct = \"1\"\n\
              price_jump_window_secs = 60\nprice_jump_cooldown_secs = 300\n",
-            hook.url
-        ),
-    );
-    cli(
-        &db,
-        &config,
-        &[
-            "strategy", "create", "-t", "grid", "-s", "BTC/USDT", "-n", "g", "-p", PARAMS,
-        ],
     )
-    .ok();
-    let store = db.store().await;
-    let d = RunningDaemon::start(&db, &config, &[]).await;
-    assert!(ex.wait_connections(1, Duration::from_secs(10)).await);
-    let mut px = Prices { ex, next_id: 0 };
+    .await;
     px.send(&["28200"]);
     tokio::time::sleep(Duration::from_millis(1500)).await;
     // +1.06 % within the window.
@@ -323,30 +338,15 @@ async fn a_price_jump_stops_new_buys_for_the_cool_down_also_after_a_restart() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_position_limit_and_the_trading_mode_refuse_on_record_and_after_a_restart() {
-    let db = TestDb::new("sqlite").await;
-    let hook = Receiver::start(0, Duration::ZERO).await;
-    let ex = FakeBinance::start().await;
     // Two lots of 100 fit under 250; the third buy is refused.
-    let config = write_config(
-        &db,
-        &ex.url,
-        &format!(
-            "[alerts]\nwebhook_url = \"{}\"\n\n[risk]\nmax_position = \"250\"\n",
-            hook.url
-        ),
-    );
-    cli(
-        &db,
-        &config,
-        &[
-            "strategy", "create", "-t", "grid", "-s", "BTC/USDT", "-n", "g", "-p", PARAMS,
-        ],
-    )
-    .ok();
-    let store = db.store().await;
-    let d = RunningDaemon::start(&db, &config, &[]).await;
-    assert!(ex.wait_connections(1, Duration::from_secs(10)).await);
-    let mut px = Prices { ex, next_id: 0 };
+    let Grid {
+        db,
+        hook,
+        config,
+        store,
+        daemon: d,
+        mut px,
+    } = grid_daemon("sqlite", "max_position = \"250\"\n").await;
     let refused_with = |needle: &'static str| {
         let store = store.clone();
         async move {

@@ -400,7 +400,6 @@ impl FundsManager {
             outcome.error = refusal;
             return Ok(outcome);
         }
-        let wallet_name = op.from.clone();
         if let Some(why) = refusal {
             // The same refusal again within the hour (the automatic check retries every few
             // seconds) is not recorded again.
@@ -411,7 +410,7 @@ impl FundsManager {
                 .into_iter()
                 .any(|o| {
                     o.status == "refused"
-                        && o.wallet == wallet_name
+                        && o.wallet == op.from
                         && o.destination == op.to
                         && o.asset == op.asset
                         && o.error.as_deref() == Some(why.as_str())
@@ -421,18 +420,7 @@ impl FundsManager {
                 return Err(FundsError::Refused(why));
             }
             let id = self
-                .store
-                .insert_funds_operation(
-                    op.kind,
-                    &wallet_name,
-                    &op.to,
-                    &op.asset,
-                    amount,
-                    None,
-                    "refused",
-                    Some(&why),
-                    now,
-                )
+                .record(op, amount, None, "refused", Some(&why), now)
                 .await?;
             tracing::warn!(kind = op.kind, from = %op.from, to = %op.to, reason = %why, "funds operation refused");
             outcome.id = Some(id);
@@ -446,20 +434,7 @@ impl FundsManager {
             .map_err(|_| FundsError::Config(format!("{} is not an address", op.to)))?;
         // On record before anything is signed: a crash from here on leaves a row to settle.
         let value = self.quote_value(&op.asset, amount).await;
-        let id = self
-            .store
-            .insert_funds_operation(
-                op.kind,
-                &wallet_name,
-                &op.to,
-                &op.asset,
-                amount,
-                value,
-                "pending",
-                None,
-                now,
-            )
-            .await?;
+        let id = self.record(op, amount, value, "pending", None, now).await?;
         outcome.id = Some(id);
         let sent = sender
             .transfer(
@@ -490,6 +465,23 @@ impl FundsManager {
         outcome.fee_bnb = sent.fee_bnb;
         outcome.error = sent.error;
         Ok(outcome)
+    }
+
+    async fn record(
+        &self,
+        op: &Operation,
+        amount: Decimal,
+        value: Option<Decimal>,
+        status: &str,
+        error: Option<&str>,
+        now: i64,
+    ) -> Result<i64, FundsError> {
+        Ok(self
+            .store
+            .insert_funds_operation(
+                op.kind, &op.from, &op.to, &op.asset, amount, value, status, error, now,
+            )
+            .await?)
     }
 
     /// `risk.max_hourly_outflow`: the hour's swap inputs, drips and sweeps (quote) plus this

@@ -84,17 +84,19 @@ impl Store {
         .fetch_one(&mut *tx)
         .await?;
         if status == "refused" {
-            sqlx::query(
-                "INSERT INTO risk_events (strategy_id, kind, severity, message, details, created_at) \
-                 VALUES (NULL, 'funds_refused', 'warning', $1, NULL, $2)",
-            )
-            .bind(format!(
+            let message = format!(
                 "{kind} of {} {asset} from {wallet} to {destination} refused: {}",
                 amount.normalize(),
                 error.unwrap_or("")
-            ))
-            .bind(now_ms)
-            .execute(&mut *tx)
+            );
+            super::paper::insert_risk_event(
+                &mut tx,
+                None,
+                "funds_refused",
+                "warning",
+                &message,
+                now_ms,
+            )
             .await?;
         }
         tx.commit().await?;

@@ -430,6 +430,17 @@ pub async fn insert_risk_event_with(
     Ok(())
 }
 
+fn risk_event_from_row(r: &AnyRow) -> Result<RiskEventRecord, StoreError> {
+    Ok(RiskEventRecord {
+        id: r.try_get("id")?,
+        strategy_id: r.try_get("strategy_id")?,
+        kind: r.try_get("kind")?,
+        severity: r.try_get("severity")?,
+        message: r.try_get("message")?,
+        created_at: r.try_get("created_at")?,
+    })
+}
+
 /// Fills with their strategy and, for swaps, what the chain said of them.
 const FILLS: &str = "SELECT t.id AS id, t.strategy_id AS strategy_id, s.name AS name, \
      s.symbol AS symbol, t.order_id AS order_id, t.side AS side, t.price AS price, \
@@ -588,18 +599,7 @@ impl Store {
         .bind(limit)
         .fetch_all(&self.pool)
         .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(RiskEventRecord {
-                    id: r.try_get("id")?,
-                    strategy_id: r.try_get("strategy_id")?,
-                    kind: r.try_get("kind")?,
-                    severity: r.try_get("severity")?,
-                    message: r.try_get("message")?,
-                    created_at: r.try_get("created_at")?,
-                })
-            })
-            .collect()
+        rows.iter().map(risk_event_from_row).collect()
     }
 
     /// Orders of a strategy a venue answered since `since_ms`: `(failed, all)`.
@@ -631,18 +631,7 @@ impl Store {
         .bind(since_ms)
         .fetch_all(&self.pool)
         .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(RiskEventRecord {
-                    id: r.try_get("id")?,
-                    strategy_id: r.try_get("strategy_id")?,
-                    kind: r.try_get("kind")?,
-                    severity: r.try_get("severity")?,
-                    message: r.try_get("message")?,
-                    created_at: r.try_get("created_at")?,
-                })
-            })
-            .collect()
+        rows.iter().map(risk_event_from_row).collect()
     }
 
     /// Pending orders of one strategy, for matching the orders a restored strategy re-issues.
