@@ -395,6 +395,39 @@ async fn the_position_limit_and_the_trading_mode_refuse_on_record_and_after_a_re
             >= Decimal::ONE
     );
 
+    // A strategy's own limit over [risk]'s: orders above 50 quote are refused for this one.
+    let own = PARAMS.replace(
+        r#""fee_bps":0}"#,
+        r#""fee_bps":0,"max_order_notional":"50"}"#,
+    );
+    let small = cli(
+        &db,
+        &config,
+        &[
+            "--json", "strategy", "create", "-t", "grid", "-s", "BTC/USDT", "-n", "small", "-p",
+            &own,
+        ],
+    )
+    .ok()
+    .json()["strategy"]["id"]
+        .as_i64()
+        .unwrap();
+    let mut own_refused = false;
+    for _ in 0..50 {
+        px.send(&["28200", "28180"]);
+        own_refused = !store
+            .risk_events(Some(small), Some("max_order_notional"), 10)
+            .await
+            .unwrap()
+            .is_empty();
+        if own_refused {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(own_refused, "the strategy's own max_order_notional");
+    assert_eq!(store.trade_count(small).await.unwrap(), 0);
+
     // Reducing: the operator's mode reaches the daemon; buys are refused, sells still go.
     cli(
         &db,
