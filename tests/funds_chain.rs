@@ -446,6 +446,12 @@ async fn low_gas_with_no_drip_possible_pauses_the_wallets_strategies() {
         })
         .await
         .is_some());
+    let (_, metrics) = daemon.text("/metrics").await;
+    assert!(
+        metrics.contains("bsc_bot_risk_events_total{kind=\"low_gas\"} 1\n"),
+        "{metrics}"
+    );
+    assert!(metrics.contains("bsc_bot_risk_events_total{kind=\"funds_refused\"} 1\n"));
     // One refused drip on record (not one per check), nothing sent.
     tokio::time::sleep(Duration::from_millis(2500)).await;
     let drips = store.funds_operations(Some("drip"), 10).await.unwrap();

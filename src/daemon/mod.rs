@@ -258,6 +258,7 @@ async fn start_funds(
     store: &Store,
     markets: Option<&live::LiveMarkets>,
     outflow: Arc<crate::risk::OutflowLedger>,
+    metrics: Arc<Metrics>,
     shutdown: watch::Receiver<bool>,
     alerter: alerts::Alerter,
 ) -> String {
@@ -307,7 +308,8 @@ async fn start_funds(
         Some(treasury),
         m.wallets.clone(),
     )
-    .with_pools(m.pools.clone(), Some(outflow));
+    .with_pools(m.pools.clone(), Some(outflow))
+    .with_signals(metrics, alerter);
     match manager.settle_pending().await {
         Ok(n) if n > 0 => tracing::info!(settled = n, "funds operations left pending settled"),
         Ok(_) => {}
@@ -318,7 +320,7 @@ async fn start_funds(
         m.wallets.len(),
         manager.wallet_names().join(", ")
     );
-    tokio::spawn(manager.run(shutdown, Some(alerter)));
+    tokio::spawn(manager.run(shutdown));
     status
 }
 
@@ -541,6 +543,7 @@ pub async fn run(config: Config, opts: DaemonOptions) -> Result<(), DaemonError>
         &store,
         markets.as_ref(),
         outflow.clone(),
+        metrics.clone(),
         shutdown_rx.clone(),
         alerter.clone(),
     )

@@ -66,6 +66,9 @@ pub struct FundsManager {
     /// The engine's outflow ledger (in the daemon): drips and sweeps are booked there too, so
     /// the swap check sees them.
     ledger: Option<Arc<crate::risk::OutflowLedger>>,
+    /// Where breaches are counted and alerted (in the daemon).
+    metrics: Option<Arc<crate::api::metrics::Metrics>>,
+    alerter: Option<crate::alerts::Alerter>,
 }
 
 impl FundsManager {
@@ -86,6 +89,28 @@ impl FundsManager {
             pools: BTreeMap::new(),
             max_outflow: config.risk.max_hourly_outflow,
             ledger: None,
+            metrics: None,
+            alerter: None,
+        }
+    }
+
+    /// Count breaches in these metrics and alert them.
+    pub fn with_signals(
+        mut self,
+        metrics: Arc<crate::api::metrics::Metrics>,
+        alerter: crate::alerts::Alerter,
+    ) -> Self {
+        self.metrics = Some(metrics);
+        self.alerter = Some(alerter);
+        self
+    }
+
+    fn signal(&self, kind: &str, severity: &str, message: String) {
+        if let Some(m) = &self.metrics {
+            m.risk_event(kind);
+        }
+        if let Some(a) = &self.alerter {
+            a.raise(kind, severity, message);
         }
     }
 
@@ -288,6 +313,11 @@ impl FundsManager {
                 .record_risk_event(Some(s.id), "low_gas", "critical", &reason, wall_clock_ms())
                 .await?;
             tracing::warn!(strategy = s.id, %reason, "strategy paused: low gas");
+            self.signal(
+                "low_gas",
+                "critical",
+                format!("strategy {} paused: {reason}", s.id),
+            );
         }
         Ok(())
     }
@@ -423,6 +453,17 @@ impl FundsManager {
                 .record(op, amount, None, "refused", Some(&why), now)
                 .await?;
             tracing::warn!(kind = op.kind, from = %op.from, to = %op.to, reason = %why, "funds operation refused");
+            self.signal(
+                "funds_refused",
+                "critical",
+                format!(
+                    "{} of {} {} to {} refused: {why}",
+                    op.kind,
+                    amount.normalize(),
+                    op.asset,
+                    op.to
+                ),
+            );
             outcome.id = Some(id);
             outcome.status = "refused".into();
             outcome.error = Some(why.clone());
@@ -515,42 +556,24 @@ impl FundsManager {
     }
 
     /// Check every `funds.check_interval_secs` until shutdown.
-    pub async fn run(
-        self,
-        mut shutdown: tokio::sync::watch::Receiver<bool>,
-        alerter: Option<crate::alerts::Alerter>,
-    ) {
+    pub async fn run(self, mut shutdown: tokio::sync::watch::Receiver<bool>) {
         let every = std::time::Duration::from_secs(self.config.check_interval_secs.max(1));
         loop {
             for result in self.check_once().await {
                 match result {
-                    Ok(o) => {
-                        if o.status == "failed" {
-                            if let Some(a) = &alerter {
-                                a.raise(
-                                    "funds_failed",
-                                    "warning",
-                                    format!(
-                                        "{} of {} {} to {} failed: {}",
-                                        o.kind,
-                                        o.amount,
-                                        o.asset,
-                                        o.to,
-                                        o.error.clone().unwrap_or_default()
-                                    ),
-                                );
-                            }
-                        }
-                    }
-                    Err(FundsError::Refused(why)) => {
-                        if let Some(a) = &alerter {
-                            a.raise(
-                                "funds_refused",
-                                "critical",
-                                format!("funds operation refused: {why}"),
-                            );
-                        }
-                    }
+                    Ok(o) if o.status == "failed" => self.signal(
+                        "funds_failed",
+                        "warning",
+                        format!(
+                            "{} of {} {} to {} failed: {}",
+                            o.kind,
+                            o.amount,
+                            o.asset,
+                            o.to,
+                            o.error.clone().unwrap_or_default()
+                        ),
+                    ),
+                    Ok(_) | Err(FundsError::Refused(_)) => {}
                     Err(e) => tracing::warn!(error = %e, "funds check"),
                 }
             }
