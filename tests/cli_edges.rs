@@ -101,3 +101,57 @@ async fn a_file_that_is_not_a_database_is_refused_at_once() {
         "left as it was"
     );
 }
+
+/// Issue 11, item 6: a market bsc-bot cannot price is refused with a clear error, a lower-case
+/// spelling is the same market, and `market.extra_markets` extends the shipped list.
+#[tokio::test]
+async fn unknown_markets_are_refused_and_spellings_are_one_market() {
+    let db = TestDb::new("sqlite").await;
+    let params = r#"{"lower_price":"1","upper_price":"2","grid_count":3,"base_order_size":"10"}"#;
+    let create = |symbol: &str, name: &str| {
+        db.cmd(&[
+            "--json", "strategy", "create", "-t", "grid", "-s", symbol, "-n", name, "-p", params,
+        ])
+    };
+    let out = create("FOO/BAR", "foo").output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("FOO/BAR is not a Binance spot market bsc-bot knows")
+            && text.contains("market.extra_markets"),
+        "{text}"
+    );
+    let out = create("BTC/FOO", "btcfoo").output().unwrap();
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("(known: BTC/USDT"),
+        "suggests markets of the same base"
+    );
+    let store = db.store().await;
+    assert!(
+        store.list_strategies(None).await.unwrap().is_empty(),
+        "nothing created"
+    );
+    // One market, however it is typed.
+    let out = create("btc/usdt", "lower").output().unwrap();
+    assert!(out.status.success());
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(doc["strategy"]["symbol"], "BTC/USDT");
+    // Extended in config (here through the environment, comma-separated).
+    let out = create("FOO/BAR", "foo")
+        .env("BSC_BOT_MARKET_EXTRA_MARKETS", "FOO/BAR,BAZ/USDT")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    // A malformed entry is a config error naming the key.
+    let out = create("ETH/USDT", "eth")
+        .env("BSC_BOT_MARKET_EXTRA_MARKETS", "FOOBAR")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("market.extra_markets"));
+    store.close().await;
+}

@@ -197,6 +197,20 @@ async fn create(args: CreateArgs, ctx: &Context) -> Result<(), CliError> {
             let spec = build_spec(&args, ctx.config.dex.fee_bps)?;
             if spec.mode == StrategyMode::Live {
                 check_live_market(&spec, &ctx.config).await?;
+            } else if ctx.config.market.paper_price_source != "pool"
+                && !crate::market::known::is_known(&spec.symbol, &ctx.config.market.extra_markets)
+            {
+                let near = crate::market::known::suggestions(&spec.symbol);
+                return Err(CliError::invalid(format!(
+                    "symbol: {} is not a Binance spot market bsc-bot knows, so a paper strategy on it \
+                     would never get a price{}; add it to market.extra_markets if Binance lists it",
+                    spec.symbol,
+                    if near.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" (known: {})", near.join(", "))
+                    }
+                )));
             }
             let initial = if args.paused {
                 StrategyStatus::Paused

@@ -290,6 +290,18 @@ fn validate(config: &Config) -> Result<(), ConfigError> {
             });
         }
     }
+    if let Some(bad) = config
+        .market
+        .extra_markets
+        .iter()
+        .find(|m| m.parse::<crate::market::Symbol>().is_err())
+    {
+        return Err(ConfigError::Invalid {
+            key: "market.extra_markets".into(),
+            value: format!("{bad:?}"),
+            expected: "BASE/QUOTE markets such as \"PEPE/FDUSD\"".into(),
+        });
+    }
     if config.market.ws_urls.is_empty() {
         return Err(ConfigError::Invalid {
             key: "market.ws_urls".into(),

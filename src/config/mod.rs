@@ -81,6 +81,8 @@ pub struct MarketConfig {
     /// DEX pool their live twin trades on, read through `[chain]` / `[dex]`), so a paper canary
     /// sees exactly the prices its live twin sees.
     pub paper_price_source: String,
+    /// Binance spot markets to accept besides the shipped list (`BASE/QUOTE`).
+    pub extra_markets: Vec<String>,
 }
 
 impl Default for MarketConfig {
@@ -96,6 +98,7 @@ impl Default for MarketConfig {
             reconnect_min_ms: 250,
             reconnect_max_ms: 30_000,
             paper_price_source: "binance".to_string(),
+            extra_markets: Vec::new(),
         }
     }
 }

@@ -3,6 +3,7 @@
 pub mod binance;
 pub mod divergence;
 pub mod feed;
+pub mod known;
 pub mod pool;
 pub mod pool_sync;
 pub mod symbol;
