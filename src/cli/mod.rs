@@ -8,6 +8,7 @@ pub mod bot;
 pub mod config_cmd;
 pub mod context;
 pub mod data;
+pub mod db;
 pub mod emergency;
 pub mod funds;
 pub mod output;
@@ -79,6 +80,9 @@ pub enum Command {
     /// The treasury and trading wallets: balances, gas, drips and sweeps.
     #[command(subcommand)]
     Funds(funds::FundsCommand),
+    /// Database backups, verification, restore, pruning and vacuum.
+    #[command(subcommand)]
+    Db(db::DbCommand),
 }
 
 impl Cli {
@@ -136,5 +140,6 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Wallet(cmd) => wallet::run(cmd, &ctx).await,
         Command::Risk(cmd) => risk::run(cmd, &ctx).await,
         Command::Funds(cmd) => funds::run(cmd, &ctx).await,
+        Command::Db(cmd) => db::run(cmd, &ctx).await,
     }
 }

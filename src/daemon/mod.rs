@@ -249,6 +249,15 @@ fn add_strategy_priced(
     Ok(ix)
 }
 
+/// What the funds manager shares with the rest of the daemon.
+struct FundsWiring {
+    /// The engine's outflow ledger (drips and sweeps are booked in it too).
+    outflow: Arc<crate::risk::OutflowLedger>,
+    metrics: Arc<Metrics>,
+    shutdown: watch::Receiver<bool>,
+    alerter: alerts::Alerter,
+}
+
 /// Start the funds manager when there is something for it to do, and say what it does: it
 /// keeps the live strategies' wallets (reconciled, unlocked at start), off with `--no-funds`,
 /// without a treasury configured, or with nothing live to manage.
@@ -257,11 +266,14 @@ async fn start_funds(
     opts: &DaemonOptions,
     store: &Store,
     markets: Option<&live::LiveMarkets>,
-    outflow: Arc<crate::risk::OutflowLedger>,
-    metrics: Arc<Metrics>,
-    shutdown: watch::Receiver<bool>,
-    alerter: alerts::Alerter,
+    wiring: FundsWiring,
 ) -> String {
+    let FundsWiring {
+        outflow,
+        metrics,
+        shutdown,
+        alerter,
+    } = wiring;
     if opts.no_funds {
         return "off: --no-funds".into();
     }
@@ -542,10 +554,12 @@ pub async fn run(config: Config, opts: DaemonOptions) -> Result<(), DaemonError>
         &opts,
         &store,
         markets.as_ref(),
-        outflow.clone(),
-        metrics.clone(),
-        shutdown_rx.clone(),
-        alerter.clone(),
+        FundsWiring {
+            outflow: outflow.clone(),
+            metrics: metrics.clone(),
+            shutdown: shutdown_rx.clone(),
+            alerter: alerter.clone(),
+        },
     )
     .await;
     tracing::info!(funds = %funds_status, "funds manager");

@@ -7,6 +7,7 @@
 
 pub mod audit;
 pub mod backtests;
+pub mod backup;
 pub mod chain_txs;
 pub mod control;
 pub mod daemon;
