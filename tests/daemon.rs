@@ -593,3 +593,49 @@ async fn one_daemon_per_database_and_monitoring_only_never_trades() {
         assert_eq!(trade_count(&db).await, 0, "{kind}: monitoring-only traded");
     }
 }
+
+/// Runbook parity: `bot start --market-only` runs the feed and the API only, and says so.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn market_only_watches_and_says_what_runs() {
+    let db = TestDb::new("sqlite").await;
+    let ex = FakeBinance::start().await;
+    let config = write_config(
+        &db,
+        &ex.url,
+        "[funds]\ntreasury = \"0x000000000000000000000000000000000000dEaD\"\n",
+    );
+    db.run(&[
+        "--config", &config, "strategy", "create", "-t", "grid", "-s", "BTC/USDT", "-n", "m", "-p",
+        PARAMS,
+    ])
+    .ok();
+    let d = RunningDaemon::start(&db, &config, &["--market-only"]).await;
+    replay(&ex, &capture_frames(1_500)).await;
+    let watched = d
+        .until(Duration::from_secs(5), || async {
+            d.get("/api/v1/status").await.1["feed"]["symbols"][0]["ticks"]
+                .as_u64()
+                .unwrap_or(0)
+                > 100
+        })
+        .await;
+    assert!(watched.is_some(), "the feed runs");
+    assert_eq!(trade_count(&db).await, 0, "nothing trades");
+    let status = db
+        .run(&["--config", &config, "--json", "bot", "status"])
+        .ok()
+        .json();
+    assert_eq!(status["trading"], "off: --market-only", "{status}");
+    assert_eq!(status["funds"], "off: --market-only", "{status}");
+    let text = db
+        .run(&["--config", &config, "bot", "status"])
+        .ok()
+        .stdout
+        .clone();
+    assert!(
+        text.contains("strategies  trading: off: --market-only"),
+        "{text}"
+    );
+    let (_, health) = d.get("/api/health").await;
+    assert_eq!(health["services"]["funds"], "off: --market-only");
+}

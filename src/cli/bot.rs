@@ -36,6 +36,9 @@ pub struct StartArgs {
     /// Watch the markets of the strategies and serve the API, never trade.
     #[arg(long)]
     pub monitoring_only: bool,
+    /// The market feed and the API only: no strategies, no funds manager.
+    #[arg(long)]
+    pub market_only: bool,
 }
 
 pub async fn run(cmd: BotCommand, ctx: &Context) -> Result<(), CliError> {
@@ -50,8 +53,9 @@ pub async fn run(cmd: BotCommand, ctx: &Context) -> Result<(), CliError> {
 async fn start(a: StartArgs, ctx: &Context) -> Result<(), CliError> {
     let opts = DaemonOptions {
         no_strategies: a.no_strategies,
-        no_funds: a.no_funds,
-        monitoring_only: a.monitoring_only,
+        no_funds: a.no_funds || a.market_only,
+        monitoring_only: a.monitoring_only || a.market_only,
+        market_only: a.market_only,
     };
     daemon::run(ctx.config.clone(), opts)
         .await
@@ -185,6 +189,7 @@ async fn status(ctx: &Context) -> Result<(), CliError> {
         "kill_switch": {"engaged": ks.engaged, "reason": ks.reason},
         "trading_mode": mode,
         "funds": daemon.as_ref().and_then(|d| d.funds_status.clone()),
+        "trading": daemon.as_ref().and_then(|d| d.strategies_status.clone()),
         "paused_by_risk": risk_paused,
         "buys_blocked": buys_blocked,
         "risk_events_today": risk,
@@ -251,6 +256,9 @@ async fn status(ctx: &Context) -> Result<(), CliError> {
             "not engaged".into()
         }
     );
+    if let Some(t) = doc["trading"].as_str() {
+        println!("strategies  trading: {t}");
+    }
     if let Some(f) = doc["funds"].as_str() {
         println!("funds       {f}");
     }

@@ -51,11 +51,26 @@ pub struct DaemonOptions {
     pub no_funds: bool,
     /// Watch markets and serve the API; never trade.
     pub monitoring_only: bool,
+    /// `--market-only` (no strategies, no funds): named so in `bot status`.
+    pub market_only: bool,
 }
 
 impl DaemonOptions {
     fn trades(&self) -> bool {
         !(self.no_strategies || self.monitoring_only)
+    }
+
+    /// What `bot status` says of trading.
+    fn trading_status(&self) -> &'static str {
+        if self.market_only {
+            "off: --market-only"
+        } else if self.monitoring_only {
+            "off: --monitoring-only"
+        } else if self.no_strategies {
+            "off: --no-strategies"
+        } else {
+            "running"
+        }
     }
 }
 
@@ -274,6 +289,9 @@ async fn start_funds(
         shutdown,
         alerter,
     } = wiring;
+    if opts.market_only {
+        return "off: --market-only".into();
+    }
     if opts.no_funds {
         return "off: --no-funds".into();
     }
@@ -564,6 +582,9 @@ pub async fn run(config: Config, opts: DaemonOptions) -> Result<(), DaemonError>
     .await;
     tracing::info!(funds = %funds_status, "funds manager");
     store.set_daemon_funds_status(pid, &funds_status).await?;
+    store
+        .set_daemon_strategies_status(pid, opts.trading_status())
+        .await?;
     let mut live_rt = live_runtime::LiveRuntime::new(
         markets.take(),
         config.clone(),

@@ -21,6 +21,8 @@ pub struct DaemonInfo {
     pub markets: std::collections::BTreeMap<String, crate::market::divergence::MarketPrices>,
     /// What its funds manager is doing (`running (…)`, `off: …`).
     pub funds_status: Option<String>,
+    /// Whether it trades its strategies (`running`, `off: --market-only`, …).
+    pub strategies_status: Option<String>,
 }
 
 impl Store {
@@ -73,6 +75,20 @@ impl Store {
         Ok(())
     }
 
+    /// Record whether the daemon trades its strategies (read by `bot status`).
+    pub async fn set_daemon_strategies_status(
+        &self,
+        pid: i64,
+        status: &str,
+    ) -> Result<(), StoreError> {
+        sqlx::query("UPDATE daemon SET strategies_status = $1 WHERE id = 1 AND pid = $2")
+            .bind(status.to_string())
+            .bind(pid)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
     /// Record what the funds manager is doing (read by `bot status`, `funds status`).
     pub async fn set_daemon_funds_status(&self, pid: i64, status: &str) -> Result<(), StoreError> {
         sqlx::query("UPDATE daemon SET funds_status = $1 WHERE id = 1 AND pid = $2")
@@ -118,7 +134,7 @@ impl Store {
     pub async fn daemon_info(&self) -> Result<Option<DaemonInfo>, StoreError> {
         let row = sqlx::query(
             "SELECT pid, host, api_addr, started_at, heartbeat_at, stopped_at, stop_requested, live_status, \
-             markets, funds_status FROM daemon WHERE id = 1",
+             markets, funds_status, strategies_status FROM daemon WHERE id = 1",
         )
         .fetch_optional(&self.pool)
         .await?;
@@ -136,6 +152,7 @@ impl Store {
             .unwrap_or_default();
         Ok(Some(DaemonInfo {
             funds_status: r.try_get("funds_status")?,
+            strategies_status: r.try_get("strategies_status")?,
             markets,
             pid: r.try_get("pid")?,
             host: r.try_get("host")?,
