@@ -397,11 +397,11 @@ async fn invalid_create_inputs_are_rejected_and_change_nothing() {
                 "-s",
                 "BTC/USDT",
                 "-n",
-                "has space",
+                "two  spaces",
                 "-p",
                 GRID_PARAMS,
             ]),
-            "name: \"has space\" must be 1 to 64 characters",
+            "name: \"two  spaces\" must be 1 to 64 characters",
         ),
         (
             args(&[
@@ -726,4 +726,67 @@ pub fn order(strategy_id: i64, cell: i64) -> bsc_bot::store::PlacedOrder {
         tag: None,
         status: "pending",
     }
+}
+
+/// Runbook parity: `strategy create -n "Canary Grid V2" -p '{"grid_count":5,"base_order_size":"10"}'`
+/// — a name with spaces, and a range centred on the current price ± 5 % (or `range_pct`).
+#[tokio::test]
+async fn a_grid_without_prices_is_centred_on_the_current_price() {
+    let db = TestDb::new("sqlite").await;
+    let create = |name: &str, params: &str| {
+        db.run(&[
+            "--json", "strategy", "create", "-t", "grid", "-s", "BTC/USDT", "-n", name, "-m",
+            "paper", "-p", params,
+        ])
+    };
+    let params = r#"{"grid_count":5,"base_order_size":"10"}"#;
+    create("Canary Grid V2", params).fails_with(1, "no current price of BTC/USDT");
+    // The latest data: its last close is 119,231.36.
+    let data = db.dir.path().join("backtest-data");
+    std::fs::create_dir_all(&data).unwrap();
+    std::fs::copy(
+        common::repo_path("tests/data/BTCUSDT-1m-2025-08-01_to_2025-08-11.csv"),
+        data.join("BTCUSDT-1m-2025-08-01_to_2025-08-11.csv"),
+    )
+    .unwrap();
+    let out = create("Canary Grid V2", params).ok().json();
+    assert_eq!(out["strategy"]["name"], "Canary Grid V2");
+    assert_eq!(out["strategy"]["params"]["lower_price"], "113269.792");
+    assert_eq!(out["strategy"]["params"]["upper_price"], "125192.928");
+    let note = out["centred_range"].as_str().unwrap();
+    assert!(
+        note.starts_with("range 113269.792 .. 125192.928: 119231.36 ± 5 % (the latest data"),
+        "{note}"
+    );
+    let out = create(
+        "Canary Grid V3",
+        r#"{"grid_count":5,"base_order_size":"10","range_pct":"2"}"#,
+    )
+    .ok()
+    .json();
+    assert_eq!(out["strategy"]["params"]["lower_price"], "116846.7328");
+    assert!(out["strategy"]["params"].get("range_pct").is_none());
+    // The human output prints the range.
+    let text = db
+        .run(&[
+            "strategy",
+            "create",
+            "-t",
+            "grid",
+            "-s",
+            "BTC/USDT",
+            "-n",
+            "Canary Grid V4",
+            "-p",
+            params,
+        ])
+        .ok()
+        .stdout
+        .clone();
+    assert!(text.contains("range 113269.792 .. 125192.928"), "{text}");
+    create(
+        "bad",
+        r#"{"grid_count":5,"base_order_size":"10","range_pct":"150"}"#,
+    )
+    .fails_with(1, "params.range_pct");
 }

@@ -116,6 +116,11 @@ pub fn list_data_files(path: &Path) -> std::io::Result<Vec<PathBuf>> {
 
 /// Timestamp (µs) of the last row of a file, read from its tail; `None` if it has no data row.
 pub fn last_timestamp_us(path: &Path) -> Option<i64> {
+    last_row(path).map(|(ts, _)| ts)
+}
+
+/// The time (µs) and price of a data file's last row (a kline's close), read from its end.
+pub fn last_row(path: &Path) -> Option<(i64, rust_decimal::Decimal)> {
     use std::io::{Seek, SeekFrom};
     let mut file = File::open(path).ok()?;
     let len = file.metadata().ok()?.len();
@@ -129,12 +134,13 @@ pub fn last_timestamp_us(path: &Path) -> Option<i64> {
         .rfind(|l| l.first().is_some_and(u8::is_ascii_digit))?;
     let mut f: [&[u8]; 12] = [&[]; 12];
     let count = split_fields(line, &mut f);
-    let ix = match detect(&f[..count.min(12)], count)? {
-        DataFormat::Kline12 | DataFormat::Kline6 => 0,
-        DataFormat::Trades => 4,
-        DataFormat::AggTrades => 5,
+    let (ts, price) = match detect(&f[..count.min(12)], count)? {
+        DataFormat::Kline12 | DataFormat::Kline6 => (0, 4),
+        DataFormat::Trades => (4, 1),
+        DataFormat::AggTrades => (5, 1),
     };
-    parse_int(f[ix]).map(ts_to_us)
+    let price = std::str::from_utf8(f[price]).ok()?.parse().ok()?;
+    Some((parse_int(f[ts]).map(ts_to_us)?, price))
 }
 
 /// Streams ticks `(ts_us, price)` from files in order, calling `on_tick` for each price seen and

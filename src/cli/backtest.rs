@@ -237,7 +237,7 @@ async fn run_cmd(args: RunArgs, ctx: &Context) -> Result<(), CliError> {
 
 /// Files of one symbol under `root`, grouped by kind (`1m`, `trades`, …); 1-minute klines are
 /// preferred, then aggTrades, then trades, then any other interval.
-fn symbol_files(root: &Path, symbol: &Symbol) -> Result<Vec<PathBuf>, CliError> {
+pub(crate) fn symbol_files(root: &Path, symbol: &Symbol) -> Result<Vec<PathBuf>, CliError> {
     let prefix = format!("{}{}-", symbol.base(), symbol.quote());
     let all = crate::backtest::data::list_data_files(root).map_err(|e| {
         CliError::invalid(format!(

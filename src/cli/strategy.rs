@@ -9,6 +9,7 @@ use super::output::{id_list, print_json, print_table};
 use super::{CliError, Context};
 use crate::chain::ChainClient;
 use crate::clock::{format_ms, wall_clock_ms};
+use crate::market::Symbol;
 use crate::store::{StrategyRecord, StrategyRef};
 use crate::strategy::spec::{RawFlags, RawSpec};
 use crate::strategy::{LifecycleAction, StrategyMode, StrategyStatus};
@@ -110,11 +111,102 @@ pub async fn run(cmd: StrategyCommand, ctx: &Context) -> Result<(), CliError> {
     }
 }
 
-fn build_spec(
-    args: &CreateArgs,
-    pool_fee_bps: u32,
-) -> Result<crate::strategy::StrategySpec, CliError> {
-    let mut raw = RawSpec::from_file_and_flags(
+/// A grid created without `lower_price` and `upper_price` is centred on the market's current
+/// price ± `range_pct` percent (default 5, as `backtest quick-grid`): the price comes from a
+/// running daemon (the last price a strategy on the market saw within the minute) or else from
+/// the newest downloaded data. Returns what was chosen, to print.
+async fn centre_range(raw: &mut RawSpec, ctx: &Context) -> Result<Option<String>, CliError> {
+    let Some(serde_json::Value::Object(params)) = raw.params.as_mut() else {
+        return Ok(None);
+    };
+    let range_pct = match params.remove("range_pct") {
+        None => rust_decimal::Decimal::from(5),
+        Some(v) => v
+            .as_str()
+            .map(str::to_string)
+            .unwrap_or_else(|| v.to_string())
+            .parse::<rust_decimal::Decimal>()
+            .ok()
+            .filter(|p| *p > rust_decimal::Decimal::ZERO && *p < rust_decimal::Decimal::ONE_HUNDRED)
+            .ok_or_else(|| {
+                CliError::invalid(format!(
+                    "params.range_pct {v}: expected a decimal in (0, 100)"
+                ))
+            })?,
+    };
+    if params.contains_key("lower_price") || params.contains_key("upper_price") {
+        return Ok(None);
+    }
+    let Some(symbol) = raw.symbol.as_deref().and_then(|s| s.parse::<Symbol>().ok()) else {
+        return Ok(None);
+    };
+    let store = ctx.open_store().await?;
+    let now = wall_clock_ms();
+    let mut found = None;
+    if super::bot::running_daemon(&store).await.is_some() {
+        for s in store.list_strategies(None).await? {
+            if s.symbol != symbol.to_string() || now - s.updated_at > 60_000 {
+                continue;
+            }
+            let price = s
+                .state
+                .as_deref()
+                .and_then(|t| serde_json::from_str::<serde_json::Value>(t).ok())
+                .and_then(|d| d["last_price"].as_str().and_then(|p| p.parse().ok()));
+            if let Some(p) = price {
+                found = Some((p, "the running daemon's last price".to_string()));
+                break;
+            }
+        }
+    }
+    if found.is_none() {
+        let root = ctx.config.base_dir.join(&ctx.config.data.dir);
+        if let Ok(files) = super::backtest::symbol_files(&root, &symbol) {
+            if let Some((ts, p)) = files
+                .iter()
+                .rev()
+                .find_map(|f| crate::backtest::data::last_row(f))
+            {
+                found = Some((
+                    p,
+                    format!("the latest data ({})", crate::clock::format_ms(ts / 1000)),
+                ));
+            }
+        }
+    }
+    let Some((price, source)) = found else {
+        return Err(CliError::invalid(format!(
+            "params: no lower_price / upper_price, and no current price of {symbol} to centre the \
+             range on (no running daemon trading it, no data under {}): give both prices, or \
+             `bsc-bot data download -s {symbol}`",
+            ctx.config.data.dir
+        )));
+    };
+    let f = range_pct / rust_decimal::Decimal::ONE_HUNDRED;
+    let round = |d: rust_decimal::Decimal| {
+        d.round_dp_with_strategy(8, rust_decimal::RoundingStrategy::MidpointNearestEven)
+            .normalize()
+    };
+    let (lower, upper) = (
+        round(price * (rust_decimal::Decimal::ONE - f)),
+        round(price * (rust_decimal::Decimal::ONE + f)),
+    );
+    params.insert(
+        "lower_price".into(),
+        serde_json::Value::from(lower.to_string()),
+    );
+    params.insert(
+        "upper_price".into(),
+        serde_json::Value::from(upper.to_string()),
+    );
+    Ok(Some(format!(
+        "range {lower} .. {upper}: {} ± {range_pct} % ({source})",
+        price.normalize()
+    )))
+}
+
+fn raw_spec(args: &CreateArgs) -> Result<RawSpec, CliError> {
+    Ok(RawSpec::from_file_and_flags(
         args.file.as_deref(),
         RawFlags {
             type_name: args.type_name.as_deref(),
@@ -124,7 +216,14 @@ fn build_spec(
             params: args.params.as_deref(),
             wallet: args.wallet.as_deref(),
         },
-    )?;
+    )?)
+}
+
+fn build_spec(
+    args: &CreateArgs,
+    mut raw: RawSpec,
+    pool_fee_bps: u32,
+) -> Result<crate::strategy::StrategySpec, CliError> {
     // The safety gate first: nothing about a live strategy is considered without it.
     let live = raw.mode.as_deref().and_then(|m| m.parse().ok()) == Some(StrategyMode::Live);
     if live && !args.confirm_live {
@@ -192,9 +291,11 @@ async fn check_live_market(
 async fn create(args: CreateArgs, ctx: &Context) -> Result<(), CliError> {
     let store = ctx.open_store().await?;
     let audit = ctx.audit("strategy create");
-    let (record, warnings) = ctx
+    let (record, warnings, centred) = ctx
         .audited(&store, &audit, async {
-            let spec = build_spec(&args, ctx.config.dex.fee_bps)?;
+            let mut raw = raw_spec(&args)?;
+            let centred = centre_range(&mut raw, ctx).await?;
+            let spec = build_spec(&args, raw, ctx.config.dex.fee_bps)?;
             if spec.mode == StrategyMode::Live {
                 check_live_market(&spec, &ctx.config).await?;
             } else if ctx.config.market.paper_price_source != "pool"
@@ -220,16 +321,21 @@ async fn create(args: CreateArgs, ctx: &Context) -> Result<(), CliError> {
             let record = store
                 .create_strategy(&spec, initial, &audit, wall_clock_ms())
                 .await?;
-            Ok((record, spec.params.warnings()))
+            Ok((record, spec.params.warnings(), centred))
         })
         .await?;
     if ctx.json {
-        return print_json(&json!({"strategy": record, "warnings": warnings}));
+        return print_json(
+            &json!({"strategy": record, "warnings": warnings, "centred_range": centred}),
+        );
     }
     println!(
         "created strategy {} {:?}: {} {} {}, {}",
         record.id, record.name, record.kind, record.symbol, record.mode, record.status
     );
+    if let Some(c) = &centred {
+        println!("  {c}");
+    }
     for w in &warnings {
         eprintln!("warning: {w}");
     }

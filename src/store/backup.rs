@@ -270,16 +270,17 @@ mod tests {
         let stamps: Vec<i64> = (0..120).map(|i| end - i * day / 2).collect();
         let kept = retained(&stamps, 7, 4, 12);
         // 7 days (newest of each), plus older week and month representatives.
-        let newest_per_day: Vec<i64> = (0..7).map(|d| end - d * day).collect();
+        // Mar 1 has one backup (00:00); each earlier day's newest is at 12:00.
+        let newest_per_day: Vec<i64> = std::iter::once(end)
+            .chain((1..7).map(|d| end - d * day + day / 2))
+            .collect();
         for t in &newest_per_day {
             assert!(kept.contains(t), "{t}");
         }
-        assert!(kept.len() <= 7 + 4 + 12);
-        assert!(kept.len() > 7);
-        assert!(
-            !kept.contains(&(end - day / 2)),
-            "the older one of a day goes"
-        );
-        assert!(kept.contains(stamps.last().unwrap_or(&0)) || kept.len() >= 9);
+        assert!(!kept.contains(&(end - day)), "the older one of Feb 28 goes");
+        // Four ISO weeks add Feb 22, 15 and 8 (the newest week's is Mar 1); the months add
+        // Jan 31 and Dec 31 (the oldest backup, 2025-12-31 12:00).
+        assert_eq!(kept.len(), 7 + 3 + 2, "{kept:?}");
+        assert!(kept.contains(&1_767_182_400_000));
     }
 }

@@ -204,16 +204,20 @@ impl RawSpec {
     }
 }
 
-/// Names are what operators type and grep for: short, no spaces, never a bare number
-/// (a bare number is read as a strategy id).
+/// Names are what operators type and grep for: short, words separated by single spaces
+/// (`Canary Grid V2`), never a bare number (a bare number is read as a strategy id).
 fn validate_name(name: &str) -> Result<String, ParamError> {
     let ok_chars = name
         .chars()
-        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
-    if name.is_empty() || name.len() > 64 || !ok_chars {
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | ' '));
+    let spaced_well = !name.starts_with(' ') && !name.ends_with(' ') && !name.contains("  ");
+    if name.is_empty() || name.len() > 64 || !ok_chars || !spaced_well {
         return Err(ParamError::new(
             "name",
-            format!("{name:?} must be 1 to 64 characters of letters, digits, '-', '_' or '.'"),
+            format!(
+                "{name:?} must be 1 to 64 characters of letters, digits, '-', '_', '.' and single \
+                 spaces between words"
+            ),
         ));
     }
     if name.chars().all(|c| c.is_ascii_digit()) {
