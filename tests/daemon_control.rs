@@ -560,3 +560,183 @@ async fn a_strategy_on_a_new_symbol_subscribes_and_trades() {
         drop(d);
     }
 }
+
+/// Runbook parity: scale a canary up — pause, `strategy update` its `base_order_size`, resume:
+/// buys placed after the update spend the new size, the lot held before sells as it was bought,
+/// the levels cannot change, an active strategy is not updated, and a restart keeps it all.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn strategy_update_scales_a_paused_grid() {
+    let db = TestDb::new("sqlite").await;
+    let ex = FakeBinance::start().await;
+    let config = write_config(&db, &ex.url, "");
+    create_btc_grid(&db, &config, "canary");
+    let store = db.store().await;
+    let d = RunningDaemon::start(&db, &config, &[]).await;
+    assert!(ex.wait_connections(1, Duration::from_secs(10)).await);
+    let mut id = 0;
+    let mut send = |price: &str| {
+        id += 1;
+        ex.send(Cmd::Text(trade_frame(id, price, now_ms())));
+    };
+    let fills = |store: &bsc_bot::store::Store| {
+        let store = store.clone();
+        async move { store.trading_history(Some(1), 1000).await.unwrap() }
+    };
+    // Start at the top, then one buy of 100 at 28,195.
+    for _ in 0..50 {
+        send("28200");
+        send("28196");
+        if !fills(&store).await.is_empty() || d.engine_status(1).await.as_deref() == Some("active")
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let mut bought = Vec::new();
+    for _ in 0..50 {
+        send("28195");
+        bought = fills(&store).await;
+        if !bought.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(bought.len(), 1);
+    assert_eq!(bought[0].quote_amount, "100");
+    // Active: refused.
+    cli(
+        &db,
+        &config,
+        true,
+        &[
+            "strategy",
+            "update",
+            "1",
+            "-p",
+            r#"{"base_order_size":"250"}"#,
+        ],
+    )
+    .fails_with(1, "pause it first");
+    cli(&db, &config, true, &["strategy", "pause", "1"]).ok();
+    cli(
+        &db,
+        &config,
+        true,
+        &["strategy", "update", "1", "-p", r#"{"grid_count":5}"#],
+    )
+    .fails_with(1, "levels cannot change");
+    cli(
+        &db,
+        &config,
+        true,
+        &[
+            "strategy",
+            "update",
+            "1",
+            "-p",
+            r#"{"base_order_size":"-1"}"#,
+        ],
+    )
+    .fails_with(1, "base_order_size");
+    let updated = cli(
+        &db,
+        &config,
+        true,
+        &[
+            "--json",
+            "strategy",
+            "update",
+            "1",
+            "-p",
+            r#"{"base_order_size":"250"}"#,
+        ],
+    )
+    .ok()
+    .json();
+    assert_eq!(updated["changed"][0]["key"], "base_order_size", "{updated}");
+    assert_eq!(updated["changed"][0]["before"], "100");
+    assert_eq!(updated["changed"][0]["after"], "250");
+    // Restart while paused: the strategy comes back under the new parameters.
+    drop(d);
+    let d = RunningDaemon::start(&db, &config, &[]).await;
+    assert!(ex.wait_connections(2, Duration::from_secs(10)).await);
+    cli(&db, &config, true, &["strategy", "resume", "1"]).ok();
+    assert!(d
+        .until(Duration::from_secs(5), || async {
+            d.engine_status(1).await.as_deref() == Some("active")
+        })
+        .await
+        .is_some());
+    // Down through 28,190: a buy of 250. Up through 28,200: the old lot sells as bought.
+    let mut after = Vec::new();
+    for _ in 0..50 {
+        send("28190");
+        after = fills(&store).await;
+        if after.len() >= 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(after.len(), 2, "{after:?}");
+    let newest = after.iter().max_by_key(|t| t.id).unwrap();
+    assert_eq!(
+        (newest.side.as_str(), newest.quote_amount.as_str()),
+        ("buy", "250")
+    );
+    let mut sold = None;
+    for _ in 0..50 {
+        send("28200");
+        let all = fills(&store).await;
+        sold = all.into_iter().find(|t| t.side == "sell");
+        if sold.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let sold = sold.expect("the lot bought at 28,195 sells at 28,200");
+    assert_eq!(sold.base_amount, bought[0].base_amount, "sold as bought");
+    // Without a restart: the running daemon swaps the paused grid for the updated one.
+    cli(&db, &config, true, &["strategy", "pause", "1"]).ok();
+    assert!(d
+        .until(Duration::from_secs(5), || async {
+            d.engine_status(1).await.as_deref() == Some("paused")
+        })
+        .await
+        .is_some());
+    cli(
+        &db,
+        &config,
+        true,
+        &[
+            "strategy",
+            "update",
+            "1",
+            "-p",
+            r#"{"base_order_size":"300"}"#,
+        ],
+    )
+    .ok();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    cli(&db, &config, true, &["strategy", "resume", "1"]).ok();
+    let mut bigger = None;
+    for _ in 0..50 {
+        send("28185");
+        bigger = fills(&store)
+            .await
+            .into_iter()
+            .find(|t| t.side == "buy" && t.quote_amount == "300");
+        if bigger.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        bigger.is_some(),
+        "a buy of 300 after an update without a restart"
+    );
+    let audit = store.audit_log(20).await.unwrap();
+    assert!(audit
+        .iter()
+        .any(|a| a.command == "strategy update" && a.outcome == "ok"));
+    store.close().await;
+}

@@ -39,6 +39,15 @@ pub enum StrategyCommand {
         #[arg(long)]
         reason: Option<String>,
     },
+    /// Change a paused strategy's parameters: only the keys given change (e.g. a canary scaled
+    /// up: `-p '{"base_order_size":"50"}'`); validated as at create; audited. A grid's levels
+    /// (lower_price, upper_price, grid_count, spacing) cannot change; lots it holds keep their
+    /// size and sell at their cell's level; buys placed from now on use the new size.
+    Update {
+        strategy: String,
+        #[arg(short, long)]
+        params: String,
+    },
     /// Conditional orders (resting grid orders, stop-loss, take-profit).
     #[command(subcommand)]
     Conditional(ConditionalCommand),
@@ -93,6 +102,7 @@ pub async fn run(cmd: StrategyCommand, ctx: &Context) -> Result<(), CliError> {
         StrategyCommand::Create(args) => create(args, ctx).await,
         StrategyCommand::List { status } => list(status, ctx).await,
         StrategyCommand::Status { strategy } => status(&strategy, ctx).await,
+        StrategyCommand::Update { strategy, params } => update(&strategy, &params, ctx).await,
         StrategyCommand::Pause { strategy, reason } => {
             transition(&strategy, LifecycleAction::Pause, reason, ctx).await
         }
@@ -535,6 +545,78 @@ async fn status(strategy: &str, ctx: &Context) -> Result<(), CliError> {
             f("fills"),
             f("round_trips")
         );
+    }
+    Ok(())
+}
+
+async fn update(strategy: &str, changes: &str, ctx: &Context) -> Result<(), CliError> {
+    let store = ctx.open_store().await?;
+    let audit = ctx.audit("strategy update");
+    let (before, after) = ctx
+        .audited(&store, &audit, async {
+            let changes: serde_json::Value = serde_json::from_str(changes)
+                .map_err(|e| CliError::invalid(format!("params: not JSON: {e}")))?;
+            let Some(changes) = changes.as_object().filter(|c| !c.is_empty()) else {
+                return Err(CliError::invalid(
+                    "params: expected a JSON object with the keys to change",
+                ));
+            };
+            let record = store.get_strategy(&StrategyRef::parse(strategy)).await?;
+            let mut merged = record.params.clone();
+            if let Some(m) = merged.as_object_mut() {
+                for (k, v) in changes {
+                    m.insert(k.clone(), v.clone());
+                }
+            }
+            let old = crate::strategy::StrategyParams::parse(&record.kind, &record.params)?;
+            let new = crate::strategy::StrategyParams::parse(&record.kind, &merged)
+                .map_err(|e| CliError::invalid(format!("params.{e}")))?;
+            if let Some(why) = new.update_refusal(&old) {
+                return Err(CliError::invalid(why));
+            }
+            let after = new.params_json();
+            let before = store
+                .update_strategy_params(
+                    &StrategyRef::Id(record.id),
+                    &after,
+                    &audit,
+                    wall_clock_ms(),
+                )
+                .await?;
+            Ok((before, after))
+        })
+        .await?;
+    let changed: Vec<(String, serde_json::Value, serde_json::Value)> = after
+        .as_object()
+        .into_iter()
+        .flatten()
+        .filter(|(k, v)| before.params.get(k.as_str()) != Some(*v))
+        .map(|(k, v)| {
+            (
+                k.clone(),
+                before.params.get(k.as_str()).cloned().unwrap_or_default(),
+                v.clone(),
+            )
+        })
+        .collect();
+    if ctx.json {
+        let doc: Vec<_> = changed
+            .iter()
+            .map(|(k, b, a)| json!({"key": k, "before": b, "after": a}))
+            .collect();
+        return print_json(
+            &json!({"id": before.id, "name": before.name, "params": after, "changed": doc}),
+        );
+    }
+    println!(
+        "strategy {} {:?} updated (resume it to trade on the new parameters)",
+        before.id, before.name
+    );
+    for (k, b, a) in &changed {
+        println!("  {k}: {b} -> {a}");
+    }
+    if changed.is_empty() {
+        println!("  nothing changed");
     }
     Ok(())
 }

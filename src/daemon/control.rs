@@ -52,6 +52,8 @@ pub struct Poller {
     pub started_ms: i64,
     pub trades: bool,
     pub known: BTreeMap<i64, StrategyStatus>,
+    /// The parameters each known strategy runs with (a `strategy update` changes them).
+    pub known_params: BTreeMap<i64, serde_json::Value>,
     pub kill_switch: bool,
     /// The trading mode the engine has (the daemon applies the one on record at start).
     pub trading_mode: crate::risk::TradingMode,
@@ -184,6 +186,15 @@ impl Poller {
         let strategies = self.store.list_strategies(None).await?;
         let mut symbols_changed = false;
         for s in strategies {
+            if self.known.contains_key(&s.id) {
+                match self.known_params.get(&s.id) {
+                    Some(p) if *p != s.params => self.apply_params(&s).await,
+                    Some(_) => {}
+                    None => {
+                        self.known_params.insert(s.id, s.params.clone());
+                    }
+                }
+            }
             let prev = self.known.get(&s.id).copied();
             match prev {
                 Some(p) if p == s.status => {}
@@ -271,6 +282,52 @@ impl Poller {
             }
         }
         Ok(())
+    }
+
+    /// A paused strategy's parameters changed on record: the engine swaps it for the same one
+    /// under the new parameters (and its risk limits follow).
+    async fn apply_params(&mut self, s: &crate::store::StrategyRecord) {
+        self.known_params.insert(s.id, s.params.clone());
+        let params = match crate::strategy::StrategyParams::parse(&s.kind, &s.params) {
+            Ok(p) => p,
+            Err(e) => {
+                tracing::error!(strategy = s.id, error = %e, "updated parameters do not parse");
+                return;
+            }
+        };
+        let (reg, id) = (self.registry.clone(), s.id);
+        let call: EngineCall<DaemonRecorder, RoutedVenue> = Box::new(move |engine| {
+            let Some(ix) = reg.lock().ok().and_then(|r| r.ix(id)) else {
+                return;
+            };
+            let snapshot = engine.snapshot(ix);
+            match params.restore_updated(&snapshot) {
+                Ok(strategy) => {
+                    if engine.replace_strategy(ix, strategy, params.fee_bps()) {
+                        let limits = reg
+                            .lock()
+                            .map(|r| r.risk.for_strategy(&params.risk_overrides()))
+                            .ok();
+                        if let Some(l) = limits {
+                            engine.risk_mut().set_strategy_limits(ix, l);
+                        }
+                        let snaps =
+                            super::snapshot_ops(engine, [ix], crate::clock::wall_clock_ms());
+                        engine.recorder_mut().commit_event(snaps);
+                        tracing::info!(strategy = id, "parameters updated");
+                    } else {
+                        tracing::warn!(
+                            strategy = id,
+                            "parameters changed on record while not paused; kept the running ones"
+                        );
+                    }
+                }
+                Err(e) => {
+                    tracing::error!(strategy = id, error = %e, "cannot apply updated parameters")
+                }
+            }
+        });
+        let _ = self.call_tx.send(call).await;
     }
 
     /// A strategy priced by its pool, created while the daemon runs: its wallet and pool are

@@ -760,6 +760,7 @@ pub async fn run(config: Config, opts: DaemonOptions) -> Result<(), DaemonError>
         started_ms: started,
         trades: opts.trades(),
         known,
+        known_params: BTreeMap::new(),
         kill_switch: kill.engaged,
         config: config.clone(),
     };

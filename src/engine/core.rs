@@ -188,6 +188,43 @@ impl<R: Recorder, V: Venue> Engine<R, V> {
         ix
     }
 
+    /// Replace a paused strategy by the same one under updated parameters (`strategy update`):
+    /// its parked orders are cancelled and it re-issues what its state calls for under the new
+    /// parameters (parked until it resumes). Refused (`false`) unless it is paused.
+    pub fn replace_strategy(
+        &mut self,
+        ix: StrategyIx,
+        strategy: Box<dyn Strategy>,
+        fee_bps: u32,
+    ) -> bool {
+        if self.slots.get(ix).map(|s| s.status) != Some(StrategyStatus::Paused) {
+            return false;
+        }
+        let ts = self.now_us;
+        for (order, _) in std::mem::take(&mut self.slots[ix].parked) {
+            self.recorder
+                .order_cancelled(ix, order.id, "parameters updated", ts);
+        }
+        self.slots[ix].strategy = strategy;
+        self.slots[ix].fee_bps = fee_bps;
+        if self.slots[ix].strategy.started() {
+            let price = self.symbols[self.slots[ix].symbol].last_price;
+            let mut intents = std::mem::take(&mut self.intents);
+            intents.clear();
+            {
+                let mut ctx = StrategyCtx {
+                    ts_us: ts,
+                    price,
+                    intents: &mut intents,
+                };
+                self.slots[ix].strategy.on_restore(&mut ctx);
+            }
+            self.apply_intents(ix, &mut intents);
+            self.intents = intents;
+        }
+        true
+    }
+
     /// Move the engine's clock forward (never back). The live loop calls it before control,
     /// calls and venue fills, so what they record carries the time they happened, not the time
     /// of the last trade.

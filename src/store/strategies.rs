@@ -226,6 +226,61 @@ impl Store {
     }
 
     /// Apply pause / resume / stop. Stop also cancels the strategy's pending conditional orders.
+    /// Replace a paused strategy's parameters (already validated against its type), and the
+    /// copy of them inside its saved state, so a restart restores it under the new ones.
+    /// Returns the record as it was before.
+    pub async fn update_strategy_params(
+        &self,
+        r: &StrategyRef,
+        params: &serde_json::Value,
+        ctx: &AuditContext,
+        now_ms: i64,
+    ) -> Result<StrategyRecord, StoreError> {
+        let (mut tx, _) = self.begin_control_write(now_ms).await?;
+        let current = find_strategy(&mut tx, r).await?;
+        if current.status != StrategyStatus::Paused {
+            return Err(StoreError::Conflict(format!(
+                "strategy {} is {}: pause it first (`strategy pause {}`), update, then resume",
+                current.id, current.status, current.id
+            )));
+        }
+        let state = match &current.state {
+            Some(text) => {
+                let mut doc: serde_json::Value = serde_json::from_str(text).map_err(|e| {
+                    StoreError::Corrupt(format!("strategy {} state: {e}", current.id))
+                })?;
+                if let Some(strategy) = doc.get_mut("strategy").and_then(|s| s.as_object_mut()) {
+                    strategy.insert("params".into(), params.clone());
+                }
+                Some(doc.to_string())
+            }
+            None => None,
+        };
+        sqlx::query(
+            "UPDATE strategies SET params = $1, state = $2, updated_at = $3 WHERE id = $4 \
+             AND status = 'paused'",
+        )
+        .bind(params.to_string())
+        .bind(state)
+        .bind(now_ms)
+        .bind(current.id)
+        .execute(&mut *tx)
+        .await?;
+        audit::insert(
+            &mut *tx,
+            ctx,
+            "ok",
+            &format!(
+                "strategy {}: params {} -> {}",
+                current.id, current.params, params
+            ),
+            now_ms,
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(current)
+    }
+
     pub async fn transition_strategy(
         &self,
         r: &StrategyRef,

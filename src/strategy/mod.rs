@@ -59,6 +59,28 @@ impl StrategyParams {
         }
     }
 
+    /// Why these parameters cannot replace `old` on a strategy that exists (`None`: they can).
+    pub fn update_refusal(&self, old: &StrategyParams) -> Option<String> {
+        match (old, self) {
+            (StrategyParams::Grid(o), StrategyParams::Grid(n)) => o.level_change(n).map(|key| {
+                format!(
+                    "params.{key}: a grid's levels cannot change (its held lots belong to them); \
+                     stop it and create a new one"
+                )
+            }),
+        }
+    }
+
+    /// Rebuild a strategy from its snapshot under these (updated) parameters: what it holds and
+    /// its cells stay, what it places next follows the new parameters.
+    pub fn restore_updated(&self, snapshot: &Value) -> Result<Box<dyn traits::Strategy>, String> {
+        let mut snapshot = snapshot.clone();
+        if let Some(o) = snapshot.as_object_mut() {
+            o.insert("params".into(), self.params_json());
+        }
+        self.restore(&snapshot)
+    }
+
     /// Rebuild a strategy from its persisted snapshot (daemon restart).
     pub fn restore(&self, snapshot: &Value) -> Result<Box<dyn traits::Strategy>, String> {
         match self {

@@ -177,6 +177,22 @@ impl GridParams {
         })
     }
 
+    /// What an update may not change: the levels (a held lot is tied to its cell's levels).
+    /// `None` when `new` keeps them; the first differing key otherwise.
+    pub fn level_change(&self, new: &GridParams) -> Option<&'static str> {
+        if self.lower_price != new.lower_price {
+            Some("lower_price")
+        } else if self.upper_price != new.upper_price {
+            Some("upper_price")
+        } else if self.grid_count != new.grid_count {
+            Some("grid_count")
+        } else if self.spacing != new.spacing {
+            Some("spacing")
+        } else {
+            None
+        }
+    }
+
     /// `fee_bps / 10000` as an exact decimal.
     pub fn fee_rate(&self) -> Decimal {
         Decimal::from(self.fee_bps) / Decimal::from(10_000)
