@@ -188,6 +188,16 @@ async fn status(ctx: &Context) -> Result<(), CliError> {
         "strategies": {"active": count(StrategyStatus::Active), "paused": count(StrategyStatus::Paused), "stopped": count(StrategyStatus::Stopped), "not_running": not_running},
         "kill_switch": {"engaged": ks.engaged, "reason": ks.reason},
         "trading_mode": mode,
+        "strategy_pnl": strategies
+            .iter()
+            .filter(|s| s.status != StrategyStatus::Stopped)
+            .map(|s| {
+                let perf = super::strategy::performance(s);
+                json!({"id": s.id, "name": s.name, "status": s.status, "total_pnl": perf["total_pnl"],
+                       "realized_pnl": perf["realized_pnl"], "unrealized_pnl": perf["unrealized_pnl"],
+                       "round_trips": perf["round_trips"], "win_rate_pct": perf["win_rate_pct"]})
+            })
+            .collect::<Vec<_>>(),
         "funds": daemon.as_ref().and_then(|d| d.funds_status.clone()),
         "trading": daemon.as_ref().and_then(|d| d.strategies_status.clone()),
         "paused_by_risk": risk_paused,
@@ -218,6 +228,27 @@ async fn status(ctx: &Context) -> Result<(), CliError> {
     );
     if not_running > 0 {
         println!("            {not_running} live not running (see `bsc-bot strategy list`)");
+    }
+    let show = |v: &serde_json::Value| match v {
+        serde_json::Value::String(s) => s.clone(),
+        serde_json::Value::Null => "-".into(),
+        other => other.to_string(),
+    };
+    for p in doc["strategy_pnl"].as_array().into_iter().flatten() {
+        println!(
+            "  {} {:<20} {:<7} pnl {} (realized {}, unrealized {}), {} round trips, win rate {}",
+            p["id"],
+            p["name"].as_str().unwrap_or(""),
+            p["status"].as_str().unwrap_or(""),
+            show(&p["total_pnl"]),
+            show(&p["realized_pnl"]),
+            show(&p["unrealized_pnl"]),
+            show(&p["round_trips"]),
+            match &p["win_rate_pct"] {
+                serde_json::Value::String(w) => format!("{w} %"),
+                _ => "-".into(),
+            }
+        );
     }
     if let Some(feed) = doc["feed"].as_object() {
         println!(

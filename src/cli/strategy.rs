@@ -406,6 +406,12 @@ pub fn performance(s: &StrategyRecord) -> serde_json::Value {
         "fills": ledger.fills,
         "round_trips": ledger.round_trips,
         "winning_round_trips": ledger.winning_round_trips,
+        "win_rate_pct": (ledger.round_trips > 0).then(|| {
+            (rust_decimal::Decimal::from(ledger.winning_round_trips * 100)
+                / rust_decimal::Decimal::from(ledger.round_trips))
+            .round_dp(1)
+        }),
+        "total_pnl": price.map(|p| (ledger.equity(p) - ledger.initial_quote).normalize()),
     })
 }
 
@@ -531,11 +537,22 @@ async fn status(strategy: &str, ctx: &Context) -> Result<(), CliError> {
             other => other.to_string(),
         };
         println!(
-            "  pnl       realized {}  unrealized {} (at {})  fees {}",
+            "  pnl       {} total: realized {}  unrealized {} (at {})  fees {}",
+            f("total_pnl"),
             f("realized_pnl"),
             f("unrealized_pnl"),
             f("last_price"),
             f("fees")
+        );
+        println!(
+            "  trades    {} fills, {} round trips, {} won (win rate {})",
+            f("fills"),
+            f("round_trips"),
+            f("winning_round_trips"),
+            match &p["win_rate_pct"] {
+                serde_json::Value::String(w) => format!("{w} %"),
+                _ => "-".into(),
+            }
         );
         println!(
             "  balances  quote {}  inventory {}  equity {}  ({} fills, {} round trips)",
