@@ -155,3 +155,29 @@ async fn unknown_markets_are_refused_and_spellings_are_one_market() {
     assert!(String::from_utf8_lossy(&out.stdout).contains("market.extra_markets"));
     store.close().await;
 }
+
+/// Issue 11, item 7: an invalid config reports every problem at once, each naming its key.
+#[tokio::test]
+async fn config_validation_reports_every_problem_at_once() {
+    let db = TestDb::new("sqlite").await;
+    let path = db.dir.path().join("bad.toml");
+    std::fs::write(
+        &path,
+        "[database]\nmax_connections = 0\n\n[daemon]\ncontrol_poll_ms = 1\n\n[risk]\nmax_error_rate = \"2\"\n",
+    )
+    .unwrap();
+    let out = db
+        .cmd(&["--config", path.to_str().unwrap(), "config", "check"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("3 config problems"), "{err}");
+    for key in [
+        "database.max_connections",
+        "daemon.control_poll_ms",
+        "risk.max_error_rate",
+    ] {
+        assert!(err.contains(key), "{key} in {err}");
+    }
+}

@@ -47,6 +47,8 @@ pub enum ConfigError {
     SecretInFile { key: String, hint: String },
     #[error("environment variable {var} does not name a config key ({why})")]
     UnknownEnv { var: String, why: String },
+    #[error("{} config problems: {}", .0.len(), .0.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("; "))]
+    Many(Vec<ConfigError>),
 }
 
 /// Where the effective config came from, for `config check` and logs.
@@ -239,28 +241,36 @@ fn typed_like(default: &toml::Value, raw: &str) -> Option<toml::Value> {
     })
 }
 
+/// Every problem at once: an operator fixes the file in one go, not one error per attempt.
 fn validate(config: &Config) -> Result<(), ConfigError> {
-    super::chain::validate(&config.chain, &config.dex)?;
-    config.risk.validate()?;
-    config.funds.validate()?;
+    let mut errors: Vec<ConfigError> = Vec::new();
+    for section in [
+        super::chain::validate(&config.chain, &config.dex),
+        config.risk.validate(),
+        config.funds.validate(),
+    ] {
+        if let Err(e) = section {
+            errors.push(e);
+        }
+    }
     let db = &config.database;
     let url = &db.url;
     if !(db.is_sqlite() || url.starts_with("postgres://") || url.starts_with("postgresql://")) {
-        return Err(ConfigError::Invalid {
+        errors.push(ConfigError::Invalid {
             key: "database.url".into(),
             value: format!("{:?}", db.redacted_url()),
             expected: "sqlite://PATH or postgres://USER@HOST/DB".into(),
         });
     }
     if !(1..=100).contains(&db.max_connections) {
-        return Err(ConfigError::Invalid {
+        errors.push(ConfigError::Invalid {
             key: "database.max_connections".into(),
             value: db.max_connections.to_string(),
             expected: "an integer in 1..=100".into(),
         });
     }
     if !(100..=600_000).contains(&db.busy_timeout_ms) {
-        return Err(ConfigError::Invalid {
+        errors.push(ConfigError::Invalid {
             key: "database.busy_timeout_ms".into(),
             value: db.busy_timeout_ms.to_string(),
             expected: "milliseconds in 100..=600000".into(),
@@ -268,14 +278,14 @@ fn validate(config: &Config) -> Result<(), ConfigError> {
     }
     let archive = &config.data.archive_url;
     if !(archive.starts_with("https://") || archive.starts_with("http://")) {
-        return Err(ConfigError::Invalid {
+        errors.push(ConfigError::Invalid {
             key: "data.archive_url".into(),
             value: format!("{archive:?}"),
             expected: "an http:// or https:// URL".into(),
         });
     }
     if config.data.dir.trim().is_empty() {
-        return Err(ConfigError::Invalid {
+        errors.push(ConfigError::Invalid {
             key: "data.dir".into(),
             value: "\"\"".into(),
             expected: "a folder path".into(),
@@ -283,7 +293,7 @@ fn validate(config: &Config) -> Result<(), ConfigError> {
     }
     for url in &config.market.ws_urls {
         if !(url.starts_with("ws://") || url.starts_with("wss://")) {
-            return Err(ConfigError::Invalid {
+            errors.push(ConfigError::Invalid {
                 key: "market.ws_urls".into(),
                 value: format!("{url:?}"),
                 expected: "ws:// or wss:// URLs".into(),
@@ -296,49 +306,49 @@ fn validate(config: &Config) -> Result<(), ConfigError> {
         .iter()
         .find(|m| m.parse::<crate::market::Symbol>().is_err())
     {
-        return Err(ConfigError::Invalid {
+        errors.push(ConfigError::Invalid {
             key: "market.extra_markets".into(),
             value: format!("{bad:?}"),
             expected: "BASE/QUOTE markets such as \"PEPE/FDUSD\"".into(),
         });
     }
     if config.market.ws_urls.is_empty() {
-        return Err(ConfigError::Invalid {
+        errors.push(ConfigError::Invalid {
             key: "market.ws_urls".into(),
             value: "[]".into(),
             expected: "at least one WebSocket URL".into(),
         });
     }
     if !["binance", "pool"].contains(&config.market.paper_price_source.as_str()) {
-        return Err(ConfigError::Invalid {
+        errors.push(ConfigError::Invalid {
             key: "market.paper_price_source".into(),
             value: format!("{:?}", config.market.paper_price_source),
             expected: "\"binance\" or \"pool\"".into(),
         });
     }
     if config.market.stale_after_secs == 0 || config.market.silent_after_secs == 0 {
-        return Err(ConfigError::Invalid {
+        errors.push(ConfigError::Invalid {
             key: "market.stale_after_secs / market.silent_after_secs".into(),
             value: "0".into(),
             expected: "seconds > 0".into(),
         });
     }
     if config.api.listen.parse::<std::net::SocketAddr>().is_err() {
-        return Err(ConfigError::Invalid {
+        errors.push(ConfigError::Invalid {
             key: "api.listen".into(),
             value: format!("{:?}", config.api.listen),
             expected: "IP:PORT such as \"127.0.0.1:10001\"".into(),
         });
     }
     if config.api.rate_limit_per_sec == 0 {
-        return Err(ConfigError::Invalid {
+        errors.push(ConfigError::Invalid {
             key: "api.rate_limit_per_sec".into(),
             value: "0".into(),
             expected: "requests per second > 0".into(),
         });
     }
     if !(50..=5_000).contains(&config.daemon.control_poll_ms) {
-        return Err(ConfigError::Invalid {
+        errors.push(ConfigError::Invalid {
             key: "daemon.control_poll_ms".into(),
             value: config.daemon.control_poll_ms.to_string(),
             expected: "milliseconds in 50..=5000 (pause and stop-all must land within a second)"
@@ -346,7 +356,7 @@ fn validate(config: &Config) -> Result<(), ConfigError> {
         });
     }
     if !(0..=19).contains(&config.daemon.background_nice) {
-        return Err(ConfigError::Invalid {
+        errors.push(ConfigError::Invalid {
             key: "daemon.background_nice".into(),
             value: config.daemon.background_nice.to_string(),
             expected: "a nice value in 0..=19 (0 leaves priorities alone)".into(),
@@ -354,27 +364,31 @@ fn validate(config: &Config) -> Result<(), ConfigError> {
     }
     let hook = &config.alerts.webhook_url;
     if !(hook.is_empty() || hook.starts_with("http://") || hook.starts_with("https://")) {
-        return Err(ConfigError::Invalid {
+        errors.push(ConfigError::Invalid {
             key: "alerts.webhook_url".into(),
             value: format!("{hook:?}"),
             expected: "an http(s) URL or \"\"".into(),
         });
     }
     if !matches!(config.log.format.as_str(), "text" | "json") {
-        return Err(ConfigError::Invalid {
+        errors.push(ConfigError::Invalid {
             key: "log.format".into(),
             value: format!("{:?}", config.log.format),
             expected: "\"text\" or \"json\"".into(),
         });
     }
     if tracing_subscriber::EnvFilter::try_new(&config.log.level).is_err() {
-        return Err(ConfigError::Invalid {
+        errors.push(ConfigError::Invalid {
             key: "log.level".into(),
             value: format!("{:?}", config.log.level),
             expected: "a tracing filter such as \"info\" or \"bsc_bot=debug,sqlx=warn\"".into(),
         });
     }
-    Ok(())
+    match errors.len() {
+        0 => Ok(()),
+        1 => Err(errors.remove(0)),
+        _ => Err(ConfigError::Many(errors)),
+    }
 }
 
 #[cfg(test)]
