@@ -639,3 +639,23 @@ async fn market_only_watches_and_says_what_runs() {
     let (_, health) = d.get("/api/health").await;
     assert_eq!(health["services"]["funds"], "off: --market-only");
 }
+
+/// Runbook parity: `log.file` — the daemon logs to a daily file as well as stderr.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_daemon_also_logs_to_a_daily_file() {
+    let db = TestDb::new("sqlite").await;
+    let ex = FakeBinance::start().await;
+    let config = write_config(
+        &db,
+        &ex.url,
+        "[log]\nfile = \"logs/bsc-bot.log\"\nkeep_days = 3\n",
+    );
+    let d = RunningDaemon::start(&db, &config, &[]).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    drop(d);
+    let today = chrono::Utc::now().format("%Y-%m-%d").to_string();
+    let file = db.dir.path().join(format!("logs/bsc-bot.log.{today}"));
+    let text = std::fs::read_to_string(&file).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
+    assert!(text.contains("bsc-bot daemon started"), "{text}");
+    assert!(!text.contains("\u{1b}["), "no terminal colours in the file");
+}

@@ -95,7 +95,9 @@ impl Cli {
 /// Logs go to stderr so stdout stays clean for tables and JSON. The daemon logs at the config's
 /// `log.level` / `log.format`; other commands log warnings only unless `--log-level` says otherwise.
 fn init_logging(cli: &Cli, ctx: &Context) {
-    use tracing_subscriber::EnvFilter;
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    use tracing_subscriber::{EnvFilter, Layer};
     let daemon = matches!(cli.command, Command::Bot(bot::BotCommand::Start(_)));
     let level = cli
         .log_level
@@ -115,15 +117,60 @@ fn init_logging(cli: &Cli, ctx: &Context) {
             "text".into()
         }
     });
-    let filter = EnvFilter::try_new(&level).unwrap_or_else(|_| EnvFilter::new("warn"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    let _ = if format == "json" {
-        builder.json().try_init()
+    let json = format == "json";
+    type Boxed = Box<dyn Layer<tracing_subscriber::Registry> + Send + Sync>;
+    let stderr: Boxed = if json {
+        tracing_subscriber::fmt::layer()
+            .json()
+            .with_writer(std::io::stderr)
+            .boxed()
     } else {
-        builder.try_init()
+        tracing_subscriber::fmt::layer()
+            .with_writer(std::io::stderr)
+            .boxed()
     };
+    let mut layers = vec![stderr];
+    // The daemon also writes `log.file`, one file a day, `log.keep_days` kept.
+    if daemon && !ctx.config.log.file.trim().is_empty() {
+        let path = ctx.config.base_dir.join(ctx.config.log.file.trim());
+        let dir = path
+            .parent()
+            .map(std::path::Path::to_path_buf)
+            .unwrap_or_default();
+        let prefix = path
+            .file_name()
+            .map(|n| n.to_string_lossy().to_string())
+            .unwrap_or_else(|| "bsc-bot.log".into());
+        let appender = std::fs::create_dir_all(&dir).ok().and_then(|_| {
+            tracing_appender::rolling::Builder::new()
+                .rotation(tracing_appender::rolling::Rotation::DAILY)
+                .filename_prefix(prefix)
+                .max_log_files(ctx.config.log.keep_days.max(1))
+                .build(&dir)
+                .map_err(|e| eprintln!("log.file {}: {e}; logging to stderr only", path.display()))
+                .ok()
+        });
+        if let Some(appender) = appender {
+            let file: Boxed = if json {
+                tracing_subscriber::fmt::layer()
+                    .json()
+                    .with_ansi(false)
+                    .with_writer(appender)
+                    .boxed()
+            } else {
+                tracing_subscriber::fmt::layer()
+                    .with_ansi(false)
+                    .with_writer(appender)
+                    .boxed()
+            };
+            layers.push(file);
+        }
+    }
+    let filter = EnvFilter::try_new(&level).unwrap_or_else(|_| EnvFilter::new("warn"));
+    let _ = tracing_subscriber::registry()
+        .with(layers)
+        .with(filter)
+        .try_init();
 }
 
 /// Run one parsed command line.

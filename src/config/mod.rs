@@ -189,6 +189,11 @@ pub struct LogConfig {
     pub level: String,
     /// `text` for people, `json` for log shippers.
     pub format: String,
+    /// The daemon also logs to this file (relative to the config file's folder), one file a day
+    /// (`FILE.YYYY-MM-DD`); empty: stderr only.
+    pub file: String,
+    /// Daily log files kept (older ones are deleted at rotation).
+    pub keep_days: usize,
 }
 
 impl Default for Config {
@@ -225,6 +230,8 @@ impl Default for LogConfig {
         LogConfig {
             level: "info".to_string(),
             format: "text".to_string(),
+            file: String::new(),
+            keep_days: 14,
         }
     }
 }
