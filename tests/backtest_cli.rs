@@ -391,3 +391,53 @@ async fn stored_runs_show_and_list_on_every_backend() {
             .fails_with(1, "backtest 999 not found");
     }
 }
+
+/// Issue 11, item 8: a BTC grid on ETH data warns (the file's market, and prices that never
+/// reach the grid); a bookTicker file is refused, with or without its header, never read as bars.
+#[tokio::test]
+async fn mismatched_input_warns_and_quote_files_are_refused() {
+    let db = TestDb::new("sqlite").await;
+    let eth = shared("ETHUSDT-1m-2025-06-01_to_2025-06-04.ohlcv.csv");
+    let r = run_bt(&db, GRID_AUG, &eth, &[]).ok().json();
+    let warnings: Vec<&str> = r["warnings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| w.as_str().unwrap())
+        .collect();
+    assert!(
+        warnings
+            .iter()
+            .any(|w| w.contains("is named for ETHUSDT, not BTC/USDT")),
+        "{warnings:?}"
+    );
+    assert!(
+        warnings
+            .iter()
+            .any(|w| w.contains("never reach the grid's range (112000 .. 119000)")),
+        "{warnings:?}"
+    );
+    // The right market and range: no such warning.
+    let btc = shared("BTCUSDT-1m-2025-08-01_to_2025-08-11.csv");
+    let r = run_bt(&db, GRID_AUG, &btc, &[]).ok().json();
+    assert!(
+        !r["warnings"].to_string().contains("never reach"),
+        "{}",
+        r["warnings"]
+    );
+    // A bookTicker capture (real rows from the 2023-04-05 sample), with and without its header.
+    let rows = "36090299876,28165.47000000,7.98680000,28165.48000000,3.26888000,1680652800004231\n\
+                36090299879,28165.47000000,7.98552000,28165.48000000,3.26888000,1680652800004333\n";
+    let with_header = db.dir.path().join("BTCUSDT-bookTicker-2023-04-05.csv");
+    std::fs::write(
+        &with_header,
+        format!(
+            "update_id,best_bid_price,best_bid_qty,best_ask_price,best_ask_qty,local_recv_time_us\n{rows}"
+        ),
+    )
+    .unwrap();
+    run_bt(&db, GRID_APR, &with_header, &[]).fails_with(1, "a bookTicker file");
+    let bare = db.dir.path().join("quotes.csv");
+    std::fs::write(&bare, rows).unwrap();
+    run_bt(&db, GRID_APR, &bare, &[]).fails_with(1, "bid/ask quotes");
+}

@@ -241,14 +241,29 @@ fn split_fields<'a, const N: usize>(line: &'a [u8], out: &mut [&'a [u8]; N]) -> 
 }
 
 fn detect(fields: &[&[u8]], count: usize) -> Option<DataFormat> {
+    // A 6-column bookTicker row (update id, bid, bid qty, ask, ask qty, time) ends in a
+    // timestamp where a kline ends in its volume, and does not start with one.
+    let time_like = |f: &[u8]| f.len() >= 12 && f.iter().all(u8::is_ascii_digit);
+    let quotes = count == 6 && time_like(fields[5]) && !time_like(fields[0]);
     match count {
         12 => Some(DataFormat::Kline12),
         6 if is_bool(fields[5]) => Some(DataFormat::Trades),
-        6 => Some(DataFormat::Kline6),
+        6 if !quotes => Some(DataFormat::Kline6),
         7 if is_bool(fields[5]) => Some(DataFormat::Trades),
-        7 => Some(DataFormat::AggTrades),
+        // aggTrades without the best-match column ends in the buyer-maker flag; a 7-column
+        // bookTicker row ends in two times.
+        7 if is_bool(fields[6]) => Some(DataFormat::AggTrades),
         8 => Some(DataFormat::AggTrades),
         _ => None,
+    }
+}
+
+/// What a row that is none of the formats probably is, for the error.
+fn misfit_hint(fields: &[&[u8]], count: usize) -> &'static str {
+    if (6..=7).contains(&count) && fields.get(5).is_some_and(|f| f.len() >= 12) {
+        " (bid/ask quotes such as a bookTicker file? backtests read trades, aggTrades or klines)"
+    } else {
+        " (backtests read Binance trades, aggTrades or klines)"
     }
 }
 
@@ -364,11 +379,22 @@ impl TickReader {
             Some(fmt) => fmt,
             None => {
                 if !f[0].first().is_some_and(u8::is_ascii_digit) {
-                    // A header row (first field is a name, not a number).
+                    // A header row (first field is a name, not a number); a quote file's says so.
+                    if line
+                        .windows(b"best_bid".len())
+                        .any(|w| w.eq_ignore_ascii_case(b"best_bid"))
+                    {
+                        return Err("a bookTicker file (best bid/ask quotes), not trades or \
+                                    klines: backtests read Binance trades, aggTrades or klines"
+                            .to_string());
+                    }
                     return Ok(());
                 }
                 let fmt = detect(&f[..count.min(12)], count).ok_or_else(|| {
-                    format!("cannot tell the format of a row with {count} columns")
+                    format!(
+                        "cannot tell the format of a row with {count} columns{}",
+                        misfit_hint(&f[..count.min(12)], count)
+                    )
                 })?;
                 self.file_format = Some(fmt);
                 self.summary.format.get_or_insert(fmt);

@@ -107,6 +107,50 @@ pub struct BacktestOutcome {
     pub chart: Option<PathBuf>,
 }
 
+/// What in the data does not fit the backtest: files named for another market, or prices that
+/// never reach the grid's range (it would show a flat result that means nothing).
+fn data_warnings(
+    spec: &BacktestSpec,
+    params: &StrategyParams,
+    lowest: PriceKey,
+    highest: PriceKey,
+) -> Vec<String> {
+    let mut out = Vec::new();
+    let wanted = format!("{}{}", spec.symbol.base(), spec.symbol.quote());
+    let markets: std::collections::BTreeSet<String> = crate::market::known::shipped()
+        .map(|m| format!("{}{}", m.base(), m.quote()))
+        .collect();
+    for f in &spec.files {
+        let name = f
+            .file_name()
+            .map(|n| n.to_string_lossy().to_ascii_uppercase())
+            .unwrap_or_default();
+        let prefix = name.split(['-', '_', '.']).next().unwrap_or("");
+        if prefix != wanted && markets.contains(prefix) {
+            out.push(format!(
+                "data file {} is named for {prefix}, not {}: is it the right market?",
+                f.display(),
+                spec.symbol
+            ));
+        }
+    }
+    if let (Some((lower, upper)), Some(lo), Some(hi)) = (
+        params.price_range(),
+        lowest.to_decimal(),
+        highest.to_decimal(),
+    ) {
+        if hi < lower || lo > upper {
+            out.push(format!(
+                "the prices ({} .. {}) never reach the grid's range ({lower} .. {upper}): nothing \
+                 could trade; is the data the grid's market?",
+                lo.normalize(),
+                hi.normalize()
+            ));
+        }
+    }
+    out
+}
+
 fn pct(x: Decimal) -> Decimal {
     (x * Decimal::ONE_HUNDRED).round_dp_with_strategy(8, RoundingStrategy::MidpointNearestEven)
 }
@@ -180,6 +224,8 @@ pub fn run_backtest(
     }
     let mut reader = TickReader::new(spec.read);
     let mut done_before = 0u64;
+    // The prices the data went through, for a grid they never reach.
+    let (mut lowest, mut highest) = (PriceKey(i128::MAX), PriceKey(i128::MIN));
     for file in files {
         let file_len = std::fs::metadata(file).map(|m| m.len()).unwrap_or(0);
         // A file that ends before the window starts has nothing to give: skip it unread.
@@ -209,6 +255,8 @@ pub fn run_backtest(
                     Err(e) => params_error = Some(e),
                 }
             }
+            lowest = lowest.min(key);
+            highest = highest.max(key);
             engine.on_tick(0, ts, key);
         };
         let mut on_progress = |done: u64| progress(done_before + done, total, 0);
@@ -270,7 +318,11 @@ pub fn run_backtest(
         },
         final_status,
         data: reader.summary,
-        warnings: params.warnings(),
+        warnings: {
+            let mut w = params.warnings();
+            w.extend(data_warnings(spec, &params, lowest, highest));
+            w
+        },
         venue: (spec.delays != SimDelays::default()).then_some(VenueSummary {
             latency_ms: spec.delays.latency_us / 1000,
             fail_ppm: spec.delays.fail_ppm,

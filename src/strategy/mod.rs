@@ -59,6 +59,13 @@ impl StrategyParams {
         }
     }
 
+    /// The prices the strategy trades between (a grid's lower and upper price).
+    pub fn price_range(&self) -> Option<(rust_decimal::Decimal, rust_decimal::Decimal)> {
+        match self {
+            StrategyParams::Grid(p) => Some((p.lower_price, p.upper_price)),
+        }
+    }
+
     /// Why these parameters cannot replace `old` on a strategy that exists (`None`: they can).
     pub fn update_refusal(&self, old: &StrategyParams) -> Option<String> {
         match (old, self) {
