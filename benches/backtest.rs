@@ -67,6 +67,7 @@ fn bench(c: &mut Criterion) {
             read: ReadOptions::default(),
             slippage_bps: 0,
             delays: Default::default(),
+            amm: None,
         };
         let out = tempfile::tempdir().expect("tempdir");
         group.bench_with_input(BenchmarkId::new("end_to_end_csv", n), &spec, |b, spec| {

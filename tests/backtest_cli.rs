@@ -441,3 +441,76 @@ async fn mismatched_input_warns_and_quote_files_are_refused() {
     std::fs::write(&bare, rows).unwrap();
     run_bt(&db, GRID_APR, &bare, &[]).fails_with(1, "bid/ask quotes");
 }
+
+/// Issue 12, part 3: `--fill-model amm` fills as a constant-product pool at the trigger price
+/// would, after the pool fee and gas; the report splits pool fees, price impact and gas; the
+/// pinned limit model is unchanged.
+#[tokio::test]
+async fn the_amm_fill_model_reports_fees_impact_and_gas() {
+    let db = TestDb::new("sqlite").await;
+    let data = shared("BTCUSDT-1m-2025-08-01_to_2025-08-11.csv");
+    let limit = run_bt(&db, GRID_AUG, &data, &[]).ok().json();
+    assert!(
+        limit.get("swap_costs").is_none(),
+        "the limit model reads as before"
+    );
+    // A thin pool (2 BTC) makes the impact plain; gas 150,000 × 0.1 gwei × 600 = 0.009.
+    let amm = run_bt(
+        &db,
+        GRID_AUG,
+        &data,
+        &["--fill-model", "amm", "--pool-reserves", "2:230000"],
+    )
+    .ok()
+    .json();
+    let costs = &amm["swap_costs"];
+    let dec = |v: &serde_json::Value| {
+        v.as_str()
+            .unwrap()
+            .parse::<rust_decimal::Decimal>()
+            .unwrap()
+    };
+    assert_eq!(dec(&costs["gas_per_swap"]), "0.009".parse().unwrap());
+    let fills = amm["fills"].as_u64().unwrap();
+    assert!(fills > 0);
+    assert_eq!(
+        dec(&costs["gas"]),
+        dec(&costs["gas_per_swap"]) * rust_decimal::Decimal::from(fills),
+        "gas on every swap"
+    );
+    assert!(dec(&costs["pool_fees"]) > rust_decimal::Decimal::ZERO);
+    assert!(dec(&costs["price_impact"]) > rust_decimal::Decimal::ZERO);
+    assert!(
+        dec(&amm["realized_pnl"]) < dec(&limit["realized_pnl"]),
+        "a thin pool's grid earns less than the limit model says"
+    );
+    assert!(!amm["warnings"].to_string().contains("round trip's cost"));
+    // Cells of 10 on 115,000 (0.87 bps) cannot pay two pool fees: warned.
+    let narrow = r#"{"lower_price":"115000","upper_price":"115100","grid_count":11,"base_order_size":"100"}"#;
+    let r = run_bt(
+        &db,
+        narrow,
+        &data,
+        &["--fill-model", "amm", "--pool-reserves", "2:230000"],
+    )
+    .ok()
+    .json();
+    assert!(
+        r["warnings"]
+            .to_string()
+            .contains("below a round trip's cost in this pool"),
+        "{}",
+        r["warnings"]
+    );
+    // The pool is required, and only for the AMM model.
+    run_bt(&db, GRID_AUG, &data, &["--fill-model", "amm"]).fails_with(1, "--pool-reserves");
+    run_bt(&db, GRID_AUG, &data, &["--pool-reserves", "2:230000"])
+        .fails_with(1, "--pool-reserves is for --fill-model amm");
+    run_bt(
+        &db,
+        GRID_AUG,
+        &data,
+        &["--fill-model", "amm", "--pool-reserves", "2"],
+    )
+    .fails_with(1, "expected BASE:QUOTE");
+}

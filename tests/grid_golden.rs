@@ -279,7 +279,10 @@ fn slippage_applies_to_market_orders_only() {
     let p = StrategyParams::parse("grid", &serde_json::from_str(GRID).unwrap()).unwrap();
     let mut e = Engine::new(
         1,
-        SimVenue::new(SimVenueConfig { slippage_bps: 100 }),
+        SimVenue::new(SimVenueConfig {
+            slippage_bps: 100,
+            amm: None,
+        }),
         RiskGuard::new(RiskLimits::default()),
         MemoryRecorder::default(),
     );

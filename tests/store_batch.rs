@@ -293,6 +293,8 @@ async fn writer_forgets_finished_orders() {
                 base: Decimal::new(1, 1),
                 quote: Decimal::TEN,
                 fee: Decimal::ZERO,
+                impact: Decimal::ZERO,
+                gas: Decimal::ZERO,
                 lot_cost: None,
                 ts_us: 2_000,
             },

@@ -42,6 +42,9 @@ pub struct BacktestRecorder {
     pub failed_retryable: u64,
     pub failed_permanent: u64,
     pub refused: u64,
+    /// Swap costs beside the pool fee (AMM fill model): price impact and gas, in quote.
+    pub impact: Decimal,
+    pub gas: Decimal,
 }
 
 impl BacktestRecorder {
@@ -72,6 +75,8 @@ impl BacktestRecorder {
             failed_retryable: 0,
             failed_permanent: 0,
             refused: 0,
+            impact: Decimal::ZERO,
+            gas: Decimal::ZERO,
         }
     }
 
@@ -146,6 +151,8 @@ impl Recorder for BacktestRecorder {
 
     fn fill(&mut self, fill: &Fill, ledger: &Ledger) {
         self.fills += 1;
+        self.impact += fill.impact;
+        self.gas += fill.gas;
         self.observe_equity(ledger.equity(fill.price));
         if self.fill_marks.len() < 20_000 {
             self.fill_marks

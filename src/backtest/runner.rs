@@ -41,6 +41,8 @@ pub struct BacktestSpec {
     pub slippage_bps: u32,
     /// Venue latency and failures (default: every order answered at once).
     pub delays: SimDelays,
+    /// `--fill-model amm`: fills as a constant-product pool gives them (default: at the limit).
+    pub amm: Option<crate::venue::sim::AmmPool>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -85,6 +87,19 @@ pub struct BacktestResult {
     /// `--fail-rate`, `--reject-rate`), so instant-venue results read exactly as before.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub venue: Option<VenueSummary>,
+    /// Present only with `--fill-model amm`: what the swaps cost beside the price, in quote —
+    /// pool fees, price impact (against the pool's mid price) and gas.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub swap_costs: Option<SwapCosts>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SwapCosts {
+    pub pool_fees: Decimal,
+    pub price_impact: Decimal,
+    pub gas: Decimal,
+    /// Gas of one swap, in quote.
+    pub gas_per_swap: Decimal,
 }
 
 /// The delayed venue's settings and what it did.
@@ -151,6 +166,52 @@ fn data_warnings(
     out
 }
 
+/// With the AMM fill model: the narrowest cell of a grid whose edge (its width over its lower
+/// level) is below what a round trip costs — two pool fees, the price impact of buying and
+/// selling a lot in this pool, and two swaps' gas — loses on every round trip.
+fn amm_warnings(params: &StrategyParams, pool: &crate::venue::sim::AmmPool) -> Vec<String> {
+    let StrategyParams::Grid(g) = params;
+    let levels = crate::strategy::grid::grid_levels(g);
+    let Some((i, lower, width)) = levels
+        .windows(2)
+        .enumerate()
+        .map(|(i, w)| (i, w[0], w[1] - w[0]))
+        .filter(|(_, l, _)| *l > Decimal::ZERO)
+        .min_by(|a, b| (a.2 / a.1).cmp(&(b.2 / b.1)))
+    else {
+        return Vec::new();
+    };
+    let bps = Decimal::from(10_000);
+    let size = g.base_order_size;
+    let (_, quote_reserve) = pool.reserves_at(lower);
+    let impact = if quote_reserve + size > Decimal::ZERO {
+        Decimal::TWO * size / (quote_reserve + size)
+    } else {
+        Decimal::ZERO
+    };
+    let gas = if size > Decimal::ZERO {
+        Decimal::TWO * pool.gas_quote / size
+    } else {
+        Decimal::ZERO
+    };
+    let cost = (Decimal::from(2 * g.fee_bps) / bps + impact + gas) * bps;
+    let edge = width / lower * bps;
+    if edge >= cost {
+        return Vec::new();
+    }
+    vec![format!(
+        "cell {i} ({} .. {}) is {} bps wide, below a round trip's cost in this pool: {} bps \
+         (2 × {} bps pool fee, {} bps price impact, {} bps gas): it loses on every round trip",
+        lower.normalize(),
+        (lower + width).normalize(),
+        edge.round_dp(2).normalize(),
+        cost.round_dp(2).normalize(),
+        g.fee_bps,
+        (impact * bps).round_dp(2).normalize(),
+        (gas * bps).round_dp(2).normalize()
+    )]
+}
+
 fn pct(x: Decimal) -> Decimal {
     (x * Decimal::ONE_HUNDRED).round_dp_with_strategy(8, RoundingStrategy::MidpointNearestEven)
 }
@@ -208,6 +269,7 @@ pub fn run_backtest(
     };
     let venue = SimVenue::new(SimVenueConfig {
         slippage_bps: spec.slippage_bps,
+        amm: spec.amm,
     })
     .with_delays(spec.delays);
     let mut engine = Engine::new(
@@ -321,6 +383,9 @@ pub fn run_backtest(
         warnings: {
             let mut w = params.warnings();
             w.extend(data_warnings(spec, &params, lowest, highest));
+            if let Some(pool) = &spec.amm {
+                w.extend(amm_warnings(&params, pool));
+            }
             w
         },
         venue: (spec.delays != SimDelays::default()).then_some(VenueSummary {
@@ -332,6 +397,12 @@ pub fn run_backtest(
             failed_permanent: recorder.failed_permanent,
             refused: recorder.refused,
             in_flight_at_end,
+        }),
+        swap_costs: spec.amm.map(|pool| SwapCosts {
+            pool_fees: (ledger.fees - recorder.gas).normalize(),
+            price_impact: recorder.impact.round_dp(8).normalize(),
+            gas: recorder.gas.normalize(),
+            gas_per_swap: pool.gas_quote.normalize(),
         }),
     };
     let chart = match out_dir {

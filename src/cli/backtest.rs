@@ -70,6 +70,71 @@ pub struct CommonArgs {
     pub slippage_bps: u32,
     #[command(flatten)]
     pub venue: VenueArgs,
+    #[command(flatten)]
+    pub fill: FillArgs,
+}
+
+/// How fills are priced: at the limit (the pinned model), or as a constant-product pool swap.
+#[derive(Debug, Args, Default)]
+pub struct FillArgs {
+    /// `limit`: at the order's limit price with a flat fee; `amm`: what a Uniswap-V2-style pool
+    /// whose price is the trigger price returns for the order's size, after the pool fee
+    /// (`fee_bps`), less gas.
+    #[arg(long, default_value = "limit", value_parser = ["limit", "amm"])]
+    pub fill_model: String,
+    /// The pool for `--fill-model amm`, by its reserves at any one price: `BASE:QUOTE`
+    /// (e.g. `250:25000000` for 250 BTC against 25 M USDT). Its depth holds at every price.
+    #[arg(long)]
+    pub pool_reserves: Option<String>,
+    /// Gas of one swap (units; PancakeSwap V2 swaps use ~110,000-150,000).
+    #[arg(long, default_value_t = 150_000)]
+    pub gas_units: u64,
+    /// Gas price in gwei (BSC: ~0.1).
+    #[arg(long, default_value = "0.1")]
+    pub gas_price_gwei: String,
+    /// BNB's price in the quote asset, to turn gas into quote.
+    #[arg(long, default_value = "600")]
+    pub bnb_price: String,
+}
+
+impl FillArgs {
+    pub fn pool(&self) -> Result<Option<crate::venue::sim::AmmPool>, CliError> {
+        if self.fill_model != "amm" {
+            if self.pool_reserves.is_some() {
+                return Err(CliError::invalid("--pool-reserves is for --fill-model amm"));
+            }
+            return Ok(None);
+        }
+        let Some(reserves) = &self.pool_reserves else {
+            return Err(CliError::invalid(
+                "--fill-model amm needs the pool: --pool-reserves BASE:QUOTE",
+            ));
+        };
+        let bad = || {
+            CliError::invalid(format!(
+                "--pool-reserves {reserves:?}: expected BASE:QUOTE, two decimals > 0"
+            ))
+        };
+        let (b, q) = reserves.split_once(':').ok_or_else(bad)?;
+        let (b, q) = (
+            parse_decimal(b.trim()).ok_or_else(bad)?,
+            parse_decimal(q.trim()).ok_or_else(bad)?,
+        );
+        let decimal = |flag: &str, text: &str| {
+            parse_decimal(text)
+                .filter(|d| *d >= Decimal::ZERO)
+                .ok_or_else(|| {
+                    CliError::invalid(format!("--{flag} {text:?}: expected a decimal >= 0"))
+                })
+        };
+        let gwei = decimal("gas-price-gwei", &self.gas_price_gwei)?;
+        let bnb = decimal("bnb-price", &self.bnb_price)?;
+        let gas_quote =
+            Decimal::from(self.gas_units) * gwei * bnb / Decimal::from(1_000_000_000u64);
+        crate::venue::sim::AmmPool::from_reserves(b, q, gas_quote)
+            .map(Some)
+            .ok_or_else(bad)
+    }
 }
 
 /// A venue that answers late and sometimes fails, to see a strategy with orders in flight.
@@ -153,6 +218,8 @@ pub struct QuickGridArgs {
     pub slippage_bps: u32,
     #[command(flatten)]
     pub venue: VenueArgs,
+    #[command(flatten)]
+    pub fill: FillArgs,
 }
 
 pub async fn run(cmd: BacktestCommand, ctx: &Context) -> Result<(), CliError> {
@@ -231,6 +298,7 @@ async fn run_cmd(args: RunArgs, ctx: &Context) -> Result<(), CliError> {
         read: read_options(&args.common)?,
         slippage_bps: args.common.slippage_bps,
         delays: args.common.venue.delays()?,
+        amm: args.common.fill.pool()?,
     };
     execute(bt, ctx).await
 }
@@ -338,6 +406,7 @@ async fn quick_grid(args: QuickGridArgs, ctx: &Context) -> Result<(), CliError> 
         },
         slippage_bps: args.slippage_bps,
         delays: args.venue.delays()?,
+        amm: args.fill.pool()?,
     };
     execute(bt, ctx).await
 }

@@ -232,6 +232,8 @@ async fn recovered_fill(
         base,
         quote,
         fee,
+        impact: Decimal::ZERO,
+        gas: Decimal::ZERO,
         lot_cost,
         ts_us: now_ms.saturating_mul(1000),
     };

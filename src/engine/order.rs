@@ -144,6 +144,12 @@ pub struct Fill {
     pub quote: Decimal,
     /// Fee in quote.
     pub fee: Decimal,
+    /// What a swap lost to the pool's price impact (quote, against the pool's mid price before
+    /// it, pool fee apart) and paid in gas (quote); zero on limit-price fills.
+    #[serde(default, skip_serializing_if = "Decimal::is_zero")]
+    pub impact: Decimal,
+    #[serde(default, skip_serializing_if = "Decimal::is_zero")]
+    pub gas: Decimal,
     pub lot_cost: Option<Decimal>,
     /// Event time (µs) of the price that caused it.
     pub ts_us: i64,

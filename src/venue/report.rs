@@ -40,6 +40,8 @@ impl Execution {
             base,
             quote,
             fee,
+            impact: Decimal::ZERO,
+            gas: Decimal::ZERO,
             lot_cost: self.lot_cost,
             ts_us,
         }

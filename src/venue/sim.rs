@@ -12,7 +12,7 @@
 
 use std::collections::VecDeque;
 
-use rust_decimal::{Decimal, RoundingStrategy};
+use rust_decimal::{Decimal, MathematicalOps, RoundingStrategy};
 
 pub use super::report::Execution;
 use super::report::VenueReport;
@@ -29,6 +29,57 @@ pub const PPM: u32 = 1_000_000;
 pub struct SimVenueConfig {
     /// Market orders fill this many bps worse than the price seen.
     pub slippage_bps: u32,
+    /// Fill as a constant-product pool would (`--fill-model amm`); `None`: at the limit price.
+    pub amm: Option<AmmPool>,
+}
+
+/// A Uniswap-V2-style pool for fills: its depth, and the gas each swap pays.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AmmPool {
+    /// √(base reserve × quote reserve): constant as the price moves, so a pool "at" any trigger
+    /// price has reserves `L/√P` base and `L·√P` quote.
+    pub liquidity: Decimal,
+    /// Gas of one swap, in quote (gas units × gas price × BNB price).
+    pub gas_quote: Decimal,
+}
+
+impl AmmPool {
+    /// A pool given by its reserves (`--pool-reserves BASE:QUOTE`).
+    pub fn from_reserves(base: Decimal, quote: Decimal, gas_quote: Decimal) -> Option<AmmPool> {
+        (base > Decimal::ZERO && quote > Decimal::ZERO).then(|| AmmPool {
+            liquidity: (base * quote).sqrt().unwrap_or_default(),
+            gas_quote,
+        })
+    }
+
+    /// The reserves `(base, quote)` of this pool when its price is `price`, to token units
+    /// (18 decimals).
+    pub fn reserves_at(&self, price: Decimal) -> (Decimal, Decimal) {
+        let root = price.sqrt().unwrap_or_default();
+        if root.is_zero() {
+            return (Decimal::ZERO, Decimal::ZERO);
+        }
+        (
+            (self.liquidity / root).round_dp(18),
+            (self.liquidity * root).round_dp(18),
+        )
+    }
+}
+
+/// `getAmountOut` of a Uniswap V2 pair, in exact decimals: what `amount_in` buys from a pool
+/// holding `reserve_in` and `reserve_out`, after a fee of `fee_bps`.
+pub fn amount_out(
+    amount_in: Decimal,
+    reserve_in: Decimal,
+    reserve_out: Decimal,
+    fee_bps: u32,
+) -> Decimal {
+    let with_fee = amount_in * Decimal::from(10_000 - fee_bps.min(10_000));
+    let denominator = reserve_in * Decimal::from(10_000) + with_fee;
+    if denominator.is_zero() {
+        return Decimal::ZERO;
+    }
+    with_fee * reserve_out / denominator
 }
 
 /// When and whether the simulated venue answers; the default answers every order at once.
@@ -96,8 +147,56 @@ impl SimVenue {
         self.queue.len()
     }
 
+    /// A swap of `o` on the configured pool with its price at `price` (the trigger): what a
+    /// constant-product pool returns for that size after its fee, less the swap's gas.
+    fn amm_fill(&self, pool: &AmmPool, o: &Execution, price: Decimal, ts_us: i64) -> Fill {
+        let (reserve_base, reserve_quote) = pool.reserves_at(price);
+        let fee_rate = Decimal::from(o.fee_bps) / Decimal::from(10_000);
+        let gas = pool.gas_quote;
+        let (base, quote, fee, impact) = match (o.side, o.amount) {
+            (Side::Buy, amount) => {
+                let spend = match amount {
+                    Amount::Quote(q) => q,
+                    Amount::Base(b) => b * price,
+                };
+                // The gas comes out of what the order spends (it never spends more).
+                let input = (spend - gas).max(Decimal::ZERO);
+                let got = down(amount_out(input, reserve_quote, reserve_base, o.fee_bps));
+                let fee = input * fee_rate;
+                // At the mid price, the input after fee would have bought this much more.
+                let impact = (input - fee) - got * price;
+                (got, spend, fee + gas, impact)
+            }
+            (Side::Sell, amount) => {
+                let lot = match amount {
+                    Amount::Base(b) => b,
+                    Amount::Quote(q) => down(q / price),
+                };
+                let out = down(amount_out(lot, reserve_base, reserve_quote, o.fee_bps));
+                let fee = lot * price * fee_rate;
+                let impact = lot * price - fee - out;
+                (lot, out - gas, fee + gas, impact)
+            }
+        };
+        let effective = if base.is_zero() {
+            price
+        } else {
+            match o.side {
+                Side::Buy => (quote - gas) / base,
+                Side::Sell => (quote + gas) / base,
+            }
+        };
+        let mut fill = o.fill(effective, base, quote, fee, ts_us);
+        fill.impact = impact.max(Decimal::ZERO);
+        fill.gas = gas;
+        fill
+    }
+
     /// The fill of `o` at `market` (the price seen) or at its limit.
     pub fn fill_of(&self, o: &Execution, market: Decimal, ts_us: i64) -> Fill {
+        if let Some(pool) = &self.config.amm {
+            return self.amm_fill(pool, o, o.limit.unwrap_or(market), ts_us);
+        }
         let price = match o.limit {
             Some(limit) => limit,
             None => {
@@ -209,5 +308,100 @@ impl Venue for SimVenue {
 
     fn next_due_us(&self) -> Option<i64> {
         self.queue.front().map(|q| q.due_us)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn d(s: &str) -> Decimal {
+        s.parse().unwrap_or_default()
+    }
+
+    fn order(side: Side, amount: Amount, limit: &str, fee_bps: u32) -> Execution {
+        Execution {
+            order_id: 1,
+            strategy: 0,
+            symbol: 0,
+            tag: 0,
+            side,
+            amount,
+            lot_cost: None,
+            limit: Some(d(limit)),
+            fee_bps,
+        }
+    }
+
+    /// 100 BTC against 10,000,000 USDT; gas 150,000 units × 0.1 gwei × 600 = 0.009 USDT.
+    fn venue() -> SimVenue {
+        SimVenue::new(SimVenueConfig {
+            slippage_bps: 0,
+            amm: AmmPool::from_reserves(d("100"), d("10000000"), d("0.009")),
+        })
+    }
+
+    #[test]
+    fn the_pool_keeps_its_depth_at_any_price() {
+        let pool = AmmPool::from_reserves(d("100"), d("10000000"), Decimal::ZERO).unwrap();
+        assert_eq!(pool.reserves_at(d("100000")), (d("100"), d("10000000")));
+        let (b, q) = pool.reserves_at(d("90000"));
+        assert_eq!((q / b).round_dp(6), d("90000"));
+        assert_eq!((b * q).round_dp(6), d("1000000000"));
+    }
+
+    #[test]
+    fn a_buy_gets_what_get_amount_out_gives_after_fee_and_gas() {
+        // 25 bps (PancakeSwap V2): getAmountOut multiplies the input by 9975 / 10000.
+        let fill = venue().fill_of(
+            &order(Side::Buy, Amount::Quote(d("1000")), "100000", 25),
+            d("1"),
+            0,
+        );
+        let input = d("1000") - d("0.009");
+        let want =
+            down(input * d("9975") * d("100") / (d("10000000") * d("10000") + input * d("9975")));
+        assert_eq!(fill.base, want);
+        assert_eq!(
+            fill.quote,
+            d("1000"),
+            "spends exactly its quote, gas included"
+        );
+        assert_eq!(fill.gas, d("0.009"));
+        assert_eq!(fill.fee, input * d("0.0025") + d("0.009"));
+        // Worse than the mid price by the impact: 999.991 × 0.9975 / 100,000 would buy more.
+        assert_eq!(fill.impact, input * d("0.9975") - want * d("100000"));
+        assert!(fill.impact > Decimal::ZERO);
+        assert!(fill.price > d("100000"));
+    }
+
+    #[test]
+    fn a_sell_gets_what_get_amount_out_gives_after_fee_and_gas() {
+        // 30 bps (Uniswap V2): 997 / 1000.
+        let fill = venue().fill_of(
+            &order(Side::Sell, Amount::Base(d("0.01")), "100000", 30),
+            d("1"),
+            0,
+        );
+        let out = down(
+            d("0.01") * d("9970") * d("10000000") / (d("100") * d("10000") + d("0.01") * d("9970")),
+        );
+        assert_eq!(fill.base, d("0.01"), "sends exactly its lot");
+        assert_eq!(fill.quote, out - d("0.009"));
+        assert_eq!(fill.fee, d("0.01") * d("100000") * d("0.003") + d("0.009"));
+        assert_eq!(fill.impact, d("1000") - d("3") - out);
+        assert!(fill.price < d("100000"));
+    }
+
+    #[test]
+    fn without_a_pool_fills_stay_at_the_limit() {
+        let v = SimVenue::new(SimVenueConfig::default());
+        let fill = v.fill_of(
+            &order(Side::Buy, Amount::Quote(d("1000")), "100000", 25),
+            d("1"),
+            0,
+        );
+        assert_eq!(fill.price, d("100000"));
+        assert_eq!((fill.gas, fill.impact), (Decimal::ZERO, Decimal::ZERO));
     }
 }
