@@ -659,3 +659,60 @@ async fn the_daemon_also_logs_to_a_daily_file() {
     assert!(text.contains("bsc-bot daemon started"), "{text}");
     assert!(!text.contains("\u{1b}["), "no terminal colours in the file");
 }
+
+/// Issue 12: paper can fill through a constant-product pool (`market.paper_fill_model = "amm"`):
+/// a buy triggered at its limit pays the pool's price impact and gas beside the fee.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn paper_fills_through_the_configured_pool() {
+    let db = TestDb::new("sqlite").await;
+    let ex = FakeBinance::start().await;
+    let config = write_config(&db, &ex.url, "");
+    let text = std::fs::read_to_string(&config).unwrap().replace(
+        "[market]\n",
+        "[market]\npaper_fill_model = \"amm\"\npaper_pool_reserves = \"2:56400\"\n",
+    );
+    std::fs::write(&config, text).unwrap();
+    db.run(&[
+        "--config", &config, "strategy", "create", "-t", "grid", "-s", "BTC/USDT", "-n", "amm",
+        "-p",
+        r#"{"lower_price":"28100","upper_price":"28200","grid_count":21,"base_order_size":"100","fee_bps":25}"#,
+    ])
+    .ok();
+    let store = db.store().await;
+    let _d = RunningDaemon::start(&db, &config, &[]).await;
+    assert!(ex.wait_connections(1, Duration::from_secs(10)).await);
+    let mut trades = Vec::new();
+    for i in 0..50 {
+        ex.send(Cmd::Text(trade_frame(
+            2 * i,
+            "28200",
+            bsc_bot::clock::wall_clock_ms(),
+        )));
+        ex.send(Cmd::Text(trade_frame(
+            2 * i + 1,
+            "28195",
+            bsc_bot::clock::wall_clock_ms(),
+        )));
+        trades = store.trading_history(Some(1), 10).await.unwrap();
+        if !trades.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let buy = trades.first().expect("a buy at 28,195");
+    let price: rust_decimal::Decimal = buy.price.parse().unwrap();
+    assert!(
+        price > "28195".parse().unwrap(),
+        "the pool's impact: {price}"
+    );
+    let base: rust_decimal::Decimal = buy.base_amount.parse().unwrap();
+    let at_limit: rust_decimal::Decimal = "100".parse::<rust_decimal::Decimal>().unwrap()
+        * "0.9975".parse::<rust_decimal::Decimal>().unwrap()
+        / "28195".parse::<rust_decimal::Decimal>().unwrap();
+    assert!(base < at_limit, "{base} < {at_limit}");
+    assert_eq!(
+        buy.quote_amount, "100",
+        "spends exactly its quote, gas included"
+    );
+    store.close().await;
+}

@@ -312,6 +312,19 @@ fn validate(config: &Config) -> Result<(), ConfigError> {
             expected: "BASE/QUOTE markets such as \"PEPE/FDUSD\"".into(),
         });
     }
+    if !["limit", "amm"].contains(&config.market.paper_fill_model.as_str()) {
+        errors.push(ConfigError::Invalid {
+            key: "market.paper_fill_model".into(),
+            value: format!("{:?}", config.market.paper_fill_model),
+            expected: "\"limit\" or \"amm\"".into(),
+        });
+    } else if let Err(why) = config.market.paper_pool() {
+        errors.push(ConfigError::Invalid {
+            key: "market.paper_pool_reserves".into(),
+            value: format!("{:?}", config.market.paper_pool_reserves),
+            expected: why,
+        });
+    }
     if config.market.ws_urls.is_empty() {
         errors.push(ConfigError::Invalid {
             key: "market.ws_urls".into(),

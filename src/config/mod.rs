@@ -83,6 +83,36 @@ pub struct MarketConfig {
     pub paper_price_source: String,
     /// Binance spot markets to accept besides the shipped list (`BASE/QUOTE`).
     pub extra_markets: Vec<String>,
+    /// How paper orders fill: `limit` (at the limit price, flat fee) or `amm` (as a swap on a
+    /// constant-product pool of `paper_pool_reserves` at the trigger price, pool fee and gas).
+    pub paper_fill_model: String,
+    /// `BASE:QUOTE` reserves of the pool paper fills through with `paper_fill_model = "amm"`.
+    pub paper_pool_reserves: String,
+    /// Gas of one paper swap in quote (gas units × gas price × BNB price).
+    pub paper_gas_quote: rust_decimal::Decimal,
+}
+
+impl MarketConfig {
+    /// The pool paper orders fill through (`None`: the limit model).
+    pub fn paper_pool(&self) -> Result<Option<crate::venue::sim::AmmPool>, String> {
+        if self.paper_fill_model != "amm" {
+            return Ok(None);
+        }
+        let (b, q) = self.paper_pool_reserves.split_once(':').ok_or(
+            "market.paper_pool_reserves: expected BASE:QUOTE with paper_fill_model = \"amm\"",
+        )?;
+        let parse = |t: &str| t.trim().parse::<rust_decimal::Decimal>().ok();
+        match (parse(b), parse(q)) {
+            (Some(b), Some(q)) => {
+                crate::venue::sim::AmmPool::from_reserves(b, q, self.paper_gas_quote)
+                    .map(Some)
+                    .ok_or_else(|| {
+                        "market.paper_pool_reserves: both reserves must be > 0".to_string()
+                    })
+            }
+            _ => Err("market.paper_pool_reserves: expected BASE:QUOTE, two decimals".into()),
+        }
+    }
 }
 
 impl Default for MarketConfig {
@@ -99,6 +129,9 @@ impl Default for MarketConfig {
             reconnect_max_ms: 30_000,
             paper_price_source: "binance".to_string(),
             extra_markets: Vec::new(),
+            paper_fill_model: "limit".to_string(),
+            paper_pool_reserves: String::new(),
+            paper_gas_quote: rust_decimal::Decimal::new(9, 3),
         }
     }
 }

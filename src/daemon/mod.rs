@@ -408,7 +408,13 @@ pub async fn run(config: Config, opts: DaemonOptions) -> Result<(), DaemonError>
     rec.alerter = Some(alerter.clone());
     let mut engine: DaemonEngine = Engine::new(
         0,
-        RoutedVenue::default(),
+        // Paper fills through the configured pool with `market.paper_fill_model = "amm"`.
+        RoutedVenue::with_sim(crate::venue::SimVenue::new(
+            crate::venue::sim::SimVenueConfig {
+                slippage_bps: 0,
+                amm: config.market.paper_pool().unwrap_or(None),
+            },
+        )),
         RiskGuard::new(RiskLimits::from_config(&config.risk)).with_outflow_ledger(outflow.clone()),
         rec,
     )

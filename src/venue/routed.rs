@@ -20,6 +20,14 @@ pub struct RoutedVenue {
 }
 
 impl RoutedVenue {
+    /// Paper strategies fill on `sim` (e.g. one with an AMM fill model).
+    pub fn with_sim(sim: SimVenue) -> Self {
+        RoutedVenue {
+            sim,
+            ..RoutedVenue::default()
+        }
+    }
+
     /// Add a wallet's DEX venue; returns its slot for [`RoutedVenue::route_to`].
     pub fn add_dex(&mut self, venue: DexVenue) -> usize {
         self.dex.push(venue);
