@@ -790,3 +790,44 @@ async fn a_grid_without_prices_is_centred_on_the_current_price() {
     )
     .fails_with(1, "params.range_pct");
 }
+
+/// Issue 12: `strategy create` warns when a cell is narrower than a round trip's cost in the pool
+/// paper fills through (`market.paper_fill_model = "amm"`).
+#[tokio::test]
+async fn create_warns_about_cells_narrower_than_a_pool_round_trip() {
+    let db = TestDb::new("sqlite").await;
+    let narrow = r#"{"lower_price":"115000","upper_price":"115100","grid_count":11,"base_order_size":"100"}"#;
+    let out = db
+        .cmd(&[
+            "--json", "strategy", "create", "-t", "grid", "-s", "BTC/USDT", "-n", "narrow", "-p",
+            narrow,
+        ])
+        .env("BSC_BOT_MARKET_PAPER_FILL_MODEL", "amm")
+        .env("BSC_BOT_MARKET_PAPER_POOL_RESERVES", "2:230000")
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(
+        doc["warnings"]
+            .to_string()
+            .contains("below a round trip's cost in this pool"),
+        "{doc}"
+    );
+    // A wide grid in the same pool: no such warning.
+    let wide = r#"{"lower_price":"100000","upper_price":"130000","grid_count":11,"base_order_size":"100"}"#;
+    let out = db
+        .cmd(&[
+            "--json", "strategy", "create", "-t", "grid", "-s", "BTC/USDT", "-n", "wide", "-p",
+            wide,
+        ])
+        .env("BSC_BOT_MARKET_PAPER_FILL_MODEL", "amm")
+        .env("BSC_BOT_MARKET_PAPER_POOL_RESERVES", "2:230000")
+        .output()
+        .unwrap();
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(
+        !doc["warnings"].to_string().contains("round trip's cost"),
+        "{doc}"
+    );
+}

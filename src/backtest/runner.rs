@@ -166,52 +166,6 @@ fn data_warnings(
     out
 }
 
-/// With the AMM fill model: the narrowest cell of a grid whose edge (its width over its lower
-/// level) is below what a round trip costs — two pool fees, the price impact of buying and
-/// selling a lot in this pool, and two swaps' gas — loses on every round trip.
-fn amm_warnings(params: &StrategyParams, pool: &crate::venue::sim::AmmPool) -> Vec<String> {
-    let StrategyParams::Grid(g) = params;
-    let levels = crate::strategy::grid::grid_levels(g);
-    let Some((i, lower, width)) = levels
-        .windows(2)
-        .enumerate()
-        .map(|(i, w)| (i, w[0], w[1] - w[0]))
-        .filter(|(_, l, _)| *l > Decimal::ZERO)
-        .min_by(|a, b| (a.2 / a.1).cmp(&(b.2 / b.1)))
-    else {
-        return Vec::new();
-    };
-    let bps = Decimal::from(10_000);
-    let size = g.base_order_size;
-    let (_, quote_reserve) = pool.reserves_at(lower);
-    let impact = if quote_reserve + size > Decimal::ZERO {
-        Decimal::TWO * size / (quote_reserve + size)
-    } else {
-        Decimal::ZERO
-    };
-    let gas = if size > Decimal::ZERO {
-        Decimal::TWO * pool.gas_quote / size
-    } else {
-        Decimal::ZERO
-    };
-    let cost = (Decimal::from(2 * g.fee_bps) / bps + impact + gas) * bps;
-    let edge = width / lower * bps;
-    if edge >= cost {
-        return Vec::new();
-    }
-    vec![format!(
-        "cell {i} ({} .. {}) is {} bps wide, below a round trip's cost in this pool: {} bps \
-         (2 × {} bps pool fee, {} bps price impact, {} bps gas): it loses on every round trip",
-        lower.normalize(),
-        (lower + width).normalize(),
-        edge.round_dp(2).normalize(),
-        cost.round_dp(2).normalize(),
-        g.fee_bps,
-        (impact * bps).round_dp(2).normalize(),
-        (gas * bps).round_dp(2).normalize()
-    )]
-}
-
 fn pct(x: Decimal) -> Decimal {
     (x * Decimal::ONE_HUNDRED).round_dp_with_strategy(8, RoundingStrategy::MidpointNearestEven)
 }
@@ -384,7 +338,7 @@ pub fn run_backtest(
             let mut w = params.warnings();
             w.extend(data_warnings(spec, &params, lowest, highest));
             if let Some(pool) = &spec.amm {
-                w.extend(amm_warnings(&params, pool));
+                w.extend(params.amm_warnings(pool));
             }
             w
         },

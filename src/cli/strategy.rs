@@ -251,7 +251,7 @@ fn build_spec(
 async fn check_live_market(
     spec: &crate::strategy::StrategySpec,
     config: &crate::config::Config,
-) -> Result<(), CliError> {
+) -> Result<Vec<String>, CliError> {
     let wallet = spec.wallet.as_deref().unwrap_or_default();
     let wallets = crate::wallet::Keystore::of_config(config)
         .list()
@@ -291,11 +291,18 @@ async fn check_live_market(
         .map_err(unverified)?;
     let base = client.token(base).await.map_err(unverified)?;
     let quote = client.token(quote).await.map_err(unverified)?;
-    client
+    let pool = client
         .pool(factory, base, quote)
         .await
         .map_err(unverified)?;
-    Ok(())
+    // What a round trip costs in this pool today (fee, the lot's impact, gas): a cell narrower
+    // than that loses live, whatever a limit-price backtest said.
+    let (b, q) = client.reserves(&pool).await.map_err(unverified)?;
+    Ok(
+        crate::venue::sim::AmmPool::from_reserves(b, q, config.market.paper_gas_quote)
+            .map(|p| spec.params.amm_warnings(&p))
+            .unwrap_or_default(),
+    )
 }
 
 async fn create(args: CreateArgs, ctx: &Context) -> Result<(), CliError> {
@@ -306,9 +313,14 @@ async fn create(args: CreateArgs, ctx: &Context) -> Result<(), CliError> {
             let mut raw = raw_spec(&args)?;
             let centred = centre_range(&mut raw, ctx).await?;
             let spec = build_spec(&args, raw, ctx.config.dex.fee_bps)?;
+            let mut pool_warnings = Vec::new();
             if spec.mode == StrategyMode::Live {
-                check_live_market(&spec, &ctx.config).await?;
-            } else if ctx.config.market.paper_price_source != "pool"
+                pool_warnings = check_live_market(&spec, &ctx.config).await?;
+            } else if let Ok(Some(pool)) = ctx.config.market.paper_pool() {
+                pool_warnings = spec.params.amm_warnings(&pool);
+            }
+            if spec.mode != StrategyMode::Live
+                && ctx.config.market.paper_price_source != "pool"
                 && !crate::market::known::is_known(&spec.symbol, &ctx.config.market.extra_markets)
             {
                 let near = crate::market::known::suggestions(&spec.symbol);
@@ -331,7 +343,9 @@ async fn create(args: CreateArgs, ctx: &Context) -> Result<(), CliError> {
             let record = store
                 .create_strategy(&spec, initial, &audit, wall_clock_ms())
                 .await?;
-            Ok((record, spec.params.warnings(), centred))
+            let mut warnings = spec.params.warnings();
+            warnings.extend(pool_warnings);
+            Ok((record, warnings, centred))
         })
         .await?;
     if ctx.json {

@@ -6,6 +6,7 @@ pub mod spec;
 pub mod status;
 pub mod traits;
 
+use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -109,6 +110,52 @@ impl StrategyParams {
         match self {
             StrategyParams::Grid(p) => p.fee_bps,
         }
+    }
+
+    /// With the AMM fill model: the narrowest cell of a grid whose edge (its width over its lower
+    /// level) is below what a round trip costs — two pool fees, the price impact of buying and
+    /// selling a lot in this pool, and two swaps' gas — loses on every round trip.
+    pub fn amm_warnings(&self, pool: &crate::venue::sim::AmmPool) -> Vec<String> {
+        let StrategyParams::Grid(g) = self;
+        let levels = grid::grid_levels(g);
+        let Some((i, lower, width)) = levels
+            .windows(2)
+            .enumerate()
+            .map(|(i, w)| (i, w[0], w[1] - w[0]))
+            .filter(|(_, l, _)| *l > Decimal::ZERO)
+            .min_by(|a, b| (a.2 / a.1).cmp(&(b.2 / b.1)))
+        else {
+            return Vec::new();
+        };
+        let bps = Decimal::from(10_000);
+        let size = g.base_order_size;
+        let (_, quote_reserve) = pool.reserves_at(lower);
+        let impact = if quote_reserve + size > Decimal::ZERO {
+            Decimal::TWO * size / (quote_reserve + size)
+        } else {
+            Decimal::ZERO
+        };
+        let gas = if size > Decimal::ZERO {
+            Decimal::TWO * pool.gas_quote / size
+        } else {
+            Decimal::ZERO
+        };
+        let cost = (Decimal::from(2 * g.fee_bps) / bps + impact + gas) * bps;
+        let edge = width / lower * bps;
+        if edge >= cost {
+            return Vec::new();
+        }
+        vec![format!(
+            "cell {i} ({} .. {}) is {} bps wide, below a round trip's cost in this pool: {} bps \
+         (2 × {} bps pool fee, {} bps price impact, {} bps gas): it loses on every round trip",
+            lower.normalize(),
+            (lower + width).normalize(),
+            edge.round_dp(2).normalize(),
+            cost.round_dp(2).normalize(),
+            g.fee_bps,
+            (impact * bps).round_dp(2).normalize(),
+            (gas * bps).round_dp(2).normalize()
+        )]
     }
 
     /// Things that are allowed but probably not what the operator wants.
