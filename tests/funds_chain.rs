@@ -417,6 +417,13 @@ async fn low_gas_with_no_drip_possible_pauses_the_wallets_strategies() {
             U256::from(5u64) * U256::from(10u64).pow(U256::from(17u64)),
         )
         .await;
+    let hook = common::exchange::Receiver::start(0, Duration::ZERO).await;
+    let text = std::fs::read_to_string(&s.config).unwrap();
+    std::fs::write(
+        &s.config,
+        format!("{text}\n[alerts]\nwebhook_url = \"{}\"\n", hook.url),
+    )
+    .unwrap();
     let store = s.db.store().await;
     let daemon = RunningDaemon::start_with_env(&s.db, &s.config, &[], &env()).await;
     let deadline = Instant::now() + Duration::from_secs(20);
@@ -439,6 +446,15 @@ async fn low_gas_with_no_drip_possible_pauses_the_wallets_strategies() {
         .await
         .unwrap();
     assert_eq!(events.len(), 1);
+    let start = Instant::now();
+    while !hook.bodies().iter().any(|b| b["kind"] == "low_gas") {
+        assert!(
+            start.elapsed() < Duration::from_secs(5),
+            "no low_gas alert: {:?}",
+            hook.bodies()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     // The engine follows the record.
     assert!(daemon
         .until(Duration::from_secs(5), || async {

@@ -465,6 +465,16 @@ async fn the_position_limit_and_the_trading_mode_refuse_on_record_and_after_a_re
         .await
         .unwrap();
     assert!(mode_events[0].message.contains("reducing"));
+    assert!(
+        wait_for(Duration::from_secs(5), || async {
+            hook.bodies().iter().any(|b| {
+                b["kind"] == "trading_mode"
+                    && b["message"].as_str().unwrap_or("").contains("reducing")
+            })
+        })
+        .await,
+        "the mode change is alerted"
+    );
     // After a restart the mode holds: a walk down buys nothing.
     drop(d);
     let _d = RunningDaemon::start(&db, &config, &[]).await;
