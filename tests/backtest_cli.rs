@@ -514,3 +514,55 @@ async fn the_amm_fill_model_reports_fees_impact_and_gas() {
     )
     .fails_with(1, "expected BASE:QUOTE");
 }
+
+/// Issue 12: a Binance archive is read as downloaded (`.zip`), the CSV inflated as it is read:
+/// the same result as the unpacked file, also for `quick-grid` on a folder of archives.
+#[tokio::test]
+async fn zipped_archives_are_read_in_place() {
+    use std::io::Write;
+    let db = TestDb::new("sqlite").await;
+    let csv = shared("BTCUSDT-1m-2025-08-01_to_2025-08-11.csv");
+    let dir = db.dir.path().join("zips");
+    std::fs::create_dir_all(&dir).unwrap();
+    let zip_path = dir.join("BTCUSDT-1m-2025-08.zip");
+    {
+        let mut w = zip::ZipWriter::new(std::fs::File::create(&zip_path).unwrap());
+        w.start_file(
+            "BTCUSDT-1m-2025-08.csv",
+            zip::write::SimpleFileOptions::default(),
+        )
+        .unwrap();
+        w.write_all(&std::fs::read(&csv).unwrap()).unwrap();
+        w.finish().unwrap();
+    }
+    let plain = run_bt(&db, GRID_AUG, &csv, &[]).ok().json();
+    let zipped = run_bt(&db, GRID_AUG, &zip_path, &[]).ok().json();
+    for key in [
+        "ticks",
+        "fills",
+        "realized_pnl",
+        "final_equity",
+        "max_drawdown_pct",
+    ] {
+        assert_eq!(plain[key], zipped[key], "{key}");
+    }
+    assert!(zip_path.metadata().unwrap().len() < csv.metadata().unwrap().len());
+    // quick-grid finds the archive's last row for its window.
+    let q = db
+        .run(&[
+            "--json",
+            "backtest",
+            "quick-grid",
+            "-s",
+            "BTC/USDT",
+            "--days",
+            "2",
+            "--grid-count",
+            "5",
+            "--data",
+            dir.to_str().unwrap(),
+        ])
+        .ok()
+        .json();
+    assert!(q["ticks"].as_u64().unwrap() > 0, "{q}");
+}

@@ -99,7 +99,7 @@ pub fn list_data_files(path: &Path) -> std::io::Result<Vec<PathBuf>> {
             let p = entry?.path();
             if p.is_dir() {
                 stack.push(p);
-            } else if p.extension().is_some_and(|e| e == "csv") {
+            } else if p.extension().is_some_and(|e| e == "csv" || e == "zip") {
                 out.push(p);
             }
         }
@@ -108,7 +108,7 @@ pub fn list_data_files(path: &Path) -> std::io::Result<Vec<PathBuf>> {
     if out.is_empty() {
         return Err(std::io::Error::new(
             std::io::ErrorKind::NotFound,
-            format!("no .csv files under {}", path.display()),
+            format!("no .csv or .zip files under {}", path.display()),
         ));
     }
     Ok(out)
@@ -119,9 +119,27 @@ pub fn last_timestamp_us(path: &Path) -> Option<i64> {
     last_row(path).map(|(ts, _)| ts)
 }
 
-/// The time (µs) and price of a data file's last row (a kline's close), read from its end.
+fn is_zip(path: &Path) -> bool {
+    path.extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("zip"))
+}
+
+/// The time (µs) and price of a data file's last row (a kline's close), read from its end (a zip
+/// archive is read through to it).
 pub fn last_row(path: &Path) -> Option<(i64, rust_decimal::Decimal)> {
     use std::io::{Seek, SeekFrom};
+    if is_zip(path) {
+        let mut archive = zip::ZipArchive::new(File::open(path).ok()?).ok()?;
+        let entry = archive.by_index(0).ok()?;
+        let mut last = Vec::new();
+        for line in std::io::BufRead::split(std::io::BufReader::new(entry), b'\n') {
+            let line = line.ok()?;
+            if line.first().is_some_and(u8::is_ascii_digit) {
+                last = line;
+            }
+        }
+        return row_values(&last);
+    }
     let mut file = File::open(path).ok()?;
     let len = file.metadata().ok()?.len();
     let start = len.saturating_sub(64 * 1024);
@@ -132,6 +150,12 @@ pub fn last_row(path: &Path) -> Option<(i64, rust_decimal::Decimal)> {
         .split(|b| *b == b'\n')
         .map(|l| l.strip_suffix(b"\r").unwrap_or(l))
         .rfind(|l| l.first().is_some_and(u8::is_ascii_digit))?;
+    row_values(line)
+}
+
+/// The time (µs) and price (a kline's close) of one data row.
+fn row_values(line: &[u8]) -> Option<(i64, rust_decimal::Decimal)> {
+    let line = line.strip_suffix(b"\r").unwrap_or(line);
     let mut f: [&[u8]; 12] = [&[]; 12];
     let count = split_fields(line, &mut f);
     let (ts, price) = match detect(&f[..count.min(12)], count)? {
@@ -314,7 +338,39 @@ impl TickReader {
             line,
             message,
         };
-        let mut file = File::open(path).map_err(|e| err(0, format!("cannot open: {e}")))?;
+        let file = File::open(path).map_err(|e| err(0, format!("cannot open: {e}")))?;
+        if is_zip(path) {
+            // Binance's archives as downloaded: the CSV inside is read as it is inflated, never
+            // unpacked to disk.
+            let mut archive = zip::ZipArchive::new(file)
+                .map_err(|e| err(0, format!("not a readable zip archive: {e}")))?;
+            let mut entry = archive
+                .by_index(0)
+                .map_err(|e| err(0, format!("zip archive without a CSV inside: {e}")))?;
+            return self.read_stream(&mut entry, &shown, on_tick, on_progress);
+        }
+        let mut file = file;
+        self.read_stream(&mut file, &shown, on_tick, on_progress)
+    }
+
+    /// The rows of one CSV stream (a file, or the CSV inside a zip archive).
+    fn read_stream<F, P>(
+        &mut self,
+        file: &mut dyn Read,
+        shown: &str,
+        on_tick: &mut F,
+        on_progress: &mut P,
+    ) -> Result<(), DataError>
+    where
+        F: FnMut(i64, PriceKey),
+        P: FnMut(u64),
+    {
+        let shown = shown.to_string();
+        let err = |line: u64, message: String| DataError {
+            file: shown.clone(),
+            line,
+            message,
+        };
         self.summary.files.push(shown.clone());
         self.file_format = None;
         let mut buf: Vec<u8> = vec![0; CHUNK];
