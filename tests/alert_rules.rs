@@ -12,7 +12,6 @@ mod common;
 mod promtool;
 
 use std::process::Command;
-use std::str::FromStr;
 use std::time::Duration;
 
 use common::daemon::{write_config, RunningDaemon};
@@ -71,10 +70,7 @@ async fn the_rules_fire_on_a_real_daemons_metrics() {
     for i in 0..50 {
         send(2 + i, "28000");
         metrics = d.text("/metrics").await.1;
-        let loss = metrics
-            .lines()
-            .find_map(|l| l.strip_prefix("bsc_bot_strategy_daily_loss{strategy=\"1\"} "))
-            .and_then(|v| Decimal::from_str(v).ok())
+        let loss = common::metric(&metrics, "bsc_bot_strategy_daily_loss{strategy=\"1\"} ")
             .unwrap_or_default();
         if loss > Decimal::from(1000) {
             break;

@@ -184,11 +184,7 @@ async fn front_run(kind: &'static str) {
     assert!(metrics.contains(&line), "{line} in\n{metrics}");
     // The shipped alert rules on these metrics: failed swaps make a high error rate; the wallet
     // has gas and the hour's outflow (the swaps' inputs) is far below 10,000.
-    let outflow = metrics
-        .lines()
-        .find_map(|l| l.strip_prefix("bsc_bot_funds_hourly_outflow "))
-        .map(|v| Decimal::from_str(v).unwrap())
-        .unwrap();
+    let outflow = common::metric(&metrics, "bsc_bot_funds_hourly_outflow ").unwrap();
     assert!(
         outflow >= Decimal::from(1000) * Decimal::from(fills / 2),
         "{outflow}"

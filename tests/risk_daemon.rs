@@ -56,12 +56,6 @@ where
     false
 }
 
-fn metric(text: &str, series: &str) -> Option<Decimal> {
-    text.lines()
-        .find_map(|l| l.strip_prefix(series))
-        .and_then(|v| Decimal::from_str(v.trim()).ok())
-}
-
 struct Grid {
     db: TestDb,
     hook: Receiver,
@@ -159,11 +153,11 @@ async fn daily_loss(kind: &'static str) {
     // The metrics: the event, and the loss above the limit.
     let (_, metrics) = d.text("/metrics").await;
     assert_eq!(
-        metric(&metrics, "bsc_bot_risk_events_total{kind=\"daily_loss\"} "),
+        common::metric(&metrics, "bsc_bot_risk_events_total{kind=\"daily_loss\"} "),
         Some(Decimal::ONE),
         "{metrics}"
     );
-    let loss = metric(&metrics, "bsc_bot_strategy_daily_loss{strategy=\"1\"} ").unwrap();
+    let loss = common::metric(&metrics, "bsc_bot_strategy_daily_loss{strategy=\"1\"} ").unwrap();
     assert!(
         loss > Decimal::from(5) && loss < Decimal::from(12),
         "{kind}: {loss}"
@@ -294,7 +288,7 @@ async fn a_price_jump_stops_new_buys_for_the_cool_down_also_after_a_restart() {
     );
     let (_, metrics) = d.text("/metrics").await;
     assert!(
-        metric(&metrics, "bsc_bot_risk_events_total{kind=\"price_jump\"} ").unwrap()
+        common::metric(&metrics, "bsc_bot_risk_events_total{kind=\"price_jump\"} ").unwrap()
             >= Decimal::ONE,
         "{metrics}"
     );
@@ -387,7 +381,7 @@ async fn the_position_limit_and_the_trading_mode_refuse_on_record_and_after_a_re
     );
     let (_, metrics) = d.text("/metrics").await;
     assert!(
-        metric(
+        common::metric(
             &metrics,
             "bsc_bot_risk_events_total{kind=\"max_position\"} "
         )

@@ -24,43 +24,8 @@ fn env() -> Vec<(&'static str, &'static str)> {
     vec![("BSC_BOT_KEYSTORE_PASSWORD", PASSWORD)]
 }
 
-/// A live grid on wallet `hot` buying `size` quote a cell around the pool's 100,000.
-fn create_live(db: &TestDb, config: &str, size: &str) -> i64 {
-    let params = format!(
-        r#"{{"lower_price":"95000","upper_price":"105000","grid_count":5,"base_order_size":"{size}","fee_bps":30}}"#
-    );
-    db.run(&[
-        "--config",
-        config,
-        "--json",
-        "strategy",
-        "create",
-        "-t",
-        "grid",
-        "-s",
-        "BTC/USDT",
-        "-n",
-        "live",
-        "-m",
-        "live",
-        "--confirm-live",
-        "--wallet",
-        "hot",
-        "-p",
-        &params,
-    ])
-    .ok()
-    .json()["strategy"]["id"]
-        .as_i64()
-        .unwrap()
-}
-
 fn metric_at_least(metrics: &str, series: &str, n: u64) -> bool {
-    metrics
-        .lines()
-        .find_map(|l| l.strip_prefix(series))
-        .and_then(|v| v.trim().parse::<u64>().ok())
-        .is_some_and(|v| v >= n)
+    common::metric(metrics, series).is_some_and(|v| v >= rust_decimal::Decimal::from(n))
 }
 
 async fn setup(
@@ -103,7 +68,7 @@ async fn swaps_that_keep_failing_pause_the_strategy_on_its_error_rate() {
     let hook = Receiver::start(0, Duration::ZERO).await;
     let canary = setup(&chain, &db, &ex, &hook, "error_rate_min_orders = 3").await;
     // Each buy is 20,000 quote; the wallet holds 10,000: every swap fails (and is retried).
-    let id = create_live(&db, &canary.config, "20000");
+    let id = live::create_live_grid(&db, &canary.config, "live", "20000");
     let store = db.store().await;
     let d = RunningDaemon::start_with_env(&db, &canary.config, &[], &env()).await;
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -207,7 +172,7 @@ async fn a_pool_far_from_its_reference_gets_no_swap_until_they_converge() {
     reference("103000");
     tokio::time::sleep(Duration::from_millis(300)).await;
     // The live grid joins: its two start buys meet a pool 2.9 % under Binance.
-    let id = create_live(&db, &canary.config, "1000");
+    let id = live::create_live_grid(&db, &canary.config, "live", "1000");
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
         reference("103000");

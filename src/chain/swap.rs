@@ -623,18 +623,7 @@ impl Swapper {
                 }
             },
         };
-        let node_price = match self.remembered.gas_price() {
-            Some(p) => p,
-            None => {
-                let p = provider
-                    .get_gas_price()
-                    .await
-                    .map_err(|e| rpc("eth_gasPrice", e))?;
-                self.remembered.set_gas_price(p);
-                p
-            }
-        };
-        let price = gas_price_wei(node_price, &self.chain)?;
+        let price = self.next_gas_price_wei().await?;
         let mut nonce_slot = self.nonce.lock().await;
         let nonce = match *nonce_slot {
             Some(n) => n,

@@ -256,6 +256,39 @@ async fn verify_cmd(file: &Path, ctx: &Context) -> Result<(), CliError> {
     Ok(())
 }
 
+/// A restore replaces the database under a running daemon's feet: refused.
+async fn refuse_if_running(store: &Store) -> Result<(), CliError> {
+    match super::bot::running_daemon(store).await {
+        Some(d) => Err(CliError::invalid(format!(
+            "a daemon runs on this database (pid {} on {}): stop it first (`bsc-bot bot stop`)",
+            d.pid, d.host
+        ))),
+        None => Ok(()),
+    }
+}
+
+/// The restored database's trades, and the restore in its audit log.
+async fn restored(
+    store: &Store,
+    audit: &crate::store::AuditContext,
+    file: &Path,
+) -> Result<i64, crate::store::StoreError> {
+    let trades = store
+        .row_counts()
+        .await?
+        .get("trades")
+        .copied()
+        .unwrap_or(0);
+    store
+        .record_command(
+            audit,
+            &format!("restored {}", file.display()),
+            wall_clock_ms(),
+        )
+        .await?;
+    Ok(trades)
+}
+
 async fn restore(file: &Path, ctx: &Context) -> Result<(), CliError> {
     let manifest = verify(file).await?;
     let audit = ctx.audit("db restore");
@@ -265,12 +298,7 @@ async fn restore(file: &Path, ctx: &Context) -> Result<(), CliError> {
             let mut kept = None;
             if target.exists() {
                 let store = ctx.open_store().await?;
-                if let Some(d) = super::bot::running_daemon(&store).await {
-                    return Err(CliError::invalid(format!(
-                        "a daemon runs on this database (pid {} on {}): stop it first (`bsc-bot bot stop`)",
-                        d.pid, d.host
-                    )));
-                }
+                refuse_if_running(&store).await?;
                 let copy = target.with_extension(format!("pre-restore-{now}.sqlite"));
                 store.vacuum_into(&copy).await?;
                 store.close().await;
@@ -292,19 +320,7 @@ async fn restore(file: &Path, ctx: &Context) -> Result<(), CliError> {
             let check = async {
                 let store = Store::open(&url(ctx), &ctx.config.database).await?;
                 let integrity = store.integrity_check().await?;
-                let trades = store
-                    .row_counts()
-                    .await?
-                    .get("trades")
-                    .copied()
-                    .unwrap_or(0);
-                store
-                    .record_command(
-                        &audit,
-                        &format!("restored {}", file.display()),
-                        wall_clock_ms(),
-                    )
-                    .await?;
+                let trades = restored(&store, &audit, file).await?;
                 store.close().await;
                 Ok::<_, crate::store::StoreError>((integrity, trades))
             };
@@ -324,12 +340,7 @@ async fn restore(file: &Path, ctx: &Context) -> Result<(), CliError> {
         }
         (None, "postgres") => {
             let store = ctx.open_store().await?;
-            if let Some(d) = super::bot::running_daemon(&store).await {
-                return Err(CliError::invalid(format!(
-                    "a daemon runs on this database (pid {} on {}): stop it first",
-                    d.pid, d.host
-                )));
-            }
+            refuse_if_running(&store).await?;
             let dir = file.parent().unwrap_or(Path::new("."));
             let copy = dir.join(format!("pre-restore-{now}.dump"));
             store.pg_dump(&url(ctx), &copy).await?;
@@ -352,19 +363,7 @@ async fn restore(file: &Path, ctx: &Context) -> Result<(), CliError> {
                 )));
             }
             let store = ctx.open_store().await?;
-            let trades = store
-                .row_counts()
-                .await?
-                .get("trades")
-                .copied()
-                .unwrap_or(0);
-            store
-                .record_command(
-                    &audit,
-                    &format!("restored {}", file.display()),
-                    wall_clock_ms(),
-                )
-                .await?;
+            let trades = restored(&store, &audit, file).await?;
             finish(ctx, file, Path::new("(DATABASE_URL)"), Some(&copy), trades)
         }
         (_, backend) => Err(CliError::invalid(format!(

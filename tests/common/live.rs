@@ -106,11 +106,34 @@ pub async fn canary_with(
 
 /// The live 5-level grid on wallet `hot`; returns its id.
 pub fn create_canary(db: &TestDb, config: &str) -> i64 {
+    create_live_grid(db, config, "canary", "1000")
+}
+
+/// A live 5-level grid (95k..105k) named `name` on wallet `hot`, buying `size` quote a cell.
+pub fn create_live_grid(db: &TestDb, config: &str, name: &str, size: &str) -> i64 {
+    let params = format!(
+        r#"{{"lower_price":"95000","upper_price":"105000","grid_count":5,"base_order_size":"{size}","fee_bps":30}}"#
+    );
     let created = db
         .run(&[
-            "--config", config, "--json", "strategy", "create", "-t", "grid", "-s", "BTC/USDT",
-            "-n", "canary", "-m", "live", "--confirm-live", "--wallet", "hot", "-p",
-            r#"{"lower_price":"95000","upper_price":"105000","grid_count":5,"base_order_size":"1000","fee_bps":30}"#,
+            "--config",
+            config,
+            "--json",
+            "strategy",
+            "create",
+            "-t",
+            "grid",
+            "-s",
+            "BTC/USDT",
+            "-n",
+            name,
+            "-m",
+            "live",
+            "--confirm-live",
+            "--wallet",
+            "hot",
+            "-p",
+            &params,
         ])
         .ok()
         .json();

@@ -236,6 +236,13 @@ impl Run {
 pub const GRID_PARAMS: &str =
     r#"{"lower_price":"100000","upper_price":"110000","grid_count":11,"base_order_size":"50"}"#;
 
+/// The value of one series (`name{labels} `, with the trailing space) in a Prometheus text.
+pub fn metric(text: &str, series: &str) -> Option<rust_decimal::Decimal> {
+    text.lines()
+        .find_map(|l| l.strip_prefix(series))
+        .and_then(|v| v.trim().parse().ok())
+}
+
 pub fn repo_path(rel: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join(rel)
 }
