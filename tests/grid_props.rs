@@ -4,10 +4,11 @@
 #![allow(clippy::unwrap_used)]
 
 use bsc_bot::engine::order::{Fill, Side};
-use bsc_bot::engine::{Engine, Event, Ledger, PriceKey, Recorder};
+use bsc_bot::engine::{block_bounds, Engine, Event, Ledger, PriceKey, Recorder, TickSlab};
 use bsc_bot::risk::{RiskGuard, RiskLimits};
+use bsc_bot::strategy::grid::{grid_levels, GridParams};
 use bsc_bot::strategy::{StrategyParams, StrategyStatus};
-use bsc_bot::venue::{SimVenue, SimVenueConfig};
+use bsc_bot::venue::{SimDelays, SimVenue, SimVenueConfig};
 use proptest::prelude::*;
 use rust_decimal::{Decimal, RoundingStrategy};
 
@@ -109,5 +110,97 @@ proptest! {
             prop_assert_eq!(held, l.base);
         }
         prop_assert!(e.recorder().violations.is_empty(), "{:?}", e.recorder().violations);
+    }
+}
+
+/// Writes down everything the engine reports, in order, to compare two runs event for event.
+#[derive(Default)]
+struct Transcript(Vec<String>);
+
+impl Recorder for Transcript {
+    fn order_failed(&mut self, s: usize, o: u64, r: &str, retryable: bool, ts: i64) {
+        self.0.push(format!("failed {s} {o} {r} {retryable} {ts}"));
+    }
+    fn fill(&mut self, fill: &Fill, ledger: &Ledger) {
+        self.0.push(format!("fill {fill:?} {ledger:?}"));
+    }
+    fn mark(&mut self, ts: i64, s: usize, ledger: &Ledger, price: Decimal) {
+        self.0.push(format!("mark {ts} {s} {ledger:?} {price}"));
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+    /// The sweep's batch path (`on_ticks`, cut into arbitrary chunks) is the tick-by-tick path:
+    /// same fills, failures and marks in the same order, same counters — with a venue that
+    /// answers late and fails, and marks every few ticks.
+    #[test]
+    fn batches_of_ticks_equal_tick_by_tick(
+        (params, lower, upper) in grid(),
+        steps in proptest::collection::vec(0u64..1_000_000, 1..1500),
+        latency in 0i64..40,
+        fail_ppm in 0u32..300_000,
+        mark_every in 1i64..60,
+        cuts in proptest::collection::vec(1usize..50, 1..20),
+    ) {
+        let p = StrategyParams::parse("grid", &params).unwrap();
+        let engine = || {
+            let venue = SimVenue::new(SimVenueConfig::default()).with_delays(SimDelays {
+                latency_us: latency, fail_ppm, reject_ppm: fail_ppm / 3, seed: 7,
+            });
+            let mut e = Engine::new(1, venue, RiskGuard::new(RiskLimits::default()), Transcript::default())
+                .with_mark_interval(mark_every);
+            e.add_strategy(p.build(), 0, p.fee_bps(), StrategyStatus::Active, None);
+            e
+        };
+        let (lo, hi) = (lower / 2, upper * 3 / 2);
+        // Several ticks share a timestamp, as trades in one millisecond do.
+        let ts: Vec<i64> = (0..steps.len() as i64).map(|i| i / 3).collect();
+        // A random walk (long quiet stretches, whole quiet blocks), jumping now and then to a
+        // random price, and some prices exactly on a level: a price on a trigger must fire.
+        let gp: GridParams = serde_json::from_value(params.clone()).unwrap();
+        let levels = grid_levels(&gp);
+        let mut cents = (lo + hi) / 2;
+        let keys: Vec<PriceKey> = steps.iter()
+            .map(|s| match s % 97 {
+                0 => PriceKey::ceil_of(levels[(*s as usize / 97) % levels.len()]),
+                1 => {
+                    cents = lo + s % (hi - lo);
+                    PriceKey::parse_ascii(price_str(cents).as_bytes()).unwrap()
+                }
+                _ => {
+                    let step = (s / 97) % (1 + (hi - lo) / 200);
+                    cents = if s % 2 == 0 { (cents + step).min(hi) } else { cents.saturating_sub(step).max(lo) };
+                    PriceKey::parse_ascii(price_str(cents).as_bytes()).unwrap()
+                }
+            })
+            .collect();
+        let mut one = engine();
+        for (t, k) in ts.iter().zip(&keys) {
+            one.on_tick(0, *t, *k);
+        }
+        one.finish();
+        // Chunks cut anywhere, each run in two parts split anywhere (as a walk-forward split
+        // does), the block bounds skipping whole blocks.
+        let mut batch = engine();
+        let (mut at, mut c) = (0, 0);
+        while at < ts.len() {
+            let end = (at + cuts[c % cuts.len()] * 7).min(ts.len());
+            let (cts, ckeys) = (&ts[at..end], &keys[at..end]);
+            let (mut lows, mut highs) = (Vec::new(), Vec::new());
+            block_bounds(ckeys, &mut lows, &mut highs);
+            let slab = TickSlab { ts: cts, keys: ckeys, lows: &lows, highs: &highs };
+            let split = cuts[(c + 1) % cuts.len()].min(cts.len());
+            batch.on_tick_slab(0, &slab, 0..split);
+            batch.on_tick_slab(0, &slab, split..cts.len());
+            at = end;
+            c += 1;
+        }
+        batch.finish();
+        prop_assert_eq!(one.ticks(), batch.ticks());
+        prop_assert_eq!(one.status(0), batch.status(0));
+        prop_assert_eq!(format!("{:?}", one.ledger(0)), format!("{:?}", batch.ledger(0)));
+        prop_assert_eq!(&one.recorder().0, &batch.recorder().0);
     }
 }

@@ -3,9 +3,13 @@
 pub mod chart;
 pub mod data;
 pub mod download;
+pub mod heatmap;
+pub mod multi;
 pub mod report;
 pub mod runner;
 pub mod swar;
+pub mod sweep;
+pub mod sweep_run;
 pub mod synthetic;
 
 pub use runner::{

@@ -45,6 +45,8 @@ pub struct BacktestRecorder {
     /// Swap costs beside the pool fee (AMM fill model): price impact and gas, in quote.
     pub impact: Decimal,
     pub gas: Decimal,
+    /// Keep no chart points (curve, fill marks): a sweep's thousands of grids need figures only.
+    pub light: bool,
 }
 
 impl BacktestRecorder {
@@ -77,6 +79,7 @@ impl BacktestRecorder {
             refused: 0,
             impact: Decimal::ZERO,
             gas: Decimal::ZERO,
+            light: false,
         }
     }
 
@@ -154,7 +157,7 @@ impl Recorder for BacktestRecorder {
         self.impact += fill.impact;
         self.gas += fill.gas;
         self.observe_equity(ledger.equity(fill.price));
-        if self.fill_marks.len() < 20_000 {
+        if !self.light && self.fill_marks.len() < 20_000 {
             self.fill_marks
                 .push((fill.ts_us, fill.side, to_f64(fill.price)));
         }
@@ -201,7 +204,7 @@ impl Recorder for BacktestRecorder {
             self.current_hour = Some(hour);
         }
         self.last_equity = eq;
-        if self.marks.is_multiple_of(self.stride) {
+        if !self.light && self.marks.is_multiple_of(self.stride) {
             self.curve.push(CurvePoint {
                 ts_us,
                 equity: eq,

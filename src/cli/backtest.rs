@@ -27,6 +27,8 @@ pub enum BacktestCommand {
     Run(RunArgs),
     /// A grid centred on the first price of the last N days, ± range-pct percent.
     QuickGrid(QuickGridArgs),
+    /// Many grids over the same data in one pass, ranked; the best stored as backtests.
+    Sweep(Box<super::sweep::SweepArgs>),
     /// Show a stored backtest.
     Show { id: i64 },
     /// List stored backtests, newest first.
@@ -156,7 +158,7 @@ pub struct VenueArgs {
 }
 
 impl VenueArgs {
-    fn delays(&self) -> Result<SimDelays, CliError> {
+    pub(crate) fn delays(&self) -> Result<SimDelays, CliError> {
         let rate = |flag: &str, text: &str| -> Result<u32, CliError> {
             let d: Decimal = text.trim().parse().map_err(|_| {
                 CliError::invalid(format!("--{flag} {text:?}: not a decimal number"))
@@ -226,6 +228,7 @@ pub async fn run(cmd: BacktestCommand, ctx: &Context) -> Result<(), CliError> {
     match cmd {
         BacktestCommand::Run(args) => run_cmd(args, ctx).await,
         BacktestCommand::QuickGrid(args) => quick_grid(args, ctx).await,
+        BacktestCommand::Sweep(args) => super::sweep::run(*args, ctx).await,
         BacktestCommand::Show { id } => show(id, ctx).await,
         BacktestCommand::List { limit } => list(limit, ctx).await,
     }
@@ -251,7 +254,7 @@ pub fn parse_time_us(flag: &str, text: &str) -> Result<i64, CliError> {
     )))
 }
 
-fn read_options(common: &CommonArgs) -> Result<ReadOptions, CliError> {
+pub(crate) fn read_options(common: &CommonArgs) -> Result<ReadOptions, CliError> {
     let from_us = common
         .from
         .as_deref()
@@ -411,46 +414,76 @@ async fn quick_grid(args: QuickGridArgs, ctx: &Context) -> Result<(), CliError> 
     execute(bt, ctx).await
 }
 
-async fn execute(spec: BacktestSpec, ctx: &Context) -> Result<(), CliError> {
-    let store = ctx.open_store().await?;
+/// Where backtests keep their outputs: `<base_dir>/data/backtests/<id>/`.
+pub(crate) fn outputs_root(ctx: &Context) -> PathBuf {
     let base =
         std::path::absolute(&ctx.config.base_dir).unwrap_or_else(|_| ctx.config.base_dir.clone());
-    let out_root = base.join("data").join("backtests");
-    let staging = out_root.join(format!(".run-{}-{}", std::process::id(), wall_clock_ms()));
+    base.join("data").join("backtests")
+}
+
+/// A fresh folder for a run's outputs until the run has its id.
+pub(crate) fn staging_dir(out_root: &Path, n: usize) -> Result<PathBuf, CliError> {
+    let staging = out_root.join(format!(
+        ".run-{}-{}-{n}",
+        std::process::id(),
+        wall_clock_ms()
+    ));
     std::fs::create_dir_all(&staging)
         .map_err(|e| CliError::runtime(format!("cannot create {}: {e}", staging.display())))?;
-    let show_progress = !ctx.json && std::io::stderr().is_terminal();
+    Ok(staging)
+}
+
+/// A progress line on stderr (only on a terminal, never with `--json`), redrawn at most five
+/// times a second: `label: 42% [#####.....] 330 MB read 610 MB/s` plus `extra`.
+pub(crate) fn progress_line(
+    ctx: &Context,
+    label: &'static str,
+    extra: String,
+) -> impl FnMut(u64, u64, u64) {
+    let show = !ctx.json && std::io::stderr().is_terminal();
     let started = Instant::now();
-    let mut last_draw = Instant::now();
-    let mut progress = |done: u64, total: u64, _ticks: u64| {
-        if show_progress && (last_draw.elapsed().as_millis() >= 200 || done == total) {
-            last_draw = Instant::now();
-            let pct = (done * 100).checked_div(total).unwrap_or(100);
+    let mut last_draw: Option<Instant> = None;
+    move |done: u64, total: u64, _ticks: u64| {
+        if show && (last_draw.is_none_or(|t| t.elapsed().as_millis() >= 200) || done == total) {
+            last_draw = Some(Instant::now());
+            let pct = (done * 100).checked_div(total).unwrap_or(100).min(100);
+            let bar: String = (0..20)
+                .map(|i| if i * 5 < pct { '#' } else { '.' })
+                .collect();
             let mb = done as f64 / 1e6;
-            let rate = mb / started.elapsed().as_secs_f64().max(1e-9);
-            eprint!("\rbacktest: {pct:>3}%  {mb:.0} MB read  {rate:.0} MB/s ");
+            let secs = started.elapsed().as_secs_f64().max(1e-9);
+            let eta = if done > 0 && done < total {
+                format!("  eta {:.0} s", secs * (total - done) as f64 / done as f64)
+            } else {
+                String::new()
+            };
+            eprint!(
+                "\r{label}: {pct:>3}% [{bar}] {mb:.0} MB read {:.0} MB/s{extra}{eta}   ",
+                mb / secs
+            );
+            if done == total {
+                eprintln!();
+            }
         }
-    };
-    let data_path = spec.data_label.clone();
-    let spec_clone = spec.clone();
-    let staging_clone = staging.clone();
-    let outcome = tokio::task::block_in_place(|| {
-        run_backtest(&spec_clone, Some(&staging_clone), &mut progress)
-    });
-    if show_progress {
-        eprintln!();
     }
-    let outcome = match outcome {
-        Ok(o) => o,
-        Err(e) => {
-            let _ = std::fs::remove_dir_all(&staging);
-            return Err(match e {
-                BacktestError::Io(_) => CliError::runtime(e.to_string()),
-                _ => CliError::invalid(e.to_string()),
-            });
-        }
-    };
-    let elapsed = started.elapsed();
+}
+
+pub(crate) fn backtest_error(e: BacktestError) -> CliError {
+    match e {
+        BacktestError::Io(_) => CliError::runtime(e.to_string()),
+        _ => CliError::invalid(e.to_string()),
+    }
+}
+
+/// Store a finished run as an ordinary backtest and move its outputs from `staging` to the
+/// run's own folder; returns its id and output paths.
+pub(crate) async fn store_outcome(
+    store: &crate::store::Store,
+    outcome: &crate::backtest::BacktestOutcome,
+    data_path: &str,
+    staging: &Path,
+    out_root: &Path,
+) -> Result<(i64, Option<String>, Option<String>), CliError> {
     let result_json =
         serde_json::to_value(&outcome.result).map_err(|e| CliError::runtime(e.to_string()))?;
     let id = store
@@ -459,7 +492,7 @@ async fn execute(spec: BacktestSpec, ctx: &Context) -> Result<(), CliError> {
                 kind: &outcome.result.kind,
                 symbol: &outcome.result.symbol,
                 params: &outcome.result.params,
-                data_path: &data_path,
+                data_path,
                 result: &result_json,
             },
             wall_clock_ms(),
@@ -467,7 +500,7 @@ async fn execute(spec: BacktestSpec, ctx: &Context) -> Result<(), CliError> {
         .await?;
     let final_dir = out_root.join(id.to_string());
     let _ = std::fs::remove_dir_all(&final_dir);
-    std::fs::rename(&staging, &final_dir).map_err(|e| {
+    std::fs::rename(staging, &final_dir).map_err(|e| {
         CliError::runtime(format!(
             "cannot move backtest output to {}: {e}",
             final_dir.display()
@@ -484,6 +517,31 @@ async fn execute(spec: BacktestSpec, ctx: &Context) -> Result<(), CliError> {
     store
         .set_backtest_outputs(id, fills.as_deref(), chart.as_deref())
         .await?;
+    Ok((id, fills, chart))
+}
+
+async fn execute(spec: BacktestSpec, ctx: &Context) -> Result<(), CliError> {
+    let store = ctx.open_store().await?;
+    let out_root = outputs_root(ctx);
+    let staging = staging_dir(&out_root, 0)?;
+    let started = Instant::now();
+    let mut progress = progress_line(ctx, "backtest", String::new());
+    let data_path = spec.data_label.clone();
+    let spec_clone = spec.clone();
+    let staging_clone = staging.clone();
+    let outcome = tokio::task::block_in_place(|| {
+        run_backtest(&spec_clone, Some(&staging_clone), &mut progress)
+    });
+    let outcome = match outcome {
+        Ok(o) => o,
+        Err(e) => {
+            let _ = std::fs::remove_dir_all(&staging);
+            return Err(backtest_error(e));
+        }
+    };
+    let elapsed = started.elapsed();
+    let (id, fills, chart) =
+        store_outcome(&store, &outcome, &data_path, &staging, &out_root).await?;
     if ctx.json {
         return print_json(&result_document(
             id,

@@ -14,6 +14,7 @@ pub mod funds;
 pub mod output;
 pub mod risk;
 pub mod strategy;
+pub mod sweep;
 pub mod wallet;
 
 use std::path::PathBuf;

@@ -45,6 +45,12 @@ impl TriggerBook {
         }
     }
 
+    /// The open interval of prices that fire nothing.
+    #[inline(always)]
+    pub fn quiet_band(&self) -> (PriceKey, PriceKey) {
+        (self.fire_below, self.fire_above)
+    }
+
     /// True when this price fires nothing: the hot path.
     #[inline(always)]
     pub fn is_quiet(&self, key: PriceKey) -> bool {

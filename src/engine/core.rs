@@ -10,6 +10,7 @@
 
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap, VecDeque};
+use std::ops::Range;
 
 use rust_decimal::Decimal;
 
@@ -282,6 +283,34 @@ impl<R: Recorder, V: Venue> Engine<R, V> {
         self.tick_slow(symbol, ts_us, price);
         if ts_us >= self.next_mark_us {
             self.mark_all(ts_us);
+        }
+    }
+
+    /// Prices `range` of a slab, in order: exactly what calling [`Engine::on_tick`] on each
+    /// would do, but a stretch of prices that fires nothing, with nothing due and no mark, is
+    /// passed over in one scan — whole blocks at a time by their lowest and highest price. A
+    /// sweep runs thousands of grids over the same ticks, and almost every tick is such a
+    /// stretch for almost every grid.
+    pub fn on_tick_slab(&mut self, symbol: usize, slab: &TickSlab<'_>, range: Range<usize>) {
+        let end = range.end.min(slab.ts.len()).min(slab.keys.len());
+        let mut i = range.start;
+        while i < end {
+            if let Some(state) = self.symbols.get(symbol) {
+                if state.seen && state.pending_start.is_empty() && state.deferred.is_empty() {
+                    let (lo, hi) = state.book.quiet_band();
+                    let due = self.next_due_us.min(self.next_mark_us);
+                    let j = slab.quiet_until(i, end, lo, hi, due);
+                    if j > i {
+                        self.ticks += (j - i) as u64;
+                        self.now_us = slab.ts[j - 1];
+                        self.symbols[symbol].last = slab.keys[j - 1];
+                        i = j;
+                        continue;
+                    }
+                }
+            }
+            self.on_tick(symbol, slab.ts[i], slab.keys[i]);
+            i += 1;
         }
     }
 
@@ -1007,5 +1036,70 @@ impl<R: Recorder, V: Venue> Engine<R, V> {
             }
         }
         counts
+    }
+}
+
+/// Ticks per block of a [`TickSlab`].
+pub const TICK_BLOCK: usize = 64;
+
+/// Time-ordered ticks of one symbol, with the lowest and highest price of each block of
+/// [`TICK_BLOCK`] ticks (`lows[b]`, `highs[b]` cover `keys[b * TICK_BLOCK..]`); without them
+/// (empty) the scan goes tick by tick.
+#[derive(Debug, Clone, Copy)]
+pub struct TickSlab<'a> {
+    pub ts: &'a [i64],
+    pub keys: &'a [PriceKey],
+    pub lows: &'a [PriceKey],
+    pub highs: &'a [PriceKey],
+}
+
+/// Each block's lowest and highest price, for [`TickSlab`].
+pub fn block_bounds(keys: &[PriceKey], lows: &mut Vec<PriceKey>, highs: &mut Vec<PriceKey>) {
+    lows.clear();
+    highs.clear();
+    for block in keys.chunks(TICK_BLOCK) {
+        let (mut lo, mut hi) = (PriceKey::MAX, PriceKey::MIN);
+        for &k in block {
+            lo = lo.min(k);
+            hi = hi.max(k);
+        }
+        lows.push(lo);
+        highs.push(hi);
+    }
+}
+
+impl TickSlab<'_> {
+    /// The first index in `from..end` that fires something (at or outside `(lo, hi)`) or comes
+    /// at or after `due`; `end` if none does.
+    #[inline]
+    fn quiet_until(&self, from: usize, end: usize, lo: PriceKey, hi: PriceKey, due: i64) -> usize {
+        let keys = self.keys;
+        // Time never goes back, so the ticks before `due` are a prefix.
+        let end = if end > from && self.ts[end - 1] >= due {
+            from + self.ts[from..end].partition_point(|&t| t < due)
+        } else {
+            end
+        };
+        let mut i = from;
+        let quiet = |k: PriceKey| k > lo && k < hi;
+        while i < end && !i.is_multiple_of(TICK_BLOCK) {
+            if !quiet(keys[i]) {
+                return i;
+            }
+            i += 1;
+        }
+        if self.lows.len() * TICK_BLOCK >= end {
+            while i + TICK_BLOCK <= end {
+                let b = i / TICK_BLOCK;
+                if !(self.lows[b] > lo && self.highs[b] < hi) {
+                    break;
+                }
+                i += TICK_BLOCK;
+            }
+        }
+        while i < end && quiet(keys[i]) {
+            i += 1;
+        }
+        i
     }
 }

@@ -11,7 +11,7 @@ pub mod order;
 pub mod price;
 pub mod recorder;
 
-pub use self::core::Engine;
+pub use self::core::{block_bounds, Engine, TickSlab, TICK_BLOCK};
 pub use event::{Control, Event};
 pub use inflight::{InFlight, OrderState};
 pub use ledger::Ledger;

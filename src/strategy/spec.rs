@@ -111,10 +111,16 @@ impl RawSpec {
         file: Option<&Path>,
         flags: RawFlags<'_>,
     ) -> Result<Self, SpecError> {
-        let mut raw = match file {
+        let raw = match file {
             Some(path) => RawSpec::from_toml_file(path)?,
             None => RawSpec::default(),
         };
+        raw.with_flags(flags)
+    }
+
+    /// Command-line flags laid over these fields: a flag given wins.
+    pub fn with_flags(mut self, flags: RawFlags<'_>) -> Result<Self, SpecError> {
+        let raw = &mut self;
         let set = |slot: &mut Option<String>, flag: Option<&str>| {
             if let Some(v) = flag {
                 *slot = Some(v.to_string());
@@ -128,7 +134,7 @@ impl RawSpec {
         if let Some(text) = flags.params {
             raw.params = Some(Self::params_from_json_text(text)?);
         }
-        Ok(raw)
+        Ok(self)
     }
 
     /// A strategy without its own `fee_bps` pays the configured pool's fee (`dex.fee_bps`: 25 on
