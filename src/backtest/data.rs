@@ -257,6 +257,27 @@ fn fast_agg(line: &[u8]) -> Option<(i64, PriceKey, i64)> {
     Some((id as i64, price, ts_to_us(ts as i64)))
 }
 
+/// A kline of `cols` (6 or 12) columns → (open time as written, `[open, high, low, close]`,
+/// the close-time field of a 12-column row): the same one pass as [`fast_trade`]. Volumes
+/// and counts are not read, as the general path does not read them.
+#[inline]
+fn fast_kline(line: &[u8], cols: usize) -> Option<(i64, [PriceKey; 4], Option<&[u8]>)> {
+    let mut c = [0usize; 12];
+    let n = super::swar::commas(line, &mut c);
+    if n + 1 != cols {
+        return None;
+    }
+    let open_time = super::swar::parse_digits_at(line, 0, c[0])?;
+    let ohlc = [
+        fast_price(line, c[0] + 1, c[1])?,
+        fast_price(line, c[1] + 1, c[2])?,
+        fast_price(line, c[2] + 1, c[3])?,
+        fast_price(line, c[3] + 1, c[4])?,
+    ];
+    let close_time = (cols == 12).then(|| &line[c[5] + 1..c[6]]);
+    Some((open_time as i64, ohlc, close_time))
+}
+
 #[inline]
 fn is_bool(b: &[u8]) -> bool {
     matches!(
@@ -451,6 +472,12 @@ impl TickReader {
             }
             return Ok(());
         }
+        if let Some(fmt @ (DataFormat::Kline12 | DataFormat::Kline6)) = self.file_format {
+            let cols = if fmt == DataFormat::Kline12 { 12 } else { 6 };
+            if let Some((open_time, ohlc, close_time)) = fast_kline(line, cols) {
+                return self.bar(fmt, open_time, ohlc, close_time, line_no, file, on_tick);
+            }
+        }
         let mut f: [&[u8]; 12] = [&[]; 12];
         let count = split_fields(line, &mut f);
         let format = match self.file_format {
@@ -505,36 +532,14 @@ impl TickReader {
                         String::from_utf8_lossy(f[0])
                     ));
                 };
-                let ts = ts_to_us(open_time);
-                let (o, h, l, c) = (
+                let ohlc = [
                     price(f[1], "open")?,
                     price(f[2], "high")?,
                     price(f[3], "low")?,
                     price(f[4], "close")?,
-                );
-                if l > o || l > c || h < o || h < c || l > h {
-                    return Err("bar violates low <= open, close <= high".into());
-                }
-                if format == DataFormat::Kline12 && self.summary.interval_us.is_none() {
-                    if let Some(close) = parse_int(f[6]) {
-                        // close_time is the bar's last millisecond (or microsecond).
-                        let unit = if close < MICROS_THRESHOLD { 1000 } else { 1 };
-                        self.summary.interval_us = Some(ts_to_us(close) - ts + unit);
-                    }
-                }
-                if !self.check_time(ts, line_no, file, None)? {
-                    return Ok(());
-                }
-                self.summary.rows += 1;
-                on_tick(ts, o);
-                if c >= o {
-                    on_tick(ts, l);
-                    on_tick(ts, h);
-                } else {
-                    on_tick(ts, h);
-                    on_tick(ts, l);
-                }
-                on_tick(ts, c);
+                ];
+                let close_time = (format == DataFormat::Kline12).then(|| f[6]);
+                self.bar(format, open_time, ohlc, close_time, line_no, file, on_tick)?;
             }
             DataFormat::Trades | DataFormat::AggTrades => {
                 let (time_ix, min, max) = if format == DataFormat::Trades {
@@ -577,6 +582,47 @@ impl TickReader {
                 on_tick(ts, p);
             }
         }
+        Ok(())
+    }
+
+    /// One kline: checked, timed, and walked as four prices (GRID.md: open, then the extreme
+    /// nearer the open's side, the other extreme, close).
+    #[allow(clippy::too_many_arguments)]
+    #[inline]
+    fn bar<F: FnMut(i64, PriceKey)>(
+        &mut self,
+        format: DataFormat,
+        open_time: i64,
+        [o, h, l, c]: [PriceKey; 4],
+        close_time: Option<&[u8]>,
+        line_no: u64,
+        file: &str,
+        on_tick: &mut F,
+    ) -> Result<(), String> {
+        let ts = ts_to_us(open_time);
+        if l > o || l > c || h < o || h < c || l > h {
+            return Err("bar violates low <= open, close <= high".into());
+        }
+        if format == DataFormat::Kline12 && self.summary.interval_us.is_none() {
+            if let Some(close) = close_time.and_then(parse_int) {
+                // close_time is the bar's last millisecond (or microsecond).
+                let unit = if close < MICROS_THRESHOLD { 1000 } else { 1 };
+                self.summary.interval_us = Some(ts_to_us(close) - ts + unit);
+            }
+        }
+        if !self.check_time(ts, line_no, file, None)? {
+            return Ok(());
+        }
+        self.summary.rows += 1;
+        on_tick(ts, o);
+        if c >= o {
+            on_tick(ts, l);
+            on_tick(ts, h);
+        } else {
+            on_tick(ts, h);
+            on_tick(ts, l);
+        }
+        on_tick(ts, c);
         Ok(())
     }
 
@@ -736,6 +782,65 @@ mod tests {
                 (1_754_006_400_124_000, k("117999.5"))
             ]
         );
+    }
+
+    #[test]
+    fn klines_take_the_fast_path_with_the_same_ticks_and_errors() {
+        let row12 = b"1754006400000,118000.12,118010,117990.5,118005.01,12.5,1754006459999,1475000.1,120,6.1,720000.2,0";
+        let row6 = b"1754006400000000,118000.12,118010,117990.5,118005.01,12.5";
+        let ohlc = [k("118000.12"), k("118010"), k("117990.5"), k("118005.01")];
+        assert_eq!(
+            fast_kline(row12, 12),
+            Some((1_754_006_400_000, ohlc, Some(&b"1754006459999"[..])))
+        );
+        assert_eq!(
+            fast_kline(row6, 6),
+            Some((1_754_006_400_000_000, ohlc, None))
+        );
+        assert_eq!(
+            fast_kline(row6, 12),
+            None,
+            "a 6-column row is not a 12-column one"
+        );
+        assert_eq!(fast_kline(b"1,2,x,4,5,6", 6), None);
+        // Header, then rows on the fast path: ticks, interval, gaps and errors as the general
+        // path gives them (the first data row goes the general way, the rest the fast way).
+        let text = "open_time,open,high,low,close,volume,close_time,quote_volume,count,taker_buy_volume,taker_buy_quote_volume,ignore\n\
+                    1754006400000,10,12,9,11,1,1754006459999,1,1,1,1,0\n\
+                    1754006460000,11,12,8,9,1,1754006519999,1,1,1,1,0\n\
+                    1754006580000,9,9.5,8.5,9.25,1,1754006639999,1,1,1,1,0\n\
+                    1754006640000,9,abc,8,9,1,1754006699999,1,1,1,1,0\n\
+                    1754006700000,9,8,10,9,1,1754006759999,1,1,1,1,0\n";
+        let (res, _, _) = read(text, ReadOptions::default());
+        let e = res.unwrap_err();
+        assert_eq!(e.line, 5);
+        assert!(
+            e.message.contains("high \"abc\" is not a positive decimal"),
+            "{e}"
+        );
+        let (res, ticks, s) = read(
+            text,
+            ReadOptions {
+                skip_bad_rows: true,
+                ..Default::default()
+            },
+        );
+        res.unwrap();
+        assert_eq!(s.format, Some(DataFormat::Kline12));
+        assert_eq!(s.interval_us, Some(60_000_000));
+        assert_eq!((s.rows, s.bad_rows_skipped), (3, 2));
+        assert!(
+            s.first_bad_rows[1].contains(":6: bar violates"),
+            "{:?}",
+            s.first_bad_rows
+        );
+        assert_eq!((s.gaps, s.missing), (1, 1));
+        let prices: Vec<PriceKey> = ticks.iter().map(|t| t.1).collect();
+        assert_eq!(
+            prices,
+            ["10", "9", "12", "11", "11", "12", "8", "9", "9", "8.5", "9.5", "9.25"].map(k)
+        );
+        assert_eq!(ticks[4].0, 1_754_006_460_000_000);
     }
 
     #[test]

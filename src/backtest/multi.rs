@@ -397,19 +397,28 @@ fn read_chunks(
     let mut reader = TickReader::new(spec.read);
     let mut done_before = 0u64;
     let (mut lowest, mut highest) = (PriceKey(i128::MAX), PriceKey(i128::MIN));
+    let split_at = split_us.unwrap_or(i64::MAX);
+    // Filled by index, not pushed: the per-tick work is two stores and a count. Bounds, the
+    // lowest and highest price and the split are worked out once a chunk is full.
     let new_chunk = || Chunk {
-        ts: Vec::with_capacity(CHUNK_TICKS),
-        keys: Vec::with_capacity(CHUNK_TICKS),
+        ts: vec![0; CHUNK_TICKS],
+        keys: vec![PriceKey(0); CHUNK_TICKS],
         lows: Vec::new(),
         highs: Vec::new(),
         split: 0,
     };
-    let sealed = |mut c: Chunk| {
+    let mut seal = |mut c: Chunk, n: usize| {
+        c.ts.truncate(n);
+        c.keys.truncate(n);
+        // Time never goes back (the reader refuses it), so the split is one index.
+        c.split = c.ts.partition_point(|&t| t < split_at);
         block_bounds(&c.keys, &mut c.lows, &mut c.highs);
-        c
+        lowest = c.lows.iter().copied().fold(lowest, PriceKey::min);
+        highest = c.highs.iter().copied().fold(highest, PriceKey::max);
+        emit(c);
     };
     let mut chunk = new_chunk();
-    let split_at = split_us.unwrap_or(i64::MAX);
+    let mut n = 0usize;
     for file in &spec.files {
         let file_len = std::fs::metadata(file).map(|m| m.len()).unwrap_or(0);
         // A file that ends before the window starts has nothing to give: skip it unread.
@@ -420,24 +429,21 @@ fn read_chunks(
             }
         }
         let mut on_tick = |ts: i64, key: PriceKey| {
-            lowest = lowest.min(key);
-            highest = highest.max(key);
-            // Time never goes back (the reader refuses it), so the split is one index.
-            if ts < split_at {
-                chunk.split += 1;
-            }
-            chunk.ts.push(ts);
-            chunk.keys.push(key);
-            if chunk.ts.len() == CHUNK_TICKS {
-                emit(sealed(std::mem::replace(&mut chunk, new_chunk())));
+            chunk.ts[n] = ts;
+            chunk.keys[n] = key;
+            n += 1;
+            if n == CHUNK_TICKS {
+                seal(std::mem::replace(&mut chunk, new_chunk()), n);
+                n = 0;
             }
         };
         let mut on_progress = |done: u64| progress(done_before + done, total, 0);
         reader.read_file(file, &mut on_tick, &mut on_progress)?;
         done_before += file_len;
     }
-    if !chunk.ts.is_empty() {
-        emit(sealed(chunk));
+    if n > 0 {
+        seal(chunk, n);
     }
+    drop(seal);
     Ok((reader.summary, (lowest, highest)))
 }

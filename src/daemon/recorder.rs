@@ -445,6 +445,10 @@ impl Recorder for DaemonRecorder {
         });
     }
 
+    fn shows_outflow(&self) -> bool {
+        true
+    }
+
     fn outflow_marked(&mut self, hourly: Decimal) {
         if let Ok(mut o) = self.metrics.hourly_outflow.lock() {
             *o = hourly;

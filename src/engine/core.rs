@@ -45,6 +45,8 @@ struct SymbolState {
     book: TriggerBook,
     last: PriceKey,
     last_price: Decimal,
+    /// The price of the latest mark (made once per symbol, read by every strategy on it).
+    mark_price: Decimal,
     seen: bool,
     /// Strategies that have not seen their first price yet.
     pending_start: Vec<StrategyIx>,
@@ -107,6 +109,7 @@ impl<R: Recorder, V: Venue> Engine<R, V> {
                     book: TriggerBook::new(),
                     last: PriceKey(0),
                     last_price: Decimal::ZERO,
+                    mark_price: Decimal::ZERO,
                     seen: false,
                     pending_start: Vec::new(),
                     deferred: Vec::new(),
@@ -141,6 +144,7 @@ impl<R: Recorder, V: Venue> Engine<R, V> {
             book: TriggerBook::new(),
             last: PriceKey(0),
             last_price: Decimal::ZERO,
+            mark_price: Decimal::ZERO,
             seen: false,
             pending_start: Vec::new(),
             deferred: Vec::new(),
@@ -829,16 +833,17 @@ impl<R: Recorder, V: Venue> Engine<R, V> {
 
     fn mark_all(&mut self, ts: i64) {
         let mut actions = Vec::new();
-        for (symbol, state) in self.symbols.iter().enumerate() {
+        for (symbol, state) in self.symbols.iter_mut().enumerate() {
             if state.seen {
                 let price = state.last.to_decimal().unwrap_or(state.last_price);
+                state.mark_price = price;
                 actions.extend(self.risk.observe_price(symbol, ts, price));
             }
         }
         for (ix, slot) in self.slots.iter().enumerate() {
             let state = &self.symbols[slot.symbol];
             if state.seen && slot.strategy.started() {
-                let price = state.last.to_decimal().unwrap_or(state.last_price);
+                let price = state.mark_price;
                 self.recorder.mark(ts, ix, &slot.ledger, price);
                 let active = slot.status == StrategyStatus::Active;
                 actions.extend(
@@ -850,7 +855,9 @@ impl<R: Recorder, V: Venue> Engine<R, V> {
                 }
             }
         }
-        self.recorder.outflow_marked(self.risk.hourly_outflow(ts));
+        if self.recorder.shows_outflow() {
+            self.recorder.outflow_marked(self.risk.hourly_outflow(ts));
+        }
         for action in actions {
             self.apply_risk_action(action, ts);
         }

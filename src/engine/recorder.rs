@@ -61,8 +61,12 @@ pub trait Recorder {
     /// A strategy's risk figures at a mark (loss since 00:00 UTC, error rate).
     fn risk_marked(&mut self, _strategy: StrategyIx, _view: &crate::risk::guard::StrategyRiskView) {
     }
-    /// Quote value that left the trading wallets within the last hour, at a mark.
+    /// Quote value that left the trading wallets within the last hour, at a mark; asked only
+    /// of a recorder that says it shows it (reading the shared ledger takes its lock).
     fn outflow_marked(&mut self, _hourly: Decimal) {}
+    fn shows_outflow(&self) -> bool {
+        false
+    }
     /// Periodic equity mark (every `mark_interval_us` of event time, and at the end).
     fn mark(&mut self, _ts_us: i64, _strategy: StrategyIx, _ledger: &Ledger, _price: Decimal) {}
 }
