@@ -257,11 +257,14 @@ fn fast_agg(line: &[u8]) -> Option<(i64, PriceKey, i64)> {
     Some((id as i64, price, ts_to_us(ts as i64)))
 }
 
+/// A kline row's open time (as written), `[open, high, low, close]` and close-time field.
+type Bar<'a> = (i64, [PriceKey; 4], Option<&'a [u8]>);
+
 /// A kline of `cols` (6 or 12) columns → (open time as written, `[open, high, low, close]`,
 /// the close-time field of a 12-column row): the same one pass as [`fast_trade`]. Volumes
 /// and counts are not read, as the general path does not read them.
 #[inline]
-fn fast_kline(line: &[u8], cols: usize) -> Option<(i64, [PriceKey; 4], Option<&[u8]>)> {
+fn fast_kline(line: &[u8], cols: usize) -> Option<Bar<'_>> {
     let mut c = [0usize; 12];
     let n = super::swar::commas(line, &mut c);
     if n + 1 != cols {

@@ -444,6 +444,5 @@ fn read_chunks(
     if n > 0 {
         seal(chunk, n);
     }
-    drop(seal);
     Ok((reader.summary, (lowest, highest)))
 }

@@ -190,6 +190,15 @@ impl ChainClient {
         Ok(from_units(units, token.decimals)?)
     }
 
+    /// The two tokens of the pair at `pair` (`token0`, `token1`), read from it: a pool named
+    /// by its address rather than found through a factory.
+    pub async fn pair_tokens(&self, pair: Address) -> Result<(Token, Token), ChainError> {
+        let p = IUniswapV2Pair::new(pair, &self.provider);
+        let t0 = self.bounded("token0", p.token0().call()).await?;
+        let t1 = self.bounded("token1", p.token1().call()).await?;
+        Ok((self.token(t0).await?, self.token(t1).await?))
+    }
+
     /// The pair of `base` and `quote` at `factory`.
     pub async fn pool(
         &self,

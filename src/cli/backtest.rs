@@ -86,8 +86,13 @@ pub struct FillArgs {
     pub fill_model: String,
     /// The pool for `--fill-model amm`, by its reserves at any one price: `BASE:QUOTE`
     /// (e.g. `250:25000000` for 250 BTC against 25 M USDT). Its depth holds at every price.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "pool_pair")]
     pub pool_reserves: Option<String>,
+    /// The pool for `--fill-model amm` by its pair address, its reserves read once from the
+    /// configured node (`chain.rpc_urls`); which token is the base comes from `[dex.assets]`, else
+    /// from the tokens' symbols.
+    #[arg(long)]
+    pub pool_pair: Option<String>,
     /// Gas of one swap (units; PancakeSwap V2 swaps use ~110,000-150,000).
     #[arg(long, default_value_t = 150_000)]
     pub gas_units: u64,
@@ -100,28 +105,44 @@ pub struct FillArgs {
 }
 
 impl FillArgs {
-    pub fn pool(&self) -> Result<Option<crate::venue::sim::AmmPool>, CliError> {
+    pub async fn pool(
+        &self,
+        ctx: &Context,
+        symbol: &Symbol,
+    ) -> Result<Option<crate::venue::sim::AmmPool>, CliError> {
         if self.fill_model != "amm" {
-            if self.pool_reserves.is_some() {
-                return Err(CliError::invalid("--pool-reserves is for --fill-model amm"));
+            if self.pool_reserves.is_some() || self.pool_pair.is_some() {
+                return Err(CliError::invalid(
+                    "--pool-reserves and --pool-pair are for --fill-model amm",
+                ));
             }
             return Ok(None);
         }
-        let Some(reserves) = &self.pool_reserves else {
-            return Err(CliError::invalid(
-                "--fill-model amm needs the pool: --pool-reserves BASE:QUOTE",
-            ));
+        let (b, q, shown) = match (&self.pool_reserves, &self.pool_pair) {
+            (Some(reserves), _) => {
+                let bad = || {
+                    CliError::invalid(format!(
+                        "--pool-reserves {reserves:?}: expected BASE:QUOTE, two decimals > 0"
+                    ))
+                };
+                let (b, q) = reserves.split_once(':').ok_or_else(bad)?;
+                (
+                    parse_decimal(b.trim()).ok_or_else(bad)?,
+                    parse_decimal(q.trim()).ok_or_else(bad)?,
+                    format!("--pool-reserves {reserves:?}"),
+                )
+            }
+            (None, Some(pair)) => {
+                let (b, q) = pair_reserves(ctx, symbol, pair).await?;
+                (b, q, format!("--pool-pair {pair}"))
+            }
+            (None, None) => {
+                return Err(CliError::invalid(
+                    "--fill-model amm needs the pool: --pool-reserves BASE:QUOTE or --pool-pair ADDRESS",
+                ))
+            }
         };
-        let bad = || {
-            CliError::invalid(format!(
-                "--pool-reserves {reserves:?}: expected BASE:QUOTE, two decimals > 0"
-            ))
-        };
-        let (b, q) = reserves.split_once(':').ok_or_else(bad)?;
-        let (b, q) = (
-            parse_decimal(b.trim()).ok_or_else(bad)?,
-            parse_decimal(q.trim()).ok_or_else(bad)?,
-        );
+        let bad = || CliError::invalid(format!("{shown}: the pool has no liquidity"));
         let decimal = |flag: &str, text: &str| {
             parse_decimal(text)
                 .filter(|d| *d >= Decimal::ZERO)
@@ -137,6 +158,60 @@ impl FillArgs {
             .map(Some)
             .ok_or_else(bad)
     }
+}
+
+/// A pair's reserves as `(base, quote)` of `symbol`, read once from the configured node.
+async fn pair_reserves(
+    ctx: &Context,
+    symbol: &Symbol,
+    pair: &str,
+) -> Result<(Decimal, Decimal), CliError> {
+    let address: alloy::primitives::Address = pair
+        .trim()
+        .parse()
+        .map_err(|_| CliError::invalid(format!("--pool-pair {pair:?}: not an address")))?;
+    let failed = |e: crate::chain::ChainError| {
+        CliError::runtime(format!(
+            "--pool-pair {pair}: cannot read the pool from chain.rpc_urls: {e}"
+        ))
+    };
+    let client = crate::chain::ChainClient::connect(&ctx.config.chain)
+        .await
+        .map_err(failed)?;
+    let (t0, t1) = client.pair_tokens(address).await.map_err(failed)?;
+    let configured = |asset: &str| {
+        ctx.config
+            .dex
+            .assets
+            .get(asset)
+            .and_then(|a| a.parse::<alloy::primitives::Address>().ok())
+    };
+    // The configured token address decides; without one, the token's own symbol.
+    let is_base = |t: &crate::chain::Token| match configured(symbol.base()) {
+        Some(a) => t.address == a,
+        None => t.symbol.eq_ignore_ascii_case(symbol.base()),
+    };
+    let (base, quote) = match (is_base(&t0), is_base(&t1)) {
+        (true, false) => (t0, t1),
+        (false, true) => (t1, t0),
+        _ => {
+            return Err(CliError::invalid(format!(
+                "--pool-pair {pair}: cannot tell which of its tokens ({}, {}) is {}; set \
+                 [dex.assets] {} = \"ADDRESS\"",
+                t0.symbol,
+                t1.symbol,
+                symbol.base(),
+                symbol.base()
+            )))
+        }
+    };
+    let pool = crate::chain::Pool {
+        pair: address,
+        base_is_token0: base.address < quote.address,
+        base,
+        quote,
+    };
+    client.reserves(&pool).await.map_err(failed)
 }
 
 /// A venue that answers late and sometimes fails, to see a strategy with orders in flight.
@@ -294,14 +369,14 @@ async fn run_cmd(args: RunArgs, ctx: &Context) -> Result<(), CliError> {
     let files = crate::backtest::data::list_data_files(&args.data)
         .map_err(|e| CliError::invalid(format!("--data {}: {e}", args.data.display())))?;
     let bt = BacktestSpec {
-        symbol: spec.symbol,
+        symbol: spec.symbol.clone(),
         params: ParamsSource::Fixed(spec.params),
         data_label: args.data.display().to_string(),
         files,
         read: read_options(&args.common)?,
         slippage_bps: args.common.slippage_bps,
         delays: args.common.venue.delays()?,
-        amm: args.common.fill.pool()?,
+        amm: args.common.fill.pool(ctx, &spec.symbol).await?,
     };
     execute(bt, ctx).await
 }
@@ -388,7 +463,7 @@ async fn quick_grid(args: QuickGridArgs, ctx: &Context) -> Result<(), CliError> 
         })?;
     let from_us = last - i64::from(args.days) * 86_400_000_000;
     let bt = BacktestSpec {
-        symbol,
+        symbol: symbol.clone(),
         params: ParamsSource::QuickGrid {
             grid_count: args.grid_count,
             range_pct,
@@ -409,7 +484,7 @@ async fn quick_grid(args: QuickGridArgs, ctx: &Context) -> Result<(), CliError> 
         },
         slippage_bps: args.slippage_bps,
         delays: args.venue.delays()?,
-        amm: args.fill.pool()?,
+        amm: args.fill.pool(ctx, &symbol).await?,
     };
     execute(bt, ctx).await
 }

@@ -181,14 +181,14 @@ pub async fn run(args: SweepArgs, ctx: &Context) -> Result<(), CliError> {
         }
     }
     let spec = BacktestSpec {
-        symbol,
+        symbol: symbol.clone(),
         params: ParamsSource::Fixed(first_valid.clone()),
         data_label: args.data.display().to_string(),
         files,
         read,
         slippage_bps: args.common.slippage_bps,
         delays: args.common.venue.delays()?,
-        amm: args.common.fill.pool()?,
+        amm: args.common.fill.pool(ctx, &symbol).await?,
     };
     let threads = args
         .threads

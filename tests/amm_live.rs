@@ -1,0 +1,292 @@
+//! The AMM fill model against the real thing: the same price path run live (the engine, the
+//! grid and the DEX venue swapping on anvil's Uniswap V2 pair) and through the AMM-model venue
+//! gives the same trades, amount for amount within 1e-9; and a backtest's pool read from the
+//! chain by its pair address is the pool given by its reserves.
+
+#![allow(clippy::unwrap_used)]
+
+mod common;
+#[path = "common/chain.rs"]
+mod testchain;
+
+use std::collections::HashMap;
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use alloy::primitives::{Address, B256, U256};
+use alloy::providers::Provider;
+use bsc_bot::chain::units::to_units;
+use bsc_bot::chain::Swapper;
+use bsc_bot::engine::order::Fill;
+use bsc_bot::engine::{Engine, Event, MemoryRecorder, PriceKey};
+use bsc_bot::risk::{RiskGuard, RiskLimits};
+use bsc_bot::strategy::{StrategyParams, StrategyStatus};
+use bsc_bot::venue::dex::{dex_venue, DexVenue};
+use bsc_bot::venue::sim::AmmPool;
+use bsc_bot::venue::{SimVenue, SimVenueConfig, VenueReport};
+use common::TestDb;
+use rust_decimal::Decimal;
+use testchain::{Market, TestChain, Uniswap, DEPLOYER_KEY};
+use tokio::sync::mpsc;
+
+mod pair {
+    alloy::sol! {
+        #[sol(rpc)]
+        interface ITestPair {
+            function skim(address to) external;
+            function sync() external;
+        }
+    }
+}
+use pair::ITestPair;
+
+const GRID: &str = r#"{"lower_price":"95000","upper_price":"105000","grid_count":5,"base_order_size":"1000","fee_bps":30}"#;
+
+fn d(s: &str) -> Decimal {
+    Decimal::from_str(s).unwrap()
+}
+
+/// Put the pair at exactly these reserves (token units, 18 decimals): top its balances up,
+/// write the reserves slot, skim the excess away and `sync` (which emits the `Sync` a live
+/// market reads).
+async fn set_reserves(chain: &TestChain, u: &Uniswap, base_is_token0: bool, b: U256, q: U256) {
+    chain.give_tokens(u.base, u.pair, 1_000).await;
+    chain.give_tokens(u.quote, u.pair, 50_000_000).await;
+    let (r0, r1) = if base_is_token0 { (b, q) } else { (q, b) };
+    // UniswapV2Pair slot 8: reserve0 (112 bits) | reserve1 (112 bits) | blockTimestampLast.
+    let packed = r0 | (r1 << 112);
+    let reader = chain.reader();
+    let _: serde_json::Value = reader
+        .raw_request(
+            "anvil_setStorageAt".into(),
+            (u.pair, U256::from(8u8), B256::from(packed)),
+        )
+        .await
+        .unwrap();
+    let p = chain.signer(DEPLOYER_KEY);
+    let trash = Address::repeat_byte(0xee);
+    for call in [
+        ITestPair::new(u.pair, &p).skim(trash).send().await.unwrap(),
+        ITestPair::new(u.pair, &p).sync().send().await.unwrap(),
+    ] {
+        assert!(call.get_receipt().await.unwrap().status());
+    }
+}
+
+/// Apply the live venue's answers until nothing is in flight.
+async fn settle(
+    engine: &mut Engine<MemoryRecorder, DexVenue>,
+    reports: &mut mpsc::Receiver<VenueReport>,
+) {
+    while engine.in_flight_count() > 0 {
+        let r = tokio::time::timeout(Duration::from_secs(30), reports.recv())
+            .await
+            .expect("a swap never answered")
+            .unwrap();
+        engine.process(Event::Venue(r));
+    }
+}
+
+#[track_caller]
+fn close(live: Decimal, model: Decimal, what: &str) {
+    let rel = ((live - model) / model).abs();
+    assert!(
+        rel <= Decimal::new(1, 9),
+        "{what}: live {live} vs model {model} (relative {rel})"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn live_swaps_equal_the_amm_model_trade_for_trade() {
+    let Some(chain) = TestChain::start().await else {
+        return;
+    };
+    // 100 base against 10.2 M quote: the pool's price is exactly 102,000.
+    let u = chain.deploy_uniswap(100, 10_200_000).await;
+    let db = TestDb::new("sqlite").await;
+    let store = db.store().await;
+    let Market {
+        chain_cfg,
+        dex,
+        client,
+        pool,
+    } = chain.market(&u, 30).await;
+    let bot = chain.bot_wallet(&u, 10_000).await;
+    let me = bot.address();
+    let swapper =
+        Arc::new(Swapper::new(client.clone(), bot, store.clone(), chain_cfg, dex).unwrap());
+    let (reports_tx, mut reports) = mpsc::channel(1024);
+    let (venue, executor) = dex_venue(
+        swapper,
+        HashMap::from([(0, pool.clone())]),
+        30,
+        reports_tx,
+        Box::new(|o| (format!("engine-order-{}", o.order_id), 1)),
+    );
+    tokio::spawn(executor.run());
+    let params = StrategyParams::parse("grid", &serde_json::from_str(GRID).unwrap()).unwrap();
+    let mut live = Engine::new(
+        1,
+        venue,
+        RiskGuard::new(RiskLimits::default()),
+        MemoryRecorder::default(),
+    );
+    live.add_strategy(params.build(), 0, 30, StrategyStatus::Active, None);
+    // The model: the same pool depth, no gas (live gas is paid in BNB beside the swap).
+    let amm = AmmPool::from_reserves(d("100"), d("10200000"), Decimal::ZERO).unwrap();
+    let mut model = Engine::new(
+        1,
+        SimVenue::new(SimVenueConfig {
+            slippage_bps: 0,
+            amm: Some(amm),
+        }),
+        RiskGuard::new(RiskLimits::default()),
+        MemoryRecorder::default(),
+    );
+    model.add_strategy(params.build(), 0, 30, StrategyStatus::Active, None);
+
+    // One level at a time, so each price fires at most one order and the pool is exactly at
+    // that order's trigger when it swaps: the start buy of the top cell at 102,000, its sell at
+    // 105,000, buys at 102,500, 100,000 and 97,500, sells at 100,000, 102,500 and 105,000.
+    let path = [
+        "102000", "105000", "102500", "100000", "97500", "100000", "102500", "105000",
+    ];
+    for (i, p) in path.iter().enumerate() {
+        let price = d(p);
+        if i > 0 {
+            let (b, q) = amm.reserves_at(price);
+            set_reserves(
+                &chain,
+                &u,
+                pool.base_is_token0,
+                to_units(b, 18).unwrap(),
+                to_units(q, 18).unwrap(),
+            )
+            .await;
+        }
+        let (b, q) = client.reserves(&pool).await.unwrap();
+        close(q / b, price, &format!("pool price before tick {i}"));
+        let ts = (i as i64 + 1) * 1_000_000;
+        let key = PriceKey::floor_of(price);
+        live.process(Event::Tick {
+            symbol: 0,
+            ts_us: ts,
+            price: key,
+        });
+        settle(&mut live, &mut reports).await;
+        model.process(Event::Tick {
+            symbol: 0,
+            ts_us: ts,
+            price: key,
+        });
+        assert_eq!(
+            live.recorder().fills.len(),
+            model.recorder().fills.len(),
+            "fills after {p}"
+        );
+    }
+    let (lf, mf): (&[Fill], &[Fill]) = (&live.recorder().fills, &model.recorder().fills);
+    assert_eq!(lf.len(), 8, "{lf:#?}");
+    for (n, (l, m)) in lf.iter().zip(mf).enumerate() {
+        assert_eq!((l.side, l.tag), (m.side, m.tag), "trade {n}");
+        close(l.base, m.base, &format!("trade {n} base"));
+        close(l.quote, m.quote, &format!("trade {n} quote"));
+        close(l.price, m.price, &format!("trade {n} price"));
+    }
+    close(
+        live.ledger(0).realized_pnl,
+        model.ledger(0).realized_pnl,
+        "realized pnl",
+    );
+    // Gas: each swap's on record (units × price) is what the chain charged; the model charges
+    // `gas_units × gas price` a swap, so the units per swap are what to give it.
+    let txs = store.chain_txs_of(56, &me.to_string()).await.unwrap();
+    let swaps: Vec<_> = txs.iter().filter(|t| t.purpose == "swap").collect();
+    assert_eq!(swaps.len(), 8);
+    for t in &swaps {
+        let receipt = chain
+            .reader()
+            .get_transaction_receipt(t.tx_hash.parse().unwrap())
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(t.gas_used, Some(receipt.gas_used as i64));
+        let fee = Decimal::from(receipt.gas_used) * Decimal::from(receipt.effective_gas_price)
+            / Decimal::from(10u64.pow(18));
+        assert_eq!(d(t.fee_bnb.as_deref().unwrap()), fee.normalize());
+    }
+    eprintln!(
+        "live swap gas used: {:?}",
+        swaps
+            .iter()
+            .map(|t| t.gas_used.unwrap())
+            .collect::<Vec<_>>()
+    );
+}
+
+/// `--pool-pair ADDRESS` reads the pool's reserves from the configured node once: the backtest
+/// equals one given those reserves by hand. Which token is the base comes from `[dex.assets]`;
+/// without it, from the tokens' symbols (here both tokens say `UNI-V2`: refused, with the fix).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backtest_pool_read_from_the_chain_by_pair_address() {
+    let Some(chain) = TestChain::start().await else {
+        return;
+    };
+    let u = chain.deploy_uniswap(250, 28_750_000).await;
+    let db = TestDb::new("sqlite").await;
+    let chain_only = format!("[chain]\nchain_id = 56\nrpc_urls = [\"{}\"]\n", chain.url);
+    let with_assets = format!(
+        "{chain_only}\n[dex.assets]\nBTC = \"{}\"\nUSDT = \"{}\"\n",
+        u.base, u.quote
+    );
+    let write = |name: &str, text: &str| {
+        let p = db.dir.path().join(name);
+        std::fs::write(&p, text).unwrap();
+        p.to_str().unwrap().to_string()
+    };
+    let (bare, full) = (
+        write("bare.toml", &chain_only),
+        write("full.toml", &with_assets),
+    );
+    let data = common::repo_path("tests/data/BTCUSDT-1m-2025-08-01_to_2025-08-11.csv");
+    let params =
+        r#"{"lower_price":"112000","upper_price":"119000","grid_count":8,"base_order_size":"100"}"#;
+    let run = |config: &str, pool: &[&str]| {
+        let mut args = vec![
+            "--config",
+            config,
+            "--json",
+            "backtest",
+            "run",
+            "-t",
+            "grid",
+            "-s",
+            "BTC/USDT",
+            "-p",
+            params,
+            "--data",
+            data.to_str().unwrap(),
+            "--fill-model",
+            "amm",
+        ];
+        args.extend_from_slice(pool);
+        db.run(&args)
+    };
+    let pair = u.pair.to_string();
+    let strip = |mut v: serde_json::Value| {
+        for k in ["id", "fills_csv", "chart"] {
+            v.as_object_mut().unwrap().remove(k);
+        }
+        v
+    };
+    let from_chain = strip(run(&full, &["--pool-pair", &pair]).ok().json());
+    let by_hand = strip(run(&full, &["--pool-reserves", "250:28750000"]).ok().json());
+    assert_eq!(from_chain, by_hand);
+    assert!(from_chain["swap_costs"]["price_impact"].as_str().is_some());
+    assert!(from_chain["round_trips"].as_u64().unwrap() > 0);
+    run(&bare, &["--pool-pair", &pair]).fails_with(1, "cannot tell which of its tokens");
+    run(&full, &["--pool-pair", "0x12"]).fails_with(1, "not an address");
+    run(&full, &["--pool-pair", &pair, "--pool-reserves", "1:1"])
+        .fails_with(1, "cannot be used with");
+}
