@@ -33,7 +33,8 @@ pub struct BacktestRecorder {
     pub max_drawdown: Decimal,
     hourly: Vec<f64>,
     current_hour: Option<i64>,
-    last_equity: f64,
+    /// The latest mark's equity (made an f64 only for the hourly series: once an hour).
+    last_equity: Decimal,
     pub curve: Vec<CurvePoint>,
     stride: usize,
     marks: usize,
@@ -69,7 +70,7 @@ impl BacktestRecorder {
             max_drawdown: Decimal::ZERO,
             hourly: Vec::new(),
             current_hour: None,
-            last_equity: 0.0,
+            last_equity: Decimal::ZERO,
             curve: Vec::new(),
             stride: 1,
             marks: 0,
@@ -87,9 +88,15 @@ impl BacktestRecorder {
         match self.peak {
             Some(p) if equity <= p => {
                 if p > Decimal::ZERO {
-                    let dd = (p - equity) / p;
-                    if dd > self.max_drawdown {
-                        self.max_drawdown = dd;
+                    // Divide only for a fall that may be a new maximum: `fall / p > max` means
+                    // `fall > max × p`; the margin (far above the product's rounding) keeps any
+                    // true new maximum from being skipped.
+                    let fall = p - equity;
+                    if fall + p * Decimal::new(1, 20) >= self.max_drawdown * p {
+                        let dd = fall / p;
+                        if dd > self.max_drawdown {
+                            self.max_drawdown = dd;
+                        }
                     }
                 }
             }
@@ -116,7 +123,7 @@ impl BacktestRecorder {
     pub fn sharpe(&self) -> f64 {
         use statrs::statistics::Statistics;
         let mut series = self.hourly.clone();
-        series.push(self.last_equity);
+        series.push(to_f64(self.last_equity));
         let returns: Vec<f64> = series
             .windows(2)
             .filter(|w| w[0] > 0.0)
@@ -195,19 +202,18 @@ impl Recorder for BacktestRecorder {
     fn mark(&mut self, ts_us: i64, _strategy: usize, ledger: &Ledger, price: Decimal) {
         let equity = ledger.equity(price);
         self.observe_equity(equity);
-        let eq = to_f64(equity);
         let hour = ts_us.div_euclid(HOUR_US);
         if self.current_hour != Some(hour) {
             if self.current_hour.is_some() {
-                self.hourly.push(self.last_equity);
+                self.hourly.push(to_f64(self.last_equity));
             }
             self.current_hour = Some(hour);
         }
-        self.last_equity = eq;
+        self.last_equity = equity;
         if !self.light && self.marks.is_multiple_of(self.stride) {
             self.curve.push(CurvePoint {
                 ts_us,
-                equity: eq,
+                equity: to_f64(equity),
                 price: to_f64(price),
             });
             if self.curve.len() > MAX_CURVE_POINTS {

@@ -445,7 +445,7 @@ impl Recorder for DaemonRecorder {
         });
     }
 
-    fn shows_outflow(&self) -> bool {
+    fn shows_risk(&self) -> bool {
         true
     }
 

@@ -850,12 +850,14 @@ impl<R: Recorder, V: Venue> Engine<R, V> {
                     self.risk
                         .observe_equity(ix, ts, slot.ledger.equity(price), active),
                 );
-                if let Some(view) = self.risk.view(ix) {
-                    self.recorder.risk_marked(ix, &view);
+                if self.recorder.shows_risk() {
+                    if let Some(view) = self.risk.view(ix) {
+                        self.recorder.risk_marked(ix, &view);
+                    }
                 }
             }
         }
-        if self.recorder.shows_outflow() {
+        if self.recorder.shows_risk() {
             self.recorder.outflow_marked(self.risk.hourly_outflow(ts));
         }
         for action in actions {

@@ -61,10 +61,12 @@ pub trait Recorder {
     /// A strategy's risk figures at a mark (loss since 00:00 UTC, error rate).
     fn risk_marked(&mut self, _strategy: StrategyIx, _view: &crate::risk::guard::StrategyRiskView) {
     }
-    /// Quote value that left the trading wallets within the last hour, at a mark; asked only
-    /// of a recorder that says it shows it (reading the shared ledger takes its lock).
+    /// Quote value that left the trading wallets within the last hour, at a mark.
     fn outflow_marked(&mut self, _hourly: Decimal) {}
-    fn shows_outflow(&self) -> bool {
+    /// Whether to call `risk_marked` and `outflow_marked` at all: working those figures out
+    /// at every mark (a division, the shared ledger's lock) is wasted on a recorder that does
+    /// not show them, such as a backtest's.
+    fn shows_risk(&self) -> bool {
         false
     }
     /// Periodic equity mark (every `mark_interval_us` of event time, and at the end).
