@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used)]
 
 use bsc_bot::engine::order::{Fill, Side};
+use bsc_bot::engine::recorder::Mark;
 use bsc_bot::engine::{block_bounds, Engine, Event, Ledger, PriceKey, Recorder, TickSlab};
 use bsc_bot::risk::{RiskGuard, RiskLimits};
 use bsc_bot::strategy::grid::{grid_levels, GridParams};
@@ -124,8 +125,11 @@ impl Recorder for Transcript {
     fn fill(&mut self, fill: &Fill, ledger: &Ledger) {
         self.0.push(format!("fill {fill:?} {ledger:?}"));
     }
-    fn mark(&mut self, ts: i64, s: usize, ledger: &Ledger, price: Decimal) {
-        self.0.push(format!("mark {ts} {s} {ledger:?} {price}"));
+    fn mark(&mut self, ts: i64, s: usize, m: &Mark<'_>) {
+        self.0.push(format!(
+            "mark {ts} {s} {:?} {} {}",
+            m.ledger, m.price, m.equity
+        ));
     }
 }
 

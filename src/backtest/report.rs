@@ -9,6 +9,7 @@ use serde::Serialize;
 
 use crate::clock::format_ms;
 use crate::engine::order::{Fill, OrderId, Side, StrategyIx};
+use crate::engine::recorder::Mark;
 use crate::engine::{Ledger, Recorder};
 use crate::risk::Refusal;
 use crate::strategy::grid::GridTag;
@@ -31,6 +32,9 @@ pub struct BacktestRecorder {
     pub fills: u64,
     peak: Option<Decimal>,
     pub max_drawdown: Decimal,
+    /// Equity at or above which a mark cannot set a new maximum drawdown (with a margin far
+    /// above rounding); worked out once per drawdown, not at every mark. `None`: not yet.
+    no_new_max_above: Option<Decimal>,
     hourly: Vec<f64>,
     current_hour: Option<i64>,
     /// The latest mark's equity (made an f64 only for the hourly series: once an hour).
@@ -68,6 +72,7 @@ impl BacktestRecorder {
             fills: 0,
             peak: None,
             max_drawdown: Decimal::ZERO,
+            no_new_max_above: None,
             hourly: Vec::new(),
             current_hour: None,
             last_equity: Decimal::ZERO,
@@ -87,20 +92,27 @@ impl BacktestRecorder {
     fn observe_equity(&mut self, equity: Decimal) {
         match self.peak {
             Some(p) if equity <= p => {
-                if p > Decimal::ZERO {
-                    // Divide only for a fall that may be a new maximum: `fall / p > max` means
-                    // `fall > max × p`; the margin (far above the product's rounding) keeps any
-                    // true new maximum from being skipped.
-                    let fall = p - equity;
-                    if fall + p * Decimal::new(1, 20) >= self.max_drawdown * p {
-                        let dd = fall / p;
-                        if dd > self.max_drawdown {
-                            self.max_drawdown = dd;
-                        }
+                if p <= Decimal::ZERO {
+                    return;
+                }
+                // A new maximum needs `(p - e) / p > max`, i.e. `e < p - max × p`: one compare
+                // against a threshold made once per drawdown (the margin keeps any true new
+                // maximum from being skipped), the division only for a fall that may be one.
+                let above = *self
+                    .no_new_max_above
+                    .get_or_insert_with(|| p - self.max_drawdown * p + p * Decimal::new(1, 20));
+                if equity <= above {
+                    let dd = (p - equity) / p;
+                    if dd > self.max_drawdown {
+                        self.max_drawdown = dd;
+                        self.no_new_max_above = None;
                     }
                 }
             }
-            _ => self.peak = Some(equity),
+            _ => {
+                self.peak = Some(equity);
+                self.no_new_max_above = None;
+            }
         }
     }
 
@@ -199,8 +211,8 @@ impl Recorder for BacktestRecorder {
         }
     }
 
-    fn mark(&mut self, ts_us: i64, _strategy: usize, ledger: &Ledger, price: Decimal) {
-        let equity = ledger.equity(price);
+    fn mark(&mut self, ts_us: i64, _strategy: usize, mark: &Mark<'_>) {
+        let (equity, price) = (mark.equity, mark.price);
         self.observe_equity(equity);
         let hour = ts_us.div_euclid(HOUR_US);
         if self.current_hour != Some(hour) {

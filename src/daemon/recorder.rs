@@ -461,9 +461,14 @@ impl Recorder for DaemonRecorder {
         }
     }
 
-    fn mark(&mut self, _ts_us: i64, strategy: StrategyIx, ledger: &Ledger, price: Decimal) {
+    fn mark(
+        &mut self,
+        _ts_us: i64,
+        strategy: StrategyIx,
+        mark: &crate::engine::recorder::Mark<'_>,
+    ) {
         if let Some(m) = self.metrics_of(strategy) {
-            m.mark(ledger, price);
+            m.mark(mark.ledger, mark.price);
         }
     }
 }

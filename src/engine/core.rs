@@ -22,7 +22,7 @@ use super::order::{
     Amount, Fill, GuardKind, Intent, OrderId, RestingKind, RestingOrder, Side, StrategyIx,
 };
 use super::price::PriceKey;
-use super::recorder::Recorder;
+use super::recorder::{Mark, Recorder};
 use crate::risk::{OrderCheck, RiskAction, RiskGuard};
 use crate::strategy::traits::{Strategy, StrategyCtx};
 use crate::strategy::StrategyStatus;
@@ -844,12 +844,18 @@ impl<R: Recorder, V: Venue> Engine<R, V> {
             let state = &self.symbols[slot.symbol];
             if state.seen && slot.strategy.started() {
                 let price = state.mark_price;
-                self.recorder.mark(ts, ix, &slot.ledger, price);
-                let active = slot.status == StrategyStatus::Active;
-                actions.extend(
-                    self.risk
-                        .observe_equity(ix, ts, slot.ledger.equity(price), active),
+                let equity = slot.ledger.equity(price);
+                self.recorder.mark(
+                    ts,
+                    ix,
+                    &Mark {
+                        ledger: &slot.ledger,
+                        price,
+                        equity,
+                    },
                 );
+                let active = slot.status == StrategyStatus::Active;
+                actions.extend(self.risk.observe_equity(ix, ts, equity, active));
                 if self.recorder.shows_risk() {
                     if let Some(view) = self.risk.view(ix) {
                         self.recorder.risk_marked(ix, &view);

@@ -70,7 +70,16 @@ pub trait Recorder {
         false
     }
     /// Periodic equity mark (every `mark_interval_us` of event time, and at the end).
-    fn mark(&mut self, _ts_us: i64, _strategy: StrategyIx, _ledger: &Ledger, _price: Decimal) {}
+    fn mark(&mut self, _ts_us: i64, _strategy: StrategyIx, _mark: &Mark<'_>) {}
+}
+
+/// A strategy's books at a mark: its ledger, the mark price and the equity at it (worked out
+/// once: a sweep marks thousands of grids a minute of data).
+#[derive(Debug, Clone, Copy)]
+pub struct Mark<'a> {
+    pub ledger: &'a Ledger,
+    pub price: Decimal,
+    pub equity: Decimal,
 }
 
 /// Keeps what happened in memory; for tests and short runs.
