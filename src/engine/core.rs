@@ -101,7 +101,8 @@ pub struct Engine<R: Recorder, V: Venue = SimVenue> {
 }
 
 impl<R: Recorder, V: Venue> Engine<R, V> {
-    pub fn new(symbols: usize, venue: V, risk: RiskGuard, recorder: R) -> Self {
+    pub fn new(symbols: usize, venue: V, mut risk: RiskGuard, recorder: R) -> Self {
+        risk.set_outcome_history(recorder.shows_risk());
         Engine {
             slots: Vec::new(),
             symbols: (0..symbols)

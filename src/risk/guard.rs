@@ -108,6 +108,10 @@ pub struct RiskGuard {
     /// What left the trading wallets within the last hour (shared with the funds manager in
     /// the daemon).
     outflows: std::sync::Arc<super::OutflowLedger>,
+    /// Keep each strategy's answered orders of the error window even without an error-rate
+    /// limit, for the error rate it shows (metrics). A backtest shows none, and a grid that
+    /// trades thousands of times a window would hold every answer for nothing.
+    outcome_history: bool,
 }
 
 #[cfg(test)]
@@ -127,6 +131,12 @@ impl RiskGuard {
             limits,
             ..Default::default()
         }
+    }
+
+    /// Whether the error rate is shown (see `outcome_history`); the engine sets it from its
+    /// recorder.
+    pub fn set_outcome_history(&mut self, on: bool) {
+        self.outcome_history = on;
     }
 
     /// Engage or clear the kill switch; an operator's clear also lifts a halt.
@@ -327,6 +337,9 @@ impl RiskGuard {
     /// A venue answered one of the strategy's orders. Too many failures in the window pause it.
     pub fn record_outcome(&mut self, ix: usize, ts_us: i64, failed: bool) -> Option<RiskAction> {
         let limits = self.strategy_limits(ix);
+        if limits.max_error_rate.is_none() && !self.outcome_history {
+            return None;
+        }
         let s = self.strategy_mut(ix);
         s.outcomes.push_back((ts_us, failed));
         let since = ts_us.saturating_sub(limits.error_rate_window_us);
@@ -601,6 +614,35 @@ mod tests {
         c.reduces_exposure = false;
         c.ts_us = 391_000_001;
         assert!(g.approve((), c).is_ok(), "cool-down over");
+    }
+
+    #[test]
+    fn answers_are_kept_only_for_a_limit_or_a_shown_error_rate() {
+        // No error-rate limit and nobody showing the rate (a backtest): nothing is kept, however
+        // many orders a window answers.
+        let mut quiet = RiskGuard::new(RiskLimits::default());
+        let mut shown = RiskGuard::new(RiskLimits::default());
+        shown.set_outcome_history(true);
+        for i in 0..1_000 {
+            assert!(quiet.record_outcome(0, i, i % 2 == 0).is_none());
+            assert!(shown.record_outcome(0, i, i % 2 == 0).is_none());
+        }
+        assert_eq!(quiet.view(0).map_or(0, |v| v.answered_orders), 0);
+        let v = shown.view(0).unwrap();
+        assert_eq!(
+            (v.answered_orders, v.error_rate),
+            (1_000, Some(Decimal::new(5, 1)))
+        );
+        // A limit keeps them (and acts on them) whoever shows the rate.
+        let mut limited = RiskGuard::new(RiskLimits {
+            strategy: StrategyLimits {
+                max_error_rate: Some(Decimal::new(10, 2)),
+                ..StrategyLimits::default()
+            },
+            ..RiskLimits::default()
+        });
+        let paused = (0..20).any(|i| limited.record_outcome(0, i, true).is_some());
+        assert!(paused, "all failing: paused");
     }
 
     #[test]
