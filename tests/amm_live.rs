@@ -9,25 +9,22 @@ mod common;
 #[path = "common/chain.rs"]
 mod testchain;
 
-use std::collections::HashMap;
 use std::str::FromStr;
-use std::sync::Arc;
 use std::time::Duration;
 
 use alloy::primitives::{Address, B256, U256};
 use alloy::providers::Provider;
 use bsc_bot::chain::units::to_units;
-use bsc_bot::chain::Swapper;
 use bsc_bot::engine::order::Fill;
 use bsc_bot::engine::{Engine, Event, MemoryRecorder, PriceKey};
 use bsc_bot::risk::{RiskGuard, RiskLimits};
 use bsc_bot::strategy::{StrategyParams, StrategyStatus};
-use bsc_bot::venue::dex::{dex_venue, DexVenue};
+use bsc_bot::venue::dex::DexVenue;
 use bsc_bot::venue::sim::AmmPool;
 use bsc_bot::venue::{SimVenue, SimVenueConfig, VenueReport};
 use common::TestDb;
 use rust_decimal::Decimal;
-use testchain::{Market, TestChain, Uniswap, DEPLOYER_KEY};
+use testchain::{TestChain, Uniswap, DEPLOYER_KEY};
 use tokio::sync::mpsc;
 
 mod pair {
@@ -106,25 +103,11 @@ async fn live_swaps_equal_the_amm_model_trade_for_trade() {
     let u = chain.deploy_uniswap(100, 10_200_000).await;
     let db = TestDb::new("sqlite").await;
     let store = db.store().await;
-    let Market {
-        chain_cfg,
-        dex,
-        client,
-        pool,
-    } = chain.market(&u, 30).await;
+    let market = chain.market(&u, 30).await;
+    let (client, pool) = (market.client.clone(), market.pool.clone());
     let bot = chain.bot_wallet(&u, 10_000).await;
     let me = bot.address();
-    let swapper =
-        Arc::new(Swapper::new(client.clone(), bot, store.clone(), chain_cfg, dex).unwrap());
-    let (reports_tx, mut reports) = mpsc::channel(1024);
-    let (venue, executor) = dex_venue(
-        swapper,
-        HashMap::from([(0, pool.clone())]),
-        30,
-        reports_tx,
-        Box::new(|o| (format!("engine-order-{}", o.order_id), 1)),
-    );
-    tokio::spawn(executor.run());
+    let (venue, mut reports) = market.dex_venue(bot, store.clone());
     let params = StrategyParams::parse("grid", &serde_json::from_str(GRID).unwrap()).unwrap();
     let mut live = Engine::new(
         1,

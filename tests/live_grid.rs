@@ -11,22 +11,20 @@ mod common;
 #[path = "common/chain.rs"]
 mod testchain;
 
-use std::collections::HashMap;
 use std::str::FromStr;
-use std::sync::Arc;
 use std::time::Duration;
 
-use bsc_bot::chain::{ChainClient, Pool, Swapper};
+use bsc_bot::chain::{ChainClient, Pool};
 use bsc_bot::engine::order::Side;
 use bsc_bot::engine::{Engine, Event, MemoryRecorder, PriceKey};
 use bsc_bot::market::pool::reserves_price;
 use bsc_bot::risk::{RiskGuard, RiskLimits};
 use bsc_bot::strategy::{StrategyParams, StrategyStatus};
-use bsc_bot::venue::dex::{dex_venue, DexVenue};
+use bsc_bot::venue::dex::DexVenue;
 use bsc_bot::venue::VenueReport;
 use common::TestDb;
 use rust_decimal::Decimal;
-use testchain::{Market, TestChain};
+use testchain::TestChain;
 use tokio::sync::mpsc;
 
 const GRID: &str = r#"{"lower_price":"95000","upper_price":"105000","grid_count":5,"base_order_size":"1000","fee_bps":30}"#;
@@ -85,12 +83,8 @@ async fn walk_the_grid(base_decimals: u8, quote_decimals: u8) {
         .await;
     let db = TestDb::new("sqlite").await;
     let store = db.store().await;
-    let Market {
-        chain_cfg,
-        dex,
-        client,
-        pool,
-    } = chain.market(&u, 30).await;
+    let market = chain.market(&u, 30).await;
+    let (client, pool) = (market.client.clone(), market.pool.clone());
     assert_eq!(
         (pool.base.decimals, pool.quote.decimals),
         (base_decimals, quote_decimals),
@@ -106,17 +100,7 @@ async fn walk_the_grid(base_decimals: u8, quote_decimals: u8) {
         client.token_balance(&pool.quote, me).await.unwrap(),
     );
 
-    let swapper =
-        Arc::new(Swapper::new(client.clone(), bot, store.clone(), chain_cfg, dex).unwrap());
-    let (reports_tx, mut reports) = mpsc::channel(1024);
-    let (venue, executor) = dex_venue(
-        swapper,
-        HashMap::from([(0, pool.clone())]),
-        30,
-        reports_tx,
-        Box::new(|o| (format!("engine-order-{}", o.order_id), 1)),
-    );
-    tokio::spawn(executor.run());
+    let (venue, mut reports) = market.dex_venue(bot, store.clone());
     let params = StrategyParams::parse("grid", &serde_json::from_str(GRID).unwrap()).unwrap();
     let mut engine = Engine::new(
         1,

@@ -452,6 +452,40 @@ pub struct Market {
     pub pool: bsc_bot::chain::Pool,
 }
 
+impl Market {
+    /// The DEX venue trading this market's pool (as symbol 0) from `bot`, its executor running:
+    /// what the engine submits becomes swaps, their answers come back on the receiver.
+    pub fn dex_venue(
+        &self,
+        bot: PrivateKeySigner,
+        store: bsc_bot::store::Store,
+    ) -> (
+        bsc_bot::venue::dex::DexVenue,
+        tokio::sync::mpsc::Receiver<bsc_bot::venue::VenueReport>,
+    ) {
+        let swapper = std::sync::Arc::new(
+            bsc_bot::chain::Swapper::new(
+                self.client.clone(),
+                bot,
+                store,
+                self.chain_cfg.clone(),
+                self.dex.clone(),
+            )
+            .unwrap(),
+        );
+        let (reports_tx, reports) = tokio::sync::mpsc::channel(1024);
+        let (venue, executor) = bsc_bot::venue::dex::dex_venue(
+            swapper,
+            std::collections::HashMap::from([(0, self.pool.clone())]),
+            30,
+            reports_tx,
+            Box::new(|o| (format!("engine-order-{}", o.order_id), 1)),
+        );
+        tokio::spawn(executor.run());
+        (venue, reports)
+    }
+}
+
 impl TestChain {
     /// Configs pointing at this chain and `u` (pool fee 30 bps, the default slippage bound), a
     /// connected client and the base/quote pool.
