@@ -182,22 +182,37 @@ async fn live_swaps_equal_the_amm_model_trade_for_trade() {
         model.ledger(0).realized_pnl,
         "realized pnl",
     );
-    // Gas: each swap's on record (units × price) is what the chain charged; the model charges
-    // `gas_units × gas price` a swap, so the units per swap are what to give it.
+    // Gas, trade by trade: what each swap cost on chain (its receipt: units × effective gas
+    // price, in BNB, at a BNB price of 600) is what the model charges for a swap given those
+    // units and that gas price (`--gas-units`, `--gas-price-gwei`, `--bnb-price 600`). The
+    // model takes one figure for every swap; the chain's units differ from swap to swap
+    // (calldata bytes, storage slots written fresh or emptied), printed below.
     let txs = store.chain_txs_of(56, &me.to_string()).await.unwrap();
     let swaps: Vec<_> = txs.iter().filter(|t| t.purpose == "swap").collect();
     assert_eq!(swaps.len(), 8);
-    for t in &swaps {
+    let bnb_price = d("600");
+    for (n, t) in swaps.iter().enumerate() {
         let receipt = chain
             .reader()
             .get_transaction_receipt(t.tx_hash.parse().unwrap())
             .await
             .unwrap()
             .unwrap();
+        assert!(receipt.status());
         assert_eq!(t.gas_used, Some(receipt.gas_used as i64));
-        let fee = Decimal::from(receipt.gas_used) * Decimal::from(receipt.effective_gas_price)
+        let fee_bnb = Decimal::from(receipt.gas_used) * Decimal::from(receipt.effective_gas_price)
             / Decimal::from(10u64.pow(18));
-        assert_eq!(d(t.fee_bnb.as_deref().unwrap()), fee.normalize());
+        assert_eq!(d(t.fee_bnb.as_deref().unwrap()), fee_bnb.normalize());
+        let gwei = Decimal::from(receipt.effective_gas_price) / Decimal::from(1_000_000_000u64);
+        assert!(
+            gwei > Decimal::ZERO,
+            "a swap that paid no gas proves nothing"
+        );
+        close(
+            fee_bnb * bnb_price,
+            AmmPool::gas_quote_of(receipt.gas_used, gwei, bnb_price),
+            &format!("swap {n} gas in quote"),
+        );
     }
     eprintln!(
         "live swap gas used: {:?}",

@@ -152,8 +152,7 @@ impl FillArgs {
         };
         let gwei = decimal("gas-price-gwei", &self.gas_price_gwei)?;
         let bnb = decimal("bnb-price", &self.bnb_price)?;
-        let gas_quote =
-            Decimal::from(self.gas_units) * gwei * bnb / Decimal::from(1_000_000_000u64);
+        let gas_quote = crate::venue::sim::AmmPool::gas_quote_of(self.gas_units, gwei, bnb);
         crate::venue::sim::AmmPool::from_reserves(b, q, gas_quote)
             .map(Some)
             .ok_or_else(bad)

@@ -52,6 +52,12 @@ impl AmmPool {
         })
     }
 
+    /// What one swap's gas costs in quote: `units` of gas at `gas_price_gwei`, paid in BNB
+    /// worth `bnb_price` quote (`--gas-units`, `--gas-price-gwei`, `--bnb-price`).
+    pub fn gas_quote_of(units: u64, gas_price_gwei: Decimal, bnb_price: Decimal) -> Decimal {
+        Decimal::from(units) * gas_price_gwei * bnb_price / Decimal::from(1_000_000_000u64)
+    }
+
     /// The reserves `(base, quote)` of this pool when its price is `price`, to token units
     /// (18 decimals).
     pub fn reserves_at(&self, price: Decimal) -> (Decimal, Decimal) {
