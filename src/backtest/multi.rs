@@ -1,7 +1,8 @@
 //! One pass over the data for any number of grids: the CSV is parsed once into chunks of ticks,
-//! and every grid's engine runs over each chunk on the worker threads. A single backtest is the
-//! same pass with one grid and no threads, so a sweep's row and a `backtest run` of the same grid
-//! come from the same code on the same ticks.
+//! and every grid's engine runs over each chunk on the worker threads. A single backtest goes
+//! through here too, its one grid fed each price as it is parsed (no chunks, no threads); the
+//! engine's batch path (`on_tick_slab`) is held equal to that by a proptest, and the sweep tests
+//! compare rows with separate runs.
 
 use std::ops::Range;
 use std::path::{Path, PathBuf};
@@ -110,30 +111,41 @@ impl GridRun {
         })
     }
 
+    #[inline]
+    fn on_tick(&mut self, ts: i64, key: PriceKey) {
+        if self.params.is_none() {
+            self.start_quick_grid(key);
+        }
+        self.engine.on_tick(0, ts, key);
+    }
+
     fn on_ticks(&mut self, slab: &TickSlab<'_>, range: Range<usize>) {
-        if self.params.is_none() && self.params_error.is_none() {
+        if self.params.is_none() {
             if let Some(first) = slab.keys.get(range.start) {
-                // `quick-grid`: the grid is centred on the window's first price.
-                match first
-                    .to_decimal()
-                    .ok_or_else(|| "price out of range".to_string())
-                    .and_then(|p0| quick_grid_params(p0, &self.source))
-                {
-                    Ok(p) => {
-                        self.engine.add_strategy(
-                            p.build(),
-                            0,
-                            p.fee_bps(),
-                            StrategyStatus::Active,
-                            None,
-                        );
-                        self.params = Some(p);
-                    }
-                    Err(e) => self.params_error = Some(e),
-                }
+                self.start_quick_grid(*first);
             }
         }
         self.engine.on_tick_slab(0, slab, range);
+    }
+
+    /// `quick-grid`: the grid is centred on the window's first price.
+    #[cold]
+    fn start_quick_grid(&mut self, first: PriceKey) {
+        if self.params_error.is_some() {
+            return;
+        }
+        match first
+            .to_decimal()
+            .ok_or_else(|| "price out of range".to_string())
+            .and_then(|p0| quick_grid_params(p0, &self.source))
+        {
+            Ok(p) => {
+                self.engine
+                    .add_strategy(p.build(), 0, p.fee_bps(), StrategyStatus::Active, None);
+                self.params = Some(p);
+            }
+            Err(e) => self.params_error = Some(e),
+        }
     }
 
     fn finish(
@@ -309,7 +321,10 @@ pub fn run_pass(
         runs.push((ix, first, second));
     }
     let threads = pass.threads.clamp(1, runs.len().max(1));
-    let (summary, range, runs) = if threads == 1 {
+    let (summary, range, runs) = if let ([(_, one, None)], 1) = (&mut runs[..], threads) {
+        let (summary, range) = read_direct(spec, one, progress)?;
+        (summary, range, runs)
+    } else if threads == 1 {
         let mut runs = runs;
         let (summary, range) = read_chunks(spec, pass.split_us, progress, &mut |c| {
             run_chunk(&mut runs, &c)
@@ -385,6 +400,49 @@ fn total_bytes(spec: &BacktestSpec) -> u64 {
         .sum()
 }
 
+/// Read every file of the window in order, each price to `on_tick` (generic, so the hot loop
+/// inlines it); returns the data summary.
+fn read_all<F: FnMut(i64, PriceKey)>(
+    spec: &BacktestSpec,
+    progress: &mut dyn FnMut(u64, u64, u64),
+    on_tick: &mut F,
+) -> Result<DataSummary, BacktestError> {
+    let total = total_bytes(spec);
+    let mut reader = TickReader::new(spec.read);
+    let mut done_before = 0u64;
+    for file in &spec.files {
+        let file_len = std::fs::metadata(file).map(|m| m.len()).unwrap_or(0);
+        // A file that ends before the window starts has nothing to give: skip it unread.
+        if let Some(from) = spec.read.from_us {
+            if super::data::last_timestamp_us(file).is_some_and(|last| last < from) {
+                done_before += file_len;
+                continue;
+            }
+        }
+        let mut on_progress = |done: u64| progress(done_before + done, total, 0);
+        reader.read_file(file, on_tick, &mut on_progress)?;
+        done_before += file_len;
+    }
+    Ok(reader.summary)
+}
+
+/// One grid, no split, no workers: every price straight to its engine's `on_tick`, with no
+/// chunk in between (the fastest single backtest; a proptest holds `on_tick_slab`, which
+/// sweeps use, equal to it).
+fn read_direct(
+    spec: &BacktestSpec,
+    run: &mut GridRun,
+    progress: &mut dyn FnMut(u64, u64, u64),
+) -> Result<(DataSummary, (PriceKey, PriceKey)), BacktestError> {
+    let (mut lowest, mut highest) = (PriceKey(i128::MAX), PriceKey(i128::MIN));
+    let summary = read_all(spec, progress, &mut |ts: i64, key: PriceKey| {
+        lowest = lowest.min(key);
+        highest = highest.max(key);
+        run.on_tick(ts, key);
+    })?;
+    Ok((summary, (lowest, highest)))
+}
+
 /// Parse the files into chunks of ticks; returns the data summary and the lowest and highest
 /// price seen.
 fn read_chunks(
@@ -393,9 +451,6 @@ fn read_chunks(
     progress: &mut dyn FnMut(u64, u64, u64),
     emit: &mut dyn FnMut(Chunk),
 ) -> Result<(DataSummary, (PriceKey, PriceKey)), BacktestError> {
-    let total = total_bytes(spec);
-    let mut reader = TickReader::new(spec.read);
-    let mut done_before = 0u64;
     let (mut lowest, mut highest) = (PriceKey(i128::MAX), PriceKey(i128::MIN));
     let split_at = split_us.unwrap_or(i64::MAX);
     // Filled by index, not pushed: the per-tick work is two stores and a count. Bounds, the
@@ -419,30 +474,17 @@ fn read_chunks(
     };
     let mut chunk = new_chunk();
     let mut n = 0usize;
-    for file in &spec.files {
-        let file_len = std::fs::metadata(file).map(|m| m.len()).unwrap_or(0);
-        // A file that ends before the window starts has nothing to give: skip it unread.
-        if let Some(from) = spec.read.from_us {
-            if super::data::last_timestamp_us(file).is_some_and(|last| last < from) {
-                done_before += file_len;
-                continue;
-            }
+    let summary = read_all(spec, progress, &mut |ts: i64, key: PriceKey| {
+        chunk.ts[n] = ts;
+        chunk.keys[n] = key;
+        n += 1;
+        if n == CHUNK_TICKS {
+            seal(std::mem::replace(&mut chunk, new_chunk()), n);
+            n = 0;
         }
-        let mut on_tick = |ts: i64, key: PriceKey| {
-            chunk.ts[n] = ts;
-            chunk.keys[n] = key;
-            n += 1;
-            if n == CHUNK_TICKS {
-                seal(std::mem::replace(&mut chunk, new_chunk()), n);
-                n = 0;
-            }
-        };
-        let mut on_progress = |done: u64| progress(done_before + done, total, 0);
-        reader.read_file(file, &mut on_tick, &mut on_progress)?;
-        done_before += file_len;
-    }
+    })?;
     if n > 0 {
         seal(chunk, n);
     }
-    Ok((reader.summary, (lowest, highest)))
+    Ok((summary, (lowest, highest)))
 }
