@@ -44,6 +44,11 @@ fn data() -> PathBuf {
 }
 
 fn sweep(db: &TestDb, out: &Path, extra: &[&str]) -> common::Run {
+    sweep_varying(db, out, &VARY, extra)
+}
+
+/// `backtest sweep --json` of the base grid over the test data, varying `vary`.
+fn sweep_varying(db: &TestDb, out: &Path, vary: &[&str], extra: &[&str]) -> common::Run {
     let d = data();
     let mut args = vec![
         "--json",
@@ -60,7 +65,7 @@ fn sweep(db: &TestDb, out: &Path, extra: &[&str]) -> common::Run {
         "--out",
         out.to_str().unwrap(),
     ];
-    for v in VARY {
+    for v in vary {
         args.extend(["--vary", v]);
     }
     args.extend_from_slice(extra);
@@ -322,32 +327,12 @@ async fn a_sweep_file_gives_the_same_rows_and_invalid_grids_are_skipped() {
     assert_eq!(x, y);
     // Lower prices above the upper one are not grids: reported, not run, the rest still runs.
     let out = db.dir.path().join("skips");
-    let doc = db
-        .run(&[
-            "--json",
-            "backtest",
-            "sweep",
-            "-t",
-            "grid",
-            "-s",
-            "BTC/USDT",
-            "-p",
-            BASE,
-            "--vary",
-            "lower_price=112000,118000,120000",
-            "--vary",
-            "upper_price=119000",
-            "--vary",
-            "grid_count=5",
-            "--data",
-            d.to_str().unwrap(),
-            "--out",
-            out.to_str().unwrap(),
-            "--top",
-            "0",
-        ])
-        .ok()
-        .json();
+    let vary = [
+        "lower_price=112000,118000,120000",
+        "upper_price=119000",
+        "grid_count=5",
+    ];
+    let doc = sweep_varying(&db, &out, &vary, &["--top", "0"]).ok().json();
     assert_eq!(doc["grids"], 2);
     let skipped = doc["skipped"].as_array().unwrap();
     assert_eq!(skipped.len(), 1, "{doc}");
@@ -362,27 +347,8 @@ async fn a_sweep_file_gives_the_same_rows_and_invalid_grids_are_skipped() {
 async fn too_many_grids_and_bad_specs_are_refused_before_anything_runs() {
     let db = TestDb::new("sqlite").await;
     let out = db.dir.path().join("refused");
-    let d = data();
     let refuse = |vary: &[&str], extra: &[&str], code: i32, needle: &str| {
-        let mut args = vec![
-            "backtest",
-            "sweep",
-            "-t",
-            "grid",
-            "-s",
-            "BTC/USDT",
-            "-p",
-            BASE,
-            "--data",
-            d.to_str().unwrap(),
-            "--out",
-            out.to_str().unwrap(),
-        ];
-        for v in vary {
-            args.extend(["--vary", v]);
-        }
-        args.extend_from_slice(extra);
-        db.run(&args).fails_with(code, needle);
+        sweep_varying(&db, &out, vary, extra).fails_with(code, needle);
     };
     // 1,001 × 100 = 100,100 grids: over the default limit of 100,000.
     refuse(

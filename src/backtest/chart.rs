@@ -45,10 +45,12 @@ fn fmt_num(v: f64) -> String {
     }
 }
 
-fn esc(s: &str) -> String {
+/// Text made safe inside an SVG element or attribute.
+pub(super) fn esc(s: &str) -> String {
     s.replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")
+        .replace('"', "&quot;")
 }
 
 /// An SVG path through the curve's points, placed by `at`.

@@ -219,42 +219,43 @@ fn fast_price(line: &[u8], start: usize, end: usize) -> Option<PriceKey> {
     }
 }
 
-/// `id,price,qty,quote_qty,time,is_buyer_maker[,is_best_match]` → (id, price, time µs):
-/// commas found and digits parsed eight bytes at a time.
-#[inline]
-fn fast_trade(line: &[u8]) -> Option<(i64, PriceKey, i64)> {
-    let mut c = [0usize; 7];
+/// A trade row whose time is column `time_col`, then `is_buyer_maker` and an optional
+/// `is_best_match` → (id, price, time µs): commas found and digits parsed eight bytes at a time.
+#[inline(always)]
+fn fast_tick(line: &[u8], time_col: usize) -> Option<(i64, PriceKey, i64)> {
+    let mut c = [0usize; 8];
     let n = super::swar::commas(line, &mut c);
-    if !(5..=6).contains(&n) {
+    if n != time_col + 1 && n != time_col + 2 {
         return None;
     }
     let id = super::swar::parse_digits_at(line, 0, c[0])?;
     let price = fast_price(line, c[0] + 1, c[1])?;
-    let ts = super::swar::parse_digits_at(line, c[3] + 1, c[4])?;
-    let maker_end = if n == 6 { c[5] } else { line.len() };
-    if !is_bool(&line[c[4] + 1..maker_end]) || (n == 6 && !is_bool(&line[c[5] + 1..])) {
+    let ts = super::swar::parse_digits_at(line, c[time_col - 1] + 1, c[time_col])?;
+    let best_match = n == time_col + 2;
+    let maker_end = if best_match {
+        c[time_col + 1]
+    } else {
+        line.len()
+    };
+    if !is_bool(&line[c[time_col] + 1..maker_end])
+        || (best_match && !is_bool(&line[c[time_col + 1] + 1..]))
+    {
         return None;
     }
     Some((id as i64, price, ts_to_us(ts as i64)))
 }
 
+/// `id,price,qty,quote_qty,time,is_buyer_maker[,is_best_match]` (trades).
+#[inline]
+fn fast_trade(line: &[u8]) -> Option<(i64, PriceKey, i64)> {
+    fast_tick(line, 4)
+}
+
 /// `agg_id,price,qty,first_id,last_id,time,is_buyer_maker[,is_best_match]` (Binance's aggTrades,
-/// ~84 bytes a row) → (agg id, price, time µs), the same one pass as [`fast_trade`].
+/// ~84 bytes a row).
 #[inline]
 fn fast_agg(line: &[u8]) -> Option<(i64, PriceKey, i64)> {
-    let mut c = [0usize; 8];
-    let n = super::swar::commas(line, &mut c);
-    if !(6..=7).contains(&n) {
-        return None;
-    }
-    let id = super::swar::parse_digits_at(line, 0, c[0])?;
-    let price = fast_price(line, c[0] + 1, c[1])?;
-    let ts = super::swar::parse_digits_at(line, c[4] + 1, c[5])?;
-    let maker_end = if n == 7 { c[6] } else { line.len() };
-    if !is_bool(&line[c[5] + 1..maker_end]) || (n == 7 && !is_bool(&line[c[6] + 1..])) {
-        return None;
-    }
-    Some((id as i64, price, ts_to_us(ts as i64)))
+    fast_tick(line, 5)
 }
 
 /// A kline row's open time (as written), `[open, high, low, close]` and close-time field.

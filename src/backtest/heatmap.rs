@@ -6,19 +6,13 @@ use std::fmt::Write as _;
 
 use serde_json::Value;
 
+use super::chart::esc;
 use super::sweep::{Metric, SweepRow, Vary};
 
 const CELL_W: usize = 84;
 const CELL_H: usize = 28;
 const LEFT: usize = 110;
 const TOP: usize = 60;
-
-fn escape(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-}
 
 /// Red (0) through yellow (0.5) to green (1).
 fn colour(t: f64) -> String {
@@ -88,7 +82,7 @@ pub fn render_heatmap(
     let _ = writeln!(
         svg,
         r#"<rect width="{width}" height="{height}" fill="white"/><text x="10" y="20" font-size="14">{}</text><text x="10" y="38" fill="grey">{} (best over the other parameters; green is better)</text>"#,
-        escape(title),
+        esc(title),
         metric.name()
     );
     for (j, row) in best.iter().enumerate() {
@@ -99,7 +93,7 @@ pub fn render_heatmap(
             r#"<text x="{}" y="{}" text-anchor="end">{}</text>"#,
             LEFT - 6,
             top + CELL_H / 2 + 4,
-            escape(&y.values[j])
+            esc(&y.values[j])
         );
         for (i, cell) in row.iter().enumerate() {
             let left = LEFT + CELL_W * i;
@@ -123,7 +117,7 @@ pub fn render_heatmap(
                 r#"<rect x="{left}" y="{top}" width="{CELL_W}" height="{CELL_H}" fill="{fill}" stroke="white"/><text x="{}" y="{}" text-anchor="middle">{}</text>"#,
                 left + CELL_W / 2,
                 top + CELL_H / 2 + 4,
-                escape(&label)
+                esc(&label)
             );
         }
     }
@@ -134,7 +128,7 @@ pub fn render_heatmap(
             r#"<text x="{}" y="{}" text-anchor="middle">{}</text>"#,
             LEFT + CELL_W * i + CELL_W / 2,
             axis_y + 16,
-            escape(v)
+            esc(v)
         );
     }
     let _ = writeln!(
@@ -142,9 +136,9 @@ pub fn render_heatmap(
         r#"<text x="{}" y="{}" text-anchor="middle" font-size="12">{}</text><text x="12" y="{}" font-size="12">{}</text>"#,
         LEFT + CELL_W * x.values.len() / 2,
         axis_y + 36,
-        escape(&x.key),
+        esc(&x.key),
         TOP - 6,
-        escape(&y.key)
+        esc(&y.key)
     );
     svg.push_str("</svg>\n");
     svg

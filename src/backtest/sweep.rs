@@ -358,6 +358,9 @@ pub struct SweepRow {
     /// With `--train-until`: the same grid over the rest of the data, run afresh.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub test: Option<Figures>,
+    /// The grid itself (what the best are run again with to be stored).
+    #[serde(skip)]
+    pub params: StrategyParams,
 }
 
 /// Rank rows best first by `metric`; ties keep expansion order, so the ranking is reproducible.

@@ -48,10 +48,10 @@ pub fn run_sweep(
         match point.params {
             Ok(p) => {
                 jobs.push(GridJob {
-                    params: ParamsSource::Fixed(p),
+                    params: ParamsSource::Fixed(p.clone()),
                     out_dir: None,
                 });
-                grids.push((ix + 1, point.values));
+                grids.push((ix + 1, point.values, p));
             }
             Err(reason) => skipped.push(Skipped {
                 grid: ix + 1,
@@ -78,7 +78,7 @@ pub fn run_sweep(
     let mut seconds = outcome.second.map(Vec::into_iter);
     let mut rows = Vec::with_capacity(grids.len());
     let (mut ticks, mut test_ticks) = (0, None);
-    for ((grid, values), first) in grids.into_iter().zip(outcome.first) {
+    for ((grid, values, params), first) in grids.into_iter().zip(outcome.first) {
         let first = first?;
         ticks = first.result.ticks;
         let test = match seconds.as_mut().and_then(Iterator::next) {
@@ -95,6 +95,7 @@ pub fn run_sweep(
             values: values_map(varies, &values),
             figures: Figures::of(&first.result),
             test,
+            params,
         });
     }
     rank(&mut rows, metric);

@@ -178,15 +178,8 @@ async fn pair_reserves(
         .await
         .map_err(failed)?;
     let (t0, t1) = client.pair_tokens(address).await.map_err(failed)?;
-    let configured = |asset: &str| {
-        ctx.config
-            .dex
-            .assets
-            .get(asset)
-            .and_then(|a| a.parse::<alloy::primitives::Address>().ok())
-    };
     // The configured token address decides; without one, the token's own symbol.
-    let is_base = |t: &crate::chain::Token| match configured(symbol.base()) {
+    let is_base = |t: &crate::chain::Token| match ctx.config.dex.asset_address(symbol.base()) {
         Some(a) => t.address == a,
         None => t.symbol.eq_ignore_ascii_case(symbol.base()),
     };

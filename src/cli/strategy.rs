@@ -262,17 +262,12 @@ async fn check_live_market(
         )));
     }
     let token = |asset: &str| -> Result<alloy::primitives::Address, CliError> {
-        config
-            .dex
-            .assets
-            .get(asset)
-            .and_then(|a| a.parse().ok())
-            .ok_or_else(|| {
-                CliError::invalid(format!(
-                    "symbol: {} cannot trade live: no token for {asset} in [dex.assets]",
-                    spec.symbol
-                ))
-            })
+        config.dex.asset_address(asset).ok_or_else(|| {
+            CliError::invalid(format!(
+                "symbol: {} cannot trade live: no token for {asset} in [dex.assets]",
+                spec.symbol
+            ))
+        })
     };
     let (base, quote) = (token(spec.symbol.base())?, token(spec.symbol.quote())?);
     let factory: alloy::primitives::Address = config

@@ -22,7 +22,6 @@ use crate::backtest::sweep_run::{run_sweep, SweepOutcome};
 use crate::backtest::{BacktestSpec, ParamsSource};
 use crate::clock::wall_clock_ms;
 use crate::strategy::spec::{RawFlags, RawSpec};
-use crate::strategy::StrategyParams;
 
 #[derive(Debug, Args)]
 pub struct SweepArgs {
@@ -310,9 +309,8 @@ async fn store_top(
     let out_root = outputs_root(ctx);
     let mut jobs = Vec::new();
     for (n, row) in best.iter().enumerate() {
-        let params = params_of(spec, row)?;
         jobs.push(GridJob {
-            params: ParamsSource::Fixed(params),
+            params: ParamsSource::Fixed(row.params.clone()),
             out_dir: Some(staging_dir(&out_root, n)?),
         });
     }
@@ -344,21 +342,6 @@ async fn store_top(
         stored.push((row.grid, id));
     }
     Ok(stored)
-}
-
-/// A row's grid parameters, rebuilt from the spec's base and the row's values.
-fn params_of(spec: &BacktestSpec, row: &SweepRow) -> Result<StrategyParams, CliError> {
-    let ParamsSource::Fixed(base) = &spec.params else {
-        return Err(CliError::runtime("a sweep's base is a fixed grid"));
-    };
-    let mut json = base.params_json();
-    if let Value::Object(map) = &mut json {
-        for (k, v) in &row.values {
-            map.insert(k.clone(), v.clone());
-        }
-    }
-    StrategyParams::parse(base.type_name(), &json)
-        .map_err(|e| CliError::runtime(format!("grid {}: {e}", row.grid)))
 }
 
 fn report(

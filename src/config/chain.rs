@@ -100,6 +100,13 @@ pub struct DexConfig {
     pub assets: BTreeMap<String, String>,
 }
 
+impl DexConfig {
+    /// The token contract `[dex.assets]` names for a market asset (`BTC` → BTCB's address).
+    pub fn asset_address(&self, asset: &str) -> Option<alloy::primitives::Address> {
+        self.assets.get(asset).and_then(|a| a.parse().ok())
+    }
+}
+
 impl Default for DexConfig {
     fn default() -> Self {
         let assets = [

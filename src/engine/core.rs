@@ -176,18 +176,7 @@ impl<R: Recorder, V: Venue> Engine<R, V> {
         });
         if started {
             let price = self.symbols[symbol].last_price;
-            let mut intents = std::mem::take(&mut self.intents);
-            {
-                let mut ctx = StrategyCtx {
-                    ts_us: self.now_us,
-                    price,
-                    intents: &mut intents,
-                };
-                self.slots[ix].strategy.on_restore(&mut ctx);
-            }
-            self.apply_intents(ix, &mut intents);
-            self.intents = intents;
-            self.drain_fills();
+            self.call_strategy(ix, self.now_us, price, |s, ctx| s.on_restore(ctx));
         } else {
             self.symbols[symbol].pending_start.push(ix);
         }
@@ -215,18 +204,7 @@ impl<R: Recorder, V: Venue> Engine<R, V> {
         self.slots[ix].fee_bps = fee_bps;
         if self.slots[ix].strategy.started() {
             let price = self.symbols[self.slots[ix].symbol].last_price;
-            let mut intents = std::mem::take(&mut self.intents);
-            intents.clear();
-            {
-                let mut ctx = StrategyCtx {
-                    ts_us: ts,
-                    price,
-                    intents: &mut intents,
-                };
-                self.slots[ix].strategy.on_restore(&mut ctx);
-            }
-            self.apply_intents(ix, &mut intents);
-            self.intents = intents;
+            self.call_strategy(ix, ts, price, |s, ctx| s.on_restore(ctx));
         }
         true
     }

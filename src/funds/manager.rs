@@ -12,6 +12,7 @@ use super::{FundsConfig, FundsError};
 use crate::chain::units::{from_units, to_units};
 use crate::chain::{ChainClient, Swapper, Token};
 use crate::clock::wall_clock_ms;
+use crate::config::DexConfig;
 use crate::store::funds::reference_of;
 use crate::store::Store;
 
@@ -51,8 +52,8 @@ pub struct Outcome {
 
 pub struct FundsManager {
     config: FundsConfig,
-    /// `BTC` → token address (the `[dex.assets]` map).
-    assets: BTreeMap<String, String>,
+    /// Where `[dex.assets]` maps assets (`BTC`) to their tokens.
+    dex: DexConfig,
     store: Store,
     client: ChainClient,
     /// The treasury's swapper (`None` where only sweeps run, e.g. `funds sweep execute`).
@@ -81,7 +82,7 @@ impl FundsManager {
     ) -> Self {
         FundsManager {
             config: config.funds.clone(),
-            assets: config.dex.assets.clone(),
+            dex: config.dex.clone(),
             store,
             client,
             treasury,
@@ -128,7 +129,7 @@ impl FundsManager {
     /// `amount` of `asset` in quote: itself if it is a pool's quote token, at the pool's price if
     /// it is a pool's base (BNB through WBNB); `None` when no pool prices it.
     async fn quote_value(&self, asset: &str, amount: Decimal) -> Option<Decimal> {
-        let address: Address = self.assets.get(asset)?.parse().ok()?;
+        let address = self.dex.asset_address(asset)?;
         for pool in self.pools.values() {
             if pool.quote.address == address {
                 return Some(amount);
@@ -153,9 +154,8 @@ impl FundsManager {
             return Ok(None);
         }
         let address = self
-            .assets
-            .get(asset)
-            .and_then(|a| a.parse::<Address>().ok())
+            .dex
+            .asset_address(asset)
             .ok_or_else(|| FundsError::Config(format!("asset {asset:?} is not in [dex.assets]")))?;
         Ok(Some(self.client.token(address).await?))
     }

@@ -17,6 +17,7 @@ use rust_decimal::{Decimal, MathematicalOps, RoundingStrategy};
 pub use super::report::Execution;
 use super::report::VenueReport;
 use super::Venue;
+use crate::chain::swap_math::amount_out;
 use crate::engine::order::{Amount, Fill, Side};
 use crate::risk::Approved;
 
@@ -70,22 +71,6 @@ impl AmmPool {
             (self.liquidity * root).round_dp(18),
         )
     }
-}
-
-/// `getAmountOut` of a Uniswap V2 pair, in exact decimals: what `amount_in` buys from a pool
-/// holding `reserve_in` and `reserve_out`, after a fee of `fee_bps`.
-pub fn amount_out(
-    amount_in: Decimal,
-    reserve_in: Decimal,
-    reserve_out: Decimal,
-    fee_bps: u32,
-) -> Decimal {
-    let with_fee = amount_in * Decimal::from(10_000 - fee_bps.min(10_000));
-    let denominator = reserve_in * Decimal::from(10_000) + with_fee;
-    if denominator.is_zero() {
-        return Decimal::ZERO;
-    }
-    with_fee * reserve_out / denominator
 }
 
 /// When and whether the simulated venue answers; the default answers every order at once.
