@@ -302,7 +302,7 @@ impl Metric {
 }
 
 /// A run's figures as `backtest run` prints them (same decimals, same strings).
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct Figures {
     pub ticks: u64,
     pub fills: u64,
@@ -376,38 +376,28 @@ pub fn rank(rows: &mut [SweepRow], metric: Metric) {
     }
 }
 
-const FIGURE_COLUMNS: [&str; 13] = [
-    "ticks",
-    "fills",
-    "round_trips",
-    "win_rate",
-    "realized_pnl",
-    "unrealized_pnl",
-    "fees",
-    "final_equity",
-    "total_return_pct",
-    "max_drawdown_pct",
-    "sharpe",
-    "return_dd",
-    "final_status",
-];
-
-fn figure_cells(f: &Figures) -> [String; 13] {
-    [
-        f.ticks.to_string(),
-        f.fills.to_string(),
-        f.round_trips.to_string(),
-        f.win_rate.to_string(),
-        f.realized_pnl.to_string(),
-        f.unrealized_pnl.to_string(),
-        f.fees.to_string(),
-        f.final_equity.to_string(),
-        f.total_return_pct.to_string(),
-        f.max_drawdown_pct.to_string(),
-        f.sharpe.clone(),
-        f.return_dd.map(|d| d.to_string()).unwrap_or_default(),
-        f.final_status.clone(),
-    ]
+impl Figures {
+    /// Column name and text of each figure, in the CSV's order.
+    fn columns(&self) -> [(&'static str, String); 13] {
+        [
+            ("ticks", self.ticks.to_string()),
+            ("fills", self.fills.to_string()),
+            ("round_trips", self.round_trips.to_string()),
+            ("win_rate", self.win_rate.to_string()),
+            ("realized_pnl", self.realized_pnl.to_string()),
+            ("unrealized_pnl", self.unrealized_pnl.to_string()),
+            ("fees", self.fees.to_string()),
+            ("final_equity", self.final_equity.to_string()),
+            ("total_return_pct", self.total_return_pct.to_string()),
+            ("max_drawdown_pct", self.max_drawdown_pct.to_string()),
+            ("sharpe", self.sharpe.clone()),
+            (
+                "return_dd",
+                self.return_dd.map(|d| d.to_string()).unwrap_or_default(),
+            ),
+            ("final_status", self.final_status.clone()),
+        ]
+    }
 }
 
 fn csv_cell(text: &str) -> String {
@@ -424,9 +414,10 @@ pub fn rows_csv(varies: &[Vary], rows: &[SweepRow]) -> String {
     let walk_forward = rows.iter().any(|r| r.test.is_some());
     let mut header: Vec<String> = vec!["rank".into(), "grid".into()];
     header.extend(varies.iter().map(|v| csv_cell(&v.key)));
-    header.extend(FIGURE_COLUMNS.iter().map(|c| c.to_string()));
+    let names = Figures::default().columns().map(|(name, _)| name);
+    header.extend(names.iter().map(|c| c.to_string()));
     if walk_forward {
-        header.extend(FIGURE_COLUMNS.iter().map(|c| format!("test_{c}")));
+        header.extend(names.iter().map(|c| format!("test_{c}")));
     }
     let _ = writeln!(out, "{}", header.join(","));
     for r in rows {
@@ -435,11 +426,11 @@ pub fn rows_csv(varies: &[Vary], rows: &[SweepRow]) -> String {
             let value = r.values.get(&v.key).and_then(Value::as_str).unwrap_or("");
             cells.push(csv_cell(value));
         }
-        cells.extend(figure_cells(&r.figures));
+        cells.extend(r.figures.columns().map(|(_, text)| text));
         if walk_forward {
             match &r.test {
-                Some(t) => cells.extend(figure_cells(t)),
-                None => cells.extend(std::iter::repeat_n(String::new(), FIGURE_COLUMNS.len())),
+                Some(t) => cells.extend(t.columns().map(|(_, text)| text)),
+                None => cells.extend(std::iter::repeat_n(String::new(), names.len())),
             }
         }
         let _ = writeln!(out, "{}", cells.join(","));
