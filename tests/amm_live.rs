@@ -94,13 +94,24 @@ fn close(live: Decimal, model: Decimal, what: &str) {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn live_swaps_equal_the_amm_model_trade_for_trade() {
-    let Some(chain) = TestChain::start().await else {
-        return;
-    };
-    // 100 base against 10.2 M quote: the pool's price is exactly 102,000.
-    let u = chain.deploy_uniswap(100, 10_200_000).await;
+/// The live grid on anvil and its model twin after the same ticks (`path`), fills compared
+/// trade for trade as they come.
+struct Twins {
+    live: Engine<MemoryRecorder, DexVenue>,
+    model: Engine<MemoryRecorder, SimVenue>,
+    store: bsc_bot::store::Store,
+    me: Address,
+    _db: TestDb,
+}
+
+/// The model charges `gas_quote` a swap beside it; its amounts never depend on it.
+async fn live_and_model(
+    chain: &TestChain,
+    (base_liquidity, quote_liquidity): (u64, u64),
+    path: &[&str],
+    gas_quote: Decimal,
+) -> Twins {
+    let u = chain.deploy_uniswap(base_liquidity, quote_liquidity).await;
     let db = TestDb::new("sqlite").await;
     let store = db.store().await;
     let market = chain.market(&u, 30).await;
@@ -116,8 +127,13 @@ async fn live_swaps_equal_the_amm_model_trade_for_trade() {
         MemoryRecorder::default(),
     );
     live.add_strategy(params.build(), 0, 30, StrategyStatus::Active, None);
-    // The model: the same pool depth, no gas (live gas is paid in BNB beside the swap).
-    let amm = AmmPool::from_reserves(d("100"), d("10200000"), Decimal::ZERO).unwrap();
+    // The model: the same pool depth; gas beside the swaps (live gas is paid in BNB).
+    let amm = AmmPool::from_reserves(
+        Decimal::from(base_liquidity),
+        Decimal::from(quote_liquidity),
+        gas_quote,
+    )
+    .unwrap();
     let mut model = Engine::new(
         1,
         SimVenue::new(SimVenueConfig {
@@ -128,19 +144,12 @@ async fn live_swaps_equal_the_amm_model_trade_for_trade() {
         MemoryRecorder::default(),
     );
     model.add_strategy(params.build(), 0, 30, StrategyStatus::Active, None);
-
-    // One level at a time, so each price fires at most one order and the pool is exactly at
-    // that order's trigger when it swaps: the start buy of the top cell at 102,000, its sell at
-    // 105,000, buys at 102,500, 100,000 and 97,500, sells at 100,000, 102,500 and 105,000.
-    let path = [
-        "102000", "105000", "102500", "100000", "97500", "100000", "102500", "105000",
-    ];
     for (i, p) in path.iter().enumerate() {
         let price = d(p);
         if i > 0 {
             let (b, q) = amm.reserves_at(price);
             set_reserves(
-                &chain,
+                chain,
                 &u,
                 pool.base_is_token0,
                 to_units(b, 18).unwrap(),
@@ -170,7 +179,6 @@ async fn live_swaps_equal_the_amm_model_trade_for_trade() {
         );
     }
     let (lf, mf): (&[Fill], &[Fill]) = (&live.recorder().fills, &model.recorder().fills);
-    assert_eq!(lf.len(), 8, "{lf:#?}");
     for (n, (l, m)) in lf.iter().zip(mf).enumerate() {
         assert_eq!((l.side, l.tag), (m.side, m.tag), "trade {n}");
         close(l.base, m.base, &format!("trade {n} base"));
@@ -182,14 +190,63 @@ async fn live_swaps_equal_the_amm_model_trade_for_trade() {
         model.ledger(0).realized_pnl,
         "realized pnl",
     );
+    Twins {
+        live,
+        model,
+        store,
+        me,
+        _db: db,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn live_swaps_equal_the_amm_model_trade_for_trade() {
+    let Some(chain) = TestChain::start().await else {
+        return;
+    };
+    // 100 base against 10.2 M quote: the pool's price is exactly 102,000. One level at a time,
+    // so each price fires at most one order and the pool is exactly at that order's trigger
+    // when it swaps: the start buy of the top cell at 102,000, its sell at 105,000, buys at
+    // 102,500, 100,000 and 97,500, sells at 100,000, 102,500 and 105,000.
+    let path = [
+        "102000", "105000", "102500", "100000", "97500", "100000", "102500", "105000",
+    ];
+    let gas = d("0.009");
+    let Twins {
+        live,
+        model,
+        store,
+        me,
+        ..
+    } = live_and_model(&chain, (100, 10_200_000), &path, gas).await;
+    assert_eq!(live.recorder().fills.len(), 8);
+    // PnL gross and net of gas: the model charges its gas per swap beside the amounts; live
+    // fills carry what each swap paid in BNB.
+    let m = model.ledger(0);
+    assert_eq!(m.gas, gas * Decimal::from(8));
+    assert_eq!(
+        m.total_pnl_net_of_gas(d("105000")),
+        m.total_pnl(d("105000")) - m.gas
+    );
     // Gas, trade by trade: what each swap cost on chain (its receipt: units × effective gas
     // price, in BNB, at a BNB price of 600) is what the model charges for a swap given those
     // units and that gas price (`--gas-units`, `--gas-price-gwei`, `--bnb-price 600`). The
     // model takes one figure for every swap; the chain's units differ from swap to swap
     // (calldata bytes, storage slots written fresh or emptied), printed below.
-    let txs = store.chain_txs_of(56, &me.to_string()).await.unwrap();
+    let txs = store.chain_txs_of(56, me).await.unwrap();
     let swaps: Vec<_> = txs.iter().filter(|t| t.purpose == "swap").collect();
     assert_eq!(swaps.len(), 8);
+    let paid: Decimal = swaps.iter().map(|t| d(t.fee_bnb.as_deref().unwrap())).sum();
+    assert!(live
+        .recorder()
+        .fills
+        .iter()
+        .all(|f| f.gas_bnb > Decimal::ZERO));
+    assert_eq!(
+        live.ledger(0).gas_bnb,
+        paid,
+        "the live ledger holds every swap's gas"
+    );
     let bnb_price = d("600");
     for (n, t) in swaps.iter().enumerate() {
         let receipt = chain
@@ -220,6 +277,29 @@ async fn live_swaps_equal_the_amm_model_trade_for_trade() {
             .iter()
             .map(|t| t.gas_used.unwrap())
             .collect::<Vec<_>>()
+    );
+}
+
+/// Two start buys at one price: on chain the second meets the pool the first moved; the model
+/// applies their impact in the same order, trade for trade.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn consecutive_swaps_at_one_price_move_the_model_pool_as_on_chain() {
+    let Some(chain) = TestChain::start().await else {
+        return;
+    };
+    // At 100,000 the two cells above start bought, one swap after the other; then their sells.
+    let twins = live_and_model(
+        &chain,
+        (100, 10_000_000),
+        &["100000", "102500", "105000"],
+        Decimal::ZERO,
+    )
+    .await;
+    let fills = &twins.model.recorder().fills;
+    assert_eq!(fills.len(), 4, "{fills:#?}");
+    assert!(
+        fills[1].base < fills[0].base,
+        "the second start buy pays the first's impact"
     );
 }
 

@@ -480,6 +480,26 @@ async fn the_amm_fill_model_reports_fees_impact_and_gas() {
     );
     assert!(dec(&costs["pool_fees"]) > rust_decimal::Decimal::ZERO);
     assert!(dec(&costs["price_impact"]) > rust_decimal::Decimal::ZERO);
+    // PnL gross and net of gas, one definition: gas is charged beside the swaps (as on chain),
+    // so the fees are the pool's alone and net = gross - gas.
+    assert_eq!(dec(&costs["pool_fees"]), dec(&amm["fees"]));
+    assert_eq!(dec(&amm["gas"]), dec(&costs["gas"]));
+    assert_eq!(
+        dec(&amm["total_pnl"]),
+        dec(&amm["realized_pnl"]) + dec(&amm["unrealized_pnl"])
+    );
+    assert_eq!(
+        dec(&amm["total_pnl_net_of_gas"]),
+        dec(&amm["total_pnl"]) - dec(&amm["gas"])
+    );
+    assert_eq!(
+        dec(&amm["total_pnl"]),
+        dec(&amm["final_equity"]) - dec(&amm["initial_quote"]),
+        "the balances hold no gas: it is paid in BNB"
+    );
+    // The limit model pays no gas: net equals gross.
+    assert_eq!(dec(&limit["gas"]), rust_decimal::Decimal::ZERO);
+    assert_eq!(limit["total_pnl_net_of_gas"], limit["total_pnl"]);
     assert!(
         dec(&amm["realized_pnl"]) < dec(&limit["realized_pnl"]),
         "a thin pool's grid earns less than the limit model says"

@@ -102,7 +102,7 @@ async fn restart_settles_every_transaction_without_sending_one_twice() {
 
     // 1. Signed and committed, never sent.
     s.crash_at("chain.before_broadcast.swap", "o1").await;
-    let txs = s.store.chain_txs_of(56, &me.to_string()).await.unwrap();
+    let txs = s.store.chain_txs_of(56, me).await.unwrap();
     let last = txs.last().unwrap().clone();
     assert_eq!(
         (last.purpose.as_str(), last.status.as_str()),
@@ -181,7 +181,7 @@ async fn restart_settles_every_transaction_without_sending_one_twice() {
     // After all that, a new swap takes the next nonce: nonces on record are contiguous.
     let next = s.swapper().swap(&s.pool, &buy("o4")).await.unwrap();
     assert!(matches!(next, SwapResult::Filled { .. }), "{next:?}");
-    let txs = s.store.chain_txs_of(56, &me.to_string()).await.unwrap();
+    let txs = s.store.chain_txs_of(56, me).await.unwrap();
     let nonces: Vec<i64> = txs.iter().map(|t| t.nonce).collect();
     // The dropped swap's nonce was taken by the stray transfer, which is not the bot's record.
     let mut expected: Vec<i64> = (0..=txs.last().unwrap().nonce).collect();

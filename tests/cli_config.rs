@@ -96,7 +96,8 @@ async fn invalid_config_names_key_value_and_expectation() {
         ("[database]\nmax_connections = 0\n", "config key database.max_connections = 0 is invalid: expected an integer in 1..=100"),
         ("[log]\nformat = \"xml\"\n", "config key log.format = \"xml\" is invalid: expected \"text\" or \"json\""),
         ("[database]\nurl = \"mysql://x\"\n", "config key database.url = \"mysql://x\" is invalid: expected sqlite://PATH or postgres://USER@HOST/DB"),
-        ("[database]\nurll = \"x\"\n", "unknown field `urll`"),
+        ("[database]\nurll = \"x\"\n", "config key database.urll is not a known key (expected one of `url`"),
+        ("[dex]\nfee_bps = 5000\n", "config key dex.fee_bps = 5000 is invalid: expected basis points in 0..=1000"),
         ("[wallets]\nprivate_key = \"0xabc\"\n", "wallets.private_key looks like a secret"),
         ("[database]\nurl = \"postgres://u:pw@h/db\"\n", "database.url looks like a secret"),
         ("[database\n", "is not valid TOML"),
@@ -109,6 +110,21 @@ async fn invalid_config_names_key_value_and_expectation() {
         db.run(&["strategy", "list", "--config", &path])
             .fails_with(1, message);
     }
+    // Every problem at once: misspelt keys in two sections and a bad value, none called TOML.
+    let path = write(
+        "[database]\nurll = \"x\"\n[market]\nstale_after_sec = 3\n[dex]\nfee_bps = 5000\n[nosuch]\na = 1\n",
+    );
+    let r = db.run(&["config", "check", "--config", &path]);
+    r.fails_with(1, "4 config problems");
+    for part in [
+        "config key database.urll is not a known key",
+        "config key market.stale_after_sec is not a known key",
+        "config key nosuch is not a known key",
+        "config key dex.fee_bps = 5000 is invalid",
+    ] {
+        assert!(r.stderr.contains(part), "{part}: {r:#?}");
+    }
+    assert!(!r.stderr.contains("not valid TOML"), "{r:#?}");
     // The secret value itself never appears in the error.
     let path = write("[wallets]\nprivate_key = \"0xdeadbeefcafe\"\n");
     let r = db.run(&["config", "check", "--config", &path]);

@@ -701,6 +701,18 @@ async fn unreachable_database_is_a_runtime_failure() {
         r.stderr.contains("cannot connect to the database"),
         "{r:#?}"
     );
+    // It names where, and why (not only the pool's "timed out").
+    assert!(r.stderr.contains("127.0.0.1:1"), "{r:#?}");
+    assert!(!r.stderr.contains("pool timed out"), "{r:#?}");
+}
+
+/// Warnings on a stderr that is not a terminal carry no colour codes.
+#[tokio::test]
+async fn cli_messages_on_a_pipe_carry_no_colour_codes() {
+    let db = TestDb::new("sqlite").await;
+    let r = db.run(&["--log-level", "debug", "strategy", "list"]);
+    assert!(!r.stderr.is_empty(), "something is logged at debug");
+    assert!(!r.stderr.contains('\u{1b}'), "{r:#?}");
 }
 
 fn args(a: &[&str]) -> Vec<String> {

@@ -208,6 +208,13 @@ async fn paper_trading_through_drops_silence_and_garbage() {
         let (code, text) = d.text("/metrics").await;
         assert_eq!(code, 200);
         assert_prometheus(&text);
+        // Runbook 002's database pool series: in use, idle, and the configured maximum.
+        assert!(
+            text.contains("bsc_bot_db_pool_connections{state=\"max\"} 5\n")
+                && text.contains("bsc_bot_db_pool_connections{state=\"in_use\"} ")
+                && text.contains("bsc_bot_db_pool_connections{state=\"idle\"} "),
+            "{kind}: {text}"
+        );
         let value = |name: &str| -> f64 {
             text.lines()
                 .find(|l| l.starts_with(name))
@@ -471,6 +478,26 @@ async fn api_auth_rate_limit_and_validation() {
         .await
         .unwrap();
     assert_eq!(r.status().as_u16(), 404);
+    // Unknown routes and methods answer with the same JSON error envelope.
+    for (method, path, code) in [
+        (reqwest::Method::GET, "/api/v1/nope", 404),
+        (reqwest::Method::GET, "/nope", 404),
+        (reqwest::Method::DELETE, "/api/v1/strategies", 405),
+    ] {
+        let r = client
+            .request(method.clone(), url(path))
+            .bearer_auth(TOKEN)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), code, "{method} {path}");
+        let body: serde_json::Value = r
+            .json()
+            .await
+            .unwrap_or_else(|e| panic!("{path}: not JSON: {e}"));
+        assert_eq!(body["error"]["status"], code, "{path}: {body}");
+        assert!(body["error"]["message"].is_string(), "{path}: {body}");
+    }
     // A burst beyond the bucket gets 429s.
     tokio::time::sleep(Duration::from_secs(2)).await;
     let mut codes = Vec::new();
@@ -638,6 +665,58 @@ async fn market_only_watches_and_says_what_runs() {
     );
     let (_, health) = d.get("/api/health").await;
     assert_eq!(health["services"]["funds"], "off: --market-only");
+}
+
+/// A feed nobody needs is no health problem (`--no-strategies` dials nothing; once every
+/// strategy stopped the feed is only a reference); a feed that fails says why.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_feed_nobody_needs_is_healthy_and_a_failing_one_says_why() {
+    let db = TestDb::new("sqlite").await;
+    let ex = FakeBinance::start().await;
+    let config = write_config(&db, &ex.url, "");
+    db.run(&[
+        "--config", &config, "strategy", "create", "-t", "grid", "-s", "BTC/USDT", "-n", "f", "-p",
+        PARAMS,
+    ])
+    .ok();
+    let d = RunningDaemon::start(&db, &config, &["--no-strategies"]).await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(ex.connections(), 0, "--no-strategies dials no exchange");
+    let (_, health) = d.get("/api/health").await;
+    assert_eq!(health["status"], "ok", "{health}");
+    drop(d);
+
+    // Nothing listens where the feed goes: the paper grid needs it, health says why.
+    let refused = write_config(&db, "ws://127.0.0.1:1", "");
+    let d = RunningDaemon::start(&db, &refused, &[]).await;
+    let said = d
+        .until(Duration::from_secs(5), || async {
+            let (_, h) = d.get("/api/health").await;
+            h["status"] == "degraded"
+                && h["reasons"]
+                    .to_string()
+                    .contains("market feed disconnected: connect: connection refused")
+        })
+        .await;
+    let (_, health) = d.get("/api/health").await;
+    assert!(said.is_some(), "{health}");
+    // The only strategy stops: nobody needs the feed any more.
+    db.run(&["--config", &refused, "strategy", "stop", "1"])
+        .ok();
+    let healthy = d
+        .until(Duration::from_secs(5), || async {
+            d.get("/api/health").await.1["status"] == "ok"
+        })
+        .await;
+    let (_, health) = d.get("/api/health").await;
+    assert!(healthy.is_some(), "{health}");
+    assert!(
+        health["services"]["market_feed"]
+            .as_str()
+            .unwrap()
+            .starts_with("not needed"),
+        "{health}"
+    );
 }
 
 /// Runbook parity: `log.file` — the daemon logs to a daily file as well as stderr.

@@ -162,6 +162,11 @@ async fn kill_9_and_restart_resume_without_duplicate_or_lost_orders() {
         d.child.kill().unwrap();
         d.child.wait().unwrap();
         drop(d);
+        // Its heartbeat is still recent, but its process is gone: not running.
+        let status = cli(&db, &config, false, &["--json", "bot", "status"])
+            .ok()
+            .json();
+        assert_eq!(status["running"], false, "{kind}: {status}");
         check_consistent(&db, kind, "after kill -9").await;
         let pending_before = pending_ids(&db).await;
 
@@ -188,8 +193,53 @@ async fn kill_9_and_restart_resume_without_duplicate_or_lost_orders() {
         }
         tokio::time::sleep(Duration::from_secs(2)).await;
         check_consistent(&db, kind, "after trading on").await;
+        let run_names = pending_names(&db).await;
+        let runs: std::collections::BTreeSet<&str> = run_names
+            .iter()
+            .map(|n| n.rsplit_once("-o").unwrap().0)
+            .collect();
+        assert_eq!(
+            runs.len(),
+            1,
+            "{kind}: re-used orders keep this run's name (the one its swaps carry): {runs:?}"
+        );
+
+        // A cell whose order on record was settled meanwhile gets a new row at restore: it is
+        // stamped with the time of the restart, not 0.
+        drop(d);
+        let store = db.store().await;
+        sqlx::query("UPDATE orders SET status = 'cancelled' WHERE id = (SELECT MIN(id) FROM orders WHERE status = 'pending')")
+            .execute(store.pool())
+            .await
+            .unwrap();
+        let before_restart = now_ms();
+        let d = RunningDaemon::start(&db, &config, &[]).await;
+        tokio::time::sleep(Duration::from_millis(600)).await;
+        let newest: i64 =
+            sqlx::query_scalar("SELECT MAX(created_at) FROM orders WHERE status = 'pending'")
+                .fetch_one(store.pool())
+                .await
+                .unwrap();
+        assert!(
+            newest >= before_restart,
+            "{kind}: the re-issued order's creation time {newest} is not the restart's"
+        );
+        check_consistent(&db, kind, "after a restart with a new row").await;
+        store.close().await;
         drop(d);
     }
+}
+
+async fn pending_names(db: &TestDb) -> Vec<String> {
+    let store = db.store().await;
+    let names = sqlx::query_scalar(
+        "SELECT client_order_id FROM orders WHERE status = 'pending' ORDER BY id",
+    )
+    .fetch_all(store.pool())
+    .await
+    .unwrap();
+    store.close().await;
+    names
 }
 
 async fn pending_ids(db: &TestDb) -> Vec<i64> {
@@ -213,6 +263,12 @@ async fn check_consistent(db: &TestDb, kind: &str, when: &str) {
     .await
     .unwrap();
     assert_eq!(dupes, 0, "{kind} {when}: duplicated pending orders");
+    let undated: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM orders WHERE created_at <= 0 OR updated_at <= 0")
+            .fetch_one(store.pool())
+            .await
+            .unwrap();
+    assert_eq!(undated, 0, "{kind} {when}: orders stamped with time 0");
     let s = store
         .get_strategy(&bsc_bot::store::StrategyRef::Id(1))
         .await

@@ -100,7 +100,8 @@ async fn daemon_trades_a_live_grid_on_chain() {
         client.token_balance(&pool.quote, me).await.unwrap(),
     );
 
-    let d_ = RunningDaemon::start_with_env(
+    let log = db.dir.path().join("daemon.log");
+    let d_ = RunningDaemon::start_logged_with_env(
         &db,
         &config,
         &[],
@@ -108,6 +109,7 @@ async fn daemon_trades_a_live_grid_on_chain() {
             ("BSC_BOT_KEYSTORE_PASSWORD", PASSWORD),
             ("BSC_BOT_MARKET_PAPER_PRICE_SOURCE", "pool"),
         ],
+        &log,
     )
     .await;
     let store = db.store().await;
@@ -140,6 +142,30 @@ async fn daemon_trades_a_live_grid_on_chain() {
 
     let trades = store.trading_history(Some(id), 1000).await.unwrap();
     assert_eq!(trades.len(), 9);
+    // The log says which fills were live, each with its transaction hash; the twin's are paper.
+    let text = std::fs::read_to_string(&log).unwrap();
+    let lines: Vec<serde_json::Value> = text
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect();
+    let logged = |what: &str, strategy: i64| -> Vec<&serde_json::Value> {
+        lines
+            .iter()
+            .filter(|l| l["fields"]["message"] == what && l["span"]["strategy_id"] == strategy)
+            .collect()
+    };
+    let live_fills = logged("live fill", id);
+    assert_eq!(live_fills.len(), 9, "every live fill logged as one");
+    assert!(logged("paper fill", id).is_empty());
+    for f in &live_fills {
+        let hash = f["fields"]["tx_hash"]
+            .as_str()
+            .expect("a live fill names its hash");
+        assert!(
+            trades.iter().any(|t| t.tx_hash.as_deref() == Some(hash)),
+            "logged hash {hash} is a trade's"
+        );
+    }
     let sum = |side: &str, f: fn(&bsc_bot::store::paper::TradeRecord) -> &str| -> Decimal {
         trades
             .iter()
@@ -162,7 +188,7 @@ async fn daemon_trades_a_live_grid_on_chain() {
         sum("sell", |t| &t.quote_amount) - sum("buy", |t| &t.quote_amount),
         "quote moved exactly as the trades say"
     );
-    let txs = store.chain_txs_of(56, &me.to_string()).await.unwrap();
+    let txs = store.chain_txs_of(56, me).await.unwrap();
     let swaps: Vec<_> = txs.iter().filter(|t| t.purpose == "swap").collect();
     assert_eq!(swaps.len(), 9);
     assert!(swaps.iter().all(|t| t.status == "mined"));
@@ -298,5 +324,28 @@ async fn daemon_trades_a_live_grid_on_chain() {
     );
     assert!(metrics.contains("bsc_bot_dex_divergence_bps{symbol=\"BTC/USDT\"} "));
     assert!(metrics.contains("bsc_bot_dex_price{symbol=\"BTC/USDT\"} "));
+    // Runbook 002's node series: request durations per endpoint (by host) and the head's lag.
+    let host = chain.url.trim_start_matches("http://");
+    let count = format!("bsc_bot_rpc_request_duration_seconds_count{{endpoint=\"{host}\"}} ");
+    let requests: u64 = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix(count.as_str()))
+        .unwrap_or_else(|| panic!("{count} in\n{metrics}"))
+        .parse()
+        .unwrap();
+    assert!(requests > 10, "every swap and poll is timed: {requests}");
+    assert!(
+        metrics.contains(&format!(
+            "bsc_bot_rpc_request_duration_seconds_bucket{{endpoint=\"{host}\",le=\"+Inf\"}} {requests}\n"
+        )),
+        "{metrics}"
+    );
+    let lag: i64 = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("bsc_bot_chain_head_lag_seconds "))
+        .unwrap_or_else(|| panic!("head lag in\n{metrics}"))
+        .parse()
+        .unwrap();
+    assert!(lag.abs() < 3_600, "anvil's head is current: {lag} s");
     store.close().await;
 }

@@ -100,6 +100,44 @@ async fn drill(kind: &'static str) {
         .ok()
         .json();
     let file = backup_file(&backup);
+    // The disaster-recovery drill, while the daemon trades: the newest backup restored into a
+    // scratch database, counted against its manifest; the live database untouched.
+    let before_drill = trades(&store).await.len();
+    let drilled = db
+        .run(&[
+            "--config",
+            &config,
+            "--json",
+            "db",
+            "drill",
+            "--dir",
+            out_dir.to_str().unwrap(),
+        ])
+        .ok()
+        .json();
+    assert_eq!(
+        drilled["backup"],
+        file.as_str(),
+        "{kind}: the newest backup"
+    );
+    assert_eq!(drilled["matches_manifest"], true, "{kind}: {drilled}");
+    assert_eq!(
+        drilled["row_counts"]["trades"], backup["manifest"]["row_counts"]["trades"],
+        "{kind}"
+    );
+    assert!(
+        trades(&store).await.len() >= before_drill,
+        "{kind}: trading went on"
+    );
+    if kind == "postgres" {
+        let left: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM pg_database WHERE datname LIKE 'bsc_bot_drill_%'",
+        )
+        .fetch_one(store.pool())
+        .await
+        .unwrap();
+        assert_eq!(left, 0, "the scratch database is dropped");
+    }
     tokio::time::sleep(Duration::from_millis(300)).await;
     // A restore while the daemon runs is refused.
     db.run(&["--config", &config, "db", "restore", &file])
@@ -108,6 +146,22 @@ async fn drill(kind: &'static str) {
     feeder.await.unwrap();
     tokio::time::sleep(Duration::from_millis(500)).await;
     drop(daemon);
+    // With nothing else writing: the drill leaves the live database exactly as it was.
+    let untouched = db.snapshot().await;
+    db.run(&[
+        "--config",
+        &config,
+        "db",
+        "drill",
+        "--dir",
+        out_dir.to_str().unwrap(),
+    ])
+    .ok();
+    assert_eq!(
+        db.snapshot().await,
+        untouched,
+        "{kind}: the drill wrote nothing live"
+    );
     let after = trades(&store).await;
     assert!(
         after.len() > before.len(),
@@ -185,6 +239,17 @@ async fn drill(kind: &'static str) {
         .run(&["--config", &fresh_config, "db", "restore", bad])
         .fails_with(1, "sha256");
     assert_eq!(fresh.snapshot().await, snapshot, "{kind}: nothing changed");
+    // A backup file that is not there is called so (not a manifest problem).
+    let missing = out_dir.join("bsc-bot-nothing-here.sqlite");
+    fresh
+        .run(&[
+            "--config",
+            &fresh_config,
+            "db",
+            "verify",
+            missing.to_str().unwrap(),
+        ])
+        .fails_with(1, "no such backup file");
     fresh_store.close().await;
     store.close().await;
 }

@@ -101,7 +101,7 @@ async fn swaps_on_a_real_pool() {
         assert_eq!(spent, d("1000"), "{kind}");
         assert_eq!(bought, wei(amount_out(d("1000"), rq, rb, 30)), "{kind}");
         let after = balances(&client, &pool, me).await;
-        let txs = store.chain_txs_of(56, &me.to_string()).await.unwrap();
+        let txs = store.chain_txs_of(56, me).await.unwrap();
         assert_eq!(
             txs.iter()
                 .map(|t| (t.purpose.as_str(), t.status.as_str()))
@@ -147,7 +147,7 @@ async fn swaps_on_a_real_pool() {
         assert_eq!(after_sell.quote, after.quote + got, "{kind}");
 
         // A limit the pool cannot meet: refused by the simulation, nothing sent, no gas.
-        let signed = store.chain_txs_of(56, &me.to_string()).await.unwrap().len();
+        let signed = store.chain_txs_of(56, me).await.unwrap().len();
         let greedy = SwapOrder {
             side: Side::Sell,
             amount_in: d("0.001"),
@@ -167,7 +167,7 @@ async fn swaps_on_a_real_pool() {
         // The base token's approve (the first sell used up the last one), then the swap: simulated
         // by `eth_call` while it was signed and committed, never sent, on record as rejected with
         // its nonce unused.
-        let txs = store.chain_txs_of(56, &me.to_string()).await.unwrap();
+        let txs = store.chain_txs_of(56, me).await.unwrap();
         assert_eq!(txs.len(), signed + 2, "{kind}");
         assert_eq!(txs[signed].purpose, "approve");
         let refused = &txs[signed + 1];
@@ -247,7 +247,7 @@ async fn swaps_on_a_real_pool() {
         assert_eq!(after.quote, before.quote, "{kind}: no token moved");
         assert_eq!(after.base, before.base, "{kind}");
         assert_eq!(after.bnb, before.bnb - fee_bnb, "{kind}: only gas lost");
-        let txs = store.chain_txs_of(56, &me.to_string()).await.unwrap();
+        let txs = store.chain_txs_of(56, me).await.unwrap();
         assert_eq!(txs.last().unwrap().status, "reverted", "{kind}");
 
         // Every nonce used once, in order, and every one on record (a rejected transaction used
@@ -272,6 +272,25 @@ async fn swaps_on_a_real_pool() {
 /// one waits), `receipt_timeout_secs` = 1 and the given swap deadline.
 async fn stuck_swap(
     deadline_secs: u64,
+) -> Option<(
+    TestChain,
+    TestDb,
+    bsc_bot::store::Store,
+    Address,
+    tokio::task::JoinHandle<Result<SwapResult, bsc_bot::chain::swap::SwapError>>,
+    u64,
+    Decimal,
+    bsc_bot::chain::Pool,
+    ChainClient,
+)> {
+    stuck_order(deadline_secs, Side::Buy).await
+}
+
+/// A swap sent while blocks stop: a buy of 500 USDT (its approval is done by the warm-up), or
+/// a sell of half the warm-up's base, whose first step, the base token's approval, is stuck.
+async fn stuck_order(
+    deadline_secs: u64,
+    side: Side,
 ) -> Option<(
     TestChain,
     TestDb,
@@ -318,13 +337,23 @@ async fn stuck_swap(
     let count = reader.get_transaction_count(me).await.unwrap();
     let s2 = swapper.clone();
     let p2 = pool.clone();
+    let base_held = client.token_balance(&pool.base, me).await.unwrap();
     let swap = tokio::spawn(async move {
-        let order = SwapOrder {
-            side: Side::Buy,
-            amount_in: d("500"),
-            limit: d("101000"),
-            reference: "slow".into(),
-            origin: None,
+        let order = match side {
+            Side::Buy => SwapOrder {
+                side: Side::Buy,
+                amount_in: d("500"),
+                limit: d("101000"),
+                reference: "slow".into(),
+                origin: None,
+            },
+            Side::Sell => SwapOrder {
+                side: Side::Sell,
+                amount_in: base_held / d("2"),
+                limit: d("90000"),
+                reference: "slow".into(),
+                origin: None,
+            },
         };
         s2.swap(&p2, &order).await
     });
@@ -379,7 +408,7 @@ async fn a_stuck_swap_is_sped_up_at_its_nonce_and_fills_once() {
     };
     assert_eq!(quote, d("500"));
     let slow: Vec<_> = store
-        .chain_txs_of(56, &me.to_string())
+        .chain_txs_of(56, me)
         .await
         .unwrap()
         .into_iter()
@@ -413,6 +442,62 @@ async fn a_stuck_swap_is_sped_up_at_its_nonce_and_fills_once() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stuck_approval_is_sped_up_never_cancelled_and_the_sell_fills() {
+    let Some((chain, _db, store, me, swap, count, _quote, _pool, _client)) =
+        stuck_order(60, Side::Sell).await
+    else {
+        return;
+    };
+    // Two receipt timeouts pass without a block: the approval is replaced at its nonce.
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    assert!(!swap.is_finished(), "the sell waits for its approval");
+    mine_again(&chain).await;
+    let result = tokio::time::timeout(Duration::from_secs(10), swap)
+        .await
+        .unwrap()
+        .unwrap();
+    let result = match result {
+        Ok(r) => r,
+        Err(e) => panic!("the sell failed: {e}"),
+    };
+    assert!(matches!(result, SwapResult::Filled { .. }), "{result:?}");
+    let txs = store.chain_txs_of(56, me).await.unwrap();
+    // The warm-up's own approval (of the quote token) came before `count`.
+    let approvals: Vec<_> = txs
+        .iter()
+        .filter(|t| t.reference.is_none() && t.nonce >= count as i64)
+        .collect();
+    assert!(
+        approvals.len() >= 2,
+        "the stuck approval and its speed-up: {approvals:?}"
+    );
+    assert!(
+        approvals.iter().all(|t| t.purpose == "approve"),
+        "sped up, never cancelled: {approvals:?}"
+    );
+    assert_eq!(
+        approvals.iter().filter(|t| t.status == "mined").count(),
+        1,
+        "{approvals:?}"
+    );
+}
+
+#[test]
+fn an_approval_replaced_by_a_cancel_is_not_called_reverted() {
+    let e = bsc_bot::chain::swap::SwapError::ApproveNotMined {
+        token: "BTCB".into(),
+        detail: "no receipt within 30 s, replaced at its nonce by cancel 0xabc".into(),
+    };
+    let text = e.to_string();
+    assert!(!text.contains("reverted"), "{text}");
+    assert!(
+        text.contains("replaced at its nonce by cancel 0xabc"),
+        "{text}"
+    );
+    assert!(text.contains("nothing was approved"), "{text}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stuck_swap_past_its_deadline_is_cancelled_and_spends_only_gas() {
     let Some((chain, _db, store, me, swap, count, quote_before, pool, client)) =
         stuck_swap(2).await
@@ -437,7 +522,7 @@ async fn a_stuck_swap_past_its_deadline_is_cancelled_and_spends_only_gas() {
         panic!("{result:?}");
     };
     assert!(reason.contains("cancelled"), "{reason}");
-    let txs = store.chain_txs_of(56, &me.to_string()).await.unwrap();
+    let txs = store.chain_txs_of(56, me).await.unwrap();
     let cancel = txs.iter().find(|t| t.tx_hash == hash.to_string()).unwrap();
     assert_eq!(cancel.purpose, "cancel");
     assert_eq!(cancel.status, "mined");
@@ -464,12 +549,12 @@ async fn swaps_go_only_to_the_private_endpoint() {
     };
     let u = chain.deploy_uniswap(10, 1_000_000).await;
     let public = proxy::RpcProxy::start(&chain.url).await;
-    let private = proxy::RpcProxy::start(&chain.url).await;
+    let mut private = proxy::RpcProxy::start(&chain.url).await;
     let db = TestDb::new("sqlite").await;
     let store = db.store().await;
     let Market {
         mut chain_cfg, dex, ..
-    } = chain.market(&u, 20).await;
+    } = chain.market(&u, 1).await;
     chain_cfg.rpc_urls = vec![public.url.clone()];
     chain_cfg.private_tx_url = private.url.clone();
     let client = ChainClient::connect(&chain_cfg).await.unwrap();
@@ -504,4 +589,41 @@ async fn swaps_go_only_to_the_private_endpoint() {
         1,
         "only the approve through the public one"
     );
+
+    // The private endpoint refuses connections for a while: the swap was not sent, so it is
+    // neither settled by its hash nor replaced at higher prices that reach no node; the same
+    // bytes go there again once it is back.
+    private.down();
+    let swapper = Arc::new(swapper);
+    let (s2, p2) = (swapper.clone(), pool.clone());
+    let swap = tokio::spawn(async move {
+        let order = SwapOrder {
+            side: Side::Buy,
+            amount_in: d("300"),
+            limit: d("102000"),
+            reference: "p-3".into(),
+            origin: None,
+        };
+        s2.swap(&p2, &order).await
+    });
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    assert!(!swap.is_finished(), "the swap waits for its endpoint");
+    private.up().await;
+    let result = tokio::time::timeout(Duration::from_secs(20), swap)
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    assert!(matches!(result, SwapResult::Filled { .. }), "{result:?}");
+    let me = swapper.address();
+    let third: Vec<_> = store
+        .chain_txs_of(56, me)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|t| t.reference.as_deref() == Some("p-3"))
+        .collect();
+    assert_eq!(third.len(), 1, "one transaction, never replaced: {third:?}");
+    assert_eq!(third[0].status, "mined");
+    assert_eq!(public.raw_sends(), 1, "never through the public endpoint");
 }

@@ -60,6 +60,11 @@ struct Setup {
 }
 
 async fn setup(funds: &str) -> Option<Setup> {
+    setup_with(funds, true).await
+}
+
+/// `create`: the resting live grid exists before the daemon starts.
+async fn setup_with(funds: &str, create: bool) -> Option<Setup> {
     let chain = TestChain::start().await?;
     let u = chain.deploy_uniswap(10, 1_000_000).await;
     let db = TestDb::new("sqlite").await;
@@ -87,13 +92,20 @@ async fn setup(funds: &str) -> Option<Setup> {
             U256::from(100u64) * U256::from(10u64).pow(U256::from(18u64)),
         )
         .await;
-    let text = std::fs::read_to_string(&config).unwrap();
+    // As shipped, BNB's token is WBNB (here the router's WETH9): balances show it as WBNB,
+    // never under the native coin's name.
+    let text = std::fs::read_to_string(&config).unwrap().replace(
+        "[dex.assets]\n",
+        &format!("[dex.assets]\nBNB = \"{}\"\n", u.weth),
+    );
     std::fs::write(
         &config,
         format!("{text}\n[funds]\ntreasury = \"{treasury}\"\ncheck_interval_secs = 1\n{funds}\n"),
     )
     .unwrap();
-    create_resting_live_grid(&db, &config);
+    if create {
+        create_resting_live_grid(&db, &config);
+    }
     Some(Setup {
         chain,
         db,
@@ -159,7 +171,7 @@ async fn drips_and_sweeps_are_exact_allowed_and_limited() {
     tokio::time::sleep(Duration::from_millis(2500)).await;
     // Nothing more: the wallet is at its marks.
     assert_eq!(store.funds_operations(None, 100).await.unwrap().len(), 2);
-    let txs = store.chain_txs_of(56, &s.me.to_string()).await.unwrap();
+    let txs = store.chain_txs_of(56, s.me).await.unwrap();
     let sweep_tx = txs.iter().find(|t| t.purpose == "sweep").unwrap();
     let sweep_fee = d(sweep_tx.fee_bnb.as_deref().unwrap());
     assert_eq!(
@@ -178,10 +190,7 @@ async fn drips_and_sweeps_are_exact_allowed_and_limited() {
             .unwrap(),
         d("6000")
     );
-    let treasury_txs = store
-        .chain_txs_of(56, &s.treasury.to_string())
-        .await
-        .unwrap();
+    let treasury_txs = store.chain_txs_of(56, s.treasury).await.unwrap();
     assert_eq!(treasury_txs.len(), 1);
     let drip_fee = d(treasury_txs[0].fee_bnb.as_deref().unwrap());
     assert_eq!(
@@ -216,6 +225,47 @@ async fn drips_and_sweeps_are_exact_allowed_and_limited() {
         "{status}"
     );
     assert_eq!(status["hourly_outflow"][0]["used"], "6000", "{status}");
+    // Native BNB and WBNB each under its own name; gas spent per wallet, whatever the case
+    // its address is written in.
+    let wallet = |holder: &str| {
+        status["wallets"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|w| w["holder"] == holder)
+            .unwrap_or_else(|| panic!("{holder} in {status}"))
+            .clone()
+    };
+    let hot = wallet("hot");
+    assert_eq!(
+        d(hot["balances"]["BNB"].as_str().unwrap()),
+        d("3") - sweep_fee,
+        "{hot}"
+    );
+    assert_eq!(
+        d(hot["balances"]["WBNB"].as_str().unwrap()),
+        Decimal::ZERO,
+        "{hot}"
+    );
+    assert_eq!(
+        d(hot["gas_spent_24h_bnb"].as_str().unwrap()),
+        sweep_fee,
+        "{hot}"
+    );
+    assert!(
+        hot["gas_runway_days"].is_string() || hot["gas_runway_days"].is_number(),
+        "{hot}"
+    );
+    let treasury = wallet("treasury");
+    assert_eq!(
+        d(treasury["gas_spent_24h_bnb"].as_str().unwrap()),
+        drip_fee,
+        "{treasury}"
+    );
+    assert!(
+        d(treasury["balances"]["BNB"].as_str().unwrap()) > d("90"),
+        "{treasury}"
+    );
     assert_eq!(status["hourly_outflow_quote"]["used"], "6000", "{status}");
     let bot =
         s.db.run(&["--config", &s.config, "--json", "bot", "status"])
@@ -233,6 +283,18 @@ async fn drips_and_sweeps_are_exact_allowed_and_limited() {
         .unwrap();
     let csv = String::from_utf8(exported.stdout).unwrap();
     assert!(csv.contains(&format!("hot,{},USDT,4000", s.me)), "{csv}");
+    assert!(csv.contains(&format!("hot,{},WBNB,0", s.me)), "{csv}");
+    let wallets =
+        s.db.run(&["--config", &s.config, "--json", "wallet", "list"])
+            .ok()
+            .json();
+    let listed = &wallets["wallets"][0];
+    assert_eq!(listed["balances"]["WBNB"], "0", "{wallets}");
+    assert_eq!(
+        d(listed["balances"]["BNB"].as_str().unwrap()),
+        d("3") - sweep_fee,
+        "{wallets}"
+    );
 
     // A destination outside the allow-list: refused, nothing sent, an audit row.
     let nonce = s
@@ -309,6 +371,44 @@ async fn drips_and_sweeps_are_exact_allowed_and_limited() {
                 .contains("sweep completed of 400 USDT")),
         "the operator's sweep is audited: {audit:?}"
     );
+    // The emergency snapshot lists every wallet the bot has keys for, stopped strategies or not.
+    s.db.run(&[
+        "--config",
+        &s.config,
+        "emergency",
+        "stop-all",
+        "--reason",
+        "snapshot drill",
+    ])
+    .ok();
+    let snapshot =
+        s.db.run(&[
+            "--config", &s.config, "funds", "balances", "--export", "json",
+        ])
+        .ok()
+        .json();
+    let holders: Vec<&str> = snapshot["balances"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h["holder"].as_str().unwrap())
+        .collect();
+    assert_eq!(holders, ["treasury", "hot"], "{snapshot}");
+    drop(daemon);
+
+    // Restarted, the daemon's hourly outflow goes on from the record (the daemon's sweep and
+    // the operator's), as the CLI's figure does.
+    let daemon = RunningDaemon::start_with_env(&s.db, &s.config, &[], &env()).await;
+    let (_, metrics) = daemon.text("/metrics").await;
+    assert!(
+        metrics.contains("bsc_bot_funds_hourly_outflow 6400\n"),
+        "{metrics}"
+    );
+    let status =
+        s.db.run(&["--config", &s.config, "--json", "funds", "status"])
+            .ok()
+            .json();
+    assert_eq!(status["hourly_outflow_quote"]["used"], "6400", "{status}");
     drop(daemon);
 
     // The treasury key is nowhere: logs, the JSON above, the database.
@@ -349,6 +449,29 @@ async fn no_funds_sends_nothing_and_a_drip_killed_mid_way_is_sent_once() {
     assert_eq!(bot["funds"], "off: --no-funds", "{bot}");
     let (_, health) = daemon.get("/api/health").await;
     assert_eq!(health["services"]["funds"], "off: --no-funds", "{health}");
+    // No funds manager, and the wallet is under its minimum: the risk guard pauses its
+    // strategies all the same, and health says why.
+    let strategy = store
+        .get_strategy(&bsc_bot::store::StrategyRef::Id(1))
+        .await
+        .unwrap();
+    assert_eq!(strategy.status.to_string(), "paused", "{strategy:?}");
+    assert!(
+        strategy
+            .status_reason
+            .as_deref()
+            .unwrap_or("")
+            .starts_with("risk: low gas: wallet hot"),
+        "{strategy:?}"
+    );
+    assert_eq!(health["status"], "degraded", "{health}");
+    assert!(
+        health["reasons"].to_string().contains("wallet hot")
+            && health["reasons"].to_string().contains("low on gas"),
+        "{health}"
+    );
+    let events = store.risk_events(None, None, 10).await.unwrap();
+    assert!(events.iter().any(|e| e.kind == "low_gas"), "{events:?}");
     drop(daemon);
 
     // The drip is signed and on record, then the daemon dies before sending it.
@@ -357,10 +480,7 @@ async fn no_funds_sends_nothing_and_a_drip_killed_mid_way_is_sent_once() {
     let daemon = RunningDaemon::start_with_env(&s.db, &s.config, &[], &hang).await;
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        let txs = store
-            .chain_txs_of(56, &s.treasury.to_string())
-            .await
-            .unwrap();
+        let txs = store.chain_txs_of(56, s.treasury).await.unwrap();
         if txs
             .iter()
             .any(|t| t.purpose == "drip" && t.status == "signed")
@@ -395,10 +515,7 @@ async fn no_funds_sends_nothing_and_a_drip_killed_mid_way_is_sent_once() {
         1,
         "one drip on chain"
     );
-    let txs = store
-        .chain_txs_of(56, &s.treasury.to_string())
-        .await
-        .unwrap();
+    let txs = store.chain_txs_of(56, s.treasury).await.unwrap();
     assert_eq!(txs.len(), 1);
     assert_eq!(drips[0].tx_hash.as_deref(), Some(txs[0].tx_hash.as_str()));
     assert_eq!(s.client.native_balance(s.me).await.unwrap(), d("3"));
@@ -481,5 +598,32 @@ async fn low_gas_with_no_drip_possible_pauses_the_wallets_strategies() {
             .unwrap(),
         0
     );
+    store.close().await;
+}
+
+/// A live strategy created while the daemon runs: the funds manager (running with no wallet
+/// yet) takes on its wallet at once, drips it, and says so.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_funds_manager_takes_on_a_wallet_that_joins_a_running_daemon() {
+    let Some(s) = setup_with("gas_min_bnb = \"2\"\ngas_target_bnb = \"3\"\n", false).await else {
+        return;
+    };
+    let store = s.db.store().await;
+    let daemon = RunningDaemon::start_with_env(&s.db, &s.config, &[], &env()).await;
+    let status =
+        s.db.run(&["--config", &s.config, "--json", "funds", "status"])
+            .ok()
+            .json();
+    assert_eq!(status["manager"], "running (0 wallets: )", "{status}");
+    create_resting_live_grid(&s.db, &s.config);
+    let drips = wait_for_ops(&store, "drip", "completed", 1).await;
+    assert_eq!(drips[0].amount, "2", "up to the target");
+    assert_eq!(s.client.native_balance(s.me).await.unwrap(), d("3"));
+    let status =
+        s.db.run(&["--config", &s.config, "--json", "funds", "status"])
+            .ok()
+            .json();
+    assert_eq!(status["manager"], "running (1 wallets: hot)", "{status}");
+    drop(daemon);
     store.close().await;
 }

@@ -306,6 +306,49 @@ fn retryable_failures_rearm_with_a_bounded_backoff() {
     assert_eq!(cells(&healthy)[..3], ["holding", "holding", "holding"]);
 }
 
+/// GRID.md: an order re-armed after a failure is checked at once against the last price seen.
+/// On a quiet market (no new price at all) it is tried again at each wake-up.
+#[test]
+fn a_rearmed_order_fires_at_once_on_the_last_price() {
+    let delays = SimDelays {
+        fail_ppm: PPM,
+        seed: 1,
+        ..SimDelays::default()
+    };
+    let mut e = engine(GRID, sim(delays), Audit::default());
+    tick(&mut e, 0, "160");
+    tick(&mut e, 1, "90");
+    let attempts = |e: &Engine<Audit, SimVenue>| {
+        e.recorder()
+            .submitted
+            .iter()
+            .filter(|s| s.2 == 0)
+            .map(|s| s.0)
+            .collect::<Vec<i64>>()
+    };
+    assert_eq!(attempts(&e).len(), 1, "the buy at 100 fired once");
+    // Only time passes: a minute of timer events, no price.
+    for k in 1..=600 {
+        e.process(Event::Timer {
+            ts_us: 1 + k * 100_000,
+        });
+    }
+    let times = attempts(&e);
+    assert!(
+        times.len() >= 3,
+        "re-armed and fired without a new price: {times:?}"
+    );
+    for (n, pair) in times.windows(2).enumerate() {
+        let gap = pair[1] - pair[0];
+        let backoff = retry_backoff_us(n as u32 + 1);
+        assert!(
+            gap >= backoff && gap <= backoff + 100_000,
+            "attempt {} came {gap} µs after the last; backoff {backoff}",
+            n + 2
+        );
+    }
+}
+
 #[test]
 fn permanent_failures_settle_the_cell() {
     /// Fills buys at once, rejects every sell for good.

@@ -52,7 +52,7 @@ impl Moments {
 
 async fn in_flight_on_record(store: &bsc_bot::store::Store, id: i64, wallet: Address) -> usize {
     let (_, flying) = store.resting_and_in_flight(id).await.unwrap();
-    let unresolved = store.unresolved_txs(56, &wallet.to_string()).await.unwrap();
+    let unresolved = store.unresolved_txs(56, wallet).await.unwrap();
     flying.len().max(unresolved.len())
 }
 

@@ -75,7 +75,7 @@ async fn front_run(kind: &'static str) {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         assert!(Instant::now() < deadline, "the bot never sent a swap");
-        let txs = store.chain_txs_of(56, &me.to_string()).await.unwrap();
+        let txs = store.chain_txs_of(56, me).await.unwrap();
         let waiting = |purpose: &str| {
             txs.iter()
                 .any(|t| t.purpose == purpose && t.status == "broadcast")
@@ -104,7 +104,7 @@ async fn front_run(kind: &'static str) {
     );
     tokio::time::sleep(Duration::from_millis(1500)).await;
 
-    let txs = store.chain_txs_of(56, &me.to_string()).await.unwrap();
+    let txs = store.chain_txs_of(56, me).await.unwrap();
     let reverted: Vec<_> = txs.iter().filter(|t| t.status == "reverted").collect();
     assert!(!reverted.is_empty(), "a swap was front-run: {txs:?}");
     // The API's history: every reverted swap is there as failed, with its hash, gas and reason.

@@ -147,7 +147,7 @@ async fn walk_the_grid(base_decimals: u8, quote_decimals: u8) {
     );
 
     // Every fill is a mined swap; the ledger moved exactly as the wallet did.
-    let txs = store.chain_txs_of(56, &me.to_string()).await.unwrap();
+    let txs = store.chain_txs_of(56, me).await.unwrap();
     let swaps: Vec<_> = txs.iter().filter(|t| t.purpose == "swap").collect();
     assert_eq!(swaps.len(), fills.len());
     assert!(swaps.iter().all(|t| t.status == "mined"));

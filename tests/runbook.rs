@@ -103,10 +103,21 @@ async fn runbook_001_walks_against_a_running_daemon() {
     assert!(st["fills"].as_i64().unwrap() >= 1, "{st}");
     assert!(st["performance"]["total_pnl"].is_string(), "{st}");
     let text = bsc(&["strategy", "status", "1"]).ok().stdout.clone();
-    assert!(
-        text.contains("  pnl       ") && text.contains("win rate"),
-        "{text}"
-    );
+    // The runbook's `grep -E "(PnL|trades|win_rate)"` finds its three lines.
+    let re = ["PnL", "trades", "win_rate"];
+    let found = text
+        .lines()
+        .filter(|l| re.iter().any(|w| l.contains(w)))
+        .count();
+    assert_eq!(found, 3, "{text}");
+    for w in re {
+        assert!(text.contains(&format!("  {w}")), "{w}: {text}");
+    }
+    let money_lines: String = text
+        .lines()
+        .filter(|l| l.contains("PnL") || l.contains("balances"))
+        .collect();
+    assert!(!has_long_fraction(&money_lines), "{text}");
     let orders = bsc(&[
         "--json",
         "strategy",
@@ -149,8 +160,27 @@ async fn runbook_001_walks_against_a_running_daemon() {
     );
     let text = bsc(&["bot", "status"]).ok().stdout.clone();
     assert!(
-        text.contains("Canary Grid V2") && text.contains("pnl"),
+        text.contains("Canary Grid V2") && text.contains("PnL"),
         "{text}"
+    );
+    // Money in text at its asset's precision (USDT: cents), every digit in JSON.
+    let pnl_lines: String = text.lines().filter(|l| l.contains("PnL")).collect();
+    assert!(!has_long_fraction(&pnl_lines), "{text}");
+    let one = status["strategy_pnl"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "Canary Grid V2")
+        .unwrap();
+    let total = one["total_pnl"].as_str().unwrap();
+    let cents = format!(
+        "{:.2}",
+        total.parse::<rust_decimal::Decimal>().unwrap().round_dp(2)
+    )
+    .replace("-0.00", "0.00");
+    assert!(
+        text.contains(&format!("PnL {cents} USDT")),
+        "{cents}: {text}"
     );
 
     // 7. The emergency drill.
@@ -199,4 +229,11 @@ async fn runbook_001_walks_against_a_running_daemon() {
     bsc(&["bot", "stop"]).ok();
     let status = bsc(&["--json", "bot", "status"]).ok().json();
     assert_eq!(status["running"], false);
+}
+
+/// A number with more than eight decimals somewhere in `text`.
+fn has_long_fraction(text: &str) -> bool {
+    text.split(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .filter_map(|w| w.split_once('.'))
+        .any(|(_, frac)| frac.len() > 8)
 }

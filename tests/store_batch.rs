@@ -94,6 +94,8 @@ async fn multi_row_writes_cover_every_row_once() {
                 fee_quote: "0.01".into(),
                 realized_pnl: (n % 2 == 0).then(|| "0.5".to_string()),
                 executed_at: 5_000 + n as i64,
+                gas_quote: None,
+                gas_bnb_price: None,
             })
             .collect();
         let mut tx = store.begin_write().await.unwrap();
@@ -295,6 +297,8 @@ async fn writer_forgets_finished_orders() {
                 fee: Decimal::ZERO,
                 impact: Decimal::ZERO,
                 gas: Decimal::ZERO,
+                gas_bnb: Decimal::ZERO,
+                bnb_price: None,
                 lot_cost: None,
                 ts_us: 2_000,
             },
@@ -332,6 +336,109 @@ async fn writer_forgets_finished_orders() {
             ],
             "{kind}"
         );
+        store.close().await;
+    }
+}
+
+/// Every query that stores or filters by an address finds the same rows whether the address
+/// was written checksummed, in lower or in upper case (one spelling on record, by construction).
+#[tokio::test]
+async fn address_queries_ignore_the_case_the_address_was_written_in() {
+    use alloy::primitives::Address;
+    use bsc_bot::store::chain_txs::{SignedTx, TxOutcome};
+    let checksummed = "0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed";
+    let spellings: Vec<Address> = [
+        checksummed.to_string(),
+        checksummed.to_lowercase(),
+        format!("0x{}", checksummed[2..].to_uppercase()),
+    ]
+    .iter()
+    .map(|s| s.parse().unwrap())
+    .collect();
+    for kind in backends() {
+        let db = TestDb::new(kind).await;
+        let store = db.store().await;
+        let signed = |nonce: u64, hash: &str| SignedTx {
+            chain_id: 56,
+            wallet: checksummed.parse().unwrap(),
+            nonce,
+            tx_hash: hash.to_string(),
+            raw_tx: "0x00".into(),
+            purpose: "swap".into(),
+            reference: None,
+            gas_price_wei: 1_000_000_000,
+            gas_limit: 21_000,
+            origin: None,
+        };
+        let mined = store
+            .record_signed_tx(&signed(0, &format!("0x{}", "a".repeat(64))), 1_000)
+            .await
+            .unwrap();
+        store
+            .set_tx_outcome(
+                mined,
+                &TxOutcome {
+                    status: "mined",
+                    gas_used: Some(21_000),
+                    fee_bnb: Some("0.000021".into()),
+                    ..TxOutcome::default()
+                },
+                2_000,
+            )
+            .await
+            .unwrap();
+        store
+            .record_signed_tx(&signed(1, &format!("0x{}", "b".repeat(64))), 3_000)
+            .await
+            .unwrap();
+        let raw: String = sqlx::query_scalar("SELECT wallet FROM chain_txs WHERE nonce = 0")
+            .fetch_one(store.pool())
+            .await
+            .unwrap();
+        assert_eq!(
+            raw,
+            checksummed.to_lowercase(),
+            "{kind}: one spelling on record"
+        );
+        for who in &spellings {
+            assert_eq!(
+                store.chain_txs_of(56, *who).await.unwrap().len(),
+                2,
+                "{kind}: chain_txs_of"
+            );
+            assert_eq!(
+                store.unresolved_txs(56, *who).await.unwrap().len(),
+                1,
+                "{kind}: unresolved_txs"
+            );
+            assert_eq!(
+                store.next_recorded_nonce(56, *who).await.unwrap(),
+                Some(2),
+                "{kind}: next_recorded_nonce"
+            );
+            assert_eq!(
+                store.gas_spent_since(*who, 0).await.unwrap(),
+                "0.000021".parse::<rust_decimal::Decimal>().unwrap(),
+                "{kind}: gas_spent_since"
+            );
+        }
+        // A funds operation's destination is stored in the same spelling.
+        store
+            .insert_funds_operation(
+                "sweep",
+                "hot",
+                checksummed,
+                "USDT",
+                rust_decimal::Decimal::ONE,
+                None,
+                "refused",
+                Some("test"),
+                4_000,
+            )
+            .await
+            .unwrap();
+        let ops = store.funds_operations(Some("sweep"), 10).await.unwrap();
+        assert_eq!(ops[0].destination, checksummed.to_lowercase(), "{kind}");
         store.close().await;
     }
 }

@@ -12,6 +12,7 @@ mod proxy;
 mod testchain;
 
 use alloy::primitives::{Address, U256};
+use alloy::providers::Provider;
 use alloy::signers::local::PrivateKeySigner;
 use bsc_bot::chain::ChainClient;
 use bsc_bot::config::ChainConfig;
@@ -86,6 +87,42 @@ async fn wallets_balances_and_pool_on_a_real_chain() {
     .unwrap();
     live("ETH/USDT", &no_pool).fails_with(1, "no pool for");
 
+    // The cost warning prices gas at what a swap pays now (a 10 gwei floor here), not at the
+    // 0.1 gwei default: a grid fine at 0.1 gwei is warned about at 10.
+    let small = |name: &str, config: &str| {
+        db.run(&[
+            "--config", config, "strategy", "create", "-t", "grid", "-s", "BTC/USDT", "-n", name,
+            "-m", "live", "--confirm-live", "--wallet", "hot", "-p",
+            r#"{"lower_price":"95000","upper_price":"105000","grid_count":5,"base_order_size":"20","fee_bps":30}"#,
+        ])
+    };
+    let with_gas = |file: &str, line: &str| {
+        let path = config.replace(".toml", file);
+        std::fs::write(
+            &path,
+            std::fs::read_to_string(&config)
+                .unwrap()
+                .replace("[chain]\n", &format!("[chain]\n{line}\n")),
+        )
+        .unwrap();
+        path
+    };
+    let cheap_config = with_gas("-cheap.toml", "gas_price_cap_gwei = \"0.1\"");
+    let cheap = small("cheap gas", &cheap_config);
+    assert!(
+        !cheap.ok().stderr.contains("below a round trip's cost"),
+        "{cheap:#?}"
+    );
+    let pricey = with_gas("-gas.toml", "gas_price_floor_gwei = \"10\"");
+    let warned = small("dear gas", &pricey);
+    let text = &warned.ok().stderr;
+    assert!(text.contains("below a round trip's cost"), "{warned:#?}");
+    assert!(text.contains("gas: 150000 units at 10 gwei"), "{warned:#?}");
+    for name in ["cheap gas", "dear gas"] {
+        db.run(&["--config", &config, "strategy", "stop", name])
+            .ok();
+    }
+
     // A live strategy nothing runs is never called running: not without a daemon, and not when the
     // daemon cannot unlock its wallet (no password in its environment) — list, status, bot status,
     // health all say so, with the reason.
@@ -139,7 +176,51 @@ async fn wallets_balances_and_pool_on_a_real_chain() {
         .ok()
         .json();
     assert_eq!(st["strategies"]["not_running"], 1);
+    // The gas price the bot would pay, from the node, with the cap (runbook 002).
+    let (code, gas) = d.get("/api/v1/gas-price").await;
+    assert_eq!(code, 200, "{gas}");
+    let node = chain.reader().get_gas_price().await.unwrap();
+    assert_eq!(gas["node_wei"], node.to_string(), "{gas}");
+    let defaults = bsc_bot::config::ChainConfig::default();
+    let pays = bsc_bot::chain::gas::gas_price_wei(node, &defaults).unwrap();
+    assert_eq!(gas["bot_wei"], pays.to_string(), "{gas}");
+    assert_eq!(
+        gas["cap_wei"],
+        bsc_bot::chain::gas::gas_price_cap_wei(&defaults)
+            .unwrap()
+            .to_string(),
+        "{gas}"
+    );
     drop(d);
+
+    // The node is down: health says the RPC is down, not "not used", for the live strategy.
+    let down_sections = chain_sections.replace(
+        &format!("rpc_urls = [\"http://127.0.0.1:9\", \"{}\"]", chain.url),
+        "rpc_urls = [\"http://127.0.0.1:9\"]",
+    );
+    assert_ne!(down_sections, chain_sections);
+    let down_config = common::daemon::write_config(&db, &ex.url, &down_sections);
+    let d = common::daemon::RunningDaemon::start_with_env(
+        &db,
+        &down_config,
+        &[],
+        &[("BSC_BOT_KEYSTORE_PASSWORD", PASSWORD)],
+    )
+    .await;
+    let (_, health) = d.get("/api/health").await;
+    assert!(
+        health["services"]["rpc"]
+            .as_str()
+            .unwrap()
+            .starts_with("down: chain: "),
+        "{health}"
+    );
+    let (code, gas) = d.get("/api/v1/gas-price").await;
+    assert_eq!(code, 503, "{gas}");
+    assert_eq!(gas["error"]["status"], 503, "{gas}");
+    drop(d);
+    // (The daemon's config shares the CLI's file: give it its node back.)
+    common::daemon::write_config(&db, &ex.url, &chain_sections);
 
     // import: the key from the environment only; a second wallet of the same name is refused.
     let key = "0x5de4111afa1a4b94908f83103eb1f1706367c2e68ca870fc3fb9a804cdab365a";

@@ -197,6 +197,10 @@ pub struct Metrics {
     pub hourly_outflow: Mutex<Decimal>,
     /// Trading wallets' BNB: (name, address) → balance, read by the daemon's balance watch.
     pub wallet_bnb: Mutex<BTreeMap<(String, String), Decimal>>,
+    /// The live side's node connection, whose endpoints' request durations are shown.
+    pub rpc: Mutex<Option<crate::chain::ChainClient>>,
+    /// Seconds the chain's head lags behind the host's clock (`None` until read).
+    pub chain_head_lag_secs: Mutex<Option<i64>>,
 }
 
 impl Metrics {
@@ -557,6 +561,67 @@ impl Metrics {
             }),
         );
         s
+    }
+}
+
+impl Metrics {
+    /// The node and database series runbook 002 reads: each RPC endpoint's request durations,
+    /// the chain head's lag, and the database pool's connections (`in_use`, `idle`, `max`).
+    pub fn render_infrastructure(&self, s: &mut String, pool: (u32, u32, u32)) {
+        let (size, idle, max) = pool;
+        family(
+            s,
+            GAUGE,
+            "bsc_bot_db_pool_connections",
+            "Database pool connections by state (max: database.max_connections).",
+            [
+                (
+                    "state=\"in_use\"".to_string(),
+                    size.saturating_sub(idle).to_string(),
+                ),
+                ("state=\"idle\"".to_string(), idle.to_string()),
+                ("state=\"max\"".to_string(), max.to_string()),
+            ],
+        );
+        if let Some(lag) = self.chain_head_lag_secs.lock().ok().and_then(|l| *l) {
+            family(
+                s,
+                GAUGE,
+                "bsc_bot_chain_head_lag_seconds",
+                "The latest block's age by the host's clock (a node behind the chain, or a stalled chain).",
+                unlabelled(lag),
+            );
+        }
+        let latency = self
+            .rpc
+            .lock()
+            .ok()
+            .and_then(|c| c.as_ref().map(|c| c.rpc_latency()))
+            .unwrap_or_default();
+        if latency.is_empty() {
+            return;
+        }
+        let name = "bsc_bot_rpc_request_duration_seconds";
+        let _ = writeln!(
+            s,
+            "# HELP {name} RPC request duration per endpoint (every attempt, answered or not).\n# TYPE {name} histogram"
+        );
+        for e in &latency {
+            let host = &e.host;
+            for (edge, n) in crate::chain::failover::RPC_LATENCY_EDGES
+                .iter()
+                .zip(&e.cumulative)
+            {
+                let _ = writeln!(s, "{name}_bucket{{endpoint=\"{host}\",le=\"{edge}\"}} {n}");
+            }
+            let _ = writeln!(
+                s,
+                "{name}_bucket{{endpoint=\"{host}\",le=\"+Inf\"}} {}",
+                e.count
+            );
+            let _ = writeln!(s, "{name}_sum{{endpoint=\"{host}\"}} {}", e.sum_secs);
+            let _ = writeln!(s, "{name}_count{{endpoint=\"{host}\"}} {}", e.count);
+        }
     }
 }
 

@@ -26,6 +26,7 @@ use crate::clock::wall_clock_ms;
 use crate::config::Config;
 use crate::market::feed::FeedState;
 use crate::store::{Store, StoreError, StrategyRef};
+use crate::strategy::{StrategyMode, StrategyStatus};
 use metrics::Metrics;
 
 #[derive(Clone)]
@@ -39,9 +40,12 @@ pub struct ApiState {
     pub poke: Arc<Notify>,
     pub shutdown: watch::Sender<bool>,
     pub limiter: Arc<RateLimiter>,
-    /// Whether the feed is expected to run (false with --no-strategies and nothing to watch).
+    /// The daemon only watches markets (--monitoring-only, --market-only): the feed is its job.
+    /// Otherwise the feed is needed only while a paper strategy trades on its prices.
     pub feed_expected: Arc<std::sync::atomic::AtomicBool>,
     pub registry: Arc<std::sync::Mutex<crate::daemon::Registry>>,
+    /// The node connection `/api/v1/gas-price` asks, made at its first call and kept.
+    pub chain: Arc<tokio::sync::Mutex<Option<crate::chain::ChainClient>>>,
 }
 
 impl ApiState {
@@ -59,7 +63,10 @@ pub enum ApiError {
     BadRequest(String),
     Unauthorized,
     NotFound(String),
+    MethodNotAllowed,
     TooManyRequests,
+    /// A dependency (the node) cannot answer now.
+    Unavailable(String),
     Internal(String),
 }
 
@@ -81,10 +88,15 @@ impl IntoResponse for ApiError {
                 "missing or wrong bearer token".into(),
             ),
             ApiError::NotFound(m) => (StatusCode::NOT_FOUND, m),
+            ApiError::MethodNotAllowed => (
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method not allowed on this route".into(),
+            ),
             ApiError::TooManyRequests => (
                 StatusCode::TOO_MANY_REQUESTS,
                 "rate limit exceeded; slow down".into(),
             ),
+            ApiError::Unavailable(m) => (StatusCode::SERVICE_UNAVAILABLE, m),
             ApiError::Internal(m) => {
                 tracing::error!(error = %m, "api internal error");
                 (
@@ -179,6 +191,7 @@ pub fn router(state: ApiState) -> Router {
         .route("/api/v1/strategies/{id}", get(strategy))
         .route("/api/v1/control/poke", post(poke))
         .route("/api/v1/control/stop", post(stop))
+        .route("/api/v1/gas-price", get(gas_price))
         .route_layer(middleware::from_fn_with_state(state.clone(), require_token));
     // Health is outside the rate limit: monitors and load balancers poll it and must never read a
     // 429 as "down".
@@ -186,7 +199,54 @@ pub fn router(state: ApiState) -> Router {
     Router::new()
         .route("/api/health", get(health))
         .merge(limited)
+        // JSON errors everywhere: an unknown route or method is answered as any other error.
+        .fallback(|uri: axum::http::Uri| async move {
+            ApiError::NotFound(format!("no route {}", uri.path()))
+        })
+        .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .with_state(state)
+}
+
+/// The node's gas price, the price the bot would pay for a transaction now (the node's ×
+/// `chain.gas_price_multiplier`, between the floor and the cap) and the cap, in wei and gwei.
+async fn gas_price(State(st): State<ApiState>) -> Result<Json<serde_json::Value>, ApiError> {
+    use alloy::providers::Provider;
+    let chain = &st.config.chain;
+    let client = {
+        let mut cached = st.chain.lock().await;
+        match cached.as_ref() {
+            Some(c) => c.clone(),
+            None => {
+                let c = crate::chain::ChainClient::connect(chain)
+                    .await
+                    .map_err(|e| ApiError::Unavailable(format!("rpc: {e}")))?;
+                *cached = Some(c.clone());
+                c
+            }
+        }
+    };
+    let node = client
+        .provider()
+        .get_gas_price()
+        .await
+        .map_err(|e| ApiError::Unavailable(format!("rpc: eth_gasPrice: {e}")))?;
+    let pays = crate::chain::gas::gas_price_wei(node, chain)
+        .map_err(|e| ApiError::Internal(e.to_string()))?;
+    let cap = crate::chain::gas::gas_price_cap_wei(chain)
+        .map_err(|e| ApiError::Internal(e.to_string()))?;
+    let gwei = |wei: u128| {
+        rust_decimal::Decimal::from_i128_with_scale(i128::try_from(wei).unwrap_or(i128::MAX), 9)
+            .normalize()
+            .to_string()
+    };
+    Ok(Json(json!({
+        "node_wei": node.to_string(), "node_gwei": gwei(node),
+        "bot_wei": pays.to_string(), "bot_gwei": gwei(pays),
+        "cap_wei": cap.to_string(), "cap_gwei": gwei(cap),
+        "multiplier": chain.gas_price_multiplier,
+        "floor_gwei": chain.gas_price_floor_gwei,
+        "rpc": client.current_host(),
+    })))
 }
 
 /// `ok`, `degraded` or `down`, with the reasons.
@@ -200,11 +260,36 @@ pub async fn health_report(st: &ApiState) -> (String, serde_json::Value, Vec<Str
     let stale_ms = (st.config.market.stale_after_secs * 1000) as i64;
     let symbols = st.feed.symbol_status(now, stale_ms);
     let connected = st.feed.connected.load(Ordering::Relaxed);
-    let feed = if !st.feed_expected.load(Ordering::Relaxed) || symbols.is_empty() {
+    let strategies = st.store.list_strategies(None).await.ok();
+    // Paper strategies on Binance's prices need the feed; live ones trade on their pool (the
+    // feed is only their optional reference), and nobody needs it once every strategy stopped.
+    let paper_on_binance = st.config.market.paper_price_source != "pool";
+    let feed_needed = st.feed_expected.load(Ordering::Relaxed)
+        || strategies.iter().flatten().any(|s| {
+            s.status != StrategyStatus::Stopped && s.mode == StrategyMode::Paper && paper_on_binance
+        });
+    let why = st
+        .feed
+        .last_error
+        .lock()
+        .map(|e| e.clone())
+        .unwrap_or_default();
+    let why = if why.is_empty() {
+        "no connection yet".to_string()
+    } else {
+        why
+    };
+    let feed = if symbols.is_empty() {
         "idle".to_string()
+    } else if !feed_needed {
+        if connected {
+            "not needed (reference only)".to_string()
+        } else {
+            format!("not needed (reference only), disconnected: {why}")
+        }
     } else if !connected {
-        reasons.push("market feed disconnected".to_string());
-        "disconnected".to_string()
+        reasons.push(format!("market feed disconnected: {why}"));
+        format!("disconnected: {why}")
     } else if symbols.iter().any(|s| s.stale) {
         for s in symbols.iter().filter(|s| s.stale) {
             reasons.push(match (s.lagging, s.last_tick_age_ms) {
@@ -233,10 +318,20 @@ pub async fn health_report(st: &ApiState) -> (String, serde_json::Value, Vec<Str
     } else {
         "ok".to_string()
     };
+    // A trading wallet under its gas minimum is a risk whether or not a funds manager runs.
+    if let Ok(wallets) = st.metrics.wallet_bnb.lock() {
+        let min = st.config.funds.gas_min_bnb;
+        for ((name, address), bnb) in wallets.iter().filter(|(_, b)| **b < min) {
+            reasons.push(format!(
+                "wallet {name} ({address}) low on gas: {} BNB, below funds.gas_min_bnb {min}",
+                bnb.normalize()
+            ));
+        }
+    }
     // Live strategies that nothing runs are not "ok", whatever the feed says.
-    if let Ok(strategies) = st.store.list_strategies(None).await {
+    if let Some(strategies) = &strategies {
         let live = st.live_status();
-        for s in &strategies {
+        for s in strategies {
             if let Some(why) = s.not_running_reason(Some(&live)) {
                 reasons.push(format!("live strategy {} ({}) {why}", s.id, s.name));
             }
@@ -249,7 +344,17 @@ pub async fn health_report(st: &ApiState) -> (String, serde_json::Value, Vec<Str
     } else {
         "degraded"
     };
-    let live_running = st.live_status().values().any(|v| v == "running");
+    // The node: in use by a running live strategy, down when a live strategy cannot run for it.
+    let live = st.live_status();
+    let rpc = if live.values().any(|v| v == "running") {
+        "in use".to_string()
+    } else if let Some(why) = live.values().find(|v| v.starts_with("chain: ")) {
+        format!("down: {why}")
+    } else if !live.is_empty() {
+        "not used: no live strategy running".to_string()
+    } else {
+        "not used".to_string()
+    };
     let funds = st
         .store
         .daemon_info()
@@ -261,7 +366,7 @@ pub async fn health_report(st: &ApiState) -> (String, serde_json::Value, Vec<Str
     let services = json!({
         "database": if db_ok { "ok" } else { "down" },
         "market_feed": feed,
-        "rpc": if live_running { "in use" } else { "not used" },
+        "rpc": rpc,
         "funds": funds,
     });
     (status.to_string(), services, reasons)
@@ -288,10 +393,19 @@ async fn health(State(st): State<ApiState>) -> Response {
 }
 
 async fn metrics_text(State(st): State<ApiState>) -> Response {
-    let body = st.metrics.render(
+    let mut body = st.metrics.render(
         &st.feed,
         (st.config.market.stale_after_secs * 1000) as i64,
         wall_clock_ms(),
+    );
+    let pool = st.store.pool();
+    st.metrics.render_infrastructure(
+        &mut body,
+        (
+            pool.size(),
+            u32::try_from(pool.num_idle()).unwrap_or(u32::MAX),
+            st.config.database.max_connections,
+        ),
     );
     (
         [(

@@ -184,6 +184,9 @@ impl GridRun {
             round_trips: ledger.round_trips,
             realized_pnl: ledger.realized_pnl.normalize(),
             unrealized_pnl: ledger.unrealized_pnl(final_price).normalize(),
+            total_pnl: ledger.total_pnl(final_price).normalize(),
+            gas: ledger.gas.normalize(),
+            total_pnl_net_of_gas: ledger.total_pnl_net_of_gas(final_price).normalize(),
             fees: ledger.fees.normalize(),
             initial_quote: initial.normalize(),
             final_base: ledger.base.normalize(),
@@ -225,7 +228,7 @@ impl GridRun {
                 in_flight_at_end,
             }),
             swap_costs: spec.amm.map(|pool| SwapCosts {
-                pool_fees: (ledger.fees - recorder.gas).normalize(),
+                pool_fees: ledger.fees.normalize(),
                 price_impact: recorder.impact.round_dp(8).normalize(),
                 gas: recorder.gas.normalize(),
                 gas_per_swap: pool.gas_quote.normalize(),

@@ -69,6 +69,12 @@ pub struct BacktestResult {
     pub round_trips: u64,
     pub realized_pnl: Decimal,
     pub unrealized_pnl: Decimal,
+    /// Realized + unrealized, gross of gas (pool or exchange fees included).
+    pub total_pnl: Decimal,
+    /// Gas the fills paid, in quote (the AMM fill model's charge; zero with limit fills).
+    pub gas: Decimal,
+    /// `total_pnl` less `gas`: what live reports under the same name.
+    pub total_pnl_net_of_gas: Decimal,
     pub fees: Decimal,
     pub initial_quote: Decimal,
     pub final_base: Decimal,

@@ -310,6 +310,9 @@ pub struct Figures {
     pub win_rate: Decimal,
     pub realized_pnl: Decimal,
     pub unrealized_pnl: Decimal,
+    pub total_pnl: Decimal,
+    pub gas: Decimal,
+    pub total_pnl_net_of_gas: Decimal,
     pub fees: Decimal,
     pub final_equity: Decimal,
     pub total_return_pct: Decimal,
@@ -329,6 +332,9 @@ impl Figures {
             win_rate: r.win_rate,
             realized_pnl: r.realized_pnl,
             unrealized_pnl: r.unrealized_pnl,
+            total_pnl: r.total_pnl,
+            gas: r.gas,
+            total_pnl_net_of_gas: r.total_pnl_net_of_gas,
             fees: r.fees,
             final_equity: r.final_equity,
             total_return_pct: r.total_return_pct,
@@ -378,7 +384,7 @@ pub fn rank(rows: &mut [SweepRow], metric: Metric) {
 
 impl Figures {
     /// Column name and text of each figure, in the CSV's order.
-    fn columns(&self) -> [(&'static str, String); 13] {
+    fn columns(&self) -> [(&'static str, String); 16] {
         [
             ("ticks", self.ticks.to_string()),
             ("fills", self.fills.to_string()),
@@ -386,6 +392,12 @@ impl Figures {
             ("win_rate", self.win_rate.to_string()),
             ("realized_pnl", self.realized_pnl.to_string()),
             ("unrealized_pnl", self.unrealized_pnl.to_string()),
+            ("total_pnl", self.total_pnl.to_string()),
+            ("gas", self.gas.to_string()),
+            (
+                "total_pnl_net_of_gas",
+                self.total_pnl_net_of_gas.to_string(),
+            ),
             ("fees", self.fees.to_string()),
             ("final_equity", self.final_equity.to_string()),
             ("total_return_pct", self.total_return_pct.to_string()),

@@ -233,6 +233,37 @@ impl ChainClient {
         pool.reserves_of(U256::from(r.reserve0), U256::from(r.reserve1))
     }
 
+    /// BNB's price in `quote` from the WBNB/`quote` pool of `factory` (`None` without one).
+    pub async fn bnb_price_in(
+        &self,
+        factory: Address,
+        wbnb: Address,
+        quote: &Token,
+    ) -> Option<Decimal> {
+        let wbnb = self.token(wbnb).await.ok()?;
+        let pool = self.pool(factory, wbnb, quote.clone()).await.ok()?;
+        let (b, q) = self.reserves(&pool).await.ok()?;
+        crate::market::pool::reserves_price(b, q)
+    }
+
+    /// The pair's reserves as of block `block` (a reading two feeds can order).
+    pub async fn reserves_at(
+        &self,
+        pool: &Pool,
+        block: u64,
+    ) -> Result<(Decimal, Decimal), ChainError> {
+        let p = IUniswapV2Pair::new(pool.pair, &self.provider);
+        let r = self
+            .bounded(
+                "getReserves",
+                p.getReserves()
+                    .block(alloy::eips::BlockId::number(block))
+                    .call(),
+            )
+            .await?;
+        pool.reserves_of(U256::from(r.reserve0), U256::from(r.reserve1))
+    }
+
     /// The pair's `Sync` events from block `from` on, oldest first: `(block, reserve0, reserve1)`.
     pub async fn sync_logs(
         &self,
@@ -261,6 +292,27 @@ impl ChainClient {
     }
 
     /// The latest block's number.
+    /// Each RPC endpoint's request durations (for `/metrics`).
+    pub fn rpc_latency(&self) -> Vec<super::failover::EndpointLatency> {
+        self.transport.latency()
+    }
+
+    /// How far the chain's head lags behind `now_secs` (the latest block's timestamp), seconds.
+    pub async fn head_lag_secs(&self, now_secs: u64) -> Result<i64, ChainError> {
+        let block = self
+            .bounded(
+                "eth_getBlockByNumber",
+                self.provider
+                    .get_block_by_number(alloy::eips::BlockNumberOrTag::Latest),
+            )
+            .await?
+            .ok_or_else(|| rpc("eth_getBlockByNumber", "no latest block"))?;
+        let ts = i64::try_from(block.header.timestamp).unwrap_or(i64::MAX);
+        Ok(i64::try_from(now_secs)
+            .unwrap_or(i64::MAX)
+            .saturating_sub(ts))
+    }
+
     pub async fn block_number(&self) -> Result<u64, ChainError> {
         self.bounded("eth_blockNumber", self.provider.get_block_number())
             .await

@@ -30,9 +30,46 @@ const FAILBACK_AFTER: Duration = Duration::from_secs(60);
 /// The pause between two rounds over the endpoints starts here and doubles, up to 2 s.
 const FIRST_PAUSE: Duration = Duration::from_millis(200);
 
+/// Edges (seconds) of the per-endpoint request-duration histogram.
+pub const RPC_LATENCY_EDGES: [f64; 10] = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0];
+
+/// How long an endpoint took to answer (or fail), as a Prometheus histogram: a count per edge
+/// (not cumulative), the overflow, and the sum in microseconds.
+#[derive(Default)]
+struct Latency {
+    buckets: [AtomicU64; 10],
+    overflow: AtomicU64,
+    sum_us: AtomicU64,
+}
+
+impl Latency {
+    fn record(&self, took: Duration) {
+        let secs = took.as_secs_f64();
+        match RPC_LATENCY_EDGES.iter().position(|e| secs <= *e) {
+            Some(i) => self.buckets[i].fetch_add(1, Ordering::Relaxed),
+            None => self.overflow.fetch_add(1, Ordering::Relaxed),
+        };
+        self.sum_us.fetch_add(
+            u64::try_from(took.as_micros()).unwrap_or(u64::MAX),
+            Ordering::Relaxed,
+        );
+    }
+}
+
+/// One endpoint's request durations: cumulative counts per [`RPC_LATENCY_EDGES`] edge, the
+/// total count and the sum in seconds.
+#[derive(Debug, Clone)]
+pub struct EndpointLatency {
+    pub host: String,
+    pub cumulative: Vec<u64>,
+    pub count: u64,
+    pub sum_secs: f64,
+}
+
 struct Endpoint {
     url: reqwest::Url,
     host: String,
+    latency: Latency,
     /// It answered `eth_chainId` with the configured chain.
     verified: AtomicBool,
     /// It answered with another chain: never used.
@@ -58,6 +95,14 @@ pub struct FailoverTransport {
     inner: Arc<Inner>,
 }
 
+/// A change of the endpoint in use.
+#[derive(Debug, PartialEq)]
+struct EndpointMove {
+    from: String,
+    to: String,
+    failback: bool,
+}
+
 /// Why one attempt at one endpoint failed, and whether the endpoint surely did not get it.
 struct Attempt {
     error: String,
@@ -73,6 +118,7 @@ impl FailoverTransport {
                     .map(|u| Endpoint {
                         host: host_of(u.as_str()),
                         url: u.clone(),
+                        latency: Latency::default(),
                         verified: AtomicBool::new(false),
                         wrong_chain: AtomicBool::new(false),
                     })
@@ -106,6 +152,32 @@ impl FailoverTransport {
     /// How many times a request moved to another endpoint.
     pub fn failovers(&self) -> u64 {
         self.inner.failovers.load(Ordering::Relaxed)
+    }
+
+    /// Each endpoint's request durations so far (every attempt, answered or not).
+    pub fn latency(&self) -> Vec<EndpointLatency> {
+        self.inner
+            .endpoints
+            .iter()
+            .map(|e| {
+                let mut running = 0;
+                let cumulative = e
+                    .latency
+                    .buckets
+                    .iter()
+                    .map(|b| {
+                        running += b.load(Ordering::Relaxed);
+                        running
+                    })
+                    .collect();
+                EndpointLatency {
+                    host: e.host.clone(),
+                    cumulative,
+                    count: running + e.latency.overflow.load(Ordering::Relaxed),
+                    sum_secs: e.latency.sum_us.load(Ordering::Relaxed) as f64 / 1e6,
+                }
+            })
+            .collect()
     }
 
     /// The endpoint in use, by host.
@@ -184,11 +256,13 @@ impl Inner {
                 }
             }
         }
+        let started = Instant::now();
         let sent = tokio::time::timeout(
             self.timeout,
             self.client.post(endpoint.url.clone()).json(req).send(),
         )
         .await;
+        endpoint.latency.record(started.elapsed());
         let response = match sent {
             Err(_) => {
                 return Err(Attempt {
@@ -253,19 +327,33 @@ impl Inner {
         current
     }
 
-    fn answered_by(&self, ix: usize, first: usize) {
-        if ix == self.current.load(Ordering::Relaxed) {
-            return;
-        }
-        let previous = &self.endpoints[first].host;
-        tracing::warn!(from = %previous, to = %self.endpoints[ix].host, "RPC endpoint failover");
-        self.failovers.fetch_add(1, Ordering::Relaxed);
-        self.current.store(ix, Ordering::Relaxed);
+    /// Note which endpoint answered. Moving to another endpoint because the one tried first
+    /// failed is a failover; the first choice answering after a while elsewhere is a failback
+    /// (planned, not counted). Says what moved, for the log and the tests.
+    fn answered_by(&self, ix: usize, first: usize) -> Option<EndpointMove> {
+        let previous = self.current.swap(ix, Ordering::Relaxed);
         let mut since = self
             .fallback_since
             .lock()
             .unwrap_or_else(|p| p.into_inner());
+        if previous == ix {
+            // The first endpoint was tried again and the fallback answered: wait again.
+            if ix != 0 && since.is_none() {
+                *since = Some(Instant::now());
+            }
+            return None;
+        }
         *since = (ix != 0).then(Instant::now);
+        let from = self.endpoints[previous].host.clone();
+        let to = self.endpoints[ix].host.clone();
+        let failback = ix == first;
+        if failback {
+            tracing::info!(%from, %to, "RPC endpoint failback: the first endpoint answers again");
+        } else {
+            tracing::warn!(%from, %to, "RPC endpoint failover");
+            self.failovers.fetch_add(1, Ordering::Relaxed);
+        }
+        Some(EndpointMove { from, to, failback })
     }
 
     async fn request(
@@ -303,11 +391,60 @@ impl Inner {
             }
         }
         errors.dedup();
-        Err(TransportErrorKind::custom_str(&format!(
-            "every RPC endpoint failed: {}",
-            errors.join("; ")
-        )))
+        let message = format!("every RPC endpoint failed: {}", errors.join("; "));
+        if sending {
+            // Only attempts surely not received get here: the transaction was not sent.
+            return Err(TransportErrorKind::custom(NotDelivered(message)));
+        }
+        Err(TransportErrorKind::custom_str(&message))
     }
+}
+
+/// A transaction no endpoint received (every attempt was refused before it was sent).
+#[derive(Debug)]
+pub struct NotDelivered(pub String);
+
+impl std::fmt::Display for NotDelivered {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for NotDelivered {}
+
+/// The request surely did not reach a node: the connection was refused (or failed before the
+/// request went out: DNS, TLS), or the endpoint answered 429. Anything else may have been
+/// received, and a transaction in that state is settled by its hash, never signed anew.
+pub fn surely_not_delivered(e: &TransportError) -> bool {
+    match e {
+        alloy::transports::RpcError::Transport(TransportErrorKind::Custom(b)) => {
+            b.downcast_ref::<NotDelivered>().is_some() || connection_refused(b.as_ref())
+        }
+        alloy::transports::RpcError::Transport(TransportErrorKind::HttpError(h)) => h.status == 429,
+        _ => false,
+    }
+}
+
+/// Somewhere in `e`'s chain of causes, the connection was refused (nothing was sent). Read from
+/// the causes rather than from one HTTP client's error type, so it holds whatever client (and
+/// version) made the request.
+fn connection_refused(e: &(dyn std::error::Error + 'static)) -> bool {
+    let mut cause = Some(e);
+    while let Some(err) = cause {
+        if let Some(io) = err.downcast_ref::<std::io::Error>() {
+            if io.kind() == std::io::ErrorKind::ConnectionRefused {
+                return true;
+            }
+        }
+        if err
+            .downcast_ref::<reqwest::Error>()
+            .is_some_and(|r| r.is_connect())
+        {
+            return true;
+        }
+        cause = err.source();
+    }
+    false
 }
 
 /// A reqwest error without its URL (which may carry an API key).
@@ -338,5 +475,53 @@ impl tower::Service<RequestPacket> for FailoverTransport {
 
     fn call(&mut self, req: RequestPacket) -> Self::Future {
         Box::pin(self.inner.clone().request(req))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn two_endpoints() -> FailoverTransport {
+        let urls = ["http://first.example:8545", "http://second.example:8545"]
+            .map(|u| reqwest::Url::parse(u).unwrap());
+        FailoverTransport::new(&urls, 56, Duration::from_secs(1), 0)
+    }
+
+    #[test]
+    fn returning_to_the_first_endpoint_is_a_failback_between_two_endpoints() {
+        let t = two_endpoints();
+        let inner = &t.inner;
+        let moved = inner.answered_by(1, 0).unwrap();
+        assert!(!moved.failback);
+        assert_ne!(moved.from, moved.to);
+        assert_eq!(t.failovers(), 1);
+        // A while later the first endpoint is tried first again and answers.
+        *inner.fallback_since.lock().unwrap() = Instant::now().checked_sub(FAILBACK_AFTER);
+        let first = inner.first_choice();
+        assert_eq!(first, 0);
+        let back = inner.answered_by(0, first).unwrap();
+        assert!(back.failback, "{back:?}");
+        assert_eq!(back.from, "second.example:8545");
+        assert_eq!(back.to, "first.example:8545");
+        assert_eq!(t.failovers(), 1, "a failback is not a failover");
+        assert_eq!(t.current_host(), "first.example:8545");
+    }
+
+    #[test]
+    fn a_failed_failback_waits_again_before_the_next_try() {
+        let t = two_endpoints();
+        let inner = &t.inner;
+        inner.answered_by(1, 0);
+        *inner.fallback_since.lock().unwrap() = Instant::now().checked_sub(FAILBACK_AFTER);
+        assert_eq!(inner.first_choice(), 0);
+        // The first endpoint failed again; the fallback answered.
+        assert_eq!(inner.answered_by(1, 0), None);
+        assert_eq!(t.failovers(), 1);
+        assert_eq!(inner.first_choice(), 1, "not before another while");
+        assert!(
+            inner.fallback_since.lock().unwrap().is_some(),
+            "the first is tried again later"
+        );
     }
 }

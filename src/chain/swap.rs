@@ -47,6 +47,9 @@ pub enum SwapError {
     Sign(String),
     #[error("approve of {token} reverted (tx {tx_hash})")]
     ApproveFailed { token: String, tx_hash: String },
+    /// The approval never ran: replaced at its nonce, or its nonce taken by another transaction.
+    #[error("approve of {token} not mined: {detail}; nothing was approved")]
+    ApproveNotMined { token: String, detail: String },
 }
 
 /// A swap the engine asked for: spend exactly `amount_in` (quote for a buy, base for a sell), fill
@@ -143,6 +146,8 @@ pub struct Swapper {
     remembered: Remembered,
     /// `chain.private_tx_url`: swaps go there and never to a public endpoint.
     private: Option<alloy::providers::DynProvider>,
+    /// The WBNB/quote pool of each quote token, found once (gas priced in quote).
+    bnb_pools: std::sync::Mutex<std::collections::HashMap<Address, Pool>>,
 }
 
 fn router_of(dex: &DexConfig) -> Result<Address, ChainError> {
@@ -189,11 +194,48 @@ impl Swapper {
             dex,
             nonce: Mutex::new(None),
             remembered: Remembered::default(),
+            bnb_pools: Default::default(),
         })
     }
 
     pub fn address(&self) -> Address {
         self.address
+    }
+
+    /// BNB's price in `pool`'s quote now, to put a swap's gas in quote: the swap's own price
+    /// when the pool trades WBNB against the quote, 1 when the quote is WBNB, else the
+    /// WBNB/quote pool's price (`None`: no such pool, or it could not be read).
+    pub async fn bnb_price(&self, pool: &Pool, swap_price: Decimal) -> Option<Decimal> {
+        let wbnb = self.dex.asset_address("BNB")?;
+        if pool.base.address == wbnb {
+            return (swap_price > Decimal::ZERO).then_some(swap_price);
+        }
+        if pool.quote.address == wbnb {
+            return Some(Decimal::ONE);
+        }
+        let known = self
+            .bnb_pools
+            .lock()
+            .ok()
+            .and_then(|p| p.get(&pool.quote.address).cloned());
+        let bnb_pool = match known {
+            Some(p) => p,
+            None => {
+                let factory = self.dex.factory.parse().ok()?;
+                let wbnb = self.client.token(wbnb).await.ok()?;
+                let p = self
+                    .client
+                    .pool(factory, wbnb, pool.quote.clone())
+                    .await
+                    .ok()?;
+                if let Ok(mut cache) = self.bnb_pools.lock() {
+                    cache.insert(pool.quote.address, p.clone());
+                }
+                p
+            }
+        };
+        let (b, q) = self.client.reserves(&bnb_pool).await.ok()?;
+        crate::market::pool::reserves_price(b, q)
     }
 
     pub fn client(&self) -> &ChainClient {
@@ -296,6 +338,48 @@ impl Swapper {
             _ => self.client.provider(),
         };
         provider.send_raw_transaction(raw).await.map(|_| ())
+    }
+
+    /// Send `raw` again where it goes, with a growing pause, while it is surely not delivered:
+    /// until it is (or the answer is ambiguous: then it may be out there and is settled as
+    /// sent), or until it is too late (a swap: its deadline, by chain time or as long again by
+    /// the host's clock when no block comes; anything else: four receipt timeouts): then it
+    /// was never sent (`Err`: why).
+    async fn deliver_again(
+        &self,
+        raw: &[u8],
+        swap: bool,
+        deadline: Option<u64>,
+    ) -> Result<(), String> {
+        let swap_deadline = deadline.filter(|d| *d != u64::MAX);
+        let budget = match swap_deadline {
+            Some(_) => self.chain.swap_deadline_secs,
+            None => self.chain.receipt_timeout_secs.max(1) * 4,
+        };
+        let give_up = tokio::time::Instant::now() + Duration::from_secs(budget);
+        let mut pause = Duration::from_millis(200);
+        loop {
+            tokio::time::sleep(pause).await;
+            pause = (pause * 2).min(Duration::from_secs(5));
+            let error = match self.broadcast(raw, swap).await {
+                Ok(()) => return Ok(()),
+                Err(e) if crate::chain::failover::surely_not_delivered(&e) => e,
+                Err(e) => {
+                    tracing::warn!(error = %e, "broadcast got no answer; settling it as sent");
+                    return Ok(());
+                }
+            };
+            let past_deadline = match swap_deadline {
+                Some(d) => self.chain_time().await.is_ok_and(|now| now + 2 >= d),
+                None => false,
+            };
+            if past_deadline || tokio::time::Instant::now() >= give_up {
+                return Err(format!(
+                    "not sent: the endpoint refused it until it was too late ({error})"
+                ));
+            }
+            tracing::warn!(error = %error, "transaction not delivered (connection refused); sending the same bytes again");
+        }
     }
 
     /// Swap on `pool` as `order` says. Errors are for what went wrong around the swap (database,
@@ -545,7 +629,8 @@ impl Swapper {
                     purpose: "approve",
                     reference: None,
                     origin: None,
-                    deadline: None,
+                    // An approval has no deadline: stuck, it is sped up, never cancelled.
+                    deadline: Some(u64::MAX),
                     value: U256::ZERO,
                 },
                 &|_| {},
@@ -560,6 +645,21 @@ impl Swapper {
                 self.remembered.set_allowance(token.address, approved);
                 Ok(())
             }
+            Ok(Sent {
+                cancelled: true,
+                tx_hash,
+                ..
+            }) => Err(SwapError::ApproveNotMined {
+                token: token.symbol.clone(),
+                detail: format!(
+                    "no receipt within {} s, replaced at its nonce by cancel {tx_hash}",
+                    self.chain.receipt_timeout_secs
+                ),
+            }),
+            Ok(Sent { receipt: None, .. }) => Err(SwapError::ApproveNotMined {
+                token: token.symbol.clone(),
+                detail: "its nonce was taken by another transaction".into(),
+            }),
             Ok(s) => Err(SwapError::ApproveFailed {
                 token: token.symbol.clone(),
                 tx_hash: s.tx_hash.to_string(),
@@ -645,7 +745,7 @@ impl Swapper {
             let tx_hash = *envelope.tx_hash();
             let signed = SignedTx {
                 chain_id: self.client.chain_id(),
-                wallet: self.address.to_string(),
+                wallet: self.address,
                 nonce,
                 tx_hash: tx_hash.to_string(),
                 raw_tx: format!("0x{}", alloy::hex::encode(&raw)),
@@ -703,6 +803,23 @@ impl Swapper {
                 // again from the chain and the record before the next send.
                 *nonce_slot = None;
                 return Ok(Err(format!("node refused the transaction: {}", e.message)));
+            }
+            Err(e) if crate::chain::failover::surely_not_delivered(&e) => {
+                // Refused before it was sent (a private endpoint down, every public one
+                // refusing): not out there. The same bytes go to the same place again until
+                // delivered; never a replacement that could reach no node either.
+                if let Err(reason) = self.deliver_again(&raw, purpose == "swap", deadline).await {
+                    let outcome = TxOutcome {
+                        status: "rejected",
+                        error: Some(reason.clone()),
+                        ..TxOutcome::default()
+                    };
+                    self.store
+                        .set_tx_outcome(id, &outcome, wall_clock_ms())
+                        .await?;
+                    *nonce_slot = None;
+                    return Ok(Err(reason));
+                }
             }
             Err(e) => {
                 // No answer: it may be out there. It is treated as sent: settling re-sends these
@@ -767,7 +884,7 @@ impl Swapper {
         let mut out = Vec::new();
         let pending = self
             .store
-            .unresolved_txs(self.client.chain_id(), &self.address.to_string())
+            .unresolved_txs(self.client.chain_id(), self.address)
             .await?;
         let mut at_nonce: std::collections::BTreeMap<i64, Vec<_>> = Default::default();
         for tx in pending {
@@ -915,7 +1032,7 @@ impl Swapper {
             .map_err(|e| rpc("eth_getTransactionCount", e))?;
         let recorded = self
             .store
-            .next_recorded_nonce(self.client.chain_id(), &self.address.to_string())
+            .next_recorded_nonce(self.client.chain_id(), self.address)
             .await?
             .unwrap_or(0);
         Ok(on_chain.max(recorded))

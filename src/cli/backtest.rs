@@ -677,6 +677,14 @@ fn print_result(id: i64, r: &BacktestResult, fills: Option<&str>, chart: Option<
         ("win rate", r.win_rate.to_string()),
         ("realized pnl", r.realized_pnl.to_string()),
         ("unrealized", r.unrealized_pnl.to_string()),
+        (
+            "pnl",
+            format!(
+                "{} gross, {} net of gas",
+                r.total_pnl, r.total_pnl_net_of_gas
+            ),
+        ),
+        ("gas", r.gas.to_string()),
         ("fees", r.fees.to_string()),
         ("initial", r.initial_quote.to_string()),
         ("final quote", r.final_quote.to_string()),
@@ -731,6 +739,9 @@ async fn show(id: i64, ctx: &Context) -> Result<(), CliError> {
         "win_rate",
         "realized_pnl",
         "unrealized_pnl",
+        "total_pnl",
+        "gas",
+        "total_pnl_net_of_gas",
         "fees",
         "initial_quote",
         "final_quote",

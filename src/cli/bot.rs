@@ -67,10 +67,32 @@ async fn start(a: StartArgs, ctx: &Context) -> Result<(), CliError> {
         })
 }
 
-/// The running daemon, if its heartbeat is recent.
+/// The running daemon, if its heartbeat is recent and, when it runs on this host, its process
+/// lives (a daemon killed a second ago is not "running" for the heartbeat's remaining seconds).
 pub async fn running_daemon(store: &Store) -> Option<crate::store::daemon::DaemonInfo> {
     let d = store.daemon_info().await.ok()??;
-    d.is_alive(wall_clock_ms()).then_some(d)
+    if !d.is_alive(wall_clock_ms()) {
+        return None;
+    }
+    if d.host == crate::daemon::hostname() && !process_lives(d.pid) {
+        return None;
+    }
+    Some(d)
+}
+
+/// Signal 0 to `pid`: only "no such process" says it is gone (a process of another user answers
+/// "not permitted" and lives).
+fn process_lives(pid: i64) -> bool {
+    let Some(pid) = i32::try_from(pid)
+        .ok()
+        .and_then(rustix::process::Pid::from_raw)
+    else {
+        return false;
+    };
+    !matches!(
+        rustix::process::test_kill_process(pid),
+        Err(rustix::io::Errno::SRCH)
+    )
 }
 
 fn client() -> Result<reqwest::Client, CliError> {
@@ -193,7 +215,8 @@ async fn status(ctx: &Context) -> Result<(), CliError> {
             .filter(|s| s.status != StrategyStatus::Stopped)
             .map(|s| {
                 let perf = super::strategy::performance(s);
-                json!({"id": s.id, "name": s.name, "status": s.status, "total_pnl": perf["total_pnl"],
+                json!({"id": s.id, "name": s.name, "symbol": s.symbol, "status": s.status, "total_pnl": perf["total_pnl"],
+                       "total_pnl_net_of_gas": perf["total_pnl_net_of_gas"], "gas": perf["gas"],
                        "realized_pnl": perf["realized_pnl"], "unrealized_pnl": perf["unrealized_pnl"],
                        "round_trips": perf["round_trips"], "win_rate_pct": perf["win_rate_pct"]})
             })
@@ -235,14 +258,19 @@ async fn status(ctx: &Context) -> Result<(), CliError> {
         other => other.to_string(),
     };
     for p in doc["strategy_pnl"].as_array().into_iter().flatten() {
+        let quote = p["symbol"]
+            .as_str()
+            .and_then(|s| s.rsplit_once('/'))
+            .map_or("", |(_, q)| q);
         println!(
-            "  {} {:<20} {:<7} pnl {} (realized {}, unrealized {}), {} round trips, win rate {}",
+            "  {} {:<20} {:<7} PnL {} {quote} ({} net of gas; realized {}, unrealized {}), {} round trips, win_rate {}",
             p["id"],
             p["name"].as_str().unwrap_or(""),
             p["status"].as_str().unwrap_or(""),
-            show(&p["total_pnl"]),
-            show(&p["realized_pnl"]),
-            show(&p["unrealized_pnl"]),
+            super::output::money(&p["total_pnl"], quote),
+            super::output::money(&p["total_pnl_net_of_gas"], quote),
+            super::output::money(&p["realized_pnl"], quote),
+            super::output::money(&p["unrealized_pnl"], quote),
             show(&p["round_trips"]),
             match &p["win_rate_pct"] {
                 serde_json::Value::String(w) => format!("{w} %"),

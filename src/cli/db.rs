@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use clap::{Args, Subcommand};
 use serde_json::json;
 
+use super::db_drill::{list_backups, verify};
 use super::output::print_json;
 use super::{CliError, Context};
 use crate::clock::{format_ms, wall_clock_ms};
@@ -23,6 +24,10 @@ pub enum DbCommand {
     /// Replace the database with a verified backup (refused while a daemon runs); the current
     /// database is kept beside it first and put back if the restore fails.
     Restore { file: PathBuf },
+    /// Disaster-recovery drill: restore the newest backup of `--dir` (or FILE) into a scratch
+    /// database, verify it, count its rows against the manifest and report; the live database
+    /// is not touched (a daemon may run meanwhile).
+    Drill(DrillArgs),
     /// Delete trades, settled orders and audit rows older than the horizon (`90d`, `12h`).
     Prune {
         #[arg(long)]
@@ -32,6 +37,15 @@ pub enum DbCommand {
     },
     /// Give freed space back to the file system.
     Vacuum,
+}
+
+#[derive(Debug, Args)]
+pub struct DrillArgs {
+    /// The backup to drill (default: the newest in `--dir`).
+    file: Option<PathBuf>,
+    /// Folder of backups (default: `backups` beside the config file).
+    #[arg(long)]
+    dir: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -52,6 +66,7 @@ pub async fn run(cmd: DbCommand, ctx: &Context) -> Result<(), CliError> {
         DbCommand::Backup(args) => backup(args, ctx).await,
         DbCommand::Verify { file } => verify_cmd(&file, ctx).await,
         DbCommand::Restore { file } => restore(&file, ctx).await,
+        DbCommand::Drill(args) => drill(args, ctx).await,
         DbCommand::Prune {
             older_than,
             dry_run,
@@ -171,19 +186,7 @@ fn apply_retention(
     weekly: usize,
     monthly: usize,
 ) -> Result<Vec<String>, CliError> {
-    let mut backups: Vec<(PathBuf, i64)> = Vec::new();
-    for entry in std::fs::read_dir(dir).map_err(io)? {
-        let path = entry.map_err(io)?.path();
-        let name = path
-            .file_name()
-            .map(|n| n.to_string_lossy().to_string())
-            .unwrap_or_default();
-        if name.starts_with("bsc-bot-") && (name.ends_with(".sqlite") || name.ends_with(".dump")) {
-            if let Ok(m) = Manifest::read(&path) {
-                backups.push((path, m.created_at_ms));
-            }
-        }
-    }
+    let backups = list_backups(dir)?;
     let stamps: Vec<i64> = backups.iter().map(|(_, t)| *t).collect();
     let keep = retained(&stamps, daily, weekly, monthly);
     let mut pruned = Vec::new();
@@ -197,47 +200,54 @@ fn apply_retention(
     Ok(pruned)
 }
 
-/// Everything `verify` checks; `Err` says what is wrong.
-async fn verify(file: &Path) -> Result<Manifest, CliError> {
-    let manifest = Manifest::read(file)
-        .map_err(|e| CliError::invalid(format!("no usable manifest beside the backup: {e}")))?;
-    let sha = sha256_of(file).map_err(|e| CliError::invalid(e.to_string()))?;
-    if sha != manifest.sha256 {
-        return Err(CliError::invalid(format!(
-            "{}: sha256 {sha} is not the manifest's {}: the file changed since the backup",
-            file.display(),
-            manifest.sha256
-        )));
+async fn drill(args: DrillArgs, ctx: &Context) -> Result<(), CliError> {
+    let dir = args
+        .dir
+        .unwrap_or_else(|| ctx.config.base_dir.join("backups"));
+    let report = super::db_drill::drill(args.file, &dir, &url(ctx), &ctx.config.database).await?;
+    let matches = report.matches_manifest;
+    if ctx.json {
+        print_json(&report)?;
+    } else {
+        println!(
+            "drill    {} ({} backup of {})",
+            report.backup,
+            report.backend,
+            format_ms(report.created_at_ms)
+        );
+        println!(
+            "restored into a scratch database in {} ms; the live database untouched",
+            report.elapsed_ms
+        );
+        println!(
+            "schema   {} (backup {})",
+            report.schema_version, report.backup_schema_version
+        );
+        println!(
+            "rows     {}",
+            report
+                .row_counts
+                .iter()
+                .map(|(t, n)| format!("{t} {n}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        println!(
+            "verdict  {}",
+            if matches {
+                "ok: every table as the manifest counted"
+            } else {
+                "MISMATCH: see the counts above"
+            }
+        );
     }
-    match manifest.backend.as_str() {
-        "sqlite" => {
-            let (integrity, version, counts) = inspect_sqlite(file)
-                .await
-                .map_err(|e| CliError::invalid(format!("{}: {e}", file.display())))?;
-            if integrity != "ok" {
-                return Err(CliError::invalid(format!("integrity check: {integrity}")));
-            }
-            if version != manifest.schema_version || counts != manifest.row_counts {
-                return Err(CliError::invalid(
-                    "schema version or row counts differ from the manifest",
-                ));
-            }
-        }
-        _ => {
-            let out = std::process::Command::new("pg_restore")
-                .arg("--list")
-                .arg(file)
-                .output()
-                .map_err(|e| io(format!("pg_restore: {e}")))?;
-            if !out.status.success() {
-                return Err(CliError::invalid(format!(
-                    "not a readable pg_dump archive: {}",
-                    String::from_utf8_lossy(&out.stderr).trim()
-                )));
-            }
-        }
+    if matches {
+        Ok(())
+    } else {
+        Err(CliError::runtime(
+            "the drill's row counts differ from the backup's manifest",
+        ))
     }
-    Ok(manifest)
 }
 
 async fn verify_cmd(file: &Path, ctx: &Context) -> Result<(), CliError> {

@@ -105,40 +105,78 @@ async fn managed_wallets(ctx: &Context) -> Result<Vec<(String, Address)>, CliErr
         .collect())
 }
 
-/// `(name, address, {asset: balance})` of the treasury and every managed wallet.
-async fn read_balances(
-    ctx: &Context,
-    client: &ChainClient,
-) -> Result<Vec<(String, String, BTreeMap<String, Decimal>)>, CliError> {
-    let mut holders = Vec::new();
+/// The treasury (when configured) and `wallets`, each once (by address).
+fn with_treasury(ctx: &Context, wallets: Vec<(String, Address)>) -> Vec<(String, Address)> {
+    let mut holders: Vec<(String, Address)> = Vec::new();
     if ctx.config.funds.enabled() {
         if let Ok(a) = ctx.config.funds.treasury.parse::<Address>() {
             holders.push(("treasury".to_string(), a));
         }
     }
-    holders.extend(managed_wallets(ctx).await?);
+    for (name, address) in wallets {
+        if !holders.iter().any(|(_, a)| *a == address) {
+            holders.push((name, address));
+        }
+    }
+    holders
+}
+
+/// Every wallet the bot has keys for (its keystores), whatever its strategies' state: the
+/// emergency snapshot must show them all.
+fn keystore_wallets(ctx: &Context) -> Result<Vec<(String, Address)>, CliError> {
+    Ok(Keystore::of_config(&ctx.config)
+        .list()
+        .map_err(|e| CliError::invalid(e.to_string()))?
+        .into_iter()
+        .map(|w| (w.name, w.address))
+        .collect())
+}
+
+/// The tokens of `[dex.assets]` as the chain describes them, each with the name its balance is
+/// shown under (BNB's token as WBNB).
+async fn token_list(ctx: &Context, client: &ChainClient) -> Vec<(String, crate::chain::Token)> {
     let mut tokens = Vec::new();
     for (asset, address) in &ctx.config.dex.assets {
         if let Ok(a) = address.parse::<Address>() {
             if let Ok(t) = client.token(a).await {
-                tokens.push((asset.clone(), t));
+                tokens.push((crate::config::DexConfig::token_label(asset), t));
             }
         }
     }
+    tokens
+}
+
+/// One holder's native BNB (under "BNB") and token balances.
+async fn balances_of(
+    client: &ChainClient,
+    tokens: &[(String, crate::chain::Token)],
+    who: Address,
+) -> Result<BTreeMap<String, Decimal>, CliError> {
+    let mut b = BTreeMap::new();
+    b.insert(
+        "BNB".to_string(),
+        client.native_balance(who).await.map_err(chain)?,
+    );
+    for (label, t) in tokens {
+        b.insert(
+            label.clone(),
+            client.token_balance(t, who).await.map_err(chain)?,
+        );
+    }
+    Ok(b)
+}
+
+/// `(name, address, {asset: balance})` of the treasury and every managed wallet.
+async fn read_balances(
+    ctx: &Context,
+    client: &ChainClient,
+) -> Result<Vec<(String, Address, BTreeMap<String, Decimal>)>, CliError> {
+    let holders = with_treasury(ctx, managed_wallets(ctx).await?);
+    let tokens = token_list(ctx, client).await;
     let mut out = Vec::new();
     for (name, who) in holders {
-        let mut b = BTreeMap::new();
-        b.insert(
-            "BNB".to_string(),
-            client.native_balance(who).await.map_err(chain)?,
-        );
-        for (asset, t) in &tokens {
-            b.insert(
-                asset.clone(),
-                client.token_balance(t, who).await.map_err(chain)?,
-            );
-        }
-        out.push((name, who.to_string(), b));
+        let b = balances_of(client, &tokens, who).await?;
+        out.push((name, who, b));
     }
     Ok(out)
 }
@@ -151,43 +189,102 @@ async fn client(ctx: &Context) -> Result<ChainClient, CliError> {
     ChainClient::connect(&ctx.config.chain).await.map_err(chain)
 }
 
+/// `funds balances`: the treasury and every wallet the bot has keys for. Without a node the
+/// holders and their addresses are still listed, each balance unknown (`null`, an empty CSV
+/// field) with the reason, and the command exits 2; with no wallet at all there is nothing to
+/// read and it exits 0 without a node.
 async fn balances(export: Option<&str>, ctx: &Context) -> Result<(), CliError> {
-    let client = client(ctx).await?;
-    let rows = read_balances(ctx, &client).await?;
-    match export {
-        Some("csv") => {
-            println!("holder,address,asset,balance");
-            for (name, address, b) in &rows {
-                for (asset, v) in b {
-                    println!("{name},{address},{asset},{}", v.normalize());
+    let holders = with_treasury(ctx, keystore_wallets(ctx)?);
+    let mut rows: Vec<BalanceRow> = Vec::new();
+    let mut failure = None;
+    if !holders.is_empty() {
+        match client(ctx).await {
+            Ok(c) => {
+                let tokens = token_list(ctx, &c).await;
+                for (name, who) in holders {
+                    match balances_of(&c, &tokens, who).await {
+                        Ok(b) => rows.push((name, who, Some(b), None)),
+                        Err(e) => {
+                            failure.get_or_insert_with(|| e.message.clone());
+                            rows.push((name, who, None, Some(e.message)));
+                        }
+                    }
                 }
             }
-        }
-        Some(_) => {
-            let doc: Vec<_> = rows
-                .iter()
-                .map(|(n, a, b)| json!({"holder": n, "address": a, "balances": b}))
-                .collect();
-            print_json(&json!({ "balances": doc }))?;
-        }
-        None if ctx.json => {
-            let doc: Vec<_> = rows
-                .iter()
-                .map(|(n, a, b)| json!({"holder": n, "address": a, "balances": b}))
-                .collect();
-            print_json(&json!({ "balances": doc }))?;
-        }
-        None => {
-            for (name, address, b) in &rows {
-                let shown: Vec<String> = b
-                    .iter()
-                    .map(|(asset, v)| format!("{} {asset}", v.normalize()))
-                    .collect();
-                println!("{name:<10} {address}  {}", shown.join("  "));
+            Err(e) => {
+                failure = Some(e.message.clone());
+                rows.extend(
+                    holders
+                        .into_iter()
+                        .map(|(n, a)| (n, a, None, Some(e.message.clone()))),
+                );
             }
         }
     }
-    Ok(())
+    match export {
+        Some("csv") => {
+            println!("holder,address,asset,balance");
+            for (name, address, b, _) in &rows {
+                match b {
+                    Some(b) => {
+                        for (asset, v) in b {
+                            println!("{name},{address},{asset},{}", v.normalize());
+                        }
+                    }
+                    None => println!("{name},{address},,"),
+                }
+            }
+        }
+        Some(_) => print_balances_json(&rows, failure.as_deref())?,
+        None if ctx.json => print_balances_json(&rows, failure.as_deref())?,
+        None => {
+            if rows.is_empty() {
+                println!("no wallets: no treasury configured and no keystore");
+            }
+            for (name, address, b, why) in &rows {
+                let shown = match b {
+                    Some(b) => b
+                        .iter()
+                        .map(|(asset, v)| format!("{} {asset}", v.normalize()))
+                        .collect::<Vec<_>>()
+                        .join("  "),
+                    None => format!("balances unknown: {}", why.as_deref().unwrap_or("not read")),
+                };
+                println!("{name:<10} {address}  {shown}");
+            }
+        }
+    }
+    match failure {
+        Some(why) => Err(CliError::runtime(format!(
+            "balances not read (addresses listed): {why}"
+        ))),
+        None => Ok(()),
+    }
+}
+
+type BalanceRow = (
+    String,
+    Address,
+    Option<BTreeMap<String, Decimal>>,
+    Option<String>,
+);
+
+fn print_balances_json(rows: &[BalanceRow], failure: Option<&str>) -> Result<(), CliError> {
+    let doc: Vec<_> = rows
+        .iter()
+        .map(|(n, a, b, why)| {
+            let mut row = json!({"holder": n, "address": a, "balances": b});
+            if let Some(why) = why {
+                row["error"] = json!(why);
+            }
+            row
+        })
+        .collect();
+    let mut out = json!({ "balances": doc });
+    if let Some(why) = failure {
+        out["balances_error"] = json!(why);
+    }
+    print_json(&out)
 }
 
 async fn status(ctx: &Context) -> Result<(), CliError> {
@@ -206,9 +303,7 @@ async fn status(ctx: &Context) -> Result<(), CliError> {
     let mut wallets = Vec::new();
     if let Ok(rows) = &balances {
         for (name, address, b) in rows {
-            let spent = store
-                .gas_spent_since(&address.to_string(), now - 86_400_000)
-                .await?;
+            let spent = store.gas_spent_since(*address, now - 86_400_000).await?;
             let bnb = b.get("BNB").copied().unwrap_or_default();
             let runway_days = (spent > Decimal::ZERO).then(|| (bnb / spent).round_dp(1));
             wallets.push(json!({

@@ -9,6 +9,7 @@ pub mod config_cmd;
 pub mod context;
 pub mod data;
 pub mod db;
+pub mod db_drill;
 pub mod emergency;
 pub mod funds;
 pub mod output;
@@ -126,7 +127,9 @@ fn init_logging(cli: &Cli, ctx: &Context) {
             .with_writer(std::io::stderr)
             .boxed()
     } else {
+        // Colour only for a person at a terminal: a pipe, a file or journald gets plain text.
         tracing_subscriber::fmt::layer()
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
             .with_writer(std::io::stderr)
             .boxed()
     };

@@ -1,5 +1,6 @@
 //! Human tables and stable JSON; the only place that decides how results look.
 
+use rust_decimal::{Decimal, RoundingStrategy};
 use serde::Serialize;
 
 use super::CliError;
@@ -45,5 +46,51 @@ pub fn id_list(ids: &[i64]) -> String {
             .map(i64::to_string)
             .collect::<Vec<_>>()
             .join(", ")
+    }
+}
+
+/// Decimal places an amount of `asset` is shown with in text: cents for dollar stablecoins,
+/// satoshis for bitcoin, six for the rest. `--json` keeps every digit.
+pub fn money_dp(asset: &str) -> u32 {
+    match asset.to_ascii_uppercase().as_str() {
+        "USDT" | "USDC" | "BUSD" | "FDUSD" | "TUSD" | "DAI" | "USD" => 2,
+        "BTC" | "BTCB" => 8,
+        _ => 6,
+    }
+}
+
+/// A JSON money string (full precision) as text at `asset`'s precision; `-` for null.
+pub fn money(value: &serde_json::Value, asset: &str) -> String {
+    match value {
+        serde_json::Value::String(s) => match s.parse::<Decimal>() {
+            Ok(d) => {
+                let dp = money_dp(asset);
+                let mut r = d.round_dp_with_strategy(dp, RoundingStrategy::MidpointNearestEven);
+                r.rescale(dp);
+                if r.is_zero() {
+                    r.set_sign_positive(true);
+                }
+                r.to_string()
+            }
+            Err(_) => s.clone(),
+        },
+        serde_json::Value::Null => "-".into(),
+        other => other.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn money_is_shown_at_the_asset_precision() {
+        let long = serde_json::json!("-12.345678901234567890123456789");
+        assert_eq!(money(&long, "USDT"), "-12.35");
+        assert_eq!(money(&long, "BTC"), "-12.34567890");
+        assert_eq!(money(&long, "BNB"), "-12.345679");
+        assert_eq!(money(&serde_json::json!("5"), "USDT"), "5.00");
+        assert_eq!(money(&serde_json::json!("-0.001"), "USDT"), "0.00");
+        assert_eq!(money(&serde_json::Value::Null, "USDT"), "-");
     }
 }

@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 
 use clap::{Args, Subcommand};
+use rust_decimal::Decimal;
 use serde_json::json;
 
 use super::output::{id_list, print_json, print_table};
@@ -293,12 +294,66 @@ async fn check_live_market(
     // What a round trip costs in this pool today (fee, the lot's impact, gas): a cell narrower
     // than that loses live, whatever a limit-price backtest said.
     let (b, q) = client.reserves(&pool).await.map_err(unverified)?;
-    Ok(
-        crate::venue::sim::AmmPool::from_reserves(b, q, config.market.paper_gas_quote)
-            .map(|p| spec.params.amm_warnings(&p))
-            .unwrap_or_default(),
-    )
+    let (gas_quote, gas_note) = swap_gas_in_quote(&client, config, factory, &pool, (b, q)).await;
+    Ok(crate::venue::sim::AmmPool::from_reserves(b, q, gas_quote)
+        .map(|p| spec.params.amm_warnings(&p))
+        .unwrap_or_default()
+        .into_iter()
+        .map(|w| format!("{w} ({gas_note})"))
+        .collect())
 }
+
+/// One swap's gas in the pool's quote at what a swap would pay now: the node's gas price as the
+/// bot prices it (`chain.gas_price_*`), BNB at the WBNB/quote pool's price. Falls back to the
+/// defaults (0.1 gwei, BNB at 600) for what cannot be read, and says which were used.
+async fn swap_gas_in_quote(
+    client: &ChainClient,
+    config: &crate::config::Config,
+    factory: alloy::primitives::Address,
+    pool: &crate::chain::Pool,
+    (base_reserve, quote_reserve): (Decimal, Decimal),
+) -> (Decimal, String) {
+    use alloy::providers::Provider;
+    let gwei = match client.provider().get_gas_price().await {
+        Ok(node) => crate::chain::gas::gas_price_wei(node, &config.chain)
+            .ok()
+            .and_then(|wei| i128::try_from(wei).ok())
+            .map(|wei| Decimal::from_i128_with_scale(wei, 9)),
+        Err(_) => None,
+    };
+    let wbnb = config.dex.asset_address("BNB");
+    let bnb_price = if Some(pool.base.address) == wbnb {
+        crate::market::pool::reserves_price(base_reserve, quote_reserve)
+    } else if Some(pool.quote.address) == wbnb {
+        Some(Decimal::ONE)
+    } else if let Some(wbnb) = wbnb {
+        client.bnb_price_in(factory, wbnb, &pool.quote).await
+    } else {
+        None
+    };
+    let quote = &pool.quote.symbol;
+    let note = format!(
+        "gas: {} units at {}, BNB at {}",
+        SWAP_GAS_UNITS,
+        gwei.map_or(
+            "0.1 gwei (the node's price unread)".to_string(),
+            |g| format!("{} gwei", g.normalize())
+        ),
+        bnb_price.map_or(
+            format!("600 {quote} (no WBNB/{quote} pool read)"),
+            |p| format!("{} {quote}", p.round_dp(2).normalize())
+        ),
+    );
+    let gas = crate::venue::sim::AmmPool::gas_quote_of(
+        SWAP_GAS_UNITS,
+        gwei.unwrap_or(Decimal::new(1, 1)),
+        bnb_price.unwrap_or(Decimal::from(600)),
+    );
+    (gas, note)
+}
+
+/// Gas of one PancakeSwap V2 swap, as the cost warnings count it (the backtest's default).
+const SWAP_GAS_UNITS: u64 = 150_000;
 
 async fn create(args: CreateArgs, ctx: &Context) -> Result<(), CliError> {
     let store = ctx.open_store().await?;
@@ -420,7 +475,13 @@ pub fn performance(s: &StrategyRecord) -> serde_json::Value {
                 / rust_decimal::Decimal::from(ledger.round_trips))
             .round_dp(1)
         }),
+        // Gross of gas (fees included), and net of the gas the fills paid (in quote, each at
+        // its conversion price): one definition for live, paper and backtests.
         "total_pnl": price.map(|p| (ledger.equity(p) - ledger.initial_quote).normalize()),
+        "gas": ledger.gas.normalize(),
+        "gas_bnb": ledger.gas_bnb.normalize(),
+        "total_pnl_net_of_gas": price
+            .map(|p| (ledger.equity(p) - ledger.initial_quote - ledger.gas).normalize()),
     })
 }
 
@@ -545,31 +606,40 @@ async fn status(strategy: &str, ctx: &Context) -> Result<(), CliError> {
             serde_json::Value::Null => "-".into(),
             other => other.to_string(),
         };
+        // Money at its asset's precision; `--json` keeps every digit. The line names are the
+        // ones the runbook greps for (PnL, trades, win_rate).
+        let (base, quote) = record.symbol.split_once('/').unwrap_or(("", ""));
+        let m = |k: &str, asset: &str| super::output::money(&p[k], asset);
         println!(
-            "  pnl       {} total: realized {}  unrealized {} (at {})  fees {}",
-            f("total_pnl"),
-            f("realized_pnl"),
-            f("unrealized_pnl"),
+            "  PnL       {} {quote} total, {} net of gas: realized {}  unrealized {} (at {})  \
+             fees {}  gas {} ({} BNB)",
+            m("total_pnl", quote),
+            m("total_pnl_net_of_gas", quote),
+            m("realized_pnl", quote),
+            m("unrealized_pnl", quote),
             f("last_price"),
-            f("fees")
+            m("fees", quote),
+            m("gas", quote),
+            m("gas_bnb", "BNB"),
         );
         println!(
-            "  trades    {} fills, {} round trips, {} won (win rate {})",
+            "  trades    {} fills, {} round trips, {} won",
             f("fills"),
             f("round_trips"),
             f("winning_round_trips"),
+        );
+        println!(
+            "  win_rate  {}",
             match &p["win_rate_pct"] {
                 serde_json::Value::String(w) => format!("{w} %"),
                 _ => "-".into(),
             }
         );
         println!(
-            "  balances  quote {}  inventory {}  equity {}  ({} fills, {} round trips)",
-            f("quote"),
-            f("inventory"),
-            f("equity"),
-            f("fills"),
-            f("round_trips")
+            "  balances  quote {} {quote}  inventory {} {base}  equity {} {quote}",
+            m("quote", quote),
+            m("inventory", base),
+            m("equity", quote),
         );
     }
     Ok(())

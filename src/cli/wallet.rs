@@ -136,7 +136,10 @@ async fn list(ctx: &Context, keystore: &Keystore, no_balances: bool) -> Result<(
             for (asset, t) in &tokens {
                 match c.token_balance(t, w.address).await {
                     Ok(b) => {
-                        balances.insert(asset.clone(), json!(b.normalize().to_string()));
+                        balances.insert(
+                            crate::config::DexConfig::token_label(asset),
+                            json!(b.normalize().to_string()),
+                        );
                     }
                     Err(e) => eprintln!("{}: {asset} balance: {e}", w.name),
                 }

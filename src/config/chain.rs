@@ -105,6 +105,17 @@ impl DexConfig {
     pub fn asset_address(&self, asset: &str) -> Option<alloy::primitives::Address> {
         self.assets.get(asset).and_then(|a| a.parse().ok())
     }
+
+    /// The name a `[dex.assets]` token's balance is shown under: the market's asset name,
+    /// except BNB, whose token is WBNB. "BNB" in a balance always means the chain's native coin
+    /// (what pays gas), so the two never share a name.
+    pub fn token_label(asset: &str) -> String {
+        if asset.eq_ignore_ascii_case("BNB") {
+            "WBNB".to_string()
+        } else {
+            asset.to_string()
+        }
+    }
 }
 
 impl Default for DexConfig {
@@ -254,11 +265,15 @@ pub(super) fn validate(chain: &ChainConfig, dex: &DexConfig) -> Result<(), Confi
             ));
         }
     }
-    if dex.fee_bps >= 10_000 {
+    // The pool fee is every live grid's fee: a value no grid accepts would fail every create.
+    if i64::from(dex.fee_bps) > super::MAX_FEE_BPS {
         return Err(invalid(
             "dex.fee_bps",
             dex.fee_bps,
-            "basis points below 10000",
+            &format!(
+                "basis points in 0..={} (a grid's fee_bps limit)",
+                super::MAX_FEE_BPS
+            ),
         ));
     }
     if dex.slippage_bps > 5_000 {

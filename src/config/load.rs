@@ -37,6 +37,14 @@ pub enum ConfigError {
     },
     #[error("config file {path} is not valid TOML: {message}")]
     Syntax { path: String, message: String },
+    #[error("config key {key} is not a known key ({expected})")]
+    UnknownKey { key: String, expected: String },
+    #[error("config section [{section}] in {path}: {message}")]
+    Section {
+        path: String,
+        section: String,
+        message: String,
+    },
     #[error("config key {key} = {value} is invalid: expected {expected}")]
     Invalid {
         key: String,
@@ -101,7 +109,7 @@ pub fn load(
         }
     }
     apply_env(&mut table, env)?;
-    let mut config: Config = deserialize(table, &shown)?;
+    let (mut config, mut problems) = deserialize(table, &shown);
     config.base_dir = match &source {
         ConfigSource::File(p) => p
             .parent()
@@ -110,15 +118,99 @@ pub fn load(
             .unwrap_or_else(|| PathBuf::from(".")),
         ConfigSource::Defaults => PathBuf::from("."),
     };
-    validate(&config)?;
-    Ok((config, source))
+    // Every problem at once: unknown keys and bad sections, then the values' checks.
+    match validate(&config) {
+        Ok(()) => {}
+        Err(ConfigError::Many(more)) => problems.extend(more),
+        Err(e) => problems.push(e),
+    }
+    match problems.len() {
+        0 => Ok((config, source)),
+        1 => Err(problems.remove(0)),
+        _ => Err(ConfigError::Many(problems)),
+    }
 }
 
-fn deserialize(table: toml::Table, shown: &str) -> Result<Config, ConfigError> {
-    Config::deserialize_from(table).map_err(|e| ConfigError::Syntax {
-        path: shown.to_string(),
-        message: e.to_string().trim().to_string(),
-    })
+/// The config, and every key or section it could not take. A section that fails is taken
+/// without its unknown keys (each reported with the keys it could have been), or left at its
+/// defaults when something else in it is wrong, so the checks of the rest still run.
+fn deserialize(table: toml::Table, shown: &str) -> (Config, Vec<ConfigError>) {
+    if let Ok(config) = Config::deserialize_from(table.clone()) {
+        return (config, Vec::new());
+    }
+    let mut problems = Vec::new();
+    let mut taken = toml::Table::new();
+    for (section, mut body) in table {
+        // Bounded: each round removes one key.
+        for _ in 0..1_000 {
+            let mut one = toml::Table::new();
+            one.insert(section.clone(), body.clone());
+            let message = match Config::deserialize_from(one) {
+                Ok(_) => {
+                    taken.insert(section.clone(), body);
+                    break;
+                }
+                Err(e) => e.to_string().trim().to_string(),
+            };
+            if let Some((field, expected)) = unknown_field(&message) {
+                if field == section {
+                    problems.push(ConfigError::UnknownKey {
+                        key: section.clone(),
+                        expected,
+                    });
+                    break;
+                }
+                if let Some(path) = remove_key(&mut body, &field) {
+                    problems.push(ConfigError::UnknownKey {
+                        key: format!("{section}.{path}"),
+                        expected,
+                    });
+                    continue;
+                }
+            }
+            problems.push(ConfigError::Section {
+                path: shown.to_string(),
+                section: section.clone(),
+                message,
+            });
+            break;
+        }
+    }
+    let config = Config::deserialize_from(taken).unwrap_or_default();
+    (config, problems)
+}
+
+/// `unknown field `k`, expected one of …` → (`k`, `expected one of …`).
+fn unknown_field(message: &str) -> Option<(String, String)> {
+    let rest = message.strip_prefix("unknown field `")?;
+    let (field, after) = rest.split_once('`')?;
+    let expected = after
+        .trim_start_matches(',')
+        .trim()
+        .lines()
+        .next()
+        .unwrap_or("")
+        .to_string();
+    let expected = if expected.is_empty() {
+        "no keys are known there".to_string()
+    } else {
+        expected
+    };
+    Some((field.to_string(), expected))
+}
+
+/// Remove the first key named `field` in `value` (depth first), returning its dotted path.
+fn remove_key(value: &mut toml::Value, field: &str) -> Option<String> {
+    let table = value.as_table_mut()?;
+    if table.remove(field).is_some() {
+        return Some(field.to_string());
+    }
+    for (name, inner) in table.iter_mut() {
+        if let Some(path) = remove_key(inner, field) {
+            return Some(format!("{name}.{path}"));
+        }
+    }
+    None
 }
 
 impl Config {

@@ -11,6 +11,9 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 pub use chain::{ChainConfig, DexConfig};
+
+/// The highest fee a grid (and so a pool, whose fee is a live grid's) may have: 10 %.
+pub const MAX_FEE_BPS: i64 = 1000;
 pub use load::{load, ConfigError, ConfigSource};
 
 /// Effective configuration. Every key has a default so the bot runs with no file at all.

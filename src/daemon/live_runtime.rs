@@ -32,6 +32,24 @@ pub struct LiveRuntime {
     config: Arc<Config>,
     /// Where each wallet's BNB (gas) balance is shown.
     pub metrics: Option<Arc<crate::api::metrics::Metrics>>,
+    /// Low gas is a risk condition whether or not a funds manager runs.
+    pub guard: Option<GasGuard>,
+    /// The running funds manager, told of each wallet and pool that joins.
+    pub funds_join: Option<mpsc::UnboundedSender<crate::funds::FundsJoin>>,
+    /// The node's latency and head lag are watched.
+    chain_watched: bool,
+}
+
+/// What pauses a wallet's strategies when its gas runs low and no funds manager runs to drip it
+/// (with one, the manager drips, or pauses when it cannot).
+#[derive(Clone)]
+pub struct GasGuard {
+    pub store: crate::store::Store,
+    pub alerter: crate::alerts::Alerter,
+    /// A funds manager runs and keeps every live wallet.
+    pub funds_manages: bool,
+    /// What the funds manager does (why it does not, when off).
+    pub funds_status: String,
 }
 
 impl LiveRuntime {
@@ -55,6 +73,9 @@ impl LiveRuntime {
             run_id,
             config,
             metrics: None,
+            guard: None,
+            funds_join: None,
+            chain_watched: false,
         }
     }
 
@@ -73,6 +94,7 @@ impl LiveRuntime {
             return None;
         }
         let swapper = self.markets.as_ref()?.wallets.get(wallet)?.clone();
+        let swapper_for_funds = swapper.clone();
         let address = swapper.address();
         let db_ids = self.db_ids.clone();
         let run_id = self.run_id;
@@ -95,8 +117,50 @@ impl LiveRuntime {
             }),
         );
         tokio::spawn(executor.run());
+        if let Some(join) = &self.funds_join {
+            let _ = join.send(crate::funds::FundsJoin::Wallet(
+                wallet.to_string(),
+                swapper_for_funds,
+            ));
+        }
+        self.watch_chain();
         self.watch_gas(wallet, address);
         Some(venue)
+    }
+
+    /// Once a node serves live trading: its endpoints' request durations in `/metrics`, and the
+    /// chain head's lag behind the host's clock read every `chain.balance_poll_secs`.
+    fn watch_chain(&mut self) {
+        let (Some(metrics), Some(m)) = (self.metrics.clone(), self.markets.as_ref()) else {
+            return;
+        };
+        if self.chain_watched {
+            return;
+        }
+        self.chain_watched = true;
+        if let Ok(mut rpc) = metrics.rpc.lock() {
+            *rpc = Some(m.client.clone());
+        }
+        let client = m.client.clone();
+        let every = Duration::from_secs(self.config.chain.balance_poll_secs.max(1));
+        let mut shutdown = self.shutdown.clone();
+        tokio::spawn(async move {
+            loop {
+                let now = u64::try_from(crate::clock::wall_clock_ms() / 1000).unwrap_or(0);
+                match client.head_lag_secs(now).await {
+                    Ok(lag) => {
+                        if let Ok(mut l) = metrics.chain_head_lag_secs.lock() {
+                            *l = Some(lag);
+                        }
+                    }
+                    Err(e) => tracing::warn!(error = %e, "cannot read the chain's head"),
+                }
+                tokio::select! {
+                    _ = tokio::time::sleep(every) => {}
+                    _ = shutdown.changed() => return,
+                }
+            }
+        });
     }
 
     /// Read `wallet`'s BNB every `chain.balance_poll_secs` into the metrics (gas runway; the
@@ -109,12 +173,36 @@ impl LiveRuntime {
         let every = Duration::from_secs(self.config.chain.balance_poll_secs.max(1));
         let mut shutdown = self.shutdown.clone();
         let key = (wallet.to_string(), address.to_string());
+        let guard = self.guard.clone().filter(|g| !g.funds_manages);
+        let min = self.config.funds.gas_min_bnb;
         tokio::spawn(async move {
             loop {
                 match client.native_balance(address).await {
                     Ok(bnb) => {
                         if let Ok(mut w) = metrics.wallet_bnb.lock() {
                             w.insert(key.clone(), bnb);
+                        }
+                        if let (Some(g), true) = (&guard, bnb < min) {
+                            let why = format!("funds manager {}", g.funds_status);
+                            match crate::funds::pause_for_low_gas(
+                                &g.store, &key.0, address, bnb, min, &why,
+                            )
+                            .await
+                            {
+                                Ok(paused) => {
+                                    for (id, reason) in paused {
+                                        metrics.risk_event("low_gas");
+                                        g.alerter.raise(
+                                            "low_gas",
+                                            "critical",
+                                            format!("strategy {id} paused: {reason}"),
+                                        );
+                                    }
+                                }
+                                Err(e) => {
+                                    tracing::warn!(wallet = %key.0, error = %e, "cannot pause the wallet's strategies")
+                                }
+                            }
                         }
                     }
                     Err(e) => {
@@ -150,6 +238,12 @@ impl LiveRuntime {
             p.insert(ix, pool.clone());
         }
         self.fed.insert(symbol.to_string());
+        if let Some(join) = &self.funds_join {
+            let _ = join.send(crate::funds::FundsJoin::Pool(
+                symbol.to_string(),
+                pool.clone(),
+            ));
+        }
         let state = Arc::new(crate::market::pool::PoolFeedState::default());
         tokio::spawn(crate::market::pool::run_pool_feed(
             m.client.clone(),

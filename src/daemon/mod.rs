@@ -45,7 +45,7 @@ pub type DaemonEngine = Engine<DaemonRecorder, RoutedVenue>;
 
 #[derive(Debug, Clone, Copy, Default)]
 pub struct DaemonOptions {
-    /// Do not run strategies (API, health and metrics only; the feed watches their symbols).
+    /// Do not run strategies (API, health and metrics only; no market feed is dialled).
     pub no_strategies: bool,
     /// Accepted for the funds manager (no funds operations run in paper mode yet).
     pub no_funds: bool,
@@ -273,34 +273,37 @@ struct FundsWiring {
     alerter: alerts::Alerter,
 }
 
-/// Start the funds manager when there is something for it to do, and say what it does: it
-/// keeps the live strategies' wallets (reconciled, unlocked at start), off with `--no-funds`,
-/// without a treasury configured, or with nothing live to manage.
+/// Start the funds manager when a treasury is configured, and say what it does: it keeps the
+/// live strategies' wallets (reconciled, unlocked at start, and those of live strategies created
+/// later, sent through the returned channel); off with `--no-funds`, `--market-only`, without a
+/// treasury, or when the chain or the treasury's key is not to be had.
 async fn start_funds(
     config: &Config,
     opts: &DaemonOptions,
     store: &Store,
     markets: Option<&live::LiveMarkets>,
     wiring: FundsWiring,
-) -> String {
+    pid: i64,
+) -> (
+    String,
+    Option<mpsc::UnboundedSender<crate::funds::FundsJoin>>,
+) {
     let FundsWiring {
         outflow,
         metrics,
         shutdown,
         alerter,
     } = wiring;
+    let off = |why: String| (why, None);
     if opts.market_only {
-        return "off: --market-only".into();
+        return off("off: --market-only".into());
     }
     if opts.no_funds {
-        return "off: --no-funds".into();
+        return off("off: --no-funds".into());
     }
     if !config.funds.enabled() {
-        return "off: no funds.treasury configured".into();
+        return off("off: no funds.treasury configured".into());
     }
-    let Some(m) = markets.filter(|m| !m.wallets.is_empty()) else {
-        return "off: no live wallet to manage".into();
-    };
     let signer = match crate::funds::treasury_signer(config) {
         Ok(s) => s,
         Err(e) => {
@@ -309,18 +312,33 @@ async fn start_funds(
                 "critical",
                 format!("funds manager not running: {e}"),
             );
-            return format!("off: {e}");
+            return off(format!("off: {e}"));
         }
     };
+    // Nothing live yet: the manager still runs, for the wallets of live strategies to come.
+    let (client, wallets, pools) = match markets {
+        Some(m) => (m.client.clone(), m.wallets.clone(), m.pools.clone()),
+        None => match crate::chain::ChainClient::connect(&config.chain).await {
+            Ok(c) => (c, Default::default(), Default::default()),
+            Err(e) => {
+                alerter.raise(
+                    "funds_not_running",
+                    "critical",
+                    format!("funds manager not running: chain: {e}"),
+                );
+                return off(format!("off: chain: {e}"));
+            }
+        },
+    };
     let treasury = match crate::chain::Swapper::new(
-        m.client.clone(),
+        client.clone(),
         signer,
         store.clone(),
         config.chain.clone(),
         config.dex.clone(),
     ) {
         Ok(t) => Arc::new(t),
-        Err(e) => return format!("off: treasury: {e}"),
+        Err(e) => return off(format!("off: treasury: {e}")),
     };
     // The treasury's transactions a crash left unresolved settle before any new one.
     if let Err(e) = treasury.reconcile().await {
@@ -329,32 +347,26 @@ async fn start_funds(
             "critical",
             format!("funds manager not running: {e}"),
         );
-        return format!("off: treasury reconcile: {e}");
+        return off(format!("off: treasury reconcile: {e}"));
     }
-    let manager = crate::funds::FundsManager::new(
-        config,
-        store.clone(),
-        m.client.clone(),
-        Some(treasury),
-        m.wallets.clone(),
-    )
-    .with_pools(m.pools.clone(), Some(outflow))
-    .with_signals(metrics, alerter);
+    let (join_tx, join_rx) = mpsc::unbounded_channel();
+    let manager =
+        crate::funds::FundsManager::new(config, store.clone(), client, Some(treasury), wallets)
+            .with_pools(pools, Some(outflow))
+            .with_signals(metrics, alerter)
+            .with_joins(join_rx, pid);
     match manager.settle_pending().await {
         Ok(n) if n > 0 => tracing::info!(settled = n, "funds operations left pending settled"),
         Ok(_) => {}
-        Err(e) => return format!("off: settling pending operations: {e}"),
+        Err(e) => return off(format!("off: settling pending operations: {e}")),
     }
-    let status = format!(
-        "running ({} wallets: {})",
-        m.wallets.len(),
-        manager.wallet_names().join(", ")
-    );
+    let status = manager.status();
     tokio::spawn(manager.run(shutdown));
-    status
+    (status, Some(join_tx))
 }
 
-fn hostname() -> String {
+/// This host's name, as the daemon records it (the CLI compares it to tell a local daemon).
+pub fn hostname() -> String {
     std::fs::read_to_string("/etc/hostname")
         .map(|h| h.trim().to_string())
         .ok()
@@ -420,6 +432,8 @@ pub async fn run(config: Config, opts: DaemonOptions) -> Result<(), DaemonError>
     )
     // Equity and unrealized PnL in /metrics follow the price within a second.
     .with_mark_interval(1_000_000);
+    // Orders re-issued at restore are stamped before any tick arrives: at the wall clock, never 0.
+    engine.advance_clock(crate::clock::wall_clock_us());
     let registry = Arc::new(Mutex::new(Registry {
         risk: config.risk.clone(),
         ..Registry::default()
@@ -478,6 +492,15 @@ pub async fn run(config: Config, opts: DaemonOptions) -> Result<(), DaemonError>
                     refused.insert(id, format!("recovery of orders in flight failed: {e}"));
                 }
             }
+        }
+        // The hour's outflow on record (live swaps, drips, sweeps, recovered fills included)
+        // goes on counting: the limit and the metric do not start from 0 after a restart.
+        let now = crate::clock::wall_clock_ms();
+        for (at, value) in store.outflow_entries_since(now - 3_600_000).await? {
+            outflow.record(at, value);
+        }
+        if let Ok(mut shown) = metrics.hourly_outflow.lock() {
+            *shown = outflow.last_hour(now);
         }
         let restored: Vec<i64> = records
             .iter()
@@ -545,7 +568,9 @@ pub async fn run(config: Config, opts: DaemonOptions) -> Result<(), DaemonError>
         let snapshots = snapshot_ops(&engine, 0..engine.strategy_count(), wall_clock_ms());
         engine.recorder_mut().commit_event(snapshots);
         engine.recorder().send(PersistOp::EndRestore);
-    } else {
+    } else if opts.monitoring_only {
+        // Watching markets is the job (--monitoring-only, --market-only); --no-strategies
+        // watches nothing and dials no exchange.
         let mut reg = registry
             .lock()
             .map_err(|_| DaemonError::Io("registry".into()))?;
@@ -564,7 +589,9 @@ pub async fn run(config: Config, opts: DaemonOptions) -> Result<(), DaemonError>
             tracing::info!(%market, until_ms, "price-jump cool-down restored: no new buys yet");
         }
     }
-    let feed_expected = Arc::new(AtomicBool::new(true));
+    // The feed is the job itself when the daemon only watches markets; otherwise it is needed
+    // only while a paper strategy trades on its prices (health asks the strategies).
+    let feed_expected = Arc::new(AtomicBool::new(opts.monitoring_only));
     let streams = registry.lock().map(|r| r.streams()).unwrap_or_default();
     let (sub_tx, sub_rx) = watch::channel(streams);
 
@@ -573,7 +600,7 @@ pub async fn run(config: Config, opts: DaemonOptions) -> Result<(), DaemonError>
     let (reports_tx, reports_rx) = mpsc::channel(1024);
     // The live side: one DEX venue (and executor) per wallet, strategies routed to theirs, one
     // pool feed per market. Kept for strategies created while the daemon runs.
-    let funds_status = start_funds(
+    let (funds_status, funds_join) = start_funds(
         &config,
         &opts,
         &store,
@@ -584,6 +611,7 @@ pub async fn run(config: Config, opts: DaemonOptions) -> Result<(), DaemonError>
             shutdown: shutdown_rx.clone(),
             alerter: alerter.clone(),
         },
+        pid,
     )
     .await;
     tracing::info!(funds = %funds_status, "funds manager");
@@ -600,6 +628,13 @@ pub async fn run(config: Config, opts: DaemonOptions) -> Result<(), DaemonError>
         started,
     );
     live_rt.metrics = Some(metrics.clone());
+    live_rt.guard = Some(live_runtime::GasGuard {
+        store: store.clone(),
+        alerter: alerter.clone(),
+        funds_manages: funds_join.is_some(),
+        funds_status: funds_status.clone(),
+    });
+    live_rt.funds_join = funds_join;
     {
         let (_, db_ids) = live_rt.maps();
         if let Ok(mut ids) = db_ids.write() {
@@ -788,6 +823,7 @@ pub async fn run(config: Config, opts: DaemonOptions) -> Result<(), DaemonError>
         )),
         feed_expected,
         registry: registry.clone(),
+        chain: Default::default(),
     };
     let mut api_shutdown = shutdown_rx.clone();
     let app = api::router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();

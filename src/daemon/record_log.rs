@@ -9,16 +9,18 @@ use crate::store::paper::TradeRow;
 /// Log what a batch put on record, once it is committed (a retried batch logs once, and the
 /// engine thread never formats a log line). Spans carry `strategy_id` and the database
 /// `order_id`, the ids an operator greps for.
-/// `trades` are the batch's fills as written, in op order.
+/// `trades` are the batch's fills as written, in op order; `accepted` holds the transaction
+/// hash of each order a chain venue accepted, so a live fill is logged as one, with its hash.
 pub(crate) fn log_committed(
     ops: &[PersistOp],
     trades: &[TradeRow],
     engine_to_db: &HashMap<OrderId, i64>,
+    accepted: &HashMap<OrderId, String>,
 ) {
     let mut trades = trades.iter();
     for op in ops {
         match op {
-            PersistOp::Filled { .. } => {
+            PersistOp::Filled { fill, .. } => {
                 let Some(t) = trades.next() else {
                     continue;
                 };
@@ -28,14 +30,25 @@ pub(crate) fn log_committed(
                     order_id = t.order_id
                 );
                 let _in = span.enter();
-                tracing::info!(
-                    side = %t.side,
-                    price = %t.price,
-                    base = %t.base_amount,
-                    quote = %t.quote_amount,
-                    fee = %t.fee_quote,
-                    "paper fill"
-                );
+                match accepted.get(&fill.order_id) {
+                    Some(tx_hash) => tracing::info!(
+                        side = %t.side,
+                        price = %t.price,
+                        base = %t.base_amount,
+                        quote = %t.quote_amount,
+                        fee = %t.fee_quote,
+                        %tx_hash,
+                        "live fill"
+                    ),
+                    None => tracing::info!(
+                        side = %t.side,
+                        price = %t.price,
+                        base = %t.base_amount,
+                        quote = %t.quote_amount,
+                        fee = %t.fee_quote,
+                        "paper fill"
+                    ),
+                }
             }
             PersistOp::OrderPlaced {
                 strategy_id, order, ..

@@ -137,6 +137,8 @@ async fn recover_one(
                     .lot_cost
                     .map(|c| (fill.quote - c).normalize().to_string()),
                 executed_at: now_ms,
+                gas_quote: None,
+                gas_bnb_price: None,
             },
         });
     }
@@ -233,15 +235,24 @@ async fn recovered_fill(
         quote,
         fee,
         impact: Decimal::ZERO,
+        // Its gas is on record with its transaction (trades.gas_fee); priced in quote only by
+        // a venue that saw BNB's price when it settled.
         gas: Decimal::ZERO,
+        gas_bnb: tx
+            .fee_bnb
+            .as_deref()
+            .and_then(|f| f.parse().ok())
+            .unwrap_or_default(),
+        bnb_price: None,
         lot_cost,
         ts_us: now_ms.saturating_mul(1000),
     };
     Ok(Some((fill, tx.clone())))
 }
 
-/// The order on record a swap executed: by its transaction hash, its client id, or (an order
-/// re-used across a restart keeps its first client id) the strategy's open order of that tag.
+/// The order on record a swap executed: by its transaction hash, its client id, or (a swap
+/// recorded under a name its order row no longer has, as before re-used rows were renamed) the
+/// strategy's open order of that tag.
 async fn order_of_swap(
     store: &Store,
     strategy_id: i64,

@@ -96,7 +96,8 @@ pub struct Writer {
     signals: Option<OutageSignals>,
     outage: Option<Outage>,
     /// Orders a venue accepted under a reference (a tx hash), until they finish.
-    accepted: std::collections::HashSet<OrderId>,
+    /// (The last reference wins: it is the one the trade is linked to and logged with.)
+    accepted: HashMap<OrderId, String>,
 }
 
 impl Writer {
@@ -243,6 +244,9 @@ impl Writer {
         let mut tx = self.store.begin_write().await?;
         // Orders first (fills and cancels refer to them), a few multi-row statements per table.
         let inserted = paper::insert_orders(&mut tx, &plan.new_orders).await?;
+        for (id, name) in &plan.renamed {
+            paper::rename_pending_order(&mut tx, *id, name).await?;
+        }
         if crate::failpoint::fail_once("writer.after_orders") {
             return Err(StoreError::Io("failpoint writer.after_orders".into()));
         }
@@ -301,7 +305,7 @@ impl Writer {
         let on_chain: Vec<i64> = plan
             .trades
             .iter()
-            .filter(|(engine_id, _)| self.accepted.contains(engine_id))
+            .filter(|(engine_id, _)| self.accepted.contains_key(engine_id))
             .filter_map(|(engine_id, _)| db_id(engine_id))
             .collect();
         paper::link_trades_to_chain(&mut tx, &on_chain).await?;
@@ -407,7 +411,7 @@ impl Writer {
             self.engine_to_db.insert(*engine_id, *db_id);
             self.index.insert(*db_id, *engine_id);
         }
-        super::record_log::log_committed(ops, &trades, &self.engine_to_db);
+        super::record_log::log_committed(ops, &trades, &self.engine_to_db, &self.accepted);
         // Orders at their end are never referred to again: forget them, so the maps hold the
         // live orders only instead of every order of a run that lasts months.
         let finished = plan
@@ -500,6 +504,11 @@ impl Writer {
                     resting_here.insert(order.id);
                     if let Some(id) = reuse {
                         plan.reused.push((order.id, id));
+                        // The venue names this run's swaps after this run's client id; the row
+                        // takes that name so every chain transaction joins the order it serves.
+                        // A pending row has sent nothing under its old name.
+                        plan.renamed
+                            .push((id, self.client_order_id(*strategy_id, order.id)));
                         continue;
                     }
                     plan.new_engine_ids.push(order.id);
@@ -585,9 +594,11 @@ impl Writer {
                     }
                 }
                 PersistOp::OrderAccepted {
-                    engine_id, ts_ms, ..
+                    engine_id,
+                    reference,
+                    ts_ms,
                 } => {
-                    self.accepted.insert(*engine_id);
+                    self.accepted.insert(*engine_id, reference.clone());
                     if is_last(*engine_id, i) {
                         change(&mut plan, "accepted", None, *ts_ms, *engine_id)
                     }
@@ -629,6 +640,9 @@ impl Writer {
                                 .lot_cost
                                 .map(|c| (fill.quote - c).normalize().to_string()),
                             executed_at: *ts_ms,
+                            gas_quote: (!fill.gas.is_zero())
+                                .then(|| fill.gas.normalize().to_string()),
+                            gas_bnb_price: fill.bnb_price.map(|p| p.normalize().to_string()),
                         },
                     ));
                 }
@@ -665,6 +679,8 @@ struct BatchPlan {
     new_engine_ids: Vec<OrderId>,
     /// Engine id → id on record of re-issued orders matched after a restart.
     reused: Vec<(OrderId, i64)>,
+    /// Id on record → this run's client id of each re-used order.
+    renamed: Vec<(i64, String)>,
     /// New orders inserted in their final status (a market order and its fill in one batch).
     finished_on_insert: Vec<OrderId>,
     status_changes: Vec<StatusChange>,

@@ -686,11 +686,35 @@ impl<R: Recorder, V: Venue> Engine<R, V> {
                     continue;
                 };
                 if slot.status != StrategyStatus::Stopped {
-                    let price = self.symbols[slot.symbol].last_price;
+                    let symbol = slot.symbol;
+                    let price = self.symbols[symbol].last_price;
                     self.call_strategy(ix, at, price, |s, ctx| s.on_timer(ctx));
+                    self.fire_at_last_price(symbol, at);
                 }
             }
         }
+    }
+
+    /// Orders a wake-up re-armed (after a failure or a refusal that cleared) are checked at once
+    /// against the last price seen: one it already satisfies fires now, not at the next price
+    /// (which may be long in coming on a quiet pool).
+    fn fire_at_last_price(&mut self, symbol: usize, ts_us: i64) {
+        let state = &self.symbols[symbol];
+        if !state.seen || self.risk.halted.is_some() {
+            return;
+        }
+        let key = state.last;
+        let Some(price) = key.to_decimal() else {
+            return;
+        };
+        let mut fired = std::mem::take(&mut self.fired);
+        fired.clear();
+        self.symbols[symbol].book.pop_fired_limits(key, &mut fired);
+        for order in fired.drain(..) {
+            self.execute_resting(order, price, ts_us);
+        }
+        self.fired = fired;
+        self.drain_fills();
     }
 
     /// Account for a fill the moment it happens (so the next order's funds check sees it) and

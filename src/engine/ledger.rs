@@ -26,6 +26,13 @@ pub struct Ledger {
     /// Base promised to sells in flight.
     #[serde(default, skip_serializing_if = "Decimal::is_zero")]
     pub reserved_base: Decimal,
+    /// Gas the fills paid, in quote (each at its conversion price). Paid beside the swaps, so
+    /// it is in no balance above: PnL net of gas subtracts it. Absent while zero.
+    #[serde(default, skip_serializing_if = "Decimal::is_zero")]
+    pub gas: Decimal,
+    /// The same gas in BNB, for chain swaps.
+    #[serde(default, skip_serializing_if = "Decimal::is_zero")]
+    pub gas_bnb: Decimal,
 }
 
 impl Ledger {
@@ -40,6 +47,8 @@ impl Ledger {
     pub fn apply(&mut self, fill: &Fill) {
         self.fills += 1;
         self.fees += fill.fee;
+        self.gas += fill.gas;
+        self.gas_bnb += fill.gas_bnb;
         match fill.side {
             Side::Buy => {
                 self.quote -= fill.quote;
@@ -80,5 +89,15 @@ impl Ledger {
     /// Held inventory at `price` minus what it cost.
     pub fn unrealized_pnl(&self, price: Decimal) -> Decimal {
         self.base * price - self.open_cost
+    }
+
+    /// PnL gross of gas: realized plus unrealized at `price` (pool or exchange fees included).
+    pub fn total_pnl(&self, price: Decimal) -> Decimal {
+        self.realized_pnl + self.unrealized_pnl(price)
+    }
+
+    /// PnL net of gas: [`Ledger::total_pnl`] less the gas the fills paid (in quote).
+    pub fn total_pnl_net_of_gas(&self, price: Decimal) -> Decimal {
+        self.total_pnl(price) - self.gas
     }
 }

@@ -148,8 +148,16 @@ pub struct Fill {
     /// it, pool fee apart) and paid in gas (quote); zero on limit-price fills.
     #[serde(default, skip_serializing_if = "Decimal::is_zero")]
     pub impact: Decimal,
+    /// Gas in quote: the model's charge (AMM fills), or a chain swap's `gas_bnb` at
+    /// `bnb_price`. Paid beside the swap (in BNB on chain), so the amounts above exclude it.
     #[serde(default, skip_serializing_if = "Decimal::is_zero")]
     pub gas: Decimal,
+    /// Gas a chain swap paid, in BNB (zero off chain).
+    #[serde(default, skip_serializing_if = "Decimal::is_zero")]
+    pub gas_bnb: Decimal,
+    /// BNB's price in quote that turned `gas_bnb` into `gas` (the conversion price on record).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bnb_price: Option<Decimal>,
     pub lot_cost: Option<Decimal>,
     /// Event time (µs) of the price that caused it.
     pub ts_us: i64,

@@ -70,6 +70,8 @@ pub struct FundsManager {
     /// Where breaches are counted and alerted (in the daemon).
     metrics: Option<Arc<crate::api::metrics::Metrics>>,
     alerter: Option<crate::alerts::Alerter>,
+    /// Wallets and pools joining while it runs, and the daemon row to tell.
+    joins: Option<(tokio::sync::mpsc::UnboundedReceiver<super::FundsJoin>, i64)>,
 }
 
 impl FundsManager {
@@ -92,6 +94,7 @@ impl FundsManager {
             ledger: None,
             metrics: None,
             alerter: None,
+            joins: None,
         }
     }
 
@@ -193,7 +196,7 @@ impl FundsManager {
             };
             let txs = self
                 .store
-                .chain_txs_of(self.client.chain_id(), &sender.address().to_string())
+                .chain_txs_of(self.client.chain_id(), sender.address())
                 .await?;
             let reference = reference_of(op.id);
             let mine: Vec<_> = txs
@@ -287,36 +290,20 @@ impl FundsManager {
         why: &str,
     ) -> Result<(), FundsError> {
         let bnb = from_units(bnb_wei, 18).unwrap_or_default();
-        let reason = format!(
-            "low gas: wallet {wallet} ({address}) has {} BNB, below funds.gas_min_bnb {}, and              no drip was possible ({why})",
-            bnb.normalize(),
-            self.config.gas_min_bnb
-        );
-        let audit = crate::store::AuditContext::new("funds manager: low gas", Vec::new());
-        for s in self.store.list_strategies(None).await? {
-            if s.wallet.as_deref() != Some(wallet)
-                || s.mode != crate::strategy::StrategyMode::Live
-                || s.status != crate::strategy::StrategyStatus::Active
-            {
-                continue;
-            }
-            self.store
-                .transition_strategy(
-                    &crate::store::StrategyRef::Id(s.id),
-                    crate::strategy::LifecycleAction::Pause,
-                    Some(&format!("risk: {reason}")),
-                    &audit,
-                    wall_clock_ms(),
-                )
-                .await?;
-            self.store
-                .record_risk_event(Some(s.id), "low_gas", "critical", &reason, wall_clock_ms())
-                .await?;
-            tracing::warn!(strategy = s.id, %reason, "strategy paused: low gas");
+        let paused = super::pause_for_low_gas(
+            &self.store,
+            wallet,
+            address,
+            bnb,
+            self.config.gas_min_bnb,
+            why,
+        )
+        .await?;
+        for (id, reason) in paused {
             self.signal(
                 "low_gas",
                 "critical",
-                format!("strategy {} paused: {reason}", s.id),
+                format!("strategy {id} paused: {reason}"),
             );
         }
         Ok(())
@@ -441,7 +428,7 @@ impl FundsManager {
                 .any(|o| {
                     o.status == "refused"
                         && o.wallet == op.from
-                        && o.destination == op.to
+                        && same_destination(&o.destination, &op.to)
                         && o.asset == op.asset
                         && o.error.as_deref() == Some(why.as_str())
                         && o.created_at >= now - HOUR_MS
@@ -556,9 +543,63 @@ impl FundsManager {
     }
 
     /// Check every `funds.check_interval_secs` until shutdown.
-    pub async fn run(self, mut shutdown: tokio::sync::watch::Receiver<bool>) {
+    /// Take on what joins while it runs (wallets and pools of live strategies created meanwhile),
+    /// and say so in the daemon's row (`daemon_pid`) when the wallets change.
+    pub fn with_joins(
+        mut self,
+        joins: tokio::sync::mpsc::UnboundedReceiver<super::FundsJoin>,
+        daemon_pid: i64,
+    ) -> Self {
+        self.joins = Some((joins, daemon_pid));
+        self
+    }
+
+    /// What the manager does, as `bot status` and health show it.
+    pub fn status(&self) -> String {
+        format!(
+            "running ({} wallets: {})",
+            self.wallets.len(),
+            self.wallet_names().join(", ")
+        )
+    }
+
+    async fn take_joins(&mut self) {
+        let Some((joins, pid)) = self.joins.as_mut() else {
+            return;
+        };
+        let pid = *pid;
+        let mut wallets_changed = false;
+        while let Ok(join) = joins.try_recv() {
+            match join {
+                super::FundsJoin::Wallet(name, swapper) => {
+                    if let std::collections::btree_map::Entry::Vacant(slot) =
+                        self.wallets.entry(name)
+                    {
+                        tracing::info!(wallet = %slot.key(), "funds manager takes on a wallet");
+                        slot.insert(swapper);
+                        wallets_changed = true;
+                    }
+                }
+                super::FundsJoin::Pool(market, pool) => {
+                    self.pools.insert(market, pool);
+                }
+            }
+        }
+        if wallets_changed {
+            if let Err(e) = self
+                .store
+                .set_daemon_funds_status(pid, &self.status())
+                .await
+            {
+                tracing::warn!(error = %e, "cannot record the funds manager's status");
+            }
+        }
+    }
+
+    pub async fn run(mut self, mut shutdown: tokio::sync::watch::Receiver<bool>) {
         let every = std::time::Duration::from_secs(self.config.check_interval_secs.max(1));
         loop {
+            self.take_joins().await;
             for result in self.check_once().await {
                 match result {
                     Ok(o) if o.status == "failed" => self.signal(
@@ -582,5 +623,13 @@ impl FundsManager {
                 _ = shutdown.changed() => return,
             }
         }
+    }
+}
+
+/// Two destinations are one when they are the same address, however either is spelt.
+fn same_destination(a: &str, b: &str) -> bool {
+    match (a.parse::<Address>(), b.parse::<Address>()) {
+        (Ok(x), Ok(y)) => x == y,
+        _ => a == b,
     }
 }

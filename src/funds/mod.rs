@@ -30,6 +30,58 @@ pub enum FundsError {
     Refused(String),
 }
 
+/// What joins a running funds manager: the wallet of a live strategy created while the daemon
+/// runs (with its swapper), or the pool of a market it brought (assets priced through it).
+pub enum FundsJoin {
+    Wallet(String, std::sync::Arc<crate::chain::Swapper>),
+    Pool(String, crate::chain::Pool),
+}
+
+/// Pause every active live strategy of `wallet`, whose BNB (`bnb`) is below `min`, each on record
+/// with a `low_gas` risk event: its swaps would start failing for gas. `why`: why no drip came.
+/// Returns each paused strategy with the reason, for the caller to alert.
+pub async fn pause_for_low_gas(
+    store: &crate::store::Store,
+    wallet: &str,
+    address: alloy::primitives::Address,
+    bnb: rust_decimal::Decimal,
+    min: rust_decimal::Decimal,
+    why: &str,
+) -> Result<Vec<(i64, String)>, StoreError> {
+    use crate::strategy::{LifecycleAction, StrategyMode, StrategyStatus};
+    let reason = format!(
+        "low gas: wallet {wallet} ({address}) has {} BNB, below funds.gas_min_bnb {min}, and no \
+         drip was possible ({why})",
+        bnb.normalize(),
+    );
+    let audit = crate::store::AuditContext::new("risk guard: low gas", Vec::new());
+    let now = crate::clock::wall_clock_ms;
+    let mut paused = Vec::new();
+    for s in store.list_strategies(None).await? {
+        if s.wallet.as_deref() != Some(wallet)
+            || s.mode != StrategyMode::Live
+            || s.status != StrategyStatus::Active
+        {
+            continue;
+        }
+        store
+            .transition_strategy(
+                &crate::store::StrategyRef::Id(s.id),
+                LifecycleAction::Pause,
+                Some(&format!("risk: {reason}")),
+                &audit,
+                now(),
+            )
+            .await?;
+        store
+            .record_risk_event(Some(s.id), "low_gas", "critical", &reason, now())
+            .await?;
+        tracing::warn!(strategy = s.id, %reason, "strategy paused: low gas");
+        paused.push((s.id, reason.clone()));
+    }
+    Ok(paused)
+}
+
 /// The treasury's key: `BSC_BOT_TREASURY_PRIVATE_KEY`, or the keystore `funds.treasury_keystore`
 /// unlocked with `BSC_BOT_KEYSTORE_PASSWORD`; it must be the configured treasury's.
 pub fn treasury_signer(

@@ -169,6 +169,29 @@ pub async fn run_feed(
     }
 }
 
+/// Why a connection could not be made, in the words an operator acts on: the name did not
+/// resolve, the port refused, TLS failed, or the server answered the handshake with a status.
+fn connect_failure(e: &tokio_tungstenite::tungstenite::Error) -> String {
+    use tokio_tungstenite::tungstenite::Error as WsError;
+    match e {
+        WsError::Io(io) if io.kind() == std::io::ErrorKind::ConnectionRefused => {
+            format!("connection refused ({io})")
+        }
+        WsError::Io(io)
+            if io.to_string().contains("lookup")
+                || io.to_string().contains("resolve")
+                || io.to_string().contains("Name or service not known") =>
+        {
+            format!("DNS lookup failed ({io})")
+        }
+        WsError::Io(io) => format!("network: {io}"),
+        WsError::Tls(t) => format!("TLS: {t}"),
+        WsError::Http(r) => format!("HTTP {} at the WebSocket handshake", r.status()),
+        WsError::Url(u) => format!("bad URL: {u}"),
+        other => other.to_string(),
+    }
+}
+
 enum Ended {
     Shutdown,
     Resubscribe,
@@ -192,7 +215,7 @@ async fn connection(
     );
     let mut ws = match connect.await {
         Ok(Ok((ws, _))) => ws,
-        Ok(Err(e)) => return Ended::Failed(format!("connect: {e}")),
+        Ok(Err(e)) => return Ended::Failed(format!("connect: {}", connect_failure(&e))),
         Err(_) => return Ended::Failed("connect: timed out".into()),
     };
     state.connected.store(true, Ordering::Relaxed);

@@ -33,17 +33,35 @@ pub struct PoolFeedState {
     pub ticks: AtomicU64,
     pub last_price: Mutex<Option<Decimal>>,
     pub last_error: Mutex<String>,
+    /// The `Sync` subscription also feeds this market: polls then read at a known block.
+    pub subscribed: std::sync::atomic::AtomicBool,
+    /// Reserves last sent to the engine, with the block they are of (0: not known).
+    published: Mutex<Option<(u64, (Decimal, Decimal))>>,
+    /// Readings not sent: the same reserves again (a `Sync` push and a poll of one block), or
+    /// reserves of a block older than those already sent.
+    pub skipped: AtomicU64,
 }
 
 impl PoolFeedState {
     /// Send the price of `reserves` (base, quote) as a tick of engine symbol `symbol`; both pool
-    /// feeds (polling and the `Sync` subscription) go through here. `false`: the engine is gone.
+    /// feeds (polling and the `Sync` subscription) go through here, so one block's reserves reach
+    /// the engine once, and never after a newer block's. `false`: the engine is gone.
     pub async fn publish(
         &self,
         symbol: usize,
+        block: Option<u64>,
         reserves: (Decimal, Decimal),
         ticks: &mpsc::Sender<MarketTick>,
     ) -> bool {
+        if let Ok(mut last) = self.published.lock() {
+            let (last_block, last_reserves) = last.unwrap_or((0, (Decimal::ZERO, Decimal::ZERO)));
+            let older = block.is_some_and(|b| b < last_block);
+            if last.is_some() && (last_reserves == reserves || older) {
+                self.skipped.fetch_add(1, Ordering::Relaxed);
+                return true;
+            }
+            *last = Some((block.unwrap_or(last_block), reserves));
+        }
         let Some(price) = reserves_price(reserves.0, reserves.1) else {
             return true;
         };
@@ -81,12 +99,22 @@ pub async fn run_pool_feed(
     let mut pause = every;
     loop {
         state.polls.fetch_add(1, Ordering::Relaxed);
-        match client.reserves(&pool).await {
-            Ok(reserves) => {
+        // Beside a subscription, a poll reads at a known block, so it never sends reserves older
+        // than a `Sync` already sent.
+        let read = if state.subscribed.load(Ordering::Relaxed) {
+            match client.block_number().await {
+                Ok(b) => client.reserves_at(&pool, b).await.map(|r| (Some(b), r)),
+                Err(e) => Err(e),
+            }
+        } else {
+            client.reserves(&pool).await.map(|r| (None, r))
+        };
+        match read {
+            Ok((block, reserves)) => {
                 pause = every;
                 if last != Some(reserves) {
                     last = Some(reserves);
-                    if !state.publish(symbol, reserves, &ticks).await {
+                    if !state.publish(symbol, block, reserves, &ticks).await {
                         return;
                     }
                 }
@@ -104,5 +132,36 @@ pub async fn run_pool_feed(
             _ = shutdown.wait_for(|s| *s) => return,
             _ = tokio::time::sleep(pause) => {}
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn d(s: &str) -> Decimal {
+        s.parse().unwrap()
+    }
+
+    #[tokio::test]
+    async fn one_tick_per_block_and_never_an_older_block() {
+        let state = PoolFeedState::default();
+        let (tx, mut rx) = mpsc::channel(8);
+        let at_7 = (d("10"), d("1000000"));
+        let at_8 = (d("11"), d("909091"));
+        // A `Sync` of block 7, then a poll of the same block.
+        assert!(state.publish(0, Some(7), at_7, &tx).await);
+        assert!(state.publish(0, Some(7), at_7, &tx).await);
+        // Block 8's Sync, then a slow poll that read block 7.
+        assert!(state.publish(0, Some(8), at_8, &tx).await);
+        assert!(state.publish(0, Some(7), at_7, &tx).await);
+        drop(tx);
+        let mut prices = Vec::new();
+        while let Some(t) = rx.recv().await {
+            prices.push(t.price);
+        }
+        assert_eq!(prices.len(), 2, "{prices:?}");
+        assert_eq!(state.skipped.load(Ordering::Relaxed), 2);
+        assert_eq!(state.ticks.load(Ordering::Relaxed), 2);
     }
 }

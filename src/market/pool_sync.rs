@@ -51,21 +51,24 @@ struct Feed<'a> {
 }
 
 impl Feed<'_> {
-    /// Send the price of the pair's raw reserves if they changed. `false`: the engine is gone.
-    async fn reserves(&mut self, r0: U256, r1: U256) -> bool {
+    /// Send the price of the pair's raw reserves at `block` if they changed. `false`: the engine
+    /// is gone.
+    async fn reserves(&mut self, block: u64, r0: U256, r1: U256) -> bool {
         match self.pool.reserves_of(r0, r1) {
-            Ok(reserves) => self.apply(reserves).await,
+            Ok(reserves) => self.apply(block, reserves).await,
             Err(_) => true,
         }
     }
 
     /// Send the price of these (base, quote) reserves if they changed.
-    async fn apply(&mut self, reserves: (Decimal, Decimal)) -> bool {
+    async fn apply(&mut self, block: u64, reserves: (Decimal, Decimal)) -> bool {
         if self.last == Some(reserves) {
             return true;
         }
         self.last = Some(reserves);
-        self.state.publish(self.symbol, reserves, self.ticks).await
+        self.state
+            .publish(self.symbol, Some(block), reserves, self.ticks)
+            .await
     }
 
     /// Catch up with the chain: the `Sync` logs since the last block seen (or, the first time, the
@@ -80,11 +83,11 @@ impl Feed<'_> {
                 .map_err(|e| e.to_string())?;
             let reserves = self
                 .client
-                .reserves(self.pool)
+                .reserves_at(self.pool, block)
                 .await
                 .map_err(|e| e.to_string())?;
             self.sync.last_block.store(block, Ordering::Relaxed);
-            return Ok(self.apply(reserves).await);
+            return Ok(self.apply(block, reserves).await);
         }
         let logs = self
             .client
@@ -96,7 +99,7 @@ impl Feed<'_> {
                 .refilled
                 .fetch_add(logs.len() as u64, Ordering::Relaxed);
             self.sync.last_block.fetch_max(block, Ordering::Relaxed);
-            return Ok(self.reserves(r0, r1).await);
+            return Ok(self.reserves(block, r0, r1).await);
         }
         Ok(true)
     }
@@ -133,6 +136,7 @@ pub async fn run_pool_sync_feed(
     if ws_urls.is_empty() {
         return;
     }
+    state.subscribed.store(true, Ordering::Relaxed);
     let mut feed = Feed {
         client: &client,
         pool: &pool,
@@ -219,7 +223,7 @@ async fn follow(url: &str, feed: &mut Feed<'_>) -> Result<bool, String> {
             for (block, r0, r1) in held.drain(..) {
                 if block > feed.sync.last_block.load(Ordering::Relaxed) {
                     feed.sync.last_block.store(block, Ordering::Relaxed);
-                    if !feed.reserves(r0, r1).await {
+                    if !feed.reserves(block, r0, r1).await {
                         return Ok(false);
                     }
                 }
@@ -239,7 +243,7 @@ async fn follow(url: &str, feed: &mut Feed<'_>) -> Result<bool, String> {
         }
         let (block, r0, r1) = event;
         feed.sync.last_block.fetch_max(block, Ordering::Relaxed);
-        if !feed.reserves(r0, r1).await {
+        if !feed.reserves(block, r0, r1).await {
             return Ok(false);
         }
     }

@@ -363,9 +363,10 @@ impl RiskGuard {
             kind: "error_rate",
             message: format!(
                 "error rate {:.1} % ({failures} of {n} orders failed within {} s) is above \
-                 risk.max_error_rate {:.1} %: strategy paused",
+                 {} {:.1} %: strategy paused",
                 rate * Decimal::from(100),
                 limits.error_rate_window_us / 1_000_000,
+                limits.error_rate_key,
                 limit * Decimal::from(100)
             ),
         })
@@ -411,9 +412,10 @@ impl RiskGuard {
             strategy: ix,
             kind: "daily_loss",
             message: format!(
-                "daily loss {} since 00:00 UTC exceeds risk.daily_loss_limit {limit}{}: \
+                "daily loss {} since 00:00 UTC exceeds {} {limit}{}: \
                  strategy paused",
                 s.daily_loss.round_dp(8).normalize(),
+                limits.daily_loss_key,
                 if day.acknowledged_loss > Decimal::ZERO {
                     format!(
                         " beyond the {} accepted at the last resume",
@@ -560,6 +562,42 @@ mod tests {
         // A new day starts from the equity then.
         assert_eq!(g.observe_equity(0, 4 * DAY_US, d("700"), true), None);
         assert_eq!(g.state(0).map(|s| s.day_start_equity), Some(d("700")));
+    }
+
+    #[test]
+    fn a_daily_loss_message_names_where_its_limit_came_from() {
+        let config = crate::risk::RiskConfig {
+            daily_loss_limit: Some(d("1000")),
+            ..Default::default()
+        };
+        let own = crate::risk::limits::StrategyRiskOverrides {
+            daily_loss_limit: Some(d("100")),
+            ..Default::default()
+        };
+        for (limits, named, not_named) in [
+            (
+                config.for_strategy(&own),
+                crate::risk::limits::OWN_DAILY_LOSS_KEY,
+                "risk.daily_loss_limit",
+            ),
+            (
+                config.for_strategy(&Default::default()),
+                "risk.daily_loss_limit 1000",
+                "parameter",
+            ),
+        ] {
+            let mut g = RiskGuard::new(RiskLimits::default());
+            g.set_strategy_limits(0, limits);
+            let t0 = 3 * DAY_US + 1;
+            g.observe_equity(0, t0, d("10000"), true);
+            let Some(RiskAction::Pause { message, .. }) =
+                g.observe_equity(0, t0 + 1, d("8000"), true)
+            else {
+                panic!("a loss of 2000 pauses");
+            };
+            assert!(message.contains(named), "{message}");
+            assert!(!message.contains(not_named), "{message}");
+        }
     }
 
     #[test]

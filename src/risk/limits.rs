@@ -104,6 +104,16 @@ impl RiskConfig {
             max_error_rate: own.max_error_rate.or(self.max_error_rate),
             error_rate_window_us: secs_to_us(self.error_rate_window_secs),
             error_rate_min_orders: self.error_rate_min_orders.max(1),
+            daily_loss_key: if own.daily_loss_limit.is_some() {
+                OWN_DAILY_LOSS_KEY
+            } else {
+                "risk.daily_loss_limit"
+            },
+            error_rate_key: if own.max_error_rate.is_some() {
+                OWN_ERROR_RATE_KEY
+            } else {
+                "risk.max_error_rate"
+            },
         }
     }
 
@@ -180,7 +190,16 @@ pub struct StrategyLimits {
     pub max_error_rate: Option<Decimal>,
     pub error_rate_window_us: i64,
     pub error_rate_min_orders: u32,
+    /// Where the daily-loss limit came from, as a message names it (the config key, or the
+    /// strategy's own parameter).
+    pub daily_loss_key: &'static str,
+    /// Where the error-rate limit came from.
+    pub error_rate_key: &'static str,
 }
+
+/// How a message names a limit set in the strategy's own parameters.
+pub const OWN_DAILY_LOSS_KEY: &str = "the strategy's daily_loss_limit parameter";
+pub const OWN_ERROR_RATE_KEY: &str = "the strategy's max_error_rate parameter";
 
 impl Default for StrategyLimits {
     fn default() -> Self {
@@ -191,6 +210,8 @@ impl Default for StrategyLimits {
             max_error_rate: None,
             error_rate_window_us: 600_000_000,
             error_rate_min_orders: 10,
+            daily_loss_key: "risk.daily_loss_limit",
+            error_rate_key: "risk.max_error_rate",
         }
     }
 }

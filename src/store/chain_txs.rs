@@ -6,13 +6,15 @@ use serde::Serialize;
 use sqlx::any::AnyRow;
 use sqlx::Row;
 
-use super::{Store, StoreError};
+use alloy::primitives::Address;
+
+use super::{address_key, Store, StoreError};
 
 /// A transaction about to be broadcast.
 #[derive(Debug, Clone)]
 pub struct SignedTx {
     pub chain_id: u64,
-    pub wallet: String,
+    pub wallet: Address,
     pub nonce: u64,
     pub tx_hash: String,
     /// 0x-prefixed EIP-2718 bytes.
@@ -145,7 +147,7 @@ impl Store {
              RETURNING id",
         )
         .bind(i64_of(tx.chain_id, "chain id")?)
-        .bind(tx.wallet.to_lowercase())
+        .bind(address_key(&tx.wallet))
         .bind(i64_of(tx.nonce, "nonce")?)
         .bind(tx.tx_hash.clone())
         .bind(tx.raw_tx.clone())
@@ -206,14 +208,14 @@ impl Store {
     pub async fn next_recorded_nonce(
         &self,
         chain_id: u64,
-        wallet: &str,
+        wallet: Address,
     ) -> Result<Option<u64>, StoreError> {
         let max: Option<i64> = sqlx::query_scalar(
             "SELECT MAX(nonce) FROM chain_txs WHERE chain_id = $1 AND wallet = $2 \
              AND status <> 'rejected'",
         )
         .bind(i64_of(chain_id, "chain id")?)
-        .bind(wallet.to_lowercase())
+        .bind(address_key(&wallet))
         .fetch_one(&self.pool)
         .await?;
         Ok(max.map(|m| m as u64 + 1))
@@ -224,7 +226,7 @@ impl Store {
     pub async fn unresolved_txs(
         &self,
         chain_id: u64,
-        wallet: &str,
+        wallet: Address,
     ) -> Result<Vec<UnresolvedTx>, StoreError> {
         let rows = sqlx::query(
             "SELECT id, nonce, tx_hash, raw_tx, purpose, reference, gas_price_wei FROM chain_txs \
@@ -232,7 +234,7 @@ impl Store {
              ORDER BY nonce, id",
         )
         .bind(i64_of(chain_id, "chain id")?)
-        .bind(wallet.to_lowercase())
+        .bind(address_key(&wallet))
         .fetch_all(&self.pool)
         .await?;
         rows.iter()
@@ -254,13 +256,13 @@ impl Store {
     pub async fn chain_txs_of(
         &self,
         chain_id: u64,
-        wallet: &str,
+        wallet: Address,
     ) -> Result<Vec<ChainTxRecord>, StoreError> {
         let rows = sqlx::query(&format!(
             "SELECT {COLUMNS} FROM chain_txs WHERE chain_id = $1 AND wallet = $2 ORDER BY id"
         ))
         .bind(i64_of(chain_id, "chain id")?)
-        .bind(wallet.to_lowercase())
+        .bind(address_key(&wallet))
         .fetch_all(&self.pool)
         .await?;
         rows.iter().map(from_row).collect()

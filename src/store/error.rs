@@ -20,6 +20,10 @@ pub enum StoreError {
     Conflict(String),
     #[error("cannot connect to the database: {0}")]
     Connect(sqlx::Error),
+    /// Names where (the URL without its password) and the real cause, not only the pool's
+    /// "timed out".
+    #[error("cannot connect to the database at {target}: {cause}")]
+    ConnectTo { target: String, cause: String },
     #[error("database error: {0}")]
     Db(#[from] sqlx::Error),
     #[error("database migration failed: {0}")]

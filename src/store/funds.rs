@@ -74,7 +74,7 @@ impl Store {
         )
         .bind(kind.to_string())
         .bind(wallet.to_string())
-        .bind(destination.to_string())
+        .bind(destination_key(destination))
         .bind(asset.to_string())
         .bind(amount.normalize().to_string())
         .bind(status.to_string())
@@ -169,14 +169,14 @@ impl Store {
     /// BNB the transactions of `wallet` (address) cost since `since_ms`.
     pub async fn gas_spent_since(
         &self,
-        wallet: &str,
+        wallet: alloy::primitives::Address,
         since_ms: i64,
     ) -> Result<Decimal, StoreError> {
         let fees: Vec<Option<String>> = sqlx::query_scalar(
             "SELECT fee_bnb FROM chain_txs WHERE wallet = $1 AND updated_at >= $2 \
              AND status IN ('mined', 'reverted')",
         )
-        .bind(wallet.to_string())
+        .bind(super::address_key(&wallet))
         .bind(since_ms)
         .fetch_all(&self.pool)
         .await?;
@@ -190,25 +190,43 @@ impl Store {
     /// Quote value that left the trading wallets since `since_ms`: live strategies' swap inputs
     /// (a buy's quote, a sell's proceeds) and drips and sweeps with a known value.
     pub async fn outflow_quote_since(&self, since_ms: i64) -> Result<Decimal, StoreError> {
-        let swaps: Vec<String> = sqlx::query_scalar(
-            "SELECT t.quote_amount FROM trades t JOIN strategies s ON s.id = t.strategy_id \
+        Ok(self
+            .outflow_entries_since(since_ms)
+            .await?
+            .into_iter()
+            .map(|(_, v)| v)
+            .sum())
+    }
+
+    /// What [`Store::outflow_quote_since`] adds up, entry by entry: `(time ms, quote value)` of
+    /// each live swap and each drip or sweep since `since_ms`, oldest first. A restarted daemon
+    /// fills its outflow ledger from this, so its limit and its metric go on from where they were.
+    pub async fn outflow_entries_since(
+        &self,
+        since_ms: i64,
+    ) -> Result<Vec<(i64, Decimal)>, StoreError> {
+        let swaps: Vec<(i64, String)> = sqlx::query_as(
+            "SELECT t.executed_at, t.quote_amount FROM trades t JOIN strategies s ON s.id = t.strategy_id \
              WHERE s.mode = 'live' AND t.executed_at >= $1",
         )
         .bind(since_ms)
         .fetch_all(&self.pool)
         .await?;
-        let funds: Vec<Option<String>> = sqlx::query_scalar(
-            "SELECT quote_value FROM funds_operations WHERE created_at >= $1 \
+        let funds: Vec<(i64, Option<String>)> = sqlx::query_as(
+            "SELECT created_at, quote_value FROM funds_operations WHERE created_at >= $1 \
              AND status IN ('pending', 'completed')",
         )
         .bind(since_ms)
         .fetch_all(&self.pool)
         .await?;
-        Ok(swaps
+        let mut entries: Vec<(i64, Decimal)> = swaps
             .into_iter()
-            .chain(funds.into_iter().flatten())
-            .filter_map(|v| v.parse::<Decimal>().ok())
-            .sum())
+            .map(|(at, v)| (at, Some(v)))
+            .chain(funds)
+            .filter_map(|(at, v)| Some((at, v?.parse::<Decimal>().ok()?)))
+            .collect();
+        entries.sort_by_key(|(at, _)| *at);
+        Ok(entries)
     }
 
     /// How much of `asset` drips and sweeps moved (or are moving) since `since_ms`.
@@ -232,5 +250,13 @@ impl Store {
                     .map_err(|_| StoreError::Corrupt(format!("funds amount {a:?}")))
             })
             .sum()
+    }
+}
+
+/// A destination that is an address is stored in the one spelling of addresses on record.
+fn destination_key(destination: &str) -> String {
+    match destination.parse::<alloy::primitives::Address>() {
+        Ok(a) => super::address_key(&a),
+        Err(_) => destination.to_string(),
     }
 }

@@ -26,6 +26,37 @@ use sqlx::{Any, AnyPool, Executor, Row, Transaction};
 
 use crate::config::{sqlite_path, DatabaseConfig};
 
+/// A failed connection, naming the database (its URL without the password) and the cause: the
+/// pool only says it timed out retrying, so one direct attempt is made to learn why (refused,
+/// unknown host, authentication).
+async fn connect_failure(url: &str, e: sqlx::Error) -> StoreError {
+    let cause = match e {
+        sqlx::Error::PoolTimedOut => {
+            let direct = tokio::time::timeout(
+                Duration::from_secs(5),
+                <sqlx::AnyConnection as sqlx::Connection>::connect(url),
+            )
+            .await;
+            match direct {
+                Ok(Err(why)) => why.to_string(),
+                _ => "no connection within the pool's timeout".to_string(),
+            }
+        }
+        other => other.to_string(),
+    };
+    StoreError::ConnectTo {
+        target: crate::config::redact_url(url),
+        cause,
+    }
+}
+
+/// The one spelling of an address on record: `0x` and 40 lower-case hex digits. Every query
+/// that stores or filters by an address takes an `Address` and binds this, so no comparison
+/// can depend on how the address was written (checksummed, upper or lower case).
+pub fn address_key(address: &alloy::primitives::Address) -> String {
+    format!("{address:#x}")
+}
+
 pub use audit::AuditContext;
 pub use control::KillSwitch;
 pub use daemon::DaemonInfoExt;
@@ -81,7 +112,10 @@ impl Store {
                 })
             });
         }
-        let pool = options.connect(&url).await.map_err(StoreError::Connect)?;
+        let pool = match options.connect(&url).await {
+            Ok(p) => p,
+            Err(e) => return Err(connect_failure(&url, e).await),
+        };
         let store = Store { pool, backend };
         store.migrate(&url).await?;
         Ok(store)

@@ -38,6 +38,10 @@ pub struct TradeRow {
     pub fee_quote: String,
     pub realized_pnl: Option<String>,
     pub executed_at: i64,
+    /// Gas in quote and the BNB price that converted it (`None` when the fill paid none or its
+    /// BNB price was not known).
+    pub gas_quote: Option<String>,
+    pub gas_bnb_price: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -58,6 +62,12 @@ pub struct TradeRecord {
     pub tx_hash: Option<String>,
     /// Gas the swap cost, in BNB (live trades).
     pub gas_fee: Option<String>,
+    /// Gas in quote (live: `gas_fee` at `gas_bnb_price`; paper and backtests with the AMM fill
+    /// model: the model's charge).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub gas_quote: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub gas_bnb_price: Option<String>,
     /// The pool's mid price just before the swap, and how much worse than it the swap filled
     /// before the pool fee, in bps (live trades): with `fee_quote` and `gas_fee`, what separates
     /// a live fill from its paper twin's.
@@ -160,6 +170,20 @@ impl Placeholders {
 
 /// Insert orders, each with its own time; returns `client_order_id → id`. Many rows go in a few
 /// statements: the daemon's writer stores a burst of fills' counter-orders this way.
+/// Gives a pending order re-used across a restart this run's client id (the name its swaps carry).
+pub async fn rename_pending_order(
+    conn: &mut AnyConnection,
+    id: i64,
+    client_order_id: &str,
+) -> Result<(), StoreError> {
+    sqlx::query("UPDATE orders SET client_order_id = $1 WHERE id = $2 AND status = 'pending'")
+        .bind(client_order_id.to_string())
+        .bind(id)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
 pub async fn insert_orders(
     conn: &mut AnyConnection,
     orders: &[(PlacedOrder, i64)],
@@ -249,12 +273,17 @@ pub async fn insert_trades(
         let values: Vec<String> = (0..size)
             .map(|_| {
                 let head: Vec<String> = (0..8).map(|_| p.one()).collect();
-                format!("({}, NULL, NULL, 'filled', {})", head.join(", "), p.one())
+                let tail: Vec<String> = (0..3).map(|_| p.one()).collect();
+                format!(
+                    "({}, NULL, NULL, 'filled', {})",
+                    head.join(", "),
+                    tail.join(", ")
+                )
             })
             .collect();
         let sql = format!(
             "INSERT INTO trades (strategy_id, order_id, side, price, base_amount, quote_amount, fee_quote, \
-             realized_pnl, tx_hash, gas_fee, status, executed_at) VALUES {}",
+             realized_pnl, tx_hash, gas_fee, status, executed_at, gas_quote, gas_bnb_price) VALUES {}",
             values.join(", ")
         );
         let mut q = sqlx::query(&sql);
@@ -268,7 +297,9 @@ pub async fn insert_trades(
                 .bind(t.quote_amount.clone())
                 .bind(t.fee_quote.clone())
                 .bind(t.realized_pnl.clone())
-                .bind(t.executed_at);
+                .bind(t.executed_at)
+                .bind(t.gas_quote.clone())
+                .bind(t.gas_bnb_price.clone());
         }
         q.execute(&mut *conn).await?;
     }
@@ -446,6 +477,7 @@ const FILLS: &str = "SELECT t.id AS id, t.strategy_id AS strategy_id, s.name AS 
      s.symbol AS symbol, t.order_id AS order_id, t.side AS side, t.price AS price, \
      t.base_amount AS base_amount, t.quote_amount AS quote_amount, t.fee_quote AS fee_quote, \
      t.realized_pnl AS realized_pnl, t.tx_hash AS tx_hash, t.gas_fee AS gas_fee, \
+     t.gas_quote AS gas_quote, t.gas_bnb_price AS gas_bnb_price, \
      t.status AS status, t.executed_at AS executed_at, \
      c.pool_price_before AS pool_price_before, c.price_impact_bps AS price_impact_bps, \
      NULL AS reason \
@@ -461,6 +493,7 @@ const UNFILLED_SWAPS: &str = "SELECT NULL AS id, o.strategy_id AS strategy_id, s
      CASE WHEN o.side = 'sell' THEN COALESCE(o.base_amount, '0') ELSE '0' END AS base_amount, \
      CASE WHEN o.side = 'buy' THEN COALESCE(o.quote_amount, '0') ELSE '0' END AS quote_amount, \
      '0' AS fee_quote, NULL AS realized_pnl, o.venue_ref AS tx_hash, c.fee_bnb AS gas_fee, \
+     NULL AS gas_quote, NULL AS gas_bnb_price, \
      CASE WHEN o.status = 'failed' THEN 'failed' ELSE 'pending' END AS status, \
      o.updated_at AS executed_at, NULL AS pool_price_before, NULL AS price_impact_bps, \
      o.status_reason AS reason \
@@ -484,6 +517,8 @@ fn trade_from_row(r: &AnyRow) -> Result<TradeRecord, StoreError> {
         realized_pnl: r.try_get("realized_pnl")?,
         tx_hash: r.try_get("tx_hash")?,
         gas_fee: r.try_get("gas_fee")?,
+        gas_quote: r.try_get("gas_quote")?,
+        gas_bnb_price: r.try_get("gas_bnb_price")?,
         pool_price_before: r.try_get("pool_price_before")?,
         price_impact_bps: r.try_get("price_impact_bps")?,
         status: r.try_get("status")?,

@@ -219,13 +219,21 @@ impl DexExecutor {
             let _ = self.reports.send(r).await;
         }
         match result {
-            Ok(SwapResult::Filled { base, quote, .. }) => VenueReport::Filled(swap_fill(
-                o,
+            Ok(SwapResult::Filled {
                 base,
                 quote,
-                self.fee_bps,
-                now_us().max(job.ts_us),
-            )),
+                fee_bnb,
+                ..
+            }) => {
+                let mut fill = swap_fill(o, base, quote, self.fee_bps, now_us().max(job.ts_us));
+                // Gas paid in BNB, in quote at BNB's price now (kept with the fill).
+                fill.gas_bnb = fee_bnb;
+                fill.bnb_price = self.swapper.bnb_price(pool, fill.price).await;
+                if let Some(p) = fill.bnb_price {
+                    fill.gas = fee_bnb * p;
+                }
+                VenueReport::Filled(fill)
+            }
             Ok(SwapResult::Failed {
                 reason, retryable, ..
             }) => failed(reason, retryable),

@@ -42,6 +42,8 @@ impl Execution {
             fee,
             impact: Decimal::ZERO,
             gas: Decimal::ZERO,
+            gas_bnb: Decimal::ZERO,
+            bnb_price: None,
             lot_cost: self.lot_cost,
             ts_us,
         }

@@ -101,6 +101,8 @@ pub struct SimVenue {
     /// Orders waiting for their answer, in due order (the latency is constant).
     queue: VecDeque<Queued>,
     rng: u64,
+    /// The pool as the last AMM swap left it: `(symbol, time, price, reserves)`.
+    amm_after: Option<(usize, i64, Decimal, (Decimal, Decimal))>,
 }
 
 fn down(d: Decimal) -> Decimal {
@@ -123,6 +125,7 @@ impl SimVenue {
             delays: SimDelays::default(),
             queue: VecDeque::new(),
             rng: 0,
+            amm_after: None,
         }
     }
 
@@ -139,24 +142,42 @@ impl SimVenue {
     }
 
     /// A swap of `o` on the configured pool with its price at `price` (the trigger): what a
-    /// constant-product pool returns for that size after its fee, less the swap's gas.
+    /// constant-product pool returns for that size after its fee. Its gas is charged beside the
+    /// swap (`fill.gas`, paid in BNB on chain), never out of the amounts, as live swaps do.
     fn amm_fill(&self, pool: &AmmPool, o: &Execution, price: Decimal, ts_us: i64) -> Fill {
-        let (reserve_base, reserve_quote) = pool.reserves_at(price);
+        self.amm_swap(pool, o, price, pool.reserves_at(price), price, ts_us)
+            .0
+    }
+
+    /// [`SimVenue::amm_fill`] on given reserves whose mid price is `mid`; also the reserves
+    /// after the swap (what the next swap at this price meets).
+    fn amm_swap(
+        &self,
+        pool: &AmmPool,
+        o: &Execution,
+        price: Decimal,
+        (reserve_base, reserve_quote): (Decimal, Decimal),
+        mid: Decimal,
+        ts_us: i64,
+    ) -> (Fill, (Decimal, Decimal)) {
         let fee_rate = Decimal::from(o.fee_bps) / Decimal::from(10_000);
-        let gas = pool.gas_quote;
-        let (base, quote, fee, impact) = match (o.side, o.amount) {
+        let (base, quote, fee, impact, after) = match (o.side, o.amount) {
             (Side::Buy, amount) => {
                 let spend = match amount {
                     Amount::Quote(q) => q,
                     Amount::Base(b) => b * price,
                 };
-                // The gas comes out of what the order spends (it never spends more).
-                let input = (spend - gas).max(Decimal::ZERO);
-                let got = down(amount_out(input, reserve_quote, reserve_base, o.fee_bps));
-                let fee = input * fee_rate;
+                let got = down(amount_out(spend, reserve_quote, reserve_base, o.fee_bps));
+                let fee = spend * fee_rate;
                 // At the mid price, the input after fee would have bought this much more.
-                let impact = (input - fee) - got * price;
-                (got, spend, fee + gas, impact)
+                let impact = (spend - fee) - got * mid;
+                (
+                    got,
+                    spend,
+                    fee,
+                    impact,
+                    (reserve_base - got, reserve_quote + spend),
+                )
             }
             (Side::Sell, amount) => {
                 let lot = match amount {
@@ -164,22 +185,46 @@ impl SimVenue {
                     Amount::Quote(q) => down(q / price),
                 };
                 let out = down(amount_out(lot, reserve_base, reserve_quote, o.fee_bps));
-                let fee = lot * price * fee_rate;
-                let impact = lot * price - fee - out;
-                (lot, out - gas, fee + gas, impact)
+                let fee = lot * mid * fee_rate;
+                let impact = lot * mid - fee - out;
+                (
+                    lot,
+                    out,
+                    fee,
+                    impact,
+                    (reserve_base + lot, reserve_quote - out),
+                )
             }
         };
-        let effective = if base.is_zero() {
-            price
-        } else {
-            match o.side {
-                Side::Buy => (quote - gas) / base,
-                Side::Sell => (quote + gas) / base,
-            }
-        };
+        let effective = if base.is_zero() { price } else { quote / base };
         let mut fill = o.fill(effective, base, quote, fee, ts_us);
         fill.impact = impact.max(Decimal::ZERO);
-        fill.gas = gas;
+        fill.gas = pool.gas_quote;
+        (fill, after)
+    }
+
+    /// The fill of `o` as this venue answers it: through the pool, in turn. Swaps at one price
+    /// and time (a grid's start buys, a liquidation with them) meet the pool as the one before
+    /// left it, as consecutive swaps do on chain; a swap at another price meets the pool at that
+    /// price.
+    fn fill_in_turn(&mut self, o: &Execution, market: Decimal, ts_us: i64) -> Fill {
+        let Some(pool) = self.config.amm else {
+            return self.fill_of(o, market, ts_us);
+        };
+        let price = o.limit.unwrap_or(market);
+        let (reserves, mid) = match self.amm_after {
+            Some((symbol, ts, at, r)) if (symbol, ts, at) == (o.symbol, ts_us, price) => {
+                let mid = if r.0 > Decimal::ZERO {
+                    r.1 / r.0
+                } else {
+                    price
+                };
+                (r, mid)
+            }
+            _ => (pool.reserves_at(price), price),
+        };
+        let (fill, after) = self.amm_swap(&pool, o, price, reserves, mid, ts_us);
+        self.amm_after = Some((o.symbol, ts_us, price, after));
         fill
     }
 
@@ -240,7 +285,7 @@ impl SimVenue {
         }
     }
 
-    fn answer(&self, q: Queued, market: Option<Decimal>, ts_us: i64) -> VenueReport {
+    fn answer(&mut self, q: Queued, market: Option<Decimal>, ts_us: i64) -> VenueReport {
         match (q.failure, market) {
             (Some((retryable, reason)), _) => VenueReport::Failed {
                 order_id: q.order.order_id,
@@ -248,7 +293,7 @@ impl SimVenue {
                 retryable,
                 ts_us,
             },
-            (None, Some(market)) => VenueReport::Filled(self.fill_of(&q.order, market, ts_us)),
+            (None, Some(market)) => VenueReport::Filled(self.fill_in_turn(&q.order, market, ts_us)),
             (None, None) => VenueReport::Failed {
                 order_id: q.order.order_id,
                 reason: "no price to fill at".into(),
@@ -342,32 +387,31 @@ mod tests {
     }
 
     #[test]
-    fn a_buy_gets_what_get_amount_out_gives_after_fee_and_gas() {
+    fn a_buy_gets_what_get_amount_out_gives_after_fee_with_gas_beside_it() {
         // 25 bps (PancakeSwap V2): getAmountOut multiplies the input by 9975 / 10000.
         let fill = venue().fill_of(
             &order(Side::Buy, Amount::Quote(d("1000")), "100000", 25),
             d("1"),
             0,
         );
-        let input = d("1000") - d("0.009");
+        let input = d("1000");
         let want =
             down(input * d("9975") * d("100") / (d("10000000") * d("10000") + input * d("9975")));
-        assert_eq!(fill.base, want);
         assert_eq!(
-            fill.quote,
-            d("1000"),
-            "spends exactly its quote, gas included"
+            fill.base, want,
+            "the whole quote goes into the swap, as on chain"
         );
-        assert_eq!(fill.gas, d("0.009"));
-        assert_eq!(fill.fee, input * d("0.0025") + d("0.009"));
-        // Worse than the mid price by the impact: 999.991 × 0.9975 / 100,000 would buy more.
+        assert_eq!(fill.quote, d("1000"), "spends exactly its quote");
+        assert_eq!(fill.gas, d("0.009"), "gas is charged beside the swap");
+        assert_eq!(fill.fee, input * d("0.0025"), "the pool fee only");
+        // Worse than the mid price by the impact: 1000 × 0.9975 / 100,000 would buy more.
         assert_eq!(fill.impact, input * d("0.9975") - want * d("100000"));
         assert!(fill.impact > Decimal::ZERO);
         assert!(fill.price > d("100000"));
     }
 
     #[test]
-    fn a_sell_gets_what_get_amount_out_gives_after_fee_and_gas() {
+    fn a_sell_gets_what_get_amount_out_gives_after_fee_with_gas_beside_it() {
         // 30 bps (Uniswap V2): 997 / 1000.
         let fill = venue().fill_of(
             &order(Side::Sell, Amount::Base(d("0.01")), "100000", 30),
@@ -378,10 +422,31 @@ mod tests {
             d("0.01") * d("9970") * d("10000000") / (d("100") * d("10000") + d("0.01") * d("9970")),
         );
         assert_eq!(fill.base, d("0.01"), "sends exactly its lot");
-        assert_eq!(fill.quote, out - d("0.009"));
-        assert_eq!(fill.fee, d("0.01") * d("100000") * d("0.003") + d("0.009"));
+        assert_eq!(fill.quote, out, "receives what the pool gives");
+        assert_eq!(fill.gas, d("0.009"));
+        assert_eq!(fill.fee, d("0.01") * d("100000") * d("0.003"));
         assert_eq!(fill.impact, d("1000") - d("3") - out);
         assert!(fill.price < d("100000"));
+    }
+
+    #[test]
+    fn swaps_at_one_price_meet_the_pool_as_the_last_one_left_it() {
+        let mut v = venue();
+        let mut buy = order(Side::Buy, Amount::Quote(d("1000")), "100000", 25);
+        buy.limit = None;
+        let first = v.fill_in_turn(&buy, d("100000"), 7);
+        let second = v.fill_in_turn(&buy, d("100000"), 7);
+        // The second buy's input meets reserves the first moved: (100 - got, 10,000,000 + 1000).
+        let (b, q) = (d("100") - first.base, d("10000000") + d("1000"));
+        let want = down(amount_out(d("1000"), q, b, 25));
+        assert_eq!(second.base, want);
+        assert!(
+            second.base < first.base,
+            "the second buy pays the first's impact"
+        );
+        // Another time (a new price seen): a fresh pool at that price.
+        let later = v.fill_in_turn(&buy, d("100000"), 8);
+        assert_eq!(later.base, first.base);
     }
 
     #[test]

@@ -576,7 +576,7 @@ pub async fn assert_records_equal_chain(
     use std::str::FromStr;
     let d = |s: &str| Decimal::from_str(s).unwrap();
     // Everything the address did on chain is on record, once, with contiguous nonces.
-    let txs = store.chain_txs_of(56, &me.to_string()).await.unwrap();
+    let txs = store.chain_txs_of(56, me).await.unwrap();
     let on_chain: Vec<_> = txs
         .iter()
         .filter(|t| t.status == "mined" || t.status == "reverted")
@@ -634,6 +634,22 @@ pub async fn assert_records_equal_chain(
     assert!(trades.iter().all(|t| t.gas_fee.is_some()));
     // Every cell alternates buy, sell, buy… in chain order.
     let orders = store.list_orders(Some(id), None).await.unwrap();
+    // Every transaction stays joined to the order it serves, across any number of restarts.
+    for t in txs.iter().filter(|t| t.purpose == "swap") {
+        let reference = t.reference.as_deref().expect("a swap names its order");
+        assert!(
+            orders.iter().any(|o| o.client_order_id == reference),
+            "swap {} names {reference}, which no order row has",
+            t.tx_hash
+        );
+    }
+    // Every order keeps its real creation time.
+    let undated: Vec<_> = orders
+        .iter()
+        .filter(|o| o.created_at <= 0 || o.updated_at <= 0)
+        .map(|o| &o.client_order_id)
+        .collect();
+    assert!(undated.is_empty(), "orders stamped 0: {undated:?}");
     let mut by_nonce: Vec<_> = trades.iter().collect();
     let nonce_of = |hash: &str| swaps.iter().find(|s| s.tx_hash == hash).unwrap().nonce;
     by_nonce.sort_by_key(|t| nonce_of(t.tx_hash.as_deref().unwrap()));

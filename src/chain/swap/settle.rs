@@ -158,7 +158,7 @@ impl Swapper {
             .record_signed_tx(
                 &SignedTx {
                     chain_id: self.client.chain_id(),
-                    wallet: self.address.to_string(),
+                    wallet: self.address,
                     nonce: original.nonce,
                     tx_hash: hash.to_string(),
                     raw_tx: format!("0x{}", alloy::hex::encode(&raw)),
@@ -179,7 +179,18 @@ impl Swapper {
             .broadcast(&raw, speed_up && original.purpose == "swap")
             .await
         {
-            // Refused or unanswered, it stays a candidate: it can only ever take this nonce.
+            if crate::chain::failover::surely_not_delivered(&e) {
+                // It reached no node: on record as never sent, and the next replacement is
+                // priced from the candidates that may be out there, not from this one.
+                let outcome = TxOutcome {
+                    status: "rejected",
+                    error: Some(format!("not delivered: {e}")),
+                    ..TxOutcome::default()
+                };
+                self.record_until_done(id, &outcome).await;
+                return Err(SwapError::Chain(rpc("eth_sendRawTransaction", e)));
+            }
+            // Unanswered, it stays a candidate: it can only ever take this nonce.
             tracing::warn!(tx_hash = %hash, error = %e, "replacement broadcast answered with an error");
         }
         self.record_until_done(

@@ -9,7 +9,7 @@ use crate::strategy::params::{all_of, ParamError, ParamReader};
 pub const MIN_GRID_COUNT: i64 = 2;
 pub const MAX_GRID_COUNT: i64 = 500;
 /// 10 %: anything above is almost certainly a typo (bps vs percent) and would lose on every cell.
-pub const MAX_FEE_BPS: i64 = 1000;
+pub const MAX_FEE_BPS: i64 = crate::config::MAX_FEE_BPS;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
