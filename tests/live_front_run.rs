@@ -236,5 +236,34 @@ async fn front_run(kind: &'static str) {
     let books = testchain::assert_records_equal_chain(&store, &client, &pool, me, id, before).await;
     assert_eq!(books.trades as i64, fills);
     assert_eq!(books.reverted, reverted.len());
+    // Net of gas counts every swap's gas, the reverted ones' too.
+    let paid: rust_decimal::Decimal = store
+        .chain_txs_of(56, me)
+        .await
+        .unwrap()
+        .iter()
+        .filter(|t| t.purpose == "swap")
+        .filter_map(|t| t.fee_bnb.as_deref())
+        .map(|f| f.parse::<rust_decimal::Decimal>().unwrap())
+        .sum();
+    let state: serde_json::Value = serde_json::from_str(
+        store
+            .get_strategy(&bsc_bot::store::StrategyRef::Id(id))
+            .await
+            .unwrap()
+            .state
+            .as_deref()
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        state["ledger"]["gas_bnb"]
+            .as_str()
+            .unwrap()
+            .parse::<rust_decimal::Decimal>()
+            .unwrap(),
+        paid,
+        "the ledger's gas is every swap's, reverted ones included"
+    );
     store.close().await;
 }

@@ -603,6 +603,19 @@ impl<R: Recorder, V: Venue> Engine<R, V> {
                     .order_accepted(strategy, id, &reference, ts_us);
                 flight.reference = Some(reference);
             }
+            VenueReport::GasPaid {
+                gas_bnb, bnb_price, ..
+            } => {
+                // Gas a swap paid for nothing (it reverted): the strategy paid it all the same.
+                let Some(flight) = self.in_flight.get(&id) else {
+                    return;
+                };
+                let ledger = &mut self.slots[flight.order.strategy].ledger;
+                ledger.gas_bnb += gas_bnb;
+                if let Some(p) = bnb_price {
+                    ledger.gas += gas_bnb * p;
+                }
+            }
             VenueReport::Filled(mut fill) => {
                 let Some(flight) = self.release(id) else {
                     return;

@@ -235,8 +235,25 @@ impl DexExecutor {
                 VenueReport::Filled(fill)
             }
             Ok(SwapResult::Failed {
-                reason, retryable, ..
-            }) => failed(reason, retryable),
+                reason,
+                retryable,
+                fee_bnb,
+                ..
+            }) => {
+                if fee_bnb > Decimal::ZERO {
+                    let bnb_price = self.swapper.bnb_price(pool, job.market).await;
+                    let _ = self
+                        .reports
+                        .send(VenueReport::GasPaid {
+                            order_id,
+                            gas_bnb: fee_bnb,
+                            bnb_price,
+                            ts_us: now_us(),
+                        })
+                        .await;
+                }
+                failed(reason, retryable)
+            }
             Err(e) => failed(format!("swap not completed: {e}"), true),
         }
     }

@@ -70,6 +70,14 @@ pub enum VenueReport {
     },
     /// The order executed; the amounts are what really moved (within the order's bounds).
     Filled(Fill),
+    /// A transaction for the order paid gas without filling it (a swap that reverted): its gas
+    /// in BNB, and BNB's price in quote when it settled (the order's ledger books it as gas).
+    GasPaid {
+        order_id: OrderId,
+        gas_bnb: Decimal,
+        bnb_price: Option<Decimal>,
+        ts_us: i64,
+    },
     /// The order did not execute. `retryable`: the same order may succeed later (a timeout, a
     /// price that moved past the slippage bound); otherwise it never will (a revert, a refusal).
     Failed {
@@ -85,6 +93,7 @@ impl VenueReport {
         match self {
             VenueReport::Accepted { order_id, .. }
             | VenueReport::Replaced { order_id, .. }
+            | VenueReport::GasPaid { order_id, .. }
             | VenueReport::Failed { order_id, .. } => *order_id,
             VenueReport::Filled(f) => f.order_id,
         }
@@ -94,6 +103,7 @@ impl VenueReport {
         match self {
             VenueReport::Accepted { .. } => "accepted",
             VenueReport::Replaced { .. } => "replaced",
+            VenueReport::GasPaid { .. } => "gas_paid",
             VenueReport::Filled(_) => "filled",
             VenueReport::Failed { .. } => "failed",
         }
