@@ -17,7 +17,7 @@ use tokio::sync::broadcast;
 use tokio_tungstenite::tungstenite::Message;
 
 const BIN: &str = env!("CARGO_BIN_EXE_bsc-bot");
-const TOKEN: &str = "bench-token";
+const TOKEN: &str = "bench-token-0123456789abcdef";
 
 fn capture_prices() -> Vec<String> {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))

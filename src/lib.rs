@@ -15,6 +15,7 @@ pub mod engine;
 pub mod failpoint;
 pub mod funds;
 pub mod market;
+pub mod private_files;
 pub mod risk;
 pub mod store;
 pub mod strategy;

@@ -4,6 +4,9 @@ use bsc_bot::cli::{self, Cli, CliError};
 use clap::Parser;
 
 fn main() {
+    // Everything the bot creates (database, its WAL, logs, backups, exports, keystores) is the
+    // operator's alone: files 0600, folders 0700, whatever umask the shell had.
+    rustix::process::umask(rustix::fs::Mode::from_raw_mode(0o077));
     // Output piped into `head` (or any reader that stops early) ends the command quietly, as it
     // does for other Unix tools, instead of a panic with exit 101.
     let default_hook = std::panic::take_hook();

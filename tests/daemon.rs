@@ -478,8 +478,15 @@ async fn api_auth_rate_limit_and_validation() {
         .await
         .unwrap();
     assert_eq!(r.status().as_u16(), 404);
-    // Unknown routes and methods answer with the same JSON error envelope.
+    // Unknown routes and methods, and parameters axum cannot read, answer with the same JSON
+    // error envelope.
     for (method, path, code) in [
+        (
+            reqwest::Method::GET,
+            "/api/v1/trading/history?limit=1&limit=2",
+            400,
+        ),
+        (reqwest::Method::GET, "/api/v1/strategies/%FF", 400),
         (reqwest::Method::GET, "/api/v1/nope", 404),
         (reqwest::Method::GET, "/nope", 404),
         (reqwest::Method::DELETE, "/api/v1/strategies", 405),
@@ -717,6 +724,123 @@ async fn a_feed_nobody_needs_is_healthy_and_a_failing_one_says_why() {
             .starts_with("not needed"),
         "{health}"
     );
+}
+
+/// Clients that send half a request, drip a header line every few hundred milliseconds, or open
+/// more connections than allowed are closed, while the daemon goes on trading and health stays
+/// ok.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_and_greedy_clients_are_closed_while_trading_goes_on() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let db = TestDb::new("sqlite").await;
+    let ex = std::sync::Arc::new(FakeBinance::start().await);
+    let config = write_config(&db, &ex.url, "");
+    db.run(&[
+        "--config", &config, "strategy", "create", "-t", "grid", "-s", "BTC/USDT", "-n", "s", "-p",
+        PARAMS,
+    ])
+    .ok();
+    let d = RunningDaemon::start_with_env(
+        &db,
+        &config,
+        &[],
+        &[
+            ("BSC_BOT_API_REQUEST_HEAD_TIMEOUT_MS", "1000"),
+            ("BSC_BOT_API_MAX_CONNECTIONS_PER_CLIENT", "60"),
+        ],
+    )
+    .await;
+    assert!(ex.wait_connections(0, Duration::from_secs(5)).await);
+    let frames = capture_frames(3_000);
+    let feeder = {
+        let frames = frames.clone();
+        let ex = ex.clone();
+        tokio::spawn(async move {
+            for f in &frames {
+                ex.send(Cmd::Text(restamp(f, now_ms())));
+                tokio::time::sleep(Duration::from_millis(2)).await;
+            }
+        })
+    };
+    let addr = d.api.clone();
+    // 40 half-open requests and 10 that drip a header line every 300 ms.
+    let mut half = Vec::new();
+    for _ in 0..40 {
+        let mut s = tokio::net::TcpStream::connect(&addr).await.unwrap();
+        s.write_all(b"GET /api/health HTTP/1.1\r\nHost: x\r\n")
+            .await
+            .unwrap();
+        half.push(s);
+    }
+    let dripping: Vec<_> = (0..10)
+        .map(|_| {
+            let addr = addr.clone();
+            tokio::spawn(async move {
+                let mut s = tokio::net::TcpStream::connect(&addr).await.unwrap();
+                s.write_all(b"GET /api/health HTTP/1.1\r\n").await.unwrap();
+                let started = std::time::Instant::now();
+                for n in 0..40 {
+                    tokio::time::sleep(Duration::from_millis(300)).await;
+                    if s.write_all(format!("X-Drip-{n}: 1\r\n").as_bytes())
+                        .await
+                        .is_err()
+                    {
+                        return started.elapsed();
+                    }
+                    let mut byte = [0u8; 1];
+                    match tokio::time::timeout(Duration::from_millis(1), s.read(&mut byte)).await {
+                        Ok(Ok(_)) | Ok(Err(_)) => return started.elapsed(),
+                        Err(_) => {}
+                    }
+                }
+                started.elapsed()
+            })
+        })
+        .collect();
+    // Meanwhile health answers at once and is ok.
+    let (_, health) = d.get("/api/health").await;
+    assert_eq!(health["status"], "ok", "{health}");
+    // Half-open connections are closed by the head timeout (1 s).
+    tokio::time::sleep(Duration::from_millis(1800)).await;
+    for (i, s) in half.iter_mut().enumerate() {
+        let mut buf = [0u8; 256];
+        let read = tokio::time::timeout(Duration::from_millis(500), s.read(&mut buf)).await;
+        assert!(
+            matches!(read, Ok(Ok(_)) | Ok(Err(_))),
+            "half-open connection {i} still open after the head timeout"
+        );
+    }
+    for task in dripping {
+        let held = task.await.unwrap();
+        assert!(
+            held < Duration::from_secs(4),
+            "a dripping client was held {held:?} (40 lines at 300 ms would be 12 s)"
+        );
+    }
+    // Over the per-client cap, new connections are closed at once.
+    let mut idle = Vec::new();
+    for _ in 0..60 {
+        idle.push(tokio::net::TcpStream::connect(&addr).await.unwrap());
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let mut extra = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    let _ = extra
+        .write_all(b"GET /api/health HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await;
+    let mut buf = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(2), extra.read_to_end(&mut buf)).await;
+    assert!(
+        buf.is_empty(),
+        "the 61st connection got an answer: {}",
+        String::from_utf8_lossy(&buf)
+    );
+    drop(idle);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    feeder.await.unwrap();
+    // Trading went on, and health with it.
+    let (_, health) = d.get("/api/health").await;
+    assert_eq!(health["status"], "ok", "{health}");
+    assert!(trade_count(&db).await > 0, "the grid traded meanwhile");
 }
 
 /// Runbook parity: `log.file` — the daemon logs to a daily file as well as stderr.

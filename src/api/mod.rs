@@ -5,6 +5,7 @@
 //! token-bucket rate limit; bad input is a 400 with a JSON error, internals are logged, not returned.
 
 pub mod metrics;
+pub mod serve;
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::Ordering;
@@ -76,6 +77,20 @@ impl From<StoreError> for ApiError {
             StoreError::NotFound(what) => ApiError::NotFound(format!("{what} not found")),
             other => ApiError::Internal(other.to_string()),
         }
+    }
+}
+
+/// A query string or path parameter the route cannot read: a 400 in the JSON envelope, as
+/// every other error (axum's own rejections are plain text).
+impl From<axum::extract::rejection::QueryRejection> for ApiError {
+    fn from(e: axum::extract::rejection::QueryRejection) -> Self {
+        ApiError::BadRequest(e.body_text())
+    }
+}
+
+impl From<axum::extract::rejection::PathRejection> for ApiError {
+    fn from(e: axum::extract::rejection::PathRejection) -> Self {
+        ApiError::BadRequest(e.body_text())
     }
 }
 
@@ -460,8 +475,9 @@ struct HistoryQuery {
 
 async fn history(
     State(st): State<ApiState>,
-    Query(q): Query<HistoryQuery>,
+    q: Result<Query<HistoryQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
+    let Query(q) = q?;
     let limit = match q.limit.as_deref() {
         None => 100,
         Some(t) => t
@@ -497,8 +513,9 @@ async fn strategies(State(st): State<ApiState>) -> Result<Json<serde_json::Value
 
 async fn strategy(
     State(st): State<ApiState>,
-    Path(id): Path<String>,
+    id: Result<Path<String>, axum::extract::rejection::PathRejection>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
+    let Path(id) = id?;
     let id: i64 = id
         .parse()
         .map_err(|_| ApiError::BadRequest(format!("strategy id {id:?}: expected an integer")))?;

@@ -256,7 +256,7 @@ async fn fetch(
         return Ok(None);
     };
     let zip_tmp = dir.join(format!(".{}.zip.part", file.csv_name));
-    let mut out = std::fs::File::create(&zip_tmp).map_err(|e| io_err(&zip_tmp, e))?;
+    let mut out = new_part(&zip_tmp)?;
     let mut hasher = Sha256::new();
     let mut bytes = 0u64;
     while let Some(chunk) = resp.chunk().await.map_err(|e| DownloadError::Http {
@@ -315,9 +315,34 @@ fn extract_single_csv(zip_path: &Path, csv_path: &Path) -> Result<(), DownloadEr
     let mut entry = archive
         .by_index(index)
         .map_err(|e| DownloadError::Archive(format!("{}: {e}", zip_path.display())))?;
-    let mut out = std::fs::File::create(csv_path).map_err(|e| io_err(csv_path, e))?;
-    std::io::copy(&mut entry, &mut out).map_err(|e| io_err(csv_path, e))?;
+    let zipped = std::fs::metadata(zip_path).map(|m| m.len()).unwrap_or(0);
+    let limit = zipped.saturating_mul(MAX_INFLATION).max(MIN_INFLATED_LIMIT);
+    let mut out = new_part(csv_path)?;
+    let copied = std::io::copy(&mut std::io::Read::take(&mut entry, limit + 1), &mut out)
+        .map_err(|e| io_err(csv_path, e))?;
+    if copied > limit {
+        drop(out);
+        let _ = std::fs::remove_file(csv_path);
+        return Err(DownloadError::Archive(format!(
+            "{}: inflates past {limit} bytes ({MAX_INFLATION} times its {zipped}): not a market \
+             data archive",
+            zip_path.display()
+        )));
+    }
     out.flush().map_err(|e| io_err(csv_path, e))
+}
+
+/// A CSV compresses 5-15 times; an archive that inflates past this many times its size is a
+/// zip bomb, refused before it fills the disk.
+const MAX_INFLATION: u64 = 100;
+/// Small archives may inflate up to this whatever their ratio.
+const MIN_INFLATED_LIMIT: u64 = 64 << 20;
+
+/// A download's scratch file: whatever a crashed run (or anyone) left at its name goes (a link
+/// itself, never its target), then a new private file.
+fn new_part(path: &Path) -> Result<std::fs::File, DownloadError> {
+    let _ = std::fs::remove_file(path);
+    crate::private_files::create_new(path).map_err(|e| io_err(path, e))
 }
 
 /// Run a download; `progress` hears of each file.
@@ -326,7 +351,7 @@ pub async fn download(
     progress: &mut dyn FnMut(DownloadEvent<'_>),
 ) -> Result<DownloadReport, DownloadError> {
     let dir = req.dest_dir();
-    std::fs::create_dir_all(&dir).map_err(|e| io_err(&dir, e))?;
+    crate::private_files::create_private_dirs(&dir).map_err(|e| io_err(&dir, e))?;
     let client = reqwest::Client::builder()
         .connect_timeout(Duration::from_secs(10))
         .timeout(Duration::from_secs(600))

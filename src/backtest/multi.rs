@@ -83,8 +83,8 @@ impl GridRun {
             Some(d) => {
                 let p = d.join("fills.csv");
                 Some(
-                    std::fs::File::create(&p)
-                        .map_err(|e| BacktestError::Io(format!("{}: {e}", p.display())))?,
+                    crate::private_files::create_new(&p)
+                        .map_err(|e| BacktestError::Io(e.to_string()))?,
                 )
             }
             None => None,
@@ -271,8 +271,8 @@ fn write_chart(
             subtitle: &subtitle,
         },
     );
-    std::fs::write(&path, svg)
-        .map_err(|e| BacktestError::Io(format!("{}: {e}", path.display())))?;
+    crate::private_files::replace(&path, svg.as_bytes())
+        .map_err(|e| BacktestError::Io(e.to_string()))?;
     Ok(path)
 }
 

@@ -495,8 +495,14 @@ pub(crate) fn staging_dir(out_root: &Path, n: usize) -> Result<PathBuf, CliError
         std::process::id(),
         wall_clock_ms()
     ));
-    std::fs::create_dir_all(&staging)
-        .map_err(|e| CliError::runtime(format!("cannot create {}: {e}", staging.display())))?;
+    let cannot = |e: &dyn std::fmt::Display| {
+        CliError::runtime(format!("cannot create {}: {e}", staging.display()))
+    };
+    crate::private_files::private_dir(out_root).map_err(|e| cannot(&e))?;
+    // Created by this call and no other (a folder or link already there is refused), 0700.
+    std::os::unix::fs::DirBuilderExt::mode(&mut std::fs::DirBuilder::new(), 0o700)
+        .create(&staging)
+        .map_err(|e| cannot(&e))?;
     Ok(staging)
 }
 
@@ -566,7 +572,16 @@ pub(crate) async fn store_outcome(
         )
         .await?;
     let final_dir = out_root.join(id.to_string());
-    let _ = std::fs::remove_dir_all(&final_dir);
+    // Whatever is at the new id's name (a leftover, or a link) goes itself; never its target.
+    match std::fs::symlink_metadata(&final_dir) {
+        Ok(m) if m.is_dir() => {
+            let _ = std::fs::remove_dir_all(&final_dir);
+        }
+        Ok(_) => {
+            let _ = std::fs::remove_file(&final_dir);
+        }
+        Err(_) => {}
+    }
     std::fs::rename(staging, &final_dir).map_err(|e| {
         CliError::runtime(format!(
             "cannot move backtest output to {}: {e}",

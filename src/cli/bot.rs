@@ -51,6 +51,16 @@ pub async fn run(cmd: BotCommand, ctx: &Context) -> Result<(), CliError> {
 }
 
 async fn start(a: StartArgs, ctx: &Context) -> Result<(), CliError> {
+    // A raw key in a long-running process's environment is readable from /proc and inherited by
+    // every child: the daemon unlocks keystores instead, and only `wallet import` reads the key.
+    if std::env::var_os("BSC_BOT_PRIVATE_KEY").is_some() {
+        return Err(CliError::invalid(
+            "BSC_BOT_PRIVATE_KEY is set: the daemon never reads a raw key (it stays in the \
+             process's environment, readable from /proc). Import it once with \
+             `bsc-bot wallet import --name NAME`, unset it, and start with \
+             BSC_BOT_KEYSTORE_PASSWORD",
+        ));
+    }
     let opts = DaemonOptions {
         no_strategies: a.no_strategies,
         no_funds: a.no_funds || a.market_only,

@@ -33,6 +33,10 @@ fn check(ctx: &Context) -> Result<(), CliError> {
     if !shown.chain.private_tx_url.is_empty() {
         shown.chain.private_tx_url = redact_rpc(&shown.chain.private_tx_url);
     }
+    // A webhook's URL is its secret (Slack's and Telegram's carry the token in the path).
+    if !shown.alerts.webhook_url.is_empty() {
+        shown.alerts.webhook_url = redact_rpc(&shown.alerts.webhook_url);
+    }
     let source = match &ctx.source {
         ConfigSource::File(p) => p.display().to_string(),
         ConfigSource::Defaults => "embedded defaults (no config file)".to_string(),

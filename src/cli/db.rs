@@ -102,27 +102,38 @@ async fn backup(args: BackupArgs, ctx: &Context) -> Result<(), CliError> {
         .out
         .clone()
         .unwrap_or_else(|| ctx.config.base_dir.join("backups"));
-    std::fs::create_dir_all(&dir).map_err(|e| io(format!("{}: {e}", dir.display())))?;
+    // Backups hold the whole trading history: a folder of the operator's own, 0700.
+    crate::private_files::private_dir(&dir).map_err(io)?;
     let now = wall_clock_ms();
     let stamp = chrono::DateTime::from_timestamp_millis(now)
         .unwrap_or_default()
         .format("%Y%m%d-%H%M%S%.3f")
         .to_string();
+    // Made in a fresh private folder inside, then moved to its name without replacing anything:
+    // a link planted at the predictable name is refused, never written through.
+    let scratch = tempfile::Builder::new()
+        .prefix(".backup-")
+        .tempdir_in(&dir)
+        .map_err(|e| io(format!("{}: {e}", dir.display())))?;
     let (file, counts, version) = match store.backend() {
         Backend::Sqlite => {
             let file = dir.join(format!("bsc-bot-{stamp}.sqlite"));
-            store.vacuum_into(&file).await?;
-            let (integrity, version, counts) = inspect_sqlite(&file).await?;
+            let made = scratch.path().join("backup.sqlite");
+            store.vacuum_into(&made).await?;
+            let (integrity, version, counts) = inspect_sqlite(&made).await?;
             if integrity != "ok" {
                 return Err(io(format!(
                     "the backup failed its integrity check: {integrity}"
                 )));
             }
+            crate::private_files::rename_new(&made, &file).map_err(io)?;
             (file, counts, version)
         }
         Backend::Postgres => {
             let file = dir.join(format!("bsc-bot-{stamp}.dump"));
-            let (counts, version) = store.pg_dump(&url(ctx), &file).await?;
+            let made = scratch.path().join("backup.dump");
+            let (counts, version) = store.pg_dump(&url(ctx), &made).await?;
+            crate::private_files::rename_new(&made, &file).map_err(io)?;
             (file, counts, version)
         }
     };
@@ -143,7 +154,7 @@ async fn backup(args: BackupArgs, ctx: &Context) -> Result<(), CliError> {
         bsc_bot_version: env!("CARGO_PKG_VERSION").into(),
     };
     let text = serde_json::to_string_pretty(&manifest).map_err(io)?;
-    std::fs::write(Manifest::path_of(&file), text).map_err(io)?;
+    crate::private_files::write_new(&Manifest::path_of(&file), text.as_bytes()).map_err(io)?;
     let pruned =
         if args.keep_daily.is_some() || args.keep_weekly.is_some() || args.keep_monthly.is_some() {
             apply_retention(
@@ -310,15 +321,29 @@ async fn restore(file: &Path, ctx: &Context) -> Result<(), CliError> {
                 let store = ctx.open_store().await?;
                 refuse_if_running(&store).await?;
                 let copy = target.with_extension(format!("pre-restore-{now}.sqlite"));
-                store.vacuum_into(&copy).await?;
+                let beside = target.parent().unwrap_or(Path::new("."));
+                let scratch = tempfile::Builder::new()
+                    .prefix(".pre-restore-")
+                    .tempdir_in(beside)
+                    .map_err(io)?;
+                let made = scratch.path().join("pre-restore.sqlite");
+                store.vacuum_into(&made).await?;
                 store.close().await;
+                crate::private_files::rename_new(&made, &copy).map_err(io)?;
                 kept = Some(copy);
             }
             if let Some(parent) = target.parent() {
-                std::fs::create_dir_all(parent).map_err(io)?;
+                crate::private_files::create_private_dirs(parent).map_err(io)?;
             }
             let staging = target.with_extension("restoring");
-            std::fs::copy(file, &staging).map_err(io)?;
+            // A leftover (or a link planted there) goes; the copy is a new private file.
+            let _ = std::fs::remove_file(&staging);
+            {
+                let mut from = std::fs::File::open(file).map_err(io)?;
+                let mut to = crate::private_files::create_new(&staging).map_err(io)?;
+                std::io::copy(&mut from, &mut to).map_err(io)?;
+                to.sync_all().map_err(io)?;
+            }
             for suffix in ["-wal", "-shm"] {
                 let mut side = target.as_os_str().to_owned();
                 side.push(suffix);
@@ -353,8 +378,14 @@ async fn restore(file: &Path, ctx: &Context) -> Result<(), CliError> {
             refuse_if_running(&store).await?;
             let dir = file.parent().unwrap_or(Path::new("."));
             let copy = dir.join(format!("pre-restore-{now}.dump"));
-            store.pg_dump(&url(ctx), &copy).await?;
+            let scratch = tempfile::Builder::new()
+                .prefix(".pre-restore-")
+                .tempdir_in(dir)
+                .map_err(io)?;
+            let made = scratch.path().join("pre-restore.dump");
+            store.pg_dump(&url(ctx), &made).await?;
             store.close().await;
+            crate::private_files::rename_new(&made, &copy).map_err(io)?;
             let out = std::process::Command::new("pg_restore")
                 .args([
                     "--clean",

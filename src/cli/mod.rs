@@ -145,7 +145,11 @@ fn init_logging(cli: &Cli, ctx: &Context) {
             .file_name()
             .map(|n| n.to_string_lossy().to_string())
             .unwrap_or_else(|| "bsc-bot.log".into());
-        let appender = std::fs::create_dir_all(&dir).ok().and_then(|_| {
+        // The log folder is the operator's alone (0700, never a link): no one else can plant a
+        // link at the next day's file name there.
+        let folder = crate::private_files::private_dir(&dir)
+            .map_err(|e| eprintln!("log.file: {e}; logging to stderr only"));
+        let appender = folder.ok().and_then(|_| {
             tracing_appender::rolling::Builder::new()
                 .rotation(tracing_appender::rolling::Rotation::DAILY)
                 .filename_prefix(prefix)

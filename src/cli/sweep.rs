@@ -247,12 +247,12 @@ fn write_reports(
     heat_keys: &Option<(Vary, Vary)>,
     spec: &BacktestSpec,
 ) -> Result<Written, CliError> {
-    std::fs::create_dir_all(dir)
+    crate::private_files::private_dir(dir)
         .map_err(|e| CliError::runtime(format!("cannot create {}: {e}", dir.display())))?;
     let write = |name: &str, text: &str| {
         let path = dir.join(name);
-        std::fs::write(&path, text)
-            .map_err(|e| CliError::runtime(format!("cannot write {}: {e}", path.display())))?;
+        crate::private_files::replace(&path, text.as_bytes())
+            .map_err(|e| CliError::runtime(format!("cannot write: {e}")))?;
         Ok::<PathBuf, CliError>(path)
     };
     let csv = write("rows.csv", &rows_csv(varies, &outcome.rows))?;

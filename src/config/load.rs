@@ -445,6 +445,26 @@ fn validate(config: &Config) -> Result<(), ConfigError> {
             expected: "IP:PORT such as \"127.0.0.1:10001\"".into(),
         });
     }
+    if !(100..=300_000).contains(&config.api.request_head_timeout_ms) {
+        errors.push(ConfigError::Invalid {
+            key: "api.request_head_timeout_ms".into(),
+            value: config.api.request_head_timeout_ms.to_string(),
+            expected: "milliseconds in 100..=300000".into(),
+        });
+    }
+    if config.api.max_connections_per_client == 0
+        || config.api.max_connections < config.api.max_connections_per_client
+        || config.api.max_connections > 10_000
+    {
+        errors.push(ConfigError::Invalid {
+            key: "api.max_connections".into(),
+            value: format!(
+                "{} (per client {})",
+                config.api.max_connections, config.api.max_connections_per_client
+            ),
+            expected: "1 <= max_connections_per_client <= max_connections <= 10000".into(),
+        });
+    }
     if config.api.rate_limit_per_sec == 0 {
         errors.push(ConfigError::Invalid {
             key: "api.rate_limit_per_sec".into(),

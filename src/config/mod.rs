@@ -150,6 +150,13 @@ pub struct ApiConfig {
     /// Requests per second per client address (token bucket), and the burst above it.
     pub rate_limit_per_sec: u32,
     pub rate_limit_burst: u32,
+    /// A connection that has not sent a whole request head this long after it opened (or after
+    /// its last answer, kept alive) is closed: half-sent or dripping requests hold nothing.
+    pub request_head_timeout_ms: u64,
+    /// Open connections allowed per client address, and in all: beyond, new ones are closed at
+    /// once, so no local process can take the daemon's file descriptors.
+    pub max_connections_per_client: usize,
+    pub max_connections: usize,
 }
 
 impl Default for ApiConfig {
@@ -159,6 +166,9 @@ impl Default for ApiConfig {
             token_file: "data/api-token".to_string(),
             rate_limit_per_sec: 20,
             rate_limit_burst: 40,
+            request_head_timeout_ms: 10_000,
+            max_connections_per_client: 32,
+            max_connections: 256,
         }
     }
 }

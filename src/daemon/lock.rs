@@ -4,6 +4,7 @@
 
 use sqlx::pool::PoolConnection;
 use sqlx::Any;
+use std::os::unix::fs::OpenOptionsExt;
 
 use crate::config::sqlite_path;
 use crate::store::{Backend, Store};
@@ -46,6 +47,7 @@ pub async fn acquire(store: &Store, url: &str) -> Result<DaemonLock, LockError> 
                 .create(true)
                 .truncate(false)
                 .write(true)
+                .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
                 .open(&lock_path)
                 .map_err(|e| LockError::Failed(format!("{lock_path}: {e}")))?;
             match file.try_lock() {

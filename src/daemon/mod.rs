@@ -381,8 +381,7 @@ pub async fn run(config: Config, opts: DaemonOptions) -> Result<(), DaemonError>
     let url = config.database.resolved_url(&config.base_dir);
     let store = Store::open(&url, &config.database).await?;
     let lock = lock::acquire(&store, &url).await?;
-    let token = token::load_or_create_token(&config)
-        .map_err(|e| DaemonError::Io(format!("api token: {e}")))?;
+    let token = token::load_or_create_token(&config).map_err(|e| DaemonError::Io(e.to_string()))?;
     let metrics = Arc::new(Metrics::default());
     let feed = Arc::new(FeedState::default());
     let alerter = alerts::start(&config.alerts, metrics.clone());
@@ -825,19 +824,16 @@ pub async fn run(config: Config, opts: DaemonOptions) -> Result<(), DaemonError>
         registry: registry.clone(),
         chain: Default::default(),
     };
-    let mut api_shutdown = shutdown_rx.clone();
-    let app = api::router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
-    let api_task = tokio::spawn(async move {
-        let graceful = async move {
-            let _ = api_shutdown.wait_for(|s| *s).await;
-        };
-        if let Err(e) = axum::serve(listener, app)
-            .with_graceful_shutdown(graceful)
-            .await
-        {
-            tracing::error!(error = %e, "api server failed");
-        }
-    });
+    let api_task = tokio::spawn(api::serve::serve(
+        listener,
+        api::router(state),
+        api::serve::ServeLimits {
+            head_timeout: Duration::from_millis(config.api.request_head_timeout_ms),
+            per_client: config.api.max_connections_per_client,
+            total: config.api.max_connections,
+        },
+        shutdown_rx.clone(),
+    ));
 
     alerter.raise(
         "daemon_started",

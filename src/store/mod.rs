@@ -18,6 +18,7 @@ pub mod paper;
 pub mod recovery;
 pub mod strategies;
 
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 use std::time::Duration;
 
@@ -137,6 +138,7 @@ impl Store {
                             .create(true)
                             .truncate(false)
                             .write(true)
+                            .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
                             .open(&path)
                             .map_err(|e| StoreError::Io(format!("{path}: {e}")))?;
                         file.lock()
@@ -204,8 +206,14 @@ fn prepare_sqlite_url(url: &str) -> Result<String, StoreError> {
             .parent()
             .filter(|p| !p.as_os_str().is_empty())
         {
-            std::fs::create_dir_all(parent)
-                .map_err(|e| StoreError::Io(format!("create {}: {e}", parent.display())))?;
+            crate::private_files::create_private_dirs(parent)
+                .map_err(|e| StoreError::Io(format!("create {e}")))?;
+        }
+        // The trading history is the operator's alone: a database (and its WAL) made before the
+        // bot set its umask is made 0600.
+        for suffix in ["", "-wal", "-shm"] {
+            crate::private_files::tighten_file(Path::new(&format!("{path}{suffix}")))
+                .map_err(|e| StoreError::Io(e.to_string()))?;
         }
         // A file that is not SQLite is refused at once, instead of by a pool retrying for seconds.
         if let Ok(mut f) = std::fs::File::open(path) {

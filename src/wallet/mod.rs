@@ -124,46 +124,58 @@ impl Keystore {
         if password.chars().count() < MIN_PASSWORD_LEN {
             return Err(WalletError::WeakPassword);
         }
-        if path.exists() {
+        if std::fs::symlink_metadata(&path).is_ok() {
+            crate::private_files::refuse_link(&path).map_err(|e| io(&path, e))?;
             return Err(WalletError::Exists(name.to_string()));
         }
         self.create_dir()?;
-        // Written in a private scratch folder, then moved into place: the file is never
-        // readable by others, not even for a moment, and never half-written under its name.
-        let scratch = self.dir.join(format!(".new-{}", std::process::id()));
-        private_dir(&scratch)?;
+        // Written in a private scratch folder (a fresh random name, made 0700 by the one call
+        // that creates it: nothing planted there beforehand can be used), then moved into place
+        // without replacing anything: the file is never readable by others, not even for a
+        // moment, and never half-written under its name.
+        let scratch = tempfile::Builder::new()
+            .prefix(".new-")
+            .tempdir_in(&self.dir)
+            .map_err(|e| io(&self.dir, e))?;
         let file_name = format!("{name}.json");
-        let written = eth_keystore::encrypt_key(
-            &scratch,
+        eth_keystore::encrypt_key(
+            scratch.path(),
             &mut rand::thread_rng(),
             signer.to_bytes(),
             password,
             Some(&file_name),
         )
-        .map_err(|e| io(&scratch, e));
-        let moved = written.and_then(|_| {
-            let tmp = scratch.join(&file_name);
-            set_mode(&tmp, 0o600)?;
-            // Refuses to replace a wallet created meanwhile (hard link, then unlink).
-            std::fs::hard_link(&tmp, &path).map_err(|e| match e.kind() {
-                std::io::ErrorKind::AlreadyExists => WalletError::Exists(name.to_string()),
-                _ => io(&path, e),
-            })
-        });
-        let _ = std::fs::remove_dir_all(&scratch);
-        moved?;
+        .map_err(|e| io(scratch.path(), e))?;
+        let tmp = scratch.path().join(&file_name);
+        set_mode(&tmp, 0o600)?;
+        // Refuses to replace a wallet created meanwhile, or a link planted at its name.
+        crate::private_files::rename_new(&tmp, &path).map_err(|e| match e {
+            crate::private_files::PrivateFileError::Exists { .. } => {
+                WalletError::Exists(name.to_string())
+            }
+            other => io(&path, other),
+        })?;
         Ok(signer.address())
     }
 
+    /// The keystore folder: created 0700; refused when it is a link or another user's; its mode
+    /// made 0700 (and said so) when it was open to others.
     fn create_dir(&self) -> Result<(), WalletError> {
-        if !self.dir.exists() {
-            private_dir(&self.dir)?;
+        match crate::private_files::private_dir(&self.dir) {
+            Ok(Some(t)) => {
+                tracing::warn!(folder = %t.path, was = format!("{:o}", t.was), "the keystore folder was open to others; made 0700");
+                Ok(())
+            }
+            Ok(None) => Ok(()),
+            Err(e) => Err(io(&self.dir, e)),
         }
-        Ok(())
     }
 
     /// Every wallet, by name, with the address its keystore records (no password needed).
     pub fn list(&self) -> Result<Vec<WalletInfo>, WalletError> {
+        if std::fs::symlink_metadata(&self.dir).is_ok() {
+            self.create_dir()?;
+        }
         let entries = match std::fs::read_dir(&self.dir) {
             Ok(e) => e,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
@@ -195,6 +207,9 @@ impl Keystore {
         if !path.exists() {
             return Err(WalletError::NotFound(name.to_string()));
         }
+        // Keys come only from the operator's own folder and files, never through a link.
+        self.create_dir()?;
+        crate::private_files::refuse_link(&path).map_err(|e| io(&path, e))?;
         let secret = eth_keystore::decrypt_key(&path, password).map_err(|e| match e {
             eth_keystore::KeystoreError::MacMismatch => {
                 WalletError::WrongPassword(name.to_string())
@@ -220,11 +235,6 @@ fn recorded_address(path: &Path) -> Result<Address, WalletError> {
     format!("0x{hex}")
         .parse()
         .map_err(|_| io(path, "the recorded address is not an address"))
-}
-
-fn private_dir(dir: &Path) -> Result<(), WalletError> {
-    std::fs::create_dir_all(dir).map_err(|e| io(dir, e))?;
-    set_mode(dir, 0o700)
 }
 
 fn set_mode(path: &Path, mode: u32) -> Result<(), WalletError> {
@@ -279,6 +289,51 @@ mod tests {
         };
         assert_eq!(mode(&dir.path().join("keystore/hot-1.json")), 0o600);
         assert_eq!(mode(&dir.path().join("keystore")), 0o700);
+    }
+
+    #[test]
+    fn keystore_folders_and_files_never_follow_links_and_are_private() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let mode = |p: &Path| {
+            std::fs::symlink_metadata(p)
+                .map(|m| m.permissions().mode() & 0o777)
+                .unwrap_or(0)
+        };
+        // A folder that is there already, open to everyone: made 0700 before a key goes in.
+        let open = dir.path().join("open");
+        std::fs::create_dir(&open).unwrap();
+        std::fs::set_permissions(&open, std::fs::Permissions::from_mode(0o777)).unwrap();
+        Keystore::new(&open).generate("a", "password1").unwrap();
+        assert_eq!(mode(&open), 0o700);
+        // A keystore folder that is a link: refused, nothing written where it points.
+        let elsewhere = dir.path().join("elsewhere");
+        std::fs::create_dir(&elsewhere).unwrap();
+        let linked = dir.path().join("linked");
+        std::os::unix::fs::symlink(&elsewhere, &linked).unwrap();
+        let e = Keystore::new(&linked)
+            .generate("b", "password1")
+            .unwrap_err();
+        assert!(e.to_string().contains("symbolic link"), "{e}");
+        assert_eq!(std::fs::read_dir(&elsewhere).unwrap().count(), 0);
+        // The old predictable scratch name planted as a link: never used.
+        let trap = dir.path().join("trap");
+        std::fs::create_dir(&trap).unwrap();
+        std::os::unix::fs::symlink(&trap, open.join(format!(".new-{}", std::process::id())))
+            .unwrap();
+        Keystore::new(&open).generate("c", "password1").unwrap();
+        assert_eq!(
+            std::fs::read_dir(&trap).unwrap().count(),
+            0,
+            "nothing in the trap"
+        );
+        // A link planted at a wallet's file name: refused, its target untouched.
+        let victim = dir.path().join("victim");
+        std::fs::write(&victim, "theirs").unwrap();
+        std::os::unix::fs::symlink(&victim, open.join("d.json")).unwrap();
+        let e = Keystore::new(&open).generate("d", "password1").unwrap_err();
+        assert!(e.to_string().contains("symbolic link"), "{e}");
+        assert_eq!(std::fs::read_to_string(&victim).unwrap(), "theirs");
     }
 
     #[test]

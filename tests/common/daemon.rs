@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use super::TestDb;
 
-pub const TOKEN: &str = "test-token-0123456789";
+pub const TOKEN: &str = "test-token-0123456789abcdef";
 
 pub struct RunningDaemon {
     pub child: Child,
