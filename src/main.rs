@@ -57,6 +57,7 @@ fn fail(json: bool, e: &CliError) -> ! {
         let doc = serde_json::json!({"error": {"kind": e.kind(), "exit_code": e.exit_code, "message": e.message}});
         println!("{doc}");
     }
-    eprintln!("error: {}", e.message);
+    // Messages echo what came from outside (a parameter key, a reason): shown, never acted on.
+    eprintln!("error: {}", cli::output::shown_lines(&e.message));
     std::process::exit(e.exit_code);
 }

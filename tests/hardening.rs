@@ -220,3 +220,56 @@ async fn config_check_shows_a_webhook_by_host_only() {
         assert!(r.stdout.contains("hooks.example.com"), "{r:#?}");
     }
 }
+
+/// Reasons and messages from outside are shown with their control characters escaped (no
+/// cleared screen, no forged rows) in every text output, kept exact in JSON, and capped in
+/// length.
+#[tokio::test]
+async fn escape_sequences_in_reasons_are_shown_not_acted_on() {
+    let db = TestDb::new("sqlite").await;
+    let id = common::create_grid(&db, "esc").to_string();
+    let evil = "drill\u{1b}[2J\u{1b}[H\nkill switch not engaged\u{7}";
+    let raw = |text: &str| text.contains('\u{1b}') || text.contains('\u{7}');
+    let texts = [
+        db.run(&["strategy", "pause", &id, "--reason", evil]),
+        db.run(&["strategy", "status", &id]),
+        db.run(&["risk", "mode", "reducing", "--reason", evil]),
+        db.run(&["risk", "status"]),
+        db.run(&["risk", "events"]),
+        db.run(&["emergency", "stop-all", "--reason", evil]),
+        db.run(&["emergency", "status"]),
+        db.run(&["bot", "status"]),
+    ];
+    for r in &texts {
+        r.ok();
+        assert!(!raw(&r.stdout) && !raw(&r.stderr), "{r:#?}");
+    }
+    assert!(texts[1].stdout.contains("\\u{1b}[2J"), "{:#?}", texts[1]);
+    assert!(
+        !texts[6].stdout.contains("\nkill switch not engaged"),
+        "no forged row: {:#?}",
+        texts[6]
+    );
+    // JSON keeps the text exact.
+    let status = db.run(&["--json", "emergency", "status"]).ok().json();
+    assert_eq!(status["reason"], evil);
+    // A parameter key echoed in an error is escaped too.
+    let r = db.run(&[
+        "strategy",
+        "update",
+        &id,
+        "-p",
+        r#"{"bad\u001b[2Jkey":"1"}"#,
+    ]);
+    assert!(!raw(&r.stderr), "{r:#?}");
+    // Reasons are capped.
+    let long = "x".repeat(10_000);
+    db.run(&["emergency", "clear", "--reason", &long])
+        .fails_with(1, "--reason has 10000 characters; at most 500");
+    db.run(&["risk", "mode", "halted", "--reason", &long])
+        .fails_with(1, "at most 500");
+    db.run(&["emergency", "clear", "--reason", "over"]).ok();
+    let other = common::create_grid(&db, "esc-2").to_string();
+    db.run(&["strategy", "pause", &other, "--reason", &long])
+        .fails_with(1, "at most 500");
+}

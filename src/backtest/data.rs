@@ -16,6 +16,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
+use super::row_check::{self, MAX_ROW_BYTES};
 use crate::engine::PriceKey;
 
 /// A timestamp below this is milliseconds, above it microseconds (1e14 ms is the year 5138).
@@ -130,25 +131,50 @@ pub fn last_row(path: &Path) -> Option<(i64, rust_decimal::Decimal)> {
     use std::io::{Seek, SeekFrom};
     if is_zip(path) {
         let mut archive = zip::ZipArchive::new(File::open(path).ok()?).ok()?;
-        let entry = archive.by_index(0).ok()?;
-        let mut last = Vec::new();
-        for line in std::io::BufRead::split(std::io::BufReader::new(entry), b'\n') {
-            let line = line.ok()?;
-            if line.first().is_some_and(u8::is_ascii_digit) {
-                last = line;
+        let mut entry = archive.by_index(0).ok()?;
+        // Streamed through a fixed buffer: a row longer than MAX_ROW_BYTES means no answer.
+        let mut buf = vec![0u8; CHUNK];
+        let (mut filled, mut last) = (0usize, Vec::new());
+        loop {
+            let n = entry.read(&mut buf[filled..]).ok()?;
+            filled += n;
+            let mut start = 0;
+            while let Some(i) = memchr::memchr(b'\n', &buf[start..filled]) {
+                let line = &buf[start..start + i];
+                if line.first().is_some_and(u8::is_ascii_digit) {
+                    last = line.to_vec();
+                }
+                start += i + 1;
             }
+            if n == 0 {
+                let rest = &buf[start..filled];
+                if rest.first().is_some_and(u8::is_ascii_digit) {
+                    last = rest.to_vec();
+                }
+                break;
+            }
+            if filled - start > MAX_ROW_BYTES {
+                return None;
+            }
+            buf.copy_within(start..filled, 0);
+            filled -= start;
         }
         return row_values(&last);
     }
     let mut file = File::open(path).ok()?;
     let len = file.metadata().ok()?.len();
-    let start = len.saturating_sub(64 * 1024);
+    let start = len.saturating_sub(2 * MAX_ROW_BYTES as u64);
     file.seek(SeekFrom::Start(start)).ok()?;
     let mut tail = Vec::new();
     file.read_to_end(&mut tail).ok()?;
-    let line = tail
-        .split(|b| *b == b'\n')
+    let mut lines = tail.split(|b| *b == b'\n');
+    if start > 0 {
+        // The tail begins mid-row: that fragment is no row.
+        lines.next();
+    }
+    let line = lines
         .map(|l| l.strip_suffix(b"\r").unwrap_or(l))
+        .filter(|l| l.len() <= MAX_ROW_BYTES)
         .rfind(|l| l.first().is_some_and(u8::is_ascii_digit))?;
     row_values(line)
 }
@@ -173,6 +199,8 @@ pub struct TickReader {
     opts: ReadOptions,
     /// Format of the file being read (files may differ: 12- and 6-column klines mix fine).
     file_format: Option<DataFormat>,
+    /// No non-empty line of the file read yet (only the first may be a header).
+    at_first_line: bool,
     pub summary: DataSummary,
     prev_ts: Option<i64>,
     prev_id: Option<i64>,
@@ -196,7 +224,7 @@ fn parse_int(b: &[u8]) -> Option<i64> {
         if !c.is_ascii_digit() {
             return None;
         }
-        v = v * 10 + (c - b'0') as i64;
+        v = v.checked_mul(10)?.checked_add(i64::from(c - b'0'))?;
     }
     Some(v)
 }
@@ -231,6 +259,18 @@ fn fast_tick(line: &[u8], time_col: usize) -> Option<(i64, PriceKey, i64)> {
     let id = super::swar::parse_digits_at(line, 0, c[0])?;
     let price = fast_price(line, c[0] + 1, c[1])?;
     let ts = super::swar::parse_digits_at(line, c[time_col - 1] + 1, c[time_col])?;
+    // The columns between price and time: a quantity, then (trades) the quote quantity or
+    // (aggTrades) the first and last trade ids. Anything else goes to the general path.
+    let field = |k: usize| &line[c[k - 1] + 1..c[k]];
+    let sound = row_check::is_quantity(field(2))
+        && if time_col == 4 {
+            row_check::is_quantity(field(3))
+        } else {
+            row_check::is_count(field(3)) && row_check::is_count(field(4))
+        };
+    if !sound {
+        return None;
+    }
     let best_match = n == time_col + 2;
     let maker_end = if best_match {
         c[time_col + 1]
@@ -262,8 +302,7 @@ fn fast_agg(line: &[u8]) -> Option<(i64, PriceKey, i64)> {
 type Bar<'a> = (i64, [PriceKey; 4], Option<&'a [u8]>);
 
 /// A kline of `cols` (6 or 12) columns → (open time as written, `[open, high, low, close]`,
-/// the close-time field of a 12-column row): the same one pass as [`fast_trade`]. Volumes
-/// and counts are not read, as the general path does not read them.
+/// the close-time field of a 12-column row): the same one pass as [`fast_trade`].
 #[inline]
 fn fast_kline(line: &[u8], cols: usize) -> Option<Bar<'_>> {
     let mut c = [0usize; 12];
@@ -278,16 +317,28 @@ fn fast_kline(line: &[u8], cols: usize) -> Option<Bar<'_>> {
         fast_price(line, c[2] + 1, c[3])?,
         fast_price(line, c[3] + 1, c[4])?,
     ];
+    // Volumes and counts are checked for what they are (a damaged one is a bad row).
+    let field = |k: usize| &line[c[k - 1] + 1..if k < n { c[k] } else { line.len() }];
+    if !row_check::is_quantity(field(5)) {
+        return None;
+    }
+    if cols == 12
+        && !(row_check::is_count(field(6))
+            && row_check::is_quantity(field(7))
+            && row_check::is_count(field(8))
+            && row_check::is_quantity(field(9))
+            && row_check::is_quantity(field(10))
+            && row_check::is_quantity(&line[c[10] + 1..]))
+    {
+        return None;
+    }
     let close_time = (cols == 12).then(|| &line[c[5] + 1..c[6]]);
     Some((open_time as i64, ohlc, close_time))
 }
 
 #[inline]
 fn is_bool(b: &[u8]) -> bool {
-    matches!(
-        b,
-        b"true" | b"false" | b"True" | b"False" | b"TRUE" | b"FALSE"
-    )
+    row_check::is_flag(b)
 }
 
 /// Split a line into at most `N` fields without allocating; returns the field count.
@@ -340,6 +391,7 @@ impl TickReader {
         TickReader {
             opts,
             file_format: None,
+            at_first_line: true,
             summary: DataSummary::default(),
             prev_ts: None,
             prev_id: None,
@@ -398,15 +450,21 @@ impl TickReader {
         };
         self.summary.files.push(shown.clone());
         self.file_format = None;
+        self.at_first_line = true;
         let mut buf: Vec<u8> = vec![0; CHUNK];
         let mut filled = 0usize;
         let mut line_no: u64 = 0;
         let mut done = 0u64;
+        let too_long = |line: u64| {
+            err(
+                line,
+                format!(
+                    "row longer than {MAX_ROW_BYTES} bytes (a Binance row is under 200): not a \
+                     market data CSV"
+                ),
+            )
+        };
         loop {
-            if filled == buf.len() {
-                // One line longer than the buffer: grow (only pathological files do this).
-                buf.resize(buf.len() * 2, 0);
-            }
             let n = file
                 .read(&mut buf[filled..])
                 .map_err(|e| err(line_no, format!("read error: {e}")))?;
@@ -420,6 +478,9 @@ impl TickReader {
                     None => break,
                 };
                 line_no += 1;
+                if end - start > MAX_ROW_BYTES {
+                    return Err(too_long(line_no));
+                }
                 let mut line = &buf[start..end];
                 if let [rest @ .., b'\r'] = line {
                     line = rest;
@@ -443,6 +504,11 @@ impl TickReader {
                     break;
                 }
             }
+            // What is left is a row still without its end: never more than one row's worth
+            // (the buffer never grows).
+            if filled - start > MAX_ROW_BYTES {
+                return Err(too_long(line_no + 1));
+            }
             done += start as u64;
             on_progress(done);
             buf.copy_within(start..filled, 0);
@@ -450,6 +516,17 @@ impl TickReader {
             if eof {
                 break;
             }
+        }
+        if self.file_format.is_none() {
+            return Err(err(
+                line_no,
+                if line_no == 0 {
+                    "empty file: no data rows".to_string()
+                } else {
+                    "no data rows (text only): not a Binance trades, aggTrades or klines file"
+                        .to_string()
+                },
+            ));
         }
         Ok(())
     }
@@ -484,6 +561,7 @@ impl TickReader {
         }
         let mut f: [&[u8]; 12] = [&[]; 12];
         let count = split_fields(line, &mut f);
+        let first_line = std::mem::replace(&mut self.at_first_line, false);
         let format = match self.file_format {
             Some(fmt) => fmt,
             None => {
@@ -497,7 +575,14 @@ impl TickReader {
                                     klines: backtests read Binance trades, aggTrades or klines"
                             .to_string());
                     }
-                    return Ok(());
+                    // Only a file's first line may be a header, and only column names.
+                    if first_line && row_check::is_header(line) {
+                        return Ok(());
+                    }
+                    return Err(format!(
+                        "{} is neither a header (column names, first line only) nor a data row",
+                        String::from_utf8_lossy(&line[..line.len().min(80)]).escape_debug()
+                    ));
                 }
                 let fmt = detect(&f[..count.min(12)], count).ok_or_else(|| {
                     format!(
@@ -542,6 +627,7 @@ impl TickReader {
                     price(f[3], "low")?,
                     price(f[4], "close")?,
                 ];
+                row_check::kline_columns(&f, count)?;
                 let close_time = (format == DataFormat::Kline12).then(|| f[6]);
                 self.bar(format, open_time, ohlc, close_time, line_no, file, on_tick)?;
             }
@@ -573,11 +659,10 @@ impl TickReader {
                     )
                 })?;
                 let p = price(f[1], "price")?;
-                if !is_bool(f[count - 1]) {
-                    return Err(format!(
-                        "last column {:?} is not true/false",
-                        String::from_utf8_lossy(f[count - 1])
-                    ));
+                if format == DataFormat::Trades {
+                    row_check::trade_columns(&f, count)?;
+                } else {
+                    row_check::agg_trade_columns(&f, count)?;
                 }
                 if !self.check_time(ts, line_no, file, Some(id))? {
                     return Ok(());
@@ -611,7 +696,8 @@ impl TickReader {
             if let Some(close) = close_time.and_then(parse_int) {
                 // close_time is the bar's last millisecond (or microsecond).
                 let unit = if close < MICROS_THRESHOLD { 1000 } else { 1 };
-                self.summary.interval_us = Some(ts_to_us(close) - ts + unit);
+                self.summary.interval_us =
+                    Some(ts_to_us(close).saturating_sub(ts).saturating_add(unit));
             }
         }
         if !self.check_time(ts, line_no, file, None)? {
@@ -650,7 +736,7 @@ impl TickReader {
             }
             let missing = match id {
                 Some(id) => match self.prev_id {
-                    Some(p) if id > p + 1 => (id - p - 1) as u64,
+                    Some(p) if id > p.saturating_add(1) => (id - p - 1) as u64,
                     Some(p) if id <= p => {
                         return Err(format!("id {id} does not increase (previous {p})"))
                     }
@@ -900,3 +986,8 @@ mod tests {
         assert!(res.unwrap_err().message.contains("backwards"));
     }
 }
+
+/// Random bytes and damaged rows through the reader (a bounded proptest, run with the tests).
+#[cfg(test)]
+#[path = "data_fuzz.rs"]
+mod fuzz;

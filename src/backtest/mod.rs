@@ -6,6 +6,7 @@ pub mod download;
 pub mod heatmap;
 pub mod multi;
 pub mod report;
+pub mod row_check;
 pub mod runner;
 pub mod swar;
 pub mod sweep;

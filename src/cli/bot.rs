@@ -320,7 +320,10 @@ async fn status(ctx: &Context) -> Result<(), CliError> {
     println!(
         "kill switch {}",
         if ks.engaged {
-            format!("ENGAGED: {}", ks.reason.unwrap_or_default())
+            format!(
+                "ENGAGED: {}",
+                super::output::shown(&ks.reason.unwrap_or_default())
+            )
         } else {
             "not engaged".into()
         }
@@ -336,7 +339,7 @@ async fn status(ctx: &Context) -> Result<(), CliError> {
         mode.mode.as_str(),
         mode.reason
             .as_deref()
-            .map(|r| format!(" ({r})"))
+            .map(|r| format!(" ({})", super::output::shown(r)))
             .unwrap_or_default()
     );
     for p in &risk_paused {
@@ -344,7 +347,7 @@ async fn status(ctx: &Context) -> Result<(), CliError> {
             "  strategy {} {} paused by the risk guard: {}",
             p["id"],
             p["name"].as_str().unwrap_or(""),
-            p["reason"].as_str().unwrap_or("")
+            super::output::shown(p["reason"].as_str().unwrap_or(""))
         );
     }
     for b in &buys_blocked {
@@ -361,7 +364,7 @@ async fn status(ctx: &Context) -> Result<(), CliError> {
             format_ms(r.created_at),
             r.severity,
             r.kind,
-            r.message
+            super::output::shown(&r.message)
         );
     }
     Ok(())

@@ -33,11 +33,7 @@ pub async fn run(cmd: EmergencyCommand, ctx: &Context) -> Result<(), CliError> {
 }
 
 fn require_reason(reason: &str) -> Result<&str, CliError> {
-    let reason = reason.trim();
-    if reason.is_empty() {
-        return Err(CliError::invalid("--reason must not be empty"));
-    }
-    Ok(reason)
+    super::output::checked_reason(reason)
 }
 
 async fn stop_all(reason: &str, ctx: &Context) -> Result<(), CliError> {
@@ -59,7 +55,10 @@ async fn stop_all(reason: &str, ctx: &Context) -> Result<(), CliError> {
             "cancelled_orders": report.cancelled_orders,
         }));
     }
-    println!("EMERGENCY STOP: kill switch engaged ({})", report.reason);
+    println!(
+        "EMERGENCY STOP: kill switch engaged ({})",
+        super::output::shown(&report.reason)
+    );
     let ids: Vec<i64> = report.stopped.iter().map(|s| s.id).collect();
     println!("stopped {} strategies: {}", ids.len(), id_list(&ids));
     println!(
@@ -85,8 +84,8 @@ async fn status(ctx: &Context) -> Result<(), CliError> {
         println!(
             "kill switch ENGAGED since {} by {}: {}",
             ks.engaged_at.map(format_ms).unwrap_or_default(),
-            ks.actor.unwrap_or_default(),
-            ks.reason.unwrap_or_default()
+            super::output::shown(&ks.actor.unwrap_or_default()),
+            super::output::shown(&ks.reason.unwrap_or_default())
         );
     } else {
         println!("kill switch not engaged");

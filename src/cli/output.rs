@@ -49,6 +49,56 @@ pub fn id_list(ids: &[i64]) -> String {
     }
 }
 
+/// Longest free-text reason (`--reason`) accepted: enough for a sentence or two, short enough
+/// that no reason floods a terminal or a log line.
+pub const MAX_REASON_CHARS: usize = 500;
+
+/// An operator's `--reason`: trimmed, not empty, at most [`MAX_REASON_CHARS`] characters.
+pub fn checked_reason(reason: &str) -> Result<&str, CliError> {
+    let reason = reason.trim();
+    if reason.is_empty() {
+        return Err(CliError::invalid("--reason must not be empty"));
+    }
+    let n = reason.chars().count();
+    if n > MAX_REASON_CHARS {
+        return Err(CliError::invalid(format!(
+            "--reason has {n} characters; at most {MAX_REASON_CHARS}"
+        )));
+    }
+    Ok(reason)
+}
+
+/// Characters a terminal acts on instead of showing: C0 and C1 controls (ESC starts the
+/// sequences that move the cursor or clear the screen), DEL, and the bidirectional overrides
+/// that make text read in another order than it is.
+fn acts_on_terminal(c: char) -> bool {
+    c.is_control() || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+}
+
+/// Free text from outside the program (reasons, risk event messages, a node's revert reason,
+/// echoed keys) as it may be shown in text output: every character a terminal would act on,
+/// line breaks included, written as an escape (`\u{1b}`), so it can neither forge rows nor
+/// move the cursor. JSON output keeps the text exact.
+pub fn shown(text: &str) -> String {
+    if !text.chars().any(acts_on_terminal) {
+        return text.to_string();
+    }
+    text.chars()
+        .map(|c| {
+            if acts_on_terminal(c) {
+                c.escape_unicode().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
+}
+
+/// [`shown`] for a message of several lines: line breaks are kept, everything else escaped.
+pub fn shown_lines(text: &str) -> String {
+    text.split('\n').map(shown).collect::<Vec<_>>().join("\n")
+}
+
 /// Decimal places an amount of `asset` is shown with in text: cents for dollar stablecoins,
 /// satoshis for bitcoin, six for the rest. `--json` keeps every digit.
 pub fn money_dp(asset: &str) -> u32 {
@@ -82,6 +132,19 @@ pub fn money(value: &serde_json::Value, asset: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn terminal_controls_are_shown_escaped() {
+        let forged = "drill\u{1b}[2J\u{1b}[H\nkill switch not engaged\u{202e}";
+        let text = shown(forged);
+        assert!(!text.chars().any(acts_on_terminal), "{text}");
+        assert!(text.contains("\\u{1b}[2J"), "{text}");
+        assert_eq!(shown("plain reason"), "plain reason");
+        assert_eq!(shown_lines("a\nb\u{7}"), "a\nb\\u{7}");
+        assert!(checked_reason(&"x".repeat(501)).is_err());
+        assert!(checked_reason("  ").is_err());
+        assert_eq!(checked_reason(" ok ").ok(), Some("ok"));
+    }
 
     #[test]
     fn money_is_shown_at_the_asset_precision() {

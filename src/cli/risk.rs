@@ -119,8 +119,9 @@ async fn status(ctx: &Context) -> Result<(), CliError> {
         mode.reason
             .as_deref()
             .map(|r| format!(
-                " ({r}, by {}, {})",
-                mode.actor.as_deref().unwrap_or("?"),
+                " ({}, by {}, {})",
+                super::output::shown(r),
+                super::output::shown(mode.actor.as_deref().unwrap_or("?")),
                 format_ms(mode.set_at.unwrap_or(0))
             ))
             .unwrap_or_default()
@@ -157,7 +158,7 @@ async fn status(ctx: &Context) -> Result<(), CliError> {
             s["status_reason"]
                 .as_str()
                 .filter(|r| r.starts_with("risk:"))
-                .map(|r| format!("  — {r}"))
+                .map(|r| format!("  — {}", super::output::shown(r)))
                 .unwrap_or_default()
         );
     }
@@ -185,7 +186,7 @@ fn print_event(e: &crate::store::paper::RiskEventRecord) {
         e.strategy_id
             .map(|s| format!(" strategy {s}"))
             .unwrap_or_default(),
-        e.message
+        super::output::shown(&e.message)
     );
 }
 
@@ -223,10 +224,7 @@ async fn set_mode(mode: &str, reason: &str, ctx: &Context) -> Result<(), CliErro
     let store = ctx.open_store().await?;
     let audit = ctx.audit("risk mode");
     ctx.audited(&store, &audit, async {
-        let reason = reason.trim();
-        if reason.is_empty() {
-            return Err(CliError::invalid("--reason must not be empty"));
-        }
+        let reason = super::output::checked_reason(reason)?;
         Ok(store
             .set_trading_mode(mode, reason, &audit, wall_clock_ms())
             .await?)
@@ -235,6 +233,10 @@ async fn set_mode(mode: &str, reason: &str, ctx: &Context) -> Result<(), CliErro
     if ctx.json {
         return print_json(&json!({"trading_mode": mode.as_str(), "reason": reason.trim()}));
     }
-    println!("trading mode {} ({})", mode.as_str(), reason.trim());
+    println!(
+        "trading mode {} ({})",
+        mode.as_str(),
+        super::output::shown(reason.trim())
+    );
     Ok(())
 }

@@ -549,7 +549,7 @@ async fn status(strategy: &str, ctx: &Context) -> Result<(), CliError> {
         println!("  running   no — {why}");
     }
     if let Some(reason) = &record.status_reason {
-        println!("  reason    {reason}");
+        println!("  reason    {}", super::output::shown(reason));
     }
     if let Some(m) = &market {
         let show = |p: &Option<rust_decimal::Decimal>| {
@@ -596,7 +596,7 @@ async fn status(strategy: &str, ctx: &Context) -> Result<(), CliError> {
                 f.price,
                 f.tx_hash.as_deref().unwrap_or("-"),
                 f.gas_fee.as_deref().unwrap_or("0"),
-                f.reason.as_deref().unwrap_or("no reason on record")
+                super::output::shown(f.reason.as_deref().unwrap_or("no reason on record"))
             );
         }
     }
@@ -745,11 +745,15 @@ async fn transition(
     let audit = ctx.audit(&format!("strategy {}", action.as_str()));
     let report = ctx
         .audited(&store, &audit, async {
+            let reason = reason
+                .as_deref()
+                .map(super::output::checked_reason)
+                .transpose()?;
             Ok(store
                 .transition_strategy(
                     &StrategyRef::parse(strategy),
                     action,
-                    reason.as_deref(),
+                    reason,
                     &audit,
                     wall_clock_ms(),
                 )

@@ -117,6 +117,13 @@ impl Store {
             Ok(p) => p,
             Err(e) => return Err(connect_failure(&url, e).await),
         };
+        if let Some(path) = sqlite_path(&url).filter(|p| *p != ":memory:") {
+            // Made by whoever opened it first (SQLite gives its WAL the same mode): private.
+            for suffix in ["", "-wal", "-shm"] {
+                crate::private_files::tighten_file(Path::new(&format!("{path}{suffix}")))
+                    .map_err(|e| StoreError::Io(e.to_string()))?;
+            }
+        }
         let store = Store { pool, backend };
         store.migrate(&url).await?;
         Ok(store)
