@@ -353,3 +353,44 @@ async fn missing_monthly_falls_back_to_days_and_bad_checksum_keeps_nothing() {
     ])
     .fails_with(2, "gave up after 4 attempts");
 }
+
+/// An archive that inflates far past what a CSV compresses to (a zip bomb) is refused before it
+/// fills the disk; nothing is left behind.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_zip_bomb_is_refused_before_it_fills_the_disk() {
+    let files: Files = Default::default();
+    // 80 MiB of one byte: deflates to ~80 KB, over 100 times and past the 64 MiB floor.
+    let bomb = vec![b'1'; 80 << 20];
+    publish(
+        &files,
+        "/data/spot/daily/klines/BTCUSDT/1m/BTCUSDT-1m-2025-08-01.zip",
+        "BTCUSDT-1m-2025-08-01.csv",
+        &bomb,
+    );
+    let (url, _) = serve(files.clone()).await;
+    let db = TestDb::new("sqlite").await;
+    let out = db
+        .cmd(&[
+            "data",
+            "download",
+            "-s",
+            "BTC/USDT",
+            "--interval",
+            "1m",
+            "--from",
+            "2025-08-01",
+            "--to",
+            "2025-08-01",
+        ])
+        .env("BSC_BOT_DATA_ARCHIVE_URL", &url)
+        .output()
+        .unwrap();
+    let r = common::Run::from(out);
+    assert_ne!(r.code, Some(0), "{r:#?}");
+    assert!(r.stderr.contains("inflates past"), "{r:#?}");
+    let dir = db.dir.path().join("backtest-data/BTCUSDT/1m");
+    let left: Vec<_> = std::fs::read_dir(&dir)
+        .map(|d| d.map(|e| e.unwrap().file_name()).collect())
+        .unwrap_or_default();
+    assert!(left.is_empty(), "nothing left behind: {left:?}");
+}

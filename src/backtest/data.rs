@@ -247,6 +247,30 @@ fn fast_price(line: &[u8], start: usize, end: usize) -> Option<PriceKey> {
     }
 }
 
+/// `line[start..end]` is an unsigned decimal (as [`row_check::is_quantity`]), checked a word at
+/// a time.
+#[inline(always)]
+fn fast_quantity(line: &[u8], (start, end): (usize, usize)) -> bool {
+    use super::swar::all_digits;
+    if end - start > 40 {
+        return false;
+    }
+    match super::swar::find_byte(line, start, end, b'.') {
+        Some(dot) => {
+            end - start > 1
+                && (dot == start || all_digits(line, start, dot))
+                && (dot + 1 == end || all_digits(line, dot + 1, end))
+        }
+        None => all_digits(line, start, end),
+    }
+}
+
+/// `line[start..end]` is a whole number of 1 to 19 digits.
+#[inline(always)]
+fn fast_count(line: &[u8], (start, end): (usize, usize)) -> bool {
+    end - start <= 19 && super::swar::all_digits(line, start, end)
+}
+
 /// A trade row whose time is column `time_col`, then `is_buyer_maker` and an optional
 /// `is_best_match` → (id, price, time µs): commas found and digits parsed eight bytes at a time.
 #[inline(always)]
@@ -260,14 +284,34 @@ fn fast_tick(line: &[u8], time_col: usize) -> Option<(i64, PriceKey, i64)> {
     let price = fast_price(line, c[0] + 1, c[1])?;
     let ts = super::swar::parse_digits_at(line, c[time_col - 1] + 1, c[time_col])?;
     // The columns between price and time: a quantity, then (trades) the quote quantity or
-    // (aggTrades) the first and last trade ids. Anything else goes to the general path.
-    let field = |k: usize| &line[c[k - 1] + 1..c[k]];
-    let sound = row_check::is_quantity(field(2))
-        && if time_col == 4 {
-            row_check::is_quantity(field(3))
-        } else {
-            row_check::is_count(field(3)) && row_check::is_count(field(4))
-        };
+    // (aggTrades) the first and last trade ids, checked in one pass: only digits, commas and
+    // points, no empty column, a point only inside a quantity, at most one each. Anything else
+    // goes to the general path.
+    let (points, first, last) = super::swar::numeric_span(line, c[1] + 1, c[time_col - 1])?;
+    let len = |k: usize| c[k] - c[k - 1] - 1;
+    let one_point_in = |k: usize, p: usize| c[k - 1] < p && p < c[k] && len(k) > 1;
+    let sound = if time_col == 4 {
+        len(2) > 0
+            && len(3) > 0
+            && len(2) <= 40
+            && len(3) <= 40
+            && match points {
+                0 => true,
+                1 => one_point_in(2, first) || one_point_in(3, first),
+                2 => one_point_in(2, first) && one_point_in(3, last),
+                _ => false,
+            }
+    } else {
+        len(2) > 0
+            && len(2) <= 40
+            && (1..=19).contains(&len(3))
+            && (1..=19).contains(&len(4))
+            && match points {
+                0 => true,
+                1 => one_point_in(2, first),
+                _ => false,
+            }
+    };
     if !sound {
         return None;
     }
@@ -318,17 +362,17 @@ fn fast_kline(line: &[u8], cols: usize) -> Option<Bar<'_>> {
         fast_price(line, c[3] + 1, c[4])?,
     ];
     // Volumes and counts are checked for what they are (a damaged one is a bad row).
-    let field = |k: usize| &line[c[k - 1] + 1..if k < n { c[k] } else { line.len() }];
-    if !row_check::is_quantity(field(5)) {
+    let field = |k: usize| (c[k - 1] + 1, if k < n { c[k] } else { line.len() });
+    if !fast_quantity(line, field(5)) {
         return None;
     }
     if cols == 12
-        && !(row_check::is_count(field(6))
-            && row_check::is_quantity(field(7))
-            && row_check::is_count(field(8))
-            && row_check::is_quantity(field(9))
-            && row_check::is_quantity(field(10))
-            && row_check::is_quantity(&line[c[10] + 1..]))
+        && !(fast_count(line, field(6))
+            && fast_quantity(line, field(7))
+            && fast_count(line, field(8))
+            && fast_quantity(line, field(9))
+            && fast_quantity(line, field(10))
+            && fast_quantity(line, field(11)))
     {
         return None;
     }

@@ -142,3 +142,15 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn generated_rows_take_the_fast_paths() {
+    let agg = b"3312960000,99995.84,0.00026031,4800000000,4800000000,1735689600000,false,true";
+    assert!(fast_agg(agg).is_some());
+    let trade = b"1,100.5,0.25,25.125,1700000000000,true,true";
+    assert!(fast_trade(trade).is_some());
+    let k12 = b"1735689600000,100000.00,100003.82,99992.67,100003.82,0.00342650,1735689659999,3.00342650,56,0.00171325,0.00114216,0";
+    assert!(fast_kline(k12, 12).is_some());
+    let k6 = b"1735689600000,100000.00,100003.82,99992.67,100003.82,0.00342650";
+    assert!(fast_kline(k6, 6).is_some());
+}

@@ -32,7 +32,7 @@ pub fn is_count(b: &[u8]) -> bool {
 }
 
 /// A flag as Binance writes it.
-#[inline]
+#[inline(always)]
 pub fn is_flag(b: &[u8]) -> bool {
     matches!(b, b"true" | b"false" | b"True" | b"False")
 }

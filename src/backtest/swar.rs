@@ -45,6 +45,104 @@ pub fn commas<const N: usize>(line: &[u8], out: &mut [usize; N]) -> usize {
     count
 }
 
+/// Every byte of the word is an ASCII digit.
+#[inline(always)]
+fn eight_are_digits(w: u64) -> bool {
+    let v = w.wrapping_sub(ONES * u64::from(b'0'));
+    (w & HIGHS) == 0 && ((v.wrapping_add(ONES * 0x76)) & HIGHS) == 0 && (v & HIGHS) == 0
+}
+
+/// `line[start..end]` is one or more ASCII digits, checked a word at a time (no value made:
+/// for columns that are only validated).
+#[inline(always)]
+pub fn all_digits(line: &[u8], start: usize, end: usize) -> bool {
+    if start >= end {
+        return false;
+    }
+    let mut at = start;
+    while at + 8 <= end {
+        if !eight_are_digits(load(line, at)) {
+            return false;
+        }
+        at += 8;
+    }
+    let left = end - at;
+    if left == 0 {
+        return true;
+    }
+    if end >= 8 {
+        // The word ending at `end`, its bytes before `at` made '0'.
+        let (mask, zeros) = zero_digits_low(8 - left);
+        return eight_are_digits((load(line, end - 8) & !mask) | zeros);
+    }
+    line[at..end].iter().all(u8::is_ascii_digit)
+}
+
+/// The bytes of a word that are not a digit, `,` or `.`: none (`0`) for a sound stretch of
+/// numeric columns. Every byte must sit in `0x2C..=0x39` and be neither `-` nor `/`.
+#[inline(always)]
+fn not_numeric(w: u64) -> u64 {
+    let high = w & HIGHS;
+    let below = !(w.wrapping_add(ONES * (0x80 - 0x2C))) & HIGHS;
+    let above = w.wrapping_add(ONES * (0x80 - 0x3A)) & HIGHS;
+    let is = |b: u8| {
+        let x = w ^ (ONES * u64::from(b));
+        x.wrapping_sub(ONES) & !x & HIGHS
+    };
+    high | below | above | is(b'-') | is(b'/')
+}
+
+/// The `.` bytes of a word already known numeric (exact: no byte there is 0x2F).
+#[inline(always)]
+fn dots(w: u64) -> u64 {
+    let x = w ^ (ONES * u64::from(b'.'));
+    x.wrapping_sub(ONES) & !x & HIGHS
+}
+
+/// `line[start..end]` holds only digits, commas and points, a word at a time: `Some` with how
+/// many points there are and where the first and last one sit; `None` for any other byte.
+#[inline(always)]
+pub fn numeric_span(line: &[u8], start: usize, end: usize) -> Option<(u32, usize, usize)> {
+    let (mut count, mut first, mut last) = (0u32, usize::MAX, 0usize);
+    let mut note = |m: u64, base: usize| {
+        if m != 0 {
+            count += m.count_ones();
+            first = first.min(base + (m.trailing_zeros() / 8) as usize);
+            last = base + (7 - m.leading_zeros() / 8) as usize;
+        }
+    };
+    let mut at = start;
+    while at + 8 <= end {
+        let w = load(line, at);
+        if not_numeric(w) != 0 {
+            return None;
+        }
+        note(dots(w), at);
+        at += 8;
+    }
+    let left = end - at;
+    if left > 0 {
+        if end >= 8 {
+            // The word ending at `end`, its bytes before `at` made '0'.
+            let (mask, zeros) = zero_digits_low(8 - left);
+            let w = (load(line, end - 8) & !mask) | zeros;
+            if not_numeric(w) != 0 {
+                return None;
+            }
+            note(dots(w), end - 8);
+        } else {
+            for (i, b) in line[at..end].iter().enumerate() {
+                match b {
+                    b'0'..=b'9' | b',' => {}
+                    b'.' => note(0x80, at + i),
+                    _ => return None,
+                }
+            }
+        }
+    }
+    Some((count, first, last))
+}
+
 /// Value of 8 ASCII digits in a little-endian word, or `None` if any byte is not a digit.
 #[inline(always)]
 fn eight_digits(w: u64) -> Option<u64> {
@@ -163,6 +261,39 @@ pub fn find_byte(line: &[u8], start: usize, end: usize, needle: u8) -> Option<us
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn all_digits_matches_the_byte_check_everywhere() {
+        let line = b"1234567890123456789012,12.5,x9,99999999,0";
+        for start in 0..line.len() {
+            for end in start..=line.len() {
+                let want = end > start && line[start..end].iter().all(u8::is_ascii_digit);
+                assert_eq!(all_digits(line, start, end), want, "{start}..{end}");
+            }
+        }
+    }
+
+    #[test]
+    fn numeric_span_matches_the_byte_check_everywhere() {
+        let line = b"0.00026031,4800000000,12.5.6,a/b-c,1.2,,99,3312960001.5";
+        for start in 0..line.len() {
+            for end in start..=line.len() {
+                let part = &line[start..end];
+                let sound = part
+                    .iter()
+                    .all(|b| b.is_ascii_digit() || *b == b',' || *b == b'.');
+                let dots: Vec<usize> = (start..end).filter(|&i| line[i] == b'.').collect();
+                let want = sound.then(|| {
+                    (
+                        dots.len() as u32,
+                        dots.first().copied().unwrap_or(usize::MAX),
+                        dots.last().copied().unwrap_or(0),
+                    )
+                });
+                assert_eq!(numeric_span(line, start, end), want, "{start}..{end}");
+            }
+        }
+    }
 
     #[test]
     fn finds_a_byte() {
