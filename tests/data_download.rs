@@ -380,7 +380,7 @@ async fn a_zip_bomb_is_refused_before_it_fills_the_disk() {
             "--from",
             "2025-08-01",
             "--to",
-            "2025-08-01",
+            "2025-08-02",
         ])
         .env("BSC_BOT_DATA_ARCHIVE_URL", &url)
         .output()

@@ -270,9 +270,9 @@ async fn swaps_on_a_real_pool() {
 
 /// A wallet whose swap is stuck: blocks stop being mined after a warm-up swap (so only the stuck
 /// one waits), `receipt_timeout_secs` = 1 and the given swap deadline.
-async fn stuck_swap(
-    deadline_secs: u64,
-) -> Option<(
+/// A chain, its record, the wallet, the swap in flight, the wallet's nonce before it, its quote
+/// balance before it, the pool and a client.
+type Stuck = (
     TestChain,
     TestDb,
     bsc_bot::store::Store,
@@ -282,26 +282,15 @@ async fn stuck_swap(
     Decimal,
     bsc_bot::chain::Pool,
     ChainClient,
-)> {
+);
+
+async fn stuck_swap(deadline_secs: u64) -> Option<Stuck> {
     stuck_order(deadline_secs, Side::Buy).await
 }
 
 /// A swap sent while blocks stop: a buy of 500 USDT (its approval is done by the warm-up), or
 /// a sell of half the warm-up's base, whose first step, the base token's approval, is stuck.
-async fn stuck_order(
-    deadline_secs: u64,
-    side: Side,
-) -> Option<(
-    TestChain,
-    TestDb,
-    bsc_bot::store::Store,
-    Address,
-    tokio::task::JoinHandle<Result<SwapResult, bsc_bot::chain::swap::SwapError>>,
-    u64,
-    Decimal,
-    bsc_bot::chain::Pool,
-    ChainClient,
-)> {
+async fn stuck_order(deadline_secs: u64, side: Side) -> Option<Stuck> {
     let chain = TestChain::start().await?;
     let u = chain.deploy_uniswap(10, 1_000_000).await;
     let db = TestDb::new("sqlite").await;

@@ -273,3 +273,63 @@ async fn escape_sequences_in_reasons_are_shown_not_acted_on() {
     db.run(&["strategy", "pause", &other, "--reason", &long])
         .fails_with(1, "at most 500");
 }
+
+/// A log folder that is a link is not written through: the daemon logs to stderr only and says
+/// why; the folder it points at stays empty.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_log_folder_that_is_a_link_is_not_written_through() {
+    let db = TestDb::new("sqlite").await;
+    let ex = FakeBinance::start().await;
+    let elsewhere = db.dir.path().join("elsewhere");
+    std::fs::create_dir(&elsewhere).unwrap();
+    std::os::unix::fs::symlink(&elsewhere, db.dir.path().join("logs")).unwrap();
+    let config = write_config(&db, &ex.url, "[log]\nfile = \"logs/bsc-bot.log\"\n");
+    let log = db.dir.path().join("stderr.log");
+    let d = RunningDaemon::start_logged_with_env(&db, &config, &[], &[], &log).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    drop(d);
+    assert_eq!(std::fs::read_dir(&elsewhere).unwrap().count(), 0);
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(text.contains("is a symbolic link"), "{text}");
+    assert!(text.contains("logging to stderr only"), "{text}");
+}
+
+/// `funds balances` without a node: with no wallet there is nothing to read (exit 0, an empty
+/// list); with one, its name and address are listed, its balances unknown with the reason, and
+/// the command exits 2.
+#[tokio::test]
+async fn funds_balances_without_a_node_say_what_they_can_and_cannot_show() {
+    let db = TestDb::new("sqlite").await;
+    let path = db.dir.path().join("dead-node.toml");
+    std::fs::write(
+        &path,
+        "[chain]\nrpc_urls = [\"http://127.0.0.1:9\"]\nrpc_timeout_ms = 500\nrpc_retries = 0\n",
+    )
+    .unwrap();
+    let config = path.to_str().unwrap();
+    let none = db
+        .run(&["--config", config, "funds", "balances", "--export", "json"])
+        .ok()
+        .json();
+    assert_eq!(none["balances"], serde_json::json!([]), "{none}");
+    let made = db
+        .cmd(&["--config", config, "wallet", "generate", "--name", "hot"])
+        .env("BSC_BOT_KEYSTORE_PASSWORD", "correct horse battery")
+        .output()
+        .unwrap();
+    assert!(made.status.success(), "{made:?}");
+    let address = String::from_utf8(made.stdout).unwrap().trim().to_string();
+    let r = db.run(&["--config", config, "funds", "balances", "--export", "json"]);
+    r.fails_with(2, "balances not read (addresses listed)");
+    let doc = r.json();
+    assert_eq!(doc["balances"][0]["holder"], "hot", "{doc}");
+    assert_eq!(
+        doc["balances"][0]["address"]
+            .as_str()
+            .unwrap()
+            .to_lowercase(),
+        address.to_lowercase()
+    );
+    assert!(doc["balances"][0]["balances"].is_null(), "{doc}");
+    assert!(doc["balances_error"].is_string(), "{doc}");
+}

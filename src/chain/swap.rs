@@ -340,6 +340,19 @@ impl Swapper {
         provider.send_raw_transaction(raw).await.map(|_| ())
     }
 
+    /// On record: transaction `id` was never sent (`rejected`, with why); its nonce unused.
+    async fn never_sent(&self, id: i64, why: &str) -> Result<(), SwapError> {
+        let outcome = TxOutcome {
+            status: "rejected",
+            error: Some(why.to_string()),
+            ..TxOutcome::default()
+        };
+        self.store
+            .set_tx_outcome(id, &outcome, wall_clock_ms())
+            .await?;
+        Ok(())
+    }
+
     /// Send `raw` again where it goes, with a growing pause, while it is surely not delivered:
     /// until it is (or the answer is ambiguous: then it may be out there and is settled as
     /// sent), or until it is too late (a swap: its deadline, by chain time or as long again by
@@ -773,14 +786,7 @@ impl Swapper {
         if let Err(e) = simulated {
             // Never sent: on record as such, its nonce unused.
             let reason = format!("simulation failed: {e}");
-            let outcome = TxOutcome {
-                status: "rejected",
-                error: Some(reason.clone()),
-                ..TxOutcome::default()
-            };
-            self.store
-                .set_tx_outcome(id, &outcome, wall_clock_ms())
-                .await?;
+            self.never_sent(id, &reason).await?;
             if let Some(token) = swap_token {
                 self.remembered.forget_allowance(token);
             }
@@ -791,14 +797,7 @@ impl Swapper {
             Ok(_) => {}
             Err(alloy::transports::RpcError::ErrorResp(e)) => {
                 // The node answered and refused it: the nonce was not used.
-                let outcome = TxOutcome {
-                    status: "rejected",
-                    error: Some(e.message.to_string()),
-                    ..TxOutcome::default()
-                };
-                self.store
-                    .set_tx_outcome(id, &outcome, wall_clock_ms())
-                    .await?;
+                self.never_sent(id, &e.message).await?;
                 // The nonce may be what it refused (a transaction sent from elsewhere): read it
                 // again from the chain and the record before the next send.
                 *nonce_slot = None;
@@ -809,14 +808,7 @@ impl Swapper {
                 // refusing): not out there. The same bytes go to the same place again until
                 // delivered; never a replacement that could reach no node either.
                 if let Err(reason) = self.deliver_again(&raw, purpose == "swap", deadline).await {
-                    let outcome = TxOutcome {
-                        status: "rejected",
-                        error: Some(reason.clone()),
-                        ..TxOutcome::default()
-                    };
-                    self.store
-                        .set_tx_outcome(id, &outcome, wall_clock_ms())
-                        .await?;
+                    self.never_sent(id, &reason).await?;
                     *nonce_slot = None;
                     return Ok(Err(reason));
                 }
