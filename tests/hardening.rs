@@ -219,6 +219,20 @@ async fn config_check_shows_a_webhook_by_host_only() {
         assert!(!r.stdout.contains("SECRETPART"), "{r:#?}");
         assert!(r.stdout.contains("hooks.example.com"), "{r:#?}");
     }
+    // Not even in the error about a URL that is not http(s), nor an RPC URL's key.
+    std::fs::write(
+        &path,
+        "[alerts]\nwebhook_url = \"ftp://hooks.example.com/services/SECRETPART\"\n\n\
+         [chain]\nrpc_urls = [\"ftp://rpc.example.com/v1/APIKEYPART\"]\n",
+    )
+    .unwrap();
+    let r = db.run(&["config", "check", "--config", path.to_str().unwrap()]);
+    r.fails_with(1, "alerts.webhook_url");
+    assert!(r.stderr.contains("chain.rpc_urls"), "{r:#?}");
+    assert!(
+        !r.stderr.contains("SECRETPART") && !r.stderr.contains("APIKEYPART"),
+        "{r:#?}"
+    );
 }
 
 /// Reasons and messages from outside are shown with their control characters escaped (no

@@ -166,9 +166,10 @@ pub(super) fn validate(chain: &ChainConfig, dex: &DexConfig) -> Result<(), Confi
         .chain(Some(&chain.private_tx_url).filter(|u| !u.is_empty()))
     {
         if !(url.starts_with("http://") || url.starts_with("https://")) {
+            // By host only: an RPC URL's path often carries an API key.
             return Err(invalid(
                 "chain.rpc_urls",
-                format!("{url:?}"),
+                format!("{:?}", crate::chain::client::host_of(url)),
                 "http:// or https:// URLs",
             ));
         }

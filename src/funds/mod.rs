@@ -64,6 +64,10 @@ pub async fn pause_for_low_gas(
         {
             continue;
         }
+        // The event first: whoever sees the strategy paused finds why on record.
+        store
+            .record_risk_event(Some(s.id), "low_gas", "critical", &reason, now())
+            .await?;
         store
             .transition_strategy(
                 &crate::store::StrategyRef::Id(s.id),
@@ -72,9 +76,6 @@ pub async fn pause_for_low_gas(
                 &audit,
                 now(),
             )
-            .await?;
-        store
-            .record_risk_event(Some(s.id), "low_gas", "critical", &reason, now())
             .await?;
         tracing::warn!(strategy = s.id, %reason, "strategy paused: low gas");
         paused.push((s.id, reason.clone()));
