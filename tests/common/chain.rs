@@ -116,29 +116,39 @@ impl TestChain {
 
     async fn start_with(block_secs: Option<u64>) -> Option<TestChain> {
         let (anvil, artifacts) = tools()?;
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let child = Command::new(anvil)
-            .args(["--host", "127.0.0.1", "--port", &port.to_string()])
-            .args([
-                "--chain-id",
-                "56",
-                "--block-base-fee-per-gas",
-                "0",
-                "--silent",
-            ])
+        // anvil picks its own free port and says which (`Listening on 127.0.0.1:PORT`): a port
+        // chosen here and released first could be taken by a test starting beside this one, and
+        // two tests would share one chain.
+        let mut child = Command::new(anvil)
+            .args(["--host", "127.0.0.1", "--port", "0"])
+            .args(["--chain-id", "56", "--block-base-fee-per-gas", "0"])
             .args(
                 block_secs
                     .map(|b| vec!["--block-time".to_string(), b.to_string()])
                     .unwrap_or_default(),
             )
-            .stdout(Stdio::null())
+            .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
             .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let (port_tx, port_rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            use std::io::BufRead;
+            let mut port_tx = Some(port_tx);
+            // Read (and drop) everything anvil prints, so its pipe never fills.
+            for line in std::io::BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if let Some(rest) = line.trim().strip_prefix("Listening on ") {
+                    if let Some(tx) = port_tx.take() {
+                        let _ = tx.send(rest.rsplit(':').next().unwrap_or("").to_string());
+                    }
+                }
+            }
+        });
+        let port = port_rx
+            .recv_timeout(Duration::from_secs(20))
+            .expect("anvil did not say where it listens");
         let chain = TestChain {
             child,
             url: format!("http://127.0.0.1:{port}"),
