@@ -321,8 +321,8 @@ fn fast_tick(line: &[u8], time_col: usize) -> Option<(i64, PriceKey, i64)> {
     } else {
         line.len()
     };
-    if !is_bool(&line[c[time_col] + 1..maker_end])
-        || (best_match && !is_bool(&line[c[time_col + 1] + 1..]))
+    if !row_check::is_flag(&line[c[time_col] + 1..maker_end])
+        || (best_match && !row_check::is_flag(&line[c[time_col + 1] + 1..]))
     {
         return None;
     }
@@ -380,11 +380,6 @@ fn fast_kline(line: &[u8], cols: usize) -> Option<Bar<'_>> {
     Some((open_time as i64, ohlc, close_time))
 }
 
-#[inline]
-fn is_bool(b: &[u8]) -> bool {
-    row_check::is_flag(b)
-}
-
 /// Split a line into at most `N` fields without allocating; returns the field count.
 #[inline]
 fn split_fields<'a, const N: usize>(line: &'a [u8], out: &mut [&'a [u8]; N]) -> usize {
@@ -410,12 +405,12 @@ fn detect(fields: &[&[u8]], count: usize) -> Option<DataFormat> {
     let quotes = count == 6 && time_like(fields[5]) && !time_like(fields[0]);
     match count {
         12 => Some(DataFormat::Kline12),
-        6 if is_bool(fields[5]) => Some(DataFormat::Trades),
+        6 if row_check::is_flag(fields[5]) => Some(DataFormat::Trades),
         6 if !quotes => Some(DataFormat::Kline6),
-        7 if is_bool(fields[5]) => Some(DataFormat::Trades),
+        7 if row_check::is_flag(fields[5]) => Some(DataFormat::Trades),
         // aggTrades without the best-match column ends in the buyer-maker flag; a 7-column
         // bookTicker row ends in two times.
-        7 if is_bool(fields[6]) => Some(DataFormat::AggTrades),
+        7 if row_check::is_flag(fields[6]) => Some(DataFormat::AggTrades),
         8 => Some(DataFormat::AggTrades),
         _ => None,
     }

@@ -233,6 +233,19 @@ impl ChainClient {
         pool.reserves_of(U256::from(r.reserve0), U256::from(r.reserve1))
     }
 
+    /// BNB's price in `pool`'s quote when the pool itself gives it: its own price (`pool_price`)
+    /// when it trades WBNB against the quote, 1 when its quote is WBNB; `None`: the WBNB/quote
+    /// pool must be read ([`ChainClient::bnb_price_in`]).
+    pub fn bnb_price_within(pool: &Pool, wbnb: Address, pool_price: Decimal) -> Option<Decimal> {
+        if pool.base.address == wbnb {
+            (pool_price > Decimal::ZERO).then_some(pool_price)
+        } else if pool.quote.address == wbnb {
+            Some(Decimal::ONE)
+        } else {
+            None
+        }
+    }
+
     /// BNB's price in `quote` from the WBNB/`quote` pool of `factory` (`None` without one).
     pub async fn bnb_price_in(
         &self,

@@ -207,11 +207,8 @@ impl Swapper {
     /// WBNB/quote pool's price (`None`: no such pool, or it could not be read).
     pub async fn bnb_price(&self, pool: &Pool, swap_price: Decimal) -> Option<Decimal> {
         let wbnb = self.dex.asset_address("BNB")?;
-        if pool.base.address == wbnb {
-            return (swap_price > Decimal::ZERO).then_some(swap_price);
-        }
-        if pool.quote.address == wbnb {
-            return Some(Decimal::ONE);
+        if let Some(p) = ChainClient::bnb_price_within(pool, wbnb, swap_price) {
+            return Some(p);
         }
         let known = self
             .bnb_pools

@@ -321,15 +321,14 @@ async fn swap_gas_in_quote(
             .map(|wei| Decimal::from_i128_with_scale(wei, 9)),
         Err(_) => None,
     };
-    let wbnb = config.dex.asset_address("BNB");
-    let bnb_price = if Some(pool.base.address) == wbnb {
-        crate::market::pool::reserves_price(base_reserve, quote_reserve)
-    } else if Some(pool.quote.address) == wbnb {
-        Some(Decimal::ONE)
-    } else if let Some(wbnb) = wbnb {
-        client.bnb_price_in(factory, wbnb, &pool.quote).await
-    } else {
-        None
+    let bnb_price = match config.dex.asset_address("BNB") {
+        Some(wbnb) => match crate::market::pool::reserves_price(base_reserve, quote_reserve)
+            .and_then(|p| ChainClient::bnb_price_within(pool, wbnb, p))
+        {
+            Some(p) => Some(p),
+            None => client.bnb_price_in(factory, wbnb, &pool.quote).await,
+        },
+        None => None,
     };
     let quote = &pool.quote.symbol;
     let note = format!(

@@ -329,13 +329,9 @@ impl<R: Recorder, V: Venue> Engine<R, V> {
             self.drain_fills();
         }
         // The price's fills first ...
+        self.fire_limits(symbol, key, price, ts_us);
         let mut fired = std::mem::take(&mut self.fired);
         fired.clear();
-        self.symbols[symbol].book.pop_fired_limits(key, &mut fired);
-        for order in fired.drain(..) {
-            self.execute_resting(order, price, ts_us);
-        }
-        self.drain_fills();
         // ... then the guard checks on the same price: stop-loss / take-profit before range exits.
         self.symbols[symbol].book.pop_fired_guards(key, &mut fired);
         fired.sort_by_key(|o| match &o.kind {
@@ -717,9 +713,13 @@ impl<R: Recorder, V: Venue> Engine<R, V> {
             return;
         }
         let key = state.last;
-        let Some(price) = key.to_decimal() else {
-            return;
-        };
+        if let Some(price) = key.to_decimal() {
+            self.fire_limits(symbol, key, price, ts_us);
+        }
+    }
+
+    /// Execute `symbol`'s resting limits that price `key` satisfies, and book their fills.
+    fn fire_limits(&mut self, symbol: usize, key: PriceKey, price: Decimal, ts_us: i64) {
         let mut fired = std::mem::take(&mut self.fired);
         fired.clear();
         self.symbols[symbol].book.pop_fired_limits(key, &mut fired);

@@ -118,7 +118,8 @@ impl Store {
             Err(e) => return Err(connect_failure(&url, e).await),
         };
         if let Some(path) = sqlite_path(&url).filter(|p| *p != ":memory:") {
-            // Made by whoever opened it first (SQLite gives its WAL the same mode): private.
+            // The trading history is the operator's alone: made by whoever opened it first, or
+            // before the bot set its umask, it is made 0600 (SQLite gives its WAL the same mode).
             for suffix in ["", "-wal", "-shm"] {
                 crate::private_files::tighten_file(Path::new(&format!("{path}{suffix}")))
                     .map_err(|e| StoreError::Io(e.to_string()))?;
@@ -215,12 +216,6 @@ fn prepare_sqlite_url(url: &str) -> Result<String, StoreError> {
         {
             crate::private_files::create_private_dirs(parent)
                 .map_err(|e| StoreError::Io(format!("create {e}")))?;
-        }
-        // The trading history is the operator's alone: a database (and its WAL) made before the
-        // bot set its umask is made 0600.
-        for suffix in ["", "-wal", "-shm"] {
-            crate::private_files::tighten_file(Path::new(&format!("{path}{suffix}")))
-                .map_err(|e| StoreError::Io(e.to_string()))?;
         }
         // A file that is not SQLite is refused at once, instead of by a pool retrying for seconds.
         if let Ok(mut f) = std::fs::File::open(path) {
