@@ -7,7 +7,8 @@ use std::path::PathBuf;
 
 use bsc_bot::backtest::data::{ReadOptions, TickReader};
 use bsc_bot::backtest::{run_backtest, BacktestSpec, ParamsSource};
-use bsc_bot::engine::{Engine, MemoryRecorder, PriceKey};
+use bsc_bot::engine::{Engine, MemoryRecorder};
+use bsc_bot::model::PriceKey;
 use bsc_bot::risk::{RiskGuard, RiskLimits};
 use bsc_bot::strategy::{StrategyParams, StrategyStatus};
 use bsc_bot::venue::{SimVenue, SimVenueConfig};

@@ -21,15 +21,16 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use alloy::providers::Provider;
+use bsc_bot::amm::reserves_price;
 use bsc_bot::chain::Swapper;
 use bsc_bot::config::DatabaseConfig;
-use bsc_bot::engine::{Engine, Event, MemoryRecorder, PriceKey};
-use bsc_bot::market::pool::reserves_price;
+use bsc_bot::engine::VenueReport;
+use bsc_bot::engine::{Engine, Event, MemoryRecorder};
+use bsc_bot::model::PriceKey;
 use bsc_bot::risk::{RiskGuard, RiskLimits};
 use bsc_bot::store::Store;
 use bsc_bot::strategy::{StrategyParams, StrategyStatus};
 use bsc_bot::venue::dex::dex_venue;
-use bsc_bot::venue::VenueReport;
 use rust_decimal::Decimal;
 use testchain::{Market, TestChain};
 

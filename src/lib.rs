@@ -4,6 +4,7 @@
 //! desired state. See the README's architecture section for how the parts fit.
 
 pub mod alerts;
+pub mod amm;
 pub mod api;
 pub mod backtest;
 pub mod chain;
@@ -15,9 +16,12 @@ pub mod engine;
 pub mod failpoint;
 pub mod funds;
 pub mod market;
+pub mod metrics;
+pub mod model;
 pub mod private_files;
 pub mod risk;
 pub mod store;
 pub mod strategy;
 pub mod venue;
+pub mod views;
 pub mod wallet;

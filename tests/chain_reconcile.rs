@@ -23,7 +23,7 @@ use alloy::rpc::types::TransactionRequest;
 use alloy::signers::local::PrivateKeySigner;
 use bsc_bot::chain::{ChainClient, Pool, SwapOrder, SwapResult, Swapper};
 use bsc_bot::config::{ChainConfig, DexConfig};
-use bsc_bot::engine::order::Side;
+use bsc_bot::model::order::Side;
 use bsc_bot::store::Store;
 use common::TestDb;
 use rust_decimal::Decimal;

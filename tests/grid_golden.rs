@@ -7,8 +7,9 @@
 
 use std::str::FromStr;
 
-use bsc_bot::engine::order::{Fill, Side};
-use bsc_bot::engine::{Control, Engine, Event, MemoryRecorder, PriceKey};
+use bsc_bot::engine::{Control, Engine, Event, MemoryRecorder};
+use bsc_bot::model::order::{Fill, Side};
+use bsc_bot::model::PriceKey;
 use bsc_bot::risk::{RiskGuard, RiskLimits};
 use bsc_bot::strategy::{StrategyParams, StrategyStatus};
 use bsc_bot::venue::{SimVenue, SimVenueConfig};
@@ -18,7 +19,7 @@ fn d(s: &str) -> Decimal {
     Decimal::from_str(s).unwrap()
 }
 
-fn engine_with(params: &str) -> Engine<MemoryRecorder> {
+fn engine_with(params: &str) -> Engine<MemoryRecorder, SimVenue> {
     let p = StrategyParams::parse("grid", &serde_json::from_str(params).unwrap()).unwrap();
     let mut e = Engine::new(
         1,
@@ -30,7 +31,7 @@ fn engine_with(params: &str) -> Engine<MemoryRecorder> {
     e
 }
 
-fn tick(e: &mut Engine<MemoryRecorder>, ts: i64, price: &str) {
+fn tick(e: &mut Engine<MemoryRecorder, SimVenue>, ts: i64, price: &str) {
     e.process(Event::Tick {
         symbol: 0,
         ts_us: ts,
@@ -38,7 +39,7 @@ fn tick(e: &mut Engine<MemoryRecorder>, ts: i64, price: &str) {
     });
 }
 
-fn run(params: &str, prices: &[&str]) -> Engine<MemoryRecorder> {
+fn run(params: &str, prices: &[&str]) -> Engine<MemoryRecorder, SimVenue> {
     let mut e = engine_with(params);
     for (i, p) in prices.iter().enumerate() {
         tick(&mut e, i as i64 * 1_000_000, p);
@@ -47,7 +48,7 @@ fn run(params: &str, prices: &[&str]) -> Engine<MemoryRecorder> {
 }
 
 /// (side, market?, price, base, quote) of each fill, as strings for readable asserts.
-fn fills(e: &Engine<MemoryRecorder>) -> Vec<(Side, bool, String, String, String)> {
+fn fills(e: &Engine<MemoryRecorder, SimVenue>) -> Vec<(Side, bool, String, String, String)> {
     e.recorder()
         .fills
         .iter()
@@ -88,7 +89,7 @@ fn start_rule_buys_cells_above_p0_at_market_and_rests_the_rest() {
     let shown: Vec<(bool, String)> = orders
         .iter()
         .map(|o| match &o.kind {
-            bsc_bot::engine::order::RestingKind::Limit(l) => {
+            bsc_bot::model::order::RestingKind::Limit(l) => {
                 (l.side == Side::Buy, l.limit.to_string())
             }
             _ => panic!("no guards configured"),
@@ -131,7 +132,7 @@ fn buy_then_sell_is_one_round_trip() {
     assert_eq!(l.base, d("0.6234375"));
     assert_eq!(l.equity(d("176")), d("425.8090625"));
     // The cell is empty again: its buy at 150 rests once more.
-    assert!(e.resting_orders(0).iter().any(|o| matches!(&o.kind, bsc_bot::engine::order::RestingKind::Limit(l) if l.side == Side::Buy && l.limit == d("150"))));
+    assert!(e.resting_orders(0).iter().any(|o| matches!(&o.kind, bsc_bot::model::order::RestingKind::Limit(l) if l.side == Side::Buy && l.limit == d("150"))));
 }
 
 #[test]
@@ -306,7 +307,7 @@ fn paused_strategy_does_not_trade_and_operator_cancel_idles_a_cell() {
     let id = e
         .resting_orders(0)
         .iter()
-        .find(|o| matches!(&o.kind, bsc_bot::engine::order::RestingKind::Limit(l) if l.limit == d("125")))
+        .find(|o| matches!(&o.kind, bsc_bot::model::order::RestingKind::Limit(l) if l.limit == d("125")))
         .unwrap()
         .id;
     e.process(Event::Control(Control::CancelOrder(id)));

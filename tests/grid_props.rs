@@ -3,9 +3,10 @@
 
 #![allow(clippy::unwrap_used)]
 
-use bsc_bot::engine::order::{Fill, Side};
 use bsc_bot::engine::recorder::Mark;
-use bsc_bot::engine::{block_bounds, Engine, Event, Ledger, PriceKey, Recorder, TickSlab};
+use bsc_bot::engine::{block_bounds, Engine, Event, Ledger, Recorder, TickSlab};
+use bsc_bot::model::order::{Fill, Side};
+use bsc_bot::model::PriceKey;
 use bsc_bot::risk::{RiskGuard, RiskLimits};
 use bsc_bot::strategy::grid::{grid_levels, GridParams};
 use bsc_bot::strategy::{StrategyParams, StrategyStatus};

@@ -7,13 +7,17 @@
 
 use std::str::FromStr;
 
-use bsc_bot::engine::order::{Fill, OrderId, Side, StrategyIx};
-use bsc_bot::engine::{Control, Engine, Event, Ledger, MemoryRecorder, PriceKey, Recorder};
+use bsc_bot::engine::Execution;
+use bsc_bot::engine::Venue;
+use bsc_bot::engine::VenueReport;
+use bsc_bot::engine::{Control, Engine, Event, Ledger, MemoryRecorder, Recorder};
+use bsc_bot::model::order::{Fill, OrderId, Side, StrategyIx};
+use bsc_bot::model::PriceKey;
 use bsc_bot::risk::{Approved, Refusal, RiskGuard, RiskLimits};
 use bsc_bot::strategy::grid::{retry_backoff_us, RETRY_MAX_US};
 use bsc_bot::strategy::{StrategyParams, StrategyStatus};
 use bsc_bot::venue::sim::PPM;
-use bsc_bot::venue::{Execution, SimDelays, SimVenue, SimVenueConfig, Venue, VenueReport};
+use bsc_bot::venue::{SimDelays, SimVenue, SimVenueConfig};
 use proptest::prelude::*;
 use rust_decimal::Decimal;
 

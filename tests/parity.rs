@@ -8,8 +8,9 @@ use std::time::Duration;
 
 use bsc_bot::backtest::data::{ReadOptions, TickReader};
 use bsc_bot::backtest::{run_backtest, BacktestSpec, ParamsSource};
-use bsc_bot::engine::live::{run_live, LiveInputs, LoopExit, MarketTick};
+use bsc_bot::engine::live::{run_live, LiveInputs, LoopExit};
 use bsc_bot::engine::{Engine, MemoryRecorder};
+use bsc_bot::model::MarketTick;
 use bsc_bot::risk::{RiskGuard, RiskLimits};
 use bsc_bot::strategy::{StrategyParams, StrategyStatus};
 use bsc_bot::venue::{SimVenue, SimVenueConfig};

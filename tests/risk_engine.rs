@@ -9,9 +9,12 @@
 
 use std::str::FromStr;
 
+use bsc_bot::config::risk::MarketLimits;
+use bsc_bot::config::risk::StrategyLimits;
 use bsc_bot::engine::event::Control;
-use bsc_bot::engine::{Engine, Event, MemoryRecorder, PriceKey};
-use bsc_bot::risk::{MarketLimits, Refusal, RiskGuard, RiskLimits, StrategyLimits, TradingMode};
+use bsc_bot::engine::{Engine, Event, MemoryRecorder};
+use bsc_bot::model::PriceKey;
+use bsc_bot::risk::{Refusal, RiskGuard, RiskLimits, TradingMode};
 use bsc_bot::strategy::{StrategyParams, StrategyStatus};
 use bsc_bot::venue::sim::{SimDelays, SimVenue, SimVenueConfig};
 use rust_decimal::Decimal;

@@ -147,11 +147,11 @@ async fn versions(store: &bsc_bot::store::Store) -> HashMap<i64, i64> {
 /// start: the retry must match the same orders again, not insert copies.
 #[tokio::test]
 async fn writer_retry_matches_restored_orders_again() {
-    use bsc_bot::api::metrics::Metrics;
     use bsc_bot::daemon::recorder::PersistOp;
     use bsc_bot::daemon::writer::Writer;
-    use bsc_bot::engine::order::{Amount, LimitRequest, RestingKind, RestingOrder, Side};
-    use bsc_bot::engine::PriceKey;
+    use bsc_bot::metrics::Metrics;
+    use bsc_bot::model::order::{Amount, LimitRequest, RestingKind, RestingOrder, Side};
+    use bsc_bot::model::PriceKey;
     use rust_decimal::Decimal;
 
     for kind in backends() {
@@ -243,11 +243,11 @@ async fn writer_retry_matches_restored_orders_again() {
 /// order leave them once on record (a daemon runs for months).
 #[tokio::test]
 async fn writer_forgets_finished_orders() {
-    use bsc_bot::api::metrics::Metrics;
     use bsc_bot::daemon::recorder::PersistOp;
     use bsc_bot::daemon::writer::{OrderIndex, Writer};
-    use bsc_bot::engine::order::{Amount, Fill, LimitRequest, RestingKind, RestingOrder, Side};
-    use bsc_bot::engine::PriceKey;
+    use bsc_bot::metrics::Metrics;
+    use bsc_bot::model::order::{Amount, Fill, LimitRequest, RestingKind, RestingOrder, Side};
+    use bsc_bot::model::PriceKey;
     use rust_decimal::Decimal;
 
     for kind in backends() {

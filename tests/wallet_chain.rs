@@ -443,8 +443,8 @@ async fn sync_subscription_pushes_prices_and_refills_a_gap() {
         stop_rx,
     ));
     async fn next(
-        rx: &mut tokio::sync::mpsc::Receiver<bsc_bot::engine::live::MarketTick>,
-    ) -> bsc_bot::engine::live::MarketTick {
+        rx: &mut tokio::sync::mpsc::Receiver<bsc_bot::model::MarketTick>,
+    ) -> bsc_bot::model::MarketTick {
         tokio::time::timeout(Duration::from_secs(10), rx.recv())
             .await
             .expect("a tick")

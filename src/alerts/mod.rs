@@ -12,9 +12,9 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 use tokio::sync::mpsc;
 
-use crate::api::metrics::Metrics;
 use crate::clock::wall_clock_ms;
 use crate::config::AlertsConfig;
+use crate::metrics::Metrics;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Alert {

@@ -4,7 +4,6 @@
 //! Every route but `/api/health` needs `Authorization: Bearer TOKEN`; every client address has a
 //! token-bucket rate limit; bad input is a 400 with a JSON error, internals are logged, not returned.
 
-pub mod metrics;
 pub mod serve;
 
 use std::net::{IpAddr, SocketAddr};
@@ -26,9 +25,9 @@ use tokio::sync::{watch, Notify};
 use crate::clock::wall_clock_ms;
 use crate::config::Config;
 use crate::market::feed::FeedState;
+use crate::metrics::Metrics;
 use crate::store::{Store, StoreError, StrategyRef};
 use crate::strategy::{StrategyMode, StrategyStatus};
-use metrics::Metrics;
 
 #[derive(Clone)]
 pub struct ApiState {
@@ -44,19 +43,25 @@ pub struct ApiState {
     /// The daemon only watches markets (--monitoring-only, --market-only): the feed is its job.
     /// Otherwise the feed is needed only while a paper strategy trades on its prices.
     pub feed_expected: Arc<std::sync::atomic::AtomicBool>,
-    pub registry: Arc<std::sync::Mutex<crate::daemon::Registry>>,
+    pub engine: Arc<dyn EngineView>,
     /// The node connection `/api/v1/gas-price` asks, made at its first call and kept.
     pub chain: Arc<tokio::sync::Mutex<Option<crate::chain::ChainClient>>>,
 }
 
 impl ApiState {
     /// What this daemon does with each live strategy (`running` or why not).
-    pub fn live_status(&self) -> crate::cli::strategy::LiveStatus {
-        self.registry
-            .lock()
-            .map(|r| r.live.clone())
-            .unwrap_or_default()
+    pub fn live_status(&self) -> crate::views::LiveStatus {
+        self.engine.live_status()
     }
+}
+
+/// What the daemon's engine loop applies, as the API reads it. The daemon implements it over its
+/// registry; the trait lives here so the API needs nothing of the daemon that serves it.
+pub trait EngineView: Send + Sync {
+    /// Each live strategy: `running`, or why this daemon does not run it.
+    fn live_status(&self) -> crate::views::LiveStatus;
+    /// Each strategy the engine runs, with the status it applies.
+    fn applied(&self) -> Vec<(i64, StrategyStatus)>;
 }
 
 /// One JSON error type for every route.
@@ -456,7 +461,7 @@ async fn status(State(st): State<ApiState>) -> Result<Json<serde_json::Value>, A
             "malformed_frames": st.feed.malformed_frames.load(Ordering::Relaxed),
             "symbols": st.feed.symbol_status(now, stale_ms),
         },
-        "engine_strategies": st.registry.lock().map(|r| r.applied.iter().map(|(id, s)| json!({"id": id, "status": s})).collect::<Vec<_>>()).unwrap_or_default(),
+        "engine_strategies": st.engine.applied().iter().map(|(id, s)| json!({"id": id, "status": s})).collect::<Vec<_>>(),
         "persist_backlog": st.metrics.persist_backlog(),
         "persist_queued": st.metrics.persist_queued.load(Ordering::Relaxed),
         "tick_to_decision_us": {
@@ -506,7 +511,7 @@ async fn strategies(State(st): State<ApiState>) -> Result<Json<serde_json::Value
     let live = st.live_status();
     let items: Vec<serde_json::Value> = list
         .iter()
-        .map(|s| crate::cli::strategy::strategy_document(s, Some(&live)))
+        .map(|s| crate::views::strategy_document(s, Some(&live)))
         .collect();
     Ok(Json(json!({"strategies": items})))
 }
@@ -522,7 +527,7 @@ async fn strategy(
     let s = st.store.get_strategy(&StrategyRef::Id(id)).await?;
     let (pending, in_flight) = st.store.resting_and_in_flight(id).await?;
     let fills = st.store.trade_count(id).await?;
-    let mut doc = crate::cli::strategy::strategy_document(&s, Some(&st.live_status()));
+    let mut doc = crate::views::strategy_document(&s, Some(&st.live_status()));
     if let Some(o) = doc.as_object_mut() {
         o.insert("pending_orders".into(), json!(pending));
         o.insert("in_flight_orders".into(), json!(in_flight));

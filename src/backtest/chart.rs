@@ -4,7 +4,7 @@
 use std::fmt::Write;
 
 use crate::clock::format_ms;
-use crate::engine::order::Side;
+use crate::model::order::Side;
 
 use super::report::CurvePoint;
 

@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 
 use super::row_check::{self, MAX_ROW_BYTES};
-use crate::engine::PriceKey;
+use crate::model::PriceKey;
 
 /// A timestamp below this is milliseconds, above it microseconds (1e14 ms is the year 5138).
 const MICROS_THRESHOLD: i64 = 100_000_000_000_000;

@@ -14,7 +14,7 @@ use chrono::{Datelike, NaiveDate};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
-use crate::market::Symbol;
+use crate::model::Symbol;
 
 pub const DEFAULT_BASE_URL: &str = "https://data.binance.vision";
 

@@ -8,11 +8,11 @@ pub mod multi;
 pub mod report;
 pub mod row_check;
 pub mod runner;
+pub mod spec;
 pub mod swar;
 pub mod sweep;
 pub mod sweep_run;
 pub mod synthetic;
 
-pub use runner::{
-    run_backtest, BacktestError, BacktestOutcome, BacktestResult, BacktestSpec, ParamsSource,
-};
+pub use runner::run_backtest;
+pub use spec::{BacktestError, BacktestOutcome, BacktestResult, BacktestSpec, ParamsSource};

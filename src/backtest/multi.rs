@@ -14,11 +14,12 @@ use rust_decimal::{Decimal, RoundingStrategy};
 use super::chart::{render_svg, ChartText};
 use super::data::{DataSummary, TickReader};
 use super::report::BacktestRecorder;
-use super::runner::{
+use super::spec::{
     data_warnings, pct, quick_grid_params, BacktestError, BacktestOutcome, BacktestResult,
     BacktestSpec, ParamsSource, SwapCosts, VenueSummary,
 };
-use crate::engine::{block_bounds, Engine, PriceKey, TickSlab};
+use crate::engine::{block_bounds, Engine, TickSlab};
+use crate::model::PriceKey;
 use crate::risk::{RiskGuard, RiskLimits};
 use crate::strategy::{StrategyParams, StrategyStatus};
 use crate::venue::{SimDelays, SimVenue, SimVenueConfig};

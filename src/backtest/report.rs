@@ -8,12 +8,12 @@ use rust_decimal::{Decimal, RoundingStrategy};
 use serde::Serialize;
 
 use crate::clock::format_ms;
-use crate::engine::order::{Fill, OrderId, Side, StrategyIx};
 use crate::engine::recorder::Mark;
+use crate::engine::Execution;
 use crate::engine::{Ledger, Recorder};
+use crate::model::order::{Fill, OrderId, Side, StrategyIx};
 use crate::risk::Refusal;
 use crate::strategy::grid::GridTag;
-use crate::venue::Execution;
 
 /// At most this many points are kept for the chart; beyond it the curve is thinned 2:1.
 const MAX_CURVE_POINTS: usize = 4_000;

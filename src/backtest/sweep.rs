@@ -9,8 +9,8 @@ use rust_decimal::{Decimal, RoundingStrategy};
 use serde::Serialize;
 use serde_json::Value;
 
-use super::runner::BacktestResult;
-use crate::strategy::params::parse_decimal;
+use super::spec::BacktestResult;
+use crate::model::params::parse_decimal;
 use crate::strategy::StrategyParams;
 
 /// Refused above this many grids unless the operator raises it (`--max-grids`).

@@ -3,7 +3,7 @@
 use serde::Serialize;
 
 use super::multi::{run_pass, GridJob, PassSpec};
-use super::runner::{BacktestError, BacktestSpec, ParamsSource};
+use super::spec::{BacktestError, BacktestSpec, ParamsSource};
 use super::sweep::{rank, Figures, Metric, Point, SweepRow, Vary};
 
 /// A combination that is not a valid grid, and why (it is reported, not run).

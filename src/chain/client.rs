@@ -13,6 +13,7 @@ use serde::Serialize;
 use super::contracts::{IUniswapV2Factory, IUniswapV2Pair, IERC20};
 use super::failover::FailoverTransport;
 use super::units::{from_units, UnitsError};
+use crate::config::host_of;
 use crate::config::ChainConfig;
 
 #[derive(Debug, thiserror::Error)]
@@ -31,13 +32,6 @@ pub enum ChainError {
     Units(#[from] UnitsError),
     #[error("no pool for {base}/{quote} at the configured factory")]
     NoPool { base: String, quote: String },
-}
-
-/// The host of a URL, for messages (never its path or query, which may hold an API key).
-pub fn host_of(url: &str) -> String {
-    let rest = url.split_once("://").map_or(url, |(_, r)| r);
-    let host = rest.split(['/', '?', '#']).next().unwrap_or(rest);
-    host.rsplit('@').next().unwrap_or(host).to_string()
 }
 
 /// An ERC-20 token as the chain describes it.
@@ -256,7 +250,7 @@ impl ChainClient {
         let wbnb = self.token(wbnb).await.ok()?;
         let pool = self.pool(factory, wbnb, quote.clone()).await.ok()?;
         let (b, q) = self.reserves(&pool).await.ok()?;
-        crate::market::pool::reserves_price(b, q)
+        crate::amm::reserves_price(b, q)
     }
 
     /// The pair's reserves as of block `block` (a reading two feeds can order).
@@ -344,20 +338,5 @@ impl Pool {
             from_units(rb, self.base.decimals)?,
             from_units(rq, self.quote.decimals)?,
         ))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::host_of;
-
-    #[test]
-    fn host_of_hides_paths_keys_and_credentials() {
-        assert_eq!(
-            host_of("https://bsc.example.com/v1/SECRETKEY?x=1"),
-            "bsc.example.com"
-        );
-        assert_eq!(host_of("http://user:pw@127.0.0.1:8545"), "127.0.0.1:8545");
-        assert_eq!(host_of("127.0.0.1:8545/abc"), "127.0.0.1:8545");
     }
 }

@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 use alloy::rpc::json_rpc::{RequestPacket, ResponsePacket};
 use alloy::transports::{TransportError, TransportErrorKind, TransportFut};
 
-use super::client::host_of;
+use crate::config::host_of;
 
 /// After this long on a fallback endpoint, the first one is tried first again.
 const FAILBACK_AFTER: Duration = Duration::from_secs(60);

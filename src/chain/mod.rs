@@ -8,7 +8,6 @@ pub mod contracts;
 pub mod failover;
 pub mod gas;
 pub mod swap;
-pub mod swap_math;
 pub mod units;
 
 pub use client::{ChainClient, ChainError, Pool, Token};

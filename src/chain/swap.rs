@@ -27,11 +27,11 @@ use settle::{Candidate, Original};
 use super::client::{ChainClient, ChainError, Pool, Token};
 use super::contracts::{IUniswapV2Router02, IERC20};
 use super::gas::{fee_bnb, gas_limit, gas_price_wei};
-use super::swap_math::{min_amount_out, price_impact};
 use super::units::{from_units, to_units};
+use crate::amm::swap_math::{min_amount_out, price_impact};
 use crate::clock::wall_clock_ms;
 use crate::config::{ChainConfig, DexConfig};
-use crate::engine::order::Side;
+use crate::model::order::Side;
 use crate::store::chain_txs::{SignedTx, SwapOrigin, TxOutcome};
 use crate::store::{Store, StoreError};
 
@@ -173,7 +173,7 @@ impl Swapper {
                     call: "config".into(),
                     message: format!(
                         "chain.private_tx_url ({}) is not a URL",
-                        super::client::host_of(url)
+                        crate::config::host_of(url)
                     ),
                 })?;
                 Some(
@@ -232,7 +232,7 @@ impl Swapper {
             }
         };
         let (b, q) = self.client.reserves(&bnb_pool).await.ok()?;
-        crate::market::pool::reserves_price(b, q)
+        crate::amm::reserves_price(b, q)
     }
 
     pub fn client(&self) -> &ChainClient {

@@ -1,25 +1,25 @@
 //! `bsc-bot backtest run|quick-grid|show|list`.
 
-use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use clap::{Args, Subcommand};
-use rust_decimal::prelude::ToPrimitive;
 use rust_decimal::Decimal;
 use serde_json::json;
 
+use super::backtest_inputs::{read_options, CommonArgs, FillArgs, VenueArgs};
+use super::backtest_outputs::{
+    backtest_error, outputs_root, progress_line, staging_dir, store_outcome,
+};
 use super::output::{print_json, print_table};
 use super::{CliError, Context};
 use crate::backtest::data::{last_timestamp_us, ReadOptions};
-use crate::backtest::{run_backtest, BacktestError, BacktestResult, BacktestSpec, ParamsSource};
-use crate::clock::{format_ms, wall_clock_ms};
-use crate::market::Symbol;
-use crate::store::backtests::NewBacktest;
+use crate::backtest::{run_backtest, BacktestResult, BacktestSpec, ParamsSource};
+use crate::clock::format_ms;
+use crate::model::params::parse_decimal;
+use crate::model::Symbol;
 use crate::strategy::grid::Spacing;
-use crate::strategy::params::parse_decimal;
 use crate::strategy::spec::{RawFlags, RawSpec};
-use crate::venue::sim::{SimDelays, PPM};
 
 #[derive(Debug, Subcommand)]
 pub enum BacktestCommand {
@@ -54,210 +54,6 @@ pub struct RunArgs {
     pub data: PathBuf,
     #[command(flatten)]
     pub common: CommonArgs,
-}
-
-#[derive(Debug, Args)]
-pub struct CommonArgs {
-    /// Start of the window: 2025-06-01, 2025-06-01T12:00:00Z or epoch milliseconds.
-    #[arg(long)]
-    pub from: Option<String>,
-    /// End of the window (exclusive), same forms.
-    #[arg(long)]
-    pub to: Option<String>,
-    /// Count and report malformed rows instead of stopping at the first.
-    #[arg(long)]
-    pub skip_bad_rows: bool,
-    /// Market orders fill this many basis points worse than the price seen.
-    #[arg(long, default_value_t = 0)]
-    pub slippage_bps: u32,
-    #[command(flatten)]
-    pub venue: VenueArgs,
-    #[command(flatten)]
-    pub fill: FillArgs,
-}
-
-/// How fills are priced: at the limit (the pinned model), or as a constant-product pool swap.
-#[derive(Debug, Args, Default)]
-pub struct FillArgs {
-    /// `limit`: at the order's limit price with a flat fee; `amm`: what a Uniswap-V2-style pool
-    /// whose price is the trigger price returns for the order's size, after the pool fee
-    /// (`fee_bps`), less gas.
-    #[arg(long, default_value = "limit", value_parser = ["limit", "amm"])]
-    pub fill_model: String,
-    /// The pool for `--fill-model amm`, by its reserves at any one price: `BASE:QUOTE`
-    /// (e.g. `250:25000000` for 250 BTC against 25 M USDT). Its depth holds at every price.
-    #[arg(long, conflicts_with = "pool_pair")]
-    pub pool_reserves: Option<String>,
-    /// The pool for `--fill-model amm` by its pair address, its reserves read once from the
-    /// configured node (`chain.rpc_urls`); which token is the base comes from `[dex.assets]`, else
-    /// from the tokens' symbols.
-    #[arg(long)]
-    pub pool_pair: Option<String>,
-    /// Gas of one swap (units; PancakeSwap V2 swaps use ~110,000-150,000).
-    #[arg(long, default_value_t = 150_000)]
-    pub gas_units: u64,
-    /// Gas price in gwei (BSC: ~0.1).
-    #[arg(long, default_value = "0.1")]
-    pub gas_price_gwei: String,
-    /// BNB's price in the quote asset, to turn gas into quote.
-    #[arg(long, default_value = "600")]
-    pub bnb_price: String,
-}
-
-impl FillArgs {
-    pub async fn pool(
-        &self,
-        ctx: &Context,
-        symbol: &Symbol,
-    ) -> Result<Option<crate::venue::sim::AmmPool>, CliError> {
-        if self.fill_model != "amm" {
-            if self.pool_reserves.is_some() || self.pool_pair.is_some() {
-                return Err(CliError::invalid(
-                    "--pool-reserves and --pool-pair are for --fill-model amm",
-                ));
-            }
-            return Ok(None);
-        }
-        let (b, q, shown) = match (&self.pool_reserves, &self.pool_pair) {
-            (Some(reserves), _) => {
-                let bad = || {
-                    CliError::invalid(format!(
-                        "--pool-reserves {reserves:?}: expected BASE:QUOTE, two decimals > 0"
-                    ))
-                };
-                let (b, q) = reserves.split_once(':').ok_or_else(bad)?;
-                (
-                    parse_decimal(b.trim()).ok_or_else(bad)?,
-                    parse_decimal(q.trim()).ok_or_else(bad)?,
-                    format!("--pool-reserves {reserves:?}"),
-                )
-            }
-            (None, Some(pair)) => {
-                let (b, q) = pair_reserves(ctx, symbol, pair).await?;
-                (b, q, format!("--pool-pair {pair}"))
-            }
-            (None, None) => {
-                return Err(CliError::invalid(
-                    "--fill-model amm needs the pool: --pool-reserves BASE:QUOTE or --pool-pair ADDRESS",
-                ))
-            }
-        };
-        let bad = || CliError::invalid(format!("{shown}: the pool has no liquidity"));
-        let decimal = |flag: &str, text: &str| {
-            parse_decimal(text)
-                .filter(|d| *d >= Decimal::ZERO)
-                .ok_or_else(|| {
-                    CliError::invalid(format!("--{flag} {text:?}: expected a decimal >= 0"))
-                })
-        };
-        let gwei = decimal("gas-price-gwei", &self.gas_price_gwei)?;
-        let bnb = decimal("bnb-price", &self.bnb_price)?;
-        let gas_quote = crate::venue::sim::AmmPool::gas_quote_of(self.gas_units, gwei, bnb);
-        crate::venue::sim::AmmPool::from_reserves(b, q, gas_quote)
-            .map(Some)
-            .ok_or_else(bad)
-    }
-}
-
-/// A pair's reserves as `(base, quote)` of `symbol`, read once from the configured node.
-async fn pair_reserves(
-    ctx: &Context,
-    symbol: &Symbol,
-    pair: &str,
-) -> Result<(Decimal, Decimal), CliError> {
-    let address: alloy::primitives::Address = pair
-        .trim()
-        .parse()
-        .map_err(|_| CliError::invalid(format!("--pool-pair {pair:?}: not an address")))?;
-    let failed = |e: crate::chain::ChainError| {
-        CliError::runtime(format!(
-            "--pool-pair {pair}: cannot read the pool from chain.rpc_urls: {e}"
-        ))
-    };
-    let client = crate::chain::ChainClient::connect(&ctx.config.chain)
-        .await
-        .map_err(failed)?;
-    let (t0, t1) = client.pair_tokens(address).await.map_err(failed)?;
-    // The configured token address decides; without one, the token's own symbol.
-    let is_base = |t: &crate::chain::Token| match ctx.config.dex.asset_address(symbol.base()) {
-        Some(a) => t.address == a,
-        None => t.symbol.eq_ignore_ascii_case(symbol.base()),
-    };
-    let (base, quote) = match (is_base(&t0), is_base(&t1)) {
-        (true, false) => (t0, t1),
-        (false, true) => (t1, t0),
-        _ => {
-            return Err(CliError::invalid(format!(
-                "--pool-pair {pair}: cannot tell which of its tokens ({}, {}) is {}; set \
-                 [dex.assets] {} = \"ADDRESS\"",
-                t0.symbol,
-                t1.symbol,
-                symbol.base(),
-                symbol.base()
-            )))
-        }
-    };
-    let pool = crate::chain::Pool {
-        pair: address,
-        base_is_token0: base.address < quote.address,
-        base,
-        quote,
-    };
-    client.reserves(&pool).await.map_err(failed)
-}
-
-/// A venue that answers late and sometimes fails, to see a strategy with orders in flight.
-#[derive(Debug, Args, Default)]
-pub struct VenueArgs {
-    /// The venue answers each order this many milliseconds (of data time) after it was sent;
-    /// a market order fills at the price of that moment. 0: at once.
-    #[arg(long, default_value_t = 0)]
-    pub latency_ms: u64,
-    /// Share of orders (0 to 1) that fail retryably, as a swap that times out.
-    #[arg(long, default_value = "0")]
-    pub fail_rate: String,
-    /// Share of orders (0 to 1) that fail for good, as a reverted swap.
-    #[arg(long, default_value = "0")]
-    pub reject_rate: String,
-    /// Seed of the failure draws (same seed, same data: same result to the byte).
-    #[arg(long, default_value_t = 0)]
-    pub seed: u64,
-}
-
-impl VenueArgs {
-    pub(crate) fn delays(&self) -> Result<SimDelays, CliError> {
-        let rate = |flag: &str, text: &str| -> Result<u32, CliError> {
-            let d: Decimal = text.trim().parse().map_err(|_| {
-                CliError::invalid(format!("--{flag} {text:?}: not a decimal number"))
-            })?;
-            if d < Decimal::ZERO || d > Decimal::ONE {
-                return Err(CliError::invalid(format!(
-                    "--{flag} {text}: must be between 0 and 1"
-                )));
-            }
-            (d * Decimal::from(PPM))
-                .round()
-                .to_u32()
-                .ok_or_else(|| CliError::invalid(format!("--{flag} {text}: out of range")))
-        };
-        let fail_ppm = rate("fail-rate", &self.fail_rate)?;
-        let reject_ppm = rate("reject-rate", &self.reject_rate)?;
-        if u64::from(fail_ppm) + u64::from(reject_ppm) > u64::from(PPM) {
-            return Err(CliError::invalid(
-                "--fail-rate plus --reject-rate must not exceed 1",
-            ));
-        }
-        let latency_us = i64::try_from(self.latency_ms)
-            .ok()
-            .and_then(|ms| ms.checked_mul(1000))
-            .ok_or_else(|| CliError::invalid("--latency-ms: out of range"))?;
-        Ok(SimDelays {
-            latency_us,
-            fail_ppm,
-            reject_ppm,
-            seed: self.seed,
-        })
-    }
 }
 
 #[derive(Debug, Args)]
@@ -299,49 +95,6 @@ pub async fn run(cmd: BacktestCommand, ctx: &Context) -> Result<(), CliError> {
         BacktestCommand::Show { id } => show(id, ctx).await,
         BacktestCommand::List { limit } => list(limit, ctx).await,
     }
-}
-
-/// `2025-06-01`, an RFC 3339 time, or epoch milliseconds → epoch microseconds.
-pub fn parse_time_us(flag: &str, text: &str) -> Result<i64, CliError> {
-    use chrono::{DateTime, NaiveDate};
-    let t = text.trim();
-    if let Ok(ms) = t.parse::<i64>() {
-        return Ok(ms * 1000);
-    }
-    if let Ok(d) = NaiveDate::parse_from_str(t, "%Y-%m-%d") {
-        if let Some(dt) = d.and_hms_opt(0, 0, 0) {
-            return Ok(dt.and_utc().timestamp_micros());
-        }
-    }
-    if let Ok(dt) = DateTime::parse_from_rfc3339(t) {
-        return Ok(dt.timestamp_micros());
-    }
-    Err(CliError::invalid(format!(
-        "--{flag} {text:?}: expected YYYY-MM-DD, an RFC 3339 time or epoch milliseconds"
-    )))
-}
-
-pub(crate) fn read_options(common: &CommonArgs) -> Result<ReadOptions, CliError> {
-    let from_us = common
-        .from
-        .as_deref()
-        .map(|t| parse_time_us("from", t))
-        .transpose()?;
-    let to_us = common
-        .to
-        .as_deref()
-        .map(|t| parse_time_us("to", t))
-        .transpose()?;
-    if let (Some(f), Some(t)) = (from_us, to_us) {
-        if f >= t {
-            return Err(CliError::invalid("--from must be before --to"));
-        }
-    }
-    Ok(ReadOptions {
-        from_us,
-        to_us,
-        skip_bad_rows: common.skip_bad_rows,
-    })
 }
 
 async fn run_cmd(args: RunArgs, ctx: &Context) -> Result<(), CliError> {
@@ -414,7 +167,7 @@ async fn quick_grid(args: QuickGridArgs, ctx: &Context) -> Result<(), CliError> 
     let symbol: Symbol = args
         .symbol
         .parse()
-        .map_err(|e: crate::market::SymbolError| CliError::invalid(e.to_string()))?;
+        .map_err(|e: crate::model::SymbolError| CliError::invalid(e.to_string()))?;
     let range_pct = parse_decimal(&args.range_pct)
         .filter(|d| *d > Decimal::ZERO && *d < Decimal::ONE_HUNDRED)
         .ok_or_else(|| {
@@ -479,127 +232,6 @@ async fn quick_grid(args: QuickGridArgs, ctx: &Context) -> Result<(), CliError> 
         amm: args.fill.pool(ctx, &symbol).await?,
     };
     execute(bt, ctx).await
-}
-
-/// Where backtests keep their outputs: `<base_dir>/data/backtests/<id>/`.
-pub(crate) fn outputs_root(ctx: &Context) -> PathBuf {
-    let base =
-        std::path::absolute(&ctx.config.base_dir).unwrap_or_else(|_| ctx.config.base_dir.clone());
-    base.join("data").join("backtests")
-}
-
-/// A fresh folder for a run's outputs until the run has its id.
-pub(crate) fn staging_dir(out_root: &Path, n: usize) -> Result<PathBuf, CliError> {
-    let staging = out_root.join(format!(
-        ".run-{}-{}-{n}",
-        std::process::id(),
-        wall_clock_ms()
-    ));
-    let cannot = |e: &dyn std::fmt::Display| {
-        CliError::runtime(format!("cannot create {}: {e}", staging.display()))
-    };
-    crate::private_files::private_dir(out_root).map_err(|e| cannot(&e))?;
-    // Created by this call and no other (a folder or link already there is refused), 0700.
-    std::os::unix::fs::DirBuilderExt::mode(&mut std::fs::DirBuilder::new(), 0o700)
-        .create(&staging)
-        .map_err(|e| cannot(&e))?;
-    Ok(staging)
-}
-
-/// A progress line on stderr (only on a terminal, never with `--json`), redrawn at most five
-/// times a second: `label: 42% [#####.....] 330 MB read 610 MB/s` plus `extra`.
-pub(crate) fn progress_line(
-    ctx: &Context,
-    label: &'static str,
-    extra: String,
-) -> impl FnMut(u64, u64, u64) {
-    let show = !ctx.json && std::io::stderr().is_terminal();
-    let started = Instant::now();
-    let mut last_draw: Option<Instant> = None;
-    move |done: u64, total: u64, _ticks: u64| {
-        if show && (last_draw.is_none_or(|t| t.elapsed().as_millis() >= 200) || done == total) {
-            last_draw = Some(Instant::now());
-            let pct = (done * 100).checked_div(total).unwrap_or(100).min(100);
-            let bar: String = (0..20)
-                .map(|i| if i * 5 < pct { '#' } else { '.' })
-                .collect();
-            let mb = done as f64 / 1e6;
-            let secs = started.elapsed().as_secs_f64().max(1e-9);
-            let eta = if done > 0 && done < total {
-                format!("  eta {:.0} s", secs * (total - done) as f64 / done as f64)
-            } else {
-                String::new()
-            };
-            eprint!(
-                "\r{label}: {pct:>3}% [{bar}] {mb:.0} MB read {:.0} MB/s{extra}{eta}   ",
-                mb / secs
-            );
-            if done == total {
-                eprintln!();
-            }
-        }
-    }
-}
-
-pub(crate) fn backtest_error(e: BacktestError) -> CliError {
-    match e {
-        BacktestError::Io(_) => CliError::runtime(e.to_string()),
-        _ => CliError::invalid(e.to_string()),
-    }
-}
-
-/// Store a finished run as an ordinary backtest and move its outputs from `staging` to the
-/// run's own folder; returns its id and output paths.
-pub(crate) async fn store_outcome(
-    store: &crate::store::Store,
-    outcome: &crate::backtest::BacktestOutcome,
-    data_path: &str,
-    staging: &Path,
-    out_root: &Path,
-) -> Result<(i64, Option<String>, Option<String>), CliError> {
-    let result_json =
-        serde_json::to_value(&outcome.result).map_err(|e| CliError::runtime(e.to_string()))?;
-    let id = store
-        .insert_backtest(
-            &NewBacktest {
-                kind: &outcome.result.kind,
-                symbol: &outcome.result.symbol,
-                params: &outcome.result.params,
-                data_path,
-                result: &result_json,
-            },
-            wall_clock_ms(),
-        )
-        .await?;
-    let final_dir = out_root.join(id.to_string());
-    // Whatever is at the new id's name (a leftover, or a link) goes itself; never its target.
-    match std::fs::symlink_metadata(&final_dir) {
-        Ok(m) if m.is_dir() => {
-            let _ = std::fs::remove_dir_all(&final_dir);
-        }
-        Ok(_) => {
-            let _ = std::fs::remove_file(&final_dir);
-        }
-        Err(_) => {}
-    }
-    std::fs::rename(staging, &final_dir).map_err(|e| {
-        CliError::runtime(format!(
-            "cannot move backtest output to {}: {e}",
-            final_dir.display()
-        ))
-    })?;
-    let fills = outcome
-        .fills_csv
-        .as_ref()
-        .map(|_| final_dir.join("fills.csv").display().to_string());
-    let chart = outcome
-        .chart
-        .as_ref()
-        .map(|_| final_dir.join("equity.svg").display().to_string());
-    store
-        .set_backtest_outputs(id, fills.as_deref(), chart.as_deref())
-        .await?;
-    Ok((id, fills, chart))
 }
 
 async fn execute(spec: BacktestSpec, ctx: &Context) -> Result<(), CliError> {

@@ -9,8 +9,9 @@ use super::output::print_json;
 use super::{CliError, Context};
 use crate::clock::{format_ms, wall_clock_ms};
 use crate::daemon::{self, DaemonOptions};
-use crate::store::{DaemonInfoExt, Store};
+use crate::store::Store;
 use crate::strategy::StrategyStatus;
+use crate::views::running_daemon;
 
 #[derive(Debug, Subcommand)]
 pub enum BotCommand {
@@ -75,34 +76,6 @@ async fn start(a: StartArgs, ctx: &Context) -> Result<(), CliError> {
             }
             other => CliError::runtime(other.to_string()),
         })
-}
-
-/// The running daemon, if its heartbeat is recent and, when it runs on this host, its process
-/// lives (a daemon killed a second ago is not "running" for the heartbeat's remaining seconds).
-pub async fn running_daemon(store: &Store) -> Option<crate::store::daemon::DaemonInfo> {
-    let d = store.daemon_info().await.ok()??;
-    if !d.is_alive(wall_clock_ms()) {
-        return None;
-    }
-    if d.host == crate::daemon::hostname() && !process_lives(d.pid) {
-        return None;
-    }
-    Some(d)
-}
-
-/// Signal 0 to `pid`: only "no such process" says it is gone (a process of another user answers
-/// "not permitted" and lives).
-fn process_lives(pid: i64) -> bool {
-    let Some(pid) = i32::try_from(pid)
-        .ok()
-        .and_then(rustix::process::Pid::from_raw)
-    else {
-        return false;
-    };
-    !matches!(
-        rustix::process::test_kill_process(pid),
-        Err(rustix::io::Errno::SRCH)
-    )
 }
 
 fn client() -> Result<reqwest::Client, CliError> {
@@ -224,7 +197,7 @@ async fn status(ctx: &Context) -> Result<(), CliError> {
             .iter()
             .filter(|s| s.status != StrategyStatus::Stopped)
             .map(|s| {
-                let perf = super::strategy::performance(s);
+                let perf = crate::views::performance(s);
                 json!({"id": s.id, "name": s.name, "symbol": s.symbol, "status": s.status, "total_pnl": perf["total_pnl"],
                        "total_pnl_net_of_gas": perf["total_pnl_net_of_gas"], "gas": perf["gas"],
                        "realized_pnl": perf["realized_pnl"], "unrealized_pnl": perf["unrealized_pnl"],

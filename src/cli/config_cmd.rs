@@ -25,8 +25,8 @@ fn check(ctx: &Context) -> Result<(), CliError> {
     shown.database.url = shown.database.redacted_url();
     // RPC URLs often carry an API key in their path: only scheme and host are shown.
     let redact_rpc = |u: &String| match u.split_once("://") {
-        Some((scheme, _)) => format!("{scheme}://{}/…", crate::chain::client::host_of(u)),
-        None => crate::chain::client::host_of(u),
+        Some((scheme, _)) => format!("{scheme}://{}/…", crate::config::host_of(u)),
+        None => crate::config::host_of(u),
     };
     shown.chain.rpc_urls = shown.chain.rpc_urls.iter().map(redact_rpc).collect();
     shown.chain.ws_urls = shown.chain.ws_urls.iter().map(redact_rpc).collect();

@@ -4,8 +4,9 @@ use std::future::Future;
 
 use crate::clock::wall_clock_ms;
 use crate::config::{self, Config, ConfigError, ConfigSource};
+use crate::model::ParamError;
 use crate::store::{AuditContext, Store, StoreError};
-use crate::strategy::{ParamError, SpecError};
+use crate::strategy::SpecError;
 
 use super::Cli;
 

@@ -8,7 +8,7 @@ use super::{CliError, Context};
 use crate::backtest::download::{
     download, ArchiveKind, DownloadError, DownloadEvent, DownloadRequest, KLINE_INTERVALS,
 };
-use crate::market::Symbol;
+use crate::model::Symbol;
 
 #[derive(Debug, Subcommand)]
 pub enum DataCommand {
@@ -52,7 +52,7 @@ async fn download_cmd(args: DownloadArgs, ctx: &Context) -> Result<(), CliError>
     let symbol: Symbol = args
         .symbol
         .parse()
-        .map_err(|e: crate::market::SymbolError| CliError::invalid(e.to_string()))?;
+        .map_err(|e: crate::model::SymbolError| CliError::invalid(e.to_string()))?;
     let today = chrono::Utc::now().date_naive();
     let from = day("from", &args.from)?;
     let to = match &args.to {

@@ -279,7 +279,7 @@ async fn verify_cmd(file: &Path, ctx: &Context) -> Result<(), CliError> {
 
 /// A restore replaces the database under a running daemon's feet: refused.
 async fn refuse_if_running(store: &Store) -> Result<(), CliError> {
-    match super::bot::running_daemon(store).await {
+    match crate::views::running_daemon(store).await {
         Some(d) => Err(CliError::invalid(format!(
             "a daemon runs on this database (pid {} on {}): stop it first (`bsc-bot bot stop`)",
             d.pid, d.host

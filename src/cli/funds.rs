@@ -290,7 +290,7 @@ fn print_balances_json(rows: &[BalanceRow], failure: Option<&str>) -> Result<(),
 async fn status(ctx: &Context) -> Result<(), CliError> {
     let store = ctx.open_store().await?;
     let now = wall_clock_ms();
-    let daemon = super::bot::running_daemon(&store).await;
+    let daemon = crate::views::running_daemon(&store).await;
     let manager = daemon
         .as_ref()
         .and_then(|d| d.funds_status.clone())

@@ -4,6 +4,8 @@
 //! config, unknown ids, refused transitions), 2 runtime failure (database, I/O).
 
 pub mod backtest;
+pub mod backtest_inputs;
+pub mod backtest_outputs;
 pub mod bot;
 pub mod config_cmd;
 pub mod context;

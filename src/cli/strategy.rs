@@ -10,10 +10,11 @@ use super::output::{id_list, print_json, print_table};
 use super::{CliError, Context};
 use crate::chain::ChainClient;
 use crate::clock::{format_ms, wall_clock_ms};
-use crate::market::Symbol;
+use crate::model::Symbol;
 use crate::store::{StrategyRecord, StrategyRef};
 use crate::strategy::spec::{RawFlags, RawSpec};
 use crate::strategy::{LifecycleAction, StrategyMode, StrategyStatus};
+use crate::views::{listed, performance, LiveStatus};
 
 #[derive(Debug, Subcommand)]
 pub enum StrategyCommand {
@@ -154,7 +155,7 @@ async fn centre_range(raw: &mut RawSpec, ctx: &Context) -> Result<Option<String>
     let store = ctx.open_store().await?;
     let now = wall_clock_ms();
     let mut found = None;
-    if super::bot::running_daemon(&store).await.is_some() {
+    if crate::views::running_daemon(&store).await.is_some() {
         for s in store.list_strategies(None).await? {
             if s.symbol != symbol.to_string() || now - s.updated_at > 60_000 {
                 continue;
@@ -295,7 +296,7 @@ async fn check_live_market(
     // than that loses live, whatever a limit-price backtest said.
     let (b, q) = client.reserves(&pool).await.map_err(unverified)?;
     let (gas_quote, gas_note) = swap_gas_in_quote(&client, config, factory, &pool, (b, q)).await;
-    Ok(crate::venue::sim::AmmPool::from_reserves(b, q, gas_quote)
+    Ok(crate::amm::AmmPool::from_reserves(b, q, gas_quote)
         .map(|p| spec.params.amm_warnings(&p))
         .unwrap_or_default()
         .into_iter()
@@ -322,7 +323,7 @@ async fn swap_gas_in_quote(
         Err(_) => None,
     };
     let bnb_price = match config.dex.asset_address("BNB") {
-        Some(wbnb) => match crate::market::pool::reserves_price(base_reserve, quote_reserve)
+        Some(wbnb) => match crate::amm::reserves_price(base_reserve, quote_reserve)
             .and_then(|p| ChainClient::bnb_price_within(pool, wbnb, p))
         {
             Some(p) => Some(p),
@@ -343,7 +344,7 @@ async fn swap_gas_in_quote(
             |p| format!("{} {quote}", p.round_dp(2).normalize())
         ),
     );
-    let gas = crate::venue::sim::AmmPool::gas_quote_of(
+    let gas = crate::amm::AmmPool::gas_quote_of(
         SWAP_GAS_UNITS,
         gwei.unwrap_or(Decimal::new(1, 1)),
         bnb_price.unwrap_or(Decimal::from(600)),
@@ -422,7 +423,7 @@ async fn list(status: Option<String>, ctx: &Context) -> Result<(), CliError> {
         .map_err(|e| CliError::invalid(e.to_string()))?;
     let store = ctx.open_store().await?;
     let strategies = store.list_strategies(status).await?;
-    let daemon = super::bot::running_daemon(&store).await;
+    let daemon = crate::views::running_daemon(&store).await;
     let live = daemon.as_ref().map(|d| &d.live_status);
     if ctx.json {
         return print_json(
@@ -439,71 +440,6 @@ async fn list(status: Option<String>, ctx: &Context) -> Result<(), CliError> {
         &rows,
     );
     Ok(())
-}
-
-/// Performance from the strategy's persisted state (written by the daemon): balances, inventory,
-/// realized and unrealized PnL at the last price, fees, fills and round trips.
-pub fn performance(s: &StrategyRecord) -> serde_json::Value {
-    let Some(doc) = s
-        .state
-        .as_deref()
-        .and_then(|t| serde_json::from_str::<serde_json::Value>(t).ok())
-    else {
-        return serde_json::Value::Null;
-    };
-    let Ok(ledger) = serde_json::from_value::<crate::engine::Ledger>(doc["ledger"].clone()) else {
-        return serde_json::Value::Null;
-    };
-    let price = doc["last_price"]
-        .as_str()
-        .and_then(|p| p.parse::<rust_decimal::Decimal>().ok());
-    json!({
-        "initial_quote": ledger.initial_quote.normalize(),
-        "quote": ledger.quote.normalize(),
-        "inventory": ledger.base.normalize(),
-        "realized_pnl": ledger.realized_pnl.normalize(),
-        "unrealized_pnl": price.map(|p| ledger.unrealized_pnl(p).normalize()),
-        "equity": price.map(|p| ledger.equity(p).normalize()),
-        "last_price": price,
-        "fees": ledger.fees.normalize(),
-        "fills": ledger.fills,
-        "round_trips": ledger.round_trips,
-        "winning_round_trips": ledger.winning_round_trips,
-        "win_rate_pct": (ledger.round_trips > 0).then(|| {
-            (rust_decimal::Decimal::from(ledger.winning_round_trips * 100)
-                / rust_decimal::Decimal::from(ledger.round_trips))
-            .round_dp(1)
-        }),
-        // Gross of gas (fees included), and net of the gas the fills paid (in quote, each at
-        // its conversion price): one definition for live, paper and backtests.
-        "total_pnl": price.map(|p| (ledger.equity(p) - ledger.initial_quote).normalize()),
-        "gas": ledger.gas.normalize(),
-        "gas_bnb": ledger.gas_bnb.normalize(),
-        "total_pnl_net_of_gas": price
-            .map(|p| (ledger.equity(p) - ledger.initial_quote - ledger.gas).normalize()),
-    })
-}
-
-/// A strategy with its performance, as `strategy status --json` and the API show it.
-/// What the running daemon says about live strategies (`None`: no daemon is running).
-pub type LiveStatus = std::collections::BTreeMap<i64, String>;
-
-pub fn strategy_document(s: &StrategyRecord, live: Option<&LiveStatus>) -> serde_json::Value {
-    let mut v = listed(s, live);
-    if let Some(o) = v.as_object_mut() {
-        o.insert("performance".into(), performance(s));
-    }
-    v
-}
-
-/// A strategy as lists show it: its record, and whether anything runs it.
-fn listed(s: &StrategyRecord, live: Option<&LiveStatus>) -> serde_json::Value {
-    let mut v = serde_json::to_value(s).unwrap_or_else(|_| json!({}));
-    if let (Some(o), Some(why)) = (v.as_object_mut(), s.not_running_reason(live)) {
-        o.insert("running".into(), json!(false));
-        o.insert("not_running".into(), json!(why));
-    }
-    v
 }
 
 fn strategy_row(s: &StrategyRecord, live: Option<&LiveStatus>) -> Vec<String> {
@@ -528,7 +464,7 @@ async fn status(strategy: &str, ctx: &Context) -> Result<(), CliError> {
     let fills = store.trade_count(record.id).await?;
     let (failed_count, failed_swaps) = store.failed_swaps(record.id, 5).await?;
     let perf = performance(&record);
-    let daemon = super::bot::running_daemon(&store).await;
+    let daemon = crate::views::running_daemon(&store).await;
     let not_running = record.not_running_reason(daemon.as_ref().map(|d| &d.live_status));
     // A market priced by its pool: its pool and reference prices as the running daemon sees them.
     let market = daemon

@@ -7,9 +7,9 @@ use std::time::Instant;
 use clap::Args;
 use serde_json::{json, Value};
 
-use super::backtest::{
-    backtest_error, outputs_root, parse_time_us, progress_line, read_options, staging_dir,
-    store_outcome, CommonArgs,
+use super::backtest_inputs::{parse_time_us, read_options, CommonArgs};
+use super::backtest_outputs::{
+    backtest_error, outputs_root, progress_line, staging_dir, store_outcome,
 };
 use super::output::{print_json, print_table};
 use super::{CliError, Context};

@@ -169,7 +169,7 @@ pub(super) fn validate(chain: &ChainConfig, dex: &DexConfig) -> Result<(), Confi
             // By host only: an RPC URL's path often carries an API key.
             return Err(invalid(
                 "chain.rpc_urls",
-                format!("{:?}", crate::chain::client::host_of(url)),
+                format!("{:?}", crate::config::host_of(url)),
                 "http:// or https:// URLs",
             ));
         }
@@ -178,7 +178,7 @@ pub(super) fn validate(chain: &ChainConfig, dex: &DexConfig) -> Result<(), Confi
         if !(url.starts_with("ws://") || url.starts_with("wss://")) {
             return Err(invalid(
                 "chain.ws_urls",
-                format!("{:?}", crate::chain::client::host_of(url)),
+                format!("{:?}", crate::config::host_of(url)),
                 "ws:// or wss:// URLs",
             ));
         }

@@ -396,7 +396,7 @@ fn validate(config: &Config) -> Result<(), ConfigError> {
         .market
         .extra_markets
         .iter()
-        .find(|m| m.parse::<crate::market::Symbol>().is_err())
+        .find(|m| m.parse::<crate::model::Symbol>().is_err())
     {
         errors.push(ConfigError::Invalid {
             key: "market.extra_markets".into(),
@@ -492,7 +492,7 @@ fn validate(config: &Config) -> Result<(), ConfigError> {
         errors.push(ConfigError::Invalid {
             key: "alerts.webhook_url".into(),
             // By host only: a webhook's path is its secret.
-            value: format!("{:?}", crate::chain::client::host_of(hook)),
+            value: format!("{:?}", crate::config::host_of(hook)),
             expected: "an http(s) URL or \"\"".into(),
         });
     }

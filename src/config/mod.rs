@@ -4,13 +4,19 @@
 //! file is rejected so it cannot leak through backups, `config check` or version control.
 
 pub mod chain;
+pub mod funds;
 pub mod load;
+pub mod risk;
+pub mod url;
 
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
 pub use chain::{ChainConfig, DexConfig};
+pub use funds::FundsConfig;
+pub use risk::RiskConfig;
+pub use url::{host_of, redact_url, url_has_password};
 
 /// The highest fee a grid (and so a pool, whose fee is a live grid's) may have: 10 %.
 pub const MAX_FEE_BPS: i64 = 1000;
@@ -29,8 +35,8 @@ pub struct Config {
     pub alerts: AlertsConfig,
     pub chain: ChainConfig,
     pub dex: DexConfig,
-    pub risk: crate::risk::RiskConfig,
-    pub funds: crate::funds::FundsConfig,
+    pub risk: RiskConfig,
+    pub funds: FundsConfig,
     /// Directory relative paths in the config are resolved against (the config file's folder).
     #[serde(skip)]
     pub base_dir: PathBuf,
@@ -97,7 +103,7 @@ pub struct MarketConfig {
 
 impl MarketConfig {
     /// The pool paper orders fill through (`None`: the limit model).
-    pub fn paper_pool(&self) -> Result<Option<crate::venue::sim::AmmPool>, String> {
+    pub fn paper_pool(&self) -> Result<Option<crate::amm::AmmPool>, String> {
         if self.paper_fill_model != "amm" {
             return Ok(None);
         }
@@ -106,13 +112,9 @@ impl MarketConfig {
         )?;
         let parse = |t: &str| t.trim().parse::<rust_decimal::Decimal>().ok();
         match (parse(b), parse(q)) {
-            (Some(b), Some(q)) => {
-                crate::venue::sim::AmmPool::from_reserves(b, q, self.paper_gas_quote)
-                    .map(Some)
-                    .ok_or_else(|| {
-                        "market.paper_pool_reserves: both reserves must be > 0".to_string()
-                    })
-            }
+            (Some(b), Some(q)) => crate::amm::AmmPool::from_reserves(b, q, self.paper_gas_quote)
+                .map(Some)
+                .ok_or_else(|| "market.paper_pool_reserves: both reserves must be > 0".to_string()),
             _ => Err("market.paper_pool_reserves: expected BASE:QUOTE, two decimals".into()),
         }
     }
@@ -254,8 +256,8 @@ impl Default for Config {
             alerts: AlertsConfig::default(),
             chain: ChainConfig::default(),
             dex: DexConfig::default(),
-            risk: crate::risk::RiskConfig::default(),
-            funds: crate::funds::FundsConfig::default(),
+            risk: RiskConfig::default(),
+            funds: FundsConfig::default(),
             base_dir: PathBuf::from("."),
         }
     }
@@ -309,25 +311,6 @@ pub fn sqlite_path(url: &str) -> Option<&str> {
         .strip_prefix("sqlite://")
         .or_else(|| url.strip_prefix("sqlite:"))?;
     Some(rest.split('?').next().unwrap_or(rest))
-}
-
-/// `scheme://user:secret@host` → `scheme://user:***@host`.
-pub fn redact_url(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return url.to_string();
-    };
-    let Some((userinfo, host)) = rest.split_once('@') else {
-        return url.to_string();
-    };
-    match userinfo.split_once(':') {
-        Some((user, _)) => format!("{scheme}://{user}:***@{host}"),
-        None => url.to_string(),
-    }
-}
-
-/// True when a URL carries a password (which must come from env, not the file).
-pub fn url_has_password(url: &str) -> bool {
-    redact_url(url) != url
 }
 
 #[cfg(test)]

@@ -34,7 +34,7 @@ pub struct Poller {
     /// The live side, which strategies created while the daemon runs join.
     pub live: Arc<tokio::sync::Mutex<super::live_runtime::LiveRuntime>>,
     /// Live markets' prices go on record with the heartbeat.
-    pub metrics: Arc<crate::api::metrics::Metrics>,
+    pub metrics: Arc<crate::metrics::Metrics>,
     pub registry: Arc<Mutex<Registry>>,
     pub feed: Arc<FeedState>,
     pub control_tx: mpsc::Sender<Control>,

@@ -12,9 +12,9 @@ use tokio::sync::{mpsc, watch};
 use super::live::LiveMarkets;
 use super::writer;
 use crate::config::Config;
-use crate::engine::live::MarketTick;
+use crate::engine::VenueReport;
+use crate::model::MarketTick;
 use crate::venue::dex::{dex_venue_shared, DexVenue, SharedPools};
-use crate::venue::VenueReport;
 
 pub struct LiveRuntime {
     /// Client, reconciled wallets and pools (`None` until a node answered).
@@ -31,7 +31,7 @@ pub struct LiveRuntime {
     run_id: i64,
     config: Arc<Config>,
     /// Where each wallet's BNB (gas) balance is shown.
-    pub metrics: Option<Arc<crate::api::metrics::Metrics>>,
+    pub metrics: Option<Arc<crate::metrics::Metrics>>,
     /// Low gas is a risk condition whether or not a funds manager runs.
     pub guard: Option<GasGuard>,
     /// The running funds manager, told of each wallet and pool that joins.

@@ -26,7 +26,6 @@ use rust_decimal::Decimal;
 use tokio::sync::{mpsc, watch, Notify};
 
 use crate::alerts;
-use crate::api::metrics::Metrics;
 use crate::api::{self, ApiState, RateLimiter};
 use crate::clock::wall_clock_ms;
 use crate::config::Config;
@@ -34,11 +33,13 @@ use crate::engine::ledger::Ledger;
 use crate::engine::live::{run_live_with, EngineCall, LiveExtras, LiveInputs};
 use crate::engine::{Control, Engine};
 use crate::market::feed::{run_feed, FeedState, SymbolFeed};
-use crate::market::Symbol;
+use crate::metrics::Metrics;
+use crate::model::Symbol;
 use crate::risk::{RiskGuard, RiskLimits};
 use crate::store::{Store, StoreError, StrategyRecord};
 use crate::strategy::{StrategyMode, StrategyParams, StrategyStatus};
 use crate::venue::routed::RoutedVenue;
+use crate::views::hostname;
 use recorder::{DaemonRecorder, PersistOp};
 
 pub type DaemonEngine = Engine<DaemonRecorder, RoutedVenue>;
@@ -99,7 +100,20 @@ pub struct Registry {
     /// live strategy id → `running`, or why this daemon does not run it
     pub live: BTreeMap<i64, String>,
     /// `[risk]`, which each strategy's own limits override.
-    pub risk: crate::risk::RiskConfig,
+    pub risk: crate::config::RiskConfig,
+}
+
+/// The API reads what the engine applies through the registry's lock.
+impl crate::api::EngineView for Mutex<Registry> {
+    fn live_status(&self) -> crate::views::LiveStatus {
+        self.lock().map(|r| r.live.clone()).unwrap_or_default()
+    }
+
+    fn applied(&self) -> Vec<(i64, StrategyStatus)> {
+        self.lock()
+            .map(|r| r.applied.iter().map(|(id, s)| (*id, *s)).collect())
+            .unwrap_or_default()
+    }
 }
 
 impl Registry {
@@ -228,7 +242,7 @@ fn add_strategy_priced(
     let symbol: Symbol = record
         .symbol
         .parse()
-        .map_err(|e: crate::market::SymbolError| e.to_string())?;
+        .map_err(|e: crate::model::SymbolError| e.to_string())?;
     let mut risk_state = None;
     let (strategy, ledger) = match &record.state {
         Some(text) => {
@@ -363,16 +377,6 @@ async fn start_funds(
     let status = manager.status();
     tokio::spawn(manager.run(shutdown));
     (status, Some(join_tx))
-}
-
-/// This host's name, as the daemon records it (the CLI compares it to tell a local daemon).
-pub fn hostname() -> String {
-    std::fs::read_to_string("/etc/hostname")
-        .map(|h| h.trim().to_string())
-        .ok()
-        .filter(|h| !h.is_empty())
-        .or_else(|| std::env::var("HOSTNAME").ok())
-        .unwrap_or_else(|| "unknown".into())
 }
 
 /// Run the daemon until SIGTERM, Ctrl-C, `bot stop` or `POST /api/v1/control/stop`.
@@ -715,7 +719,7 @@ pub async fn run(config: Config, opts: DaemonOptions) -> Result<(), DaemonError>
                     for (symbol, pool_ix, reference_ix) in &market_pairs {
                         m.insert(
                             symbol.clone(),
-                            crate::market::divergence::MarketPrices::new(
+                            crate::model::divergence::MarketPrices::new(
                                 engine.last_price(*pool_ix),
                                 engine.last_price(*reference_ix),
                                 at_ms,
@@ -821,7 +825,7 @@ pub async fn run(config: Config, opts: DaemonOptions) -> Result<(), DaemonError>
             config.api.rate_limit_burst,
         )),
         feed_expected,
-        registry: registry.clone(),
+        engine: registry.clone(),
         chain: Default::default(),
     };
     let api_task = tokio::spawn(api::serve::serve(

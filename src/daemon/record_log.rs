@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 
 use super::recorder::PersistOp;
-use crate::engine::order::OrderId;
+use crate::model::order::OrderId;
 use crate::store::paper::TradeRow;
 
 /// Log what a batch put on record, once it is committed (a retried batch logs once, and the

@@ -7,14 +7,15 @@ use std::sync::Arc;
 use rust_decimal::Decimal;
 use tokio::sync::mpsc;
 
-use crate::api::metrics::{Metrics, StrategyMetrics};
 use crate::engine::ledger::Ledger;
-use crate::engine::order::{Fill, OrderId, RestingOrder, StrategyIx};
+use crate::engine::Execution;
 use crate::engine::Recorder;
+use crate::engine::VenueReport;
+use crate::metrics::{Metrics, StrategyMetrics};
+use crate::model::order::{Fill, OrderId, RestingOrder, StrategyIx};
 use crate::risk::Refusal;
 use crate::strategy::grid::GridTag;
 use crate::strategy::StrategyStatus;
-use crate::venue::{Execution, VenueReport};
 
 /// A strategy's state as taken on the engine thread: plain clones, serialized by the writer so
 /// the engine never spends a tick building JSON.

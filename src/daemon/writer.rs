@@ -18,9 +18,9 @@ use tokio::sync::mpsc;
 
 use super::recorder::PersistOp;
 use crate::alerts::Alerter;
-use crate::api::metrics::Metrics;
-use crate::engine::order::{Amount, OrderId, RestingKind, RestingOrder};
 use crate::engine::Control;
+use crate::metrics::Metrics;
+use crate::model::order::{Amount, OrderId, RestingKind, RestingOrder};
 use crate::store::paper::{self, PendingOrder, PlacedOrder, TradeRow};
 use crate::store::{Store, StoreError};
 use crate::strategy::StrategyStatus;

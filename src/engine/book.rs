@@ -13,8 +13,8 @@ use std::collections::BTreeMap;
 
 use rustc_hash::FxHashMap;
 
-use super::order::{OrderId, RestingOrder};
-use super::price::PriceKey;
+use crate::model::order::{OrderId, RestingOrder};
+use crate::model::PriceKey;
 
 type Slot = u32;
 type TriggerMap = BTreeMap<(PriceKey, OrderId), Slot>;
@@ -206,10 +206,10 @@ mod tests {
     use rust_decimal::Decimal;
 
     use super::TriggerBook;
-    use crate::engine::order::{
+    use crate::model::order::{
         Amount, GuardKind, GuardRequest, LimitRequest, RestingKind, RestingOrder, Side,
     };
-    use crate::engine::PriceKey;
+    use crate::model::PriceKey;
 
     fn key(p: i64) -> PriceKey {
         PriceKey::floor_of(Decimal::from(p))

@@ -18,15 +18,15 @@ use super::book::TriggerBook;
 use super::event::{Control, Event};
 use super::inflight::InFlight;
 use super::ledger::Ledger;
-use super::order::{
+use super::recorder::{Mark, Recorder};
+use super::venue::{Execution, Venue, VenueReport};
+use crate::model::order::{
     Amount, Fill, GuardKind, Intent, OrderId, RestingKind, RestingOrder, Side, StrategyIx,
 };
-use super::price::PriceKey;
-use super::recorder::{Mark, Recorder};
+use crate::model::PriceKey;
 use crate::risk::{OrderCheck, RiskAction, RiskGuard};
 use crate::strategy::traits::{Strategy, StrategyCtx};
 use crate::strategy::StrategyStatus;
-use crate::venue::{Execution, SimVenue, Venue, VenueReport};
 
 /// Equity is marked for every strategy once per this much event time (and at every fill's ledger).
 pub const DEFAULT_MARK_INTERVAL_US: i64 = 60_000_000;
@@ -77,7 +77,7 @@ impl Outcome {
     }
 }
 
-pub struct Engine<R: Recorder, V: Venue = SimVenue> {
+pub struct Engine<R: Recorder, V: Venue> {
     slots: Vec<Slot>,
     symbols: Vec<SymbolState>,
     venue: V,
@@ -914,7 +914,7 @@ impl<R: Recorder, V: Venue> Engine<R, V> {
         let reference = self.risk.reference_of(symbol)?;
         let pool = self.last_price(symbol)?;
         let reference = self.last_price(reference)?;
-        crate::market::divergence::divergence_bps(pool, reference)
+        crate::model::divergence::divergence_bps(pool, reference)
     }
 
     /// Take a strategy's orders out of the book until it resumes. `false`: it was not active.

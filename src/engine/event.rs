@@ -1,8 +1,8 @@
 //! The one event type the engine loop consumes, whatever the mode.
 
-use super::order::{OrderId, StrategyIx};
-use super::price::PriceKey;
-use crate::venue::VenueReport;
+use super::venue::VenueReport;
+use crate::model::order::{OrderId, StrategyIx};
+use crate::model::PriceKey;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Event {

@@ -8,27 +8,16 @@ use std::time::Duration;
 use tokio::sync::{mpsc, watch};
 
 use super::event::{Control, Event};
-use super::price::PriceKey;
 use super::recorder::Recorder;
+use super::venue::{Venue, VenueReport};
 use super::Engine;
-use crate::venue::{Venue, VenueReport};
-
-/// A price from a feed: symbol index in the engine, exchange time and receive time (µs).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct MarketTick {
-    pub symbol: usize,
-    pub exchange_ts_us: i64,
-    pub received_ts_us: i64,
-    pub price: PriceKey,
-    /// When the frame was read off the socket, for the tick-to-decision latency histogram.
-    pub received_at: Option<std::time::Instant>,
-}
+use crate::model::MarketTick;
 
 /// Work the daemon hands the engine loop: add a strategy, take snapshots, read state.
-pub type EngineCall<R, V = crate::venue::SimVenue> = Box<dyn FnOnce(&mut Engine<R, V>) + Send>;
+pub type EngineCall<R, V> = Box<dyn FnOnce(&mut Engine<R, V>) + Send>;
 
 /// Runs after every event with the engine (the daemon persists what the event changed).
-pub type AfterEvent<R, V = crate::venue::SimVenue> = Box<dyn FnMut(&mut Engine<R, V>) + Send>;
+pub type AfterEvent<R, V> = Box<dyn FnMut(&mut Engine<R, V>) + Send>;
 
 pub struct LiveInputs {
     pub shutdown: watch::Receiver<bool>,
@@ -41,7 +30,7 @@ pub struct LiveInputs {
 }
 
 /// Optional extras of the daemon's loop.
-pub struct LiveExtras<R: Recorder, V: Venue = crate::venue::SimVenue> {
+pub struct LiveExtras<R: Recorder, V: Venue> {
     pub calls: mpsc::Receiver<EngineCall<R, V>>,
     /// Frame received → engine done with the tick (orders decided), in nanoseconds.
     pub on_latency: Box<dyn FnMut(u64) + Send>,

@@ -7,13 +7,12 @@ pub mod event;
 pub mod inflight;
 pub mod ledger;
 pub mod live;
-pub mod order;
-pub mod price;
 pub mod recorder;
+pub mod venue;
 
 pub use self::core::{block_bounds, Engine, TickSlab, TICK_BLOCK};
 pub use event::{Control, Event};
 pub use inflight::{InFlight, OrderState};
 pub use ledger::Ledger;
-pub use price::PriceKey;
 pub use recorder::{MemoryRecorder, Recorder};
+pub use venue::{Execution, Venue, VenueReport};

@@ -4,10 +4,10 @@
 use rust_decimal::Decimal;
 
 use super::ledger::Ledger;
-use super::order::{Fill, OrderId, RestingOrder, StrategyIx};
+use super::venue::{Execution, VenueReport};
+use crate::model::order::{Fill, OrderId, RestingOrder, StrategyIx};
 use crate::risk::Refusal;
 use crate::strategy::StrategyStatus;
-use crate::venue::{Execution, VenueReport};
 
 pub trait Recorder {
     fn order_placed(&mut self, _order: &RestingOrder, _ts_us: i64) {}

@@ -8,11 +8,12 @@ use std::sync::Arc;
 use alloy::primitives::{Address, U256};
 use rust_decimal::Decimal;
 
-use super::{FundsConfig, FundsError};
+use super::FundsError;
 use crate::chain::units::{from_units, to_units};
 use crate::chain::{ChainClient, Swapper, Token};
 use crate::clock::wall_clock_ms;
 use crate::config::DexConfig;
+use crate::config::FundsConfig;
 use crate::store::funds::reference_of;
 use crate::store::Store;
 
@@ -68,7 +69,7 @@ pub struct FundsManager {
     /// the swap check sees them.
     ledger: Option<Arc<crate::risk::OutflowLedger>>,
     /// Where breaches are counted and alerted (in the daemon).
-    metrics: Option<Arc<crate::api::metrics::Metrics>>,
+    metrics: Option<Arc<crate::metrics::Metrics>>,
     alerter: Option<crate::alerts::Alerter>,
     /// Wallets and pools joining while it runs, and the daemon row to tell.
     joins: Option<(tokio::sync::mpsc::UnboundedReceiver<super::FundsJoin>, i64)>,
@@ -101,7 +102,7 @@ impl FundsManager {
     /// Count breaches in these metrics and alert them.
     pub fn with_signals(
         mut self,
-        metrics: Arc<crate::api::metrics::Metrics>,
+        metrics: Arc<crate::metrics::Metrics>,
         alerter: crate::alerts::Alerter,
     ) -> Self {
         self.metrics = Some(metrics);

@@ -5,10 +5,8 @@
 //! through the wallet's own swapper (write-ahead in `chain_txs`, the bot's own nonces), so a
 //! crash can neither send one twice nor lose its record.
 
-pub mod config;
 pub mod manager;
 
-pub use config::FundsConfig;
 pub use manager::{FundsManager, Operation, Outcome};
 
 use crate::chain::swap::SwapError;

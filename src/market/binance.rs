@@ -4,7 +4,7 @@
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
-use crate::engine::PriceKey;
+use crate::model::PriceKey;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum FeedMessage<'a> {

@@ -18,8 +18,8 @@ use tokio_tungstenite::tungstenite::Message;
 use super::binance::{combined_stream_url, parse_frame, FeedMessage};
 use crate::clock::wall_clock_ms;
 use crate::config::MarketConfig;
-use crate::engine::live::MarketTick;
-use crate::engine::PriceKey;
+use crate::model::MarketTick;
+use crate::model::PriceKey;
 
 /// Live view of one symbol, shared with the API and status.
 #[derive(Debug, Default)]

@@ -2,7 +2,7 @@
 //! pairs, extended by `market.extra_markets`): a paper strategy on anything else would wait for a
 //! price that never comes, so it is refused when created.
 
-use super::Symbol;
+use crate::model::Symbol;
 
 const SHIPPED: &str = include_str!("binance_spot_markets.txt");
 

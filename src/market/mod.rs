@@ -1,11 +1,7 @@
 //! Market data: symbols, Binance stream frames, and the live WebSocket feed.
 
 pub mod binance;
-pub mod divergence;
 pub mod feed;
 pub mod known;
 pub mod pool;
 pub mod pool_sync;
-pub mod symbol;
-
-pub use symbol::{Symbol, SymbolError};

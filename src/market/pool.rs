@@ -5,6 +5,7 @@
 //! whenever they changed. An RPC failure is counted and retried with a doubling pause (up to
 //! [`MAX_BACKOFF`]); the feed never stops on its own.
 
+use crate::amm::reserves_price;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -14,16 +15,11 @@ use tokio::sync::{mpsc, watch};
 
 use crate::chain::{ChainClient, Pool};
 use crate::clock::wall_clock_us;
-use crate::engine::live::MarketTick;
-use crate::engine::PriceKey;
+use crate::model::MarketTick;
+use crate::model::PriceKey;
 
 /// Longest pause between two reads after failures.
 pub const MAX_BACKOFF: Duration = Duration::from_secs(5);
-
-/// Price of `base` in `quote` from a pair's reserves (`None` for an empty pool).
-pub fn reserves_price(base_reserve: Decimal, quote_reserve: Decimal) -> Option<Decimal> {
-    (base_reserve > Decimal::ZERO).then(|| quote_reserve / base_reserve)
-}
 
 /// What the feed has seen, for status and metrics.
 #[derive(Debug, Default)]

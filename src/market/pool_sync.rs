@@ -21,7 +21,7 @@ use tokio_tungstenite::tungstenite::Message;
 
 use super::pool::PoolFeedState;
 use crate::chain::{ChainClient, Pool};
-use crate::engine::live::MarketTick;
+use crate::model::MarketTick;
 
 /// A connection that brings nothing for this long is replaced (blocks come every ~0.45 s on BSC;
 /// a quiet pair still sends the subscription nothing, so this only bounds a dead socket).
@@ -151,7 +151,7 @@ pub async fn run_pool_sync_feed(
     loop {
         let url = &ws_urls[turn % ws_urls.len()];
         turn += 1;
-        let host = crate::chain::client::host_of(url);
+        let host = crate::config::host_of(url);
         let outcome = tokio::select! {
             _ = shutdown.wait_for(|s| *s) => return,
             r = follow(url, &mut feed) => r,

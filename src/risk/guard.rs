@@ -6,8 +6,8 @@ use std::collections::VecDeque;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
-use super::limits::{MarketLimits, StrategyLimits};
 use super::{Approved, OrderCheck, Refusal, RiskLimits};
+use crate::config::risk::{MarketLimits, StrategyLimits};
 
 const DAY_US: i64 = 86_400_000_000;
 
@@ -566,18 +566,18 @@ mod tests {
 
     #[test]
     fn a_daily_loss_message_names_where_its_limit_came_from() {
-        let config = crate::risk::RiskConfig {
+        let config = crate::config::RiskConfig {
             daily_loss_limit: Some(d("1000")),
             ..Default::default()
         };
-        let own = crate::risk::limits::StrategyRiskOverrides {
+        let own = crate::config::risk::StrategyRiskOverrides {
             daily_loss_limit: Some(d("100")),
             ..Default::default()
         };
         for (limits, named, not_named) in [
             (
                 config.for_strategy(&own),
-                crate::risk::limits::OWN_DAILY_LOSS_KEY,
+                crate::config::risk::OWN_DAILY_LOSS_KEY,
                 "risk.daily_loss_limit",
             ),
             (

@@ -9,14 +9,15 @@
 //! as one without.
 
 pub mod guard;
-pub mod limits;
 pub mod outflow;
 
 pub use guard::{RiskAction, RiskGuard, StrategyRiskState, TradingMode};
-pub use limits::{MarketLimits, RiskConfig, StrategyLimits, StrategyRiskOverrides};
 pub use outflow::OutflowLedger;
 
 use rust_decimal::Decimal;
+
+use crate::config::risk::{MarketLimits, StrategyLimits, StrategyRiskOverrides};
+use crate::config::RiskConfig;
 use serde::Serialize;
 
 /// An order the guard let through.

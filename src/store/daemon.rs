@@ -18,7 +18,7 @@ pub struct DaemonInfo {
     /// Live strategy id → `running` or why the daemon does not run it.
     pub live_status: std::collections::BTreeMap<i64, String>,
     /// Live markets: pool and reference price, divergence (refreshed with the heartbeat).
-    pub markets: std::collections::BTreeMap<String, crate::market::divergence::MarketPrices>,
+    pub markets: std::collections::BTreeMap<String, crate::model::divergence::MarketPrices>,
     /// What its funds manager is doing (`running (…)`, `off: …`).
     pub funds_status: Option<String>,
     /// Whether it trades its strategies (`running`, `off: --market-only`, …).
@@ -103,7 +103,7 @@ impl Store {
     pub async fn set_daemon_markets(
         &self,
         pid: i64,
-        markets: &std::collections::BTreeMap<String, crate::market::divergence::MarketPrices>,
+        markets: &std::collections::BTreeMap<String, crate::model::divergence::MarketPrices>,
     ) -> Result<(), StoreError> {
         let text =
             serde_json::to_string(markets).map_err(|e| StoreError::Corrupt(e.to_string()))?;

@@ -1,7 +1,6 @@
 //! Strategies: the registry by type name, parameters, lifecycle states and spec files.
 
 pub mod grid;
-pub mod params;
 pub mod spec;
 pub mod status;
 pub mod traits;
@@ -10,7 +9,8 @@ use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-pub use params::ParamError;
+use crate::model::ParamError;
+
 pub use spec::{SpecError, StrategySpec};
 pub use status::{InvalidTransition, LifecycleAction, StrategyMode, StrategyStatus};
 
@@ -100,7 +100,7 @@ impl StrategyParams {
 
     /// Venue fee the simulated venue charges this strategy.
     /// The strategy's own risk limits from its params.
-    pub fn risk_overrides(&self) -> crate::risk::StrategyRiskOverrides {
+    pub fn risk_overrides(&self) -> crate::config::risk::StrategyRiskOverrides {
         match self {
             StrategyParams::Grid(p) => p.risk,
         }
@@ -115,7 +115,7 @@ impl StrategyParams {
     /// With the AMM fill model: the narrowest cell of a grid whose edge (its width over its lower
     /// level) is below what a round trip costs — two pool fees, the price impact of buying and
     /// selling a lot in this pool, and two swaps' gas — loses on every round trip.
-    pub fn amm_warnings(&self, pool: &crate::venue::sim::AmmPool) -> Vec<String> {
+    pub fn amm_warnings(&self, pool: &crate::amm::AmmPool) -> Vec<String> {
         let StrategyParams::Grid(g) = self;
         let levels = grid::grid_levels(g);
         let Some((i, lower, width)) = levels

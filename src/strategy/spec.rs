@@ -4,10 +4,10 @@ use std::path::Path;
 
 use serde_json::Value;
 
-use super::params::ParamError;
 use super::status::StrategyMode;
 use super::StrategyParams;
-use crate::market::Symbol;
+use crate::model::ParamError;
+use crate::model::Symbol;
 
 /// Everything needed to create a strategy, validated.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -167,7 +167,7 @@ impl RawSpec {
             .symbol
             .ok_or_else(|| ParamError::new("symbol", "is required (-s BASE/QUOTE)"))?
             .parse()
-            .map_err(|e: crate::market::SymbolError| ParamError::new("symbol", e.to_string()))?;
+            .map_err(|e: crate::model::SymbolError| ParamError::new("symbol", e.to_string()))?;
         let mode = match self.mode {
             None => StrategyMode::Paper,
             Some(m) => m

@@ -5,7 +5,7 @@
 
 use rust_decimal::Decimal;
 
-use crate::engine::order::{Fill, GuardKind, Intent};
+use crate::model::order::{Fill, GuardKind, Intent};
 
 /// What a strategy sees of the engine when it is called.
 pub struct StrategyCtx<'a> {

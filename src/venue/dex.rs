@@ -13,10 +13,9 @@ use std::sync::Arc;
 use rust_decimal::Decimal;
 use tokio::sync::mpsc;
 
-use super::report::{Execution, VenueReport};
-use super::Venue;
 use crate::chain::{Pool, SwapOrder, SwapResult, Swapper};
-use crate::engine::order::{Amount, Fill, Side};
+use crate::engine::venue::{Execution, Venue, VenueReport};
+use crate::model::order::{Amount, Fill, Side};
 use crate::risk::Approved;
 use crate::store::chain_txs::SwapOrigin;
 

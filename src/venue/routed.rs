@@ -5,9 +5,9 @@
 use rust_decimal::Decimal;
 
 use super::dex::DexVenue;
-use super::report::{Execution, VenueReport};
-use super::{SimVenue, Venue};
-use crate::engine::order::StrategyIx;
+use super::SimVenue;
+use crate::engine::venue::{Execution, Venue, VenueReport};
+use crate::model::order::StrategyIx;
 use crate::risk::Approved;
 
 #[derive(Default)]

@@ -471,7 +471,7 @@ impl Market {
         store: bsc_bot::store::Store,
     ) -> (
         bsc_bot::venue::dex::DexVenue,
-        tokio::sync::mpsc::Receiver<bsc_bot::venue::VenueReport>,
+        tokio::sync::mpsc::Receiver<bsc_bot::engine::VenueReport>,
     ) {
         let swapper = std::sync::Arc::new(
             bsc_bot::chain::Swapper::new(

@@ -4,7 +4,7 @@ use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::strategy::params::{all_of, ParamError, ParamReader};
+use crate::model::params::{all_of, ParamError, ParamReader};
 
 pub const MIN_GRID_COUNT: i64 = 2;
 pub const MAX_GRID_COUNT: i64 = 500;
@@ -44,7 +44,7 @@ pub struct GridParams {
     /// The strategy's own risk limits (`daily_loss_limit`, `max_position`,
     /// `max_order_notional`, `max_error_rate`), over `[risk]`'s.
     #[serde(flatten, default)]
-    pub risk: crate::risk::StrategyRiskOverrides,
+    pub risk: crate::config::risk::StrategyRiskOverrides,
 }
 
 /// The value, or `None` with its problem kept for the report.
@@ -86,7 +86,7 @@ impl GridParams {
         });
         let stop_loss_price = take(r.opt_decimal("stop_loss_price"), &mut problems).flatten();
         let take_profit_price = take(r.opt_decimal("take_profit_price"), &mut problems).flatten();
-        let risk = crate::risk::StrategyRiskOverrides::read(&mut r, &mut problems);
+        let risk = crate::config::risk::StrategyRiskOverrides::read(&mut r, &mut problems);
         if let Err(e) = r.finish() {
             problems.push(e);
         }

@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 
 use super::levels::grid_levels;
 use super::params::{GridParams, OnExit};
-use crate::engine::order::{
+use crate::model::order::{
     Amount, Fill, GuardKind, GuardRequest, Intent, LimitRequest, MarketRequest, Side,
 };
 use crate::strategy::traits::{Strategy, StrategyCtx};

@@ -8,7 +8,7 @@
 
 use rust_decimal::Decimal;
 
-use crate::engine::order::Side;
+use crate::model::order::Side;
 
 fn bps(b: u32) -> Decimal {
     Decimal::from(b) / Decimal::from(10_000)

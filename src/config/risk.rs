@@ -5,7 +5,7 @@
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
-use crate::config::ConfigError;
+use super::ConfigError;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -152,10 +152,10 @@ pub struct StrategyRiskOverrides {
 impl StrategyRiskOverrides {
     /// Read the four keys from a strategy's params, every problem kept for the report.
     pub fn read(
-        r: &mut crate::strategy::params::ParamReader<'_>,
-        problems: &mut Vec<crate::strategy::params::ParamError>,
+        r: &mut crate::model::params::ParamReader<'_>,
+        problems: &mut Vec<crate::model::params::ParamError>,
     ) -> Self {
-        use crate::strategy::params::ParamError;
+        use crate::model::params::ParamError;
         let mut get = |key: &'static str, fraction: bool| match r.opt_decimal(key) {
             Ok(Some(v)) if v <= Decimal::ZERO || (fraction && v > Decimal::ONE) => {
                 let want = if fraction {

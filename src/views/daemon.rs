@@ -1,0 +1,43 @@
+//! The daemon as the operator sees it: is one running on this database, and where.
+
+use crate::clock::wall_clock_ms;
+use crate::store::daemon::DaemonInfo;
+use crate::store::{DaemonInfoExt, Store};
+
+/// This host's name, as the daemon records it (the CLI compares it to tell a local daemon).
+pub fn hostname() -> String {
+    std::fs::read_to_string("/etc/hostname")
+        .map(|h| h.trim().to_string())
+        .ok()
+        .filter(|h| !h.is_empty())
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .unwrap_or_else(|| "unknown".into())
+}
+
+/// The running daemon, if its heartbeat is recent and, when it runs on this host, its process
+/// lives (a daemon killed a second ago is not "running" for the heartbeat's remaining seconds).
+pub async fn running_daemon(store: &Store) -> Option<DaemonInfo> {
+    let d = store.daemon_info().await.ok()??;
+    if !d.is_alive(wall_clock_ms()) {
+        return None;
+    }
+    if d.host == hostname() && !process_lives(d.pid) {
+        return None;
+    }
+    Some(d)
+}
+
+/// Signal 0 to `pid`: only "no such process" says it is gone (a process of another user answers
+/// "not permitted" and lives).
+fn process_lives(pid: i64) -> bool {
+    let Some(pid) = i32::try_from(pid)
+        .ok()
+        .and_then(rustix::process::Pid::from_raw)
+    else {
+        return false;
+    };
+    !matches!(
+        rustix::process::test_kill_process(pid),
+        Err(rustix::io::Errno::SRCH)
+    )
+}
