@@ -1,3 +1,5 @@
+//! The daemon (floor 10, may use floors 0–9): `bsc-bot bot start`, assembling every part below.
+//!
 //! `bsc-bot bot start`: the daemon. Paper trading on live Binance prices through the same engine
 //! as backtests, obeying the database's desired state, with an HTTP API, metrics and alerts.
 //!
@@ -6,6 +8,7 @@
 //! database is the source of truth, so a restart resumes exactly from what was committed.
 
 pub mod control;
+mod funds_wiring;
 pub mod live;
 pub mod live_runtime;
 pub mod lock;
@@ -13,6 +16,7 @@ pub mod priority;
 pub mod record_log;
 pub mod recorder;
 pub mod recovery;
+pub mod registry;
 pub mod token;
 pub mod writer;
 
@@ -22,25 +26,27 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use dashmap::DashMap;
-use rust_decimal::Decimal;
 use tokio::sync::{mpsc, watch, Notify};
 
 use crate::alerts;
 use crate::api::{self, ApiState, RateLimiter};
 use crate::clock::wall_clock_ms;
 use crate::config::Config;
-use crate::engine::ledger::Ledger;
 use crate::engine::live::{run_live_with, EngineCall, LiveExtras, LiveInputs};
 use crate::engine::{Control, Engine};
-use crate::market::feed::{run_feed, FeedState, SymbolFeed};
+use crate::market::feed::{run_feed, FeedState};
 use crate::metrics::Metrics;
 use crate::model::Symbol;
 use crate::risk::{RiskGuard, RiskLimits};
 use crate::store::{Store, StoreError, StrategyRecord};
-use crate::strategy::{StrategyMode, StrategyParams, StrategyStatus};
+use crate::strategy::{StrategyMode, StrategyStatus};
 use crate::venue::routed::RoutedVenue;
 use crate::views::hostname;
+use funds_wiring::{start_funds, FundsWiring};
 use recorder::{DaemonRecorder, PersistOp};
+pub use registry::{
+    add_pool_priced_strategy, add_strategy, snapshot_ops, state_document, Registry,
+};
 
 pub type DaemonEngine = Engine<DaemonRecorder, RoutedVenue>;
 
@@ -83,300 +89,6 @@ pub enum DaemonError {
     Lock(#[from] lock::LockError),
     #[error("{0}")]
     Io(String),
-}
-
-/// Symbols and strategies the engine knows, shared by the engine loop and the control poller.
-#[derive(Default)]
-pub struct Registry {
-    symbols: Vec<Symbol>,
-    /// database strategy id → engine index
-    strategies: BTreeMap<i64, usize>,
-    /// Live markets priced by their pool, not Binance: symbol → engine index.
-    pool_symbols: Vec<(Symbol, usize)>,
-    /// `(symbol, pool price symbol, reference price symbol)` of every market priced by its pool.
-    market_pairs: Vec<(String, usize, usize)>,
-    /// database strategy id → status as the engine applies it (for status and latency checks)
-    pub applied: BTreeMap<i64, StrategyStatus>,
-    /// live strategy id → `running`, or why this daemon does not run it
-    pub live: BTreeMap<i64, String>,
-    /// `[risk]`, which each strategy's own limits override.
-    pub risk: crate::config::RiskConfig,
-}
-
-/// The API reads what the engine applies through the registry's lock.
-impl crate::api::EngineView for Mutex<Registry> {
-    fn live_status(&self) -> crate::views::LiveStatus {
-        self.lock().map(|r| r.live.clone()).unwrap_or_default()
-    }
-
-    fn applied(&self) -> Vec<(i64, StrategyStatus)> {
-        self.lock()
-            .map(|r| r.applied.iter().map(|(id, s)| (*id, *s)).collect())
-            .unwrap_or_default()
-    }
-}
-
-impl Registry {
-    pub fn ix(&self, db_id: i64) -> Option<usize> {
-        self.strategies.get(&db_id).copied()
-    }
-
-    pub fn streams(&self) -> Vec<String> {
-        self.symbols
-            .iter()
-            .map(Symbol::binance_stream_name)
-            .collect()
-    }
-
-    /// The engine index of `symbol`, registering it with the engine and the feed the first time.
-    pub fn symbol_ix(
-        &mut self,
-        engine: &mut DaemonEngine,
-        feed: &FeedState,
-        symbol: &Symbol,
-    ) -> usize {
-        if let Some(i) = self.symbols.iter().position(|s| s == symbol) {
-            return i;
-        }
-        let i = engine.add_symbol();
-        engine.recorder_mut().name_symbol(i, &symbol.to_string());
-        self.symbols.push(symbol.clone());
-        if let Ok(mut map) = feed.symbols.lock() {
-            map.insert(
-                symbol.binance_stream_name(),
-                Arc::new(SymbolFeed {
-                    engine_symbol: i,
-                    ..Default::default()
-                }),
-            );
-        }
-        i
-    }
-
-    /// The engine index of `symbol` priced by its pool (a live market), created the first time.
-    /// The market also follows its reference (Binance) price from then on, for the divergence
-    /// operators watch.
-    pub fn pool_symbol_ix(
-        &mut self,
-        engine: &mut DaemonEngine,
-        feed: &FeedState,
-        symbol: &Symbol,
-    ) -> usize {
-        if let Some((_, i)) = self.pool_symbols.iter().find(|(s, _)| s == symbol) {
-            return *i;
-        }
-        let i = engine.add_symbol();
-        engine
-            .recorder_mut()
-            .name_symbol(i, &format!("{symbol} (pool)"));
-        self.pool_symbols.push((symbol.clone(), i));
-        let reference = self.symbol_ix(engine, feed, symbol);
-        self.market_pairs.push((symbol.to_string(), i, reference));
-        engine.risk_mut().set_reference(i, reference);
-        i
-    }
-}
-
-/// The strategy's state and ledger, taken cheaply on the engine thread (serialized by the writer).
-pub fn state_document(engine: &DaemonEngine, ix: usize) -> recorder::StateDocument {
-    recorder::StateDocument {
-        strategy: engine.strategy_state(ix),
-        ledger: engine.ledger(ix).clone(),
-        last_price: engine.last_price(engine.strategy_symbol(ix)),
-        status: engine.status(ix),
-        risk: engine.risk().state(ix),
-    }
-}
-
-/// Snapshot operations for strategies `ixs`, all stamped `now_ms`.
-pub fn snapshot_ops(
-    engine: &DaemonEngine,
-    ixs: impl IntoIterator<Item = usize>,
-    now_ms: i64,
-) -> Vec<PersistOp> {
-    ixs.into_iter()
-        .map(|ix| PersistOp::Snapshot {
-            strategy_id: engine.recorder().db_id(ix),
-            state: state_document(engine, ix),
-            ts_ms: now_ms,
-        })
-        .collect()
-}
-
-/// Add one strategy to the engine (restoring it from its persisted state if it has one).
-pub fn add_strategy(
-    engine: &mut DaemonEngine,
-    registry: &Mutex<Registry>,
-    feed: &FeedState,
-    record: &StrategyRecord,
-) -> Result<usize, String> {
-    add_strategy_priced(engine, registry, record, |reg, engine, symbol| {
-        reg.symbol_ix(engine, feed, symbol)
-    })
-}
-
-/// Add a strategy priced by its pool (a live one, or paper with `paper_price_source = "pool"`).
-pub fn add_pool_priced_strategy(
-    engine: &mut DaemonEngine,
-    registry: &Mutex<Registry>,
-    feed: &FeedState,
-    record: &StrategyRecord,
-) -> Result<usize, String> {
-    let ix = add_strategy_priced(engine, registry, record, |reg, engine, symbol| {
-        reg.pool_symbol_ix(engine, feed, symbol)
-    })?;
-    // A live strategy's swaps spend its wallet: they count towards the hourly outflow.
-    if record.mode == crate::strategy::StrategyMode::Live {
-        engine.risk_mut().count_outflow(ix);
-    }
-    Ok(ix)
-}
-
-fn add_strategy_priced(
-    engine: &mut DaemonEngine,
-    registry: &Mutex<Registry>,
-    record: &StrategyRecord,
-    symbol_ix: impl FnOnce(&mut Registry, &mut DaemonEngine, &Symbol) -> usize,
-) -> Result<usize, String> {
-    let params = StrategyParams::parse(&record.kind, &record.params).map_err(|e| e.to_string())?;
-    let symbol: Symbol = record
-        .symbol
-        .parse()
-        .map_err(|e: crate::model::SymbolError| e.to_string())?;
-    let mut risk_state = None;
-    let (strategy, ledger) = match &record.state {
-        Some(text) => {
-            let doc: serde_json::Value =
-                serde_json::from_str(text).map_err(|e| format!("state: {e}"))?;
-            risk_state = serde_json::from_value(doc["risk"].clone()).unwrap_or(None);
-            let mut ledger: Ledger = serde_json::from_value(doc["ledger"].clone())
-                .map_err(|e| format!("ledger: {e}"))?;
-            // The simulated venue's orders in flight do not outlive the process: nothing they
-            // reserved was spent, and the strategy re-issues its orders from its state.
-            ledger.reserved_quote = Decimal::ZERO;
-            ledger.reserved_base = Decimal::ZERO;
-            (params.restore(&doc["strategy"])?, Some(ledger))
-        }
-        None => (params.build(), None),
-    };
-    let mut reg = registry
-        .lock()
-        .map_err(|_| "registry poisoned".to_string())?;
-    let sym_ix = symbol_ix(&mut reg, engine, &symbol);
-    // The recorder must know the id before the engine reports the restored orders.
-    engine.recorder_mut().register_strategy(record.id);
-    // Its limits and loss tracking first: a restored strategy may place orders as it is added.
-    let next = engine.strategy_count();
-    let limits = reg.risk.for_strategy(&params.risk_overrides());
-    engine.risk_mut().set_strategy_limits(next, limits);
-    if let Some(state) = risk_state {
-        engine.risk_mut().restore(next, state);
-    }
-    let ix = engine.add_strategy(strategy, sym_ix, params.fee_bps(), record.status, ledger);
-    reg.strategies.insert(record.id, ix);
-    reg.applied.insert(record.id, record.status);
-    Ok(ix)
-}
-
-/// What the funds manager shares with the rest of the daemon.
-struct FundsWiring {
-    /// The engine's outflow ledger (drips and sweeps are booked in it too).
-    outflow: Arc<crate::risk::OutflowLedger>,
-    metrics: Arc<Metrics>,
-    shutdown: watch::Receiver<bool>,
-    alerter: alerts::Alerter,
-}
-
-/// Start the funds manager when a treasury is configured, and say what it does: it keeps the
-/// live strategies' wallets (reconciled, unlocked at start, and those of live strategies created
-/// later, sent through the returned channel); off with `--no-funds`, `--market-only`, without a
-/// treasury, or when the chain or the treasury's key is not to be had.
-async fn start_funds(
-    config: &Config,
-    opts: &DaemonOptions,
-    store: &Store,
-    markets: Option<&live::LiveMarkets>,
-    wiring: FundsWiring,
-    pid: i64,
-) -> (
-    String,
-    Option<mpsc::UnboundedSender<crate::funds::FundsJoin>>,
-) {
-    let FundsWiring {
-        outflow,
-        metrics,
-        shutdown,
-        alerter,
-    } = wiring;
-    let off = |why: String| (why, None);
-    if opts.market_only {
-        return off("off: --market-only".into());
-    }
-    if opts.no_funds {
-        return off("off: --no-funds".into());
-    }
-    if !config.funds.enabled() {
-        return off("off: no funds.treasury configured".into());
-    }
-    let signer = match crate::funds::treasury_signer(config) {
-        Ok(s) => s,
-        Err(e) => {
-            alerter.raise(
-                "funds_not_running",
-                "critical",
-                format!("funds manager not running: {e}"),
-            );
-            return off(format!("off: {e}"));
-        }
-    };
-    // Nothing live yet: the manager still runs, for the wallets of live strategies to come.
-    let (client, wallets, pools) = match markets {
-        Some(m) => (m.client.clone(), m.wallets.clone(), m.pools.clone()),
-        None => match crate::chain::ChainClient::connect(&config.chain).await {
-            Ok(c) => (c, Default::default(), Default::default()),
-            Err(e) => {
-                alerter.raise(
-                    "funds_not_running",
-                    "critical",
-                    format!("funds manager not running: chain: {e}"),
-                );
-                return off(format!("off: chain: {e}"));
-            }
-        },
-    };
-    let treasury = match crate::chain::Swapper::new(
-        client.clone(),
-        signer,
-        store.clone(),
-        config.chain.clone(),
-        config.dex.clone(),
-    ) {
-        Ok(t) => Arc::new(t),
-        Err(e) => return off(format!("off: treasury: {e}")),
-    };
-    // The treasury's transactions a crash left unresolved settle before any new one.
-    if let Err(e) = treasury.reconcile().await {
-        alerter.raise(
-            "funds_not_running",
-            "critical",
-            format!("funds manager not running: {e}"),
-        );
-        return off(format!("off: treasury reconcile: {e}"));
-    }
-    let (join_tx, join_rx) = mpsc::unbounded_channel();
-    let manager =
-        crate::funds::FundsManager::new(config, store.clone(), client, Some(treasury), wallets)
-            .with_pools(pools, Some(outflow))
-            .with_signals(metrics, alerter)
-            .with_joins(join_rx, pid);
-    match manager.settle_pending().await {
-        Ok(n) if n > 0 => tracing::info!(settled = n, "funds operations left pending settled"),
-        Ok(_) => {}
-        Err(e) => return off(format!("off: settling pending operations: {e}")),
-    }
-    let status = manager.status();
-    tokio::spawn(manager.run(shutdown));
-    (status, Some(join_tx))
 }
 
 /// Run the daemon until SIGTERM, Ctrl-C, `bot stop` or `POST /api/v1/control/stop`.
