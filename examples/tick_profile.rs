@@ -8,10 +8,10 @@ use std::io::{BufRead, BufReader};
 use std::sync::Arc;
 use std::time::Instant;
 
-use bsc_bot::metrics::Metrics;
 use bsc_bot::daemon::recorder::{DaemonRecorder, PersistOp};
 use bsc_bot::daemon::snapshot_ops;
 use bsc_bot::engine::Engine;
+use bsc_bot::metrics::Metrics;
 use bsc_bot::model::PriceKey;
 use bsc_bot::risk::{RiskGuard, RiskLimits};
 use bsc_bot::strategy::{StrategyParams, StrategyStatus};

@@ -1,3 +1,5 @@
+//! Time (floor 0, uses nothing of the crate): epoch milliseconds, formatted in UTC.
+//!
 //! Time as the rest of the crate sees it: epoch milliseconds, formatted in UTC.
 //!
 //! Only the control plane and the live/paper edges read the wall clock; the engine is handed

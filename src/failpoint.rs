@@ -1,3 +1,5 @@
+//! Crash-injection points (floor 0, uses nothing of the crate) for tests that prove atomicity.
+//!
 //! Crash-injection points for tests that prove atomicity (`BSC_BOT_FAILPOINTS=name=abort`).
 //!
 //! A failpoint costs one environment lookup and is only placed on operator commands, never on

@@ -1,3 +1,5 @@
+//! Private files (floor 0, uses nothing of the crate): what the bot writes, 0600 and never through a link.
+//!
 //! Files and folders the bot writes: created private to the operator (files 0600, folders 0700)
 //! and never through a link. Another user on the host who plants a symbolic link where the bot
 //! is about to write (a backup's predictable name, a keystore's scratch folder, an export) must

@@ -1,3 +1,5 @@
+//! Alerts (floor 8, may use floors 0–7) to Slack, Telegram and a JSON webhook.
+//!
 //! Alerts to Slack, Telegram and a generic JSON webhook.
 //!
 //! Raising an alert never waits: it is a `try_send` into a bounded queue (a full queue drops

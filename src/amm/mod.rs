@@ -1,6 +1,8 @@
-//! Pool maths of a constant-product (PancakeSwap V2) pool: the exact integer swap formula and the
-//! bound every swap carries, and the decimal pool model of the backtest and paper fill models.
-//! Uses only the ground floor (`model`), so config, strategies, the chain and venues can share it.
+//! Pool maths (floor 1, may use floor 0): the constant-product swap formula, its bounds, the pool model.
+//!
+//! The exact integer swap formula and the bound every swap carries (`swap_math`), and the decimal
+//! pool model of the backtest and paper fill models (`pool`), so config, strategies, the chain and
+//! venues share one formula.
 
 pub mod pool;
 pub mod swap_math;

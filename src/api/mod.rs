@@ -1,3 +1,5 @@
+//! The HTTP API (floor 8, may use floors 0–7) the daemon serves.
+//!
 //! The daemon's HTTP API (axum): health for load balancers, Prometheus metrics, trading history,
 //! strategies, status, and the control endpoints the CLI uses (poke, stop).
 //!

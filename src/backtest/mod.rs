@@ -1,4 +1,4 @@
-//! Backtests: Binance history through the same engine, strategy and simulated venue as paper.
+//! Backtests and sweeps (floor 7, may use floors 0–6): history through the same engine as paper.
 
 pub mod chart;
 pub mod data;

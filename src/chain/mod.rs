@@ -1,4 +1,4 @@
-//! The chain boundary: amounts in base units, the RPC client, the contract interfaces.
+//! The chain boundary (floor 5, may use floors 0–4): units, RPC, contracts, gas and the write-ahead swapper.
 //!
 //! Nothing above this module sees a `U256` or an RPC error type: amounts come out as `Decimal`
 //! converted with each token's own decimals ([`units`]), failures as [`ChainError`].

@@ -1,3 +1,5 @@
+//! The operator's command line (floor 11, may use floors 0–10).
+//!
 //! The operator's command line: one clap tree, one file per command group.
 //!
 //! Exit codes (documented in the README): 0 ok, 1 invalid input (bad arguments, parameters,

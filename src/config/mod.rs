@@ -1,3 +1,5 @@
+//! Configuration (floor 2, may use floors 0–1): settings and their validation, data only.
+//!
 //! The daemon's configuration: `bsc-bot.toml`, then environment overrides, then validation.
 //!
 //! Secrets never live in the file (see [`load::SECRET_ENV_VARS`]); a secret-looking key in the

@@ -1,3 +1,5 @@
+//! The funds manager (floor 9, may use floors 0–8): gas drips and sweeps.
+//!
 //! The funds manager: keeps every live trading wallet in gas (drips from the treasury) and sweeps
 //! what it holds above its working capital back to the treasury, within an allow-list of
 //! destinations and an hourly outflow limit per asset. Every drip and sweep is a

@@ -1,4 +1,4 @@
-//! Market data: symbols, Binance stream frames, and the live WebSocket feed.
+//! Market data (floor 6, may use floors 0–5): Binance frames and feed, pool price feeds, known symbols.
 
 pub mod binance;
 pub mod feed;

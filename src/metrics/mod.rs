@@ -1,6 +1,7 @@
-//! The daemon's Prometheus metrics: counters and histograms the engine, the writer, the funds
-//! manager and the alerter bump as they work; [`render`] turns them into `GET /metrics` text. Uses
-//! the engine's ledger, the feeds' state, the risk guard's views and the chain client.
+//! Prometheus metrics (floor 7, may use floors 0–6) of the daemon.
+//!
+//! Counters and histograms the engine, the writer, the funds manager and the alerter bump as they
+//! work; [`render`] turns them into the text `GET /metrics` serves.
 //!
 //! Counters are atomics (the engine thread bumps them without locks); the tick-to-decision
 //! histogram keeps 100 ns resolution up to 200 µs so p50/p99 are real percentiles, not bucket edges.

@@ -1,6 +1,8 @@
-//! Ground floor: the plain types every other part trades in — sides, amounts, intents and fills,
-//! price keys, symbols, ticks, pool-versus-reference prices, and the checked reading of parameters.
-//! It uses nothing of the crate.
+//! Ground floor (floor 0, uses nothing of the crate): the plain types every other part trades in.
+//!
+//! Sides, amounts, intents and fills, price keys, symbols, ticks, pool-versus-reference prices, and
+//! the checked reading of parameters: what the engine, strategies, feeds, the chain and the store
+//! share without depending on one another.
 
 pub mod divergence;
 pub mod order;

@@ -1,3 +1,5 @@
+//! The risk guard (floor 3, may use floors 0–2): every order passes it before a venue sees it.
+//!
 //! The risk guard: every order passes it before a venue sees it, and it keeps the state that
 //! limits need — each strategy's loss since 00:00 UTC and its recent order outcomes, each market's
 //! recent prices and its reference — so it can act (pause a strategy, stop buys on a market)

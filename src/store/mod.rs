@@ -1,4 +1,6 @@
-//! Persistence: one sqlx pool over SQLite (default) or PostgreSQL, migrations applied on open.
+//! Persistence (floor 4, may use floors 0–3): SQLite or PostgreSQL, the source of truth.
+//!
+//! One sqlx pool over SQLite (default) or PostgreSQL, migrations applied on open.
 //!
 //! The database is the source of truth for desired state (strategy status, kill switch) and for
 //! history. Every operator write goes through [`Store::begin_control_write`], which bumps one

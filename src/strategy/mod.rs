@@ -1,4 +1,4 @@
-//! Strategies: the registry by type name, parameters, lifecycle states and spec files.
+//! Strategies (floor 3, may use floors 0–2): the registry by type name, the grid, lifecycle states, spec files.
 
 pub mod grid;
 pub mod spec;

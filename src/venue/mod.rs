@@ -1,6 +1,8 @@
-//! Venue implementations behind the engine's [`Venue`](crate::engine::venue::Venue) trait: the
-//! simulated venue of backtest and paper, the PancakeSwap venue of live, and the router that sends
-//! each strategy's orders to its own. Uses the engine, the chain, the store and the risk guard.
+//! Venues (floor 6, may use floors 0–5): the simulated, DEX and routed implementations of the engine's trait.
+//!
+//! The simulated venue of backtest and paper, the PancakeSwap venue of live, and the router that
+//! sends each strategy's orders to its own, behind the engine's
+//! [`Venue`](crate::engine::venue::Venue) trait.
 
 pub mod dex;
 pub mod routed;

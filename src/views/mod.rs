@@ -1,6 +1,7 @@
-//! What both the CLI and the API show, so both show the same: a strategy's document (record,
-//! performance, whether anything runs it) and whether a daemon runs on this database. Uses the
-//! store and the engine's ledger; below `api`, `daemon` and `cli`.
+//! What the CLI and the API both show (floor 7, may use floors 0–6).
+//!
+//! A strategy's document (record, performance, whether anything runs it) and whether a daemon runs
+//! on this database, so the CLI and the API show the same thing the same way.
 
 pub mod daemon;
 pub mod strategy;

@@ -1,3 +1,5 @@
+//! Trading wallets (floor 3, may use floors 0–2): keys in encrypted keystores.
+//!
 //! Trading wallets: keys in encrypted keystores (Web3 Secret Storage v3, scrypt) under the data
 //! folder, one file per wallet named after it, mode 0600 in a 0700 folder.
 //!
