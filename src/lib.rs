@@ -7,6 +7,7 @@ pub mod alerts;
 pub mod amm;
 pub mod api;
 pub mod backtest;
+pub mod canary;
 pub mod chain;
 pub mod cli;
 pub mod clock;

@@ -4,7 +4,8 @@
 //! The floor table is the one in `docs/architecture.md` (between `<!-- floors -->` markers); the
 //! README shows the same table, and a test here holds the two equal. References are read from the
 //! source text: `use crate::…` (groups included), `crate::…` paths anywhere in code, and `super::`
-//! paths resolved against the file's own module. Comments, string literals and `#[cfg(test)]`
+//! paths resolved against the file's own module (a file mounted by `#[path]` counts as the file it
+//! is). Comments, string literals and `#[cfg(test)]`
 //! modules are left out: a unit test may reach up a floor for a fixture, the product may not.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -55,9 +56,7 @@ fn blank_comments_and_literals(src: &str) -> String {
                 blank(&mut out, i, j);
                 i = j;
             }
-            b'r' if !ident_byte(b.get(i.wrapping_sub(1)).copied())
-                && matches!(b.get(i + 1), Some(b'"') | Some(b'#')) =>
-            {
+            b'r' if raw_string_start(b, i) && matches!(b.get(i + 1), Some(b'"') | Some(b'#')) => {
                 // A raw string: r"…", r#"…"#, …
                 let hashes = b[i + 1..].iter().take_while(|c| **c == b'#').count();
                 if b.get(i + 1 + hashes) != Some(&b'"') {
@@ -100,6 +99,12 @@ fn blank_comments_and_literals(src: &str) -> String {
         }
     }
     String::from_utf8_lossy(&out).into_owned()
+}
+
+/// An `r` that opens a raw string: `r"…"`, `br"…"`, `cr"…"`, not the end of a name.
+fn raw_string_start(b: &[u8], i: usize) -> bool {
+    let before = |k: usize| i.checked_sub(k).map(|j| b[j]);
+    !ident_byte(before(1)) || (matches!(before(1), Some(b'b' | b'c')) && !ident_byte(before(2)))
 }
 
 fn ident_byte(c: Option<u8>) -> bool {
@@ -221,6 +226,22 @@ fn references(code: &str, module: &[String], file: &str) -> Vec<Reference> {
             path,
         }));
     }
+    // `use crate as x;` / `use crate;`: the crate root under another name.
+    for (at, _) in code.match_indices("crate") {
+        let before = at.checked_sub(1).map(|k| bytes[k]);
+        let rest = code[at + 5..].trim_start();
+        if !ident_byte(before)
+            && before != Some(b':')
+            && !ident_byte(bytes.get(at + 5).copied())
+            && (rest.starts_with("as ") || rest.starts_with(';'))
+        {
+            found.push(Reference {
+                file: file.to_string(),
+                line: line_of(at),
+                path: Vec::new(),
+            });
+        }
+    }
     for (at, _) in code.match_indices("super::") {
         let before = at.checked_sub(1).map(|k| bytes[k]);
         if ident_byte(before) || before == Some(b':') {
@@ -242,6 +263,7 @@ fn references(code: &str, module: &[String], file: &str) -> Vec<Reference> {
             path,
         }));
     }
+    found.sort_by_key(|r| r.line);
     found
 }
 
@@ -282,13 +304,30 @@ fn violations(root: &Path, floors: &BTreeMap<String, u32>) -> Vec<String> {
     let mut modules = BTreeSet::new();
     let mut keys = BTreeSet::new();
     let mut refs = Vec::new();
+    let mut wrong = Vec::new();
     for f in &files {
         let rel = f.strip_prefix(&src).unwrap_or(f);
         let module = module_of(rel);
         let Some(top) = module.first().cloned() else {
             continue;
         };
-        if top == "main" || top == "lib" {
+        if top == "main" {
+            continue;
+        }
+        if top == "lib" {
+            // The crate root only declares the floors: anything it imported or re-exported would
+            // be reachable as `crate::name` from every floor, past this check.
+            let text = std::fs::read_to_string(f).unwrap_or_default();
+            let code = blank_comments_and_literals(&text);
+            for (n, line) in code.lines().enumerate() {
+                let line = line.trim();
+                if !line.is_empty() && !line.starts_with("pub mod ") && !line.starts_with('#') {
+                    wrong.push(format!(
+                        "src/lib.rs:{}: `{line}`: the crate root declares modules and nothing else",
+                        n + 1
+                    ));
+                }
+            }
             continue;
         }
         modules.insert(top);
@@ -303,7 +342,6 @@ fn violations(root: &Path, floors: &BTreeMap<String, u32>) -> Vec<String> {
         );
     }
 
-    let mut wrong = Vec::new();
     for m in &modules {
         if !floors.contains_key(m) {
             wrong.push(format!(
@@ -323,10 +361,22 @@ fn violations(root: &Path, floors: &BTreeMap<String, u32>) -> Vec<String> {
     let mut module_edges: BTreeMap<(String, String), Reference> = BTreeMap::new();
     let mut file_edges: BTreeMap<(String, String), Reference> = BTreeMap::new();
     for (module, r) in &refs {
-        let (from, Some(to)) = (&module[0], r.path.first()) else {
+        let from = &module[0];
+        let Some(to) = r.path.first() else {
+            wrong.push(format!(
+                "{}:{}: names the crate root itself (`crate::*`, `crate as …`, `super::*` up to \
+                 the root): that reaches every floor at once; name the module",
+                r.file, r.line
+            ));
             continue;
         };
         if !modules.contains(to) {
+            wrong.push(format!(
+                "{}:{}: `crate::{}`: no module of src/ is called `{to}`",
+                r.file,
+                r.line,
+                r.path.join("::")
+            ));
             continue;
         }
         if from != to {
@@ -611,6 +661,47 @@ fn an_upward_import_a_pair_and_a_circle_are_named_with_file_line_and_rule() {
             .iter()
             .any(|w| w.starts_with("src/high/mod.rs:2: `crate::low::L`")
                 && w.ends_with("a module imports nothing from its own floor")),
+        "{wrong:#?}"
+    );
+}
+
+/// The ways round the check: the crate root under another name, a re-export in lib.rs, a path
+/// to no module; and a raw byte string that only looks like an import.
+#[test]
+fn the_crate_root_is_named_only_to_reach_a_module() {
+    let dir = tempfile::tempdir().expect("a temporary folder");
+    let write = |rel: &str, text: &str| {
+        let p = dir.path().join(rel);
+        std::fs::create_dir_all(p.parent().expect("a parent")).expect("mkdir");
+        std::fs::write(p, text).expect("write");
+    };
+    write(
+        "src/lib.rs",
+        "//! the crate\npub mod ground;\npub mod high;\npub use high::H;\n",
+    );
+    write(
+        "src/ground.rs",
+        "use crate::*;\nuse crate as root;\nconst B: &[u8] = br#\"a\"crate::high::H\"#;\nfn f() -> crate::nowhere::X { todo!() }\n",
+    );
+    write("src/high.rs", "pub struct H;\n");
+    let floors: BTreeMap<String, u32> = [("ground", 0), ("high", 1)]
+        .into_iter()
+        .map(|(m, f)| (m.to_string(), f))
+        .collect();
+    let wrong = violations(dir.path(), &floors);
+    assert_eq!(
+        wrong,
+        vec![
+            "src/lib.rs:4: `pub use high::H;`: the crate root declares modules and nothing else"
+                .to_string(),
+            "src/ground.rs:1: names the crate root itself (`crate::*`, `crate as …`, `super::*` up \
+             to the root): that reaches every floor at once; name the module"
+                .to_string(),
+            "src/ground.rs:2: names the crate root itself (`crate::*`, `crate as …`, `super::*` up \
+             to the root): that reaches every floor at once; name the module"
+                .to_string(),
+            "src/ground.rs:4: `crate::nowhere::X`: no module of src/ is called `nowhere`".to_string(),
+        ],
         "{wrong:#?}"
     );
 }

@@ -5,6 +5,7 @@
 //! Secrets never live in the file (see [`load::SECRET_ENV_VARS`]); a secret-looking key in the
 //! file is rejected so it cannot leak through backups, `config check` or version control.
 
+pub mod canary;
 pub mod chain;
 pub mod funds;
 pub mod load;

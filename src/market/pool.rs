@@ -1,5 +1,5 @@
-//! Pool prices: a Uniswap-V2-style pair's reserves as a price (quote per base), the price a live
-//! grid triggers on — it is what its swaps will get, where Binance's is only a reference.
+//! Pool prices: a Uniswap-V2-style pair's reserves read as a price (quote per base, by
+//! `amm::reserves_price`), the price a live grid triggers on — it is what its swaps will get, where Binance's is only a reference.
 //!
 //! This is the polling source: the reserves are read every `every`, and a tick goes to the engine
 //! whenever they changed. An RPC failure is counted and retried with a doubling pause (up to

@@ -1,7 +1,7 @@
 //! Prometheus metrics (floor 7, may use floors 0–6) of the daemon.
 //!
-//! Counters and histograms the engine, the writer, the funds manager and the alerter bump as they
-//! work; [`render`] turns them into the text `GET /metrics` serves.
+//! Counters and histograms the daemon bumps as the engine loop, the writer, the funds manager and
+//! the alerter work (the engine, a floor below, reports to a recorder and knows nothing of them); [`render`] turns them into the text `GET /metrics` serves.
 //!
 //! Counters are atomics (the engine thread bumps them without locks); the tick-to-decision
 //! histogram keeps 100 ns resolution up to 200 µs so p50/p99 are real percentiles, not bucket edges.

@@ -4,10 +4,10 @@ use serde_json::json;
 
 use crate::store::StrategyRecord;
 
-/// A strategy with its performance, as `strategy status --json` and the API show it.
 /// What the running daemon says about live strategies (`None`: no daemon is running).
 pub type LiveStatus = std::collections::BTreeMap<i64, String>;
 
+/// A strategy with its performance, as `strategy status --json` and the API show it.
 pub fn strategy_document(s: &StrategyRecord, live: Option<&LiveStatus>) -> serde_json::Value {
     let mut v = listed(s, live);
     if let Some(o) = v.as_object_mut() {
