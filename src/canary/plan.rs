@@ -2,12 +2,12 @@
 //! ends each.
 
 use rust_decimal::Decimal;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::config::canary::CanaryConfig;
 
 /// One stage of a rollout.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Stage {
     /// The grid backtested over the last `backtest_days` of history; ends as soon as it has run.
@@ -33,7 +33,7 @@ impl Stage {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StagePlan {
     pub stage: Stage,
     /// How long it runs before its gate is measured (`None`: the gate is measured once it ran).
@@ -49,7 +49,7 @@ impl StagePlan {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RolloutPlan {
     pub target_base_order_size: Decimal,
     pub stages: Vec<StagePlan>,

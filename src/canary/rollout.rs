@@ -28,6 +28,21 @@ pub enum RolloutState {
     Done,
 }
 
+impl TransitionKind {
+    pub fn name(&self) -> &'static str {
+        match self {
+            TransitionKind::Promote => "promote",
+            TransitionKind::Hold => "hold",
+            TransitionKind::Rollback => "rollback",
+            TransitionKind::ForcedPromote => "forced_promote",
+            TransitionKind::Pause => "pause",
+            TransitionKind::Resume => "resume",
+            TransitionKind::Abort => "abort",
+            TransitionKind::Done => "done",
+        }
+    }
+}
+
 impl RolloutState {
     pub fn name(&self) -> &'static str {
         match self {

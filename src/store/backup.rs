@@ -25,6 +25,8 @@ pub const TABLES: &[&str] = &[
     "audit_log",
     "control_state",
     "daemon",
+    "canary_rollouts",
+    "canary_transitions",
 ];
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -10,6 +10,7 @@
 pub mod audit;
 pub mod backtests;
 pub mod backup;
+pub mod canary;
 pub mod chain_txs;
 pub mod control;
 pub mod daemon;
