@@ -349,3 +349,168 @@ async fn daemon_trades_a_live_grid_on_chain() {
     assert!(lag.abs() < 3_600, "anvil's head is current: {lag} s");
     store.close().await;
 }
+
+/// A swap mined while the daemon was down (it hung after the broadcast and was killed) is applied
+/// at the restart with its gas in quote, at BNB's price then, as a fill the daemon settles itself:
+/// PnL net of gas counts it. The market is BNB/USDT with BNB mapped to the pair's base token (the
+/// pool's own price is BNB's).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_swap_mined_while_down_keeps_its_gas_in_quote() {
+    let Some(chain) = TestChain::start().await else {
+        return;
+    };
+    let u = chain.deploy_uniswap(10, 1_000_000).await;
+    let db = TestDb::new("sqlite").await;
+    let ex = FakeBinance::start().await;
+    let sections = format!(
+        "[chain]\nchain_id = 56\nrpc_urls = [\"{url}\"]\npool_poll_ms = 100\n\n\
+         [dex]\nrouter = \"{router}\"\nfactory = \"{factory}\"\nfee_bps = 30\nslippage_bps = 50\n\n\
+         [dex.assets]\nBNB = \"{base}\"\nUSDT = \"{quote}\"\n",
+        url = chain.url,
+        router = u.router,
+        factory = u.factory,
+        base = u.base,
+        quote = u.quote,
+    );
+    let config = write_config(&db, &ex.url, &sections);
+    let out = db
+        .cmd(&["--config", &config, "wallet", "generate", "--name", "hot"])
+        .env("BSC_BOT_KEYSTORE_PASSWORD", PASSWORD)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let me: Address = String::from_utf8(out.stdout)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    chain
+        .set_bnb(me, U256::from(10u8).pow(U256::from(18u8)))
+        .await;
+    chain.give_tokens(u.quote, me, 10_000).await;
+    // From 100k the cells above the price start bought: the first of those buys hangs after its
+    // broadcast and is mined while the daemon is killed.
+    let created = db
+        .run(&[
+            "--config", &config, "--json", "strategy", "create", "-t", "grid", "-s", "BNB/USDT",
+            "-n", "bnb", "-m", "live", "--confirm-live", "--wallet", "hot", "-p",
+            r#"{"lower_price":"95000","upper_price":"105000","grid_count":6,"base_order_size":"1000","fee_bps":30}"#,
+        ])
+        .ok()
+        .json();
+    let id = created["strategy"]["id"].as_i64().unwrap();
+    let store = db.store().await;
+    let hung = RunningDaemon::start_with_env(
+        &db,
+        &config,
+        &[],
+        &[
+            ("BSC_BOT_KEYSTORE_PASSWORD", PASSWORD),
+            ("BSC_BOT_FAILPOINTS", "chain.after_broadcast.swap=hang"),
+        ],
+    )
+    .await;
+    let mut hash = None;
+    for _ in 0..300 {
+        let txs = store.chain_txs_of(56, me).await.unwrap();
+        if let Some(t) = txs.iter().find(|t| t.purpose == "swap") {
+            hash = Some(t.tx_hash.clone());
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let hash = hash.expect("a swap on record before its broadcast");
+    let client = ChainClient::connect(&ChainConfig {
+        rpc_urls: vec![chain.url.clone()],
+        ..ChainConfig::default()
+    })
+    .await
+    .unwrap();
+    let mut mined = false;
+    for _ in 0..100 {
+        use alloy::providers::Provider;
+        if client
+            .provider()
+            .get_transaction_receipt(hash.parse().unwrap())
+            .await
+            .unwrap()
+            .is_some()
+        {
+            mined = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(mined, "the hung daemon's swap is mined");
+    assert_eq!(
+        store.trade_count(id).await.unwrap(),
+        0,
+        "no fill on record yet"
+    );
+    let _ = std::process::Command::new("kill")
+        .args(["-9", &hung.child.id().to_string()])
+        .status();
+    drop(hung);
+
+    let _daemon = RunningDaemon::start_with_env(
+        &db,
+        &config,
+        &[],
+        &[("BSC_BOT_KEYSTORE_PASSWORD", PASSWORD)],
+    )
+    .await;
+    let mut recovered = None;
+    for _ in 0..300 {
+        let trades = store.trading_history(Some(id), 100).await.unwrap();
+        if let Some(t) = trades
+            .into_iter()
+            .find(|t| t.tx_hash.as_deref() == Some(hash.as_str()))
+        {
+            recovered = Some(t);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let t = recovered.expect("the mined swap applied at the restart");
+    let gas_bnb = d(t.gas_fee.as_deref().expect("its gas in BNB"));
+    assert!(gas_bnb > Decimal::ZERO);
+    let bnb_price = d(t.gas_bnb_price.as_deref().expect("BNB's price on record"));
+    assert_eq!(
+        bnb_price,
+        d(&t.price),
+        "BNB's price is the BNB/USDT pool's own"
+    );
+    assert_eq!(
+        d(t.gas_quote.as_deref().expect("its gas in quote")),
+        gas_bnb * bnb_price,
+        "gas in quote = gas in BNB at BNB's price"
+    );
+    // The strategy's performance counts it: net of gas = gross less the fills' gas in quote.
+    let mut perf = serde_json::Value::Null;
+    for _ in 0..50 {
+        let record = store
+            .get_strategy(&bsc_bot::store::StrategyRef::Id(id))
+            .await
+            .unwrap();
+        perf = bsc_bot::views::performance(&record);
+        if perf["gas"]
+            .as_str()
+            .is_some_and(|g| d(g) >= gas_bnb * bnb_price)
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let gas_quote: Decimal = store
+        .trading_history(Some(id), 100)
+        .await
+        .unwrap()
+        .iter()
+        .filter_map(|t| t.gas_quote.as_deref().map(d))
+        .sum();
+    assert_eq!(d(perf["gas"].as_str().unwrap()), gas_quote, "{perf}");
+    let total = d(perf["total_pnl"].as_str().unwrap());
+    let net = d(perf["total_pnl_net_of_gas"].as_str().unwrap());
+    assert_eq!(net, total - gas_quote, "{perf}");
+    store.close().await;
+}

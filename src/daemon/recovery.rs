@@ -125,21 +125,7 @@ async fn recover_one(
                 status: "filled",
             },
             tx_hash: tx.tx_hash.clone(),
-            trade: TradeRow {
-                strategy_id: record.id,
-                order_id: 0,
-                side: fill.side.as_str().into(),
-                price: fill.price.normalize().to_string(),
-                base_amount: fill.base.normalize().to_string(),
-                quote_amount: fill.quote.normalize().to_string(),
-                fee_quote: fill.fee.normalize().to_string(),
-                realized_pnl: fill
-                    .lot_cost
-                    .map(|c| (fill.quote - c).normalize().to_string()),
-                executed_at: now_ms,
-                gas_quote: None,
-                gas_bnb_price: None,
-            },
+            trade: TradeRow::of_fill(record.id, fill, now_ms),
         });
     }
     for o in &in_flight {
@@ -224,26 +210,29 @@ async fn recovered_fill(
         None => None,
     };
     let fee = crate::venue::dex::swap_fee(side, quote, fee_bps);
+    let price = crate::venue::dex::swap_price(base, quote);
+    let gas_bnb: Decimal = tx
+        .fee_bnb
+        .as_deref()
+        .and_then(|f| f.parse().ok())
+        .unwrap_or_default();
+    // Gas paid in BNB, in quote at BNB's price now, as the live venue prices a fill it settles:
+    // PnL net of gas counts a swap mined while the daemon was down like any other.
+    let bnb_price = swapper.bnb_price(pool, price).await;
     let fill = Fill {
         order_id: 0,
         strategy: 0,
         tag: origin.tag,
         side,
         market: origin.market,
-        price: crate::venue::dex::swap_price(base, quote),
+        price,
         base,
         quote,
         fee,
         impact: Decimal::ZERO,
-        // Its gas is on record with its transaction (trades.gas_fee); priced in quote only by
-        // a venue that saw BNB's price when it settled.
-        gas: Decimal::ZERO,
-        gas_bnb: tx
-            .fee_bnb
-            .as_deref()
-            .and_then(|f| f.parse().ok())
-            .unwrap_or_default(),
-        bnb_price: None,
+        gas: bnb_price.map_or(Decimal::ZERO, |p| gas_bnb * p),
+        gas_bnb,
+        bnb_price,
         lot_cost,
         ts_us: now_ms.saturating_mul(1000),
     };

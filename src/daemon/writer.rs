@@ -626,25 +626,8 @@ impl Writer {
                     if is_last(fill.order_id, i) && !settled_here.contains(&fill.order_id) {
                         change(&mut plan, "filled", None, *ts_ms, fill.order_id);
                     }
-                    plan.trades.push((
-                        fill.order_id,
-                        TradeRow {
-                            strategy_id: *strategy_id,
-                            order_id: 0,
-                            side: fill.side.as_str().into(),
-                            price: fill.price.normalize().to_string(),
-                            base_amount: fill.base.normalize().to_string(),
-                            quote_amount: fill.quote.normalize().to_string(),
-                            fee_quote: fill.fee.normalize().to_string(),
-                            realized_pnl: fill
-                                .lot_cost
-                                .map(|c| (fill.quote - c).normalize().to_string()),
-                            executed_at: *ts_ms,
-                            gas_quote: (!fill.gas.is_zero())
-                                .then(|| fill.gas.normalize().to_string()),
-                            gas_bnb_price: fill.bnb_price.map(|p| p.normalize().to_string()),
-                        },
-                    ));
+                    plan.trades
+                        .push((fill.order_id, TradeRow::of_fill(*strategy_id, fill, *ts_ms)));
                 }
                 PersistOp::Snapshot {
                     strategy_id,

@@ -44,6 +44,32 @@ pub struct TradeRow {
     pub gas_bnb_price: Option<String>,
 }
 
+impl TradeRow {
+    /// The row of `fill` (its order's id set when the order's row is known): one rendering of a
+    /// fill's amounts, gas and conversion price for the writer and the restart's recovery alike.
+    pub fn of_fill(
+        strategy_id: i64,
+        fill: &crate::model::order::Fill,
+        executed_at: i64,
+    ) -> TradeRow {
+        TradeRow {
+            strategy_id,
+            order_id: 0,
+            side: fill.side.as_str().into(),
+            price: fill.price.normalize().to_string(),
+            base_amount: fill.base.normalize().to_string(),
+            quote_amount: fill.quote.normalize().to_string(),
+            fee_quote: fill.fee.normalize().to_string(),
+            realized_pnl: fill
+                .lot_cost
+                .map(|c| (fill.quote - c).normalize().to_string()),
+            executed_at,
+            gas_quote: (!fill.gas.is_zero()).then(|| fill.gas.normalize().to_string()),
+            gas_bnb_price: fill.bnb_price.map(|p| p.normalize().to_string()),
+        }
+    }
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct TradeRecord {
     /// The trade's id; `None` for a swap that filled nothing (pending or failed), whose row is
