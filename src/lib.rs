@@ -21,6 +21,7 @@ pub mod metrics;
 pub mod model;
 pub mod private_files;
 pub mod risk;
+pub mod rollout;
 pub mod store;
 pub mod strategy;
 pub mod venue;

@@ -5,6 +5,7 @@ pub mod data;
 pub mod download;
 pub mod heatmap;
 pub mod multi;
+pub mod record;
 pub mod report;
 pub mod row_check;
 pub mod runner;

@@ -7,6 +7,7 @@ pub mod client;
 pub mod contracts;
 pub mod failover;
 pub mod gas;
+pub mod pool_model;
 pub mod swap;
 pub mod units;
 

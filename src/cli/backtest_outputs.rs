@@ -6,33 +6,23 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use super::{CliError, Context};
-use crate::backtest::BacktestError;
-use crate::clock::wall_clock_ms;
-use crate::store::backtests::NewBacktest;
+use crate::backtest::{record, BacktestError};
 
 /// Where backtests keep their outputs: `<base_dir>/data/backtests/<id>/`.
 pub(crate) fn outputs_root(ctx: &Context) -> PathBuf {
-    let base =
-        std::path::absolute(&ctx.config.base_dir).unwrap_or_else(|_| ctx.config.base_dir.clone());
-    base.join("data").join("backtests")
+    record::outputs_root(&ctx.config.base_dir)
 }
 
 /// A fresh folder for a run's outputs until the run has its id.
 pub(crate) fn staging_dir(out_root: &Path, n: usize) -> Result<PathBuf, CliError> {
-    let staging = out_root.join(format!(
-        ".run-{}-{}-{n}",
-        std::process::id(),
-        wall_clock_ms()
-    ));
-    let cannot = |e: &dyn std::fmt::Display| {
-        CliError::runtime(format!("cannot create {}: {e}", staging.display()))
-    };
-    crate::private_files::private_dir(out_root).map_err(|e| cannot(&e))?;
-    // Created by this call and no other (a folder or link already there is refused), 0700.
-    std::os::unix::fs::DirBuilderExt::mode(&mut std::fs::DirBuilder::new(), 0o700)
-        .create(&staging)
-        .map_err(|e| cannot(&e))?;
-    Ok(staging)
+    record::staging_dir(out_root, n).map_err(record_error)
+}
+
+fn record_error(e: record::RecordError) -> CliError {
+    match e {
+        record::RecordError::Store(e) => e.into(),
+        record::RecordError::Io(m) => CliError::runtime(m),
+    }
 }
 
 /// A progress line on stderr (only on a terminal, never with `--json`), redrawn at most five
@@ -86,47 +76,8 @@ pub(crate) async fn store_outcome(
     staging: &Path,
     out_root: &Path,
 ) -> Result<(i64, Option<String>, Option<String>), CliError> {
-    let result_json =
-        serde_json::to_value(&outcome.result).map_err(|e| CliError::runtime(e.to_string()))?;
-    let id = store
-        .insert_backtest(
-            &NewBacktest {
-                kind: &outcome.result.kind,
-                symbol: &outcome.result.symbol,
-                params: &outcome.result.params,
-                data_path,
-                result: &result_json,
-            },
-            wall_clock_ms(),
-        )
-        .await?;
-    let final_dir = out_root.join(id.to_string());
-    // Whatever is at the new id's name (a leftover, or a link) goes itself; never its target.
-    match std::fs::symlink_metadata(&final_dir) {
-        Ok(m) if m.is_dir() => {
-            let _ = std::fs::remove_dir_all(&final_dir);
-        }
-        Ok(_) => {
-            let _ = std::fs::remove_file(&final_dir);
-        }
-        Err(_) => {}
-    }
-    std::fs::rename(staging, &final_dir).map_err(|e| {
-        CliError::runtime(format!(
-            "cannot move backtest output to {}: {e}",
-            final_dir.display()
-        ))
-    })?;
-    let fills = outcome
-        .fills_csv
-        .as_ref()
-        .map(|_| final_dir.join("fills.csv").display().to_string());
-    let chart = outcome
-        .chart
-        .as_ref()
-        .map(|_| final_dir.join("equity.svg").display().to_string());
-    store
-        .set_backtest_outputs(id, fills.as_deref(), chart.as_deref())
-        .await?;
-    Ok((id, fills, chart))
+    let stored = record::store_outcome(store, outcome, data_path, staging, out_root)
+        .await
+        .map_err(record_error)?;
+    Ok((stored.id, stored.fills_csv, stored.chart))
 }

@@ -3,12 +3,10 @@
 use std::path::PathBuf;
 
 use clap::{Args, Subcommand};
-use rust_decimal::Decimal;
 use serde_json::json;
 
 use super::output::{id_list, print_json, print_table};
 use super::{CliError, Context};
-use crate::chain::ChainClient;
 use crate::clock::{format_ms, wall_clock_ms};
 use crate::model::Symbol;
 use crate::store::{StrategyRecord, StrategyRef};
@@ -263,97 +261,35 @@ async fn check_live_market(
             "wallet: no wallet named {wallet:?} (create one with `bsc-bot wallet generate --name {wallet}`)"
         )));
     }
-    let token = |asset: &str| -> Result<alloy::primitives::Address, CliError> {
-        config.dex.asset_address(asset).ok_or_else(|| {
-            CliError::invalid(format!(
+    use crate::chain::pool_model::{live_pool_model, PoolModelError};
+    let model = match live_pool_model(config, &spec.symbol).await {
+        Ok(m) => m,
+        Err(PoolModelError::NoToken(asset)) => {
+            return Err(CliError::invalid(format!(
                 "symbol: {} cannot trade live: no token for {asset} in [dex.assets]",
                 spec.symbol
-            ))
-        })
+            )))
+        }
+        Err(PoolModelError::Factory) => {
+            return Err(CliError::invalid("dex.factory is not an address"))
+        }
+        Err(PoolModelError::Chain(e)) => {
+            return Err(CliError::invalid(format!(
+                "cannot verify the {} pool on chain {}: {e}",
+                spec.symbol, config.chain.chain_id
+            )))
+        }
     };
-    let (base, quote) = (token(spec.symbol.base())?, token(spec.symbol.quote())?);
-    let factory: alloy::primitives::Address = config
-        .dex
-        .factory
-        .parse()
-        .map_err(|_| CliError::invalid("dex.factory is not an address"))?;
-    let unverified = |e: crate::chain::ChainError| {
-        CliError::invalid(format!(
-            "cannot verify the {} pool on chain {}: {e}",
-            spec.symbol, config.chain.chain_id
-        ))
-    };
-    let client = ChainClient::connect(&config.chain)
-        .await
-        .map_err(unverified)?;
-    let base = client.token(base).await.map_err(unverified)?;
-    let quote = client.token(quote).await.map_err(unverified)?;
-    let pool = client
-        .pool(factory, base, quote)
-        .await
-        .map_err(unverified)?;
     // What a round trip costs in this pool today (fee, the lot's impact, gas): a cell narrower
     // than that loses live, whatever a limit-price backtest said.
-    let (b, q) = client.reserves(&pool).await.map_err(unverified)?;
-    let (gas_quote, gas_note) = swap_gas_in_quote(&client, config, factory, &pool, (b, q)).await;
-    Ok(crate::amm::AmmPool::from_reserves(b, q, gas_quote)
+    Ok(model
+        .model
         .map(|p| spec.params.amm_warnings(&p))
         .unwrap_or_default()
         .into_iter()
-        .map(|w| format!("{w} ({gas_note})"))
+        .map(|w| format!("{w} ({})", model.gas_note))
         .collect())
 }
-
-/// One swap's gas in the pool's quote at what a swap would pay now: the node's gas price as the
-/// bot prices it (`chain.gas_price_*`), BNB at the WBNB/quote pool's price. Falls back to the
-/// defaults (0.1 gwei, BNB at 600) for what cannot be read, and says which were used.
-async fn swap_gas_in_quote(
-    client: &ChainClient,
-    config: &crate::config::Config,
-    factory: alloy::primitives::Address,
-    pool: &crate::chain::Pool,
-    (base_reserve, quote_reserve): (Decimal, Decimal),
-) -> (Decimal, String) {
-    use alloy::providers::Provider;
-    let gwei = match client.provider().get_gas_price().await {
-        Ok(node) => crate::chain::gas::gas_price_wei(node, &config.chain)
-            .ok()
-            .and_then(|wei| i128::try_from(wei).ok())
-            .map(|wei| Decimal::from_i128_with_scale(wei, 9)),
-        Err(_) => None,
-    };
-    let bnb_price = match config.dex.asset_address("BNB") {
-        Some(wbnb) => match crate::amm::reserves_price(base_reserve, quote_reserve)
-            .and_then(|p| ChainClient::bnb_price_within(pool, wbnb, p))
-        {
-            Some(p) => Some(p),
-            None => client.bnb_price_in(factory, wbnb, &pool.quote).await,
-        },
-        None => None,
-    };
-    let quote = &pool.quote.symbol;
-    let note = format!(
-        "gas: {} units at {}, BNB at {}",
-        SWAP_GAS_UNITS,
-        gwei.map_or(
-            "0.1 gwei (the node's price unread)".to_string(),
-            |g| format!("{} gwei", g.normalize())
-        ),
-        bnb_price.map_or(
-            format!("600 {quote} (no WBNB/{quote} pool read)"),
-            |p| format!("{} {quote}", p.round_dp(2).normalize())
-        ),
-    );
-    let gas = crate::amm::AmmPool::gas_quote_of(
-        SWAP_GAS_UNITS,
-        gwei.unwrap_or(Decimal::new(1, 1)),
-        bnb_price.unwrap_or(Decimal::from(600)),
-    );
-    (gas, note)
-}
-
-/// Gas of one PancakeSwap V2 swap, as the cost warnings count it (the backtest's default).
-const SWAP_GAS_UNITS: u64 = 150_000;
 
 async fn create(args: CreateArgs, ctx: &Context) -> Result<(), CliError> {
     let store = ctx.open_store().await?;

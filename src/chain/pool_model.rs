@@ -1,0 +1,115 @@
+//! A live pool as the fill model sees it: the pair of a market at the configured factory, its
+//! reserves now, and what one swap's gas costs in its quote at the node's gas price and BNB's
+//! price. What `strategy create` checks a live grid's cells against, and what a canary's backtest
+//! stage fills through.
+
+use alloy::primitives::Address;
+use rust_decimal::Decimal;
+
+use super::{ChainClient, ChainError, Pool};
+use crate::amm::AmmPool;
+use crate::config::Config;
+use crate::model::Symbol;
+
+#[derive(Debug, thiserror::Error)]
+pub enum PoolModelError {
+    /// The market's asset has no token in `[dex.assets]`.
+    #[error("no token for {0} in [dex.assets]")]
+    NoToken(String),
+    #[error("dex.factory is not an address")]
+    Factory,
+    #[error("{0}")]
+    Chain(#[from] ChainError),
+}
+
+#[derive(Debug, Clone)]
+pub struct LivePoolModel {
+    pub pool: Pool,
+    pub reserves: (Decimal, Decimal),
+    /// `None` for a pool without liquidity.
+    pub model: Option<AmmPool>,
+    /// How the gas was priced (`gas: 150000 units at 0.1 gwei, BNB at 600 USDT`).
+    pub gas_note: String,
+}
+
+/// Read `symbol`'s pool from the configured node (a connection of its own).
+pub async fn live_pool_model(
+    config: &Config,
+    symbol: &Symbol,
+) -> Result<LivePoolModel, PoolModelError> {
+    let token = |asset: &str| {
+        config
+            .dex
+            .asset_address(asset)
+            .ok_or_else(|| PoolModelError::NoToken(asset.to_string()))
+    };
+    let (base, quote) = (token(symbol.base())?, token(symbol.quote())?);
+    let factory: Address = config
+        .dex
+        .factory
+        .parse()
+        .map_err(|_| PoolModelError::Factory)?;
+    let client = ChainClient::connect(&config.chain).await?;
+    let base = client.token(base).await?;
+    let quote = client.token(quote).await?;
+    let pool = client.pool(factory, base, quote).await?;
+    let reserves = client.reserves(&pool).await?;
+    let (gas_quote, gas_note) = swap_gas_in_quote(&client, config, factory, &pool, reserves).await;
+    Ok(LivePoolModel {
+        model: AmmPool::from_reserves(reserves.0, reserves.1, gas_quote),
+        pool,
+        reserves,
+        gas_note,
+    })
+}
+
+/// One swap's gas in the pool's quote at what a swap would pay now: the node's gas price as the
+/// bot prices it (`chain.gas_price_*`), BNB at the WBNB/quote pool's price. Falls back to the
+/// defaults (0.1 gwei, BNB at 600) for what cannot be read, and says which were used.
+pub async fn swap_gas_in_quote(
+    client: &ChainClient,
+    config: &Config,
+    factory: Address,
+    pool: &Pool,
+    (base_reserve, quote_reserve): (Decimal, Decimal),
+) -> (Decimal, String) {
+    use alloy::providers::Provider;
+    let gwei = match client.provider().get_gas_price().await {
+        Ok(node) => super::gas::gas_price_wei(node, &config.chain)
+            .ok()
+            .and_then(|wei| i128::try_from(wei).ok())
+            .map(|wei| Decimal::from_i128_with_scale(wei, 9)),
+        Err(_) => None,
+    };
+    let bnb_price = match config.dex.asset_address("BNB") {
+        Some(wbnb) => match crate::amm::reserves_price(base_reserve, quote_reserve)
+            .and_then(|p| ChainClient::bnb_price_within(pool, wbnb, p))
+        {
+            Some(p) => Some(p),
+            None => client.bnb_price_in(factory, wbnb, &pool.quote).await,
+        },
+        None => None,
+    };
+    let quote = &pool.quote.symbol;
+    let note = format!(
+        "gas: {} units at {}, BNB at {}",
+        SWAP_GAS_UNITS,
+        gwei.map_or(
+            "0.1 gwei (the node's price unread)".to_string(),
+            |g| format!("{} gwei", g.normalize())
+        ),
+        bnb_price.map_or(
+            format!("600 {quote} (no WBNB/{quote} pool read)"),
+            |p| format!("{} {quote}", p.round_dp(2).normalize())
+        ),
+    );
+    let gas = crate::amm::AmmPool::gas_quote_of(
+        SWAP_GAS_UNITS,
+        gwei.unwrap_or(Decimal::new(1, 1)),
+        bnb_price.unwrap_or(Decimal::from(600)),
+    );
+    (gas, note)
+}
+
+/// Gas of one PancakeSwap V2 swap, as the cost warnings count it (the backtest's default).
+pub const SWAP_GAS_UNITS: u64 = 150_000;
