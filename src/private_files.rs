@@ -72,6 +72,26 @@ pub fn create_new(path: &Path) -> Result<File, PrivateFileError> {
         })
 }
 
+/// Open `path` to append, created 0600 when new: a log that goes on across restarts. A link
+/// there is refused (`O_NOFOLLOW`), as is anything but a file.
+pub fn open_append(path: &Path) -> Result<File, PrivateFileError> {
+    let file = OpenOptions::new()
+        .append(true)
+        .create(true)
+        .mode(0o600)
+        .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
+        .open(path)
+        .map_err(|e| match std::fs::symlink_metadata(path) {
+            Ok(m) if m.file_type().is_symlink() => PrivateFileError::Link { path: shown(path) },
+            _ => io(path, e),
+        })?;
+    let meta = file.metadata().map_err(|e| io(path, e))?;
+    if !meta.is_file() {
+        return Err(PrivateFileError::Exists { path: shown(path) });
+    }
+    Ok(file)
+}
+
 /// [`create_new`] with `bytes` written and synced.
 pub fn write_new(path: &Path, bytes: &[u8]) -> Result<(), PrivateFileError> {
     let mut f = create_new(path)?;

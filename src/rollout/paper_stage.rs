@@ -1,0 +1,122 @@
+//! The paper stage's evidence: the ticks a canary's paper strategy traded on, kept as it trades,
+//! and the same grid replayed over exactly those ticks through the one engine. Paper's fills must
+//! equal the replay's fill for fill (the fidelity check); the first that differs is named.
+
+use std::io::{BufWriter, Write};
+use std::path::Path;
+
+use crate::amm::AmmPool;
+use crate::backtest::data::{ReadOptions, TickReader};
+use crate::canary::gates::{first_difference, PaperMeasures};
+use crate::engine::{Engine, MemoryRecorder};
+use crate::model::order::Fill;
+use crate::model::PriceKey;
+use crate::risk::{RiskGuard, RiskLimits};
+use crate::strategy::{StrategyParams, StrategyStatus};
+use crate::venue::{SimVenue, SimVenueConfig};
+
+use super::StageError;
+
+/// The ticks one paper strategy's market delivered while it traded, as rows of Binance's trades
+/// layout (`id,price,qty,quote_qty,time,is_buyer_maker`, time in µs) so the backtest reader
+/// replays them exactly: the price as the engine's key printed in full, the exchange time.
+pub struct TickLog {
+    file: BufWriter<std::fs::File>,
+    next_id: u64,
+}
+
+impl TickLog {
+    /// Open `path` to append (created private when new, never through a link): a restarted
+    /// daemon goes on with the log it had.
+    pub fn open(path: &Path) -> Result<TickLog, StageError> {
+        let file =
+            crate::private_files::open_append(path).map_err(|e| StageError::Data(e.to_string()))?;
+        let next_id = std::fs::read_to_string(path)
+            .map(|t| t.lines().count() as u64)
+            .unwrap_or(0);
+        Ok(TickLog {
+            file: BufWriter::new(file),
+            next_id,
+        })
+    }
+
+    pub fn record(&mut self, exchange_ts_us: i64, price: PriceKey) -> Result<(), StageError> {
+        let Some(p) = price.to_decimal() else {
+            return Err(StageError::Data(format!(
+                "tick price key {price:?} out of range"
+            )));
+        };
+        let p = p.normalize();
+        writeln!(
+            self.file,
+            "{},{p},1,{p},{exchange_ts_us},false",
+            self.next_id
+        )
+        .map_err(|e| StageError::Data(format!("tick log: {e}")))?;
+        self.next_id += 1;
+        Ok(())
+    }
+
+    /// On disk before the gate reads it.
+    pub fn flush(&mut self) -> Result<(), StageError> {
+        self.file
+            .flush()
+            .map_err(|e| StageError::Data(format!("tick log: {e}")))
+    }
+}
+
+/// How the paper strategy traded, which the replay must match: its parameters, the risk limits
+/// it ran under and the paper fill model (limit fills, or through a pool).
+pub struct PaperRun<'a> {
+    pub params: &'a StrategyParams,
+    pub risk: RiskLimits,
+    pub amm: Option<AmmPool>,
+    pub slippage_bps: u32,
+}
+
+/// The grid over exactly the ticks in `log`, through the one engine and the simulated venue the
+/// paper strategy used: the fills paper should have.
+pub fn replay_fills(run: &PaperRun<'_>, log: &Path) -> Result<Vec<Fill>, StageError> {
+    let mut engine = Engine::new(
+        1,
+        SimVenue::new(SimVenueConfig {
+            slippage_bps: run.slippage_bps,
+            amm: run.amm,
+        }),
+        RiskGuard::new(run.risk),
+        MemoryRecorder::default(),
+    );
+    engine.add_strategy(
+        run.params.build(),
+        0,
+        run.params.fee_bps(),
+        StrategyStatus::Active,
+        None,
+    );
+    let mut reader = TickReader::new(ReadOptions::default());
+    reader
+        .read_file(
+            log,
+            &mut |ts, price| engine.on_tick(0, ts, price),
+            &mut |_| {},
+        )
+        .map_err(|e| StageError::Data(format!("{}: {e}", log.display())))?;
+    engine.finish();
+    Ok(engine.into_recorder().fills)
+}
+
+/// The paper gate's measures: paper's fills against the replay's, with the stage's risk events
+/// and return.
+pub fn paper_measures(
+    paper: &[Fill],
+    replayed: &[Fill],
+    risk_events: u64,
+    return_pct: rust_decimal::Decimal,
+) -> PaperMeasures {
+    PaperMeasures {
+        fills: paper.len() as u64,
+        difference: first_difference(paper, replayed),
+        risk_events,
+        return_pct,
+    }
+}
