@@ -65,17 +65,32 @@ async fn a_rollout_on_record_is_the_rollout_that_was_saved() {
             "{kind}: {again}"
         );
         assert_eq!(store.list_rollouts().await.unwrap().len(), 1, "{kind}");
+        let (numbered, r) = new_rollout("42");
+        let e = store
+            .insert_rollout(&numbered, &r, &ctx("canary start"), 1_002)
+            .await
+            .unwrap_err();
+        assert!(
+            e.to_string().contains("not empty or a number"),
+            "{kind}: {e}"
+        );
 
         // The daemon runs the backtest stage and promotes it, then spends time in paper.
         let mut rec = store.get_rollout("canary-a").await.unwrap();
         assert_eq!(rec.id, id);
         assert_eq!(rec.rollout, rollout, "{kind}");
         assert_eq!(rec.created_by, "alice");
-        let report = bsc_bot::canary::GateReport {
-            gate: "backtest".into(),
-            values: vec![],
-        };
+        let report = bsc_bot::canary::gates::backtest_gate(
+            &bsc_bot::canary::gates::BacktestMeasures {
+                return_net_of_gas_pct: Decimal::ONE,
+                max_drawdown_pct: Decimal::ONE,
+                round_trips: 3,
+                cost_warnings: vec![],
+            },
+            &rec.settings,
+        );
         let t = rec.rollout.decide(report).unwrap();
+        assert_eq!(t.kind, TransitionKind::Promote, "{kind}: {t:?}");
         rec.strategies.insert(1, 77);
         rec.version = store
             .save_rollout(&rec, Some(&t), None, 2_000)
@@ -132,6 +147,14 @@ async fn a_rollout_on_record_is_the_rollout_that_was_saved() {
             "{kind}"
         );
         let log = store.audit_log(10).await.unwrap();
+        assert!(
+            log.iter().any(|a| a.command == "canary (daemon)"
+                && a.actor == "daemon"
+                && a.detail
+                    .as_deref()
+                    .is_some_and(|d| d.contains("backtest → paper running"))),
+            "{kind}: the daemon's own transition is audited too: {log:?}"
+        );
         assert!(
             log.iter().any(|a| a.command == "canary pause"
                 && a.detail
@@ -238,9 +261,10 @@ async fn the_backtest_stage_runs_the_grid_through_the_live_pool() {
     let u = chain.deploy_uniswap(10, 1_000_000).await;
     let files: archive::Files = Default::default();
     let day = |d: u32, m: u32| NaiveDate::from_ymd_opt(2025, m, d).unwrap();
-    // A part of a month comes as daily files (a whole past month would be one monthly file).
-    let mut d = day(29, 5);
-    while d < day(5, 6) {
+    // A part of a month comes as daily files (a whole past month would be one monthly file); the
+    // days either side of the window are published too, and must not be read.
+    let mut d = day(28, 5);
+    while d <= day(5, 6) {
         let next = d.succ_opt().unwrap();
         let name = format!("BTCUSDT-1m-{}", d.format("%Y-%m-%d"));
         archive::publish(
@@ -341,7 +365,36 @@ async fn the_backtest_stage_runs_the_grid_through_the_live_pool() {
         "{why}"
     );
 
-    // A market Binance has no history of: held with why, nothing judged.
+    // A day of the window not yet published: held with the files that are missing.
+    let gappy: archive::Files = Default::default();
+    let mut d = day(29, 5);
+    while d < today {
+        let next = d.succ_opt().unwrap();
+        if d != day(2, 6) {
+            let name = format!("BTCUSDT-1m-{}", d.format("%Y-%m-%d"));
+            archive::publish(
+                &gappy,
+                &format!("/data/spot/daily/klines/BTCUSDT/1m/{name}.zip"),
+                &format!("{name}.csv"),
+                klines(d, next).as_bytes(),
+            );
+        }
+        d = next;
+    }
+    let (gappy_url, _) = archive::serve(gappy).await;
+    let mut gappy_config = config.clone();
+    gappy_config.data.archive_url = gappy_url;
+    gappy_config.data.dir = "other-data".into();
+    let e = bsc_bot::rollout::run_backtest_stage(&gappy_config, &store, &sound, today)
+        .await
+        .unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "history: BTC/USDT 1m klines from 2025-05-29 up to 2025-06-05 (excluded) are not all \
+         published: BTCUSDT-1m-2025-06-02.csv missing; the stage runs again when they are"
+    );
+
+    // A market without a token for the chain: held with why, nothing judged.
     let unknown = bsc_bot::store::canary::RolloutRecord {
         symbol: "ETH/USDT".into(),
         ..rollout(
@@ -419,11 +472,12 @@ async fn paper_fills_equal_the_replay_of_the_ticks_it_traded_on() {
         let feed = tokio::spawn(async move {
             let mut tick_log = TickLog::open(&log).unwrap();
             for (i, (ts, price)) in ticks.into_iter().enumerate() {
+                // The engine trades a tick at its receive time; the exchange's is earlier.
                 tick_log.record(ts, price).unwrap();
                 market_tx
                     .send(MarketTick {
                         symbol: 0,
-                        exchange_ts_us: ts,
+                        exchange_ts_us: ts - 1_500,
                         received_ts_us: ts,
                         price,
                         received_at: None,
@@ -488,6 +542,35 @@ async fn paper_fills_equal_the_replay_of_the_ticks_it_traded_on() {
         .last()
         .unwrap()
         .starts_with(&format!("{rows},")));
+
+    // A crash in the middle of a row: the open cuts it off, its id stays unused, and the replay
+    // refuses to judge on a log that misses a tick.
+    let cut = dir.path().join("cut.csv");
+    {
+        let mut l = TickLog::open(&cut).unwrap();
+        for (ts, p) in &ticks[..3] {
+            l.record(*ts, *p).unwrap();
+        }
+        l.flush().unwrap();
+    }
+    let mut text = std::fs::read_to_string(&cut).unwrap();
+    text.push_str("3,28150.1");
+    std::fs::write(&cut, &text).unwrap();
+    let mut l = TickLog::open(&cut).unwrap();
+    l.record(ticks[3].0, ticks[3].1).unwrap();
+    l.flush().unwrap();
+    let rows: Vec<String> = std::fs::read_to_string(&cut)
+        .unwrap()
+        .lines()
+        .map(String::from)
+        .collect();
+    assert_eq!(rows.len(), 4);
+    assert!(rows[3].starts_with("4,"), "{rows:?}");
+    let e = replay_fills(&run, &cut).unwrap_err();
+    assert!(
+        e.to_string().contains("1 tick(s) missing from the log"),
+        "{e}"
+    );
 
     // A paper venue that answers 2 s late and fails a fifth of its orders: not what the replay
     // (the instant venue) does; the gate holds, naming the first fill that differs.

@@ -35,12 +35,16 @@ pub struct GateReport {
 }
 
 impl GateReport {
+    /// Every measure met its threshold (a report with no measure has shown nothing: it fails).
     pub fn passed(&self) -> bool {
-        self.values.iter().all(|v| v.passed)
+        !self.values.is_empty() && self.values.iter().all(|v| v.passed)
     }
 
     /// Why it did not pass: every failing measure with its figure.
     pub fn failures(&self) -> Option<String> {
+        if self.values.is_empty() {
+            return Some(format!("{} gate: nothing was measured", self.gate));
+        }
         let failed: Vec<String> = self
             .values
             .iter()
@@ -51,10 +55,15 @@ impl GateReport {
     }
 }
 
+/// A measure as shown: four decimals at most (the comparison uses the exact value).
+fn shown(v: Decimal) -> String {
+    v.round_dp(4).normalize().to_string()
+}
+
 fn at_least(measure: &'static str, value: Option<Decimal>, min: Decimal) -> GateValue {
     GateValue {
         measure,
-        value: value.map(|v| v.normalize().to_string()),
+        value: value.map(shown),
         threshold: format!("≥ {}", min.normalize()),
         passed: value.is_some_and(|v| v >= min),
     }
@@ -63,7 +72,7 @@ fn at_least(measure: &'static str, value: Option<Decimal>, min: Decimal) -> Gate
 fn at_most(measure: &'static str, value: Option<Decimal>, max: Decimal) -> GateValue {
     GateValue {
         measure,
-        value: value.map(|v| v.normalize().to_string()),
+        value: value.map(shown),
         threshold: format!("≤ {}", max.normalize()),
         passed: value.is_some_and(|v| v <= max),
     }
@@ -72,7 +81,8 @@ fn at_most(measure: &'static str, value: Option<Decimal>, max: Decimal) -> GateV
 /// What the backtest stage measured (from its stored result).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct BacktestMeasures {
-    pub total_return_pct: Decimal,
+    /// PnL net of gas over the starting capital, in %.
+    pub return_net_of_gas_pct: Decimal,
     pub max_drawdown_pct: Decimal,
     pub round_trips: u64,
     /// The cells narrower than a round trip's cost in the pool (the create-time check's words);
@@ -85,8 +95,8 @@ pub fn backtest_gate(m: &BacktestMeasures, c: &CanaryConfig) -> GateReport {
         gate: "backtest".into(),
         values: vec![
             at_least(
-                "return %",
-                Some(m.total_return_pct),
+                "return net of gas %",
+                Some(m.return_net_of_gas_pct),
                 c.min_backtest_return_pct,
             ),
             at_most(
@@ -201,6 +211,7 @@ pub fn paper_gate(m: &PaperMeasures, c: &CanaryConfig) -> GateReport {
     GateReport {
         gate: "paper".into(),
         values: vec![
+            at_least("fills", Some(Decimal::from(m.fills)), Decimal::ONE),
             GateValue {
                 measure: "fills against the backtest of the same ticks",
                 value: Some(match &m.difference {
@@ -240,14 +251,13 @@ pub struct LiveMeasures {
 impl LiveMeasures {
     pub fn failed_swap_pct(&self) -> Option<Decimal> {
         (self.swaps > 0).then(|| {
-            (Decimal::from(self.failed_swaps) * Decimal::ONE_HUNDRED / Decimal::from(self.swaps))
-                .round_dp(2)
+            Decimal::from(self.failed_swaps) * Decimal::ONE_HUNDRED / Decimal::from(self.swaps)
         })
     }
 
     pub fn gas_ratio(&self) -> Option<Decimal> {
         match (self.gas_per_round_trip, self.model_gas_per_round_trip) {
-            (Some(g), Some(m)) if m > Decimal::ZERO => Some((g / m).round_dp(3)),
+            (Some(g), Some(m)) if m > Decimal::ZERO => Some(g / m),
             (Some(g), Some(_)) if g.is_zero() => Some(Decimal::ZERO),
             _ => None,
         }
@@ -313,7 +323,7 @@ mod tests {
     fn backtest_gate_names_every_failing_measure() {
         let c = CanaryConfig::default();
         let good = BacktestMeasures {
-            total_return_pct: d("1.5"),
+            return_net_of_gas_pct: d("1.5"),
             max_drawdown_pct: d("3"),
             round_trips: 4,
             cost_warnings: vec![],

@@ -129,13 +129,13 @@ impl RolloutPlan {
 fn gate_summary(stage: &Stage, c: &CanaryConfig) -> String {
     match stage {
         Stage::Backtest => format!(
-            "return ≥ {}%, max drawdown ≤ {}%, round trips ≥ {}, every cell wider than a round trip's cost",
+            "return net of gas ≥ {}%, max drawdown ≤ {}%, round trips ≥ {}, every cell wider than a round trip's cost",
             c.min_backtest_return_pct.normalize(),
             c.max_backtest_drawdown_pct.normalize(),
             c.min_backtest_round_trips
         ),
         Stage::Paper => format!(
-            "fills equal to its backtest over the same ticks, risk events ≤ {}, return ≥ {}%",
+            "at least one fill, fills equal to its backtest over the same ticks, risk events ≤ {}, return ≥ {}%",
             c.max_risk_events,
             c.min_paper_return_pct.normalize()
         ),

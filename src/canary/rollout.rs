@@ -308,11 +308,19 @@ impl Rollout {
         reason: String,
         actor: &str,
     ) -> Result<Transition, RefusedTransition> {
-        if self.state.is_over() {
+        // Not from a pause: a daemon pause or `emergency stop-all` holds every rollout until it
+        // is resumed, and a promotion must not slip past it.
+        if !matches!(
+            self.state,
+            RolloutState::Running | RolloutState::Held { .. }
+        ) {
             return Err(self.refused("promote"));
         }
         if reason.trim().is_empty() {
             return Err(self.refused("promote without a reason"));
+        }
+        if actor.trim().is_empty() {
+            return Err(self.refused("promote without naming who"));
         }
         Ok(self.next_stage(TransitionKind::ForcedPromote, reason, actor, None))
     }
@@ -354,7 +362,13 @@ mod tests {
         let mut r = rollout();
         let mut kinds = Vec::new();
         for _ in 0..r.plan.stages.len() {
-            assert!(r.gate_due() || r.remaining_ms() > 0);
+            let timed = r.plan.stages[r.stage].hours.is_some();
+            assert_eq!(
+                r.gate_due(),
+                !timed,
+                "{}: due at once only untimed",
+                r.stage_name()
+            );
             r.run_for(r.remaining_ms());
             let t = r.decide(report(&r.stage_name(), true)).expect("due");
             kinds.push((t.kind, t.from_stage, t.to_stage));
@@ -389,6 +403,10 @@ mod tests {
             "rollout is running at stage paper: cannot decide its gate before the stage has run"
         );
         r.pause("daemon paused".into(), "ops").expect("pause");
+        assert!(
+            r.force_promote("skip".into(), "ops").is_err(),
+            "a pause is not slipped past"
+        );
         r.run_for(10 * 3_600_000);
         assert_eq!(r.remaining_ms(), 23 * 3_600_000);
         r.resume("back".into(), "ops").expect("resume");
@@ -432,6 +450,9 @@ mod tests {
         assert_eq!(t.kind, TransitionKind::Hold);
         assert_eq!(r.stage_name(), "backtest");
         assert!(r.force_promote("  ".into(), "alice").is_err());
+        assert!(r
+            .force_promote("the window was a crash".into(), " ")
+            .is_err());
         let t = r
             .force_promote("the window was a crash".into(), "alice")
             .expect("forced");

@@ -10,8 +10,8 @@ use serde::{Deserialize, Serialize};
 pub struct CanaryConfig {
     /// Days of history the backtest gate runs the grid over (ending now).
     pub backtest_days: u32,
-    /// The backtest's total return (gross of gas, the AMM fill model's gas included in its
-    /// costs) must be at least this.
+    /// The backtest's return net of gas (its PnL less the AMM fill model's gas, over its starting
+    /// capital) must be at least this.
     pub min_backtest_return_pct: Decimal,
     /// The backtest's largest fall of equity from a high must be at most this.
     pub max_backtest_drawdown_pct: Decimal,
@@ -119,6 +119,13 @@ impl CanaryConfig {
             if pct < -hundred || pct > hundred {
                 return Err(invalid(key, pct, "-100 to 100 (%)"));
             }
+        }
+        if self.min_backtest_round_trips == 0 {
+            return Err(invalid(
+                "min_backtest_round_trips",
+                0,
+                "at least 1 (a grid that never completed a round trip has shown nothing)",
+            ));
         }
         if self.canary_size_pct <= Decimal::ZERO || self.canary_size_pct >= hundred {
             return Err(invalid(

@@ -6,7 +6,7 @@
 
 use chrono::NaiveDate;
 
-use crate::backtest::data::{list_data_files, ReadOptions};
+use crate::backtest::data::ReadOptions;
 use crate::backtest::download::{download, ArchiveKind, DownloadRequest};
 use crate::backtest::record::{self, StoredBacktest};
 use crate::backtest::{run_backtest, BacktestError, BacktestResult, BacktestSpec, ParamsSource};
@@ -81,14 +81,30 @@ pub async fn run_backtest_stage(
     let fetched = download(&request, &mut |_| {})
         .await
         .map_err(|e| StageError::Data(e.to_string()))?;
-    if fetched.downloaded.is_empty() && fetched.skipped.is_empty() {
+    // Every day of the window, or no judgement: a gate passed on one day of seven would claim a
+    // week of evidence it does not have.
+    if !fetched.missing.is_empty() || (fetched.downloaded.is_empty() && fetched.skipped.is_empty())
+    {
         return Err(StageError::Data(format!(
-            "nothing published for {symbol} 1m klines between {from} and {today}"
+            "{symbol} 1m klines from {from} up to {today} (excluded) are not all published: {} \
+             missing; the stage runs again when they are",
+            if fetched.missing.is_empty() {
+                "every file".to_string()
+            } else {
+                fetched.missing.join(", ")
+            }
         )));
     }
     let dir = request.dest_dir();
-    let files =
-        list_data_files(&dir).map_err(|e| StageError::Data(format!("{}: {e}", dir.display())))?;
+    // Exactly the window's files, in time order (a day's and a month's file never share a month
+    // in one plan, and their names sort by time).
+    let mut files: Vec<std::path::PathBuf> = fetched
+        .downloaded
+        .iter()
+        .chain(&fetched.skipped)
+        .map(|name| dir.join(name))
+        .collect();
+    files.sort();
     let midnight_us = |d: NaiveDate| {
         d.and_hms_opt(0, 0, 0)
             .map(|t| t.and_utc().timestamp_micros())
@@ -112,16 +128,30 @@ pub async fn run_backtest_stage(
     let run_spec = spec.clone();
     let run_dir = staging.clone();
     // A week of minutes is a few hundred thousand prices: off the async threads.
-    let outcome = tokio::task::spawn_blocking(move || {
+    let run = tokio::task::spawn_blocking(move || {
         run_backtest(&run_spec, Some(&run_dir), &mut |_, _, _| {})
     })
-    .await
-    .map_err(|e| StageError::Data(format!("the backtest did not finish: {e}")))??;
+    .await;
+    let outcome = match run {
+        Ok(Ok(outcome)) => outcome,
+        failed => {
+            // Nothing of a run that did not finish stays behind.
+            let _ = std::fs::remove_dir_all(&staging);
+            return Err(match failed {
+                Ok(Err(e)) => StageError::Backtest(e),
+                _ => StageError::Data("the backtest did not finish".into()),
+            });
+        }
+    };
     let backtest =
         record::store_outcome(store, &outcome, &spec.data_label, &staging, &out_root).await?;
     let result = outcome.result;
     let measures = BacktestMeasures {
-        total_return_pct: result.total_return_pct,
+        return_net_of_gas_pct: if result.initial_quote > rust_decimal::Decimal::ZERO {
+            result.total_pnl_net_of_gas / result.initial_quote * rust_decimal::Decimal::ONE_HUNDRED
+        } else {
+            rust_decimal::Decimal::ZERO
+        },
         max_drawdown_pct: result.max_drawdown_pct,
         round_trips: result.round_trips,
         cost_warnings: params.amm_warnings(&pool),

@@ -19,7 +19,8 @@ use super::StageError;
 
 /// The ticks one paper strategy's market delivered while it traded, as rows of Binance's trades
 /// layout (`id,price,qty,quote_qty,time,is_buyer_maker`, time in µs) so the backtest reader
-/// replays them exactly: the price as the engine's key printed in full, the exchange time.
+/// replays them exactly: the price as the engine's key printed in full, and the time the engine
+/// traded the tick at (the live loop hands it the tick's receive time, not the exchange's).
 pub struct TickLog {
     file: BufWriter<std::fs::File>,
     next_id: u64,
@@ -27,32 +28,35 @@ pub struct TickLog {
 
 impl TickLog {
     /// Open `path` to append (created private when new, never through a link): a restarted
-    /// daemon goes on with the log it had.
+    /// daemon goes on with the log it had. A last row a crash left half-written is cut off (the
+    /// tick it was is lost, and the replay says so: its id is missing).
     pub fn open(path: &Path) -> Result<TickLog, StageError> {
-        let file =
-            crate::private_files::open_append(path).map_err(|e| StageError::Data(e.to_string()))?;
-        let next_id = std::fs::read_to_string(path)
-            .map(|t| t.lines().count() as u64)
-            .unwrap_or(0);
+        let failed = |e: &dyn std::fmt::Display| StageError::Data(format!("tick log: {e}"));
+        let file = crate::private_files::open_append(path).map_err(|e| failed(&e))?;
+        let text = std::fs::read(path).map_err(|e| failed(&format!("{}: {e}", path.display())))?;
+        let whole = text.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
+        if whole < text.len() {
+            file.set_len(whole as u64).map_err(|e| failed(&e))?;
+        }
+        let rows = text[..whole].iter().filter(|b| **b == b'\n').count() as u64;
+        // A row cut off above leaves its id unused.
+        let next_id = if whole < text.len() { rows + 1 } else { rows };
         Ok(TickLog {
             file: BufWriter::new(file),
             next_id,
         })
     }
 
-    pub fn record(&mut self, exchange_ts_us: i64, price: PriceKey) -> Result<(), StageError> {
+    /// One tick, at the time the engine traded it (`MarketTick::received_ts_us`).
+    pub fn record(&mut self, ts_us: i64, price: PriceKey) -> Result<(), StageError> {
         let Some(p) = price.to_decimal() else {
             return Err(StageError::Data(format!(
                 "tick price key {price:?} out of range"
             )));
         };
         let p = p.normalize();
-        writeln!(
-            self.file,
-            "{},{p},1,{p},{exchange_ts_us},false",
-            self.next_id
-        )
-        .map_err(|e| StageError::Data(format!("tick log: {e}")))?;
+        writeln!(self.file, "{},{p},1,{p},{ts_us},false", self.next_id)
+            .map_err(|e| StageError::Data(format!("tick log: {e}")))?;
         self.next_id += 1;
         Ok(())
     }
@@ -101,6 +105,16 @@ pub fn replay_fills(run: &PaperRun<'_>, log: &Path) -> Result<Vec<Fill>, StageEr
             &mut |_| {},
         )
         .map_err(|e| StageError::Data(format!("{}: {e}", log.display())))?;
+    // A tick missing from the log (a crash cut its row) means paper saw what the replay cannot:
+    // the check would judge on less than paper traded on.
+    if reader.summary.gaps > 0 {
+        return Err(StageError::Data(format!(
+            "{}: {} tick(s) missing from the log ({} gap(s)); paper cannot be checked against it",
+            log.display(),
+            reader.summary.missing,
+            reader.summary.gaps
+        )));
+    }
     engine.finish();
     Ok(engine.into_recorder().fills)
 }

@@ -219,8 +219,13 @@ pub async fn inspect_sqlite(
         sqlx::query_scalar("SELECT MAX(version) FROM _sqlx_migrations WHERE success = TRUE")
             .fetch_one(&mut conn)
             .await?;
+    // A backup taken before a table existed has none to count (its manifest has no count either).
+    let present: Vec<String> =
+        sqlx::query_scalar("SELECT name FROM sqlite_master WHERE type = 'table'")
+            .fetch_all(&mut conn)
+            .await?;
     let mut counts = BTreeMap::new();
-    for t in TABLES {
+    for t in TABLES.iter().filter(|t| present.iter().any(|p| p == *t)) {
         let n: i64 = sqlx::query_scalar(&format!("SELECT COUNT(*) FROM {t}"))
             .fetch_one(&mut conn)
             .await?;

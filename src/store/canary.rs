@@ -146,6 +146,12 @@ impl Store {
         ctx: &AuditContext,
         now_ms: i64,
     ) -> Result<i64, StoreError> {
+        if new.name.trim().is_empty() || new.name.parse::<i64>().is_ok() {
+            return Err(StoreError::Conflict(format!(
+                "a rollout's name must be a name, not empty or a number (numbers are ids): {:?}",
+                new.name
+            )));
+        }
         let (mut tx, _) = self.begin_control_write(now_ms).await?;
         let existing: Option<String> =
             sqlx::query_scalar("SELECT state FROM canary_rollouts WHERE name = $1")
@@ -220,7 +226,8 @@ impl Store {
     }
 
     /// Write what `record.rollout` became (and which strategies its stages run), with the
-    /// transition that changed it when one did, and an audit entry when an operator asked. Only
+    /// transition that changed it when one did and its audit entry (the operator's when one
+    /// asked, else the daemon's). Only
     /// if nobody wrote the rollout since `record.version` was read: otherwise nothing is written
     /// and the caller reads it again. Returns the new version.
     pub async fn save_rollout(
@@ -278,6 +285,13 @@ impl Store {
             .execute(&mut *tx)
             .await?;
         }
+        // Every transition is audited: an operator's under their name, the daemon's own under it.
+        let daemon = AuditContext {
+            command: "canary (daemon)".into(),
+            arguments: vec![record.name.clone()],
+            actor: "daemon".into(),
+        };
+        let ctx = ctx.or(transition.map(|_| &daemon));
         if let Some(ctx) = ctx {
             let detail = format!(
                 "rollout {} ({}): {}",
