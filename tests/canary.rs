@@ -604,3 +604,110 @@ async fn paper_fills_equal_the_replay_of_the_ticks_it_traded_on() {
     let e = TickLog::open(&link).err().expect("a link refused");
     assert!(e.to_string().contains("symbolic link"), "{e}");
 }
+
+/// The real daemon keeps a canary paper strategy's ticks as it trades them (the rollout at its
+/// paper stage names the strategy), and the same grid replayed over that log fills exactly as
+/// the paper strategy's trades on record: the paper gate's premise, end to end.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_daemon_logs_a_canary_paper_strategys_ticks_and_its_replay_matches() {
+    use bsc_bot::config::RiskConfig;
+    use bsc_bot::risk::RiskLimits;
+    use bsc_bot::rollout::paper_stage::{
+        at_ms_precision, paper_fills_of, paper_measures, replay_fills, PaperRun,
+    };
+    use common::daemon::{write_config, RunningDaemon};
+    use common::exchange::{capture_frames, restamp, Cmd, FakeBinance};
+    use std::time::Duration;
+
+    let db = TestDb::new("sqlite").await;
+    let ex = FakeBinance::start().await;
+    let config = write_config(&db, &ex.url, "");
+    let params = json!({"lower_price": "28100", "upper_price": "28200", "grid_count": 21, "base_order_size": "100", "fee_bps": 0});
+    let created = db
+        .run(&[
+            "--config",
+            &config,
+            "--json",
+            "strategy",
+            "create",
+            "-t",
+            "grid",
+            "-s",
+            "BTC/USDT",
+            "-n",
+            "canary-paper",
+            "-p",
+            &params.to_string(),
+        ])
+        .ok()
+        .json();
+    let sid = created["strategy"]["id"].as_i64().unwrap();
+    let store = db.store().await;
+    let (new, rollout) = new_rollout("canary-b");
+    let rid = store
+        .insert_rollout(&new, &rollout, &ctx("canary start"), 1_000)
+        .await
+        .unwrap();
+    let mut rec = store.get_rollout("canary-b").await.unwrap();
+    let t = rec
+        .rollout
+        .force_promote("test: to paper".into(), "alice")
+        .unwrap();
+    rec.strategies.insert(rec.rollout.stage, sid);
+    store
+        .save_rollout(&rec, Some(&t), None, 2_000)
+        .await
+        .unwrap();
+    assert_eq!(rec.rollout.stage_name(), "paper");
+
+    let daemon = RunningDaemon::start(&db, &config, &[]).await;
+    assert!(ex.wait_connections(0, Duration::from_secs(5)).await);
+    let frames = capture_frames(3_000);
+    for (i, f) in frames.iter().enumerate() {
+        ex.send(Cmd::Text(restamp(f, bsc_bot::clock::wall_clock_ms())));
+        if i % 200 == 0 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+    // Until the trades on record stop changing.
+    let mut last = -1;
+    for _ in 0..50 {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let n = store.trade_count(sid).await.unwrap();
+        if n == last && n > 0 {
+            break;
+        }
+        last = n;
+    }
+    drop(daemon);
+    let trades = store.trading_history(Some(sid), 100_000).await.unwrap();
+    assert!(trades.len() >= 4, "the grid trades: {}", trades.len());
+
+    let log = db
+        .dir
+        .path()
+        .join(format!("data/canary/{rid}/paper-ticks-{sid}.csv"));
+    let rows = std::fs::read_to_string(&log)
+        .unwrap_or_else(|e| panic!("{}: {e}", log.display()))
+        .lines()
+        .count();
+    assert!(rows > 100, "the ticks it traded on: {rows}");
+    let grid = bsc_bot::strategy::StrategyParams::parse("grid", &params).unwrap();
+    let run = PaperRun {
+        params: &grid,
+        risk: RiskLimits::from_config(&RiskConfig::default()),
+        amm: None,
+        slippage_bps: 0,
+    };
+    let replayed = at_ms_precision(replay_fills(&run, &log).unwrap());
+    let paper = paper_fills_of(&trades).unwrap();
+    let m = paper_measures(&paper, &replayed, 0, Decimal::ZERO);
+    assert_eq!(
+        m.difference,
+        None,
+        "{} paper fills against {} replayed",
+        paper.len(),
+        replayed.len()
+    );
+    store.close().await;
+}

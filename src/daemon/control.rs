@@ -31,6 +31,9 @@ pub const HEARTBEAT_TIMEOUT: Duration = Duration::from_millis(1_500);
 
 pub struct Poller {
     pub store: Store,
+    /// Which canary paper strategies' ticks the engine loop logs (set before strategies are
+    /// added, so a new one's first tick is logged).
+    pub canary_taps: Arc<Mutex<super::canary_taps::CanaryTaps>>,
     /// The live side, which strategies created while the daemon runs join.
     pub live: Arc<tokio::sync::Mutex<super::live_runtime::LiveRuntime>>,
     /// Live markets' prices go on record with the heartbeat.
@@ -182,6 +185,10 @@ impl Poller {
                     ),
                 );
             }
+        }
+        let taps = super::canary_taps::wanted(&self.store, &self.config.base_dir).await?;
+        if let Ok(mut t) = self.canary_taps.lock() {
+            t.set(taps);
         }
         let strategies = self.store.list_strategies(None).await?;
         let mut symbols_changed = false;

@@ -7,6 +7,7 @@
 //! the control poller, the API server, and the alert sender. They talk over channels; the
 //! database is the source of truth, so a restart resumes exactly from what was committed.
 
+pub mod canary_taps;
 pub mod control;
 mod funds_wiring;
 pub mod live;
@@ -408,6 +409,21 @@ pub async fn run(config: Config, opts: DaemonOptions) -> Result<(), DaemonError>
     let market_registry = registry.clone();
     let market_metrics = metrics.clone();
     let mut next_markets_us = 0i64;
+    // Canary paper strategies' ticks are logged from the first one they trade on: the taps are
+    // set before the engine loop runs and, later, before the poller adds strategies.
+    let canary_taps = Arc::new(Mutex::new(canary_taps::CanaryTaps::default()));
+    match canary_taps::wanted(&store, &config.base_dir).await {
+        Ok(w) => {
+            if let Ok(mut taps) = canary_taps.lock() {
+                taps.set(w);
+            }
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot read canary rollouts; their paper ticks are not logged until the next control poll")
+        }
+    }
+    let tick_taps = canary_taps.clone();
+    let tick_registry = registry.clone();
     let inputs = LiveInputs {
         shutdown: shutdown_rx.clone(),
         control: control_rx,
@@ -416,6 +432,19 @@ pub async fn run(config: Config, opts: DaemonOptions) -> Result<(), DaemonError>
         mark_every: Duration::from_secs(1),
     };
     let extras: LiveExtras<DaemonRecorder, RoutedVenue> = LiveExtras {
+        before_tick: Box::new(
+            move |engine: &DaemonEngine, tick: &crate::model::MarketTick| {
+                let Ok(mut taps) = tick_taps.lock() else {
+                    return;
+                };
+                if taps.is_empty() {
+                    return;
+                }
+                if let Ok(registry) = tick_registry.lock() {
+                    taps.on_tick(engine, &registry, tick);
+                }
+            },
+        ),
         calls: call_rx,
         on_latency: Box::new(move |ns| latency.tick_to_decision.record(ns)),
         after_event: Box::new(move |engine: &mut DaemonEngine| {
@@ -497,6 +526,7 @@ pub async fn run(config: Config, opts: DaemonOptions) -> Result<(), DaemonError>
 
     // Control plane: poll the database (and wake on pokes).
     let poller = control::Poller {
+        canary_taps,
         trading_mode,
         live: live_rt.clone(),
         metrics: metrics.clone(),

@@ -36,7 +36,13 @@ pub struct LiveExtras<R: Recorder, V: Venue> {
     pub on_latency: Box<dyn FnMut(u64) + Send>,
     /// Runs after every event, with the engine: the daemon persists what the event changed.
     pub after_event: AfterEvent<R, V>,
+    /// Sees every tick just before the engine trades it (the daemon logs the ticks canary paper
+    /// strategies trade on).
+    pub before_tick: BeforeTick<R, V>,
 }
+
+/// Runs with each tick before the engine has it.
+pub type BeforeTick<R, V> = Box<dyn FnMut(&Engine<R, V>, &MarketTick) + Send>;
 
 /// Why the loop ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -112,6 +118,9 @@ pub async fn run_live_with<R: Recorder, V: Venue>(
             }
             t = inputs.market.recv(), if market_open => match t {
                 Some(t) => {
+                    if let Some(x) = extras.as_mut() {
+                        (x.before_tick)(engine, &t);
+                    }
                     engine.on_tick(t.symbol, t.received_ts_us, t.price);
                     if let (Some(x), Some(at)) = (extras.as_mut(), t.received_at) {
                         (x.on_latency)(at.elapsed().as_nanos() as u64);

@@ -134,3 +134,56 @@ pub fn paper_measures(
         return_pct,
     }
 }
+
+/// Paper's fills as the record keeps them (oldest first), for the check: the record keeps a
+/// fill's time in milliseconds, so [`at_ms_precision`] brings the replay to the same.
+pub fn paper_fills_of(
+    trades: &[crate::store::paper::TradeRecord],
+) -> Result<Vec<Fill>, StageError> {
+    use crate::model::order::Side;
+    let mut trades: Vec<&crate::store::paper::TradeRecord> =
+        trades.iter().filter(|t| t.status == "filled").collect();
+    trades.sort_by_key(|t| (t.executed_at, t.id));
+    let number = |what: &str, text: &str| {
+        text.parse::<rust_decimal::Decimal>()
+            .map_err(|_| StageError::Data(format!("a trade's {what} {text:?} on record")))
+    };
+    trades
+        .into_iter()
+        .map(|t| {
+            Ok(Fill {
+                order_id: t.order_id.unwrap_or_default() as u64,
+                strategy: 0,
+                tag: 0,
+                side: match t.side.as_str() {
+                    "buy" => Side::Buy,
+                    "sell" => Side::Sell,
+                    other => {
+                        return Err(StageError::Data(format!(
+                            "a trade's side {other:?} on record"
+                        )))
+                    }
+                },
+                market: false,
+                price: number("price", &t.price)?,
+                base: number("base amount", &t.base_amount)?,
+                quote: number("quote amount", &t.quote_amount)?,
+                fee: number("fee", &t.fee_quote)?,
+                impact: rust_decimal::Decimal::ZERO,
+                gas: rust_decimal::Decimal::ZERO,
+                gas_bnb: rust_decimal::Decimal::ZERO,
+                bnb_price: None,
+                lot_cost: None,
+                ts_us: t.executed_at.saturating_mul(1000),
+            })
+        })
+        .collect()
+}
+
+/// Fill times cut to the millisecond, as the record keeps them.
+pub fn at_ms_precision(mut fills: Vec<Fill>) -> Vec<Fill> {
+    for f in &mut fills {
+        f.ts_us = f.ts_us.div_euclid(1000) * 1000;
+    }
+    fills
+}
