@@ -91,19 +91,26 @@ impl RunningDaemon {
             .stderr(stderr)
             .spawn()
             .unwrap();
+        // Until it is handed over, a panic below (the store cannot open, the daemon never comes
+        // up) must not leave the daemon running after the test: it would poll a dropped database
+        // and write into whatever output it inherited for as long as the machine runs.
+        let mut started = Started(Some(child));
         let store = db.store().await;
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
             assert!(Instant::now() < deadline, "daemon did not come up");
+            let pid = started.0.as_ref().map_or(0, |c| c.id());
             if let Ok(Some(d)) = store.daemon_info().await {
-                if d.stopped_at.is_none() && d.pid == i64::from(child.id()) {
+                if d.stopped_at.is_none() && d.pid == i64::from(pid) {
                     let url = format!("http://{}/api/health", d.api_addr);
                     if reqwest::get(&url).await.is_ok() {
                         store.close().await;
-                        return RunningDaemon {
-                            child,
-                            api: d.api_addr,
-                        };
+                        if let Some(child) = started.0.take() {
+                            return RunningDaemon {
+                                child,
+                                api: d.api_addr,
+                            };
+                        }
                     }
                 }
             }
@@ -167,6 +174,18 @@ impl RunningDaemon {
             std::thread::sleep(Duration::from_millis(20));
         }
         None
+    }
+}
+
+/// A daemon spawned but not yet handed to the test: killed if the start panics.
+struct Started(Option<std::process::Child>);
+
+impl Drop for Started {
+    fn drop(&mut self) {
+        if let Some(child) = self.0.as_mut() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
     }
 }
 
