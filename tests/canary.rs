@@ -711,3 +711,166 @@ async fn the_daemon_logs_a_canary_paper_strategys_ticks_and_its_replay_matches()
     );
     store.close().await;
 }
+
+/// The live gate's measures read from the record, on both databases: only the stage's stretch
+/// counts; each live fill is held against its paper twin's fill of the same cell and side.
+#[tokio::test]
+async fn live_measures_come_from_the_stages_record() {
+    use bsc_bot::rollout::live_stage::{live_measures, LiveWindow};
+    use bsc_bot::store::paper::{self, PlacedOrder, TradeRow};
+
+    fn order(sid: i64, name: &str, side: &str, cell: i64, status: &'static str) -> PlacedOrder {
+        PlacedOrder {
+            strategy_id: sid,
+            client_order_id: name.into(),
+            kind: "limit".into(),
+            side: side.into(),
+            trigger_price: Some("100".into()),
+            quote_amount: Some("10".into()),
+            base_amount: None,
+            cell: Some(cell),
+            tag: Some(cell),
+            status,
+        }
+    }
+    fn trade(
+        sid: i64,
+        order_id: i64,
+        side: &str,
+        price: &str,
+        pnl: Option<&str>,
+        gas: Option<&str>,
+        at: i64,
+    ) -> TradeRow {
+        TradeRow {
+            strategy_id: sid,
+            order_id,
+            side: side.into(),
+            price: price.into(),
+            base_amount: "0.1".into(),
+            quote_amount: "10".into(),
+            fee_quote: "0".into(),
+            realized_pnl: pnl.map(String::from),
+            executed_at: at,
+            gas_quote: gas.map(String::from),
+            gas_bnb_price: None,
+        }
+    }
+    let d = |s: &str| s.parse::<Decimal>().unwrap();
+    for kind in backends() {
+        let db = TestDb::new(kind).await;
+        let live = common::create_grid(&db, "live-canary");
+        let twin = common::create_grid(&db, "paper-twin");
+        let store = db.store().await;
+        let since = 10_000;
+        let mut tx = store.begin_write().await.unwrap();
+        let ids = paper::insert_orders(
+            &mut tx,
+            &[
+                (order(live, "l-old", "buy", 3, "filled"), 5_000),
+                (order(live, "l-b1", "buy", 1, "filled"), 11_000),
+                (order(live, "l-s1", "sell", 1, "filled"), 12_000),
+                (order(live, "l-b2", "buy", 2, "failed"), 13_000),
+                (order(twin, "t-b1", "buy", 1, "filled"), 11_000),
+                (order(twin, "t-s1", "sell", 1, "filled"), 12_000),
+            ],
+        )
+        .await
+        .unwrap();
+        paper::insert_trades(
+            &mut tx,
+            &[
+                trade(live, ids["l-old"], "buy", "90", None, Some("0.1"), 5_000),
+                trade(live, ids["l-b1"], "buy", "100.5", None, Some("0.1"), 11_000),
+                trade(
+                    live,
+                    ids["l-s1"],
+                    "sell",
+                    "101",
+                    Some("0.4"),
+                    Some("0.1"),
+                    12_000,
+                ),
+                trade(twin, ids["t-b1"], "buy", "100", None, None, 11_000),
+                trade(
+                    twin,
+                    ids["t-s1"],
+                    "sell",
+                    "101.5",
+                    Some("0.5"),
+                    None,
+                    12_000,
+                ),
+            ],
+        )
+        .await
+        .unwrap();
+        paper::insert_risk_event(
+            &mut tx,
+            Some(live),
+            "price_jump",
+            "warning",
+            "before",
+            5_000,
+        )
+        .await
+        .unwrap();
+        paper::insert_risk_event(
+            &mut tx,
+            Some(live),
+            "error_rate",
+            "warning",
+            "in it",
+            12_500,
+        )
+        .await
+        .unwrap();
+        paper::insert_risk_event(&mut tx, Some(twin), "price_jump", "warning", "twin", 12_500)
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+
+        let window = LiveWindow {
+            live,
+            twin: Some(twin),
+            since_ms: since,
+            capital: d("100"),
+            model_gas_per_round_trip: Some(d("0.1")),
+        };
+        let m = live_measures(&store, &window).await.unwrap();
+        assert_eq!(
+            (m.swaps, m.failed_swaps),
+            (3, 1),
+            "{kind}: two fills and a failure since the start"
+        );
+        assert_eq!(m.risk_events, 1, "{kind}");
+        // Buy 100.5 against 100: 50 bps worse; sell 101 against 101.5: 49.26 bps worse.
+        assert_eq!(m.worst_slippage_bps, Some(d("50")), "{kind}");
+        assert_eq!(m.gas_per_round_trip, Some(d("0.2")), "{kind}");
+        assert_eq!(m.gas_ratio(), Some(d("2")), "{kind}");
+        assert_eq!(
+            m.return_net_of_gas_pct,
+            d("0.2"),
+            "{kind}: (0.4 realized - 0.2 gas) / 100"
+        );
+        let report = bsc_bot::canary::gates::live_gate(&m, &CanaryConfig::default());
+        assert_eq!(
+            report.failures().unwrap(),
+            "live gate: failed swaps % 33.3333 (needs ≤ 10); risk events 1 (needs ≤ 0)",
+            "{kind}"
+        );
+
+        // Without a twin nothing can be compared: the slippage is not measured.
+        let alone = live_measures(
+            &store,
+            &LiveWindow {
+                twin: None,
+                ..window
+            },
+        )
+        .await
+        .unwrap();
+        assert_eq!(alone.worst_slippage_bps, None);
+        store.close().await;
+    }
+}
