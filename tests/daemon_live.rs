@@ -29,27 +29,28 @@ fn d(s: &str) -> Decimal {
     Decimal::from_str(s).unwrap()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn daemon_trades_a_live_grid_on_chain() {
-    let Some(chain) = TestChain::start().await else {
-        return;
-    };
-    let u = chain.deploy_uniswap(10, 1_000_000).await;
-    chain.fund_trader(&u, 5, 500_000).await;
-    let db = TestDb::new("sqlite").await;
-    let ex = FakeBinance::start().await;
+/// The daemon's config for the pool's market (its base token named `base` in `[dex.assets]`, the
+/// quote USDT; `chain_extra`: more `[chain]` lines) and wallet `hot`, made with `wallet generate`,
+/// holding 1 BNB for gas and 10,000 of the quote.
+async fn live_wallet(
+    chain: &TestChain,
+    u: &testchain::Uniswap,
+    db: &TestDb,
+    ws_url: &str,
+    chain_extra: &str,
+    base: &str,
+) -> (String, Address) {
     let sections = format!(
-        "[chain]\nchain_id = 56\nrpc_urls = [\"{url}\"]\nws_urls = [\"{ws}\"]\npool_poll_ms = 100\n\n\
+        "[chain]\nchain_id = 56\nrpc_urls = [\"{url}\"]\n{chain_extra}\npool_poll_ms = 100\n\n\
          [dex]\nrouter = \"{router}\"\nfactory = \"{factory}\"\nfee_bps = 30\nslippage_bps = 50\n\n\
-         [dex.assets]\nBTC = \"{base}\"\nUSDT = \"{quote}\"\n",
+         [dex.assets]\n{base} = \"{base_token}\"\nUSDT = \"{quote}\"\n",
         url = chain.url,
-        ws = chain.url.replace("http://", "ws://"),
         router = u.router,
         factory = u.factory,
-        base = u.base,
+        base_token = u.base,
         quote = u.quote,
     );
-    let config = write_config(&db, &ex.url, &sections);
+    let config = write_config(db, ws_url, &sections);
     let out = db
         .cmd(&["--config", &config, "wallet", "generate", "--name", "hot"])
         .env("BSC_BOT_KEYSTORE_PASSWORD", PASSWORD)
@@ -65,6 +66,20 @@ async fn daemon_trades_a_live_grid_on_chain() {
         .set_bnb(me, U256::from(10u8).pow(U256::from(18u8)))
         .await;
     chain.give_tokens(u.quote, me, 10_000).await;
+    (config, me)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn daemon_trades_a_live_grid_on_chain() {
+    let Some(chain) = TestChain::start().await else {
+        return;
+    };
+    let u = chain.deploy_uniswap(10, 1_000_000).await;
+    chain.fund_trader(&u, 5, 500_000).await;
+    let db = TestDb::new("sqlite").await;
+    let ex = FakeBinance::start().await;
+    let ws = format!("ws_urls = [\"{}\"]", chain.url.replace("http://", "ws://"));
+    let (config, me) = live_wallet(&chain, &u, &db, &ex.url, &ws, "BTC").await;
     let created = db
         .run(&[
             "--config", &config, "--json", "strategy", "create", "-t", "grid", "-s", "BTC/USDT",
@@ -362,32 +377,7 @@ async fn a_swap_mined_while_down_keeps_its_gas_in_quote() {
     let u = chain.deploy_uniswap(10, 1_000_000).await;
     let db = TestDb::new("sqlite").await;
     let ex = FakeBinance::start().await;
-    let sections = format!(
-        "[chain]\nchain_id = 56\nrpc_urls = [\"{url}\"]\npool_poll_ms = 100\n\n\
-         [dex]\nrouter = \"{router}\"\nfactory = \"{factory}\"\nfee_bps = 30\nslippage_bps = 50\n\n\
-         [dex.assets]\nBNB = \"{base}\"\nUSDT = \"{quote}\"\n",
-        url = chain.url,
-        router = u.router,
-        factory = u.factory,
-        base = u.base,
-        quote = u.quote,
-    );
-    let config = write_config(&db, &ex.url, &sections);
-    let out = db
-        .cmd(&["--config", &config, "wallet", "generate", "--name", "hot"])
-        .env("BSC_BOT_KEYSTORE_PASSWORD", PASSWORD)
-        .output()
-        .unwrap();
-    assert!(out.status.success());
-    let me: Address = String::from_utf8(out.stdout)
-        .unwrap()
-        .trim()
-        .parse()
-        .unwrap();
-    chain
-        .set_bnb(me, U256::from(10u8).pow(U256::from(18u8)))
-        .await;
-    chain.give_tokens(u.quote, me, 10_000).await;
+    let (config, me) = live_wallet(&chain, &u, &db, &ex.url, "", "BNB").await;
     // From 100k the cells above the price start bought: the first of those buys hangs after its
     // broadcast and is mined while the daemon is killed.
     let created = db

@@ -8,13 +8,11 @@ use rust_decimal::Decimal;
 use serde_json::json;
 
 use super::backtest_inputs::{read_options, CommonArgs, FillArgs, VenueArgs};
-use super::backtest_outputs::{
-    backtest_error, outputs_root, progress_line, staging_dir, store_outcome,
-};
+use super::backtest_outputs::{backtest_error, progress_line};
 use super::output::{print_json, print_table};
 use super::{CliError, Context};
 use crate::backtest::data::{last_timestamp_us, ReadOptions};
-use crate::backtest::{run_backtest, BacktestResult, BacktestSpec, ParamsSource};
+use crate::backtest::{record, run_backtest, BacktestResult, BacktestSpec, ParamsSource};
 use crate::clock::format_ms;
 use crate::model::params::parse_decimal;
 use crate::model::Symbol;
@@ -236,8 +234,8 @@ async fn quick_grid(args: QuickGridArgs, ctx: &Context) -> Result<(), CliError> 
 
 async fn execute(spec: BacktestSpec, ctx: &Context) -> Result<(), CliError> {
     let store = ctx.open_store().await?;
-    let out_root = outputs_root(ctx);
-    let staging = staging_dir(&out_root, 0)?;
+    let out_root = record::outputs_root(&ctx.config.base_dir);
+    let staging = record::staging_dir(&out_root, 0)?;
     let started = Instant::now();
     let mut progress = progress_line(ctx, "backtest", String::new());
     let data_path = spec.data_label.clone();
@@ -254,8 +252,8 @@ async fn execute(spec: BacktestSpec, ctx: &Context) -> Result<(), CliError> {
         }
     };
     let elapsed = started.elapsed();
-    let (id, fills, chart) =
-        store_outcome(&store, &outcome, &data_path, &staging, &out_root).await?;
+    let stored = record::store_outcome(&store, &outcome, &data_path, &staging, &out_root).await?;
+    let (id, fills, chart) = (stored.id, stored.fills_csv, stored.chart);
     if ctx.json {
         return print_json(&result_document(
             id,

@@ -1,29 +1,11 @@
-//! Where a backtest's outputs go and how it is put on record: the outputs folder, progress on
-//! a terminal, the error shown, and the stored backtest with its fills and chart.
+//! What a backtest run shows while it runs and when it fails: progress on a terminal and the
+//! error's exit code. Where its outputs go and how it is put on record is `backtest::record`.
 
 use std::io::IsTerminal;
-use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use super::{CliError, Context};
-use crate::backtest::{record, BacktestError};
-
-/// Where backtests keep their outputs: `<base_dir>/data/backtests/<id>/`.
-pub(crate) fn outputs_root(ctx: &Context) -> PathBuf {
-    record::outputs_root(&ctx.config.base_dir)
-}
-
-/// A fresh folder for a run's outputs until the run has its id.
-pub(crate) fn staging_dir(out_root: &Path, n: usize) -> Result<PathBuf, CliError> {
-    record::staging_dir(out_root, n).map_err(record_error)
-}
-
-fn record_error(e: record::RecordError) -> CliError {
-    match e {
-        record::RecordError::Store(e) => e.into(),
-        record::RecordError::Io(m) => CliError::runtime(m),
-    }
-}
+use crate::backtest::BacktestError;
 
 /// A progress line on stderr (only on a terminal, never with `--json`), redrawn at most five
 /// times a second: `label: 42% [#####.....] 330 MB read 610 MB/s` plus `extra`.
@@ -65,19 +47,4 @@ pub(crate) fn backtest_error(e: BacktestError) -> CliError {
         BacktestError::Io(_) => CliError::runtime(e.to_string()),
         _ => CliError::invalid(e.to_string()),
     }
-}
-
-/// Store a finished run as an ordinary backtest and move its outputs from `staging` to the
-/// run's own folder; returns its id and output paths.
-pub(crate) async fn store_outcome(
-    store: &crate::store::Store,
-    outcome: &crate::backtest::BacktestOutcome,
-    data_path: &str,
-    staging: &Path,
-    out_root: &Path,
-) -> Result<(i64, Option<String>, Option<String>), CliError> {
-    let stored = record::store_outcome(store, outcome, data_path, staging, out_root)
-        .await
-        .map_err(record_error)?;
-    Ok((stored.id, stored.fills_csv, stored.chart))
 }

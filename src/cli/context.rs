@@ -61,6 +61,15 @@ impl From<StoreError> for CliError {
     }
 }
 
+impl From<crate::backtest::record::RecordError> for CliError {
+    fn from(e: crate::backtest::record::RecordError) -> Self {
+        match e {
+            crate::backtest::record::RecordError::Store(e) => e.into(),
+            crate::backtest::record::RecordError::Io(m) => CliError::runtime(m),
+        }
+    }
+}
+
 impl From<ConfigError> for CliError {
     fn from(e: ConfigError) -> Self {
         CliError::invalid(e.to_string())

@@ -8,9 +8,7 @@ use clap::Args;
 use serde_json::{json, Value};
 
 use super::backtest_inputs::{parse_time_us, read_options, CommonArgs};
-use super::backtest_outputs::{
-    backtest_error, outputs_root, progress_line, staging_dir, store_outcome,
-};
+use super::backtest_outputs::{backtest_error, progress_line};
 use super::output::{print_json, print_table};
 use super::{CliError, Context};
 use crate::backtest::heatmap::render_heatmap;
@@ -19,7 +17,7 @@ use crate::backtest::sweep::{
     expand, grid_count, rows_csv, split_sweep_file, Metric, SweepRow, Vary, DEFAULT_MAX_GRIDS,
 };
 use crate::backtest::sweep_run::{run_sweep, SweepOutcome};
-use crate::backtest::{BacktestSpec, ParamsSource};
+use crate::backtest::{record, BacktestSpec, ParamsSource};
 use crate::clock::wall_clock_ms;
 use crate::strategy::spec::{RawFlags, RawSpec};
 
@@ -306,12 +304,12 @@ async fn store_top(
         return Ok(Vec::new());
     }
     let store = ctx.open_store().await?;
-    let out_root = outputs_root(ctx);
+    let out_root = record::outputs_root(&ctx.config.base_dir);
     let mut jobs = Vec::new();
     for (n, row) in best.iter().enumerate() {
         jobs.push(GridJob {
             params: ParamsSource::Fixed(row.params.clone()),
-            out_dir: Some(staging_dir(&out_root, n)?),
+            out_dir: Some(record::staging_dir(&out_root, n)?),
         });
     }
     let staged: Vec<PathBuf> = jobs.iter().filter_map(|j| j.out_dir.clone()).collect();
@@ -337,9 +335,9 @@ async fn store_top(
     let mut stored = Vec::new();
     for ((row, result), staging) in best.iter().zip(outcome.first).zip(&staged) {
         let result = result.map_err(backtest_error)?;
-        let (id, _, _) =
-            store_outcome(&store, &result, &ranked.data_label, staging, &out_root).await?;
-        stored.push((row.grid, id));
+        let on_record =
+            record::store_outcome(&store, &result, &ranked.data_label, staging, &out_root).await?;
+        stored.push((row.grid, on_record.id));
     }
     Ok(stored)
 }

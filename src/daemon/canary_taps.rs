@@ -64,7 +64,7 @@ pub async fn wanted(
 
 impl CanaryTaps {
     /// Follow exactly `wanted`: new strategies get a tap, those no longer at their paper stage
-    /// lose theirs (their log flushed).
+    /// lose theirs (their log flushed). Set on the engine thread, between ticks.
     pub fn set(&mut self, wanted: Vec<(i64, PathBuf)>) {
         self.taps.retain_mut(|t| {
             let keep = wanted.iter().any(|(sid, _)| *sid == t.strategy_id);

@@ -33,7 +33,7 @@ pub struct Poller {
     pub store: Store,
     /// Which canary paper strategies' ticks the engine loop logs (set before strategies are
     /// added, so a new one's first tick is logged).
-    pub canary_taps: Arc<Mutex<super::canary_taps::CanaryTaps>>,
+    pub canary_taps: watch::Sender<Vec<(i64, std::path::PathBuf)>>,
     /// The live side, which strategies created while the daemon runs join.
     pub live: Arc<tokio::sync::Mutex<super::live_runtime::LiveRuntime>>,
     /// Live markets' prices go on record with the heartbeat.
@@ -187,9 +187,11 @@ impl Poller {
             }
         }
         let taps = super::canary_taps::wanted(&self.store, &self.config.base_dir).await?;
-        if let Ok(mut t) = self.canary_taps.lock() {
-            t.set(taps);
-        }
+        self.canary_taps.send_if_modified(|w| {
+            let changed = *w != taps;
+            *w = taps;
+            changed
+        });
         let strategies = self.store.list_strategies(None).await?;
         let mut symbols_changed = false;
         for s in strategies {

@@ -410,19 +410,18 @@ pub async fn run(config: Config, opts: DaemonOptions) -> Result<(), DaemonError>
     let market_metrics = metrics.clone();
     let mut next_markets_us = 0i64;
     // Canary paper strategies' ticks are logged from the first one they trade on: the taps are
-    // set before the engine loop runs and, later, before the poller adds strategies.
-    let canary_taps = Arc::new(Mutex::new(canary_taps::CanaryTaps::default()));
-    match canary_taps::wanted(&store, &config.base_dir).await {
-        Ok(w) => {
-            if let Ok(mut taps) = canary_taps.lock() {
-                taps.set(w);
-            }
-        }
-        Err(e) => {
-            tracing::warn!(error = %e, "cannot read canary rollouts; their paper ticks are not logged until the next control poll")
-        }
-    }
-    let tick_taps = canary_taps.clone();
+    // set before the engine loop runs and, later, sent by the poller before it adds strategies.
+    // The engine thread owns the taps and only looks at the channel on a tick (one atomic load
+    // while nothing changed), so a daemon without canaries pays nothing more per tick.
+    let initial_taps = canary_taps::wanted(&store, &config.base_dir)
+        .await
+        .unwrap_or_else(|e| {
+            tracing::warn!(error = %e, "cannot read canary rollouts; their paper ticks are not logged until the next control poll");
+            Vec::new()
+        });
+    let mut tick_taps = canary_taps::CanaryTaps::default();
+    tick_taps.set(initial_taps.clone());
+    let (taps_tx, mut taps_rx) = watch::channel(initial_taps);
     let tick_registry = registry.clone();
     let inputs = LiveInputs {
         shutdown: shutdown_rx.clone(),
@@ -434,14 +433,14 @@ pub async fn run(config: Config, opts: DaemonOptions) -> Result<(), DaemonError>
     let extras: LiveExtras<DaemonRecorder, RoutedVenue> = LiveExtras {
         before_tick: Box::new(
             move |engine: &DaemonEngine, tick: &crate::model::MarketTick| {
-                let Ok(mut taps) = tick_taps.lock() else {
-                    return;
-                };
-                if taps.is_empty() {
+                if taps_rx.has_changed().unwrap_or(false) {
+                    tick_taps.set(taps_rx.borrow_and_update().clone());
+                }
+                if tick_taps.is_empty() {
                     return;
                 }
                 if let Ok(registry) = tick_registry.lock() {
-                    taps.on_tick(engine, &registry, tick);
+                    tick_taps.on_tick(engine, &registry, tick);
                 }
             },
         ),
@@ -526,7 +525,7 @@ pub async fn run(config: Config, opts: DaemonOptions) -> Result<(), DaemonError>
 
     // Control plane: poll the database (and wake on pokes).
     let poller = control::Poller {
-        canary_taps,
+        canary_taps: taps_tx,
         trading_mode,
         live: live_rt.clone(),
         metrics: metrics.clone(),

@@ -219,7 +219,7 @@ async fn recovered_fill(
     // Gas paid in BNB, in quote at BNB's price now, as the live venue prices a fill it settles:
     // PnL net of gas counts a swap mined while the daemon was down like any other.
     let bnb_price = swapper.bnb_price(pool, price).await;
-    let fill = Fill {
+    let mut fill = Fill {
         order_id: 0,
         strategy: 0,
         tag: origin.tag,
@@ -230,12 +230,13 @@ async fn recovered_fill(
         quote,
         fee,
         impact: Decimal::ZERO,
-        gas: bnb_price.map_or(Decimal::ZERO, |p| gas_bnb * p),
-        gas_bnb,
-        bnb_price,
+        gas: Decimal::ZERO,
+        gas_bnb: Decimal::ZERO,
+        bnb_price: None,
         lot_cost,
         ts_us: now_ms.saturating_mul(1000),
     };
+    fill.pay_chain_gas(gas_bnb, bnb_price);
     Ok(Some((fill, tx.clone())))
 }
 

@@ -162,3 +162,18 @@ pub struct Fill {
     /// Event time (µs) of the price that caused it.
     pub ts_us: i64,
 }
+
+/// Gas a chain swap paid, in quote: its BNB at BNB's price then; zero while that price is not
+/// known (the BNB stays on record, and PnL net of gas is short of it rather than wrong).
+pub fn gas_in_quote(gas_bnb: Decimal, bnb_price: Option<Decimal>) -> Decimal {
+    bnb_price.map_or(Decimal::ZERO, |p| gas_bnb * p)
+}
+
+impl Fill {
+    /// The gas a chain swap paid for this fill: in BNB, and in quote at `bnb_price`.
+    pub fn pay_chain_gas(&mut self, gas_bnb: Decimal, bnb_price: Option<Decimal>) {
+        self.gas_bnb = gas_bnb;
+        self.bnb_price = bnb_price;
+        self.gas = gas_in_quote(gas_bnb, bnb_price);
+    }
+}

@@ -226,11 +226,8 @@ impl DexExecutor {
             }) => {
                 let mut fill = swap_fill(o, base, quote, self.fee_bps, now_us().max(job.ts_us));
                 // Gas paid in BNB, in quote at BNB's price now (kept with the fill).
-                fill.gas_bnb = fee_bnb;
-                fill.bnb_price = self.swapper.bnb_price(pool, fill.price).await;
-                if let Some(p) = fill.bnb_price {
-                    fill.gas = fee_bnb * p;
-                }
+                let bnb_price = self.swapper.bnb_price(pool, fill.price).await;
+                fill.pay_chain_gas(fee_bnb, bnb_price);
                 VenueReport::Filled(fill)
             }
             Ok(SwapResult::Failed {

@@ -113,16 +113,8 @@ impl<R: Recorder, V: Venue> Engine<R, V> {
         match report {
             VenueReport::Accepted {
                 reference, ts_us, ..
-            } => {
-                let Some(flight) = self.in_flight.get_mut(&id) else {
-                    return;
-                };
-                let strategy = flight.order.strategy;
-                self.recorder
-                    .order_accepted(strategy, id, &reference, ts_us);
-                flight.reference = Some(reference);
             }
-            VenueReport::Replaced {
+            | VenueReport::Replaced {
                 reference, ts_us, ..
             } => {
                 let Some(flight) = self.in_flight.get_mut(&id) else {
@@ -142,9 +134,7 @@ impl<R: Recorder, V: Venue> Engine<R, V> {
                 };
                 let ledger = &mut self.slots[flight.order.strategy].ledger;
                 ledger.gas_bnb += gas_bnb;
-                if let Some(p) = bnb_price {
-                    ledger.gas += gas_bnb * p;
-                }
+                ledger.gas += crate::model::order::gas_in_quote(gas_bnb, bnb_price);
             }
             VenueReport::Filled(mut fill) => {
                 let Some(flight) = self.release(id) else {
