@@ -1,11 +1,12 @@
 //! The HTTP API (floor 8, may use floors 0–7) the daemon serves.
 //!
 //! The daemon's HTTP API (axum): health for load balancers, Prometheus metrics, trading history,
-//! strategies, status, and the control endpoints the CLI uses (poke, stop).
+//! strategies, status, canary rollouts, and the control endpoints the CLI uses (poke, stop).
 //!
 //! Every route but `/api/health` needs `Authorization: Bearer TOKEN`; every client address has a
 //! token-bucket rate limit; bad input is a 400 with a JSON error, internals are logged, not returned.
 
+pub mod canary;
 pub mod serve;
 
 use std::net::{IpAddr, SocketAddr};
@@ -214,6 +215,9 @@ pub fn router(state: ApiState) -> Router {
         .route("/api/v1/control/poke", post(poke))
         .route("/api/v1/control/stop", post(stop))
         .route("/api/v1/gas-price", get(gas_price))
+        .route("/api/v1/canary", get(canary::list))
+        .route("/api/v1/canary/{name}", get(canary::one))
+        .route("/api/v1/canary/{name}/{action}", post(canary::act))
         .route_layer(middleware::from_fn_with_state(state.clone(), require_token));
     // Health is outside the rate limit: monitors and load balancers poll it and must never read a
     // 429 as "down".

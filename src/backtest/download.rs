@@ -348,7 +348,7 @@ fn new_part(path: &Path) -> Result<std::fs::File, DownloadError> {
 /// Run a download; `progress` hears of each file.
 pub async fn download(
     req: &DownloadRequest,
-    progress: &mut dyn FnMut(DownloadEvent<'_>),
+    progress: &mut (dyn FnMut(DownloadEvent<'_>) + Send),
 ) -> Result<DownloadReport, DownloadError> {
     let dir = req.dest_dir();
     crate::private_files::create_private_dirs(&dir).map_err(|e| io_err(&dir, e))?;

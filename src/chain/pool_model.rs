@@ -19,6 +19,8 @@ pub enum PoolModelError {
     #[error("dex.factory is not an address")]
     Factory,
     #[error("{0}")]
+    Wallet(String),
+    #[error("{0}")]
     Chain(#[from] ChainError),
 }
 
@@ -113,3 +115,28 @@ pub async fn swap_gas_in_quote(
 
 /// Gas of one PancakeSwap V2 swap, as the cost warnings count it (the backtest's default).
 pub const SWAP_GAS_UNITS: u64 = 150_000;
+
+/// What wallet `wallet` (a keystore name) holds of `symbol`'s two tokens, valued in its quote at
+/// the pool's price now: what a grid on it can be funded with.
+pub async fn wallet_value_in_quote(
+    config: &Config,
+    symbol: &str,
+    wallet: &str,
+) -> Result<Decimal, PoolModelError> {
+    let symbol: Symbol = symbol
+        .parse()
+        .map_err(|e: crate::model::SymbolError| PoolModelError::NoToken(e.to_string()))?;
+    let address = crate::wallet::Keystore::of_config(config)
+        .list()
+        .map_err(|e| PoolModelError::Wallet(e.to_string()))?
+        .into_iter()
+        .find(|w| w.name == wallet)
+        .map(|w| w.address)
+        .ok_or_else(|| PoolModelError::Wallet(format!("no wallet named {wallet:?}")))?;
+    let live = live_pool_model(config, &symbol).await?;
+    let client = ChainClient::connect(&config.chain).await?;
+    let base = client.token_balance(&live.pool.base, address).await?;
+    let quote = client.token_balance(&live.pool.quote, address).await?;
+    let price = crate::amm::reserves_price(live.reserves.0, live.reserves.1).unwrap_or_default();
+    Ok(quote + base * price)
+}

@@ -180,6 +180,15 @@ async fn status(ctx: &Context) -> Result<(), CliError> {
         .into_iter()
         .map(|(market, until)| json!({"market": market, "until_ms": until}))
         .collect();
+    let rollouts = store.list_rollouts().await?;
+    let canary: Vec<serde_json::Value> = rollouts
+        .iter()
+        .map(|r| {
+            json!({"id": r.id, "name": r.name, "symbol": r.symbol, "stage": r.rollout.stage_name(),
+                   "state": r.rollout.state.name(), "stage_elapsed_ms": r.rollout.stage_elapsed_ms,
+                   "stage_remaining_ms": r.rollout.remaining_ms(), "line": crate::views::canary::rollout_line(r)})
+        })
+        .collect();
     let live = match &daemon {
         Some(d) => api_get(ctx, &d.api_addr, "/api/v1/status").await.ok(),
         None => None,
@@ -209,6 +218,7 @@ async fn status(ctx: &Context) -> Result<(), CliError> {
         "paused_by_risk": risk_paused,
         "buys_blocked": buys_blocked,
         "risk_events_today": risk,
+        "canary": canary,
     });
     if ctx.json {
         return print_json(&doc);
@@ -315,6 +325,12 @@ async fn status(ctx: &Context) -> Result<(), CliError> {
             .map(|r| format!(" ({})", super::output::shown(r)))
             .unwrap_or_default()
     );
+    for r in &canary {
+        println!(
+            "canary      {}",
+            super::output::shown(r["line"].as_str().unwrap_or(""))
+        );
+    }
     for p in &risk_paused {
         println!(
             "  strategy {} {} paused by the risk guard: {}",

@@ -9,6 +9,7 @@ pub mod backtest;
 pub mod backtest_inputs;
 pub mod backtest_outputs;
 pub mod bot;
+pub mod canary;
 pub mod config_cmd;
 pub mod context;
 pub mod data;
@@ -89,6 +90,9 @@ pub enum Command {
     /// Database backups, verification, restore, pruning and vacuum.
     #[command(subcommand)]
     Db(db::DbCommand),
+    /// Canary rollouts: backtest → paper → live canary → scale, each step gated by evidence.
+    #[command(subcommand)]
+    Canary(canary::CanaryCommand),
 }
 
 impl Cli {
@@ -200,5 +204,6 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Risk(cmd) => risk::run(cmd, &ctx).await,
         Command::Funds(cmd) => funds::run(cmd, &ctx).await,
         Command::Db(cmd) => db::run(cmd, &ctx).await,
+        Command::Canary(cmd) => canary::run(cmd, &ctx).await,
     }
 }

@@ -270,6 +270,7 @@ async fn check_live_market(
                 spec.symbol
             )))
         }
+        Err(PoolModelError::Wallet(e)) => return Err(CliError::invalid(e)),
         Err(PoolModelError::Factory) => {
             return Err(CliError::invalid("dex.factory is not an address"))
         }

@@ -340,6 +340,11 @@ fn validate(config: &Config) -> Result<(), ConfigError> {
         super::chain::validate(&config.chain, &config.dex),
         config.risk.validate(),
         config.funds.validate(),
+        config.canary.validate().map_err(|e| ConfigError::Invalid {
+            key: format!("canary.{}", e.key),
+            value: e.value,
+            expected: e.expected,
+        }),
     ] {
         if let Err(e) = section {
             errors.push(e);

@@ -40,6 +40,8 @@ pub struct Config {
     pub dex: DexConfig,
     pub risk: RiskConfig,
     pub funds: FundsConfig,
+    /// Canary rollouts: stage lengths, sizes and gate thresholds (each rollout may override).
+    pub canary: canary::CanaryConfig,
     /// Directory relative paths in the config are resolved against (the config file's folder).
     #[serde(skip)]
     pub base_dir: PathBuf,
@@ -261,6 +263,7 @@ impl Default for Config {
             dex: DexConfig::default(),
             risk: RiskConfig::default(),
             funds: FundsConfig::default(),
+            canary: canary::CanaryConfig::default(),
             base_dir: PathBuf::from("."),
         }
     }

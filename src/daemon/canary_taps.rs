@@ -4,7 +4,8 @@
 //! A tap follows a strategy, not a market: it logs its market's ticks from the first the engine
 //! hands it once the strategy is in the engine (a new grid starts on that tick), so the log and
 //! the strategy begin together. Which strategies are tapped comes from the record: a running or
-//! paused rollout at its paper stage names its paper strategy.
+//! paused rollout at its paper stage names its paper strategy (or its driver has just created it
+//! under the stage's name).
 
 use std::path::PathBuf;
 
@@ -12,7 +13,7 @@ use super::registry::Registry;
 use super::DaemonEngine;
 use crate::canary::{RolloutState, Stage};
 use crate::model::MarketTick;
-use crate::rollout::paper_stage::TickLog;
+use crate::rollout::paper_stage::{tick_log_path, TickLog};
 use crate::store::{Store, StoreError};
 
 struct Tap {
@@ -27,15 +28,6 @@ struct Tap {
 #[derive(Default)]
 pub struct CanaryTaps {
     taps: Vec<Tap>,
-}
-
-/// Where a rollout's paper strategy's ticks go: `<base_dir>/data/canary/<rollout>/`.
-pub fn tick_log_path(base_dir: &std::path::Path, rollout_id: i64, strategy_id: i64) -> PathBuf {
-    base_dir
-        .join("data")
-        .join("canary")
-        .join(rollout_id.to_string())
-        .join(format!("paper-ticks-{strategy_id}.csv"))
 }
 
 /// The paper strategies of rollouts at their paper stage, with their log paths.
@@ -55,8 +47,27 @@ pub async fn wanted(
             r.rollout.state,
             RolloutState::Running | RolloutState::Paused { .. }
         );
-        if let (true, true, Some(sid)) = (at_paper, tapped, r.strategies.get(&r.rollout.stage)) {
-            wanted.push((*sid, tick_log_path(base_dir, r.id, *sid)));
+        if !(at_paper && tapped) {
+            continue;
+        }
+        // The stage's strategy on record, or the one the driver just created under the stage's
+        // name (it is saved into the rollout after the create, and its first tick must be logged).
+        let sid = match r.strategies.get(&r.rollout.stage) {
+            Some(sid) => Some(*sid),
+            None => {
+                let name = crate::rollout::driver::stage_strategy_name(&r.name, false);
+                match store
+                    .get_strategy(&crate::store::StrategyRef::Name(name))
+                    .await
+                {
+                    Ok(s) if s.status != crate::strategy::StrategyStatus::Stopped => Some(s.id),
+                    Ok(_) | Err(StoreError::NotFound(_)) => None,
+                    Err(e) => return Err(e),
+                }
+            }
+        };
+        if let Some(sid) = sid {
+            wanted.push((sid, tick_log_path(base_dir, r.id, sid)));
         }
     }
     Ok(wanted)

@@ -186,13 +186,15 @@ impl Poller {
                 );
             }
         }
+        // Strategies first, then the taps: a paper strategy created in between is added at the
+        // next pass, with its tap, never before it.
+        let strategies = self.store.list_strategies(None).await?;
         let taps = super::canary_taps::wanted(&self.store, &self.config.base_dir).await?;
         self.canary_taps.send_if_modified(|w| {
             let changed = *w != taps;
             *w = taps;
             changed
         });
-        let strategies = self.store.list_strategies(None).await?;
         let mut symbols_changed = false;
         for s in strategies {
             if self.known.contains_key(&s.id) {
@@ -310,9 +312,26 @@ impl Poller {
                 return;
             };
             let snapshot = engine.snapshot(ix);
+            // Changed while it trades (a canary's scale step pauses, updates and resumes on
+            // record faster than this poll): paused here, between events, and resumed after.
+            let was_active = engine.status(ix) == crate::strategy::StrategyStatus::Active;
+            if was_active {
+                engine.process(Event::Control(Control::Pause(ix)));
+            }
             match params.restore_updated(&snapshot) {
                 Ok(strategy) => {
+                    let new_capital = strategy.initial_quote();
+                    let old_required = crate::strategy::StrategyParams::parse(
+                        params.type_name(),
+                        &snapshot["params"],
+                    )
+                    .ok()
+                    .map(|old| old.build().initial_quote());
                     if engine.replace_strategy(ix, strategy, params.fee_bps()) {
+                        if let Some(old) = old_required {
+                            engine.change_capital(ix, new_capital - old);
+                        }
+
                         let limits = reg
                             .lock()
                             .map(|r| r.risk.for_strategy(&params.risk_overrides()))
@@ -334,6 +353,9 @@ impl Poller {
                 Err(e) => {
                     tracing::error!(strategy = id, error = %e, "cannot apply updated parameters")
                 }
+            }
+            if was_active {
+                engine.process(Event::Control(Control::Resume(ix)));
             }
         });
         let _ = self.call_tx.send(call).await;

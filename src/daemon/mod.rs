@@ -550,6 +550,17 @@ pub async fn run(config: Config, opts: DaemonOptions) -> Result<(), DaemonError>
         config: config.clone(),
     };
     let poller_task = tokio::spawn(poller.run(shutdown_rx.clone()));
+    // Canary rollouts walk on this daemon's clock, only where it trades.
+    let canary_task = opts.trades().then(|| {
+        let driver = crate::rollout::driver::CanaryDriver::new(
+            store.clone(),
+            config.clone(),
+            alerter.clone(),
+            metrics.clone(),
+            poke.clone(),
+        );
+        tokio::spawn(driver.run(shutdown_rx.clone()))
+    });
 
     // API.
     let state = ApiState {
@@ -613,6 +624,9 @@ pub async fn run(config: Config, opts: DaemonOptions) -> Result<(), DaemonError>
     drop(persist_tx);
     let _ = tokio::time::timeout(Duration::from_secs(2), writer_task).await;
     let _ = tokio::time::timeout(Duration::from_secs(1), poller_task).await;
+    if let Some(task) = canary_task {
+        let _ = tokio::time::timeout(Duration::from_secs(1), task).await;
+    }
     let _ = tokio::time::timeout(Duration::from_secs(1), api_task).await;
     alerter.raise(
         "daemon_stopped",

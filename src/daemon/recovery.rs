@@ -316,7 +316,7 @@ fn apply_fills<'a>(
             // The risk guard's loss tracking goes on as it was.
             let risk = serde_json::from_value(doc["risk"].clone()).unwrap_or(None);
             (
-                params.restore(&doc["strategy"]).map_err(err)?,
+                params.restore_on_record(&doc["strategy"]).map_err(err)?,
                 ledger,
                 last,
                 risk,

@@ -184,7 +184,7 @@ fn add_strategy_priced(
             // reserved was spent, and the strategy re-issues its orders from its state.
             ledger.reserved_quote = Decimal::ZERO;
             ledger.reserved_base = Decimal::ZERO;
-            (params.restore(&doc["strategy"])?, Some(ledger))
+            (params.restore_on_record(&doc["strategy"])?, Some(ledger))
         }
         None => (params.build(), None),
     };

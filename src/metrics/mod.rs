@@ -172,6 +172,15 @@ impl StrategyMetrics {
     }
 }
 
+/// One rollout as `/metrics` shows it.
+#[derive(Debug, Clone, Default)]
+pub struct CanaryGauges {
+    pub stage: i64,
+    pub state: String,
+    /// (gate, measure, value when a number, passed).
+    pub gates: Vec<(String, String, Option<f64>, bool)>,
+}
+
 #[derive(Default)]
 pub struct Metrics {
     pub tick_to_decision: LatencyHistogram,
@@ -202,6 +211,9 @@ pub struct Metrics {
     pub wallet_bnb: Mutex<BTreeMap<(String, String), Decimal>>,
     /// The live side's node connection, whose endpoints' request durations are shown.
     pub rpc: Mutex<Option<crate::chain::ChainClient>>,
+    /// Canary rollouts by name: the stage index and state they are in, and the values of the
+    /// gate last measured (measure → value, 1/0 passed).
+    pub canary: Mutex<BTreeMap<String, CanaryGauges>>,
     /// Seconds the chain's head lags behind the host's clock (`None` until read).
     pub chain_head_lag_secs: Mutex<Option<i64>>,
 }
@@ -231,6 +243,26 @@ impl Metrics {
             &self.orders_failed_permanent
         };
         counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn canary_stage(&self, rollout: &str, stage: i64, state: &str) {
+        if let Ok(mut m) = self.canary.lock() {
+            let g = m.entry(rollout.to_string()).or_default();
+            g.stage = stage;
+            g.state = state.to_string();
+        }
+    }
+
+    pub fn canary_gate(&self, rollout: &str, report: &crate::canary::GateReport) {
+        if let Ok(mut m) = self.canary.lock() {
+            let g = m.entry(rollout.to_string()).or_default();
+            g.gates.retain(|(gate, ..)| *gate != report.gate);
+            for v in &report.values {
+                let value = v.value.as_deref().and_then(|t| t.parse::<f64>().ok());
+                g.gates
+                    .push((report.gate.clone(), v.measure.to_string(), value, v.passed));
+            }
+        }
     }
 
     pub fn risk_event(&self, kind: &str) {

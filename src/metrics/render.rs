@@ -276,6 +276,67 @@ impl Metrics {
             "BNB held by each live trading wallet (gas), as last read from the chain.",
             wallets,
         );
+        let canary = self.canary.lock().map(|c| c.clone()).unwrap_or_default();
+        family(
+            &mut s,
+            GAUGE,
+            "bsc_bot_canary_stage",
+            "The stage a canary rollout is in (0 backtest, 1 paper, 2 the live canary, then each scale step).",
+            canary
+                .iter()
+                .map(|(r, g)| (format!("rollout=\"{r}\""), g.stage.to_string())),
+        );
+        family(
+            &mut s,
+            GAUGE,
+            "bsc_bot_canary_running",
+            "1 while a canary rollout runs, 0 when it is held, paused, aborted or done (state label).",
+            canary.iter().map(|(r, g)| {
+                (
+                    format!("rollout=\"{r}\",state=\"{}\"", g.state),
+                    u8::from(g.state == "running").to_string(),
+                )
+            }),
+        );
+        let measure_label = |m: &str| {
+            m.chars()
+                .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+                .collect::<String>()
+        };
+        family(
+            &mut s,
+            GAUGE,
+            "bsc_bot_canary_gate_value",
+            "A canary gate's last measured value, by rollout, gate and measure.",
+            canary.iter().flat_map(|(r, g)| {
+                g.gates.iter().filter_map(move |(gate, m, v, _)| {
+                    Some((
+                        format!(
+                            "rollout=\"{r}\",gate=\"{gate}\",measure=\"{}\"",
+                            measure_label(m)
+                        ),
+                        v.as_ref()?.to_string(),
+                    ))
+                })
+            }),
+        );
+        family(
+            &mut s,
+            GAUGE,
+            "bsc_bot_canary_gate_passed",
+            "1 when a canary gate's measure met its threshold at its last measurement.",
+            canary.iter().flat_map(|(r, g)| {
+                g.gates.iter().map(move |(gate, m, _, passed)| {
+                    (
+                        format!(
+                            "rollout=\"{r}\",gate=\"{gate}\",measure=\"{}\"",
+                            measure_label(m)
+                        ),
+                        u8::from(*passed).to_string(),
+                    )
+                })
+            }),
+        );
         let mut risk: Vec<(String, u64)> = self
             .risk_events
             .iter()

@@ -10,6 +10,7 @@
 //! CLI starts or advances a rollout yet.
 
 pub mod backtest_stage;
+pub mod driver;
 pub mod live_stage;
 pub mod paper_stage;
 

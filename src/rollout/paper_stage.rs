@@ -17,6 +17,19 @@ use crate::venue::{SimVenue, SimVenueConfig};
 
 use super::StageError;
 
+/// Where a rollout's paper strategy's ticks go: `<base_dir>/data/canary/<rollout>/`.
+pub fn tick_log_path(
+    base_dir: &std::path::Path,
+    rollout_id: i64,
+    strategy_id: i64,
+) -> std::path::PathBuf {
+    base_dir
+        .join("data")
+        .join("canary")
+        .join(rollout_id.to_string())
+        .join(format!("paper-ticks-{strategy_id}.csv"))
+}
+
 /// The ticks one paper strategy's market delivered while it traded, as rows of Binance's trades
 /// layout (`id,price,qty,quote_qty,time,is_buyer_maker`, time in µs) so the backtest reader
 /// replays them exactly: the price as the engine's key printed in full, and the time the engine

@@ -89,6 +89,27 @@ impl StrategyParams {
         self.restore(&snapshot)
     }
 
+    /// Rebuild a strategy on record from its snapshot after a restart. A snapshot the engine wrote
+    /// between `strategy update` going on record and the engine applying it carries the old
+    /// parameters: the record's win whenever they could have replaced them (the levels are the
+    /// same), as the update would have done.
+    pub fn restore_on_record(&self, snapshot: &Value) -> Result<Box<dyn traits::Strategy>, String> {
+        match self.restore(snapshot) {
+            Ok(s) => Ok(s),
+            Err(e) => {
+                let old = snapshot
+                    .get("params")
+                    .and_then(|p| StrategyParams::parse(self.type_name(), p).ok());
+                match old {
+                    Some(old) if self.update_refusal(&old).is_none() => {
+                        self.restore_updated(snapshot)
+                    }
+                    _ => Err(e),
+                }
+            }
+        }
+    }
+
     /// Rebuild a strategy from its persisted snapshot (daemon restart).
     pub fn restore(&self, snapshot: &Value) -> Result<Box<dyn traits::Strategy>, String> {
         match self {

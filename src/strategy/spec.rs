@@ -212,7 +212,7 @@ impl RawSpec {
 
 /// Names are what operators type and grep for: short, words separated by single spaces
 /// (`Canary Grid V2`), never a bare number (a bare number is read as a strategy id).
-fn validate_name(name: &str) -> Result<String, ParamError> {
+pub fn validate_name(name: &str) -> Result<String, ParamError> {
     let ok_chars = name
         .chars()
         .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | ' '));

@@ -3,6 +3,7 @@
 //! A strategy's document (record, performance, whether anything runs it) and whether a daemon runs
 //! on this database, so the CLI and the API show the same thing the same way.
 
+pub mod canary;
 pub mod daemon;
 pub mod strategy;
 

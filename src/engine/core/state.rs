@@ -38,6 +38,15 @@ impl<R: Recorder, V: Venue> Engine<R, V> {
         &self.slots[ix].ledger
     }
 
+    /// Resize a strategy's budget when its size changes (a canary's scale step): its quote and
+    /// its starting capital move together, so its PnL is unchanged; never below no quote.
+    pub fn change_capital(&mut self, ix: StrategyIx, delta: rust_decimal::Decimal) {
+        let ledger = &mut self.slots[ix].ledger;
+        let delta = delta.max(-ledger.quote);
+        ledger.quote += delta;
+        ledger.initial_quote += delta;
+    }
+
     pub fn status(&self, ix: StrategyIx) -> StrategyStatus {
         self.slots[ix].status
     }

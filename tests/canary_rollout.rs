@@ -1,0 +1,412 @@
+//! A canary rollout walked by the real daemon on a real chain: `canary start` on the CLI, the
+//! daemon's driver running each stage as an ordinary strategy (the backtest over a local Binance
+//! archive through the live pool, paper on the pool's price with its tick log, the live canary and
+//! each scale step from a `wallet generate` wallet), the pool's price walked back and forth by
+//! another account during every stage. Every transition and gate value is on record and in
+//! `canary status --json`; the live strategy's records equal the chain to the wei; a `kill -9` in
+//! a live stage resumes it in the same stage with the time it had. A grid narrower than a round
+//! trip's cost is held at the backtest gate with that reason, and bad requests are refused.
+//!
+//! The pool's base token is named BNB (1,000 of it against 600,000 USDT): a live fill's gas is
+//! priced in quote at this pool's price, and the live gate needs gas per round trip measured.
+
+#![allow(clippy::unwrap_used)]
+
+#[path = "common/archive.rs"]
+mod archive;
+mod common;
+#[path = "common/chain.rs"]
+mod testchain;
+
+use std::str::FromStr;
+use std::time::{Duration, Instant};
+
+use alloy::primitives::{Address, U256};
+use bsc_bot::chain::ChainClient;
+use bsc_bot::config::ChainConfig;
+use common::daemon::{write_config, RunningDaemon};
+use common::exchange::FakeBinance;
+use common::TestDb;
+use rust_decimal::Decimal;
+use testchain::TestChain;
+
+const PASSWORD: &str = "correct horse battery";
+
+fn d(s: &str) -> Decimal {
+    Decimal::from_str(s).unwrap()
+}
+
+/// One-minute klines from `from` up to `to`, the price walking 582 → 618 → 582 every four hours.
+fn klines(from: chrono::NaiveDate, to: chrono::NaiveDate) -> String {
+    let ms = |d: chrono::NaiveDate| d.and_hms_opt(0, 0, 0).unwrap().and_utc().timestamp_millis();
+    let (mut t, end) = (ms(from), ms(to));
+    let mut out = String::new();
+    let mut minute = 0i64;
+    while t < end {
+        let phase = minute % 240;
+        let up = if phase < 120 { phase } else { 240 - phase };
+        let p = Decimal::from(582) + Decimal::new(3, 1) * Decimal::from(up);
+        out.push_str(&format!(
+            "{t},{p},{p},{p},{p},1.5,{},{p},12,0.7,{},0\n",
+            t + 59_999,
+            p / Decimal::TWO
+        ));
+        t += 60_000;
+        minute += 1;
+    }
+    out
+}
+
+/// The last `days` days before today, published as daily files.
+async fn archive_of_last_days(days: i64) -> String {
+    let files: archive::Files = Default::default();
+    let today = chrono::Utc::now().date_naive();
+    let mut day = today - chrono::Duration::days(days);
+    while day < today {
+        let next = day.succ_opt().unwrap();
+        let name = format!("BNBUSDT-1m-{}", day.format("%Y-%m-%d"));
+        archive::publish(
+            &files,
+            &format!("/data/spot/daily/klines/BNBUSDT/1m/{name}.zip"),
+            &format!("{name}.csv"),
+            klines(day, next).as_bytes(),
+        );
+        day = next;
+    }
+    archive::serve(files).await.0
+}
+
+fn status(db: &TestDb, config: &str, name: &str) -> serde_json::Value {
+    let v = db
+        .run(&["--config", config, "--json", "canary", "status", name])
+        .ok()
+        .json();
+    v["rollouts"][0].clone()
+}
+
+async fn wait_status(
+    db: &TestDb,
+    config: &str,
+    name: &str,
+    within: Duration,
+    mut check: impl FnMut(&serde_json::Value) -> bool,
+) -> serde_json::Value {
+    let start = Instant::now();
+    loop {
+        let s = status(db, config, name);
+        if check(&s) {
+            return s;
+        }
+        if start.elapsed() > within {
+            let log = db.dir.path().join("daemon.log");
+            let text = std::fs::read_to_string(&log).unwrap_or_default();
+            let errors: Vec<&str> = text
+                .lines()
+                .filter(|l| !l.contains("feed connection failed"))
+                .filter(|l| l.contains("WARN") || l.contains("ERROR") || l.contains("risk"))
+                .collect();
+            let events = db
+                .run(&["--config", config, "--json", "risk", "events"])
+                .json();
+            panic!(
+                "rollout {name} did not get there: {}\nthe daemon's warnings:\n{}\nrisk events: {events}",
+                serde_json::to_string_pretty(&s).unwrap(),
+                errors.join("\n")
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sound_grid_walks_every_stage_to_its_target_size() {
+    let Some(chain) = TestChain::start().await else {
+        return;
+    };
+    let u = chain.deploy_uniswap(1_000, 600_000).await;
+    chain.fund_trader(&u, 500, 300_000).await;
+    let archive_url = archive_of_last_days(7).await;
+    let db = TestDb::new("sqlite").await;
+    let ex = FakeBinance::start().await;
+    // Stages shortened by config: 25 s of paper, 25 s a live stage.
+    let sections = format!(
+        "[data]\narchive_url = \"{archive_url}\"\n\n\
+         [chain]\nchain_id = 56\nrpc_urls = [\"{url}\"]\npool_poll_ms = 100\n\n\
+         [dex]\nrouter = \"{router}\"\nfactory = \"{factory}\"\nfee_bps = 30\nslippage_bps = 500\n\n\
+         [dex.assets]\nBNB = \"{base}\"\nUSDT = \"{quote}\"\n\n\
+         [canary]\npaper_hours = 0.007\nlive_hours = 0.007\nstep_hours = 0.007\n\
+         max_gas_ratio = 10\nmax_slippage_bps = 500\n",
+        url = chain.url,
+        router = u.router,
+        factory = u.factory,
+        base = u.base,
+        quote = u.quote,
+    );
+    let config = write_config(&db, &ex.url, &sections);
+    let out = db
+        .cmd(&["--config", &config, "wallet", "generate", "--name", "hot"])
+        .env("BSC_BOT_KEYSTORE_PASSWORD", PASSWORD)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let me: Address = String::from_utf8(out.stdout)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    chain
+        .set_bnb(me, U256::from(10u8).pow(U256::from(18u8)))
+        .await;
+    chain.give_tokens(u.quote, me, 10_000).await;
+    let client = ChainClient::connect(&ChainConfig {
+        rpc_urls: vec![chain.url.clone()],
+        ..ChainConfig::default()
+    })
+    .await
+    .unwrap();
+    let base = client.token(u.base).await.unwrap();
+    let quote = client.token(u.quote).await.unwrap();
+    let pool = client.pool(u.factory, base, quote).await.unwrap();
+    let before = (
+        client.native_balance(me).await.unwrap(),
+        client.token_balance(&pool.base, me).await.unwrap(),
+        client.token_balance(&pool.quote, me).await.unwrap(),
+    );
+
+    // Levels 570, 585, 600, 615, 630: 2.5 % cells.
+    let grid = r#"{"lower_price":"570","upper_price":"630","grid_count":5,"base_order_size":"1000","fee_bps":30}"#;
+    let start = |name: &str, params: &str, extra: &[&str]| {
+        let mut args = vec![
+            "--config", &config, "--json", "canary", "start", name, "-t", "grid", "-s", "BNB/USDT",
+            "-p", params,
+        ];
+        args.extend_from_slice(extra);
+        db.run(&args)
+    };
+
+    // Bad requests: each a clear error, nothing on record.
+    start("walk", grid, &[]).fails_with(1, "--wallet NAME");
+    start("walk", grid, &["--wallet", "cold"]).fails_with(1, "no wallet named \"cold\"");
+    start("walk", grid, &["--wallet", "hot", "--target-size", "5000"]).fails_with(
+        1,
+        "holds 10000 USDT in all, the grid at the target size needs 20000",
+    );
+    start(
+        "walk",
+        grid,
+        &[
+            "--wallet",
+            "hot",
+            "--overrides",
+            r#"{"paper_hours":"soon"}"#,
+        ],
+    )
+    .fails_with(1, "canary.paper_hours");
+    start(
+        "walk",
+        grid,
+        &[
+            "--wallet",
+            "hot",
+            "--overrides",
+            r#"{"max_failed_swap_pct":"150"}"#,
+        ],
+    )
+    .fails_with(1, "canary.max_failed_swap_pct = 150: expected 0 to 100");
+    db.run(&["--config", &config, "canary", "status", "nothing"])
+        .fails_with(1, "canary rollout \"nothing\"");
+    let listed = db
+        .run(&["--config", &config, "--json", "canary", "list"])
+        .ok()
+        .json();
+    assert_eq!(listed["rollouts"], serde_json::json!([]), "nothing changed");
+
+    let started = start("walk", grid, &["--wallet", "hot"]).ok().json();
+    let plan: Vec<&str> = started["plan"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l.as_str().unwrap())
+        .collect();
+    assert_eq!(plan.len(), 6, "{plan:?}");
+    assert!(
+        plan[2].starts_with("3. live 10%: 0.007 h, base_order_size 100; gate: failed swaps ≤ 10%"),
+        "{plan:?}"
+    );
+    start("walk", grid, &["--wallet", "hot"]).fails_with(1, "named \"walk\" exists already");
+    db.run(&["--config", &config, "canary", "promote", "walk"])
+        .fails_with(1, "--force --reason");
+    db.run(&["--config", &config, "canary", "promote", "walk", "--force"])
+        .fails_with(1, "needs --reason");
+    // Ten cells of 1.2 around 600 (20 bps each): below a round trip's cost in this pool.
+    let narrow = r#"{"lower_price":"594","upper_price":"606","grid_count":11,"base_order_size":"100","fee_bps":30}"#;
+    start("narrow", narrow, &["--wallet", "hot"]).ok();
+
+    let log = db.dir.path().join("daemon.log");
+    let env = [
+        ("BSC_BOT_KEYSTORE_PASSWORD", PASSWORD),
+        ("BSC_BOT_MARKET_PAPER_PRICE_SOURCE", "pool"),
+    ];
+    let mut daemon =
+        Some(RunningDaemon::start_logged_with_env(&db, &config, &[], &env, &log).await);
+
+    let held = wait_status(&db, &config, "narrow", Duration::from_secs(120), |s| {
+        s["state"] == "held"
+    })
+    .await;
+    assert_eq!(held["stage"], "backtest");
+    let why = held["reason"].as_str().unwrap();
+    assert!(why.contains("below a round trip's cost"), "{why}");
+    assert_eq!(held["gates"]["backtest"]["decision"], "hold");
+
+    // The walk: every stage sees the price go down through 585 and back up through 600.
+    let mut killed = false;
+    let mut seen_stages = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(600);
+    loop {
+        assert!(Instant::now() < deadline, "the rollout did not finish");
+        let s = status(&db, &config, "walk");
+        if s["state"] == "done" {
+            break;
+        }
+        if s["state"] != "running" {
+            let text = std::fs::read_to_string(&log).unwrap_or_default();
+            let errors: Vec<&str> = text
+                .lines()
+                .filter(|l| !l.contains("feed connection failed"))
+                .filter(|l| l.contains("WARN") || l.contains("ERROR") || l.contains("risk"))
+                .collect();
+            panic!(
+                "the rollout stopped: {}\nthe daemon's warnings:\n{}",
+                s["reason"],
+                errors.join("\n")
+            );
+        }
+        let stage = s["stage"].as_str().unwrap().to_string();
+        if !seen_stages.contains(&stage) {
+            seen_stages.push(stage.clone());
+        }
+        if stage == "backtest" {
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            continue;
+        }
+        chain.walk_to(&client, &pool, u.router, d("579")).await;
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        chain.walk_to(&client, &pool, u.router, d("605")).await;
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        if stage == "live 25%" && !killed {
+            // kill -9 mid-stage: the restart resumes the stage with the time it had.
+            let had = status(&db, &config, "walk");
+            drop(daemon.take());
+            killed = true;
+            let after_kill = status(&db, &config, "walk");
+            assert_eq!(after_kill["stage"], "live 25%");
+            assert!(
+                after_kill["stage_elapsed_ms"].as_i64() >= had["stage_elapsed_ms"].as_i64(),
+                "the time it had is on record"
+            );
+            tokio::time::sleep(Duration::from_secs(3)).await;
+            let frozen = status(&db, &config, "walk");
+            assert_eq!(
+                frozen["stage_elapsed_ms"], after_kill["stage_elapsed_ms"],
+                "no time passes in a stage while the daemon is down"
+            );
+            daemon =
+                Some(RunningDaemon::start_logged_with_env(&db, &config, &[], &env, &log).await);
+            let resumed = wait_status(&db, &config, "walk", Duration::from_secs(30), |s| {
+                s["stage_elapsed_ms"].as_i64() > frozen["stage_elapsed_ms"].as_i64()
+            })
+            .await;
+            assert_eq!(
+                resumed["stage"], "live 25%",
+                "the same stage after the restart"
+            );
+        }
+    }
+    assert_eq!(
+        seen_stages.iter().filter(|s| s.starts_with("live")).count(),
+        4,
+        "{seen_stages:?}"
+    );
+    let done = status(&db, &config, "walk");
+    let kinds: Vec<(&str, &str, &str)> = done["transitions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| {
+            (
+                t["kind"].as_str().unwrap(),
+                t["from_stage"].as_str().unwrap(),
+                t["to_stage"].as_str().unwrap(),
+            )
+        })
+        .filter(|t| t.0 != "pause" && t.0 != "resume")
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            ("promote", "backtest", "paper"),
+            ("promote", "paper", "live 10%"),
+            ("promote", "live 10%", "live 25%"),
+            ("promote", "live 25%", "live 50%"),
+            ("promote", "live 50%", "live 100%"),
+            ("done", "live 100%", "live 100%"),
+        ]
+    );
+    for gate in ["backtest", "paper", "live"] {
+        let values = done["gates"][gate]["values"].as_array().unwrap();
+        assert!(
+            values.iter().all(|v| v["passed"] == true),
+            "{gate}: {values:?}"
+        );
+    }
+    assert!(done["gates"]["paper"]["values"][1]["value"]
+        .as_str()
+        .unwrap()
+        .ends_with("all equal"));
+    let backtest_id: i64 = done["gates"]["backtest"]["values"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|v| v["measure"] == "backtest on record")
+        .and_then(|v| v["value"].as_str()?.split_whitespace().nth(1)?.parse().ok())
+        .unwrap();
+    db.run(&[
+        "--config",
+        &config,
+        "backtest",
+        "show",
+        &backtest_id.to_string(),
+    ])
+    .ok();
+
+    // The live strategy trades at the target size; its records equal the chain to the wei.
+    let live_id = done["stages"][5]["strategy_id"].as_i64().unwrap();
+    let live = db
+        .run(&[
+            "--config",
+            &config,
+            "--json",
+            "strategy",
+            "status",
+            &live_id.to_string(),
+        ])
+        .ok()
+        .json();
+    assert_eq!(live["strategy"]["params"]["base_order_size"], "1000");
+    assert_eq!(live["strategy"]["mode"], "live");
+    let d_ = daemon.take().unwrap();
+    let (_, metrics) = d_.text("/metrics").await;
+    assert!(
+        metrics.contains("bsc_bot_canary_stage{rollout=\"walk\"} 5"),
+        "{metrics}"
+    );
+    let (code, api) = d_.get("/api/v1/canary").await;
+    assert_eq!(code, 200);
+    assert_eq!(api["rollouts"].as_array().unwrap().len(), 2);
+    let store = db.store().await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    drop(d_);
+    testchain::assert_records_equal_chain(&store, &client, &pool, me, live_id, before).await;
+    store.close().await;
+}
