@@ -21,6 +21,23 @@ fn action_in(spec: &str, name: &str) -> Option<String> {
     })
 }
 
+/// The daemon's paper venue as a test injects it (`paper_venue=latency_ms:300/fail_ppm:300000`):
+/// it answers late and fails some orders, so the canary's paper gate can be shown to catch a paper
+/// run that does not match its backtest. Read once, when the daemon builds its venues.
+pub fn paper_venue() -> Option<(i64, u32)> {
+    let spec = action("paper_venue")?;
+    let mut latency_ms = 0i64;
+    let mut fail_ppm = 0u32;
+    for part in spec.split('/') {
+        match part.split_once(':') {
+            Some(("latency_ms", v)) => latency_ms = v.parse().ok()?,
+            Some(("fail_ppm", v)) => fail_ppm = v.parse().ok()?,
+            _ => return None,
+        }
+    }
+    Some((latency_ms, fail_ppm))
+}
+
 /// Trigger the named failpoint if `BSC_BOT_FAILPOINTS` lists it (`a=abort,b=sleep:500`).
 pub fn hit(name: &str) {
     let Some(action) = action(name) else {

@@ -118,24 +118,32 @@ async fn wait_status(
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_sound_grid_walks_every_stage_to_its_target_size() {
-    let Some(chain) = TestChain::start().await else {
-        return;
-    };
+/// The test chain with its pool (1,000 BNB against 600,000 USDT), a trader to walk its price, the
+/// daemon's config (`[canary]` lines in `canary`) and wallet `hot` holding 1 BNB and 10,000 USDT.
+struct Setup {
+    chain: TestChain,
+    u: testchain::Uniswap,
+    db: TestDb,
+    _ex: FakeBinance,
+    config: String,
+    me: Address,
+    client: ChainClient,
+    pool: bsc_bot::chain::Pool,
+    before: (Decimal, Decimal, Decimal),
+}
+
+async fn setup(archive_url: &str, slippage_bps: u32, canary: &str) -> Option<Setup> {
+    let chain = TestChain::start().await?;
     let u = chain.deploy_uniswap(1_000, 600_000).await;
     chain.fund_trader(&u, 500, 300_000).await;
-    let archive_url = archive_of_last_days(7).await;
     let db = TestDb::new("sqlite").await;
     let ex = FakeBinance::start().await;
-    // Stages shortened by config: 25 s of paper, 25 s a live stage.
     let sections = format!(
         "[data]\narchive_url = \"{archive_url}\"\n\n\
          [chain]\nchain_id = 56\nrpc_urls = [\"{url}\"]\npool_poll_ms = 100\n\n\
-         [dex]\nrouter = \"{router}\"\nfactory = \"{factory}\"\nfee_bps = 30\nslippage_bps = 500\n\n\
+         [dex]\nrouter = \"{router}\"\nfactory = \"{factory}\"\nfee_bps = 30\nslippage_bps = {slippage_bps}\n\n\
          [dex.assets]\nBNB = \"{base}\"\nUSDT = \"{quote}\"\n\n\
-         [canary]\npaper_hours = 0.007\nlive_hours = 0.007\nstep_hours = 0.007\n\
-         max_gas_ratio = 10\nmax_slippage_bps = 500\n",
+         [canary]\n{canary}\n",
         url = chain.url,
         router = u.router,
         factory = u.factory,
@@ -172,6 +180,50 @@ async fn a_sound_grid_walks_every_stage_to_its_target_size() {
         client.token_balance(&pool.base, me).await.unwrap(),
         client.token_balance(&pool.quote, me).await.unwrap(),
     );
+    Some(Setup {
+        chain,
+        u,
+        db,
+        _ex: ex,
+        config,
+        me,
+        client,
+        pool,
+        before,
+    })
+}
+
+const ENV: [(&str, &str); 2] = [
+    ("BSC_BOT_KEYSTORE_PASSWORD", PASSWORD),
+    ("BSC_BOT_MARKET_PAPER_PRICE_SOURCE", "pool"),
+];
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sound_grid_walks_every_stage_to_its_target_size() {
+    let archive_url = archive_of_last_days(7).await;
+    // Stages shortened by config: 25 s of paper, 25 s a live stage. The live stages' own limits
+    // are loosened (a swap that times out on these two shared cores must not end the walk); the
+    // breach test below shows a rollback.
+    let Some(Setup {
+        chain,
+        u,
+        db,
+        config,
+        me,
+        client,
+        pool,
+        before,
+        ..
+    }) = setup(
+        &archive_url,
+        500,
+        "paper_hours = 0.007\nlive_hours = 0.007\nstep_hours = 0.007\nmax_gas_ratio = 10\n\
+         max_slippage_bps = 500\nlive_max_error_rate = 0.5\nlive_daily_loss_pct = 50",
+    )
+    .await
+    else {
+        return;
+    };
 
     // Levels 570, 585, 600, 615, 630: 2.5 % cells.
     let grid = r#"{"lower_price":"570","upper_price":"630","grid_count":5,"base_order_size":"1000","fee_bps":30}"#;
@@ -243,10 +295,7 @@ async fn a_sound_grid_walks_every_stage_to_its_target_size() {
     start("narrow", narrow, &["--wallet", "hot"]).ok();
 
     let log = db.dir.path().join("daemon.log");
-    let env = [
-        ("BSC_BOT_KEYSTORE_PASSWORD", PASSWORD),
-        ("BSC_BOT_MARKET_PAPER_PRICE_SOURCE", "pool"),
-    ];
+    let env = ENV;
     let mut daemon =
         Some(RunningDaemon::start_logged_with_env(&db, &config, &[], &env, &log).await);
 
@@ -276,8 +325,12 @@ async fn a_sound_grid_walks_every_stage_to_its_target_size() {
                 .filter(|l| !l.contains("feed connection failed"))
                 .filter(|l| l.contains("WARN") || l.contains("ERROR") || l.contains("risk"))
                 .collect();
+            let events = db
+                .run(&["--config", &config, "--json", "risk", "events"])
+                .json();
             panic!(
-                "the rollout stopped: {}\nthe daemon's warnings:\n{}",
+                "the rollout stopped at {}: {}\nthe daemon's warnings:\n{}\nrisk events: {events}",
+                s["stage"],
                 s["reason"],
                 errors.join("\n")
             );
@@ -394,6 +447,10 @@ async fn a_sound_grid_walks_every_stage_to_its_target_size() {
         .ok()
         .json();
     assert_eq!(live["strategy"]["params"]["base_order_size"], "1000");
+    // Its own limits, scaled with it: 50 % and 110 % of 4 cells × 1,000.
+    assert_eq!(live["strategy"]["params"]["daily_loss_limit"], "2000");
+    assert_eq!(live["strategy"]["params"]["max_position"], "4400");
+    assert_eq!(live["strategy"]["params"]["max_error_rate"], "0.5");
     assert_eq!(live["strategy"]["mode"], "live");
     let d_ = daemon.take().unwrap();
     let (_, metrics) = d_.text("/metrics").await;
@@ -409,4 +466,271 @@ async fn a_sound_grid_walks_every_stage_to_its_target_size() {
     drop(d_);
     testchain::assert_records_equal_chain(&store, &client, &pool, me, live_id, before).await;
     store.close().await;
+}
+
+/// A live canary front-run past its slippage bound: its swaps revert, the failed share passes its
+/// threshold, the daemon pauses the live strategy at once and rolls the rollout back with the
+/// figures; nothing trades after the pause while the price walks through the grid's levels. The
+/// operator then aborts it, and its strategies stop.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_front_run_canary_is_rolled_back_and_trades_nothing_after() {
+    use alloy::providers::Provider;
+    // No archive: the backtest stage waits for history; the operator forces the first two gates.
+    let Some(Setup {
+        chain,
+        u,
+        db,
+        config,
+        me,
+        ..
+    }) = setup("http://127.0.0.1:9", 50, "live_hours = 1").await
+    else {
+        return;
+    };
+    let grid = r#"{"lower_price":"570","upper_price":"630","grid_count":5,"base_order_size":"1000","fee_bps":30}"#;
+    db.run(&[
+        "--config", &config, "canary", "start", "breach", "-t", "grid", "-s", "BNB/USDT", "-p",
+        grid, "--wallet", "hot",
+    ])
+    .ok();
+    let log = db.dir.path().join("daemon.log");
+    let daemon = RunningDaemon::start_logged_with_env(&db, &config, &[], &ENV, &log).await;
+    let store = db.store().await;
+    for _ in 0..2 {
+        db.run(&[
+            "--config",
+            &config,
+            "canary",
+            "promote",
+            "breach",
+            "--force",
+            "--reason",
+            "drill: straight to live",
+        ])
+        .ok();
+    }
+    let forced = status(&db, &config, "breach");
+    assert_eq!(forced["stage"], "live 10%");
+    let actors: Vec<&str> = forced["transitions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|t| t["kind"] == "forced_promote")
+        .map(|t| t["actor"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        actors.len(),
+        2,
+        "each forced promotion on record under its operator"
+    );
+
+    // Blocks stop: the canary's start buys wait in the mempool, where the trader's big buy at a
+    // higher gas price gets ahead of them.
+    let reader = chain.reader();
+    let _: serde_json::Value = reader
+        .raw_request("evm_setAutomine".into(), (false,))
+        .await
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        assert!(Instant::now() < deadline, "the canary never sent a swap");
+        let txs = store.chain_txs_of(56, me).await.unwrap();
+        let waiting = |purpose: &str| {
+            txs.iter()
+                .any(|t| t.purpose == purpose && t.status == "broadcast")
+        };
+        if waiting("swap") {
+            break;
+        }
+        if waiting("approve") {
+            let _: serde_json::Value = reader.raw_request("evm_mine".into(), ()).await.unwrap();
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    chain.front_run_buy(&u, testchain::TRADER_KEY, 30_000).await;
+    let _: serde_json::Value = reader.raw_request("evm_mine".into(), ()).await.unwrap();
+    let _: serde_json::Value = reader
+        .raw_request("evm_setAutomine".into(), (true,))
+        .await
+        .unwrap();
+
+    let held = wait_status(&db, &config, "breach", Duration::from_secs(30), |s| {
+        s["state"] == "held"
+    })
+    .await;
+    let why = held["reason"].as_str().unwrap();
+    assert!(why.starts_with("failed swaps "), "{why}");
+    assert!(why.contains("needs ≤ 10%"), "{why}");
+    let rollback = held["transitions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .rev()
+        .find(|t| t["kind"] == "rollback")
+        .cloned()
+        .unwrap();
+    assert_eq!(rollback["from_stage"], "live 10%");
+    let live_id = held["stages"][2]["strategy_id"].as_i64().unwrap();
+    let live = db
+        .run(&[
+            "--config",
+            &config,
+            "--json",
+            "strategy",
+            "status",
+            &live_id.to_string(),
+        ])
+        .ok()
+        .json();
+    assert_eq!(live["strategy"]["status"], "paused", "{live}");
+
+    // The price walks down through two levels and back: nothing of the canary trades.
+    let (client, pool) = {
+        let client = ChainClient::connect(&ChainConfig {
+            rpc_urls: vec![chain.url.clone()],
+            ..ChainConfig::default()
+        })
+        .await
+        .unwrap();
+        let base = client.token(u.base).await.unwrap();
+        let quote = client.token(u.quote).await.unwrap();
+        let pool = client.pool(u.factory, base, quote).await.unwrap();
+        (client, pool)
+    };
+    let paused_at = rollback["created_at"].as_i64().unwrap();
+    let swaps_then = store.chain_txs_of(56, me).await.unwrap().len();
+    chain.walk_to(&client, &pool, u.router, d("580")).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    chain.walk_to(&client, &pool, u.router, d("620")).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let after: Vec<_> = store
+        .trading_history(Some(live_id), 1000)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|t| t.executed_at > paused_at)
+        .collect();
+    assert!(after.is_empty(), "traded after the rollback: {after:?}");
+    assert_eq!(
+        store.chain_txs_of(56, me).await.unwrap().len(),
+        swaps_then,
+        "no transaction sent after the rollback"
+    );
+    let (_, metrics) = daemon.text("/metrics").await;
+    assert!(
+        metrics.contains("bsc_bot_canary_running{rollout=\"breach\",state=\"held\"} 0"),
+        "{metrics}"
+    );
+
+    // Abort: its strategies stop.
+    db.run(&["--config", &config, "canary", "abort", "breach"])
+        .fails_with(1, "needs --reason");
+    db.run(&[
+        "--config",
+        &config,
+        "canary",
+        "abort",
+        "breach",
+        "--reason",
+        "pool is being front-run",
+    ])
+    .ok();
+    let aborted = status(&db, &config, "breach");
+    assert_eq!(aborted["state"], "aborted");
+    let strategies = db
+        .run(&["--config", &config, "--json", "strategy", "list"])
+        .ok()
+        .json();
+    let canary: Vec<&serde_json::Value> = strategies["strategies"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["name"].as_str().unwrap().starts_with("canary-breach-"))
+        .collect();
+    assert_eq!(
+        canary.len(),
+        2,
+        "the live strategy and its paper twin: {strategies}"
+    );
+    assert!(
+        canary.iter().all(|s| s["status"] == "stopped"),
+        "{strategies}"
+    );
+    drop(daemon);
+    store.close().await;
+}
+
+/// A paper stage that does not match its backtest over the same ticks — its venue answers 300 ms
+/// late and fails a third of the orders (a failpoint) — is held at the paper gate, the first
+/// differing fill named; nothing goes live.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_paper_run_that_parts_from_its_backtest_is_held_at_the_paper_gate() {
+    let Some(Setup {
+        chain,
+        u,
+        db,
+        config,
+        client,
+        pool,
+        ..
+    }) = setup("http://127.0.0.1:9", 500, "paper_hours = 0.005").await
+    else {
+        return;
+    };
+    let grid = r#"{"lower_price":"570","upper_price":"630","grid_count":5,"base_order_size":"1000","fee_bps":30}"#;
+    db.run(&[
+        "--config", &config, "canary", "start", "late", "-t", "grid", "-s", "BNB/USDT", "-p", grid,
+        "--wallet", "hot",
+    ])
+    .ok();
+    let log = db.dir.path().join("daemon.log");
+    let env = [
+        ENV[0],
+        ENV[1],
+        (
+            "BSC_BOT_FAILPOINTS",
+            "paper_venue=latency_ms:300/fail_ppm:300000",
+        ),
+    ];
+    let daemon = RunningDaemon::start_logged_with_env(&db, &config, &[], &env, &log).await;
+    db.run(&[
+        "--config",
+        &config,
+        "canary",
+        "promote",
+        "late",
+        "--force",
+        "--reason",
+        "drill: no history here",
+    ])
+    .ok();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let held = loop {
+        let s = status(&db, &config, "late");
+        if s["state"] != "running" {
+            break s;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the paper gate never decided: {s}"
+        );
+        chain.walk_to(&client, &pool, u.router, d("579")).await;
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        chain.walk_to(&client, &pool, u.router, d("605")).await;
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+    };
+    assert_eq!(held["state"], "held", "{held}");
+    assert_eq!(held["stage"], "paper");
+    let why = held["reason"].as_str().unwrap();
+    assert!(
+        why.starts_with("paper gate: fills against the backtest of the same ticks fill #"),
+        "{why}"
+    );
+    assert_eq!(held["gates"]["paper"]["decision"], "hold");
+    assert!(
+        held["stages"][2]["strategy_id"].is_null(),
+        "nothing went live: {held}"
+    );
+    drop(daemon);
 }

@@ -723,6 +723,14 @@ async fn strategy_update_scales_a_paused_grid() {
         })
         .await
         .is_some());
+    // Its budget followed its size: 20 cells × 250 (its PnL unchanged).
+    let capital = |db: &TestDb| {
+        cli(db, &config, true, &["--json", "strategy", "status", "1"])
+            .ok()
+            .json()["performance"]["initial_quote"]
+            .clone()
+    };
+    assert_eq!(capital(&db), "5000");
     // Down through 28,190: a buy of 250. Up through 28,200: the old lot sells as bought.
     let mut after = Vec::new();
     for _ in 0..50 {
@@ -786,6 +794,15 @@ async fn strategy_update_scales_a_paused_grid() {
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+    let mut resized = serde_json::Value::Null;
+    for _ in 0..50 {
+        resized = capital(&db);
+        if resized == "6000" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(resized, "6000", "the running engine resized its budget");
     assert!(
         bigger.is_some(),
         "a buy of 300 after an update without a restart"

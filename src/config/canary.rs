@@ -40,6 +40,12 @@ pub struct CanaryConfig {
     pub min_live_return_pct: Decimal,
     /// Risk events (refusals, pauses, limits hit) a paper or live stage may have.
     pub max_risk_events: u64,
+    /// A live stage's own `daily_loss_limit`: this share of its capital (unless the grid sets one).
+    pub live_daily_loss_pct: Decimal,
+    /// A live stage's own `max_position`: this share of its capital (unless the grid sets one).
+    pub live_max_position_pct: Decimal,
+    /// A live stage's own `max_error_rate` (unless the grid sets one).
+    pub live_max_error_rate: Decimal,
 }
 
 impl Default for CanaryConfig {
@@ -60,6 +66,9 @@ impl Default for CanaryConfig {
             max_gas_ratio: Decimal::TWO,
             min_live_return_pct: Decimal::from(-1),
             max_risk_events: 0,
+            live_daily_loss_pct: Decimal::from(5),
+            live_max_position_pct: Decimal::from(110),
+            live_max_error_rate: Decimal::new(5, 2),
         }
     }
 }
@@ -159,6 +168,29 @@ impl CanaryConfig {
                 "0 to 10000 bps",
             ));
         }
+        if self.live_daily_loss_pct <= Decimal::ZERO || self.live_daily_loss_pct > hundred {
+            return Err(invalid(
+                "live_daily_loss_pct",
+                self.live_daily_loss_pct,
+                "more than 0 and at most 100 (% of the stage's capital)",
+            ));
+        }
+        if self.live_max_position_pct <= Decimal::ZERO
+            || self.live_max_position_pct > Decimal::from(1000)
+        {
+            return Err(invalid(
+                "live_max_position_pct",
+                self.live_max_position_pct,
+                "more than 0 and at most 1000 (% of the stage's capital)",
+            ));
+        }
+        if self.live_max_error_rate <= Decimal::ZERO || self.live_max_error_rate > Decimal::ONE {
+            return Err(invalid(
+                "live_max_error_rate",
+                self.live_max_error_rate,
+                "a fraction in (0, 1]",
+            ));
+        }
         if self.max_gas_ratio < Decimal::ONE || self.max_gas_ratio > Decimal::from(100) {
             return Err(invalid(
                 "max_gas_ratio",
@@ -234,6 +266,12 @@ mod tests {
         assert_eq!(c.live_hours, Decimal::from(2));
         assert_eq!(c.canary_size_pct, Decimal::from(10));
         assert_eq!(CanaryConfig::stage_ms(c.live_hours), 7_200_000);
+        assert_eq!(c.live_daily_loss_pct, Decimal::from(5));
+        assert_eq!(c.live_max_error_rate, Decimal::new(5, 2));
+        let e = c
+            .with_overrides(&json!({"live_max_error_rate": "1.5"}))
+            .unwrap_err();
+        assert_eq!(e.key, "live_max_error_rate");
     }
 
     #[test]

@@ -320,16 +320,15 @@ impl Poller {
             }
             match params.restore_updated(&snapshot) {
                 Ok(strategy) => {
-                    let new_capital = strategy.initial_quote();
                     let old_required = crate::strategy::StrategyParams::parse(
                         params.type_name(),
                         &snapshot["params"],
                     )
                     .ok()
-                    .map(|old| old.build().initial_quote());
+                    .map(|old| old.required_quote());
                     if engine.replace_strategy(ix, strategy, params.fee_bps()) {
                         if let Some(old) = old_required {
-                            engine.change_capital(ix, new_capital - old);
+                            engine.change_capital(ix, params.required_quote() - old);
                         }
 
                         let limits = reg

@@ -137,12 +137,21 @@ pub async fn run(config: Config, opts: DaemonOptions) -> Result<(), DaemonError>
     let mut engine: DaemonEngine = Engine::new(
         0,
         // Paper fills through the configured pool with `market.paper_fill_model = "amm"`.
-        RoutedVenue::with_sim(crate::venue::SimVenue::new(
-            crate::venue::sim::SimVenueConfig {
+        RoutedVenue::with_sim(
+            crate::venue::SimVenue::new(crate::venue::sim::SimVenueConfig {
                 slippage_bps: 0,
                 amm: config.market.paper_pool().unwrap_or(None),
-            },
-        )),
+            })
+            .with_delays(crate::failpoint::paper_venue().map_or_else(
+                crate::venue::sim::SimDelays::default,
+                |(latency_ms, fail_ppm)| crate::venue::sim::SimDelays {
+                    latency_us: latency_ms * 1000,
+                    fail_ppm,
+                    reject_ppm: 0,
+                    seed: 7,
+                },
+            )),
+        ),
         RiskGuard::new(RiskLimits::from_config(&config.risk)).with_outflow_ledger(outflow.clone()),
         rec,
     )

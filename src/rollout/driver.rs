@@ -64,6 +64,35 @@ pub fn grid_capital(params: &serde_json::Value, base_order_size: Decimal) -> Dec
     base_order_size * Decimal::from(cells)
 }
 
+/// A live stage's parameters: the grid at `size` with the stage's own tight limits, where the
+/// grid does not set its own: a daily loss and an inventory as shares of the stage's capital,
+/// and an error rate.
+pub fn live_params(
+    params: &serde_json::Value,
+    size: Decimal,
+    c: &crate::config::canary::CanaryConfig,
+) -> serde_json::Value {
+    let mut p = params_at(params, Some(size));
+    let capital = grid_capital(params, size);
+    let share = |pct: Decimal| {
+        (capital * pct / Decimal::ONE_HUNDRED)
+            .round_dp(8)
+            .normalize()
+    };
+    if let Some(o) = p.as_object_mut() {
+        for (key, value) in [
+            ("daily_loss_limit", share(c.live_daily_loss_pct)),
+            ("max_position", share(c.live_max_position_pct)),
+            ("max_error_rate", c.live_max_error_rate.normalize()),
+        ] {
+            if params.get(key).is_none() {
+                o.insert(key.into(), value.to_string().into());
+            }
+        }
+    }
+    p
+}
+
 /// The rollout's parameters at `size` (`None`: the target's).
 pub fn params_at(params: &serde_json::Value, size: Option<Decimal>) -> serde_json::Value {
     let mut p = params.clone();
@@ -375,7 +404,12 @@ impl CanaryDriver {
             }
             Err(e) => return Err(e),
         };
-        let twin = self.active_stage_strategy(rec, false).await?.map(|s| s.id);
+        // The paper twin trades beside it on the same prices (a paper stage skipped by a forced
+        // promotion has none yet: it starts with the live stage).
+        let twin = match self.active_stage_strategy(rec, false).await? {
+            Some(s) => s.id,
+            None => self.create(rec, false, &rec.params.clone(), now).await?.id,
+        };
         let since = self.stage_started_ms(rec).await?;
         let model_gas = crate::chain::pool_model::live_pool_model(
             &self.config,
@@ -391,7 +425,7 @@ impl CanaryDriver {
             &self.store,
             &LiveWindow {
                 live: live.id,
-                twin,
+                twin: Some(twin),
                 since_ms: since,
                 capital: grid_capital(&rec.params, size),
                 model_gas_per_round_trip: model_gas,
@@ -464,7 +498,7 @@ impl CanaryDriver {
         size: Decimal,
         now: i64,
     ) -> Result<StrategyRecord, DriverError> {
-        let wanted = params_at(&rec.params, Some(size));
+        let wanted = live_params(&rec.params, size, &rec.settings);
         let live = match self.active_stage_strategy(rec, true).await? {
             Some(s) => s,
             None => {
@@ -479,13 +513,10 @@ impl CanaryDriver {
                 self.lifecycle(live.id, LifecycleAction::Pause, "canary scale step", now)
                     .await?;
             }
-            let mut params = live.params.clone();
-            if let Some(o) = params.as_object_mut() {
-                o.insert(
-                    "base_order_size".into(),
-                    size.normalize().to_string().into(),
-                );
-            }
+            // Validated as at create: what goes on record is the grid's own parameter object.
+            let params = StrategyParams::parse(&rec.kind, &wanted)
+                .map_err(|e| DriverError::Refused(e.to_string()))?
+                .params_json();
             self.store
                 .update_strategy_params(&StrategyRef::Id(live.id), &params, &self.audit(rec), now)
                 .await?;
@@ -712,5 +743,90 @@ fn breach(
             c.max_failed_swap_pct.normalize()
         )),
         _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::canary::CanaryConfig;
+    use serde_json::json;
+
+    #[test]
+    fn a_live_stage_trades_its_size_with_its_own_tight_limits() {
+        let grid = json!({"lower_price": "570", "upper_price": "630", "grid_count": 5,
+                          "base_order_size": "1000", "fee_bps": 30});
+        assert_eq!(grid_capital(&grid, Decimal::from(100)), Decimal::from(400));
+        let live = live_params(&grid, Decimal::from(100), &CanaryConfig::default());
+        assert_eq!(live["base_order_size"], "100");
+        assert_eq!(live["daily_loss_limit"], "20", "5 % of 4 cells × 100");
+        assert_eq!(live["max_position"], "440");
+        assert_eq!(live["max_error_rate"], "0.05");
+        assert_eq!(live["lower_price"], "570", "the levels stay");
+
+        let own = json!({"lower_price": "570", "upper_price": "630", "grid_count": 5,
+                         "base_order_size": "1000", "daily_loss_limit": "7"});
+        let live = live_params(&own, Decimal::from(250), &CanaryConfig::default());
+        assert_eq!(
+            live["daily_loss_limit"], "7",
+            "the grid's own limit is kept"
+        );
+        assert_eq!(live["max_position"], "1100");
+        assert_eq!(params_size(&live), Decimal::from(250));
+    }
+
+    #[test]
+    fn a_stage_breaches_on_a_pause_risk_events_or_failed_swaps() {
+        let c = CanaryConfig::default();
+        let record = |status: StrategyStatus, reason: Option<&str>| StrategyRecord {
+            id: 9,
+            name: "canary-x-live".into(),
+            kind: "grid".into(),
+            symbol: "BNB/USDT".into(),
+            mode: StrategyMode::Live,
+            wallet: Some("hot".into()),
+            status,
+            status_reason: reason.map(str::to_string),
+            params: json!({}),
+            state: None,
+            created_at: 0,
+            updated_at: 0,
+            stopped_at: None,
+        };
+        let active = record(StrategyStatus::Active, None);
+        let quiet = LiveMeasures::default();
+        assert_eq!(breach(&quiet, &c, false, &active), None);
+        let paused = record(StrategyStatus::Paused, Some("risk: daily loss 21 > 20"));
+        assert_eq!(
+            breach(&quiet, &c, true, &paused).as_deref(),
+            Some("live strategy 9 was paused: risk: daily loss 21 > 20")
+        );
+        let front_run = LiveMeasures {
+            swaps: 3,
+            failed_swaps: 2,
+            ..LiveMeasures::default()
+        };
+        assert_eq!(
+            breach(&front_run, &c, false, &active).as_deref(),
+            Some("failed swaps 2 of 3 (66.67%, needs ≤ 10%)")
+        );
+        let one_bad = LiveMeasures {
+            swaps: 20,
+            failed_swaps: 2,
+            ..LiveMeasures::default()
+        };
+        assert_eq!(
+            breach(&one_bad, &c, false, &active),
+            None,
+            "10 % is allowed"
+        );
+        let risky = LiveMeasures {
+            risk_events: 1,
+            ..LiveMeasures::default()
+        };
+        assert_eq!(
+            breach(&risky, &c, false, &active).as_deref(),
+            Some("risk events 1 (needs ≤ 0)")
+        );
     }
 }

@@ -135,6 +135,26 @@ fn strategy_from_row(row: &AnyRow) -> Result<StrategyRecord, StoreError> {
     })
 }
 
+/// A snapshot's ledger with `delta` quote added to what it holds and started with (never below
+/// no quote), so its PnL is unchanged.
+fn resize_budget(ledger: &mut serde_json::Value, delta: rust_decimal::Decimal) {
+    let get = |v: &serde_json::Value| {
+        v.as_str()
+            .and_then(|s| s.parse::<rust_decimal::Decimal>().ok())
+    };
+    let (Some(quote), Some(initial)) = (
+        ledger.get("quote").and_then(get),
+        ledger.get("initial_quote").and_then(get),
+    ) else {
+        return;
+    };
+    let delta = delta.max(-quote);
+    if let Some(l) = ledger.as_object_mut() {
+        l.insert("quote".into(), (quote + delta).to_string().into());
+        l.insert("initial_quote".into(), (initial + delta).to_string().into());
+    }
+}
+
 impl Store {
     /// Insert a validated spec. `initial` is `active` unless the operator asked for `paused`;
     /// an active create is refused while the kill switch is engaged.
@@ -251,6 +271,15 @@ impl Store {
                 })?;
                 if let Some(strategy) = doc.get_mut("strategy").and_then(|s| s.as_object_mut()) {
                     strategy.insert("params".into(), params.clone());
+                }
+                // Its budget follows its size, as the running engine resizes it.
+                if let (Ok(old), Ok(new)) = (
+                    crate::strategy::StrategyParams::parse(&current.kind, &current.params),
+                    crate::strategy::StrategyParams::parse(&current.kind, params),
+                ) {
+                    if let Some(ledger) = doc.get_mut("ledger") {
+                        resize_budget(ledger, new.required_quote() - old.required_quote());
+                    }
                 }
                 Some(doc.to_string())
             }

@@ -127,6 +127,13 @@ impl StrategyParams {
         }
     }
 
+    /// The quote the strategy starts with: its budget, which follows its size.
+    pub fn required_quote(&self) -> Decimal {
+        match self {
+            StrategyParams::Grid(p) => p.required_quote(),
+        }
+    }
+
     pub fn fee_bps(&self) -> u32 {
         match self {
             StrategyParams::Grid(p) => p.fee_bps,
