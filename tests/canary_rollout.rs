@@ -309,7 +309,8 @@ async fn a_sound_grid_walks_every_stage_to_its_target_size() {
     assert_eq!(held["gates"]["backtest"]["decision"], "hold");
 
     // The walk: every stage sees the price go down through 585 and back up through 600.
-    let mut killed = false;
+    // kill -9 in these stages, each once.
+    let mut to_kill = vec!["paper", "live 25%"];
     let mut seen_stages = Vec::new();
     let deadline = Instant::now() + Duration::from_secs(600);
     loop {
@@ -347,13 +348,13 @@ async fn a_sound_grid_walks_every_stage_to_its_target_size() {
         tokio::time::sleep(Duration::from_millis(1500)).await;
         chain.walk_to(&client, &pool, u.router, d("605")).await;
         tokio::time::sleep(Duration::from_millis(1500)).await;
-        if stage == "live 25%" && !killed {
+        if let Some(at) = to_kill.iter().position(|k| *k == stage) {
+            to_kill.remove(at);
             // kill -9 mid-stage: the restart resumes the stage with the time it had.
             let had = status(&db, &config, "walk");
             drop(daemon.take());
-            killed = true;
             let after_kill = status(&db, &config, "walk");
-            assert_eq!(after_kill["stage"], "live 25%");
+            assert_eq!(after_kill["stage"], stage.as_str());
             assert!(
                 after_kill["stage_elapsed_ms"].as_i64() >= had["stage_elapsed_ms"].as_i64(),
                 "the time it had is on record"
@@ -371,11 +372,22 @@ async fn a_sound_grid_walks_every_stage_to_its_target_size() {
             })
             .await;
             assert_eq!(
-                resumed["stage"], "live 25%",
+                resumed["stage"],
+                stage.as_str(),
                 "the same stage after the restart"
             );
         }
     }
+    assert!(
+        to_kill.is_empty(),
+        "killed in every stage asked: {to_kill:?}"
+    );
+    // Every promotion since the last restart went out as an alert.
+    let logged = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        logged.contains("canary walk: promote live 50% → live 100% (running): live gate passed"),
+        "the promotion alerted"
+    );
     assert_eq!(
         seen_stages.iter().filter(|s| s.starts_with("live")).count(),
         4,
@@ -487,12 +499,22 @@ async fn a_front_run_canary_is_rolled_back_and_trades_nothing_after() {
     else {
         return;
     };
+    // The rollout promotes an existing paper strategy (`--from`): its grid is the rollout's.
     let grid = r#"{"lower_price":"570","upper_price":"630","grid_count":5,"base_order_size":"1000","fee_bps":30}"#;
     db.run(&[
-        "--config", &config, "canary", "start", "breach", "-t", "grid", "-s", "BNB/USDT", "-p",
-        grid, "--wallet", "hot",
+        "--config", &config, "strategy", "create", "-t", "grid", "-s", "BNB/USDT", "-n", "seed",
+        "-p", grid, "--paused",
     ])
     .ok();
+    let started = db
+        .run(&[
+            "--config", &config, "--json", "canary", "start", "breach", "--from", "seed",
+            "--wallet", "hot",
+        ])
+        .ok()
+        .json();
+    assert_eq!(started["rollout"]["params"]["grid_count"], 5, "{started}");
+    assert_eq!(started["rollout"]["target_base_order_size"], "1000");
     let log = db.dir.path().join("daemon.log");
     let daemon = RunningDaemon::start_logged_with_env(&db, &config, &[], &ENV, &log).await;
     let store = db.store().await;
@@ -533,7 +555,29 @@ async fn a_front_run_canary_is_rolled_back_and_trades_nothing_after() {
         .unwrap();
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
-        assert!(Instant::now() < deadline, "the canary never sent a swap");
+        if Instant::now() > deadline {
+            let text = std::fs::read_to_string(&log).unwrap_or_default();
+            let errors: Vec<&str> = text
+                .lines()
+                .filter(|l| !l.contains("feed connection failed"))
+                .filter(|l| l.contains("WARN") || l.contains("ERROR") || l.contains("canary"))
+                .collect();
+            panic!(
+                "the canary never sent a swap: {}\n{}\n{}\n{:?}",
+                status(&db, &config, "breach"),
+                db.run(&[
+                    "--config",
+                    &config,
+                    "--json",
+                    "strategy",
+                    "status",
+                    "canary-breach-live"
+                ])
+                .json(),
+                errors.join("\n"),
+                store.chain_txs_of(56, me).await.unwrap()
+            );
+        }
         let txs = store.chain_txs_of(56, me).await.unwrap();
         let waiting = |purpose: &str| {
             txs.iter()
@@ -623,25 +667,56 @@ async fn a_front_run_canary_is_rolled_back_and_trades_nothing_after() {
         "{metrics}"
     );
 
-    // Abort: its strategies stop.
+    // Abort, from the API with the bearer token: without a reason refused, then done under the
+    // operator's name; its strategies stop.
     db.run(&["--config", &config, "canary", "abort", "breach"])
         .fails_with(1, "needs --reason");
-    db.run(&[
-        "--config",
-        &config,
-        "canary",
-        "abort",
-        "breach",
-        "--reason",
-        "pool is being front-run",
-    ])
-    .ok();
+    let post = |body: serde_json::Value| {
+        let url = format!("http://{}/api/v1/canary/breach/abort", daemon.api);
+        async move {
+            let r = reqwest::Client::new()
+                .post(url)
+                .bearer_auth(common::daemon::TOKEN)
+                .json(&body)
+                .send()
+                .await
+                .unwrap();
+            (
+                r.status().as_u16(),
+                r.json::<serde_json::Value>().await.unwrap(),
+            )
+        }
+    };
+    let (code, refused) = post(serde_json::json!({})).await;
+    assert_eq!(code, 400, "{refused}");
+    assert_eq!(
+        status(&db, &config, "breach")["state"],
+        "held",
+        "nothing changed"
+    );
+    let (code, done) =
+        post(serde_json::json!({"reason": "pool is being front-run", "actor": "ops-alice"})).await;
+    assert_eq!(code, 200, "{done}");
+    assert_eq!(done["transition"]["actor"], "ops-alice");
     let aborted = status(&db, &config, "breach");
     assert_eq!(aborted["state"], "aborted");
-    let strategies = db
-        .run(&["--config", &config, "--json", "strategy", "list"])
-        .ok()
-        .json();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let strategies = loop {
+        let list = db
+            .run(&["--config", &config, "--json", "strategy", "list"])
+            .ok()
+            .json();
+        let stopped = list["strategies"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|s| s["name"].as_str().unwrap().starts_with("canary-breach-"))
+            .all(|s| s["status"] == "stopped");
+        if stopped || Instant::now() > deadline {
+            break list;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
     let canary: Vec<&serde_json::Value> = strategies["strategies"]
         .as_array()
         .unwrap()
@@ -678,10 +753,25 @@ async fn a_paper_run_that_parts_from_its_backtest_is_held_at_the_paper_gate() {
     else {
         return;
     };
-    let grid = r#"{"lower_price":"570","upper_price":"630","grid_count":5,"base_order_size":"1000","fee_bps":30}"#;
+    // From a spec file, as `strategy create --file` reads it.
+    let spec = db.dir.path().join("late.toml");
+    std::fs::write(
+        &spec,
+        "name = \"ignored: the rollout names its strategies\"\ntype = \"grid\"\nsymbol = \"BNB/USDT\"\n\n\
+         [params]\nlower_price = \"570\"\nupper_price = \"630\"\ngrid_count = 5\n\
+         base_order_size = \"1000\"\nfee_bps = 30\n",
+    )
+    .unwrap();
     db.run(&[
-        "--config", &config, "canary", "start", "late", "-t", "grid", "-s", "BNB/USDT", "-p", grid,
-        "--wallet", "hot",
+        "--config",
+        &config,
+        "canary",
+        "start",
+        "late",
+        "--file",
+        spec.to_str().unwrap(),
+        "--wallet",
+        "hot",
     ])
     .ok();
     let log = db.dir.path().join("daemon.log");
@@ -705,6 +795,47 @@ async fn a_paper_run_that_parts_from_its_backtest_is_held_at_the_paper_gate() {
         "drill: no history here",
     ])
     .ok();
+    // `emergency stop-all` holds the rollout (its clock stops); clearing it lets it go on.
+    wait_status(&db, &config, "late", Duration::from_secs(10), |s| {
+        s["stage"] == "paper" && s["stages"][1]["strategy_id"].is_i64()
+    })
+    .await;
+    db.run(&[
+        "--config",
+        &config,
+        "emergency",
+        "stop-all",
+        "--reason",
+        "drill",
+    ])
+    .ok();
+    let paused = wait_status(&db, &config, "late", Duration::from_secs(10), |s| {
+        s["state"] == "paused"
+    })
+    .await;
+    assert_eq!(paused["reason"], "daemon hold: emergency stop: drill");
+    let elapsed = paused["stage_elapsed_ms"].as_i64().unwrap();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(
+        status(&db, &config, "late")["stage_elapsed_ms"]
+            .as_i64()
+            .unwrap(),
+        elapsed,
+        "a held rollout's clock stands still"
+    );
+    db.run(&[
+        "--config",
+        &config,
+        "emergency",
+        "clear",
+        "--reason",
+        "drill over",
+    ])
+    .ok();
+    wait_status(&db, &config, "late", Duration::from_secs(10), |s| {
+        s["state"] == "running"
+    })
+    .await;
     let deadline = Instant::now() + Duration::from_secs(120);
     let held = loop {
         let s = status(&db, &config, "late");

@@ -415,6 +415,12 @@ impl Poller {
             }
             let result = super::add_pool_priced_strategy(engine, &reg, &feed, &record);
             if let Ok(ix) = result {
+                // A live grid starts on the pool's last price, not at its next trade. (A paper
+                // one waits for a price, so a canary's tick log begins with the price it
+                // started on.)
+                if live {
+                    engine.start_on_last_price(ix);
+                }
                 let snaps = snapshot_ops(engine, [ix], wall_clock_ms());
                 engine.recorder_mut().commit_event(snaps);
             }

@@ -190,6 +190,29 @@ impl<R: Recorder, V: Venue> Engine<R, V> {
         ix
     }
 
+    /// Start a new active strategy on its market's last price now, rather than at the market's
+    /// next price: a pool's price only ticks when the pool trades, and a live grid joining a
+    /// quiet pool would otherwise wait for it. Nothing happens before the market's first price,
+    /// while trading is halted, or for a strategy already started or paused.
+    pub fn start_on_last_price(&mut self, ix: StrategyIx) {
+        let Some(slot) = self.slots.get(ix) else {
+            return;
+        };
+        let symbol = slot.symbol;
+        let state = &self.symbols[symbol];
+        if !state.seen
+            || self.risk.halted.is_some()
+            || slot.status != StrategyStatus::Active
+            || !state.pending_start.contains(&ix)
+        {
+            return;
+        }
+        let price = state.last_price;
+        self.symbols[symbol].pending_start.retain(|p| *p != ix);
+        self.call_strategy(ix, self.now_us, price, |s, ctx| s.on_start(ctx));
+        self.drain_fills();
+    }
+
     /// Replace a paused strategy by the same one under updated parameters (`strategy update`):
     /// its parked orders are cancelled and it re-issues what its state calls for under the new
     /// parameters (parked until it resumes). Refused (`false`) unless it is paused.

@@ -237,7 +237,14 @@ impl Store {
         ctx: Option<&AuditContext>,
         now_ms: i64,
     ) -> Result<i64, StoreError> {
-        let (mut tx, _) = self.begin_control_write(now_ms).await?;
+        // A decision changes what the daemon follows (which ticks it logs): it moves the control
+        // revision. The driver's every-pass save of the elapsed time does not, or the control
+        // poller would re-read everything on every pass.
+        let mut tx = if transition.is_some() {
+            self.begin_control_write(now_ms).await?.0
+        } else {
+            self.begin_write().await?
+        };
         let strategies: BTreeMap<String, i64> = record
             .strategies
             .iter()
