@@ -296,8 +296,14 @@ async fn a_sound_grid_walks_every_stage_to_its_target_size() {
 
     let log = db.dir.path().join("daemon.log");
     let env = ENV;
+    // The first run stops for 3 s before each backtest goes on record, and is killed there.
+    let slow = [
+        ENV[0],
+        ENV[1],
+        ("BSC_BOT_FAILPOINTS", "canary_backtest_store=sleep:3000"),
+    ];
     let mut daemon =
-        Some(RunningDaemon::start_logged_with_env(&db, &config, &[], &env, &log).await);
+        Some(RunningDaemon::start_logged_with_env(&db, &config, &[], &slow, &log).await);
 
     let held = wait_status(&db, &config, "narrow", Duration::from_secs(120), |s| {
         s["state"] == "held"
@@ -307,6 +313,17 @@ async fn a_sound_grid_walks_every_stage_to_its_target_size() {
     let why = held["reason"].as_str().unwrap();
     assert!(why.contains("below a round trip's cost"), "{why}");
     assert_eq!(held["gates"]["backtest"]["decision"], "hold");
+
+    // kill -9 while the sound grid's backtest runs: after the restart it is still at the backtest
+    // stage, runs it again, and only one backtest of it goes on record.
+    drop(daemon.take());
+    let killed = status(&db, &config, "walk");
+    assert_eq!(
+        (killed["stage"].as_str(), killed["state"].as_str()),
+        (Some("backtest"), Some("running")),
+        "{killed}"
+    );
+    daemon = Some(RunningDaemon::start_logged_with_env(&db, &config, &[], &env, &log).await);
 
     // The walk: every stage sees the price go down through 585 and back up through 600.
     // kill -9 in these stages, each once.
@@ -444,6 +461,15 @@ async fn a_sound_grid_walks_every_stage_to_its_target_size() {
         &backtest_id.to_string(),
     ])
     .ok();
+    let stored = db
+        .run(&["--config", &config, "--json", "backtest", "list"])
+        .ok()
+        .json();
+    assert_eq!(
+        stored["backtests"].as_array().unwrap().len(),
+        2,
+        "the narrow grid's and the sound grid's, none from the killed run: {stored}"
+    );
 
     // The live strategy trades at the target size; its records equal the chain to the wei.
     let live_id = done["stages"][5]["strategy_id"].as_i64().unwrap();

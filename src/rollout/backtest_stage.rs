@@ -143,6 +143,11 @@ pub async fn run_backtest_stage(
             });
         }
     };
+    // A crash here (tests: `canary_backtest_store=sleep:MS`, then kill -9) leaves nothing on
+    // record; the stage runs again after the restart.
+    tokio::task::spawn_blocking(|| crate::failpoint::hit("canary_backtest_store"))
+        .await
+        .map_err(|_| StageError::Data("the backtest did not finish".into()))?;
     let backtest =
         record::store_outcome(store, &outcome, &spec.data_label, &staging, &out_root).await?;
     let result = outcome.result;

@@ -34,6 +34,9 @@ use crate::strategy::{
 /// daemon when its cause is, unlike an operator's pause.
 pub const DAEMON_HOLD: &str = "daemon hold: ";
 
+/// The reason a live strategy is paused for while a scale step resizes it.
+const SCALE_STEP: &str = "canary scale step";
+
 /// How long a backtest stage waits before trying again when its history is not yet published.
 const HISTORY_RETRY_MS: i64 = 10 * 60_000;
 
@@ -392,7 +395,9 @@ impl CanaryDriver {
     ) -> Result<Option<Transition>, DriverError> {
         let size = size.unwrap_or(rec.rollout.plan.target_base_order_size);
         let live = match self.ensure_live(rec, size, now).await {
-            Ok(s) => s,
+            // Paused for a scale step: neither a breach nor a gate until it trades again.
+            Ok((_, true)) => return Ok(None),
+            Ok((s, false)) => s,
             Err(DriverError::Refused(why)) => {
                 let t = rec
                     .rollout
@@ -491,13 +496,14 @@ impl CanaryDriver {
     }
 
     /// The live strategy at this stage's size and trading: created at the canary, resized at
-    /// each scale step (paused, updated, resumed), never above what the wallet holds.
+    /// each scale step (paused, updated, resumed), never above what the wallet holds. The flag:
+    /// a scale step is under way (the strategy is paused for it).
     async fn ensure_live(
         &mut self,
         rec: &mut RolloutRecord,
         size: Decimal,
         now: i64,
-    ) -> Result<StrategyRecord, DriverError> {
+    ) -> Result<(StrategyRecord, bool), DriverError> {
         let wanted = live_params(&rec.params, size, &rec.settings);
         let live = match self.active_stage_strategy(rec, true).await? {
             Some(s) => s,
@@ -509,9 +515,24 @@ impl CanaryDriver {
         rec.strategies.insert(rec.rollout.stage, live.id);
         if params_size(&live.params) != size {
             self.check_funded(rec, size).await?;
+            // The step in passes: pause it, wait (at least a pass, so the engine has the pause)
+            // until none of its swaps is in flight, then resize and resume. A swap in flight
+            // while the grid is rebuilt would be re-issued by the rebuilt grid: sold twice.
             if live.status == StrategyStatus::Active {
-                self.lifecycle(live.id, LifecycleAction::Pause, "canary scale step", now)
+                self.lifecycle(live.id, LifecycleAction::Pause, SCALE_STEP, now)
                     .await?;
+                return Ok((
+                    self.store.get_strategy(&StrategyRef::Id(live.id)).await?,
+                    true,
+                ));
+            }
+            if live.status_reason.as_deref() != Some(SCALE_STEP) {
+                // Paused by someone else: the breach check sees it.
+                return Ok((live, false));
+            }
+            let (_, in_flight) = self.store.resting_and_in_flight(live.id).await?;
+            if !in_flight.is_empty() {
+                return Ok((live, true));
             }
             // Validated as at create: what goes on record is the grid's own parameter object.
             let params = StrategyParams::parse(&rec.kind, &wanted)
@@ -520,7 +541,7 @@ impl CanaryDriver {
             self.store
                 .update_strategy_params(&StrategyRef::Id(live.id), &params, &self.audit(rec), now)
                 .await?;
-            self.lifecycle(live.id, LifecycleAction::Resume, "canary scale step", now)
+            self.lifecycle(live.id, LifecycleAction::Resume, SCALE_STEP, now)
                 .await?;
             tracing::info!(rollout = %rec.name, strategy_id = live.id, %size, "canary scaled the live strategy");
         } else if live.status == StrategyStatus::Paused
@@ -534,10 +555,10 @@ impl CanaryDriver {
             self.lifecycle(live.id, LifecycleAction::Resume, "canary stage runs", now)
                 .await?;
         }
-        self.store
-            .get_strategy(&StrategyRef::Id(live.id))
-            .await
-            .map_err(Into::into)
+        Ok((
+            self.store.get_strategy(&StrategyRef::Id(live.id)).await?,
+            false,
+        ))
     }
 
     /// Refused with the figures when the wallet cannot fund the grid at `size`.
