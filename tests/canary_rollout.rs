@@ -327,7 +327,7 @@ async fn a_sound_grid_walks_every_stage_to_its_target_size() {
 
     // The walk: every stage sees the price go down through 585 and back up through 600.
     // kill -9 in these stages, each once.
-    let mut to_kill = vec!["paper", "live 25%"];
+    let mut to_kill = vec!["paper", "live 10%", "live 25%", "live 50%", "live 100%"];
     let mut seen_stages = Vec::new();
     let deadline = Instant::now() + Duration::from_secs(600);
     loop {
@@ -399,11 +399,12 @@ async fn a_sound_grid_walks_every_stage_to_its_target_size() {
         to_kill.is_empty(),
         "killed in every stage asked: {to_kill:?}"
     );
-    // Every promotion since the last restart went out as an alert.
+    // The last decision went out as an alert (the log holds what the daemon did since its last
+    // restart).
     let logged = std::fs::read_to_string(&log).unwrap();
     assert!(
-        logged.contains("canary walk: promote live 50% → live 100% (running): live gate passed"),
-        "the promotion alerted"
+        logged.contains("canary walk: done live 100% → live 100% (done): live gate passed"),
+        "the last promotion alerted"
     );
     assert_eq!(
         seen_stages.iter().filter(|s| s.starts_with("live")).count(),
@@ -496,6 +497,17 @@ async fn a_sound_grid_walks_every_stage_to_its_target_size() {
         metrics.contains("bsc_bot_canary_stage{rollout=\"walk\"} 5"),
         "{metrics}"
     );
+    let bot = db
+        .run(&["--config", &config, "--json", "bot", "status"])
+        .ok()
+        .json();
+    let shown: Vec<(&str, &str)> = bot["canary"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| (r["name"].as_str().unwrap(), r["state"].as_str().unwrap()))
+        .collect();
+    assert_eq!(shown, [("narrow", "held"), ("walk", "done")], "{bot}");
     let (code, api) = d_.get("/api/v1/canary").await;
     assert_eq!(code, 200);
     assert_eq!(api["rollouts"].as_array().unwrap().len(), 2);
@@ -821,11 +833,25 @@ async fn a_paper_run_that_parts_from_its_backtest_is_held_at_the_paper_gate() {
         "drill: no history here",
     ])
     .ok();
-    // `emergency stop-all` holds the rollout (its clock stops); clearing it lets it go on.
     wait_status(&db, &config, "late", Duration::from_secs(10), |s| {
         s["stage"] == "paper" && s["stages"][1]["strategy_id"].is_i64()
     })
     .await;
+    // An operator's pause stops the clock until their resume; resuming a running one is refused.
+    db.run(&[
+        "--config", &config, "canary", "pause", "late", "--reason", "lunch",
+    ])
+    .ok();
+    let paused = status(&db, &config, "late");
+    assert_eq!(
+        (paused["state"].as_str(), paused["reason"].as_str()),
+        (Some("paused"), Some("lunch"))
+    );
+    db.run(&["--config", &config, "canary", "resume", "late"])
+        .ok();
+    db.run(&["--config", &config, "canary", "resume", "late"])
+        .fails_with(1, "rollout is running at stage paper: cannot resume");
+    // `emergency stop-all` holds the rollout (its clock stops); clearing it lets it go on.
     db.run(&[
         "--config",
         &config,
@@ -888,6 +914,92 @@ async fn a_paper_run_that_parts_from_its_backtest_is_held_at_the_paper_gate() {
     assert!(
         held["stages"][2]["strategy_id"].is_null(),
         "nothing went live: {held}"
+    );
+    drop(daemon);
+}
+
+/// A scale step the wallet can no longer fund (its quote moved out after the canary started) is
+/// refused with the figures: the live strategy is paused and the rollout rolled back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_scale_step_the_wallet_cannot_fund_is_rolled_back_with_the_figures() {
+    use alloy::providers::Provider;
+    let Some(Setup {
+        chain,
+        u,
+        db,
+        config,
+        me,
+        ..
+    }) = setup("http://127.0.0.1:9", 500, "").await
+    else {
+        return;
+    };
+    let grid = r#"{"lower_price":"570","upper_price":"630","grid_count":5,"base_order_size":"1000","fee_bps":30}"#;
+    db.run(&[
+        "--config", &config, "canary", "start", "thin", "-t", "grid", "-s", "BNB/USDT", "-p", grid,
+        "--wallet", "hot",
+    ])
+    .ok();
+    let log = db.dir.path().join("daemon.log");
+    let daemon = RunningDaemon::start_logged_with_env(&db, &config, &[], &ENV, &log).await;
+    let promote = || {
+        db.run(&[
+            "--config", &config, "canary", "promote", "thin", "--force", "--reason", "drill",
+        ])
+        .ok();
+    };
+    promote();
+    promote();
+    let live = wait_status(&db, &config, "thin", Duration::from_secs(30), |s| {
+        s["stages"][2]["strategy_id"].is_i64()
+    })
+    .await;
+    assert_eq!(live["stage"], "live 10%");
+    // 9,300 of the wallet's 10,000 USDT leave it (the node lets the test send as the wallet).
+    let reader = chain.reader();
+    let _: serde_json::Value = reader
+        .raw_request("anvil_impersonateAccount".into(), (me,))
+        .await
+        .unwrap();
+    let whole = U256::from(10u8).pow(U256::from(18u8));
+    let sent = bsc_bot::chain::contracts::IERC20::new(u.quote, &reader)
+        .transfer(Address::repeat_byte(0x77), U256::from(9_300u64) * whole)
+        .from(me)
+        .send()
+        .await
+        .unwrap()
+        .get_receipt()
+        .await
+        .unwrap();
+    assert!(sent.status());
+    promote();
+    let held = wait_status(&db, &config, "thin", Duration::from_secs(30), |s| {
+        s["state"] == "held"
+    })
+    .await;
+    assert_eq!(held["stage"], "live 25%");
+    let why = held["reason"].as_str().unwrap();
+    assert!(
+        why.starts_with("wallet hot holds ")
+            && why.ends_with("the grid at base_order_size 250 needs 1000"),
+        "{why}"
+    );
+    let id = held["stages"][2]["strategy_id"].as_i64().unwrap();
+    let s = db
+        .run(&[
+            "--config",
+            &config,
+            "--json",
+            "strategy",
+            "status",
+            &id.to_string(),
+        ])
+        .ok()
+        .json();
+    assert_eq!(s["strategy"]["status"], "paused", "{s}");
+    assert_eq!(
+        s["strategy"]["params"]["base_order_size"], "100",
+        "never resized: {s}"
     );
     drop(daemon);
 }
