@@ -635,7 +635,9 @@ async fn the_daemon_logs_a_canary_paper_strategys_ticks_and_its_replay_matches()
             "-s",
             "BTC/USDT",
             "-n",
-            "canary-paper",
+            // The name the daemon's driver gives the rollout's paper strategy: it finds this one
+            // and runs it, rather than making its own.
+            "canary-canary-b-paper",
             "-p",
             &params.to_string(),
         ])

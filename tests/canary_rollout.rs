@@ -84,6 +84,25 @@ fn status(db: &TestDb, config: &str, name: &str) -> serde_json::Value {
     v["rollouts"][0].clone()
 }
 
+/// What went wrong, for a failing test's message: the daemon's warnings and errors since its
+/// last start (feed reconnects left out) and the risk events on record.
+fn daemon_trouble(db: &TestDb, config: &str) -> String {
+    let log = db.dir.path().join("daemon.log");
+    let text = std::fs::read_to_string(&log).unwrap_or_default();
+    let errors: Vec<&str> = text
+        .lines()
+        .filter(|l| !l.contains("feed connection failed"))
+        .filter(|l| l.contains("WARN") || l.contains("ERROR") || l.contains("risk"))
+        .collect();
+    let events = db
+        .run(&["--config", config, "--json", "risk", "events"])
+        .json();
+    format!(
+        "the daemon's warnings:\n{}\nrisk events: {events}",
+        errors.join("\n")
+    )
+}
+
 async fn wait_status(
     db: &TestDb,
     config: &str,
@@ -98,20 +117,10 @@ async fn wait_status(
             return s;
         }
         if start.elapsed() > within {
-            let log = db.dir.path().join("daemon.log");
-            let text = std::fs::read_to_string(&log).unwrap_or_default();
-            let errors: Vec<&str> = text
-                .lines()
-                .filter(|l| !l.contains("feed connection failed"))
-                .filter(|l| l.contains("WARN") || l.contains("ERROR") || l.contains("risk"))
-                .collect();
-            let events = db
-                .run(&["--config", config, "--json", "risk", "events"])
-                .json();
             panic!(
-                "rollout {name} did not get there: {}\nthe daemon's warnings:\n{}\nrisk events: {events}",
+                "rollout {name} did not get there: {}\n{}",
                 serde_json::to_string_pretty(&s).unwrap(),
-                errors.join("\n")
+                daemon_trouble(db, config)
             );
         }
         tokio::time::sleep(Duration::from_millis(300)).await;
@@ -337,20 +346,11 @@ async fn a_sound_grid_walks_every_stage_to_its_target_size() {
             break;
         }
         if s["state"] != "running" {
-            let text = std::fs::read_to_string(&log).unwrap_or_default();
-            let errors: Vec<&str> = text
-                .lines()
-                .filter(|l| !l.contains("feed connection failed"))
-                .filter(|l| l.contains("WARN") || l.contains("ERROR") || l.contains("risk"))
-                .collect();
-            let events = db
-                .run(&["--config", &config, "--json", "risk", "events"])
-                .json();
             panic!(
-                "the rollout stopped at {}: {}\nthe daemon's warnings:\n{}\nrisk events: {events}",
+                "the rollout stopped at {}: {}\n{}",
                 s["stage"],
                 s["reason"],
-                errors.join("\n")
+                daemon_trouble(&db, &config)
             );
         }
         let stage = s["stage"].as_str().unwrap().to_string();
@@ -594,26 +594,10 @@ async fn a_front_run_canary_is_rolled_back_and_trades_nothing_after() {
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         if Instant::now() > deadline {
-            let text = std::fs::read_to_string(&log).unwrap_or_default();
-            let errors: Vec<&str> = text
-                .lines()
-                .filter(|l| !l.contains("feed connection failed"))
-                .filter(|l| l.contains("WARN") || l.contains("ERROR") || l.contains("canary"))
-                .collect();
             panic!(
-                "the canary never sent a swap: {}\n{}\n{}\n{:?}",
+                "the canary never sent a swap: {}\n{}",
                 status(&db, &config, "breach"),
-                db.run(&[
-                    "--config",
-                    &config,
-                    "--json",
-                    "strategy",
-                    "status",
-                    "canary-breach-live"
-                ])
-                .json(),
-                errors.join("\n"),
-                store.chain_txs_of(56, me).await.unwrap()
+                daemon_trouble(&db, &config)
             );
         }
         let txs = store.chain_txs_of(56, me).await.unwrap();

@@ -37,6 +37,9 @@ pub const DAEMON_HOLD: &str = "daemon hold: ";
 /// The reason a live strategy is paused for while a scale step resizes it.
 const SCALE_STEP: &str = "canary scale step";
 
+/// How often a live stage's model gas is read from the chain again.
+const MODEL_GAS_EVERY_MS: i64 = 60_000;
+
 /// How long a backtest stage waits before trying again when its history is not yet published.
 const HISTORY_RETRY_MS: i64 = 10 * 60_000;
 
@@ -119,6 +122,8 @@ pub struct CanaryDriver {
     last_ms: Option<i64>,
     /// Rollout id → not before (a backtest stage waiting for history).
     retry_at: BTreeMap<i64, i64>,
+    /// Rollout id → (read at, the model's gas per round trip).
+    model_gas: BTreeMap<i64, (i64, Option<Decimal>)>,
 }
 
 impl CanaryDriver {
@@ -139,6 +144,7 @@ impl CanaryDriver {
             every,
             last_ms: None,
             retry_at: BTreeMap::new(),
+            model_gas: BTreeMap::new(),
         }
     }
 
@@ -250,7 +256,7 @@ impl CanaryDriver {
             Stage::Paper => {
                 let paper = self.ensure_paper(rec, now).await?;
                 if rec.rollout.gate_due() {
-                    let report = self.paper_report(rec, paper.id, now).await?;
+                    let report = self.paper_report(rec, paper.id).await?;
                     Some(self.decide(rec, report)?)
                 } else {
                     None
@@ -335,7 +341,6 @@ impl CanaryDriver {
         &self,
         rec: &RolloutRecord,
         paper: i64,
-        now: i64,
     ) -> Result<GateReport, DriverError> {
         let since = self.stage_started_ms(rec).await?;
         let params = StrategyParams::parse(&rec.kind, &rec.params)
@@ -372,7 +377,6 @@ impl CanaryDriver {
         } else {
             Decimal::ZERO
         };
-        let _ = now;
         let m = paper_measures(&paper_fills, &replayed, risk_events, return_pct);
         Ok(paper_gate(&m, &rec.settings))
     }
@@ -416,16 +420,7 @@ impl CanaryDriver {
             None => self.create(rec, false, &rec.params.clone(), now).await?.id,
         };
         let since = self.stage_started_ms(rec).await?;
-        let model_gas = crate::chain::pool_model::live_pool_model(
-            &self.config,
-            &rec.symbol
-                .parse()
-                .map_err(|e: crate::model::SymbolError| DriverError::Refused(e.to_string()))?,
-        )
-        .await
-        .ok()
-        .and_then(|m| m.model)
-        .map(|p| p.gas_quote * Decimal::TWO);
+        let model_gas = self.model_gas(rec, now).await?;
         let m = live_measures(
             &self.store,
             &LiveWindow {
@@ -457,6 +452,31 @@ impl CanaryDriver {
                 .await?;
         }
         Ok(Some(t))
+    }
+
+    /// The backtest model's gas per round trip (two swaps at the node's gas price and BNB's),
+    /// read from the chain at most once a minute per rollout, not on every pass.
+    async fn model_gas(
+        &mut self,
+        rec: &RolloutRecord,
+        now: i64,
+    ) -> Result<Option<Decimal>, DriverError> {
+        if let Some((at, gas)) = self.model_gas.get(&rec.id) {
+            if now - at < MODEL_GAS_EVERY_MS && gas.is_some() {
+                return Ok(*gas);
+            }
+        }
+        let symbol = rec
+            .symbol
+            .parse()
+            .map_err(|e: crate::model::SymbolError| DriverError::Refused(e.to_string()))?;
+        let gas = crate::chain::pool_model::live_pool_model(&self.config, &symbol)
+            .await
+            .ok()
+            .and_then(|m| m.model)
+            .map(|p| p.gas_quote * Decimal::TWO);
+        self.model_gas.insert(rec.id, (now, gas));
+        Ok(gas)
     }
 
     /// The stage's strategy of that kind that is not stopped, as on record.
