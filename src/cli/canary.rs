@@ -12,11 +12,11 @@ use super::output::{print_json, print_table};
 use super::{CliError, Context};
 use crate::canary::{Rollout, RolloutPlan, Transition};
 use crate::clock::{format_ms, wall_clock_ms};
-use crate::rollout::driver::{grid_capital, stage_strategy_name};
+use crate::rollout::driver::{capital_at, stage_strategy, stage_strategy_name};
 use crate::store::canary::{NewRollout, RolloutRecord};
-use crate::store::{AuditContext, Store, StoreError, StrategyRef};
+use crate::store::{AuditContext, Store, StrategyRef};
 use crate::strategy::spec::{RawFlags, RawSpec};
-use crate::strategy::{LifecycleAction, StrategyMode, StrategyStatus};
+use crate::strategy::{LifecycleAction, StrategyMode};
 use crate::views::canary::{duration, rollout_document, rollout_line};
 
 #[derive(Debug, Subcommand)]
@@ -221,7 +221,7 @@ async fn start(args: StartArgs, ctx: &Context) -> Result<(), CliError> {
                     "--wallet: no wallet named {wallet:?} (see `bsc-bot wallet list`)"
                 )));
             }
-            let need = grid_capital(&params, plan.target_base_order_size);
+            let need = capital_at(&kind, &params, plan.target_base_order_size);
             let holds =
                 crate::chain::pool_model::wallet_value_in_quote(&ctx.config, &symbol, &wallet)
                     .await
@@ -313,21 +313,16 @@ async fn stop_strategies(
     audit: &AuditContext,
 ) -> Result<(), CliError> {
     for live in [true, false] {
-        let name = stage_strategy_name(&rec.name, live);
-        match store.get_strategy(&StrategyRef::Name(name)).await {
-            Ok(s) if s.status != StrategyStatus::Stopped => {
-                store
-                    .transition_strategy(
-                        &StrategyRef::Id(s.id),
-                        LifecycleAction::Stop,
-                        Some("canary rollout aborted"),
-                        audit,
-                        wall_clock_ms(),
-                    )
-                    .await?;
-            }
-            Ok(_) | Err(StoreError::NotFound(_)) => {}
-            Err(e) => return Err(e.into()),
+        if let Some(s) = stage_strategy(store, &rec.name, live).await? {
+            store
+                .transition_strategy(
+                    &StrategyRef::Id(s.id),
+                    LifecycleAction::Stop,
+                    Some("canary rollout aborted"),
+                    audit,
+                    wall_clock_ms(),
+                )
+                .await?;
         }
     }
     Ok(())

@@ -54,17 +54,9 @@ pub async fn wanted(
         // name (it is saved into the rollout after the create, and its first tick must be logged).
         let sid = match r.strategies.get(&r.rollout.stage) {
             Some(sid) => Some(*sid),
-            None => {
-                let name = crate::rollout::driver::stage_strategy_name(&r.name, false);
-                match store
-                    .get_strategy(&crate::store::StrategyRef::Name(name))
-                    .await
-                {
-                    Ok(s) if s.status != crate::strategy::StrategyStatus::Stopped => Some(s.id),
-                    Ok(_) | Err(StoreError::NotFound(_)) => None,
-                    Err(e) => return Err(e),
-                }
-            }
+            None => crate::rollout::driver::stage_strategy(store, &r.name, false)
+                .await?
+                .map(|s| s.id),
         };
         if let Some(sid) = sid {
             wanted.push((sid, tick_log_path(base_dir, r.id, sid)));

@@ -298,7 +298,12 @@ impl Poller {
     /// A paused strategy's parameters changed on record: the engine swaps it for the same one
     /// under the new parameters (and its risk limits follow).
     async fn apply_params(&mut self, s: &crate::store::StrategyRecord) {
-        self.known_params.insert(s.id, s.params.clone());
+        // The parameters the engine was running: its budget is resized from theirs.
+        let old_required = self
+            .known_params
+            .insert(s.id, s.params.clone())
+            .and_then(|old| crate::strategy::StrategyParams::parse(&s.kind, &old).ok())
+            .map(|old| old.required_quote());
         let params = match crate::strategy::StrategyParams::parse(&s.kind, &s.params) {
             Ok(p) => p,
             Err(e) => {
@@ -320,12 +325,6 @@ impl Poller {
             }
             match params.restore_updated(&snapshot) {
                 Ok(strategy) => {
-                    let old_required = crate::strategy::StrategyParams::parse(
-                        params.type_name(),
-                        &snapshot["params"],
-                    )
-                    .ok()
-                    .map(|old| old.required_quote());
                     if engine.replace_strategy(ix, strategy, params.fee_bps()) {
                         if let Some(old) = old_required {
                             engine.change_capital(ix, params.required_quote() - old);

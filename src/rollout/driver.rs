@@ -59,27 +59,39 @@ pub fn stage_strategy_name(rollout: &str, live: bool) -> String {
     format!("canary-{rollout}-{}", if live { "live" } else { "paper" })
 }
 
-/// What a grid at `base_order_size` a cell needs in quote to buy every cell.
-pub fn grid_capital(params: &serde_json::Value, base_order_size: Decimal) -> Decimal {
-    let cells = params["grid_count"]
-        .as_u64()
-        .or_else(|| params["grid_count"].as_str().and_then(|s| s.parse().ok()))
-        .unwrap_or(2)
-        .saturating_sub(1)
-        .max(1);
-    base_order_size * Decimal::from(cells)
+/// The quote the rollout's strategy needs at `size` (its budget, `StrategyParams::required_quote`).
+pub fn capital_at(kind: &str, params: &serde_json::Value, size: Decimal) -> Decimal {
+    StrategyParams::parse(kind, &params_at(params, Some(size)))
+        .map(|p| p.required_quote())
+        .unwrap_or_default()
+}
+
+/// The rollout's stage strategy of that kind (`canary-NAME-live` or `-paper`) that is not
+/// stopped: how the driver, the daemon's taps and `canary abort` find it.
+pub async fn stage_strategy(
+    store: &Store,
+    rollout: &str,
+    live: bool,
+) -> Result<Option<StrategyRecord>, StoreError> {
+    let name = stage_strategy_name(rollout, live);
+    match store.get_strategy(&StrategyRef::Name(name)).await {
+        Ok(s) if s.status != StrategyStatus::Stopped => Ok(Some(s)),
+        Ok(_) | Err(StoreError::NotFound(_)) => Ok(None),
+        Err(e) => Err(e),
+    }
 }
 
 /// A live stage's parameters: the grid at `size` with the stage's own tight limits, where the
 /// grid does not set its own: a daily loss and an inventory as shares of the stage's capital,
 /// and an error rate.
 pub fn live_params(
+    kind: &str,
     params: &serde_json::Value,
     size: Decimal,
     c: &crate::config::canary::CanaryConfig,
 ) -> serde_json::Value {
     let mut p = params_at(params, Some(size));
-    let capital = grid_capital(params, size);
+    let capital = capital_at(kind, params, size);
     let share = |pct: Decimal| {
         (capital * pct / Decimal::ONE_HUNDRED)
             .round_dp(8)
@@ -371,7 +383,7 @@ impl CanaryDriver {
             .iter()
             .filter_map(|t| t.realized_pnl.as_deref()?.parse::<Decimal>().ok())
             .sum();
-        let capital = grid_capital(&rec.params, params_size(&rec.params));
+        let capital = capital_at(&rec.kind, &rec.params, params_size(&rec.params));
         let return_pct = if capital > Decimal::ZERO {
             realized / capital * Decimal::ONE_HUNDRED
         } else {
@@ -427,7 +439,7 @@ impl CanaryDriver {
                 live: live.id,
                 twin: Some(twin),
                 since_ms: since,
-                capital: grid_capital(&rec.params, size),
+                capital: capital_at(&rec.kind, &rec.params, size),
                 model_gas_per_round_trip: model_gas,
             },
         )
@@ -485,12 +497,7 @@ impl CanaryDriver {
         rec: &RolloutRecord,
         live: bool,
     ) -> Result<Option<StrategyRecord>, StoreError> {
-        let name = stage_strategy_name(&rec.name, live);
-        match self.store.get_strategy(&StrategyRef::Name(name)).await {
-            Ok(s) if s.status != StrategyStatus::Stopped => Ok(Some(s)),
-            Ok(_) | Err(StoreError::NotFound(_)) => Ok(None),
-            Err(e) => Err(e),
-        }
+        stage_strategy(&self.store, &rec.name, live).await
     }
 
     async fn ensure_paper(
@@ -524,7 +531,7 @@ impl CanaryDriver {
         size: Decimal,
         now: i64,
     ) -> Result<(StrategyRecord, bool), DriverError> {
-        let wanted = live_params(&rec.params, size, &rec.settings);
+        let wanted = live_params(&rec.kind, &rec.params, size, &rec.settings);
         let live = match self.active_stage_strategy(rec, true).await? {
             Some(s) => s,
             None => {
@@ -588,7 +595,7 @@ impl CanaryDriver {
                 "a live stage needs a wallet (--wallet)".into(),
             ));
         };
-        let need = grid_capital(&rec.params, size);
+        let need = capital_at(&rec.kind, &rec.params, size);
         let holds =
             crate::chain::pool_model::wallet_value_in_quote(&self.config, &rec.symbol, wallet)
                 .await
@@ -797,8 +804,11 @@ mod tests {
     fn a_live_stage_trades_its_size_with_its_own_tight_limits() {
         let grid = json!({"lower_price": "570", "upper_price": "630", "grid_count": 5,
                           "base_order_size": "1000", "fee_bps": 30});
-        assert_eq!(grid_capital(&grid, Decimal::from(100)), Decimal::from(400));
-        let live = live_params(&grid, Decimal::from(100), &CanaryConfig::default());
+        assert_eq!(
+            capital_at("grid", &grid, Decimal::from(100)),
+            Decimal::from(400)
+        );
+        let live = live_params("grid", &grid, Decimal::from(100), &CanaryConfig::default());
         assert_eq!(live["base_order_size"], "100");
         assert_eq!(live["daily_loss_limit"], "20", "5 % of 4 cells × 100");
         assert_eq!(live["max_position"], "440");
@@ -807,7 +817,7 @@ mod tests {
 
         let own = json!({"lower_price": "570", "upper_price": "630", "grid_count": 5,
                          "base_order_size": "1000", "daily_loss_limit": "7"});
-        let live = live_params(&own, Decimal::from(250), &CanaryConfig::default());
+        let live = live_params("grid", &own, Decimal::from(250), &CanaryConfig::default());
         assert_eq!(
             live["daily_loss_limit"], "7",
             "the grid's own limit is kept"
