@@ -52,21 +52,24 @@ ensure_postgres() {
 }
 
 # Pinned: the tests deploy these exact contract builds.
-TESTCHAIN_PACKAGES=(@foundry-rs/anvil-linux-amd64@1.7.1 @uniswap/v2-core@1.0.1 @uniswap/v2-periphery@1.1.0-beta.0)
+# PancakeSwap V3 pins 1.0.2: the only version of v3-core, and the last periphery with bytecode.
+TESTCHAIN_PACKAGES=(@foundry-rs/anvil-linux-amd64@1.7.1 @uniswap/v2-core@1.0.1 @uniswap/v2-periphery@1.1.0-beta.0
+  @pancakeswap/v3-core@1.0.2 @pancakeswap/v3-periphery@1.0.2)
 
 ensure_testchain() {
   local dir=${BSC_BOT_TESTCHAIN_DIR:-$HOME/.cache/bsc-bot/testchain}
   local modules=$dir/node_modules
   local anvil=$modules/@foundry-rs/anvil-linux-amd64/bin/anvil
   if [ ! -x "$anvil" ] || [ ! -f "$modules/@uniswap/v2-core/build/UniswapV2Factory.json" ] \
-    || [ ! -f "$modules/@uniswap/v2-periphery/build/UniswapV2Router02.json" ]; then
+    || [ ! -f "$modules/@uniswap/v2-periphery/build/UniswapV2Router02.json" ] \
+    || [ ! -f "$modules/@pancakeswap/v3-periphery/artifacts/contracts/SwapRouter.sol/SwapRouter.json" ]; then
     if ! command -v npm >/dev/null 2>&1; then
       echo "test.sh: installing npm (apt-get install npm)"
       export DEBIAN_FRONTEND=noninteractive
       apt-get update -qq
       apt-get install -y -qq npm >/dev/null
     fi
-    echo "test.sh: installing anvil and the Uniswap V2 artifacts into $dir (npm)"
+    echo "test.sh: installing anvil, the Uniswap V2 and PancakeSwap V3 artifacts into $dir (npm)"
     mkdir -p "$dir"
     npm install --prefix "$dir" --no-audit --no-fund --silent "${TESTCHAIN_PACKAGES[@]}"
   fi

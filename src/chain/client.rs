@@ -10,7 +10,8 @@ use alloy::providers::{DynProvider, Provider, ProviderBuilder};
 use rust_decimal::Decimal;
 use serde::Serialize;
 
-use super::contracts::{IUniswapV2Factory, IUniswapV2Pair, IERC20};
+use super::contracts::{IPancakeV3Factory, IPancakeV3Pool, IUniswapV2Factory, IUniswapV2Pair, IERC20};
+use crate::amm::PoolKind;
 use super::failover::FailoverTransport;
 use super::units::{from_units, UnitsError};
 use crate::config::host_of;
@@ -32,6 +33,10 @@ pub enum ChainError {
     Units(#[from] UnitsError),
     #[error("no pool for {base}/{quote} at the configured factory")]
     NoPool { base: String, quote: String },
+    #[error("no PancakeSwap V3 pool for {base}/{quote} with fee tier {fee} at dex.v3_factory")]
+    NoV3Pool { base: String, quote: String, fee: u32 },
+    #[error("{0}")]
+    V3(#[from] crate::amm::v3::V3PoolError),
 }
 
 /// An ERC-20 token as the chain describes it.
@@ -42,10 +47,12 @@ pub struct Token {
     pub decimals: u8,
 }
 
-/// A Uniswap-V2-style pair of a base and a quote token.
+/// A pool of a base and a quote token: a Uniswap-V2-style pair, or a V3 pool of one fee tier.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Pool {
+    /// The pool contract (the pair, for V2).
     pub pair: Address,
+    pub kind: PoolKind,
     pub base: Token,
     pub quote: Token,
     /// The pair orders its tokens by address: is the base token its `token0`?
@@ -214,17 +221,146 @@ impl ChainClient {
         let token0 = self.bounded("token0", p.token0().call()).await?;
         Ok(Pool {
             pair,
+            kind: PoolKind::V2,
             base_is_token0: token0 == base.address,
             base,
             quote,
         })
     }
 
-    /// The pool's reserves as `(base, quote)` decimals.
+    /// The V3 pool of `base` and `quote` with fee tier `fee` at `factory` (PancakeSwap V3's).
+    pub async fn v3_pool(
+        &self,
+        factory: Address,
+        base: Token,
+        quote: Token,
+        fee: u32,
+    ) -> Result<Pool, ChainError> {
+        let f = IPancakeV3Factory::new(factory, &self.provider);
+        let pair = self
+            .bounded(
+                "getPool",
+                f.getPool(base.address, quote.address, alloy::primitives::Uint::<24, 1>::from(fee))
+                    .call(),
+            )
+            .await?;
+        if pair == Address::ZERO {
+            return Err(ChainError::NoV3Pool {
+                base: base.symbol,
+                quote: quote.symbol,
+                fee,
+            });
+        }
+        Ok(Pool {
+            pair,
+            kind: PoolKind::V3 { fee },
+            // A V3 pool orders its tokens by address as a V2 pair does.
+            base_is_token0: base.address < quote.address,
+            base,
+            quote,
+        })
+    }
+
+    /// The pool of `kind` for `base`/`quote`: the V2 pair at `dex.factory`, or the V3 pool of the
+    /// tier at `dex.v3_factory`.
+    pub async fn pool_of_kind(
+        &self,
+        dex: &crate::config::DexConfig,
+        kind: PoolKind,
+        base: Token,
+        quote: Token,
+    ) -> Result<Pool, ChainError> {
+        let (key, addr) = match kind {
+            PoolKind::V2 => ("dex.factory", &dex.factory),
+            PoolKind::V3 { .. } => ("dex.v3_factory", &dex.v3_factory),
+        };
+        let factory: Address = addr.parse().map_err(|_| rpc("config", format!("{key} {addr:?} is not an address")))?;
+        match kind {
+            PoolKind::V2 => self.pool(factory, base, quote).await,
+            PoolKind::V3 { fee } => self.v3_pool(factory, base, quote, fee).await,
+        }
+    }
+
+    /// The pool's reserves as `(base, quote)` decimals (a V3 pool's virtual reserves in its
+    /// current range).
     pub async fn reserves(&self, pool: &Pool) -> Result<(Decimal, Decimal), ChainError> {
+        if let PoolKind::V3 { .. } = pool.kind {
+            let (sqrt, liquidity) = self.v3_price_and_liquidity(pool, None).await?;
+            let (r0, r1) = crate::amm::v3::virtual_reserves(sqrt, liquidity);
+            return pool.reserves_of(r0, r1);
+        }
         let p = IUniswapV2Pair::new(pool.pair, &self.provider);
         let r = self.bounded("getReserves", p.getReserves().call()).await?;
         pool.reserves_of(U256::from(r.reserve0), U256::from(r.reserve1))
+    }
+
+    /// A V3 pool's `slot0` square-root price and in-range liquidity (at `block`, or the latest).
+    async fn v3_price_and_liquidity(
+        &self,
+        pool: &Pool,
+        block: Option<u64>,
+    ) -> Result<(U256, u128), ChainError> {
+        let p = IPancakeV3Pool::new(pool.pair, &self.provider);
+        let at = block.map_or(alloy::eips::BlockId::latest(), alloy::eips::BlockId::number);
+        let slot0 = self.bounded("slot0", p.slot0().block(at).call()).await?;
+        let liquidity = self.bounded("liquidity", p.liquidity().block(at).call()).await?;
+        Ok((U256::from(slot0.sqrtPriceX96), liquidity))
+    }
+
+    /// A V3 pool's whole swap state: price, tick, in-range liquidity and the initialized ticks
+    /// of the `words_each_side` tick-bitmap words on each side of the price's word (256 ticks of
+    /// spacing each), at `block` or the latest. One bitmap read per word and one `ticks` read per
+    /// initialized tick.
+    pub async fn v3_state(
+        &self,
+        pool: &Pool,
+        words_each_side: i32,
+        block: Option<u64>,
+    ) -> Result<crate::amm::v3::V3Pool, ChainError> {
+        let PoolKind::V3 { fee } = pool.kind else {
+            return Err(rpc("slot0", "not a V3 pool"));
+        };
+        let spacing = crate::amm::v3::tick_spacing_of(fee).ok_or_else(|| rpc("fee", format!("fee tier {fee}")))?;
+        let p = IPancakeV3Pool::new(pool.pair, &self.provider);
+        let at = block.map_or(alloy::eips::BlockId::latest(), alloy::eips::BlockId::number);
+        let slot0 = self.bounded("slot0", p.slot0().block(at).call()).await?;
+        let liquidity = self.bounded("liquidity", p.liquidity().block(at).call()).await?;
+        let tick = i32::try_from(slot0.tick).unwrap_or(0);
+        let word = crate::amm::v3::V3Pool::word_of(tick.div_euclid(spacing));
+        let (lo, hi) = (
+            (word - words_each_side).max(i32::from(i16::MIN)),
+            (word + words_each_side).min(i32::from(i16::MAX)),
+        );
+        let mut ticks = std::collections::BTreeMap::new();
+        for w in lo..=hi {
+            let bits = self
+                .bounded("tickBitmap", p.tickBitmap(w as i16).block(at).call())
+                .await?;
+            for bit in 0..256usize {
+                if !bits.bit(bit) {
+                    continue;
+                }
+                let t = (w * 256 + bit as i32) * spacing;
+                let info = self
+                    .bounded(
+                        "ticks",
+                        p.ticks(alloy::primitives::Signed::<24, 1>::try_from(t).unwrap_or_default())
+                            .block(at)
+                            .call(),
+                    )
+                    .await?;
+                ticks.insert(t, info.liquidityNet);
+            }
+        }
+        Ok(crate::amm::v3::V3Pool {
+            fee,
+            tick_spacing: spacing,
+            sqrt_price_x96: U256::from(slot0.sqrtPriceX96),
+            tick,
+            liquidity,
+            ticks,
+            known_words: (lo, hi),
+        })
     }
 
     /// BNB's price in `pool`'s quote when the pool itself gives it: its own price (`pool_price`)
@@ -259,6 +395,11 @@ impl ChainClient {
         pool: &Pool,
         block: u64,
     ) -> Result<(Decimal, Decimal), ChainError> {
+        if let PoolKind::V3 { .. } = pool.kind {
+            let (sqrt, liquidity) = self.v3_price_and_liquidity(pool, Some(block)).await?;
+            let (r0, r1) = crate::amm::v3::virtual_reserves(sqrt, liquidity);
+            return pool.reserves_of(r0, r1);
+        }
         let p = IUniswapV2Pair::new(pool.pair, &self.provider);
         let r = self
             .bounded(
@@ -271,16 +412,16 @@ impl ChainClient {
         pool.reserves_of(U256::from(r.reserve0), U256::from(r.reserve1))
     }
 
-    /// The pair's `Sync` events from block `from` on, oldest first: `(block, reserve0, reserve1)`.
+    /// The pool's state events (V2 `Sync`, V3 `Swap`) from block `from` on, oldest first:
+    /// `(block, reserve0, reserve1)`, a V3 pool's reserves virtual.
     pub async fn sync_logs(
         &self,
         pool: &Pool,
         from: u64,
     ) -> Result<Vec<(u64, U256, U256)>, ChainError> {
-        use alloy::sol_types::SolEvent;
         let filter = alloy::rpc::types::Filter::new()
             .address(pool.pair)
-            .event_signature(IUniswapV2Pair::Sync::SIGNATURE_HASH)
+            .event_signature(pool.state_topic())
             .from_block(from);
         let logs = self
             .bounded("eth_getLogs", self.provider.get_logs(&filter))
@@ -288,12 +429,8 @@ impl ChainClient {
         Ok(logs
             .iter()
             .filter_map(|l| {
-                let e = IUniswapV2Pair::Sync::decode_log(&l.inner).ok()?;
-                Some((
-                    l.block_number.unwrap_or(0),
-                    U256::from(e.reserve0),
-                    U256::from(e.reserve1),
-                ))
+                let (r0, r1) = pool.raw_reserves_of_event(&l.inner.data.data)?;
+                Some((l.block_number.unwrap_or(0), r0, r1))
             })
             .collect())
     }
@@ -327,6 +464,35 @@ impl ChainClient {
 }
 
 impl Pool {
+    /// The event the pool logs with its state after every trade: V2's `Sync`, PancakeSwap V3's
+    /// `Swap` (nine fields: its topic is not Uniswap V3's).
+    pub fn state_topic(&self) -> alloy::primitives::B256 {
+        use alloy::sol_types::SolEvent;
+        match self.kind {
+            PoolKind::V2 => IUniswapV2Pair::Sync::SIGNATURE_HASH,
+            PoolKind::V3 { .. } => IPancakeV3Pool::Swap::SIGNATURE_HASH,
+        }
+    }
+
+    /// The raw reserves `(token0, token1)` a state event's data carries: a `Sync`'s two words, or
+    /// the virtual reserves of a V3 `Swap`'s price and liquidity (its third and fourth words, in
+    /// PancakeSwap's and Uniswap's layout alike).
+    pub fn raw_reserves_of_event(&self, data: &[u8]) -> Option<(U256, U256)> {
+        match self.kind {
+            PoolKind::V2 => (data.len() >= 64).then(|| {
+                (U256::from_be_slice(&data[..32]), U256::from_be_slice(&data[32..64]))
+            }),
+            PoolKind::V3 { .. } => {
+                if data.len() < 128 {
+                    return None;
+                }
+                let sqrt = U256::from_be_slice(&data[64..96]);
+                let liquidity = u128::try_from(U256::from_be_slice(&data[96..128])).ok()?;
+                Some(crate::amm::v3::virtual_reserves(sqrt, liquidity))
+            }
+        }
+    }
+
     /// The pair's raw reserves `(token0, token1)` as `(base, quote)` decimals.
     pub fn reserves_of(&self, r0: U256, r1: U256) -> Result<(Decimal, Decimal), ChainError> {
         let (rb, rq) = if self.base_is_token0 {

@@ -1,5 +1,5 @@
-//! One wallet's swaps on a Uniswap-V2-style router: approve once (bounded), sign with the bot's
-//! own nonce, commit the signed bytes, broadcast, wait for the receipt, and read what really moved
+//! One wallet's swaps through PancakeSwap's V2 router (`swapExactTokensForTokens`) or its V3 swap
+//! router (`exactInputSingle`): approve once (bounded, per router), sign with the bot's own nonce, commit the signed bytes, broadcast, wait for the receipt, and read what really moved
 //! from the token transfers it logged.
 //!
 //! Never twice: a transaction is on record (`chain_txs`, status `signed`) before it is sent; a
@@ -23,7 +23,8 @@ mod settle;
 use remembered::Remembered;
 
 use super::client::{ChainClient, ChainError, Pool, Token};
-use super::contracts::{IUniswapV2Router02, IERC20};
+use super::contracts::{IPancakeV3SwapRouter, IUniswapV2Router02, IERC20};
+use crate::amm::PoolKind;
 use super::gas::{fee_bnb, gas_price_wei};
 use super::units::{from_units, to_units};
 use crate::amm::swap_math::{min_amount_out, price_impact};
@@ -137,6 +138,8 @@ pub struct Swapper {
     chain: ChainConfig,
     dex: DexConfig,
     router: Address,
+    /// PancakeSwap V3's swap router (`dex.v3_router`).
+    v3_router: Address,
     /// The next nonce to use, once known (read from the chain and the record when not: at the
     /// first send, and after the node refused one); one sender per wallet at a time.
     nonce: Mutex<Option<u64>>,
@@ -147,10 +150,10 @@ pub struct Swapper {
     bnb_pools: std::sync::Mutex<std::collections::HashMap<Address, Pool>>,
 }
 
-fn router_of(dex: &DexConfig) -> Result<Address, ChainError> {
-    dex.router.parse().map_err(|_| ChainError::Rpc {
+fn address_of(key: &str, value: &str) -> Result<Address, ChainError> {
+    value.parse().map_err(|_| ChainError::Rpc {
         call: "config".into(),
-        message: format!("dex.router {:?} is not an address", dex.router),
+        message: format!("{key} {value:?} is not an address"),
     })
 }
 
@@ -182,7 +185,8 @@ impl Swapper {
         };
         Ok(Swapper {
             private,
-            router: router_of(&dex)?,
+            router: address_of("dex.router", &dex.router)?,
+            v3_router: address_of("dex.v3_router", &dex.v3_router)?,
             client,
             wallet: EthereumWallet::from(signer),
             address,
@@ -339,27 +343,23 @@ impl Swapper {
             Side::Sell => (&pool.base, &pool.quote),
         };
         let amount_in = to_units(order.amount_in, token_in.decimals)?;
+        // The bound after the pool's own fee: a V3 pool's tier, or the V2 pair's configured fee.
         let min_out = min_amount_out(
             order.side,
             order.amount_in,
             order.limit,
-            self.dex.fee_bps,
+            pool.kind.fee_bps(self.dex.fee_bps),
             self.dex.slippage_bps,
         );
         let min_out = to_units(min_out, token_out.decimals)?;
-        self.ensure_allowance(token_in, amount_in).await?;
+        let router = self.router_for(pool.kind);
+        self.ensure_allowance(token_in, router, amount_in).await?;
         let deadline = self.chain_time().await? + self.chain.swap_deadline_secs;
-        let call = IUniswapV2Router02::swapExactTokensForTokensCall {
-            amountIn: amount_in,
-            amountOutMin: min_out,
-            path: vec![token_in.address, token_out.address],
-            to: self.address,
-            deadline: U256::from(deadline),
-        };
+        let input = swap_call(pool.kind, token_in.address, token_out.address, amount_in, min_out, self.address, deadline);
         let sent = match self
             .send(
-                self.router,
-                call.abi_encode(),
+                router,
+                input,
                 TxMeta {
                     purpose: "swap",
                     reference: Some(&order.reference),
@@ -403,6 +403,14 @@ impl Swapper {
         let result = self.result_of(&receipt, pool, order.side)?;
         self.record_impact(&result).await;
         Ok(result)
+    }
+
+    /// The router a pool of `kind` is traded through.
+    pub fn router_for(&self, kind: PoolKind) -> Address {
+        match kind {
+            PoolKind::V2 => self.router,
+            PoolKind::V3 { .. } => self.v3_router,
+        }
     }
 
     /// Keep a filled swap's mid price before it and its price impact with its transaction (for
@@ -453,18 +461,19 @@ impl Swapper {
             Side::Buy => (moved_out, moved_in),
             Side::Sell => (moved_in, moved_out),
         };
+        // The pool's state after the swap (V2 `Sync`, V3 `Swap`: its virtual reserves) backs out
+        // the mid price before it. For a V3 swap that crossed initialized ticks the virtual
+        // reserves after belong to the last range, so the figure is that range's view.
+        let topic = pool.state_topic();
         let impact = receipt
             .inner
             .logs()
             .iter()
             .rev()
-            .filter(|l| l.address() == pool.pair)
-            .find_map(|l| super::contracts::IUniswapV2Pair::Sync::decode_log(&l.inner).ok())
-            .and_then(|e| {
-                pool.reserves_of(U256::from(e.reserve0), U256::from(e.reserve1))
-                    .ok()
-            })
-            .and_then(|after| price_impact(side, base, quote, after, self.dex.fee_bps));
+            .filter(|l| l.address() == pool.pair && l.topics().first() == Some(&topic))
+            .find_map(|l| pool.raw_reserves_of_event(&l.inner.data.data))
+            .and_then(|(r0, r1)| pool.reserves_of(r0, r1).ok())
+            .and_then(|after| price_impact(side, base, quote, after, pool.kind.fee_bps(self.dex.fee_bps)));
         Ok(SwapResult::Filled {
             impact,
             tx_hash,
@@ -529,18 +538,51 @@ impl Swapper {
     }
 }
 
-/// The token a router swap call spends (the first of its path), if `input` is one.
-fn spent_token(input: &[u8]) -> Option<Address> {
-    IUniswapV2Router02::swapExactTokensForTokensCall::abi_decode(input)
-        .ok()
-        .and_then(|c| c.path.first().copied())
+/// The router call of an exact-input swap on a pool of `kind`: V2's `swapExactTokensForTokens`
+/// along the pair, or V3's `exactInputSingle` on the tier with no price limit (the bound is
+/// `min_out`, as on V2).
+fn swap_call(
+    kind: PoolKind,
+    token_in: Address,
+    token_out: Address,
+    amount_in: U256,
+    min_out: U256,
+    to: Address,
+    deadline: u64,
+) -> Vec<u8> {
+    match kind {
+        PoolKind::V2 => IUniswapV2Router02::swapExactTokensForTokensCall {
+            amountIn: amount_in,
+            amountOutMin: min_out,
+            path: vec![token_in, token_out],
+            to,
+            deadline: U256::from(deadline),
+        }
+        .abi_encode(),
+        PoolKind::V3 { fee } => IPancakeV3SwapRouter::exactInputSingleCall {
+            params: IPancakeV3SwapRouter::ExactInputSingleParams {
+                tokenIn: token_in,
+                tokenOut: token_out,
+                fee: alloy::primitives::Uint::<24, 1>::from(fee),
+                recipient: to,
+                deadline: U256::from(deadline),
+                amountIn: amount_in,
+                amountOutMinimum: min_out,
+                sqrtPriceLimitX96: alloy::primitives::U160::ZERO,
+            },
+        }
+        .abi_encode(),
+    }
 }
 
-/// What a router swap call spends (zero for any other call).
-fn spent_amount(input: &[u8]) -> U256 {
-    IUniswapV2Router02::swapExactTokensForTokensCall::abi_decode(input)
-        .map(|c| c.amountIn)
-        .unwrap_or_default()
+/// The token a router swap call spends and how much, if `input` is one (of either router).
+fn spent(input: &[u8]) -> Option<(Address, U256)> {
+    if let Ok(c) = IUniswapV2Router02::swapExactTokensForTokensCall::abi_decode(input) {
+        return c.path.first().map(|t| (*t, c.amountIn));
+    }
+    IPancakeV3SwapRouter::exactInputSingleCall::abi_decode(input)
+        .ok()
+        .map(|c| (c.params.tokenIn, c.params.amountIn))
 }
 
 fn rpc(call: &str, e: impl std::fmt::Display) -> ChainError {

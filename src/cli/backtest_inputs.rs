@@ -154,6 +154,7 @@ async fn pair_reserves(
     };
     let pool = crate::chain::Pool {
         pair: address,
+        kind: crate::amm::PoolKind::V2,
         base_is_token0: base.address < quote.address,
         base,
         quote,

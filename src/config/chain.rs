@@ -90,8 +90,19 @@ pub struct DexConfig {
     /// Uniswap-V2-style router and factory (PancakeSwap V2 on mainnet).
     pub router: String,
     pub factory: String,
-    /// The pool's swap fee in basis points: 25 on PancakeSwap V2, 30 on Uniswap V2.
+    /// The V2 pair's swap fee in basis points: 25 on PancakeSwap V2, 30 on Uniswap V2. (A V3
+    /// pool's fee is its tier.)
     pub fee_bps: u32,
+    /// PancakeSwap V3: the factory that finds a market's pool per fee tier, the pool deployer
+    /// (pools are created at addresses derived from it), the swap router that `exactInputSingle`
+    /// goes through, and QuoterV2 (a cross-check only; quotes on the swap path are the bot's own).
+    pub v3_factory: String,
+    pub v3_pool_deployer: String,
+    pub v3_router: String,
+    pub v3_quoter: String,
+    /// The pools a market may trade: `v2`, `v3:100`, `v3:500`, `v3:2500`, `v3:10000`, or `auto`
+    /// (every one that exists with liquidity at the price).
+    pub pools: Vec<String>,
     /// A swap fills no worse than its limit price after the pool fee, less this.
     pub slippage_bps: u32,
     /// Market symbol asset → its token contract (`BTC` trades as BTCB, `BNB` as WBNB, `USDT` as
@@ -101,6 +112,34 @@ pub struct DexConfig {
 }
 
 impl DexConfig {
+    /// The pools `dex.pools` allows, in its order; `auto` is every kind (which of them exist with
+    /// liquidity is the chain's to say, at start).
+    pub fn pool_kinds(&self) -> Result<Vec<crate::amm::PoolKind>, ConfigError> {
+        use crate::amm::PoolKind;
+        if self.pools.is_empty() {
+            return Err(invalid("dex.pools", "[]", "at least one pool: \"v2\", \"v3:FEE\" or \"auto\""));
+        }
+        if self.pools.iter().any(|p| p.trim().eq_ignore_ascii_case("auto")) {
+            let mut all = vec![PoolKind::V2];
+            all.extend(crate::amm::v3::FEE_TIERS.iter().map(|(fee, _)| PoolKind::V3 { fee: *fee }));
+            return Ok(all);
+        }
+        let mut kinds: Vec<PoolKind> = Vec::new();
+        for p in &self.pools {
+            let kind = p.parse::<PoolKind>().map_err(|_| {
+                invalid(
+                    "dex.pools",
+                    format!("{p:?}"),
+                    "\"v2\", \"v3:FEE\" with FEE a PancakeSwap V3 fee tier (100, 500, 2500, 10000), or \"auto\"",
+                )
+            })?;
+            if !kinds.contains(&kind) {
+                kinds.push(kind);
+            }
+        }
+        Ok(kinds)
+    }
+
     /// The token contract `[dex.assets]` names for a market asset (`BTC` → BTCB's address).
     pub fn asset_address(&self, asset: &str) -> Option<alloy::primitives::Address> {
         self.assets.get(asset).and_then(|a| a.parse().ok())
@@ -133,6 +172,12 @@ impl Default for DexConfig {
             router: "0x10ED43C718714eb63d5aA57B78B54704E256024E".into(),
             factory: "0xcA143Ce32Fe78f1f7019d7d551a6402fC5350c73".into(),
             fee_bps: 25,
+            // developer.pancakeswap.finance/contracts/v3/addresses (BSC mainnet).
+            v3_factory: "0x0BFbCF9fa4f9C56B0F40a671Ad40E0805A091865".into(),
+            v3_pool_deployer: "0x41ff9AA7e16B8B1a8a8dc4f0eFacd93D02d071c9".into(),
+            v3_router: "0x1b81D678ffb9C0263b24A97847620C99d213eB14".into(),
+            v3_quoter: "0xB048Bbc1Ee6b733FFfCFb9e9CeF7375518e25997".into(),
+            pools: vec!["v2".into()],
             slippage_bps: 50,
             assets,
         }
@@ -248,7 +293,15 @@ pub(super) fn validate(chain: &ChainConfig, dex: &DexConfig) -> Result<(), Confi
             "seconds in 1..=3600",
         ));
     }
-    for (key, addr) in [("dex.router", &dex.router), ("dex.factory", &dex.factory)] {
+    dex.pool_kinds()?;
+    for (key, addr) in [
+        ("dex.router", &dex.router),
+        ("dex.factory", &dex.factory),
+        ("dex.v3_factory", &dex.v3_factory),
+        ("dex.v3_pool_deployer", &dex.v3_pool_deployer),
+        ("dex.v3_router", &dex.v3_router),
+        ("dex.v3_quoter", &dex.v3_quoter),
+    ] {
         if !is_address(addr) {
             return Err(invalid(
                 key,

@@ -105,20 +105,15 @@ impl Feed<'_> {
     }
 }
 
-/// The reserves and block of a `Sync` log in a subscription notification.
-fn sync_of(notification: &serde_json::Value) -> Option<(u64, U256, U256)> {
+/// The reserves and block of a state log (`Sync`, or a V3 `Swap`'s virtual reserves) in a
+/// subscription notification.
+fn sync_of(pool: &Pool, notification: &serde_json::Value) -> Option<(u64, U256, U256)> {
     let log = &notification["params"]["result"];
     let data = alloy::hex::decode(log["data"].as_str()?.trim_start_matches("0x")).ok()?;
-    if data.len() < 64 {
-        return None;
-    }
+    let (r0, r1) = pool.raw_reserves_of_event(&data)?;
     let block =
         u64::from_str_radix(log["blockNumber"].as_str()?.trim_start_matches("0x"), 16).ok()?;
-    Some((
-        block,
-        U256::from_be_slice(&data[..32]),
-        U256::from_be_slice(&data[32..64]),
-    ))
+    Some((block, r0, r1))
 }
 
 /// Follow `pool`'s `Sync` events over `ws_urls` (in turn) until shutdown.
@@ -183,9 +178,7 @@ async fn follow(url: &str, feed: &mut Feed<'_>) -> Result<bool, String> {
         "jsonrpc": "2.0", "id": 1, "method": "eth_subscribe",
         "params": ["logs", {
             "address": feed.pool.pair.to_string(),
-            "topics": [alloy::hex::encode_prefixed(
-                <crate::chain::contracts::IUniswapV2Pair::Sync as alloy::sol_types::SolEvent>::SIGNATURE_HASH
-            )],
+            "topics": [alloy::hex::encode_prefixed(feed.pool.state_topic())],
         }],
     });
     ws.send(Message::Text(subscribe.to_string().into()))
@@ -233,7 +226,7 @@ async fn follow(url: &str, feed: &mut Feed<'_>) -> Result<bool, String> {
         if doc["method"] != "eth_subscription" {
             continue;
         }
-        let Some(event) = sync_of(&doc) else {
+        let Some(event) = sync_of(feed.pool, &doc) else {
             continue;
         };
         feed.sync.events.fetch_add(1, Ordering::Relaxed);

@@ -57,21 +57,25 @@ pub fn tools() -> Option<(PathBuf, PathBuf)> {
     let artifacts = std::env::var("UNISWAP_ARTIFACTS")
         .map(PathBuf::from)
         .unwrap_or_else(|_| cache.join("@uniswap"));
+    let pancake_v3 = artifacts
+        .parent()
+        .map(|m| m.join("@pancakeswap/v3-core/artifacts/contracts/PancakeV3Pool.sol/PancakeV3Pool.json"));
     if anvil.exists()
         && artifacts
             .join("v2-core/build/UniswapV2Factory.json")
             .exists()
+        && pancake_v3.is_some_and(|p| p.exists())
     {
         return Some((anvil, artifacts));
     }
     assert!(
         !in_ci(),
-        "CI=true but anvil / the Uniswap V2 artifacts are missing (run scripts/test.sh): {} {}",
+        "CI=true but anvil / the Uniswap V2 or PancakeSwap V3 artifacts are missing (run scripts/test.sh): {} {}",
         anvil.display(),
         artifacts.display()
     );
     eprintln!(
-        "NOTE: anvil or the Uniswap V2 artifacts are missing; run scripts/test.sh to install them"
+        "NOTE: anvil or the Uniswap V2 / PancakeSwap V3 artifacts are missing; run scripts/test.sh to install them"
     );
     None
 }
@@ -163,6 +167,11 @@ impl TestChain {
         Some(chain)
     }
 
+    /// Where the `@uniswap` npm packages are (the `@pancakeswap` ones are beside them).
+    pub fn artifacts_dir(&self) -> &std::path::Path {
+        &self.artifacts
+    }
+
     pub fn reader(&self) -> DynProvider {
         ProviderBuilder::new()
             .connect_http(self.url.parse().unwrap())
@@ -193,7 +202,7 @@ impl TestChain {
         alloy::hex::decode(hex.trim_start_matches("0x")).unwrap()
     }
 
-    async fn deploy(&self, p: &DynProvider, mut code: Vec<u8>, args: Vec<u8>) -> Address {
+    pub async fn deploy(&self, p: &DynProvider, mut code: Vec<u8>, args: Vec<u8>) -> Address {
         code.extend(args);
         let tx = TransactionRequest::default().with_deploy_code(Bytes::from(code));
         let receipt = p

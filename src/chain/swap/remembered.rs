@@ -23,11 +23,12 @@ pub(super) struct Remembered {
 
 #[derive(Default)]
 struct Inner {
-    allowance: HashMap<Address, U256>,
+    /// What each spender (a router) may spend of each token: `(spender, token)`.
+    allowance: HashMap<(Address, Address), U256>,
     chain_time: Option<(u64, Instant)>,
     gas_price: Option<(u128, Instant)>,
-    /// Gas limit of a swap spending each token, from its first estimate.
-    swap_gas: HashMap<Address, u64>,
+    /// Gas limit of a swap through each router spending each token, from its first estimate.
+    swap_gas: HashMap<(Address, Address), u64>,
 }
 
 impl Remembered {
@@ -36,25 +37,25 @@ impl Remembered {
         f(&mut inner)
     }
 
-    pub(super) fn allowance(&self, token: Address) -> Option<U256> {
-        self.with(|i| i.allowance.get(&token).copied())
+    pub(super) fn allowance(&self, spender: Address, token: Address) -> Option<U256> {
+        self.with(|i| i.allowance.get(&(spender, token)).copied())
     }
 
-    pub(super) fn set_allowance(&self, token: Address, value: U256) {
-        self.with(|i| i.allowance.insert(token, value));
+    pub(super) fn set_allowance(&self, spender: Address, token: Address, value: U256) {
+        self.with(|i| i.allowance.insert((spender, token), value));
     }
 
     /// A swap took `amount` of the allowance (or may have: never remember more than is left).
-    pub(super) fn spent(&self, token: Address, amount: U256) {
+    pub(super) fn spent(&self, spender: Address, token: Address, amount: U256) {
         self.with(|i| {
-            if let Some(a) = i.allowance.get_mut(&token) {
+            if let Some(a) = i.allowance.get_mut(&(spender, token)) {
                 *a = a.saturating_sub(amount);
             }
         });
     }
 
-    pub(super) fn forget_allowance(&self, token: Address) {
-        self.with(|i| i.allowance.remove(&token));
+    pub(super) fn forget_allowance(&self, spender: Address, token: Address) {
+        self.with(|i| i.allowance.remove(&(spender, token)));
     }
 
     /// The chain's time now, if read recently: the block time plus the host time since.
@@ -70,12 +71,12 @@ impl Remembered {
     }
 
     /// The gas limit swaps spending `token` got from their first estimate (× margin, floored).
-    pub(super) fn swap_gas(&self, token: Address) -> Option<u64> {
-        self.with(|i| i.swap_gas.get(&token).copied())
+    pub(super) fn swap_gas(&self, router: Address, token: Address) -> Option<u64> {
+        self.with(|i| i.swap_gas.get(&(router, token)).copied())
     }
 
-    pub(super) fn set_swap_gas(&self, token: Address, limit: u64) {
-        self.with(|i| i.swap_gas.insert(token, limit));
+    pub(super) fn set_swap_gas(&self, router: Address, token: Address, limit: u64) {
+        self.with(|i| i.swap_gas.insert((router, token), limit));
     }
 
     pub(super) fn gas_price(&self) -> Option<u128> {

@@ -12,7 +12,7 @@ use alloy::rpc::types::TransactionRequest;
 use alloy::sol_types::SolCall;
 
 use super::settle::{Candidate, Original};
-use super::{rpc, spent_amount, spent_token, Sent, SwapError, Swapper, TxMeta};
+use super::{rpc, spent, Sent, SwapError, Swapper, TxMeta};
 use crate::chain::client::Token;
 use crate::chain::contracts::IERC20;
 use crate::chain::gas::gas_limit;
@@ -89,28 +89,29 @@ impl Swapper {
         }
     }
 
-    /// Let the router spend `needed` of `token`. The allowance given is the wallet's balance of
-    /// the token (at least `needed`), not unlimited: a router gone bad can take no more than the
-    /// wallet held then. Re-approved when a swap needs more.
+    /// Let `spender` (a router) spend `needed` of `token`. The allowance given is the wallet's
+    /// balance of the token (at least `needed`), not unlimited: a router gone bad can take no
+    /// more than the wallet held then. Re-approved when a swap needs more.
     pub(super) async fn ensure_allowance(
         &self,
         token: &Token,
+        spender: Address,
         needed: U256,
     ) -> Result<(), SwapError> {
         if self
             .remembered
-            .allowance(token.address)
+            .allowance(spender, token.address)
             .is_some_and(|a| a >= needed)
         {
             return Ok(());
         }
         let erc20 = IERC20::new(token.address, self.client.provider());
         let current = erc20
-            .allowance(self.address, self.router)
+            .allowance(self.address, spender)
             .call()
             .await
             .map_err(|e| rpc("allowance", e))?;
-        self.remembered.set_allowance(token.address, current);
+        self.remembered.set_allowance(spender, token.address, current);
         if current >= needed {
             return Ok(());
         }
@@ -121,7 +122,7 @@ impl Swapper {
             .map_err(|e| rpc("balanceOf", e))?;
         let approved = balance.max(needed);
         let call = IERC20::approveCall {
-            spender: self.router,
+            spender,
             value: approved,
         };
         let sent = self
@@ -145,7 +146,7 @@ impl Swapper {
                 cancelled: false,
                 ..
             }) if r.status() => {
-                self.remembered.set_allowance(token.address, approved);
+                self.remembered.set_allowance(spender, token.address, approved);
                 Ok(())
             }
             Ok(Sent {
@@ -194,8 +195,8 @@ impl Swapper {
             .with_to(to)
             .with_value(value)
             .with_input(Bytes::from(input.clone()));
-        let swap_token = spent_token(&input);
-        let known_limit = swap_token.and_then(|t| self.remembered.swap_gas(t));
+        let swap_token = spent(&input).map(|(token, _)| token);
+        let known_limit = swap_token.and_then(|t| self.remembered.swap_gas(to, t));
         // The first swap of a path and everything else: the node's estimate, which is also the
         // simulation. A swap on a known path takes the limit its first estimate gave and is
         // simulated by one `eth_call` while it is signed and committed (or not at all, if so
@@ -211,7 +212,7 @@ impl Swapper {
                     match swap_token {
                         Some(token) => {
                             let limit = limit.max(self.chain.swap_gas_floor);
-                            self.remembered.set_swap_gas(token, limit);
+                            self.remembered.set_swap_gas(to, token, limit);
                             (limit, false)
                         }
                         None => (limit, false),
@@ -220,7 +221,7 @@ impl Swapper {
                 Err(e) => {
                     // Perhaps an allowance remembered too high: read it again next time.
                     if let Some(token) = swap_token {
-                        self.remembered.forget_allowance(token);
+                        self.remembered.forget_allowance(to, token);
                     }
                     return Ok(Err(format!("simulation failed: {e}")));
                 }
@@ -278,7 +279,7 @@ impl Swapper {
             let reason = format!("simulation failed: {e}");
             self.never_sent(id, &reason).await?;
             if let Some(token) = swap_token {
-                self.remembered.forget_allowance(token);
+                self.remembered.forget_allowance(to, token);
             }
             return Ok(Err(reason));
         }
@@ -312,8 +313,8 @@ impl Swapper {
         }
         *nonce_slot = Some(nonce + 1);
         drop(nonce_slot);
-        if let Some(token) = spent_token(&input) {
-            self.remembered.spent(token, spent_amount(&input));
+        if let Some((token, amount)) = spent(&input) {
+            self.remembered.spent(to, token, amount);
         }
         on_broadcast(tx_hash);
         let broadcast = TxOutcome {
