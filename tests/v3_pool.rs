@@ -14,6 +14,7 @@ mod testchain_v3;
 use std::str::FromStr;
 
 use alloy::primitives::{aliases::U24, Address, U160, U256};
+use alloy::providers::Provider;
 use alloy::signers::local::PrivateKeySigner;
 use bsc_bot::chain::contracts::{IPancakeV3SwapRouter, IQuoterV2, IERC20};
 use bsc_bot::chain::units::to_units;
@@ -30,12 +31,36 @@ fn d(s: &str) -> Decimal {
 /// Positions that overlap and leave gaps of thin liquidity, so larger swaps cross several
 /// initialized ticks and more than one bitmap word (tick spacing 10: a word is 2,560 ticks).
 const RANGES: [Range; 6] = [
-    Range { lower: -4000, upper: 4000, tokens: 2_000 },
-    Range { lower: -300, upper: 300, tokens: 20_000 },
-    Range { lower: -60, upper: 90, tokens: 10_000 },
-    Range { lower: 120, upper: 700, tokens: 8_000 },
-    Range { lower: -900, upper: -150, tokens: 8_000 },
-    Range { lower: 2600, upper: 3000, tokens: 5_000 },
+    Range {
+        lower: -4000,
+        upper: 4000,
+        tokens: 2_000,
+    },
+    Range {
+        lower: -300,
+        upper: 300,
+        tokens: 20_000,
+    },
+    Range {
+        lower: -60,
+        upper: 90,
+        tokens: 10_000,
+    },
+    Range {
+        lower: 120,
+        upper: 700,
+        tokens: 8_000,
+    },
+    Range {
+        lower: -900,
+        upper: -150,
+        tokens: 8_000,
+    },
+    Range {
+        lower: 2600,
+        upper: 3000,
+        tokens: 5_000,
+    },
 ];
 
 struct V3Market {
@@ -60,7 +85,13 @@ async fn v3_market(fee: u32) -> Option<V3Market> {
     let quote = client.token(u.quote).await.unwrap();
     let pool = client.v3_pool(v3.factory, base, quote, fee).await.unwrap();
     assert_eq!(pool.pair, address, "the pool is where the factory says");
-    Some(V3Market { chain, u, v3, client, pool })
+    Some(V3Market {
+        chain,
+        u,
+        v3,
+        client,
+        pool,
+    })
 }
 
 fn trader() -> Address {
@@ -68,7 +99,12 @@ fn trader() -> Address {
 }
 
 /// The trader's swap through the real V3 router; returns what left and what reached the wallet.
-async fn router_swap(m: &V3Market, token_in: Address, token_out: Address, amount: U256) -> (U256, U256) {
+async fn router_swap(
+    m: &V3Market,
+    token_in: Address,
+    token_out: Address,
+    amount: U256,
+) -> (U256, U256) {
     let p = m.chain.signer(TRADER_KEY);
     let bal = |t: Address| {
         let p = p.clone();
@@ -93,7 +129,10 @@ async fn router_swap(m: &V3Market, token_in: Address, token_out: Address, amount
         .await
         .unwrap();
     assert!(r.status(), "swap reverted");
-    (in_before - bal(token_in).await, bal(token_out).await - out_before)
+    (
+        in_before - bal(token_in).await,
+        bal(token_out).await - out_before,
+    )
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -104,11 +143,17 @@ async fn v3_math_equals_the_pool_to_the_wei() {
     m.chain.give_tokens(m.u.base, trader(), 5_000).await;
     m.chain.give_tokens(m.u.quote, trader(), 500_000).await;
     m.chain.approve_v3_router(&m.v3, TRADER_KEY, m.u.base).await;
-    m.chain.approve_v3_router(&m.v3, TRADER_KEY, m.u.quote).await;
+    m.chain
+        .approve_v3_router(&m.v3, TRADER_KEY, m.u.quote)
+        .await;
     let reader = m.chain.reader();
     let quoter = IQuoterV2::new(m.v3.quoter, &reader);
     let mut model = m.client.v3_state(&m.pool, 3, None).await.unwrap();
-    assert!(model.ticks.len() >= 10, "the ranges' ticks were read: {:?}", model.ticks);
+    assert!(
+        model.ticks.len() >= 10,
+        "the ranges' ticks were read: {:?}",
+        model.ticks
+    );
     let token0_is_base = m.pool.base_is_token0;
     let mut crossings = Vec::new();
     let swaps = [
@@ -145,10 +190,20 @@ async fn v3_math_equals_the_pool_to_the_wei() {
             .await
             .unwrap();
         assert_eq!(q.amountOut, want.amount_out, "{side:?} {amount}: QuoterV2");
-        assert_eq!(U256::from(q.sqrtPriceX96After), want.sqrt_price_after, "{side:?} {amount}");
+        assert_eq!(
+            U256::from(q.sqrtPriceX96After),
+            want.sqrt_price_after,
+            "{side:?} {amount}"
+        );
         let (spent, got) = router_swap(&m, token_in, token_out, amount_in).await;
-        assert_eq!(spent, want.amount_in, "{side:?} {amount}: taken from the wallet");
-        assert_eq!(got, want.amount_out, "{side:?} {amount}: paid to the wallet");
+        assert_eq!(
+            spent, want.amount_in,
+            "{side:?} {amount}: taken from the wallet"
+        );
+        assert_eq!(
+            got, want.amount_out,
+            "{side:?} {amount}: paid to the wallet"
+        );
         model.apply(&want);
         let now = m.client.v3_state(&m.pool, 3, None).await.unwrap();
         assert_eq!(
@@ -156,14 +211,364 @@ async fn v3_math_equals_the_pool_to_the_wei() {
             (model.sqrt_price_x96, model.tick, model.liquidity),
             "{side:?} {amount}: the pool after the swap"
         );
-        eprintln!("{side:?} {amount}: tick {} liquidity {} crossed {}", want.tick_after, want.liquidity_after, want.ticks_crossed);
+        eprintln!(
+            "{side:?} {amount}: tick {} liquidity {} crossed {}",
+            want.tick_after, want.liquidity_after, want.ticks_crossed
+        );
         crossings.push(want.ticks_crossed);
     }
     eprintln!("initialized ticks crossed per swap: {crossings:?}");
-    assert!(crossings.iter().filter(|c| **c >= 2).count() >= 2, "{crossings:?}");
+    assert!(
+        crossings.iter().filter(|c| **c >= 2).count() >= 2,
+        "{crossings:?}"
+    );
     assert!(crossings.contains(&0), "{crossings:?}");
     // The price as the bot reads it: from the sqrt price with decimals, and the virtual reserves.
     let (b, q) = m.client.reserves(&m.pool).await.unwrap();
-    let price = bsc_bot::amm::v3::price_from_sqrt_x96(model.sqrt_price_x96, 18, 18, token0_is_base).unwrap();
-    assert!(((q / b - price) / price).abs() < d("0.000000001"), "{} vs {price}", q / b);
+    let price = bsc_bot::amm::v3::price_from_sqrt_x96(model.sqrt_price_x96, 18, 18, token0_is_base)
+        .unwrap();
+    assert!(
+        ((q / b - price) / price).abs() < d("0.000000001"),
+        "{} vs {price}",
+        q / b
+    );
+}
+
+/// The trader moves the 500 pool's price to `target` (quote per base): the amount is found with
+/// the pool's own math, then swapped through the router.
+async fn walk_v3_to(m: &V3Market, target: Decimal) {
+    let base0 = m.pool.base_is_token0;
+    let state = m.client.v3_state(&m.pool, 3, None).await.unwrap();
+    let now = bsc_bot::amm::v3::price_from_sqrt_x96(state.sqrt_price_x96, 18, 18, base0).unwrap();
+    let (token_in, token_out) = if target < now {
+        (m.u.base, m.u.quote)
+    } else {
+        (m.u.quote, m.u.base)
+    };
+    let zero_for_one = (token_in == m.u.base) == base0;
+    let target_sqrt = bsc_bot::amm::v3::sqrt_x96_from_price(target, 18, 18, base0).unwrap();
+    let (mut lo, mut hi) = (U256::ZERO, U256::from(10u8).pow(U256::from(24u8)));
+    for _ in 0..90 {
+        let mid = (lo + hi) / U256::from(2u8);
+        let reached = match state.swap_exact_in(zero_for_one, mid) {
+            Ok(o) if zero_for_one => o.sqrt_price_after <= target_sqrt,
+            Ok(o) => o.sqrt_price_after >= target_sqrt,
+            Err(_) => true,
+        };
+        if reached {
+            hi = mid;
+        } else {
+            lo = mid;
+        }
+    }
+    router_swap(m, token_in, token_out, hi).await;
+}
+
+const V3_GRID: &str = r#"{"lower_price":"97","upper_price":"103","grid_count":7,"base_order_size":"300","fee_bps":5}"#;
+
+/// Tick the engine with the 500 pool's price, then apply the venue's answers until nothing is in
+/// flight.
+async fn settle(
+    engine: &mut bsc_bot::engine::Engine<
+        bsc_bot::engine::MemoryRecorder,
+        bsc_bot::venue::dex::DexVenue,
+    >,
+    reports: &mut tokio::sync::mpsc::Receiver<bsc_bot::engine::VenueReport>,
+    m: &V3Market,
+    ts: &mut i64,
+) {
+    *ts += 1_000_000;
+    let (b, q) = m.client.reserves(&m.pool).await.unwrap();
+    engine.process(bsc_bot::engine::Event::Tick {
+        symbol: 0,
+        ts_us: *ts,
+        price: bsc_bot::model::PriceKey::floor_of((q / b).round_dp(8)),
+    });
+    while engine.in_flight_count() > 0 {
+        let r = tokio::time::timeout(std::time::Duration::from_secs(30), reports.recv())
+            .await
+            .expect("a swap never answered")
+            .unwrap();
+        engine.process(bsc_bot::engine::Event::Venue(r));
+    }
+}
+
+/// What each pool of `pools` would have paid for `amount_in` of `token_in` in the block before
+/// `block`: V2 by its router's `getAmountsOut`, V3 by QuoterV2 — the chain's own answers, not the
+/// bot's math (0 where a pool cannot fill it).
+async fn chain_quotes(
+    m: &V3Market,
+    pools: &[Pool],
+    token_in: Address,
+    token_out: Address,
+    amount_in: U256,
+    block: u64,
+) -> Vec<(String, U256)> {
+    let reader = m.chain.reader();
+    let at = alloy::eips::BlockId::number(block - 1);
+    let mut out = Vec::new();
+    for p in pools {
+        let got = match p.kind {
+            bsc_bot::amm::PoolKind::V2 => {
+                bsc_bot::chain::contracts::IUniswapV2Router02::new(m.u.router, &reader)
+                    .getAmountsOut(amount_in, vec![token_in, token_out])
+                    .block(at)
+                    .call()
+                    .await
+                    .map(|a| a[1])
+                    .unwrap_or_default()
+            }
+            bsc_bot::amm::PoolKind::V3 { fee } => IQuoterV2::new(m.v3.quoter, &reader)
+                .quoteExactInputSingle(IQuoterV2::QuoteExactInputSingleParams {
+                    tokenIn: token_in,
+                    tokenOut: token_out,
+                    amountIn: amount_in,
+                    fee: U24::from(fee),
+                    sqrtPriceLimitX96: U160::ZERO,
+                })
+                .block(at)
+                .call()
+                .await
+                .map(|q| q.amountOut)
+                .unwrap_or_default(),
+        };
+        out.push((p.kind.to_string(), got));
+    }
+    out
+}
+
+/// A live grid whose market may trade `kinds`, on the 500 pool's walked price. Returns, per
+/// swap, the pool the records name and every pool's quote from the chain just before it.
+async fn live_grid_over(
+    kinds: &[bsc_bot::amm::PoolKind],
+) -> Option<Vec<(String, Vec<(String, U256)>)>> {
+    use bsc_bot::amm::PoolKind;
+    let m = v3_market(500).await?;
+    // A thinner 25 bps pool beside the 5 bps one and the V2 pair (30 bps, 1,000 / 100,000).
+    m.chain
+        .v3_pool(
+            &m.v3,
+            2500,
+            d("100"),
+            &[Range {
+                lower: -3000,
+                upper: 3000,
+                tokens: 3_000,
+            }],
+        )
+        .await;
+    m.chain.give_tokens(m.u.base, trader(), 5_000).await;
+    m.chain.give_tokens(m.u.quote, trader(), 500_000).await;
+    m.chain.approve_v3_router(&m.v3, TRADER_KEY, m.u.base).await;
+    m.chain
+        .approve_v3_router(&m.v3, TRADER_KEY, m.u.quote)
+        .await;
+    let db = common::TestDb::new("sqlite").await;
+    let store = db.store().await;
+    let bot = m.chain.bot_wallet(&m.u, 10_000).await;
+    let me = bot.address();
+    let dex = bsc_bot::config::DexConfig {
+        router: m.u.router.to_string(),
+        factory: m.u.factory.to_string(),
+        fee_bps: 30,
+        v3_factory: m.v3.factory.to_string(),
+        v3_pool_deployer: m.v3.deployer.to_string(),
+        v3_router: m.v3.router.to_string(),
+        v3_quoter: m.v3.quoter.to_string(),
+        ..Default::default()
+    };
+    let chain_cfg = bsc_bot::config::ChainConfig {
+        rpc_urls: vec![m.chain.url.clone()],
+        receipt_timeout_secs: 30,
+        ..Default::default()
+    };
+    let mut pools = Vec::new();
+    for kind in kinds {
+        pools.push(
+            m.client
+                .pool_of_kind(&dex, *kind, m.pool.base.clone(), m.pool.quote.clone())
+                .await
+                .unwrap(),
+        );
+    }
+    let wallet_before = (
+        m.client.native_balance(me).await.unwrap(),
+        m.client.token_balance(&m.pool.base, me).await.unwrap(),
+        m.client.token_balance(&m.pool.quote, me).await.unwrap(),
+    );
+    let swapper = std::sync::Arc::new(
+        bsc_bot::chain::Swapper::new(m.client.clone(), bot, store.clone(), chain_cfg, dex).unwrap(),
+    );
+    let (reports_tx, mut reports) = tokio::sync::mpsc::channel(1024);
+    let (venue, executor) = bsc_bot::venue::dex::dex_venue(
+        swapper,
+        std::collections::HashMap::from([(0, m.pool.clone())]),
+        30,
+        reports_tx,
+        Box::new(|o| (format!("engine-order-{}", o.order_id), 1)),
+    );
+    let routes: bsc_bot::chain::pool_state::SharedRoutes = std::sync::Arc::new(
+        std::sync::RwLock::new(std::collections::HashMap::from([(0, pools.clone())])),
+    );
+    let states = std::sync::Arc::new(bsc_bot::chain::pool_state::PoolStates::default());
+    let (_stop, shutdown) = tokio::sync::watch::channel(false);
+    tokio::spawn(bsc_bot::chain::pool_state::follow_pool_states(
+        m.client.clone(),
+        routes.clone(),
+        states.clone(),
+        30,
+        std::time::Duration::from_millis(20),
+        shutdown,
+    ));
+    tokio::spawn(executor.with_routes(routes, states.clone()).run());
+    let params =
+        bsc_bot::strategy::StrategyParams::parse("grid", &serde_json::from_str(V3_GRID).unwrap())
+            .unwrap();
+    let mut engine = bsc_bot::engine::Engine::new(
+        1,
+        venue,
+        bsc_bot::risk::RiskGuard::new(bsc_bot::risk::RiskLimits::default()),
+        bsc_bot::engine::MemoryRecorder::default(),
+    );
+    engine.add_strategy(
+        params.build(),
+        0,
+        params.fee_bps(),
+        bsc_bot::strategy::StrategyStatus::Active,
+        None,
+    );
+    // Trading starts once every pool's state has been read (as the daemon's start does).
+    for _ in 0..500 {
+        if pools.iter().all(|p| states.get(p.pair).is_some()) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    let mut ts = 0;
+    settle(&mut engine, &mut reports, &m, &mut ts).await;
+    for target in ["98.6", "97.4", "99.2", "101.3", "102.6", "100.4"] {
+        walk_v3_to(&m, d(target)).await;
+        // The follower reads the pools at each new block; read them now so this step does not
+        // wait for its next poll.
+        states.refresh(&m.client, &pools, 30).await;
+        settle(&mut engine, &mut reports, &m, &mut ts).await;
+    }
+    let fills = engine.recorder().fills.clone();
+    assert!(fills.len() >= 6, "{fills:#?}");
+    assert!(
+        engine.recorder().failures.is_empty(),
+        "{:?}",
+        engine.recorder().failures
+    );
+    // The wallet moved exactly as the ledger did, to the wei; gas on record = BNB spent.
+    let txs = store.chain_txs_of(56, me).await.unwrap();
+    let ledger = engine.ledger(0);
+    let gas: Decimal = txs.iter().map(|t| d(t.fee_bnb.as_deref().unwrap())).sum();
+    let after = (
+        m.client.native_balance(me).await.unwrap(),
+        m.client.token_balance(&m.pool.base, me).await.unwrap(),
+        m.client.token_balance(&m.pool.quote, me).await.unwrap(),
+    );
+    assert_eq!(after.1 - wallet_before.1, ledger.base, "base to the wei");
+    assert_eq!(
+        after.2 - wallet_before.2,
+        ledger.quote - ledger.initial_quote,
+        "quote to the wei"
+    );
+    assert_eq!(wallet_before.0 - after.0, gas, "gas on record = BNB spent");
+    // Each swap: the pool on record, and every pool's quote from the chain just before it.
+    let mut out = Vec::new();
+    for f in &fills {
+        let reference = format!("engine-order-{}", f.order_id);
+        let tx = txs
+            .iter()
+            .find(|t| {
+                t.purpose == "swap"
+                    && t.status == "mined"
+                    && t.reference.as_deref() == Some(&reference)
+            })
+            .unwrap_or_else(|| panic!("no mined swap for {reference}"));
+        let trade = tx;
+        let kind = trade
+            .pool_kind
+            .clone()
+            .unwrap_or_else(|| panic!("trade {} names no pool", tx.tx_hash));
+        let chosen = pools.iter().find(|p| p.kind.to_string() == kind).unwrap();
+        assert_eq!(
+            trade.pool_address.as_deref(),
+            Some(chosen.pair.to_string().as_str())
+        );
+        let receipt = m
+            .chain
+            .reader()
+            .get_transaction_receipt(tx.tx_hash.parse().unwrap())
+            .await
+            .unwrap()
+            .unwrap();
+        let (token_in, token_out, amount_in, amount_out) = match f.side {
+            Side::Buy => (m.u.quote, m.u.base, f.quote, f.base),
+            Side::Sell => (m.u.base, m.u.quote, f.base, f.quote),
+        };
+        let quotes = chain_quotes(
+            &m,
+            &pools,
+            token_in,
+            token_out,
+            to_units(amount_in, 18).unwrap(),
+            receipt.block_number.unwrap(),
+        )
+        .await;
+        // The pool on record paid what the chain quoted for it.
+        let on_record = quotes.iter().find(|(k, _)| *k == kind).unwrap().1;
+        assert_eq!(
+            to_units(amount_out, 18).unwrap(),
+            on_record,
+            "{reference} on {kind}: {quotes:?}"
+        );
+        if matches!(chosen.kind, PoolKind::V3 { .. }) {
+            assert!(
+                trade.ticks_crossed.is_some(),
+                "{reference}: ticks crossed on record"
+            );
+        }
+        out.push((kind, quotes));
+    }
+    Some(out)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn best_execution_sends_each_swap_to_the_pool_that_pays_most() {
+    use bsc_bot::amm::PoolKind;
+    let kinds = [
+        PoolKind::V2,
+        PoolKind::V3 { fee: 500 },
+        PoolKind::V3 { fee: 2500 },
+    ];
+    let Some(swaps) = live_grid_over(&kinds).await else {
+        return;
+    };
+    let mut chosen = std::collections::BTreeSet::new();
+    for (kind, quotes) in &swaps {
+        let best = quotes.iter().map(|(_, q)| *q).max().unwrap();
+        let on_record = quotes.iter().find(|(k, _)| k == kind).unwrap().1;
+        assert_eq!(
+            on_record, best,
+            "{kind} paid less than the best pool: {quotes:?}"
+        );
+        chosen.insert(kind.clone());
+    }
+    eprintln!("pools chosen: {chosen:?} over {} swaps", swaps.len());
+    assert!(
+        chosen.len() >= 2,
+        "the pools' prices diverge as the 500 pool is walked: {swaps:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_live_grid_pinned_to_the_v3_500_pool_never_leaves_it() {
+    use bsc_bot::amm::PoolKind;
+    let Some(swaps) = live_grid_over(&[PoolKind::V3 { fee: 500 }]).await else {
+        return;
+    };
+    assert!(swaps.iter().all(|(k, _)| k == "v3:500"), "{swaps:?}");
 }

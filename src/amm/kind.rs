@@ -73,13 +73,24 @@ mod tests {
 
     #[test]
     fn names_round_trip_and_unknown_tiers_are_refused() {
-        for k in [PoolKind::V2, PoolKind::V3 { fee: 100 }, PoolKind::V3 { fee: 10_000 }] {
+        for k in [
+            PoolKind::V2,
+            PoolKind::V3 { fee: 100 },
+            PoolKind::V3 { fee: 10_000 },
+        ] {
             assert_eq!(k.to_string().parse::<PoolKind>(), Ok(k));
         }
-        assert_eq!(" V3:500 ".parse::<PoolKind>(), Ok(PoolKind::V3 { fee: 500 }));
+        assert_eq!(
+            " V3:500 ".parse::<PoolKind>(),
+            Ok(PoolKind::V3 { fee: 500 })
+        );
         for bad in ["v3:300", "v3:", "v3:abc", "v4", ""] {
             let e = bad.parse::<PoolKind>();
-            assert!(e.as_ref().is_err_and(|e| e.to_string().contains("100, 500, 2500, 10000")), "{bad}: {e:?}");
+            assert!(
+                e.as_ref()
+                    .is_err_and(|e| e.to_string().contains("100, 500, 2500, 10000")),
+                "{bad}: {e:?}"
+            );
         }
         assert_eq!(PoolKind::V3 { fee: 2500 }.fee_bps(30), 25);
         assert_eq!(PoolKind::V2.fee_bps(30), 30);

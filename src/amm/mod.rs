@@ -7,6 +7,7 @@
 
 pub mod kind;
 pub mod pool;
+pub mod quote;
 pub mod swap_math;
 pub mod v3;
 

@@ -10,10 +10,12 @@ use alloy::providers::{DynProvider, Provider, ProviderBuilder};
 use rust_decimal::Decimal;
 use serde::Serialize;
 
-use super::contracts::{IPancakeV3Factory, IPancakeV3Pool, IUniswapV2Factory, IUniswapV2Pair, IERC20};
-use crate::amm::PoolKind;
+use super::contracts::{
+    IPancakeV3Factory, IPancakeV3Pool, IUniswapV2Factory, IUniswapV2Pair, IERC20,
+};
 use super::failover::FailoverTransport;
 use super::units::{from_units, UnitsError};
+use crate::amm::PoolKind;
 use crate::config::host_of;
 use crate::config::ChainConfig;
 
@@ -34,7 +36,11 @@ pub enum ChainError {
     #[error("no pool for {base}/{quote} at the configured factory")]
     NoPool { base: String, quote: String },
     #[error("no PancakeSwap V3 pool for {base}/{quote} with fee tier {fee} at dex.v3_factory")]
-    NoV3Pool { base: String, quote: String, fee: u32 },
+    NoV3Pool {
+        base: String,
+        quote: String,
+        fee: u32,
+    },
     #[error("{0}")]
     V3(#[from] crate::amm::v3::V3PoolError),
 }
@@ -240,8 +246,12 @@ impl ChainClient {
         let pair = self
             .bounded(
                 "getPool",
-                f.getPool(base.address, quote.address, alloy::primitives::Uint::<24, 1>::from(fee))
-                    .call(),
+                f.getPool(
+                    base.address,
+                    quote.address,
+                    alloy::primitives::Uint::<24, 1>::from(fee),
+                )
+                .call(),
             )
             .await?;
         if pair == Address::ZERO {
@@ -274,7 +284,9 @@ impl ChainClient {
             PoolKind::V2 => ("dex.factory", &dex.factory),
             PoolKind::V3 { .. } => ("dex.v3_factory", &dex.v3_factory),
         };
-        let factory: Address = addr.parse().map_err(|_| rpc("config", format!("{key} {addr:?} is not an address")))?;
+        let factory: Address = addr
+            .parse()
+            .map_err(|_| rpc("config", format!("{key} {addr:?} is not an address")))?;
         match kind {
             PoolKind::V2 => self.pool(factory, base, quote).await,
             PoolKind::V3 { fee } => self.v3_pool(factory, base, quote, fee).await,
@@ -303,7 +315,9 @@ impl ChainClient {
         let p = IPancakeV3Pool::new(pool.pair, &self.provider);
         let at = block.map_or(alloy::eips::BlockId::latest(), alloy::eips::BlockId::number);
         let slot0 = self.bounded("slot0", p.slot0().block(at).call()).await?;
-        let liquidity = self.bounded("liquidity", p.liquidity().block(at).call()).await?;
+        let liquidity = self
+            .bounded("liquidity", p.liquidity().block(at).call())
+            .await?;
         Ok((U256::from(slot0.sqrtPriceX96), liquidity))
     }
 
@@ -320,11 +334,14 @@ impl ChainClient {
         let PoolKind::V3 { fee } = pool.kind else {
             return Err(rpc("slot0", "not a V3 pool"));
         };
-        let spacing = crate::amm::v3::tick_spacing_of(fee).ok_or_else(|| rpc("fee", format!("fee tier {fee}")))?;
+        let spacing = crate::amm::v3::tick_spacing_of(fee)
+            .ok_or_else(|| rpc("fee", format!("fee tier {fee}")))?;
         let p = IPancakeV3Pool::new(pool.pair, &self.provider);
         let at = block.map_or(alloy::eips::BlockId::latest(), alloy::eips::BlockId::number);
         let slot0 = self.bounded("slot0", p.slot0().block(at).call()).await?;
-        let liquidity = self.bounded("liquidity", p.liquidity().block(at).call()).await?;
+        let liquidity = self
+            .bounded("liquidity", p.liquidity().block(at).call())
+            .await?;
         let tick = i32::try_from(slot0.tick).unwrap_or(0);
         let word = crate::amm::v3::V3Pool::word_of(tick.div_euclid(spacing));
         let (lo, hi) = (
@@ -344,9 +361,11 @@ impl ChainClient {
                 let info = self
                     .bounded(
                         "ticks",
-                        p.ticks(alloy::primitives::Signed::<24, 1>::try_from(t).unwrap_or_default())
-                            .block(at)
-                            .call(),
+                        p.ticks(
+                            alloy::primitives::Signed::<24, 1>::try_from(t).unwrap_or_default(),
+                        )
+                        .block(at)
+                        .call(),
                     )
                     .await?;
                 ticks.insert(t, info.liquidityNet);
@@ -480,7 +499,10 @@ impl Pool {
     pub fn raw_reserves_of_event(&self, data: &[u8]) -> Option<(U256, U256)> {
         match self.kind {
             PoolKind::V2 => (data.len() >= 64).then(|| {
-                (U256::from_be_slice(&data[..32]), U256::from_be_slice(&data[32..64]))
+                (
+                    U256::from_be_slice(&data[..32]),
+                    U256::from_be_slice(&data[32..64]),
+                )
             }),
             PoolKind::V3 { .. } => {
                 if data.len() < 128 {

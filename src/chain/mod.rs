@@ -8,6 +8,7 @@ pub mod contracts;
 pub mod failover;
 pub mod gas;
 pub mod pool_model;
+pub mod pool_state;
 pub mod swap;
 pub mod units;
 

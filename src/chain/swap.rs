@@ -24,10 +24,10 @@ use remembered::Remembered;
 
 use super::client::{ChainClient, ChainError, Pool, Token};
 use super::contracts::{IPancakeV3SwapRouter, IUniswapV2Router02, IERC20};
-use crate::amm::PoolKind;
 use super::gas::{fee_bnb, gas_price_wei};
 use super::units::{from_units, to_units};
 use crate::amm::swap_math::{min_amount_out, price_impact};
+use crate::amm::PoolKind;
 use crate::config::{ChainConfig, DexConfig};
 use crate::model::order::Side;
 use crate::store::chain_txs::SwapOrigin;
@@ -355,7 +355,15 @@ impl Swapper {
         let router = self.router_for(pool.kind);
         self.ensure_allowance(token_in, router, amount_in).await?;
         let deadline = self.chain_time().await? + self.chain.swap_deadline_secs;
-        let input = swap_call(pool.kind, token_in.address, token_out.address, amount_in, min_out, self.address, deadline);
+        let input = swap_call(
+            pool.kind,
+            token_in.address,
+            token_out.address,
+            amount_in,
+            min_out,
+            self.address,
+            deadline,
+        );
         let sent = match self
             .send(
                 router,
@@ -410,6 +418,23 @@ impl Swapper {
         match kind {
             PoolKind::V2 => self.router,
             PoolKind::V3 { .. } => self.v3_router,
+        }
+    }
+
+    /// Keep which pool filled a swap with its transaction, and the initialized ticks it crossed
+    /// as quoted (for the trade history; a failure to write it only loses that detail).
+    pub async fn record_pool(&self, tx_hash: B256, pool: &Pool, ticks_crossed: Option<u32>) {
+        if let Err(e) = self
+            .store
+            .set_swap_pool(
+                &tx_hash.to_string(),
+                &pool.kind.to_string(),
+                &pool.pair.to_string(),
+                ticks_crossed.map(i64::from),
+            )
+            .await
+        {
+            tracing::warn!(tx_hash = %tx_hash, error = %e, "cannot record the swap's pool");
         }
     }
 
@@ -473,7 +498,15 @@ impl Swapper {
             .filter(|l| l.address() == pool.pair && l.topics().first() == Some(&topic))
             .find_map(|l| pool.raw_reserves_of_event(&l.inner.data.data))
             .and_then(|(r0, r1)| pool.reserves_of(r0, r1).ok())
-            .and_then(|after| price_impact(side, base, quote, after, pool.kind.fee_bps(self.dex.fee_bps)));
+            .and_then(|after| {
+                price_impact(
+                    side,
+                    base,
+                    quote,
+                    after,
+                    pool.kind.fee_bps(self.dex.fee_bps),
+                )
+            });
         Ok(SwapResult::Filled {
             impact,
             tx_hash,

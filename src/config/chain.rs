@@ -117,11 +117,23 @@ impl DexConfig {
     pub fn pool_kinds(&self) -> Result<Vec<crate::amm::PoolKind>, ConfigError> {
         use crate::amm::PoolKind;
         if self.pools.is_empty() {
-            return Err(invalid("dex.pools", "[]", "at least one pool: \"v2\", \"v3:FEE\" or \"auto\""));
+            return Err(invalid(
+                "dex.pools",
+                "[]",
+                "at least one pool: \"v2\", \"v3:FEE\" or \"auto\"",
+            ));
         }
-        if self.pools.iter().any(|p| p.trim().eq_ignore_ascii_case("auto")) {
+        if self
+            .pools
+            .iter()
+            .any(|p| p.trim().eq_ignore_ascii_case("auto"))
+        {
             let mut all = vec![PoolKind::V2];
-            all.extend(crate::amm::v3::FEE_TIERS.iter().map(|(fee, _)| PoolKind::V3 { fee: *fee }));
+            all.extend(
+                crate::amm::v3::FEE_TIERS
+                    .iter()
+                    .map(|(fee, _)| PoolKind::V3 { fee: *fee }),
+            );
             return Ok(all);
         }
         let mut kinds: Vec<PoolKind> = Vec::new();

@@ -65,11 +65,16 @@ pub struct ChainTxRecord {
     pub origin: Option<SwapOrigin>,
     pub created_at: i64,
     pub updated_at: i64,
+    /// A filled swap's pool (`v2`, `v3:500`), its address, and the initialized ticks it crossed.
+    pub pool_kind: Option<String>,
+    pub pool_address: Option<String>,
+    pub ticks_crossed: Option<i64>,
 }
 
 const COLUMNS: &str = "id, chain_id, wallet, nonce, tx_hash, purpose, reference, gas_price_wei, \
      gas_limit, status, gas_used, fee_bnb, error, block_number, strategy_id, order_tag, \
-     order_side, order_market, lot_cost, created_at, updated_at";
+     order_side, order_market, lot_cost, created_at, updated_at, pool_kind, pool_address, \
+     ticks_crossed";
 
 fn from_row(r: &AnyRow) -> Result<ChainTxRecord, StoreError> {
     Ok(ChainTxRecord {
@@ -90,6 +95,9 @@ fn from_row(r: &AnyRow) -> Result<ChainTxRecord, StoreError> {
         origin: origin_of(r)?,
         created_at: r.try_get("created_at")?,
         updated_at: r.try_get("updated_at")?,
+        pool_kind: r.try_get("pool_kind")?,
+        pool_address: r.try_get("pool_address")?,
+        ticks_crossed: r.try_get("ticks_crossed")?,
     })
 }
 
@@ -312,6 +320,26 @@ impl Store {
         .fetch_optional(&self.pool)
         .await?;
         row.as_ref().map(from_row).transpose()
+    }
+
+    /// Which pool a swap went to (see migration 0016): set when the swap is filled.
+    pub async fn set_swap_pool(
+        &self,
+        tx_hash: &str,
+        pool_kind: &str,
+        pool_address: &str,
+        ticks_crossed: Option<i64>,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE chain_txs SET pool_kind = $1, pool_address = $2, ticks_crossed = $3 WHERE tx_hash = $4",
+        )
+        .bind(pool_kind.to_string())
+        .bind(pool_address.to_string())
+        .bind(ticks_crossed)
+        .bind(tx_hash.to_string())
+        .execute(&self.pool)
+        .await?;
+        Ok(())
     }
 
     /// What a mined swap's price was made of (see migration 0009).

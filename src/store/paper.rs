@@ -101,6 +101,14 @@ pub struct TradeRecord {
     pub pool_price_before: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub price_impact_bps: Option<String>,
+    /// The pool that filled a live swap (`v2`, `v3:500`) and its address; initialized ticks a
+    /// V3 swap crossed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pool_kind: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pool_address: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ticks_crossed: Option<i64>,
     /// `filled`; in [`Store::trading_log`] also `pending` (a swap in flight) or `failed` (a swap
     /// that reverted or was dropped: its amounts are what it tried to trade, `gas_fee` what it
     /// cost, `reason` why).
@@ -506,6 +514,7 @@ const FILLS: &str = "SELECT t.id AS id, t.strategy_id AS strategy_id, s.name AS 
      t.gas_quote AS gas_quote, t.gas_bnb_price AS gas_bnb_price, \
      t.status AS status, t.executed_at AS executed_at, \
      c.pool_price_before AS pool_price_before, c.price_impact_bps AS price_impact_bps, \
+     c.pool_kind AS pool_kind, c.pool_address AS pool_address, c.ticks_crossed AS ticks_crossed, \
      NULL AS reason \
      FROM trades t JOIN strategies s ON s.id = t.strategy_id \
      LEFT JOIN chain_txs c ON c.tx_hash = t.tx_hash \
@@ -522,6 +531,7 @@ const UNFILLED_SWAPS: &str = "SELECT NULL AS id, o.strategy_id AS strategy_id, s
      NULL AS gas_quote, NULL AS gas_bnb_price, \
      CASE WHEN o.status = 'failed' THEN 'failed' ELSE 'pending' END AS status, \
      o.updated_at AS executed_at, NULL AS pool_price_before, NULL AS price_impact_bps, \
+     c.pool_kind AS pool_kind, c.pool_address AS pool_address, CAST(NULL AS BIGINT) AS ticks_crossed, \
      o.status_reason AS reason \
      FROM orders o JOIN strategies s ON s.id = o.strategy_id \
      LEFT JOIN chain_txs c ON c.tx_hash = o.venue_ref \
@@ -547,6 +557,9 @@ fn trade_from_row(r: &AnyRow) -> Result<TradeRecord, StoreError> {
         gas_bnb_price: r.try_get("gas_bnb_price")?,
         pool_price_before: r.try_get("pool_price_before")?,
         price_impact_bps: r.try_get("price_impact_bps")?,
+        pool_kind: r.try_get("pool_kind")?,
+        pool_address: r.try_get("pool_address")?,
+        ticks_crossed: r.try_get("ticks_crossed")?,
         status: r.try_get("status")?,
         executed_at: r.try_get("executed_at")?,
         reason: r.try_get("reason")?,

@@ -13,6 +13,8 @@ use std::sync::Arc;
 use rust_decimal::Decimal;
 use tokio::sync::mpsc;
 
+use crate::amm::quote::best_pool;
+use crate::chain::pool_state::{PoolStates, SharedRoutes};
 use crate::chain::{Pool, SwapOrder, SwapResult, Swapper};
 use crate::engine::venue::{Execution, Venue, VenueReport};
 use crate::model::order::{Amount, Fill, Side};
@@ -69,6 +71,18 @@ pub struct DexExecutor {
     fee_bps: u32,
     reports: mpsc::Sender<VenueReport>,
     jobs: mpsc::UnboundedReceiver<DexJob>,
+    /// Best execution: every pool each symbol may trade and their followed states. Without it
+    /// (or for a symbol with no routes) a swap goes to the symbol's one pool.
+    routes: Option<(SharedRoutes, Arc<PoolStates>)>,
+}
+
+/// The pool best execution chose for a swap, with what it quoted.
+struct Chosen {
+    state: crate::amm::quote::PoolState,
+    zero_for_one: bool,
+    amount_in: alloy::primitives::U256,
+    amount_out: alloy::primitives::U256,
+    ticks_crossed: Option<u32>,
 }
 
 /// Engine symbol index → its pool, shared by a daemon's executors.
@@ -109,6 +123,7 @@ pub fn dex_venue_shared(
             fee_bps,
             reports,
             jobs: rx,
+            routes: None,
         },
     )
 }
@@ -118,6 +133,99 @@ fn now_us() -> i64 {
 }
 
 impl DexExecutor {
+    /// Send each swap to the pool of `routes` that pays the most for it, quoted from `states`.
+    pub fn with_routes(mut self, routes: SharedRoutes, states: Arc<PoolStates>) -> DexExecutor {
+        self.routes = Some((routes, states));
+        self
+    }
+
+    /// The pool a swap of `amount_in` goes to and its quote: the best of the symbol's routes, or
+    /// `primary` when it has none. A symbol with one route (a pinned pool) never leaves it.
+    fn choose(
+        &self,
+        symbol: usize,
+        primary: Pool,
+        side: Side,
+        amount_in: Decimal,
+    ) -> (Pool, Option<Chosen>) {
+        let Some((routes, states)) = &self.routes else {
+            return (primary, None);
+        };
+        let candidates = routes
+            .read()
+            .ok()
+            .and_then(|r| r.get(&symbol).cloned())
+            .unwrap_or_default();
+        let Some(first) = candidates.first().cloned() else {
+            return (primary, None);
+        };
+        let token_in = match side {
+            Side::Buy => &first.quote,
+            Side::Sell => &first.base,
+        };
+        let Ok(units) = crate::chain::units::to_units(amount_in, token_in.decimals) else {
+            return (first, None);
+        };
+        let zero_for_one = |p: &Pool| match side {
+            Side::Buy => !p.base_is_token0,
+            Side::Sell => p.base_is_token0,
+        };
+        let quoted: Vec<(Pool, crate::amm::quote::PoolState)> = candidates
+            .iter()
+            .filter_map(|p| states.get(p.pair).map(|s| (p.clone(), s)))
+            .collect();
+        let (best, quotes) = best_pool(
+            quoted.iter().map(|(p, s)| (p.kind, s, zero_for_one(p))),
+            units,
+        );
+        let quotes: Vec<String> = quotes
+            .iter()
+            .map(|q| format!("{}={}", q.kind, q.amount_out))
+            .collect();
+        let Some((pool, state)) = best.and_then(|k| quoted.into_iter().find(|(p, _)| p.kind == k))
+        else {
+            tracing::warn!(symbol, quotes = ?quotes, "no pool quoted the swap; it goes to the first allowed pool");
+            return (first, None);
+        };
+        tracing::info!(symbol, chosen = %pool.kind, pool = %pool.pair, quotes = ?quotes, "best execution");
+        let zero_for_one = zero_for_one(&pool);
+        let (amount_out, ticks_crossed) = match &state {
+            crate::amm::quote::PoolState::V3(v3) => match v3.swap_exact_in(zero_for_one, units) {
+                Ok(o) => (o.amount_out, Some(o.ticks_crossed)),
+                Err(_) => (alloy::primitives::U256::ZERO, None),
+            },
+            s @ crate::amm::quote::PoolState::V2 { .. } => (
+                s.quote_exact_in(zero_for_one, units).unwrap_or_default(),
+                None,
+            ),
+        };
+        let chosen = Chosen {
+            state,
+            zero_for_one,
+            amount_in: units,
+            amount_out,
+            ticks_crossed,
+        };
+        (pool, Some(chosen))
+    }
+
+    /// After a fill, the followed state of its pool moves as the quote said it would when the
+    /// chain paid exactly the quote (nobody traded the pool between), so the next swap is quoted
+    /// on the pool as it is; otherwise the state is dropped until the follower reads it again.
+    fn after_fill(&self, pool: &Pool, chosen: &Chosen, paid: Decimal, decimals: u8) {
+        let Some((_, states)) = &self.routes else {
+            return;
+        };
+        let paid = crate::chain::units::to_units(paid, decimals).unwrap_or_default();
+        match chosen
+            .state
+            .after_swap(chosen.zero_for_one, chosen.amount_in, chosen.amount_out)
+        {
+            Ok(next) if paid == chosen.amount_out => states.set(pool.pair, next),
+            _ => states.forget(pool.pair),
+        }
+    }
+
     /// Until the venue is dropped.
     pub async fn run(mut self) {
         while let Some(job) = self.jobs.recv().await {
@@ -146,7 +254,6 @@ impl DexExecutor {
         let Some(pool) = pool else {
             return failed("no pool for this symbol".into(), false);
         };
-        let pool = &pool;
         let amount_in = match (o.side, o.amount) {
             (Side::Buy, Amount::Quote(q)) => q,
             (Side::Sell, Amount::Base(b)) => b,
@@ -157,6 +264,8 @@ impl DexExecutor {
                 )
             }
         };
+        let (pool, chosen) = self.choose(o.symbol, pool, o.side, amount_in);
+        let pool = &pool;
         let (reference, strategy_id) = (self.reference)(o);
         let order = SwapOrder {
             side: o.side,
@@ -219,12 +328,23 @@ impl DexExecutor {
         }
         match result {
             Ok(SwapResult::Filled {
+                tx_hash,
                 base,
                 quote,
                 fee_bnb,
                 ..
             }) => {
-                let mut fill = swap_fill(o, base, quote, self.fee_bps, now_us().max(job.ts_us));
+                let ticks_crossed = chosen.as_ref().and_then(|c| c.ticks_crossed);
+                self.swapper.record_pool(tx_hash, pool, ticks_crossed).await;
+                if let Some(c) = &chosen {
+                    let (paid, decimals) = match o.side {
+                        Side::Buy => (base, pool.base.decimals),
+                        Side::Sell => (quote, pool.quote.decimals),
+                    };
+                    self.after_fill(pool, c, paid, decimals);
+                }
+                let fee_bps = pool.kind.fee_bps(self.fee_bps);
+                let mut fill = swap_fill(o, base, quote, fee_bps, now_us().max(job.ts_us));
                 // Gas paid in BNB, in quote at BNB's price now (kept with the fill).
                 let bnb_price = self.swapper.bnb_price(pool, fill.price).await;
                 fill.pay_chain_gas(fee_bnb, bnb_price);

@@ -57,9 +57,9 @@ pub fn tools() -> Option<(PathBuf, PathBuf)> {
     let artifacts = std::env::var("UNISWAP_ARTIFACTS")
         .map(PathBuf::from)
         .unwrap_or_else(|_| cache.join("@uniswap"));
-    let pancake_v3 = artifacts
-        .parent()
-        .map(|m| m.join("@pancakeswap/v3-core/artifacts/contracts/PancakeV3Pool.sol/PancakeV3Pool.json"));
+    let pancake_v3 = artifacts.parent().map(|m| {
+        m.join("@pancakeswap/v3-core/artifacts/contracts/PancakeV3Pool.sol/PancakeV3Pool.json")
+    });
     if anvil.exists()
         && artifacts
             .join("v2-core/build/UniswapV2Factory.json")

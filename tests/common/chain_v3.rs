@@ -79,7 +79,11 @@ fn hardhat_bytecode(path: PathBuf) -> Vec<u8> {
 
 async fn mined(r: alloy::providers::PendingTransactionBuilder<alloy::network::Ethereum>) {
     let receipt = r.get_receipt().await.unwrap();
-    assert!(receipt.status(), "transaction reverted: {:?}", receipt.transaction_hash);
+    assert!(
+        receipt.status(),
+        "transaction reverted: {:?}",
+        receipt.transaction_hash
+    );
 }
 
 impl TestChain {
@@ -102,7 +106,9 @@ impl TestChain {
         // 24 KB): `PUSH2 len DUP1 PUSH1 12 PUSH1 0 CODECOPY PUSH1 0 RETURN` then the code.
         let pool_code = self.pancake("v3-core", "PancakeV3Pool");
         let len = u16::try_from(pool_code.len()).unwrap().to_be_bytes();
-        let mut holder = vec![0x61, len[0], len[1], 0x80, 0x60, 0x0c, 0x60, 0x00, 0x39, 0x60, 0x00, 0xf3];
+        let mut holder = vec![
+            0x61, len[0], len[1], 0x80, 0x60, 0x0c, 0x60, 0x00, 0x39, 0x60, 0x00, 0xf3,
+        ];
         holder.extend(pool_code);
         let holder = self.deploy(&p, holder, vec![]).await;
         let deployer_json = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -111,12 +117,27 @@ impl TestChain {
             .deploy(&p, hardhat_bytecode(deployer_json), holder.abi_encode())
             .await;
         let factory = self
-            .deploy(&p, self.pancake("v3-core", "PancakeV3Factory"), deployer.abi_encode())
+            .deploy(
+                &p,
+                self.pancake("v3-core", "PancakeV3Factory"),
+                deployer.abi_encode(),
+            )
             .await;
-        mined(ITestPoolDeployer::new(deployer, &p).setFactoryAddress(factory).send().await.unwrap()).await;
+        mined(
+            ITestPoolDeployer::new(deployer, &p)
+                .setFactoryAddress(factory)
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await;
         let args = (deployer, factory, u.weth).abi_encode_params();
-        let router = self.deploy(&p, self.pancake("v3-periphery", "SwapRouter"), args.clone()).await;
-        let quoter = self.deploy(&p, self.pancake("v3-periphery", "lens/QuoterV2"), args).await;
+        let router = self
+            .deploy(&p, self.pancake("v3-periphery", "SwapRouter"), args.clone())
+            .await;
+        let quoter = self
+            .deploy(&p, self.pancake("v3-periphery", "lens/QuoterV2"), args)
+            .await;
         let positions = self
             .deploy(
                 &p,
@@ -125,7 +146,14 @@ impl TestChain {
             )
             .await;
         for t in [u.base, u.quote] {
-            mined(IERC20::new(t, &p).approve(positions, U256::MAX).send().await.unwrap()).await;
+            mined(
+                IERC20::new(t, &p)
+                    .approve(positions, U256::MAX)
+                    .send()
+                    .await
+                    .unwrap(),
+            )
+            .await;
         }
         PancakeV3 {
             factory,
@@ -140,18 +168,33 @@ impl TestChain {
 
     /// A pool of fee tier `fee` at `price` (quote per base, both tokens 18 decimals) with the
     /// deployer's positions in `ranges`; returns the pool and its start tick.
-    pub async fn v3_pool(&self, v3: &PancakeV3, fee: u32, price: Decimal, ranges: &[Range]) -> (Address, i32) {
+    pub async fn v3_pool(
+        &self,
+        v3: &PancakeV3,
+        fee: u32,
+        price: Decimal,
+        ranges: &[Range],
+    ) -> (Address, i32) {
         let p = self.signer(DEPLOYER_KEY);
         let me = DEPLOYER_KEY.parse::<PrivateKeySigner>().unwrap().address();
         let base_is_token0 = v3.base < v3.quote;
-        let (token0, token1) = if base_is_token0 { (v3.base, v3.quote) } else { (v3.quote, v3.base) };
+        let (token0, token1) = if base_is_token0 {
+            (v3.base, v3.quote)
+        } else {
+            (v3.quote, v3.base)
+        };
         let sqrt = bsc_bot::amm::v3::sqrt_x96_from_price(price, 18, 18, base_is_token0).unwrap();
         let npm = IPositionManager::new(v3.positions, &p);
         mined(
-            npm.createAndInitializePoolIfNecessary(token0, token1, U24::from(fee), U160::from(sqrt))
-                .send()
-                .await
-                .unwrap(),
+            npm.createAndInitializePoolIfNecessary(
+                token0,
+                token1,
+                U24::from(fee),
+                U160::from(sqrt),
+            )
+            .send()
+            .await
+            .unwrap(),
         )
         .await;
         let pool = bsc_bot::chain::contracts::IPancakeV3Factory::new(v3.factory, &p)
@@ -192,6 +235,13 @@ impl TestChain {
     /// `key` lets the V3 router spend its `token`.
     pub async fn approve_v3_router(&self, v3: &PancakeV3, key: &str, token: Address) {
         let p: DynProvider = self.signer(key);
-        mined(IERC20::new(token, &p).approve(v3.router, U256::MAX).send().await.unwrap()).await;
+        mined(
+            IERC20::new(token, &p)
+                .approve(v3.router, U256::MAX)
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await;
     }
 }

@@ -33,7 +33,11 @@ pub fn div_rounding_up(a: U256, b: U256) -> Option<U256> {
         return None;
     }
     let q = a / b;
-    Some(if (a % b).is_zero() { q } else { q + U256::from(1u8) })
+    Some(if (a % b).is_zero() {
+        q
+    } else {
+        q + U256::from(1u8)
+    })
 }
 
 /// The low 256 bits of `q`, `None` when the high bits are not zero.
@@ -53,10 +57,16 @@ mod tests {
     fn products_past_256_bits_divide_exactly() {
         let max = U256::MAX;
         assert_eq!(mul_div(max, max, max), Some(max));
-        assert_eq!(mul_div(max, U256::from(2u8), U256::from(4u8)), Some(max / U256::from(2u8)));
+        assert_eq!(
+            mul_div(max, U256::from(2u8), U256::from(4u8)),
+            Some(max / U256::from(2u8))
+        );
         assert_eq!(mul_div(max, U256::from(2u8), U256::from(1u8)), None);
         assert_eq!(mul_div(U256::from(7u8), U256::from(3u8), U256::ZERO), None);
-        assert_eq!(mul_div(U256::from(7u8), U256::from(3u8), U256::from(4u8)), Some(U256::from(5u8)));
+        assert_eq!(
+            mul_div(U256::from(7u8), U256::from(3u8), U256::from(4u8)),
+            Some(U256::from(5u8))
+        );
         assert_eq!(
             mul_div_rounding_up(U256::from(7u8), U256::from(3u8), U256::from(4u8)),
             Some(U256::from(6u8))
@@ -65,7 +75,13 @@ mod tests {
             mul_div_rounding_up(U256::from(8u8), U256::from(3u8), U256::from(4u8)),
             Some(U256::from(6u8))
         );
-        assert_eq!(div_rounding_up(U256::from(9u8), U256::from(4u8)), Some(U256::from(3u8)));
-        assert_eq!(div_rounding_up(U256::from(8u8), U256::from(4u8)), Some(U256::from(2u8)));
+        assert_eq!(
+            div_rounding_up(U256::from(9u8), U256::from(4u8)),
+            Some(U256::from(3u8))
+        );
+        assert_eq!(
+            div_rounding_up(U256::from(8u8), U256::from(4u8)),
+            Some(U256::from(2u8))
+        );
     }
 }

@@ -5,7 +5,9 @@ use std::collections::BTreeMap;
 use alloy::primitives::U256;
 
 use super::swap_step::compute_swap_step;
-use super::tick_math::{max_sqrt_ratio, min_sqrt_ratio, sqrt_ratio_at_tick, tick_at_sqrt_ratio, MAX_TICK, MIN_TICK};
+use super::tick_math::{
+    max_sqrt_ratio, min_sqrt_ratio, sqrt_ratio_at_tick, tick_at_sqrt_ratio, MAX_TICK, MIN_TICK,
+};
 
 /// Why a V3 quote cannot be given.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -77,7 +79,11 @@ impl V3Pool {
             return Err(V3PoolError::OutsideKnownTicks { word });
         }
         let range = self.ticks.range(from * spacing..=to * spacing);
-        let found = if lte { range.last() } else { range.into_iter().next() };
+        let found = if lte {
+            range.last()
+        } else {
+            range.into_iter().next()
+        };
         Ok(match found {
             Some((t, _)) => (*t, true),
             None => (if lte { from } else { to } * spacing, false),
@@ -86,7 +92,11 @@ impl V3Pool {
 
     /// An exact-input swap through the router with no price limit (`sqrtPriceLimitX96 = 0`):
     /// token0 in when `zero_for_one`. The pool is not changed; `apply` moves it.
-    pub fn swap_exact_in(&self, zero_for_one: bool, amount: U256) -> Result<SwapOutcome, V3PoolError> {
+    pub fn swap_exact_in(
+        &self,
+        zero_for_one: bool,
+        amount: U256,
+    ) -> Result<SwapOutcome, V3PoolError> {
         let limit = if zero_for_one {
             min_sqrt_ratio() + U256::from(1u8)
         } else {
@@ -103,12 +113,14 @@ impl V3Pool {
             let start = sqrt;
             let (next, initialized) = self.next_tick_within_word(tick, zero_for_one)?;
             let next = next.clamp(MIN_TICK, MAX_TICK);
-            let sqrt_next = sqrt_ratio_at_tick(next).ok_or(V3PoolError::Reverts("tick out of range"))?;
-            let target = if (zero_for_one && sqrt_next < limit) || (!zero_for_one && sqrt_next > limit) {
-                limit
-            } else {
-                sqrt_next
-            };
+            let sqrt_next =
+                sqrt_ratio_at_tick(next).ok_or(V3PoolError::Reverts("tick out of range"))?;
+            let target =
+                if (zero_for_one && sqrt_next < limit) || (!zero_for_one && sqrt_next > limit) {
+                    limit
+                } else {
+                    sqrt_next
+                };
             let step = compute_swap_step(sqrt, target, liquidity, remaining, self.fee)
                 .ok_or(V3PoolError::Reverts("swap step"))?;
             sqrt = step.sqrt_next;
@@ -119,12 +131,14 @@ impl V3Pool {
                 if initialized {
                     let net = self.ticks.get(&next).copied().unwrap_or(0);
                     let net = if zero_for_one { -net } else { net };
-                    liquidity = add_delta(liquidity, net).ok_or(V3PoolError::Reverts("liquidity"))?;
+                    liquidity =
+                        add_delta(liquidity, net).ok_or(V3PoolError::Reverts("liquidity"))?;
                     crossed += 1;
                 }
                 tick = if zero_for_one { next - 1 } else { next };
             } else if sqrt != start {
-                tick = tick_at_sqrt_ratio(sqrt).ok_or(V3PoolError::Reverts("price out of range"))?;
+                tick =
+                    tick_at_sqrt_ratio(sqrt).ok_or(V3PoolError::Reverts("price out of range"))?;
             }
         }
         Ok(SwapOutcome {
@@ -148,7 +162,8 @@ impl V3Pool {
     /// The pool moved to another price without trading against it (a backtest replaying a price
     /// path: other traders moved it). The in-range liquidity follows the ticks between.
     pub fn move_to(&mut self, sqrt_price_x96: U256) -> Result<(), V3PoolError> {
-        let tick = tick_at_sqrt_ratio(sqrt_price_x96).ok_or(V3PoolError::Reverts("price out of range"))?;
+        let tick =
+            tick_at_sqrt_ratio(sqrt_price_x96).ok_or(V3PoolError::Reverts("price out of range"))?;
         let mut liquidity = self.liquidity;
         if tick > self.tick {
             for (_, net) in self.ticks.range(self.tick + 1..=tick) {
@@ -193,9 +208,14 @@ mod tests {
     #[test]
     fn a_swap_inside_one_range_is_one_constant_product_step() {
         // One full-range-like position: liquidity 1e21 from tick -1000 to 1000.
-        let pool = pool_with(&[(-1000, 10i128.pow(21)), (1000, -(10i128.pow(21)))], 10u128.pow(21));
+        let pool = pool_with(
+            &[(-1000, 10i128.pow(21)), (1000, -(10i128.pow(21)))],
+            10u128.pow(21),
+        );
         let amount = U256::from(10u64.pow(18));
-        let out = pool.swap_exact_in(false, amount).unwrap_or_else(|e| panic!("{e}"));
+        let out = pool
+            .swap_exact_in(false, amount)
+            .unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(out.amount_in, amount);
         assert_eq!(out.ticks_crossed, 0);
         // 5 bps of the input is fee (rounded up by the pool).
@@ -205,7 +225,10 @@ mod tests {
         let l = U256::from(10u128.pow(21));
         let expect = l * net / (l + net);
         let got = out.amount_out;
-        assert!(got <= expect && expect - got <= U256::from(1u8), "{got} vs {expect}");
+        assert!(
+            got <= expect && expect - got <= U256::from(1u8),
+            "{got} vs {expect}"
+        );
         assert!(out.sqrt_price_after > pool.sqrt_price_x96 && out.tick_after >= 0);
     }
 
@@ -214,14 +237,19 @@ mod tests {
         // Liquidity ends at tick 20 going up: a big buy crosses it and then runs on the next range.
         let l = 10u128.pow(20);
         let pool = pool_with(&[(-20, l as i128), (20, -(l as i128) / 2)], l);
-        let out = pool.swap_exact_in(false, U256::from(10u64.pow(18))).unwrap_or_else(|e| panic!("{e}"));
+        let out = pool
+            .swap_exact_in(false, U256::from(10u64.pow(18)))
+            .unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(out.ticks_crossed, 1);
         assert_eq!(out.liquidity_after, l / 2);
         assert!(out.tick_after >= 20);
         // Past the words that were read the quote refuses instead of guessing.
         let thin = pool_with(&[(-20, l as i128), (20, -(l as i128) + 1)], l);
         let far = thin.swap_exact_in(false, U256::from(10u128.pow(24)));
-        assert!(matches!(far, Err(V3PoolError::OutsideKnownTicks { .. })), "{far:?}");
+        assert!(
+            matches!(far, Err(V3PoolError::OutsideKnownTicks { .. })),
+            "{far:?}"
+        );
     }
 
     #[test]
@@ -231,7 +259,8 @@ mod tests {
         let up = sqrt_ratio_at_tick(25).unwrap_or_default();
         pool.move_to(up).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!((pool.tick, pool.liquidity), (25, l / 2));
-        pool.move_to(U256::from(1u8) << 96).unwrap_or_else(|e| panic!("{e}"));
+        pool.move_to(U256::from(1u8) << 96)
+            .unwrap_or_else(|e| panic!("{e}"));
         assert_eq!((pool.tick, pool.liquidity), (0, l));
     }
 }

@@ -77,7 +77,7 @@ pub fn virtual_reserves(sqrt_x96: U256, liquidity: u128) -> (U256, U256) {
     let l = U512::from(liquidity);
     let s = U512::from(sqrt_x96);
     let r0 = l * (U512::from(1u8) << 96) / s;
-    let r1 = l * s >> 96;
+    let r1 = (l * s) >> 96;
     (
         super::full_math::narrow(r0).unwrap_or(U256::MAX),
         super::full_math::narrow(r1).unwrap_or(U256::MAX),
@@ -99,11 +99,18 @@ mod tests {
             price_from_sqrt_x96(one, 18, 6, true),
             Some(Decimal::from(1_000_000_000_000u64))
         );
-        for (p, d0, d1, base0) in [("65000.5", 18, 18, true), ("0.0031", 18, 18, false), ("612.25", 18, 6, false)] {
+        for (p, d0, d1, base0) in [
+            ("65000.5", 18, 18, true),
+            ("0.0031", 18, 18, false),
+            ("612.25", 18, 6, false),
+        ] {
             let price = Decimal::from_str(p).unwrap_or_default();
             let sqrt = sqrt_x96_from_price(price, d0, d1, base0).unwrap_or_default();
             let back = price_from_sqrt_x96(sqrt, d0, d1, base0).unwrap_or_default();
-            assert!(((back - price) / price).abs() < Decimal::new(1, 15), "{p}: {back}");
+            assert!(
+                ((back - price) / price).abs() < Decimal::new(1, 15),
+                "{p}: {back}"
+            );
         }
         assert_eq!(sqrt_x96_from_price(Decimal::ZERO, 18, 18, true), None);
     }

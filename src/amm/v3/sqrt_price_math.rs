@@ -133,6 +133,9 @@ mod tests {
                 .map(|v| v.to_string()),
             Some("72025602285694852357767227579".to_string())
         );
-        assert_eq!(next_sqrt_price_from_input(one, 0, U256::from(1u8), true), None);
+        assert_eq!(
+            next_sqrt_price_from_input(one, 0, U256::from(1u8), true),
+            None
+        );
     }
 }

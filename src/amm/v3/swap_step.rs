@@ -41,12 +41,20 @@ pub fn compute_swap_step(
     let reached = sqrt_next == sqrt_target;
     let (amount_in, amount_out) = if zero_for_one {
         (
-            if reached { to_target } else { amount0_delta(sqrt_next, sqrt_current, liquidity, true)? },
+            if reached {
+                to_target
+            } else {
+                amount0_delta(sqrt_next, sqrt_current, liquidity, true)?
+            },
             amount1_delta(sqrt_next, sqrt_current, liquidity, false)?,
         )
     } else {
         (
-            if reached { to_target } else { amount1_delta(sqrt_current, sqrt_next, liquidity, true)? },
+            if reached {
+                to_target
+            } else {
+                amount1_delta(sqrt_current, sqrt_next, liquidity, true)?
+            },
             amount0_delta(sqrt_current, sqrt_next, liquidity, false)?,
         )
     };

@@ -64,7 +64,11 @@ pub fn sqrt_ratio_at_tick(tick: i32) -> Option<U256> {
     // From 128.128 to 128.96, rounded up so that the tick of the result is the input tick.
     let shifted = ratio >> 32;
     let rem = ratio & U256::from(u32::MAX);
-    Some(if rem.is_zero() { shifted } else { shifted + U256::from(1u8) })
+    Some(if rem.is_zero() {
+        shifted
+    } else {
+        shifted + U256::from(1u8)
+    })
 }
 
 /// `getTickAtSqrtRatio`: the greatest tick whose square-root ratio is at most `sqrt_x96`. The pool
@@ -115,7 +119,10 @@ mod tests {
     #[test]
     fn tick_of_a_ratio_is_the_greatest_not_above_it() {
         assert_eq!(tick_at_sqrt_ratio(min_sqrt_ratio()), Some(MIN_TICK));
-        assert_eq!(tick_at_sqrt_ratio(max_sqrt_ratio() - U256::from(1u8)), Some(MAX_TICK - 1));
+        assert_eq!(
+            tick_at_sqrt_ratio(max_sqrt_ratio() - U256::from(1u8)),
+            Some(MAX_TICK - 1)
+        );
         assert_eq!(tick_at_sqrt_ratio(max_sqrt_ratio()), None);
         for tick in [-200_000, -60, -1, 0, 1, 59, 123_456] {
             let r = sqrt_ratio_at_tick(tick).unwrap_or_default();

@@ -111,7 +111,8 @@ impl Swapper {
             .call()
             .await
             .map_err(|e| rpc("allowance", e))?;
-        self.remembered.set_allowance(spender, token.address, current);
+        self.remembered
+            .set_allowance(spender, token.address, current);
         if current >= needed {
             return Ok(());
         }
@@ -146,7 +147,8 @@ impl Swapper {
                 cancelled: false,
                 ..
             }) if r.status() => {
-                self.remembered.set_allowance(spender, token.address, approved);
+                self.remembered
+                    .set_allowance(spender, token.address, approved);
                 Ok(())
             }
             Ok(Sent {
