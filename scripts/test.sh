@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Runs every bsc-bot test. Installs and starts what the tests need when it is missing:
 #   - PostgreSQL (Debian package `postgresql`), a throwaway cluster on 127.0.0.1:${BSC_BOT_TEST_PGPORT:-54329}
-#   - a local EVM chain for the live-trading tests: anvil (npm @foundry-rs/anvil-linux-amd64) and the
-#     Uniswap V2 contract artifacts (npm @uniswap/v2-core, @uniswap/v2-periphery), installed once into
+#   - a local EVM chain for the live-trading tests: anvil (npm @foundry-rs/anvil-linux-amd64), the
+#     Uniswap V2 contract artifacts (npm @uniswap/v2-core, @uniswap/v2-periphery) and PancakeSwap V3's
+#     (npm @pancakeswap/v3-core, @pancakeswap/v3-periphery), installed once into
 #     ${BSC_BOT_TESTCHAIN_DIR:-$HOME/.cache/bsc-bot/testchain}; the tests find them through ANVIL_BIN and
 #     UNISWAP_ARTIFACTS
 #   - promtool (Debian package `prometheus`, no daemon started) to check and evaluate the shipped
