@@ -30,7 +30,7 @@ fn pool(fee: u32, spacing: i32) -> V3Pool {
         tick,
         liquidity: (l * 40) as u128,
         ticks,
-        known_words: (0, 40),
+        known_words: ((base / spacing >> 8) - 40, (base / spacing >> 8) + 40),
     }
 }
 
@@ -42,7 +42,7 @@ fn bench(c: &mut Criterion) {
         .swap_exact_in(false, e18 * U256::from(100u64))
         .expect("small");
     let large = p
-        .swap_exact_in(false, e18 * U256::from(2_000_000u64))
+        .swap_exact_in(false, e18 * U256::from(40_000u64))
         .expect("large");
     eprintln!(
         "ticks crossed: small swap {}, large swap {}",
@@ -52,7 +52,7 @@ fn bench(c: &mut Criterion) {
         b.iter(|| p.swap_exact_in(false, std::hint::black_box(e18 * U256::from(100u64))))
     });
     group.bench_function("across_ticks", |b| {
-        b.iter(|| p.swap_exact_in(false, std::hint::black_box(e18 * U256::from(2_000_000u64))))
+        b.iter(|| p.swap_exact_in(false, std::hint::black_box(e18 * U256::from(40_000u64))))
     });
     let v2 = PoolState::V2 {
         reserve0: e18 * U256::from(1_000u64),
