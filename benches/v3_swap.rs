@@ -30,7 +30,10 @@ fn pool(fee: u32, spacing: i32) -> V3Pool {
         tick,
         liquidity: (l * 40) as u128,
         ticks,
-        known_words: ((base / spacing >> 8) - 40, (base / spacing >> 8) + 40),
+        known_words: (
+            V3Pool::word_of(base / spacing) - 40,
+            V3Pool::word_of(base / spacing) + 40,
+        ),
     }
 }
 
