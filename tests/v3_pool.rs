@@ -16,7 +16,7 @@ use std::str::FromStr;
 use alloy::primitives::{aliases::U24, Address, U160, U256};
 use alloy::providers::Provider;
 use alloy::signers::local::PrivateKeySigner;
-use bsc_bot::chain::contracts::{IPancakeV3SwapRouter, IQuoterV2, IERC20};
+use bsc_bot::chain::contracts::IQuoterV2;
 use bsc_bot::chain::units::to_units;
 use bsc_bot::chain::{ChainClient, Pool};
 use bsc_bot::model::order::Side;
@@ -98,50 +98,6 @@ fn trader() -> Address {
     TRADER_KEY.parse::<PrivateKeySigner>().unwrap().address()
 }
 
-/// The trader's swap through the real V3 router; returns what left and what reached the wallet.
-async fn router_swap(
-    m: &V3Market,
-    token_in: Address,
-    token_out: Address,
-    amount: U256,
-) -> (U256, U256) {
-    let p = m.chain.signer(TRADER_KEY);
-    let bal = |t: Address| {
-        let p = p.clone();
-        async move { IERC20::new(t, &p).balanceOf(trader()).call().await.unwrap() }
-    };
-    let (in_before, out_before) = (bal(token_in).await, bal(token_out).await);
-    let r = IPancakeV3SwapRouter::new(m.v3.router, &p)
-        .exactInputSingle(IPancakeV3SwapRouter::ExactInputSingleParams {
-            tokenIn: token_in,
-            tokenOut: token_out,
-            fee: U24::from(500u32),
-            recipient: trader(),
-            deadline: U256::from(u64::MAX),
-            amountIn: amount,
-            amountOutMinimum: U256::ZERO,
-            sqrtPriceLimitX96: U160::ZERO,
-        })
-        // A fixed limit: the node's estimate is for the block it simulates in, and a swap mined
-        // in the next second also writes the pool's price oracle (more gas than estimated).
-        .gas(3_000_000)
-        .send()
-        .await
-        .unwrap()
-        .get_receipt()
-        .await
-        .unwrap();
-    assert!(
-        r.status(),
-        "the trader's swap of {amount} reverted (gas used {})",
-        r.gas_used
-    );
-    (
-        in_before - bal(token_in).await,
-        bal(token_out).await - out_before,
-    )
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn v3_math_equals_the_pool_to_the_wei() {
     let Some(m) = v3_market(500).await else {
@@ -202,7 +158,10 @@ async fn v3_math_equals_the_pool_to_the_wei() {
             want.sqrt_price_after,
             "{side:?} {amount}"
         );
-        let (spent, got) = router_swap(&m, token_in, token_out, amount_in).await;
+        let (spent, got) = m
+            .chain
+            .v3_swap(&m.v3, TRADER_KEY, 500, token_in, token_out, amount_in)
+            .await;
         assert_eq!(
             spent, want.amount_in,
             "{side:?} {amount}: taken from the wallet"
@@ -239,36 +198,6 @@ async fn v3_math_equals_the_pool_to_the_wei() {
         "{} vs {price}",
         q / b
     );
-}
-
-/// The trader moves the 500 pool's price to `target` (quote per base): the amount is found with
-/// the pool's own math, then swapped through the router.
-async fn walk_v3_to(m: &V3Market, target: Decimal) {
-    let base0 = m.pool.base_is_token0;
-    let state = m.client.v3_state(&m.pool, 3, None).await.unwrap();
-    let now = bsc_bot::amm::v3::price_from_sqrt_x96(state.sqrt_price_x96, 18, 18, base0).unwrap();
-    let (token_in, token_out) = if target < now {
-        (m.u.base, m.u.quote)
-    } else {
-        (m.u.quote, m.u.base)
-    };
-    let zero_for_one = (token_in == m.u.base) == base0;
-    let target_sqrt = bsc_bot::amm::v3::sqrt_x96_from_price(target, 18, 18, base0).unwrap();
-    let (mut lo, mut hi) = (U256::ZERO, U256::from(10u8).pow(U256::from(24u8)));
-    for _ in 0..90 {
-        let mid = (lo + hi) / U256::from(2u8);
-        let reached = match state.swap_exact_in(zero_for_one, mid) {
-            Ok(o) if zero_for_one => o.sqrt_price_after <= target_sqrt,
-            Ok(o) => o.sqrt_price_after >= target_sqrt,
-            Err(_) => true,
-        };
-        if reached {
-            hi = mid;
-        } else {
-            lo = mid;
-        }
-    }
-    router_swap(m, token_in, token_out, hi).await;
 }
 
 const V3_GRID: &str = r#"{"lower_price":"97","upper_price":"103","grid_count":7,"base_order_size":"300","fee_bps":5}"#;
@@ -427,7 +356,15 @@ async fn live_grid_over(
         std::time::Duration::from_millis(20),
         shutdown,
     ));
-    tokio::spawn(executor.with_routes(routes, states.clone()).run());
+    tokio::spawn(
+        executor
+            .with_routing(bsc_bot::venue::dex::Routing {
+                routes,
+                states: states.clone(),
+                pins: Default::default(),
+            })
+            .run(),
+    );
     let params =
         bsc_bot::strategy::StrategyParams::parse("grid", &serde_json::from_str(V3_GRID).unwrap())
             .unwrap();
@@ -454,7 +391,9 @@ async fn live_grid_over(
     let mut ts = 0;
     settle(&mut engine, &mut reports, &m, &mut ts).await;
     for target in ["98.6", "97.4", "99.2", "101.3", "102.6", "100.4"] {
-        walk_v3_to(&m, d(target)).await;
+        m.chain
+            .walk_v3_to(&m.v3, &m.client, &m.pool, d(target))
+            .await;
         // The follower reads the pools at each new block; read them now so this step does not
         // wait for its next poll.
         states.refresh(&m.client, &pools, 30).await;

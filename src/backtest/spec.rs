@@ -197,6 +197,7 @@ pub(super) fn quick_grid_params(p0: Decimal, src: &ParamsSource) -> Result<Strat
         on_exit: OnExit::Hold,
         stop_loss_price: None,
         take_profit_price: None,
+        pool: None,
         risk: Default::default(),
     };
     // Same validation as a hand-written spec.

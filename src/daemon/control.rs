@@ -396,12 +396,16 @@ impl Poller {
         let venue = if live { rt.new_venue(&wallet) } else { None };
         let known_slot = rt.slot(&wallet);
         let (_, db_ids) = rt.maps();
+        let (pins, pin) = (rt.pins(), super::live::pinned_pool(s));
         let (reg, feed, record) = (self.registry.clone(), self.feed.clone(), s.clone());
         let (done_tx, done_rx) = tokio::sync::oneshot::channel();
         let call: EngineCall<DaemonRecorder, RoutedVenue> = Box::new(move |engine| {
             let ix = engine.strategy_count();
             if let Ok(mut ids) = db_ids.write() {
                 ids.insert(ix, record.id);
+            }
+            if let (Some(pin), Ok(mut pins)) = (pin, pins.write()) {
+                pins.insert(ix, pin);
             }
             let slot = match venue {
                 Some(v) => Some(engine.venue_mut().add_dex(v)),
@@ -432,7 +436,7 @@ impl Poller {
                 if let (true, Some(slot)) = (live, slot) {
                     rt.set_slot(&wallet, slot);
                 }
-                rt.feed(&s.symbol, symbol_ix);
+                rt.feed(&s.symbol, symbol_ix, super::live::pinned_pool(s));
                 tracing::info!(strategy = s.id, "strategy added while running");
                 if live {
                     self.set_live_status(s.id, "running".into()).await;

@@ -19,8 +19,10 @@ pub struct LiveMarkets {
     pub client: ChainClient,
     /// Wallet name → its swapper, reconciled.
     pub wallets: BTreeMap<String, Arc<Swapper>>,
-    /// Market symbol (`BTC/USDT`) → its pool.
+    /// Market symbol (`BTC/USDT`) → the pool its price is read from: the deepest of its routes.
     pub pools: BTreeMap<String, Pool>,
+    /// Market symbol → every pool of `dex.pools` it may trade (best execution's candidates).
+    pub routes: BTreeMap<String, Vec<Pool>>,
     factory: Address,
     /// Wallets that could not be unlocked or reconciled, with why.
     broken_wallets: BTreeMap<String, String>,
@@ -67,6 +69,7 @@ pub async fn prepare(
         client,
         wallets: BTreeMap::new(),
         pools: BTreeMap::new(),
+        routes: BTreeMap::new(),
         factory,
         broken_wallets: BTreeMap::new(),
     };
@@ -112,8 +115,25 @@ impl LiveMarkets {
             }
         }
         if !self.pools.contains_key(&r.symbol) {
-            let pool = pool_of(&self.client, config, self.factory, &r.symbol).await?;
+            let (pool, routes) = routes_of(&self.client, config, self.factory, &r.symbol).await?;
             self.pools.insert(r.symbol.clone(), pool);
+            self.routes.insert(r.symbol.clone(), routes);
+        }
+        if let Some(pin) = pinned_pool(r) {
+            let routes = self
+                .routes
+                .get(&r.symbol)
+                .map(Vec::as_slice)
+                .unwrap_or_default();
+            if !routes.iter().any(|p| p.kind == pin) {
+                let have: Vec<String> = routes.iter().map(|p| p.kind.to_string()).collect();
+                return Err(format!(
+                    "the strategy is pinned to pool {pin}, which is not among {}'s pools on chain ({}; dex.pools = {:?})",
+                    r.symbol,
+                    have.join(", "),
+                    config.dex.pools
+                ));
+            }
         }
         Ok(())
     }
@@ -148,12 +168,76 @@ impl LiveMarkets {
     }
 }
 
-async fn pool_of(
+/// The pool a strategy's parameters pin it to (`"pool": "v3:500"`), if any.
+pub fn pinned_pool(r: &StrategyRecord) -> Option<crate::amm::PoolKind> {
+    crate::strategy::StrategyParams::parse(&r.kind, &r.params)
+        .ok()
+        .and_then(|p| p.pinned_pool())
+}
+
+/// The pools of `dex.pools` that `symbol` may trade, and the deepest of them (the most quote in
+/// its current range): the one whose price the grid triggers on. With `auto`, kinds the chain has
+/// no pool of (or a pool without liquidity at the price) are left out; a pool listed by name that
+/// is missing or empty is an error, so nothing trades on a venue the operator did not expect.
+async fn routes_of(
     client: &ChainClient,
     config: &Config,
     factory: Address,
     symbol: &str,
-) -> Result<Pool, String> {
+) -> Result<(Pool, Vec<Pool>), String> {
+    let kinds = config.dex.pool_kinds().map_err(|e| e.to_string())?;
+    let auto = config
+        .dex
+        .pools
+        .iter()
+        .any(|p| p.trim().eq_ignore_ascii_case("auto"));
+    let mut found: Vec<(rust_decimal::Decimal, Pool)> = Vec::new();
+    for kind in kinds {
+        let pool = match kind {
+            crate::amm::PoolKind::V2 => pool_of(client, config, factory, symbol).await,
+            crate::amm::PoolKind::V3 { .. } => {
+                let (base, quote) = tokens_of(client, config, symbol).await?;
+                client
+                    .pool_of_kind(&config.dex, kind, base, quote)
+                    .await
+                    .map_err(|e| e.to_string())
+            }
+        };
+        let pool = match pool {
+            Ok(p) => p,
+            Err(_) if auto => continue,
+            Err(e) => return Err(e),
+        };
+        let (_, depth) = client.reserves(&pool).await.map_err(|e| e.to_string())?;
+        if depth.is_zero() {
+            if auto {
+                continue;
+            }
+            return Err(format!(
+                "dex.pools names {kind}, but {symbol}'s {kind} pool {} has no liquidity at the price",
+                pool.pair
+            ));
+        }
+        found.push((depth, pool));
+    }
+    let Some(deepest) = found
+        .iter()
+        .max_by(|a, b| a.0.cmp(&b.0))
+        .map(|(_, p)| p.clone())
+    else {
+        return Err(format!(
+            "no pool with liquidity for {symbol} among dex.pools {:?}",
+            config.dex.pools
+        ));
+    };
+    Ok((deepest, found.into_iter().map(|(_, p)| p).collect()))
+}
+
+async fn tokens_of(
+    client: &ChainClient,
+    config: &Config,
+    symbol: &str,
+) -> Result<(crate::chain::Token, crate::chain::Token), String> {
     let (base, quote) = symbol
         .split_once('/')
         .ok_or_else(|| format!("symbol {symbol:?} is not BASE/QUOTE"))?;
@@ -168,6 +252,16 @@ async fn pool_of(
     let (base, quote) = (token(base)?, token(quote)?);
     let base = client.token(base).await.map_err(|e| e.to_string())?;
     let quote = client.token(quote).await.map_err(|e| e.to_string())?;
+    Ok((base, quote))
+}
+
+async fn pool_of(
+    client: &ChainClient,
+    config: &Config,
+    factory: Address,
+    symbol: &str,
+) -> Result<Pool, String> {
+    let (base, quote) = tokens_of(client, config, symbol).await?;
     client
         .pool(factory, base, quote)
         .await

@@ -14,7 +14,7 @@ use super::writer;
 use crate::config::Config;
 use crate::engine::VenueReport;
 use crate::model::MarketTick;
-use crate::venue::dex::{dex_venue_shared, DexVenue, SharedPools};
+use crate::venue::dex::{dex_venue_shared, DexVenue, Routing, SharedPools};
 
 pub struct LiveRuntime {
     /// Client, reconciled wallets and pools (`None` until a node answered).
@@ -22,6 +22,10 @@ pub struct LiveRuntime {
     /// Wallet name → its DEX venue's slot in the engine's routed venue.
     slots: BTreeMap<String, usize>,
     pools: SharedPools,
+    /// Best execution: the markets with more than one pool, their followed states, the pins.
+    routing: Routing,
+    /// The pool-state follower runs (once a market has more than one pool).
+    following: bool,
     db_ids: Arc<RwLock<HashMap<usize, i64>>>,
     /// Markets whose pool feeds run.
     fed: BTreeSet<String>,
@@ -65,6 +69,8 @@ impl LiveRuntime {
             markets,
             slots: BTreeMap::new(),
             pools: Arc::new(RwLock::new(HashMap::new())),
+            routing: Routing::default(),
+            following: false,
             db_ids: Arc::new(RwLock::new(HashMap::new())),
             fed: BTreeSet::new(),
             ticks,
@@ -116,7 +122,7 @@ impl LiveRuntime {
                 )
             }),
         );
-        tokio::spawn(executor.run());
+        tokio::spawn(executor.with_routing(self.routing.clone()).run());
         if let Some(join) = &self.funds_join {
             let _ = join.send(crate::funds::FundsJoin::Wallet(
                 wallet.to_string(),
@@ -222,23 +228,62 @@ impl LiveRuntime {
         (self.pools.clone(), self.db_ids.clone())
     }
 
+    /// Engine strategy index → the pool its parameters pin it to (set as a strategy joins).
+    pub fn pins(&self) -> Arc<RwLock<HashMap<usize, crate::amm::PoolKind>>> {
+        self.routing.pins.clone()
+    }
+
     /// Start `symbol`'s pool feeds (engine symbol `ix`) unless they run: polling, and the `Sync`
     /// subscription when `chain.ws_urls` is set.
-    pub fn feed(&mut self, symbol: &str, ix: usize) {
-        if self.fed.contains(symbol) {
+    pub fn feed(&mut self, symbol: &str, ix: usize, pin: Option<crate::amm::PoolKind>) {
+        let key = match pin {
+            Some(kind) => format!("{symbol}@{kind}"),
+            None => symbol.to_string(),
+        };
+        if self.fed.contains(&key) {
             return;
         }
         let Some(m) = &self.markets else {
             return;
         };
-        let Some(pool) = m.pools.get(symbol) else {
+        // A pinned strategy's price is its pool's; the market's is its deepest pool's.
+        let pool = match pin {
+            Some(kind) => m
+                .routes
+                .get(symbol)
+                .and_then(|r| r.iter().find(|p| p.kind == kind)),
+            None => m.pools.get(symbol),
+        };
+        let Some(pool) = pool else {
             return;
         };
         if let Ok(mut p) = self.pools.write() {
             p.insert(ix, pool.clone());
         }
-        self.fed.insert(symbol.to_string());
-        if let Some(join) = &self.funds_join {
+        if let Some(routes) = m
+            .routes
+            .get(symbol)
+            .filter(|r| r.len() > 1 && pin.is_none())
+        {
+            if let Ok(mut r) = self.routing.routes.write() {
+                r.insert(ix, routes.clone());
+            }
+            let kinds: Vec<String> = routes.iter().map(|p| p.kind.to_string()).collect();
+            tracing::info!(%symbol, pools = ?kinds, price_from = %pool.kind, "best execution over the market's pools");
+            if !self.following {
+                self.following = true;
+                tokio::spawn(crate::chain::pool_state::follow_pool_states(
+                    m.client.clone(),
+                    self.routing.routes.clone(),
+                    self.routing.states.clone(),
+                    self.config.dex.fee_bps,
+                    Duration::from_millis(self.config.chain.pool_poll_ms),
+                    self.shutdown.clone(),
+                ));
+            }
+        }
+        self.fed.insert(key);
+        if let Some(join) = &self.funds_join.as_ref().filter(|_| pin.is_none()) {
             let _ = join.send(crate::funds::FundsJoin::Pool(
                 symbol.to_string(),
                 pool.clone(),

@@ -367,6 +367,13 @@ pub async fn run(config: Config, opts: DaemonOptions) -> Result<(), DaemonError>
                 ids.insert(*ix, r.id);
             }
         }
+        if let Ok(mut pins) = live_rt.pins().write() {
+            for (r, ix) in &live_ix {
+                if let Some(pin) = live::pinned_pool(r) {
+                    pins.insert(*ix, pin);
+                }
+            }
+        }
         let wallets: std::collections::BTreeSet<String> = live_ix
             .iter()
             .filter_map(|(r, _)| r.wallet.clone())
@@ -382,12 +389,12 @@ pub async fn run(config: Config, opts: DaemonOptions) -> Result<(), DaemonError>
                 engine.venue_mut().route_to(*ix, slot);
             }
         }
-        let pool_ix: Vec<(Symbol, usize)> = registry
+        let pool_ix: Vec<(Symbol, Option<crate::amm::PoolKind>, usize)> = registry
             .lock()
             .map(|r| r.pool_symbols.clone())
             .unwrap_or_default();
-        for (symbol, ix) in pool_ix {
-            live_rt.feed(&symbol.to_string(), ix);
+        for (symbol, pin, ix) in pool_ix {
+            live_rt.feed(&symbol.to_string(), ix, pin);
         }
     }
     let live_rt = Arc::new(tokio::sync::Mutex::new(live_rt));

@@ -20,8 +20,9 @@ pub struct Registry {
     pub(super) symbols: Vec<Symbol>,
     /// database strategy id → engine index
     pub(super) strategies: BTreeMap<i64, usize>,
-    /// Live markets priced by their pool, not Binance: symbol → engine index.
-    pub(super) pool_symbols: Vec<(Symbol, usize)>,
+    /// Live markets priced by their pool, not Binance: symbol (and the pool kind a pinned
+    /// strategy trades; `None`: the market's deepest pool) → engine index.
+    pub(super) pool_symbols: Vec<(Symbol, Option<crate::amm::PoolKind>, usize)>,
     /// `(symbol, pool price symbol, reference price symbol)` of every market priced by its pool.
     pub(super) market_pairs: Vec<(String, usize, usize)>,
     /// database strategy id → status as the engine applies it (for status and latency checks)
@@ -85,22 +86,35 @@ impl Registry {
     /// The engine index of `symbol` priced by its pool (a live market), created the first time.
     /// The market also follows its reference (Binance) price from then on, for the divergence
     /// operators watch.
+    /// The engine symbol of `symbol`'s pool price: the market's deepest pool, or with `pin` the
+    /// pool a pinned strategy trades (its grid triggers on the price of the pool it swaps in, and
+    /// its divergence from the reference is that pool's).
     pub fn pool_symbol_ix(
         &mut self,
         engine: &mut DaemonEngine,
         feed: &FeedState,
         symbol: &Symbol,
+        pin: Option<crate::amm::PoolKind>,
     ) -> usize {
-        if let Some((_, i)) = self.pool_symbols.iter().find(|(s, _)| s == symbol) {
+        if let Some((_, _, i)) = self
+            .pool_symbols
+            .iter()
+            .find(|(s, p, _)| s == symbol && *p == pin)
+        {
             return *i;
         }
         let i = engine.add_symbol();
-        engine
-            .recorder_mut()
-            .name_symbol(i, &format!("{symbol} (pool)"));
-        self.pool_symbols.push((symbol.clone(), i));
+        let (name, market) = match pin {
+            Some(kind) => (
+                format!("{symbol} (pool {kind})"),
+                format!("{symbol}@{kind}"),
+            ),
+            None => (format!("{symbol} (pool)"), symbol.to_string()),
+        };
+        engine.recorder_mut().name_symbol(i, &name);
+        self.pool_symbols.push((symbol.clone(), pin, i));
         let reference = self.symbol_ix(engine, feed, symbol);
-        self.market_pairs.push((symbol.to_string(), i, reference));
+        self.market_pairs.push((market, i, reference));
         engine.risk_mut().set_reference(i, reference);
         i
     }
@@ -151,8 +165,9 @@ pub fn add_pool_priced_strategy(
     feed: &FeedState,
     record: &StrategyRecord,
 ) -> Result<usize, String> {
+    let pin = super::live::pinned_pool(record);
     let ix = add_strategy_priced(engine, registry, record, |reg, engine, symbol| {
-        reg.pool_symbol_ix(engine, feed, symbol)
+        reg.pool_symbol_ix(engine, feed, symbol, pin)
     })?;
     // A live strategy's swaps spend its wallet: they count towards the hourly outflow.
     if record.mode == crate::strategy::StrategyMode::Live {

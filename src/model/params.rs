@@ -52,6 +52,18 @@ impl<'a> ParamReader<'a> {
         self.object.get(key).filter(|v| !v.is_null())
     }
 
+    /// A string, when present.
+    pub fn opt_text(&mut self, key: &'static str) -> Result<Option<&'a str>, ParamError> {
+        match self.get(key) {
+            None => Ok(None),
+            Some(Value::String(s)) => Ok(Some(s.as_str())),
+            Some(other) => Err(ParamError::new(
+                key,
+                format!("expected a string, got {}", kind_of(other)),
+            )),
+        }
+    }
+
     pub fn decimal(&mut self, key: &'static str) -> Result<Decimal, ParamError> {
         self.opt_decimal(key)?
             .ok_or_else(|| ParamError::new(key, "is required (a decimal string such as \"0.5\")"))

@@ -60,6 +60,13 @@ impl StrategyParams {
         }
     }
 
+    /// The one pool the strategy's swaps go to, when its parameters pin one.
+    pub fn pinned_pool(&self) -> Option<crate::amm::PoolKind> {
+        match self {
+            StrategyParams::Grid(p) => p.pool,
+        }
+    }
+
     /// The prices the strategy trades between (a grid's lower and upper price).
     pub fn price_range(&self) -> Option<(rust_decimal::Decimal, rust_decimal::Decimal)> {
         match self {

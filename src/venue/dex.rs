@@ -71,9 +71,20 @@ pub struct DexExecutor {
     fee_bps: u32,
     reports: mpsc::Sender<VenueReport>,
     jobs: mpsc::UnboundedReceiver<DexJob>,
-    /// Best execution: every pool each symbol may trade and their followed states. Without it
-    /// (or for a symbol with no routes) a swap goes to the symbol's one pool.
-    routes: Option<(SharedRoutes, Arc<PoolStates>)>,
+    /// Best execution: every pool each symbol may trade, their followed states and the
+    /// strategies pinned to one pool. Without it (or for a symbol with no routes) a swap goes to
+    /// the symbol's one pool.
+    routing: Option<Routing>,
+}
+
+/// What best execution reads, shared by a daemon's executors (markets and pins are added while
+/// it runs).
+#[derive(Clone, Default)]
+pub struct Routing {
+    pub routes: SharedRoutes,
+    pub states: Arc<PoolStates>,
+    /// Engine strategy index → the one pool kind its swaps go to.
+    pub pins: Arc<std::sync::RwLock<HashMap<usize, crate::amm::PoolKind>>>,
 }
 
 /// The pool best execution chose for a swap, with what it quoted.
@@ -123,7 +134,7 @@ pub fn dex_venue_shared(
             fee_bps,
             reports,
             jobs: rx,
-            routes: None,
+            routing: None,
         },
     )
 }
@@ -133,9 +144,10 @@ fn now_us() -> i64 {
 }
 
 impl DexExecutor {
-    /// Send each swap to the pool of `routes` that pays the most for it, quoted from `states`.
-    pub fn with_routes(mut self, routes: SharedRoutes, states: Arc<PoolStates>) -> DexExecutor {
-        self.routes = Some((routes, states));
+    /// Send each swap to the pool of its symbol's routes that pays the most for it, quoted from
+    /// the followed states (or to its strategy's pinned pool).
+    pub fn with_routing(mut self, routing: Routing) -> DexExecutor {
+        self.routing = Some(routing);
         self
     }
 
@@ -143,28 +155,45 @@ impl DexExecutor {
     /// `primary` when it has none. A symbol with one route (a pinned pool) never leaves it.
     fn choose(
         &self,
-        symbol: usize,
+        o: &Execution,
         primary: Pool,
-        side: Side,
         amount_in: Decimal,
-    ) -> (Pool, Option<Chosen>) {
-        let Some((routes, states)) = &self.routes else {
-            return (primary, None);
+    ) -> Result<(Pool, Option<Chosen>), String> {
+        let (symbol, side) = (o.symbol, o.side);
+        let Some(Routing {
+            routes,
+            states,
+            pins,
+        }) = &self.routing
+        else {
+            return Ok((primary, None));
         };
-        let candidates = routes
+        let mut candidates = routes
             .read()
             .ok()
             .and_then(|r| r.get(&symbol).cloned())
-            .unwrap_or_default();
+            .unwrap_or_else(|| vec![primary.clone()]);
+        if let Some(pin) = pins.read().ok().and_then(|p| p.get(&o.strategy).copied()) {
+            candidates.retain(|p| p.kind == pin);
+            if candidates.is_empty() {
+                return Err(format!(
+                    "the strategy is pinned to pool {pin}, which this market does not trade"
+                ));
+            }
+        }
         let Some(first) = candidates.first().cloned() else {
-            return (primary, None);
+            return Ok((primary, None));
         };
+        if candidates.len() == 1 && states.get(first.pair).is_none() {
+            // One pool and nothing to compare: no quote needed.
+            return Ok((first, None));
+        }
         let token_in = match side {
             Side::Buy => &first.quote,
             Side::Sell => &first.base,
         };
         let Ok(units) = crate::chain::units::to_units(amount_in, token_in.decimals) else {
-            return (first, None);
+            return Ok((first, None));
         };
         let zero_for_one = |p: &Pool| match side {
             Side::Buy => !p.base_is_token0,
@@ -185,7 +214,7 @@ impl DexExecutor {
         let Some((pool, state)) = best.and_then(|k| quoted.into_iter().find(|(p, _)| p.kind == k))
         else {
             tracing::warn!(symbol, quotes = ?quotes, "no pool quoted the swap; it goes to the first allowed pool");
-            return (first, None);
+            return Ok((first, None));
         };
         tracing::info!(symbol, chosen = %pool.kind, pool = %pool.pair, quotes = ?quotes, "best execution");
         let zero_for_one = zero_for_one(&pool);
@@ -206,14 +235,36 @@ impl DexExecutor {
             amount_out,
             ticks_crossed,
         };
-        (pool, Some(chosen))
+        Ok((pool, Some(chosen)))
+    }
+
+    /// Before the follower's first read of a market's pools (at start, or when a read failed),
+    /// read the ones without a state now: a swap is never sent to a pool only because the
+    /// others were not read yet.
+    async fn read_missing_states(&self, symbol: usize) {
+        let Some(Routing { routes, states, .. }) = &self.routing else {
+            return;
+        };
+        let missing: Vec<Pool> = routes
+            .read()
+            .ok()
+            .and_then(|r| r.get(&symbol).cloned())
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|p| states.get(p.pair).is_none())
+            .collect();
+        if !missing.is_empty() {
+            states
+                .refresh(self.swapper.client(), &missing, self.fee_bps)
+                .await;
+        }
     }
 
     /// After a fill, the followed state of its pool moves as the quote said it would when the
     /// chain paid exactly the quote (nobody traded the pool between), so the next swap is quoted
     /// on the pool as it is; otherwise the state is dropped until the follower reads it again.
     fn after_fill(&self, pool: &Pool, chosen: &Chosen, paid: Decimal, decimals: u8) {
-        let Some((_, states)) = &self.routes else {
+        let Some(Routing { states, .. }) = &self.routing else {
             return;
         };
         let paid = crate::chain::units::to_units(paid, decimals).unwrap_or_default();
@@ -264,7 +315,11 @@ impl DexExecutor {
                 )
             }
         };
-        let (pool, chosen) = self.choose(o.symbol, pool, o.side, amount_in);
+        self.read_missing_states(o.symbol).await;
+        let (pool, chosen) = match self.choose(o, pool, amount_in) {
+            Ok(c) => c,
+            Err(reason) => return failed(reason, false),
+        };
         let pool = &pool;
         let (reference, strategy_id) = (self.reference)(o);
         let order = SwapOrder {

@@ -245,3 +245,105 @@ impl TestChain {
         .await;
     }
 }
+
+impl TestChain {
+    /// `key`'s exact-input swap of `amount` through the real V3 router on the `fee` pool; returns
+    /// what left the wallet and what reached it.
+    pub async fn v3_swap(
+        &self,
+        v3: &PancakeV3,
+        key: &str,
+        fee: u32,
+        token_in: Address,
+        token_out: Address,
+        amount: U256,
+    ) -> (U256, U256) {
+        use bsc_bot::chain::contracts::IPancakeV3SwapRouter;
+        let p = self.signer(key);
+        let who = key.parse::<PrivateKeySigner>().unwrap().address();
+        let bal = |t: Address| {
+            let p = p.clone();
+            async move { IERC20::new(t, &p).balanceOf(who).call().await.unwrap() }
+        };
+        let (in_before, out_before) = (bal(token_in).await, bal(token_out).await);
+        let r = IPancakeV3SwapRouter::new(v3.router, &p)
+            .exactInputSingle(IPancakeV3SwapRouter::ExactInputSingleParams {
+                tokenIn: token_in,
+                tokenOut: token_out,
+                fee: U24::from(fee),
+                recipient: who,
+                deadline: U256::from(u64::MAX),
+                amountIn: amount,
+                amountOutMinimum: U256::ZERO,
+                sqrtPriceLimitX96: U160::ZERO,
+            })
+            // A fixed limit: the node's estimate is for the block it simulates in, and a swap
+            // mined in the next second also writes the pool's price oracle (more gas).
+            .gas(3_000_000)
+            .send()
+            .await
+            .unwrap()
+            .get_receipt()
+            .await
+            .unwrap();
+        assert!(
+            r.status(),
+            "the V3 swap of {amount} reverted (gas used {})",
+            r.gas_used
+        );
+        (
+            in_before - bal(token_in).await,
+            bal(token_out).await - out_before,
+        )
+    }
+
+    /// The trader (second dev account, holding both tokens and letting the V3 router spend
+    /// them) moves `pool`'s price to `target` (quote per base, 18-decimal tokens): the amount is
+    /// found with the pool's own math, then swapped through the router.
+    pub async fn walk_v3_to(
+        &self,
+        v3: &PancakeV3,
+        client: &bsc_bot::chain::ChainClient,
+        pool: &bsc_bot::chain::Pool,
+        target: Decimal,
+    ) {
+        let bsc_bot::amm::PoolKind::V3 { fee } = pool.kind else {
+            panic!("not a V3 pool");
+        };
+        let base0 = pool.base_is_token0;
+        let state = client.v3_state(pool, 3, None).await.unwrap();
+        let now =
+            bsc_bot::amm::v3::price_from_sqrt_x96(state.sqrt_price_x96, 18, 18, base0).unwrap();
+        let (base, quote) = (pool.base.address, pool.quote.address);
+        let (token_in, token_out) = if target < now {
+            (base, quote)
+        } else {
+            (quote, base)
+        };
+        let zero_for_one = (token_in == base) == base0;
+        let target_sqrt = bsc_bot::amm::v3::sqrt_x96_from_price(target, 18, 18, base0).unwrap();
+        let (mut lo, mut hi) = (U256::ZERO, U256::from(10u8).pow(U256::from(24u8)));
+        for _ in 0..90 {
+            let mid = (lo + hi) / U256::from(2u8);
+            let reached = match state.swap_exact_in(zero_for_one, mid) {
+                Ok(o) if zero_for_one => o.sqrt_price_after <= target_sqrt,
+                Ok(o) => o.sqrt_price_after >= target_sqrt,
+                Err(_) => true,
+            };
+            if reached {
+                hi = mid;
+            } else {
+                lo = mid;
+            }
+        }
+        self.v3_swap(
+            v3,
+            super::testchain::TRADER_KEY,
+            fee,
+            token_in,
+            token_out,
+            hi,
+        )
+        .await;
+    }
+}

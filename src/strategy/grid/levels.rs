@@ -75,6 +75,7 @@ mod tests {
             on_exit: OnExit::Hold,
             stop_loss_price: None,
             take_profit_price: None,
+            pool: None,
             risk: Default::default(),
         }
     }

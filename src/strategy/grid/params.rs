@@ -41,6 +41,10 @@ pub struct GridParams {
     pub stop_loss_price: Option<Decimal>,
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub take_profit_price: Option<Decimal>,
+    /// The one pool a live grid trades (`v2`, `v3:500`, …), whatever best execution would pick;
+    /// `None`: the best of the market's pools for each swap.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub pool: Option<crate::amm::PoolKind>,
     /// The strategy's own risk limits (`daily_loss_limit`, `max_position`,
     /// `max_order_notional`, `max_error_rate`), over `[risk]`'s.
     #[serde(flatten, default)]
@@ -86,6 +90,23 @@ impl GridParams {
         });
         let stop_loss_price = take(r.opt_decimal("stop_loss_price"), &mut problems).flatten();
         let take_profit_price = take(r.opt_decimal("take_profit_price"), &mut problems).flatten();
+        let pool = match take(r.opt_text("pool"), &mut problems).flatten() {
+            None => None,
+            Some(text) => match text.parse::<crate::amm::PoolKind>() {
+                Ok(kind) => Some(kind),
+                Err(e) => {
+                    problems.push(ParamError::new("pool", e.to_string()));
+                    None
+                }
+            },
+        };
+        // A grid pinned to a V3 pool without its own fee pays that pool's tier, not V2's fee.
+        let fee_bps = match (pool, value.get("fee_bps").is_some_and(|v| !v.is_null())) {
+            (Some(kind @ crate::amm::PoolKind::V3 { .. }), false) => {
+                Some(i64::from(kind.fee_bps(0)))
+            }
+            _ => fee_bps,
+        };
         let risk = crate::config::risk::StrategyRiskOverrides::read(&mut r, &mut problems);
         if let Err(e) = r.finish() {
             problems.push(e);
@@ -173,6 +194,7 @@ impl GridParams {
             on_exit,
             stop_loss_price,
             take_profit_price,
+            pool,
             risk,
         })
     }
