@@ -2,8 +2,9 @@
 //! contracts beside a Uniswap V2 pair): with `dex.pools = ["v2", "v3:500", "v3:2500"]` a live
 //! grid's swaps go to the pool that pays most, a grid pinned to one pool never leaves it, and a
 //! grid pinned to a pool the chain does not have is not run, with the reason; the market's price
-//! comes from its deepest pool, followed over the WebSocket by the V3 pool's `Swap` events; every
-//! wallet equals its records to the wei. Bad pool settings are refused at load.
+//! comes from its deepest pool (the V3 pools' `Swap` events followed over the WebSocket); every
+//! wallet equals its records to the wei, also through `kill -9` mid-swap. Bad pool settings are
+//! refused at load and at create.
 
 #![allow(clippy::unwrap_used)]
 
@@ -20,14 +21,15 @@ use std::time::Duration;
 use alloy::primitives::{Address, U256};
 use alloy::signers::local::PrivateKeySigner;
 use bsc_bot::amm::PoolKind;
-use bsc_bot::chain::ChainClient;
+use bsc_bot::chain::{ChainClient, Pool};
 use bsc_bot::config::ChainConfig;
+use bsc_bot::store::Store;
 use common::daemon::{write_config, RunningDaemon};
 use common::exchange::FakeBinance;
 use common::TestDb;
 use rust_decimal::Decimal;
-use testchain::{assert_records_equal_chain, TestChain, TRADER_KEY};
-use testchain_v3::Range;
+use testchain::{assert_records_equal_chain, TestChain, Uniswap, TRADER_KEY};
+use testchain_v3::{PancakeV3, Range};
 
 const PASSWORD: &str = "correct horse battery";
 
@@ -91,60 +93,186 @@ fn create(db: &TestDb, config: &str, name: &str, wallet: &str, params: &str) -> 
     created["strategy"]["id"].as_i64().unwrap()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn daemon_trades_v3_pools_with_best_execution_and_pins() {
-    let Some(chain) = TestChain::start().await else {
-        return;
-    };
+/// The chain: a V2 pair (1,000 / 100,000: price 100), PancakeSwap V3 with a deep 5 bps pool and a
+/// thinner 25 bps pool at 100, and the trader funded to walk the V3 prices.
+struct V3Chain {
+    chain: TestChain,
+    u: Uniswap,
+    v3: PancakeV3,
+    client: ChainClient,
+    pool500: Pool,
+    pool2500: Pool,
+}
+
+async fn v3_chain() -> Option<V3Chain> {
+    let chain = TestChain::start().await?;
     let u = chain.deploy_uniswap(1_000, 100_000).await;
     let v3 = chain.deploy_pancake_v3(&u).await;
     chain.v3_pool(&v3, 500, d("100"), &RANGES).await;
-    chain
-        .v3_pool(
-            &v3,
-            2500,
-            d("100"),
-            &[Range {
-                lower: -3000,
-                upper: 3000,
-                tokens: 30_000,
-            }],
-        )
-        .await;
+    let thin = Range {
+        lower: -3000,
+        upper: 3000,
+        tokens: 30_000,
+    };
+    chain.v3_pool(&v3, 2500, d("100"), &[thin]).await;
     let trader = TRADER_KEY.parse::<PrivateKeySigner>().unwrap().address();
     chain.give_tokens(u.base, trader, 5_000).await;
     chain.give_tokens(u.quote, trader, 500_000).await;
     chain.approve_v3_router(&v3, TRADER_KEY, u.base).await;
     chain.approve_v3_router(&v3, TRADER_KEY, u.quote).await;
+    let client = ChainClient::connect(&ChainConfig {
+        rpc_urls: vec![chain.url.clone()],
+        ..ChainConfig::default()
+    })
+    .await
+    .unwrap();
+    let base = client.token(u.base).await.unwrap();
+    let quote = client.token(u.quote).await.unwrap();
+    let pool500 = client
+        .v3_pool(v3.factory, base.clone(), quote.clone(), 500)
+        .await
+        .unwrap();
+    let pool2500 = client.v3_pool(v3.factory, base, quote, 2500).await.unwrap();
+    Some(V3Chain {
+        chain,
+        u,
+        v3,
+        client,
+        pool500,
+        pool2500,
+    })
+}
 
-    let db = TestDb::new("sqlite").await;
-    let ex = FakeBinance::start().await;
-    let dex = |pools: &str| {
+impl V3Chain {
+    /// `[chain]`, `[dex]` (with `dex.pools = pools`) and `[dex.assets]` for this chain.
+    fn sections(&self, pools: &str) -> String {
         format!(
             "[chain]\nchain_id = 56\nrpc_urls = [\"{url}\"]\nws_urls = [\"{ws}\"]\npool_poll_ms = 100\n\n\
              [dex]\nrouter = \"{router}\"\nfactory = \"{factory}\"\nfee_bps = 30\nslippage_bps = 50\n\
              v3_factory = \"{v3f}\"\nv3_pool_deployer = \"{v3d}\"\nv3_router = \"{v3r}\"\nv3_quoter = \"{v3q}\"\n\
              pools = {pools}\n\n\
              [dex.assets]\nBTC = \"{base}\"\nUSDT = \"{quote}\"\n",
-            url = chain.url,
-            ws = chain.url.replace("http://", "ws://"),
-            router = u.router,
-            factory = u.factory,
-            v3f = v3.factory,
-            v3d = v3.deployer,
-            v3r = v3.router,
-            v3q = v3.quoter,
-            base = u.base,
-            quote = u.quote,
+            url = self.chain.url,
+            ws = self.chain.url.replace("http://", "ws://"),
+            router = self.u.router,
+            factory = self.u.factory,
+            v3f = self.v3.factory,
+            v3d = self.v3.deployer,
+            v3r = self.v3.router,
+            v3q = self.v3.quoter,
+            base = self.u.base,
+            quote = self.u.quote,
         )
+    }
+
+    /// Wallet `name` made with `wallet generate`, holding 1 BNB and 10,000 quote: its address and
+    /// its BNB, base and quote now.
+    async fn wallet(
+        &self,
+        db: &TestDb,
+        config: &str,
+        name: &str,
+    ) -> (Address, (Decimal, Decimal, Decimal)) {
+        let out = db
+            .cmd(&["--config", config, "wallet", "generate", "--name", name])
+            .env("BSC_BOT_KEYSTORE_PASSWORD", PASSWORD)
+            .output()
+            .unwrap();
+        assert!(out.status.success());
+        let me: Address = String::from_utf8(out.stdout)
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
+        self.chain
+            .set_bnb(me, U256::from(10u8).pow(U256::from(18u8)))
+            .await;
+        self.chain.give_tokens(self.u.quote, me, 10_000).await;
+        let before = (
+            self.client.native_balance(me).await.unwrap(),
+            self.client
+                .token_balance(&self.pool500.base, me)
+                .await
+                .unwrap(),
+            self.client
+                .token_balance(&self.pool500.quote, me)
+                .await
+                .unwrap(),
+        );
+        (me, before)
+    }
+
+    /// Both V3 pools walked to `target` (a pinned grid triggers on its own pool's price); the V2
+    /// pair stays, so the pools' prices part and best execution's choice changes.
+    async fn walk(&self, target: &str) {
+        for pool in [&self.pool500, &self.pool2500] {
+            self.chain
+                .walk_v3_to(&self.v3, &self.client, pool, d(target))
+                .await;
+        }
+    }
+}
+
+/// Wait until the strategies' trade counts stay still for 1.5 s with no order in flight.
+async fn settle(store: &Store, ids: &[i64]) -> Vec<i64> {
+    let mut last = Vec::new();
+    let mut still = 0;
+    for _ in 0..300 {
+        let mut now = Vec::new();
+        for id in ids {
+            now.push(store.trade_count(*id).await.unwrap());
+        }
+        let in_flight = store
+            .list_orders(None, None)
+            .await
+            .unwrap()
+            .iter()
+            .any(|o| matches!(o.status.as_str(), "submitted" | "accepted"));
+        still = if now == last && !in_flight {
+            still + 1
+        } else {
+            0
+        };
+        if still >= 15 {
+            return now;
+        }
+        last = now;
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    last
+}
+
+/// The pools a wallet's mined swaps are on record with.
+async fn swap_pools(store: &Store, me: Address) -> Vec<String> {
+    store
+        .chain_txs_of(56, me)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|t| t.purpose == "swap" && t.status == "mined")
+        .map(|t| {
+            t.pool_kind
+                .unwrap_or_else(|| format!("none ({})", t.tx_hash))
+        })
+        .collect()
+}
+
+const ALL_POOLS: &str = r#"["v2", "v3:500", "v3:2500"]"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn daemon_trades_v3_pools_with_best_execution_and_pins() {
+    let Some(m) = v3_chain().await else {
+        return;
     };
+    let db = TestDb::new("sqlite").await;
+    let ex = FakeBinance::start().await;
     // Bad pool settings are refused at load, naming the key.
-    let bad = write_config(&db, &ex.url, &dex(r#"["v2", "v3:300"]"#));
+    let bad = write_config(&db, &ex.url, &m.sections(r#"["v2", "v3:300"]"#));
     db.run(&["--config", &bad, "config", "check"])
         .fails_with(1, "dex.pools");
-    let config = write_config(&db, &ex.url, &dex(r#"["v2", "v3:500", "v3:2500"]"#));
+    let config = write_config(&db, &ex.url, &m.sections(ALL_POOLS));
     db.run(&["--config", &config, "config", "check"]).ok();
-    // A pool kind that does not exist is refused at create, with what would be accepted.
+    // A pool kind that does not exist is refused at create, naming it.
     db.run(&[
         "--config",
         &config,
@@ -160,55 +288,12 @@ async fn daemon_trades_v3_pools_with_best_execution_and_pins() {
         &grid(r#","pool":"v3:300""#),
     ])
     .fails_with(1, "v3:300");
-
-    let mut wallets = Vec::new();
-    for name in ["hot", "pin"] {
-        let out = db
-            .cmd(&["--config", &config, "wallet", "generate", "--name", name])
-            .env("BSC_BOT_KEYSTORE_PASSWORD", PASSWORD)
-            .output()
-            .unwrap();
-        assert!(out.status.success());
-        let me: Address = String::from_utf8(out.stdout)
-            .unwrap()
-            .trim()
-            .parse()
-            .unwrap();
-        chain
-            .set_bnb(me, U256::from(10u8).pow(U256::from(18u8)))
-            .await;
-        chain.give_tokens(u.quote, me, 10_000).await;
-        wallets.push(me);
-    }
+    let (hot, hot_before) = m.wallet(&db, &config, "hot").await;
+    let (pin, pin_before) = m.wallet(&db, &config, "pin").await;
     let best = create(&db, &config, "best", "hot", &grid(""));
     let pinned = create(&db, &config, "pinned", "pin", &grid(r#","pool":"v3:2500""#));
     // The chain has no 1 bps pool: this one cannot run.
     let missing = create(&db, &config, "missing", "pin", &grid(r#","pool":"v3:100""#));
-
-    let client = ChainClient::connect(&ChainConfig {
-        rpc_urls: vec![chain.url.clone()],
-        ..ChainConfig::default()
-    })
-    .await
-    .unwrap();
-    let base = client.token(u.base).await.unwrap();
-    let quote = client.token(u.quote).await.unwrap();
-    let pool500 = client
-        .v3_pool(v3.factory, base.clone(), quote.clone(), 500)
-        .await
-        .unwrap();
-    let pool2500 = client
-        .v3_pool(v3.factory, base.clone(), quote.clone(), 2500)
-        .await
-        .unwrap();
-    let mut before = Vec::new();
-    for me in &wallets {
-        before.push((
-            client.native_balance(*me).await.unwrap(),
-            client.token_balance(&base, *me).await.unwrap(),
-            client.token_balance(&quote, *me).await.unwrap(),
-        ));
-    }
 
     let log = db.dir.path().join("daemon.log");
     let daemon = RunningDaemon::start_logged_with_env(
@@ -221,59 +306,16 @@ async fn daemon_trades_v3_pools_with_best_execution_and_pins() {
     .await;
     let store = db.store().await;
     // Both grids buy the cells above the price at once.
-    let settle = |ids: [i64; 2]| {
-        let store = store.clone();
-        async move {
-            let mut last = (-1, -1);
-            let mut still = 0;
-            for _ in 0..300 {
-                let now = (
-                    store.trade_count(ids[0]).await.unwrap(),
-                    store.trade_count(ids[1]).await.unwrap(),
-                );
-                let in_flight = store
-                    .list_orders(None, None)
-                    .await
-                    .unwrap()
-                    .iter()
-                    .any(|o| matches!(o.status.as_str(), "submitted" | "accepted"));
-                still = if now == last && !in_flight {
-                    still + 1
-                } else {
-                    0
-                };
-                if still >= 15 {
-                    return now;
-                }
-                last = now;
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
-            last
-        }
-    };
-    let start = settle([best, pinned]).await;
-    if !(start.0 >= 2 && start.1 >= 2) {
-        let shown = db.run(&[
-            "--config",
-            &config,
-            "strategy",
-            "status",
-            &pinned.to_string(),
-        ]);
+    let start = settle(&store, &[best, pinned]).await;
+    if !(start[0] >= 2 && start[1] >= 2) {
         let log_text = std::fs::read_to_string(&log).unwrap_or_default();
         let tail: Vec<&str> = log_text.lines().rev().take(30).collect();
-        let txs = store.chain_txs_of(56, wallets[1]).await.unwrap();
         let orders = store.list_orders(Some(pinned), None).await.unwrap();
-        panic!(
-            "both grids bought at start: {start:?}\n{shown:#?}\n{tail:#?}\n{txs:#?}\n{orders:#?}"
-        );
+        panic!("both grids bought at start: {start:?}\n{tail:#?}\n{orders:#?}");
     }
     for target in ["98.6", "97.4", "99.2", "101.3", "102.6"] {
-        // Both V3 pools move (the pinned grid triggers on its own pool's price); the V2 pair
-        // stays, so the pools' prices part and best execution's choice changes.
-        chain.walk_v3_to(&v3, &client, &pool500, d(target)).await;
-        chain.walk_v3_to(&v3, &client, &pool2500, d(target)).await;
-        settle([best, pinned]).await;
+        m.walk(target).await;
+        settle(&store, &[best, pinned]).await;
     }
     // The grid pinned to a pool the chain lacks never ran, and says why.
     let shown = db.run(&[
@@ -289,26 +331,10 @@ async fn daemon_trades_v3_pools_with_best_execution_and_pins() {
     drop(daemon);
 
     // Every wallet equals its records to the wei; one swap per order; nonces contiguous.
-    assert_records_equal_chain(&store, &client, &pool500, wallets[0], best, before[0]).await;
-    assert_records_equal_chain(&store, &client, &pool500, wallets[1], pinned, before[1]).await;
-    let kinds = |me: Address| {
-        let store = store.clone();
-        async move {
-            store
-                .chain_txs_of(56, me)
-                .await
-                .unwrap()
-                .into_iter()
-                .filter(|t| t.purpose == "swap" && t.status == "mined")
-                .map(|t| {
-                    t.pool_kind
-                        .unwrap_or_else(|| format!("none ({})", t.tx_hash))
-                })
-                .collect::<Vec<_>>()
-        }
-    };
-    let best_kinds = kinds(wallets[0]).await;
-    let pinned_kinds = kinds(wallets[1]).await;
+    assert_records_equal_chain(&store, &m.client, &m.pool500, hot, best, hot_before).await;
+    assert_records_equal_chain(&store, &m.client, &m.pool500, pin, pinned, pin_before).await;
+    let best_kinds = swap_pools(&store, hot).await;
+    let pinned_kinds = swap_pools(&store, pin).await;
     eprintln!("best execution chose {best_kinds:?}; the pinned grid {pinned_kinds:?}");
     assert!(
         pinned_kinds.len() >= 4 && pinned_kinds.iter().all(|k| k == "v3:2500"),
@@ -343,5 +369,81 @@ async fn daemon_trades_v3_pools_with_best_execution_and_pins() {
     assert!(
         log_text.contains("best execution over the market's pools"),
         "{log_text}"
+    );
+}
+
+/// `kill -9` while a swap is in flight (broadcast, its receipt not yet read), three times: the
+/// restart reads the swap's pool and amounts from its receipt, no order has two swaps, and the
+/// wallet equals the records to the wei.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_mid_v3_swap_leaves_no_order_with_two_swaps() {
+    let Some(m) = v3_chain().await else {
+        return;
+    };
+    let db = TestDb::new("sqlite").await;
+    let ex = FakeBinance::start().await;
+    let config = write_config(&db, &ex.url, &m.sections(ALL_POOLS));
+    let (hot, before) = m.wallet(&db, &config, "hot").await;
+    let id = create(&db, &config, "best", "hot", &grid(""));
+    let store = db.store().await;
+    let swaps_on_record = |store: Store| async move {
+        store
+            .chain_txs_of(56, hot)
+            .await
+            .unwrap()
+            .iter()
+            .filter(|t| t.purpose == "swap")
+            .count()
+    };
+    for target in ["98.6", "101.3", "97.4"] {
+        let seen = swaps_on_record(store.clone()).await;
+        // Its next swap hangs after its broadcast: anvil mines it, the daemon never reads it.
+        let hung = RunningDaemon::start_with_env(
+            &db,
+            &config,
+            &[],
+            &[
+                ("BSC_BOT_KEYSTORE_PASSWORD", PASSWORD),
+                ("BSC_BOT_FAILPOINTS", "chain.after_broadcast.swap=hang"),
+            ],
+        )
+        .await;
+        if seen > 0 {
+            m.walk(target).await;
+        }
+        let mut sent = false;
+        for _ in 0..300 {
+            if swaps_on_record(store.clone()).await > seen {
+                sent = true;
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert!(
+            sent,
+            "a swap on record before its broadcast (moving to {target})"
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let _ = std::process::Command::new("kill")
+            .args(["-9", &hung.child.id().to_string()])
+            .status();
+        drop(hung);
+        // The restart reconciles the swap from its receipt and trades on.
+        let daemon = RunningDaemon::start_with_env(
+            &db,
+            &config,
+            &[],
+            &[("BSC_BOT_KEYSTORE_PASSWORD", PASSWORD)],
+        )
+        .await;
+        settle(&store, &[id]).await;
+        drop(daemon);
+    }
+    assert_records_equal_chain(&store, &m.client, &m.pool500, hot, id, before).await;
+    let pools = swap_pools(&store, hot).await;
+    eprintln!("swaps' pools through three kills: {pools:?}");
+    assert!(
+        pools.len() >= 3 && pools.iter().all(|k| !k.starts_with("none")),
+        "{pools:?}"
     );
 }

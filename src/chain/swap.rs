@@ -531,6 +531,23 @@ impl Swapper {
         }
     }
 
+    /// Which of `candidates` a swap this wallet sent traded on: the pool that logged in its
+    /// receipt (`None`: no receipt, or none of them). After a crash the swap's pool is the chain's
+    /// word, not the market's price pool: best execution may have sent it anywhere.
+    pub async fn pool_of_swap(
+        &self,
+        tx_hash: B256,
+        candidates: &[Pool],
+    ) -> Result<Option<Pool>, SwapError> {
+        let Some(receipt) = self.receipt(tx_hash).await? else {
+            return Ok(None);
+        };
+        Ok(candidates
+            .iter()
+            .find(|p| receipt.inner.logs().iter().any(|l| l.address() == p.pair))
+            .cloned())
+    }
+
     /// Sum of `token` transfers from (`outgoing`) or to this wallet in a receipt.
     fn transferred(
         &self,

@@ -192,13 +192,28 @@ async fn recovered_fill(
     };
     let hash = B256::from_str(&tx.tx_hash)
         .map_err(|_| state_err(format!("tx hash {} on record", tx.tx_hash)))?;
+    // The pool the swap went to (best execution's choice), from its receipt.
+    let routes = markets
+        .routes
+        .get(&record.symbol)
+        .cloned()
+        .unwrap_or_else(|| vec![pool.clone()]);
+    let pool = &swapper
+        .pool_of_swap(hash, &routes)
+        .await
+        .map_err(|e| state_err(format!("reading swap {}: {e}", tx.tx_hash)))?
+        .unwrap_or_else(|| pool.clone());
     let result = swapper
         .outcome_of(hash, pool, side)
         .await
         .map_err(|e| state_err(format!("reading swap {}: {e}", tx.tx_hash)))?;
     if let Some(r) = &result {
         swapper.record_impact(r).await;
+        if matches!(r, SwapResult::Filled { .. }) {
+            swapper.record_pool(hash, pool, None).await;
+        }
     }
+    let fee_bps = pool.kind.fee_bps(fee_bps);
     let Some(SwapResult::Filled { base, quote, .. }) = result else {
         tracing::warn!(tx_hash = %tx.tx_hash, "swap on record as mined has no successful receipt now; not applied");
         return Ok(None);
