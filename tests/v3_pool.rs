@@ -518,3 +518,161 @@ async fn a_live_grid_pinned_to_the_v3_500_pool_never_leaves_it() {
     };
     assert!(swaps.iter().all(|(k, _)| k == "v3:500"), "{swaps:?}");
 }
+
+/// The bot's swapper on a V3 pool: a buy through `exactInputSingle` spends exactly its quote and
+/// receives what the model says to the wei; a buy front-run past its bound in the same block
+/// reverts with only gas lost.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn v3_swaps_through_the_swapper_and_a_front_run_reverts() {
+    use alloy::providers::Provider;
+    use bsc_bot::chain::{SwapOrder, SwapResult, Swapper};
+    let Some(m) = v3_market(500).await else {
+        return;
+    };
+    m.chain.give_tokens(m.u.quote, trader(), 500_000).await;
+    m.chain
+        .approve_v3_router(&m.v3, TRADER_KEY, m.u.quote)
+        .await;
+    let db = common::TestDb::new("sqlite").await;
+    let store = db.store().await;
+    let bot = m.chain.bot_wallet(&m.u, 10_000).await;
+    let me = bot.address();
+    let dex = bsc_bot::config::DexConfig {
+        router: m.u.router.to_string(),
+        factory: m.u.factory.to_string(),
+        fee_bps: 30,
+        v3_factory: m.v3.factory.to_string(),
+        v3_router: m.v3.router.to_string(),
+        ..Default::default()
+    };
+    let chain_cfg = bsc_bot::config::ChainConfig {
+        rpc_urls: vec![m.chain.url.clone()],
+        receipt_timeout_secs: 30,
+        ..Default::default()
+    };
+    let swapper = std::sync::Arc::new(
+        Swapper::new(m.client.clone(), bot, store.clone(), chain_cfg, dex).unwrap(),
+    );
+    let balances = || async {
+        (
+            m.client.native_balance(me).await.unwrap(),
+            m.client.token_balance(&m.pool.base, me).await.unwrap(),
+            m.client.token_balance(&m.pool.quote, me).await.unwrap(),
+        )
+    };
+    let price_now = || async {
+        let (b, q) = m.client.reserves(&m.pool).await.unwrap();
+        q / b
+    };
+
+    // A buy of 1,234.5 quote: exactly that leaves, exactly the model's output arrives.
+    let state = m.client.v3_state(&m.pool, 3, None).await.unwrap();
+    let zero_for_one = !m.pool.base_is_token0;
+    let want = state
+        .swap_exact_in(zero_for_one, to_units(d("1234.5"), 18).unwrap())
+        .unwrap();
+    let before = balances().await;
+    let order = SwapOrder {
+        side: Side::Buy,
+        amount_in: d("1234.5"),
+        limit: price_now().await * d("1.003"),
+        reference: "v3-o1".into(),
+        origin: None,
+    };
+    let SwapResult::Filled {
+        base,
+        quote,
+        fee_bnb,
+        impact,
+        ..
+    } = swapper.swap(&m.pool, &order).await.unwrap()
+    else {
+        panic!("the V3 buy did not fill");
+    };
+    assert_eq!(quote, d("1234.5"));
+    assert_eq!(
+        to_units(base, 18).unwrap(),
+        want.amount_out,
+        "the model's output to the wei"
+    );
+    let after = balances().await;
+    assert_eq!(after.1 - before.1, base);
+    assert_eq!(before.2 - after.2, quote);
+    assert_eq!(
+        before.0 - after.0,
+        fee_bnb + {
+            // The first swap also paid its approval's gas.
+            let txs = store.chain_txs_of(56, me).await.unwrap();
+            txs.iter()
+                .filter(|t| t.purpose == "approve")
+                .map(|t| d(t.fee_bnb.as_deref().unwrap()))
+                .sum::<Decimal>()
+        }
+    );
+    let (mid, bps) = impact.expect("the pool's Swap event gives the price before and the impact");
+    assert!(
+        (mid - d("100")).abs() < d("0.5") && bps >= Decimal::ZERO,
+        "{mid} {bps}"
+    );
+
+    // Front-run: the trader's large buy lands first in the same block; the bot's buy reverts at
+    // its bound (`Too little received`) with only its gas spent.
+    let reader = m.chain.reader();
+    let _: serde_json::Value = reader
+        .raw_request("evm_setAutomine".into(), (false,))
+        .await
+        .unwrap();
+    let before = balances().await;
+    let nonce_before = reader.get_transaction_count(me).pending().await.unwrap();
+    let limit = price_now().await * d("1.003");
+    let (s2, p2) = (swapper.clone(), m.pool.clone());
+    let victim = tokio::spawn(async move {
+        let order = SwapOrder {
+            side: Side::Buy,
+            amount_in: d("1000"),
+            limit,
+            reference: "v3-o2".into(),
+            origin: None,
+        };
+        s2.swap(&p2, &order).await
+    });
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while reader.get_transaction_count(me).pending().await.unwrap() == nonce_before {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the bot never sent its swap"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    m.chain
+        .v3_front_run(
+            &m.v3,
+            TRADER_KEY,
+            500,
+            m.u.quote,
+            m.u.base,
+            to_units(d("30000"), 18).unwrap(),
+        )
+        .await;
+    let _: serde_json::Value = reader.raw_request("evm_mine".into(), ()).await.unwrap();
+    let _: serde_json::Value = reader
+        .raw_request("evm_setAutomine".into(), (true,))
+        .await
+        .unwrap();
+    let result = victim.await.unwrap().unwrap();
+    let SwapResult::Failed {
+        tx_hash: Some(_),
+        retryable: true,
+        fee_bnb,
+        reason,
+    } = result
+    else {
+        panic!("the front-run swap did not fail: {result:?}")
+    };
+    assert!(fee_bnb > Decimal::ZERO, "{reason}");
+    let after = balances().await;
+    assert_eq!((after.1, after.2), (before.1, before.2), "no token moved");
+    assert_eq!(after.0, before.0 - fee_bnb, "only gas lost");
+    let txs = store.chain_txs_of(56, me).await.unwrap();
+    assert_eq!(txs.last().unwrap().status, "reverted");
+}

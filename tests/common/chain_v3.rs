@@ -347,3 +347,37 @@ impl TestChain {
         .await;
     }
 }
+
+impl TestChain {
+    /// A buy of `amount` of `token_out` for `token_in` by `key` on the `fee` pool at 100 gwei:
+    /// first in the next block. Sent without waiting (automine may be off).
+    pub async fn v3_front_run(
+        &self,
+        v3: &PancakeV3,
+        key: &str,
+        fee: u32,
+        token_in: Address,
+        token_out: Address,
+        amount: U256,
+    ) {
+        use bsc_bot::chain::contracts::IPancakeV3SwapRouter;
+        let p = self.signer(key);
+        let who = key.parse::<PrivateKeySigner>().unwrap().address();
+        let _pending = IPancakeV3SwapRouter::new(v3.router, &p)
+            .exactInputSingle(IPancakeV3SwapRouter::ExactInputSingleParams {
+                tokenIn: token_in,
+                tokenOut: token_out,
+                fee: U24::from(fee),
+                recipient: who,
+                deadline: U256::from(u64::MAX),
+                amountIn: amount,
+                amountOutMinimum: U256::ZERO,
+                sqrtPriceLimitX96: U160::ZERO,
+            })
+            .gas_price(100_000_000_000u128)
+            .gas(3_000_000)
+            .send()
+            .await
+            .unwrap();
+    }
+}
