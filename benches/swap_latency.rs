@@ -8,12 +8,17 @@
 //! Run: `scripts/test.sh` once (it installs anvil and the artifacts), then
 //! `ANVIL_BIN=… UNISWAP_ARTIFACTS=… cargo bench --bench swap_latency` (paths as `scripts/test.sh`
 //! prints them; `BENCH_ROUNDS=N` changes the 200 rounds, `BENCH_SIMULATE=1` turns on the opt-in
-//! `eth_call` simulation before each swap, `chain.simulate_swaps = true`). Without anvil it says so and exits.
+//! `eth_call` simulation before each swap, `chain.simulate_swaps = true`; `BENCH_POOL=v3:500` swaps
+//! on a PancakeSwap V3 5 bps pool through `exactInputSingle` instead of the V2 pair, and
+//! `BENCH_POOL=best` quotes the V2 pair and the V3 pool from their followed states and sends each
+//! swap to the better). Without anvil it says so and exits.
 
 #![allow(clippy::unwrap_used)]
 
 #[path = "../tests/common/chain.rs"]
 mod testchain;
+#[path = "../tests/common/chain_v3.rs"]
+mod testchain_v3;
 
 use std::collections::HashMap;
 use std::str::FromStr;
@@ -52,10 +57,40 @@ async fn main() {
     let u = chain.deploy_uniswap(1_000, 100_000_000).await;
     let Market {
         mut chain_cfg,
-        dex,
+        mut dex,
         client,
-        pool,
+        pool: v2_pool,
     } = chain.market(&u, 30).await;
+    // BENCH_POOL: `v2` (default), `v3:500`, or `best` (V2 and V3 500, best execution).
+    let mode = std::env::var("BENCH_POOL").unwrap_or_else(|_| "v2".into());
+    let (pool, routing) = if mode == "v2" {
+        (v2_pool, None)
+    } else {
+        let v3 = chain.deploy_pancake_v3(&u).await;
+        let (b, q) = client.reserves(&v2_pool).await.unwrap();
+        let deep = testchain_v3::Range {
+            lower: -3000,
+            upper: 3000,
+            tokens: 100_000_000,
+        };
+        chain.v3_pool(&v3, 500, reserves_price(b, q).unwrap(), &[deep]).await;
+        dex.v3_factory = v3.factory.to_string();
+        dex.v3_router = v3.router.to_string();
+        let v3_pool = client
+            .v3_pool(v3.factory, v2_pool.base.clone(), v2_pool.quote.clone(), 500)
+            .await
+            .unwrap();
+        let routing = (mode == "best").then(|| {
+            let routes: bsc_bot::chain::pool_state::SharedRoutes = Arc::new(std::sync::RwLock::new(
+                HashMap::from([(0, vec![v2_pool.clone(), v3_pool.clone()])]),
+            ));
+            bsc_bot::venue::dex::Routing {
+                routes,
+                ..Default::default()
+            }
+        });
+        (v3_pool, routing)
+    };
     chain_cfg.swap_deadline_secs = 600;
     // BENCH_SIMULATE=1: an `eth_call` before each swap (`chain.simulate_swaps = true`).
     let simulate = std::env::var("BENCH_SIMULATE").is_ok_and(|v| v == "1");
@@ -73,7 +108,25 @@ async fn main() {
         reports_tx,
         Box::new(|o| (format!("bench-{}", o.order_id), 1)),
     );
-    tokio::spawn(executor.run());
+    match &routing {
+        Some(r) => {
+            // The pools' states followed at every block, off the swap path.
+            let (_stop, shutdown) = tokio::sync::watch::channel(false);
+            std::mem::forget(_stop);
+            tokio::spawn(bsc_bot::chain::pool_state::follow_pool_states(
+                client.clone(),
+                r.routes.clone(),
+                r.states.clone(),
+                30,
+                Duration::from_millis(20),
+                shutdown,
+            ));
+            tokio::spawn(executor.with_routing(r.clone()).run());
+        }
+        None => {
+            tokio::spawn(executor.run());
+        }
+    }
     let mut engine = Engine::new(
         1,
         venue,
@@ -87,6 +140,11 @@ async fn main() {
     for round in 0..rounds + 2 {
         let (b, q) = client.reserves(&pool).await.unwrap();
         let p = reserves_price(b, q).unwrap().round_dp(2);
+        if let Some(r) = &routing {
+            // The follower reads at each new block; this round's states are read before the tick.
+            let pools = r.routes.read().unwrap().get(&0).cloned().unwrap_or_default();
+            r.states.refresh(&client, &pools, 30).await;
+        }
         let lower = (p * Decimal::from_str("0.99").unwrap()).round_dp(2);
         let upper = (p * Decimal::from_str("1.03").unwrap()).round_dp(2);
         let grid = format!(
@@ -146,7 +204,7 @@ async fn main() {
     let mean = samples.iter().sum::<Duration>() / samples.len() as u32;
     println!(
         "tick -> signed swap broadcast (engine hears the tx hash), {} rounds on local anvil, \
-         simulate_swaps = {}:",
+         pool {mode}, simulate_swaps = {}:",
         samples.len(),
         simulate
     );
