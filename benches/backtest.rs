@@ -71,6 +71,7 @@ fn bench(c: &mut Criterion) {
             slippage_bps: 0,
             delays: Default::default(),
             amm: None,
+            v3: None,
         };
         let out = tempfile::tempdir().expect("tempdir");
         group.bench_with_input(BenchmarkId::new("end_to_end_csv", n), &spec, |b, spec| {
@@ -115,6 +116,7 @@ fn spec_for(path: &std::path::Path) -> BacktestSpec {
         slippage_bps: 0,
         delays: Default::default(),
         amm: None,
+        v3: None,
     }
 }
 

@@ -73,7 +73,9 @@ async fn main() {
             upper: 3000,
             tokens: 100_000_000,
         };
-        chain.v3_pool(&v3, 500, reserves_price(b, q).unwrap(), &[deep]).await;
+        chain
+            .v3_pool(&v3, 500, reserves_price(b, q).unwrap(), &[deep])
+            .await;
         dex.v3_factory = v3.factory.to_string();
         dex.v3_router = v3.router.to_string();
         let v3_pool = client
@@ -81,9 +83,11 @@ async fn main() {
             .await
             .unwrap();
         let routing = (mode == "best").then(|| {
-            let routes: bsc_bot::chain::pool_state::SharedRoutes = Arc::new(std::sync::RwLock::new(
-                HashMap::from([(0, vec![v2_pool.clone(), v3_pool.clone()])]),
-            ));
+            let routes: bsc_bot::chain::pool_state::SharedRoutes =
+                Arc::new(std::sync::RwLock::new(HashMap::from([(
+                    0,
+                    vec![v2_pool.clone(), v3_pool.clone()],
+                )])));
             bsc_bot::venue::dex::Routing {
                 routes,
                 ..Default::default()
@@ -142,7 +146,13 @@ async fn main() {
         let p = reserves_price(b, q).unwrap().round_dp(2);
         if let Some(r) = &routing {
             // The follower reads at each new block; this round's states are read before the tick.
-            let pools = r.routes.read().unwrap().get(&0).cloned().unwrap_or_default();
+            let pools = r
+                .routes
+                .read()
+                .unwrap()
+                .get(&0)
+                .cloned()
+                .unwrap_or_default();
             r.states.refresh(&client, &pools, 30).await;
         }
         let lower = (p * Decimal::from_str("0.99").unwrap()).round_dp(2);

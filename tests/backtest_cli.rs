@@ -526,7 +526,7 @@ async fn the_amm_fill_model_reports_fees_impact_and_gas() {
     run_bt(&db, GRID_AUG, &data, &["--fill-model", "amm"]).fails_with(1, "--pool-reserves");
     run_bt(&db, GRID_AUG, &data, &["--pool-reserves", "2:230000"]).fails_with(
         1,
-        "--pool-reserves and --pool-pair are for --fill-model amm",
+        "--pool-reserves, --pool-pair and --pool-profile are for --fill-model amm",
     );
     run_bt(
         &db,

@@ -40,6 +40,7 @@ async fn paper_loop_and_backtest_fill_identically() {
         slippage_bps: 0,
         delays: Default::default(),
         amm: None,
+        v3: None,
     };
     let outcome = run_backtest(&spec, Some(out.path()), &mut |_, _, _| {}).unwrap();
     let csv = std::fs::read_to_string(outcome.fills_csv.unwrap()).unwrap();

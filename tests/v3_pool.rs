@@ -676,3 +676,227 @@ async fn v3_swaps_through_the_swapper_and_a_front_run_reverts() {
     let txs = store.chain_txs_of(56, me).await.unwrap();
     assert_eq!(txs.last().unwrap().status, "reverted");
 }
+
+/// The V3 fill model against the real pool: the same grid on the same walked price path, live
+/// (the engine and the DEX venue swapping on anvil's 5 bps pool) and through the simulated
+/// venue with the pool's liquidity profile read from the chain before trading, gives the same
+/// trades: side and cell equal, amounts within 1e-6 relative.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_v3_fill_model_agrees_with_live_swaps_trade_for_trade() {
+    use bsc_bot::amm::v3::{V3FillModel, V3Profile};
+    use bsc_bot::engine::{Engine, MemoryRecorder};
+    use bsc_bot::venue::{SimVenue, SimVenueConfig};
+    let Some(m) = v3_market(500).await else {
+        return;
+    };
+    m.chain.give_tokens(m.u.base, trader(), 5_000).await;
+    m.chain.give_tokens(m.u.quote, trader(), 500_000).await;
+    m.chain.approve_v3_router(&m.v3, TRADER_KEY, m.u.base).await;
+    m.chain
+        .approve_v3_router(&m.v3, TRADER_KEY, m.u.quote)
+        .await;
+    // The profile, read once before trading (as `backtest --pool-pair POOL --pool-block N` does).
+    let state = m.client.v3_state(&m.pool, 8, None).await.unwrap();
+    let profile = V3Profile::of(&state, m.pool.base_is_token0, 18, 18);
+    let db = common::TestDb::new("sqlite").await;
+    let store = db.store().await;
+    let bot = m.chain.bot_wallet(&m.u, 10_000).await;
+    let dex = bsc_bot::config::DexConfig {
+        router: m.u.router.to_string(),
+        factory: m.u.factory.to_string(),
+        fee_bps: 30,
+        v3_factory: m.v3.factory.to_string(),
+        v3_router: m.v3.router.to_string(),
+        ..Default::default()
+    };
+    let chain_cfg = bsc_bot::config::ChainConfig {
+        rpc_urls: vec![m.chain.url.clone()],
+        receipt_timeout_secs: 30,
+        ..Default::default()
+    };
+    let swapper = std::sync::Arc::new(
+        bsc_bot::chain::Swapper::new(m.client.clone(), bot, store.clone(), chain_cfg, dex).unwrap(),
+    );
+    let (reports_tx, mut reports) = tokio::sync::mpsc::channel(1024);
+    let (venue, executor) = bsc_bot::venue::dex::dex_venue(
+        swapper,
+        std::collections::HashMap::from([(0, m.pool.clone())]),
+        30,
+        reports_tx,
+        Box::new(|o| (format!("engine-order-{}", o.order_id), 1)),
+    );
+    tokio::spawn(executor.run());
+    let params =
+        bsc_bot::strategy::StrategyParams::parse("grid", &serde_json::from_str(V3_GRID).unwrap())
+            .unwrap();
+    let guard = || bsc_bot::risk::RiskGuard::new(bsc_bot::risk::RiskLimits::default());
+    let mut live = Engine::new(1, venue, guard(), MemoryRecorder::default());
+    live.add_strategy(
+        params.build(),
+        0,
+        params.fee_bps(),
+        bsc_bot::strategy::StrategyStatus::Active,
+        None,
+    );
+    let sim = SimVenue::new(SimVenueConfig::default())
+        .with_v3(Some(V3FillModel::new(profile, Decimal::ZERO).unwrap()));
+    let mut model = Engine::new(1, sim, guard(), MemoryRecorder::default());
+    model.add_strategy(
+        params.build(),
+        0,
+        params.fee_bps(),
+        bsc_bot::strategy::StrategyStatus::Active,
+        None,
+    );
+    let mut ts = 0;
+    for target in [
+        None,
+        Some("98.6"),
+        Some("97.4"),
+        Some("99.2"),
+        Some("101.3"),
+        Some("102.6"),
+        Some("100.4"),
+    ] {
+        if let Some(t) = target {
+            m.chain.walk_v3_to(&m.v3, &m.client, &m.pool, d(t)).await;
+        }
+        settle(&mut live, &mut reports, &m, &mut ts).await;
+        // The model sees the tick the live engine saw.
+        let key = live
+            .last_price(0)
+            .map(bsc_bot::model::PriceKey::floor_of)
+            .unwrap();
+        model.process(bsc_bot::engine::Event::Tick {
+            symbol: 0,
+            ts_us: ts,
+            price: key,
+        });
+        assert_eq!(
+            live.recorder().fills.len(),
+            model.recorder().fills.len(),
+            "fills after the walk to {target:?}"
+        );
+    }
+    let (lf, mf) = (&live.recorder().fills, &model.recorder().fills);
+    assert!(lf.len() >= 8, "{lf:#?}");
+    assert!(
+        model.recorder().failures.is_empty(),
+        "{:?}",
+        model.recorder().failures
+    );
+    let close = |l: Decimal, m: Decimal, what: String| {
+        let rel = ((l - m) / m).abs();
+        assert!(
+            rel <= d("0.000001"),
+            "{what}: live {l} vs model {m} (relative {rel})"
+        );
+        rel
+    };
+    let mut worst = Decimal::ZERO;
+    for (n, (l, mo)) in lf.iter().zip(mf.iter()).enumerate() {
+        assert_eq!((l.side, l.tag), (mo.side, mo.tag), "trade {n}");
+        worst = worst.max(close(l.base, mo.base, format!("trade {n} base")));
+        worst = worst.max(close(l.quote, mo.quote, format!("trade {n} quote")));
+    }
+    eprintln!("{} trades, largest relative difference {worst}", lf.len());
+}
+
+/// `backtest run --fill-model amm --pool-pair V3_POOL` reads the pool's liquidity profile from
+/// the configured node once and fills through V3's math; `--save-pool-profile` keeps it and
+/// `--pool-profile FILE` runs the same backtest again without the node, to the byte. A pool with
+/// no liquidity at its price and a file that is no profile are refused, naming the cause.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_v3_backtest_reads_its_liquidity_profile_from_the_chain_or_a_file() {
+    let Some(chain) = TestChain::start().await else {
+        return;
+    };
+    let u = chain.deploy_uniswap(10, 1_150_000).await;
+    let v3 = chain.deploy_pancake_v3(&u).await;
+    let ranges = [
+        Range {
+            lower: -3000,
+            upper: 3000,
+            tokens: 1_000_000,
+        },
+        Range {
+            lower: -400,
+            upper: 400,
+            tokens: 5_000_000,
+        },
+    ];
+    let (pool, _) = chain.v3_pool(&v3, 500, d("115000"), &ranges).await;
+    let (empty, _) = chain.v3_pool(&v3, 2500, d("115000"), &[]).await;
+    let db = common::TestDb::new("sqlite").await;
+    let config = db.dir.path().join("bsc-bot.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[chain]\nchain_id = 56\nrpc_urls = [\"{}\"]\n\n[dex.assets]\nBTC = \"{}\"\nUSDT = \"{}\"\n",
+            chain.url, u.base, u.quote
+        ),
+    )
+    .unwrap();
+    let config = config.to_str().unwrap().to_string();
+    let data = common::repo_path("tests/data/BTCUSDT-1m-2025-08-01_to_2025-08-11.csv");
+    let params = r#"{"lower_price":"112000","upper_price":"119000","grid_count":29,"base_order_size":"100","fee_bps":5}"#;
+    let run = |pool_args: &[&str]| {
+        let mut args = vec![
+            "--config",
+            &config,
+            "--json",
+            "backtest",
+            "run",
+            "-t",
+            "grid",
+            "-s",
+            "BTC/USDT",
+            "-p",
+            params,
+            "--data",
+            data.to_str().unwrap(),
+            "--fill-model",
+            "amm",
+        ];
+        args.extend_from_slice(pool_args);
+        db.run(&args)
+    };
+    let strip = |mut v: serde_json::Value| {
+        for k in ["id", "fills_csv", "chart"] {
+            v.as_object_mut().unwrap().remove(k);
+        }
+        v
+    };
+    let profile = db.dir.path().join("pool-profile.json");
+    let profile = profile.to_str().unwrap();
+    let pool = pool.to_string();
+    let from_chain = strip(
+        run(&["--pool-pair", &pool, "--save-pool-profile", profile])
+            .ok()
+            .json(),
+    );
+    let from_file = strip(run(&["--pool-profile", profile]).ok().json());
+    assert_eq!(
+        from_chain, from_file,
+        "the same pool, read from the chain or the file"
+    );
+    assert!(
+        from_chain["round_trips"].as_u64().unwrap() > 0,
+        "{from_chain}"
+    );
+    let costs = &from_chain["swap_costs"];
+    assert!(
+        d(costs["price_impact"].as_str().unwrap()) > Decimal::ZERO,
+        "{costs}"
+    );
+    // The profile on file: the 5 bps tier and the positions' initialized ticks.
+    let doc: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(profile).unwrap()).unwrap();
+    assert_eq!(doc["fee"], 500);
+    assert!(doc["ticks"].as_array().unwrap().len() >= 4);
+    // A V3 pool with no liquidity at its price, and a file that is no profile.
+    run(&["--pool-pair", &empty.to_string()]).fails_with(1, "no liquidity");
+    let junk = db.dir.path().join("junk.json");
+    std::fs::write(&junk, "{\"fee\": 500}").unwrap();
+    run(&["--pool-profile", junk.to_str().unwrap()]).fails_with(1, "not a V3 profile");
+}

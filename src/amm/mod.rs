@@ -9,6 +9,7 @@ pub mod kind;
 pub mod pool;
 pub mod quote;
 pub mod swap_math;
+pub mod units;
 pub mod v3;
 
 pub use kind::PoolKind;

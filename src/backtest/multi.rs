@@ -94,7 +94,8 @@ impl GridRun {
             slippage_bps: spec.slippage_bps,
             amm: spec.amm,
         })
-        .with_delays(spec.delays);
+        .with_delays(spec.delays)
+        .with_v3(spec.v3.clone());
         let mut recorder = BacktestRecorder::new(fills_file);
         recorder.light = light;
         let mut engine = Engine::new(1, venue, RiskGuard::new(RiskLimits::default()), recorder);
@@ -228,12 +229,16 @@ impl GridRun {
                 refused: recorder.refused,
                 in_flight_at_end,
             }),
-            swap_costs: spec.amm.map(|pool| SwapCosts {
-                pool_fees: ledger.fees.normalize(),
-                price_impact: recorder.impact.round_dp(8).normalize(),
-                gas: recorder.gas.normalize(),
-                gas_per_swap: pool.gas_quote.normalize(),
-            }),
+            swap_costs: spec
+                .amm
+                .map(|pool| pool.gas_quote)
+                .or(spec.v3.as_ref().map(|m| m.gas_quote))
+                .map(|gas_per_swap| SwapCosts {
+                    pool_fees: ledger.fees.normalize(),
+                    price_impact: recorder.impact.round_dp(8).normalize(),
+                    gas: recorder.gas.normalize(),
+                    gas_per_swap: gas_per_swap.normalize(),
+                }),
         };
         let chart = match &self.out_dir {
             Some(dir) => Some(write_chart(dir, &result, &recorder)?),

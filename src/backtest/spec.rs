@@ -41,6 +41,8 @@ pub struct BacktestSpec {
     pub delays: SimDelays,
     /// `--fill-model amm`: fills as a constant-product pool gives them (default: at the limit).
     pub amm: Option<crate::amm::AmmPool>,
+    /// `--fill-model amm` on a V3 pool: fills as the pool of this liquidity profile gives them.
+    pub v3: Option<crate::amm::v3::V3FillModel>,
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -234,6 +234,14 @@ impl ChainClient {
         })
     }
 
+    /// The fee tier of the contract at `pool` if it is a V3 pool (`None`: its `fee()` call fails,
+    /// as a V2 pair's does).
+    pub async fn v3_fee_of(&self, pool: Address) -> Option<u32> {
+        let p = IPancakeV3Pool::new(pool, &self.provider);
+        let fee = self.bounded("fee", p.fee().call()).await.ok()?;
+        Some(fee.to::<u32>())
+    }
+
     /// The V3 pool of `base` and `quote` with fee tier `fee` at `factory` (PancakeSwap V3's).
     pub async fn v3_pool(
         &self,

@@ -111,6 +111,7 @@ async fn run_cmd(args: RunArgs, ctx: &Context) -> Result<(), CliError> {
     let spec = raw.validate(false)?;
     let files = crate::backtest::data::list_data_files(&args.data)
         .map_err(|e| CliError::invalid(format!("--data {}: {e}", args.data.display())))?;
+    let fill_pool = args.common.fill.pool(ctx, &spec.symbol).await?;
     let bt = BacktestSpec {
         symbol: spec.symbol.clone(),
         params: ParamsSource::Fixed(spec.params),
@@ -119,7 +120,8 @@ async fn run_cmd(args: RunArgs, ctx: &Context) -> Result<(), CliError> {
         read: read_options(&args.common)?,
         slippage_bps: args.common.slippage_bps,
         delays: args.common.venue.delays()?,
-        amm: args.common.fill.pool(ctx, &spec.symbol).await?,
+        amm: fill_pool.amm,
+        v3: fill_pool.v3,
     };
     execute(bt, ctx).await
 }
@@ -204,6 +206,7 @@ async fn quick_grid(args: QuickGridArgs, ctx: &Context) -> Result<(), CliError> 
                 root.display()
             ))
         })?;
+    let fill_pool = args.fill.pool(ctx, &symbol).await?;
     let from_us = last - i64::from(args.days) * 86_400_000_000;
     let bt = BacktestSpec {
         symbol: symbol.clone(),
@@ -227,7 +230,8 @@ async fn quick_grid(args: QuickGridArgs, ctx: &Context) -> Result<(), CliError> 
         },
         slippage_bps: args.slippage_bps,
         delays: args.venue.delays()?,
-        amm: args.fill.pool(ctx, &symbol).await?,
+        amm: fill_pool.amm,
+        v3: fill_pool.v3,
     };
     execute(bt, ctx).await
 }

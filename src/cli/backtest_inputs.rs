@@ -43,11 +43,21 @@ pub struct FillArgs {
     /// (e.g. `250:25000000` for 250 BTC against 25 M USDT). Its depth holds at every price.
     #[arg(long, conflicts_with = "pool_pair")]
     pub pool_reserves: Option<String>,
-    /// The pool for `--fill-model amm` by its pair address, its reserves read once from the
-    /// configured node (`chain.rpc_urls`); which token is the base comes from `[dex.assets]`, else
-    /// from the tokens' symbols.
-    #[arg(long)]
+    /// The pool for `--fill-model amm` by its address, read once from the configured node
+    /// (`chain.rpc_urls`): a V2 pair's reserves, or a PancakeSwap V3 pool's liquidity profile
+    /// (its initialized ticks around the price, swapped through with V3's exact math); which
+    /// token is the base comes from `[dex.assets]`, else from the tokens' symbols.
+    #[arg(long, conflicts_with = "pool_profile")]
     pub pool_pair: Option<String>,
+    /// The block to read `--pool-pair` at (default: the latest).
+    #[arg(long, requires = "pool_pair")]
+    pub pool_block: Option<u64>,
+    /// A V3 pool's liquidity profile from a JSON file (as `--save-pool-profile` writes it).
+    #[arg(long, conflicts_with = "pool_reserves")]
+    pub pool_profile: Option<std::path::PathBuf>,
+    /// Write the V3 profile read by `--pool-pair` to this file, to run again without the node.
+    #[arg(long, requires = "pool_pair")]
+    pub save_pool_profile: Option<std::path::PathBuf>,
     /// Gas of one swap (units; PancakeSwap V2 swaps use ~110,000-150,000).
     #[arg(long, default_value_t = 150_000)]
     pub gas_units: u64,
@@ -59,20 +69,97 @@ pub struct FillArgs {
     pub bnb_price: String,
 }
 
+/// The pool `--fill-model amm` fills through: a constant-product pool, or a V3 pool's profile.
+#[derive(Debug, Default)]
+pub struct FillPool {
+    pub amm: Option<crate::amm::AmmPool>,
+    pub v3: Option<crate::amm::v3::V3FillModel>,
+}
+
 impl FillArgs {
-    pub async fn pool(
+    fn gas_quote(&self) -> Result<Decimal, CliError> {
+        let decimal = |flag: &str, text: &str| {
+            parse_decimal(text)
+                .filter(|d| *d >= Decimal::ZERO)
+                .ok_or_else(|| {
+                    CliError::invalid(format!("--{flag} {text:?}: expected a decimal >= 0"))
+                })
+        };
+        let gwei = decimal("gas-price-gwei", &self.gas_price_gwei)?;
+        let bnb = decimal("bnb-price", &self.bnb_price)?;
+        Ok(crate::amm::AmmPool::gas_quote_of(self.gas_units, gwei, bnb))
+    }
+
+    pub async fn pool(&self, ctx: &Context, symbol: &Symbol) -> Result<FillPool, CliError> {
+        if self.fill_model != "amm" {
+            if self.pool_reserves.is_some()
+                || self.pool_pair.is_some()
+                || self.pool_profile.is_some()
+            {
+                return Err(CliError::invalid(
+                    "--pool-reserves, --pool-pair and --pool-profile are for --fill-model amm",
+                ));
+            }
+            return Ok(FillPool::default());
+        }
+        if let Some(path) = &self.pool_profile {
+            let text = std::fs::read_to_string(path).map_err(|e| {
+                CliError::invalid(format!("--pool-profile {}: {e}", path.display()))
+            })?;
+            let profile: crate::amm::v3::V3Profile = serde_json::from_str(&text).map_err(|e| {
+                CliError::invalid(format!(
+                    "--pool-profile {}: not a V3 profile: {e}",
+                    path.display()
+                ))
+            })?;
+            return self.v3_model(profile, &format!("--pool-profile {}", path.display()));
+        }
+        if let Some(pair) = &self.pool_pair {
+            if let Some(profile) = v3_profile(ctx, symbol, pair, self.pool_block).await? {
+                if let Some(path) = &self.save_pool_profile {
+                    let text = serde_json::to_string_pretty(&profile)
+                        .map_err(|e| CliError::runtime(e.to_string()))?;
+                    crate::private_files::replace(path, text.as_bytes()).map_err(|e| {
+                        CliError::runtime(format!("--save-pool-profile {}: {e}", path.display()))
+                    })?;
+                }
+                return self.v3_model(profile, &format!("--pool-pair {pair}"));
+            }
+            if self.save_pool_profile.is_some() {
+                return Err(CliError::invalid(format!(
+                    "--save-pool-profile: --pool-pair {pair} is a V2 pair, which has no tick profile"
+                )));
+            }
+        }
+        Ok(FillPool {
+            amm: self.v2_pool(ctx, symbol).await?,
+            v3: None,
+        })
+    }
+
+    fn v3_model(
+        &self,
+        profile: crate::amm::v3::V3Profile,
+        shown: &str,
+    ) -> Result<FillPool, CliError> {
+        let model = crate::amm::v3::V3FillModel::new(profile, self.gas_quote()?)
+            .map_err(|e| CliError::invalid(format!("{shown}: {e}")))?;
+        if model.profile.liquidity == "0" {
+            return Err(CliError::invalid(format!(
+                "{shown}: the pool has no liquidity at its price"
+            )));
+        }
+        Ok(FillPool {
+            amm: None,
+            v3: Some(model),
+        })
+    }
+
+    async fn v2_pool(
         &self,
         ctx: &Context,
         symbol: &Symbol,
     ) -> Result<Option<crate::amm::AmmPool>, CliError> {
-        if self.fill_model != "amm" {
-            if self.pool_reserves.is_some() || self.pool_pair.is_some() {
-                return Err(CliError::invalid(
-                    "--pool-reserves and --pool-pair are for --fill-model amm",
-                ));
-            }
-            return Ok(None);
-        }
         let (b, q, shown) = match (&self.pool_reserves, &self.pool_pair) {
             (Some(reserves), _) => {
                 let bad = || {
@@ -93,22 +180,12 @@ impl FillArgs {
             }
             (None, None) => {
                 return Err(CliError::invalid(
-                    "--fill-model amm needs the pool: --pool-reserves BASE:QUOTE or --pool-pair ADDRESS",
+                    "--fill-model amm needs the pool: --pool-reserves BASE:QUOTE, --pool-pair ADDRESS or --pool-profile FILE",
                 ))
             }
         };
         let bad = || CliError::invalid(format!("{shown}: the pool has no liquidity"));
-        let decimal = |flag: &str, text: &str| {
-            parse_decimal(text)
-                .filter(|d| *d >= Decimal::ZERO)
-                .ok_or_else(|| {
-                    CliError::invalid(format!("--{flag} {text:?}: expected a decimal >= 0"))
-                })
-        };
-        let gwei = decimal("gas-price-gwei", &self.gas_price_gwei)?;
-        let bnb = decimal("bnb-price", &self.bnb_price)?;
-        let gas_quote = crate::amm::AmmPool::gas_quote_of(self.gas_units, gwei, bnb);
-        crate::amm::AmmPool::from_reserves(b, q, gas_quote)
+        crate::amm::AmmPool::from_reserves(b, q, self.gas_quote()?)
             .map(Some)
             .ok_or_else(bad)
     }
@@ -120,15 +197,67 @@ async fn pair_reserves(
     symbol: &Symbol,
     pair: &str,
 ) -> Result<(Decimal, Decimal), CliError> {
+    let (client, pool) = pool_at(ctx, symbol, pair, crate::amm::PoolKind::V2).await?;
+    client
+        .reserves(&pool)
+        .await
+        .map_err(|e| read_failed(pair, e))
+}
+
+fn read_failed(pair: &str, e: crate::chain::ChainError) -> CliError {
+    CliError::runtime(format!(
+        "--pool-pair {pair}: cannot read the pool from chain.rpc_urls: {e}"
+    ))
+}
+
+/// The liquidity profile of the V3 pool at `pair` for `symbol`, at `block` or the latest
+/// (`None`: `pair` is not a V3 pool). Eight tick-bitmap words on each side of the price.
+async fn v3_profile(
+    ctx: &Context,
+    symbol: &Symbol,
+    pair: &str,
+    block: Option<u64>,
+) -> Result<Option<crate::amm::v3::V3Profile>, CliError> {
     let address: alloy::primitives::Address = pair
         .trim()
         .parse()
         .map_err(|_| CliError::invalid(format!("--pool-pair {pair:?}: not an address")))?;
-    let failed = |e: crate::chain::ChainError| {
-        CliError::runtime(format!(
-            "--pool-pair {pair}: cannot read the pool from chain.rpc_urls: {e}"
-        ))
+    let client = crate::chain::ChainClient::connect(&ctx.config.chain)
+        .await
+        .map_err(|e| read_failed(pair, e))?;
+    let Some(fee) = client.v3_fee_of(address).await else {
+        return Ok(None);
     };
+    if crate::amm::v3::tick_spacing_of(fee).is_none() {
+        return Err(CliError::invalid(format!(
+            "--pool-pair {pair}: fee tier {fee} is not one of PancakeSwap V3's (100, 500, 2500, 10000)"
+        )));
+    }
+    let (client, pool) = pool_at(ctx, symbol, pair, crate::amm::PoolKind::V3 { fee }).await?;
+    let state = client
+        .v3_state(&pool, 8, block)
+        .await
+        .map_err(|e| read_failed(pair, e))?;
+    Ok(Some(crate::amm::v3::V3Profile::of(
+        &state,
+        pool.base_is_token0,
+        pool.base.decimals,
+        pool.quote.decimals,
+    )))
+}
+
+/// The pool at `pair` as `symbol`'s, with the client that read it.
+async fn pool_at(
+    ctx: &Context,
+    symbol: &Symbol,
+    pair: &str,
+    kind: crate::amm::PoolKind,
+) -> Result<(crate::chain::ChainClient, crate::chain::Pool), CliError> {
+    let address: alloy::primitives::Address = pair
+        .trim()
+        .parse()
+        .map_err(|_| CliError::invalid(format!("--pool-pair {pair:?}: not an address")))?;
+    let failed = |e: crate::chain::ChainError| read_failed(pair, e);
     let client = crate::chain::ChainClient::connect(&ctx.config.chain)
         .await
         .map_err(failed)?;
@@ -154,12 +283,12 @@ async fn pair_reserves(
     };
     let pool = crate::chain::Pool {
         pair: address,
-        kind: crate::amm::PoolKind::V2,
+        kind,
         base_is_token0: base.address < quote.address,
         base,
         quote,
     };
-    client.reserves(&pool).await.map_err(failed)
+    Ok((client, pool))
 }
 
 /// A venue that answers late and sometimes fails, to see a strategy with orders in flight.

@@ -71,7 +71,7 @@ pub enum Command {
     Emergency(emergency::EmergencyCommand),
     /// Backtest strategies on historical data through the live engine.
     #[command(subcommand)]
-    Backtest(backtest::BacktestCommand),
+    Backtest(Box<backtest::BacktestCommand>),
     /// Historical market data for backtests.
     #[command(subcommand)]
     Data(data::DataCommand),
@@ -198,7 +198,7 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Strategy(cmd) => strategy::run(cmd, &ctx).await,
         Command::Emergency(cmd) => emergency::run(cmd, &ctx).await,
         Command::Config(cmd) => config_cmd::run(cmd, &ctx),
-        Command::Backtest(cmd) => backtest::run(cmd, &ctx).await,
+        Command::Backtest(cmd) => backtest::run(*cmd, &ctx).await,
         Command::Data(cmd) => data::run(cmd, &ctx).await,
         Command::Wallet(cmd) => wallet::run(cmd, &ctx).await,
         Command::Risk(cmd) => risk::run(cmd, &ctx).await,

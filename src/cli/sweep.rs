@@ -177,6 +177,7 @@ pub async fn run(args: SweepArgs, ctx: &Context) -> Result<(), CliError> {
             ));
         }
     }
+    let fill_pool = args.common.fill.pool(ctx, &symbol).await?;
     let spec = BacktestSpec {
         symbol: symbol.clone(),
         params: ParamsSource::Fixed(first_valid.clone()),
@@ -185,7 +186,8 @@ pub async fn run(args: SweepArgs, ctx: &Context) -> Result<(), CliError> {
         read,
         slippage_bps: args.common.slippage_bps,
         delays: args.common.venue.delays()?,
-        amm: args.common.fill.pool(ctx, &symbol).await?,
+        amm: fill_pool.amm,
+        v3: fill_pool.v3,
     };
     let threads = args
         .threads

@@ -122,6 +122,7 @@ pub async fn run_backtest_stage(
         slippage_bps: 0,
         delays: Default::default(),
         amm: Some(pool),
+        v3: None,
     };
     let out_root = record::outputs_root(&config.base_dir);
     let staging = record::staging_dir(&out_root, 0)?;

@@ -63,7 +63,14 @@ pub struct SimVenue {
     rng: u64,
     /// The pool as the last AMM swap left it: `(symbol, time, price, reserves)`.
     amm_after: Option<(usize, i64, Decimal, (Decimal, Decimal))>,
+    /// `--fill-model amm` on a V3 pool: its liquidity profile, moved along the price path, and
+    /// the `(symbol, time, price)` of its last swap (swaps at one price and time meet the pool
+    /// as the one before left it).
+    v3: Option<(crate::amm::v3::V3FillModel, Option<SwapMoment>)>,
 }
+
+/// `(symbol, time, price)` of a modelled swap.
+type SwapMoment = (usize, i64, Decimal);
 
 fn down(d: Decimal) -> Decimal {
     d.round_dp_with_strategy(AMOUNT_DECIMALS, RoundingStrategy::ToZero)
@@ -86,7 +93,54 @@ impl SimVenue {
             queue: VecDeque::new(),
             rng: 0,
             amm_after: None,
+            v3: None,
         }
+    }
+
+    /// Fill as the V3 pool of this liquidity profile would (it overrides `config.amm`).
+    pub fn with_v3(mut self, model: Option<crate::amm::v3::V3FillModel>) -> Self {
+        self.v3 = model.map(|m| (m, None));
+        self
+    }
+
+    /// A swap of `o` on the V3 pool at `price` (the market price of the moment): the pool moved
+    /// there (unless this swap follows another at the same price and time), then the exact-input
+    /// swap in the pool's integer arithmetic. A swap past the profile's ticks cannot be
+    /// modelled: it fails for good.
+    fn v3_fill(
+        &mut self,
+        o: &Execution,
+        price: Decimal,
+        ts_us: i64,
+    ) -> Option<Result<Fill, String>> {
+        let (model, last) = self.v3.as_mut()?;
+        let here = (o.symbol, ts_us, price);
+        if *last != Some(here) {
+            if let Err(e) = model.move_to(price) {
+                return Some(Err(format!("V3 fill model: {e}")));
+            }
+        }
+        *last = Some(here);
+        let amount_in = match (o.side, o.amount) {
+            (Side::Buy, Amount::Quote(q)) => q,
+            (Side::Buy, Amount::Base(b)) => b * price,
+            (Side::Sell, Amount::Base(b)) => b,
+            (Side::Sell, Amount::Quote(q)) => down(q / price),
+        };
+        Some(match model.swap(o.side, amount_in) {
+            Ok(s) => {
+                let effective = if s.base.is_zero() {
+                    price
+                } else {
+                    s.quote / s.base
+                };
+                let mut fill = o.fill(effective, s.base, s.quote, s.fee, ts_us);
+                fill.impact = s.impact;
+                fill.gas = model.gas_quote;
+                Ok(fill)
+            }
+            Err(e) => Err(format!("V3 fill model: {e}")),
+        })
     }
 
     /// Answer after a latency and fail a share of orders (seeded).
@@ -253,7 +307,20 @@ impl SimVenue {
                 retryable,
                 ts_us,
             },
-            (None, Some(market)) => VenueReport::Filled(self.fill_in_turn(&q.order, market, ts_us)),
+            (None, Some(market)) => {
+                // A V3 swap meets the pool at the price of the moment (the tick that fired it),
+                // as a live swap does; its limit is the bound it must not fill worse than.
+                match self.v3_fill(&q.order, market, ts_us) {
+                    Some(Ok(fill)) => VenueReport::Filled(fill),
+                    Some(Err(reason)) => VenueReport::Failed {
+                        order_id: q.order.order_id,
+                        reason,
+                        retryable: false,
+                        ts_us,
+                    },
+                    None => VenueReport::Filled(self.fill_in_turn(&q.order, market, ts_us)),
+                }
+            }
             (None, None) => VenueReport::Failed {
                 order_id: q.order.order_id,
                 reason: "no price to fill at".into(),

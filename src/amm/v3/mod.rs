@@ -6,6 +6,7 @@
 //! differently and is off by up to 1e5 wei. What a live swap receives, what the paper and backtest
 //! fill models give and the quote best execution compares are therefore the same number, to the wei.
 
+pub mod fill;
 pub mod full_math;
 pub mod pool;
 pub mod price;
@@ -13,6 +14,7 @@ pub mod sqrt_price_math;
 pub mod swap_step;
 pub mod tick_math;
 
+pub use fill::{V3Fill, V3FillError, V3FillModel, V3Profile};
 pub use pool::{SwapOutcome, V3Pool, V3PoolError};
 pub use price::{price_from_sqrt_x96, sqrt_x96_from_price, virtual_reserves};
 
