@@ -512,6 +512,7 @@ async fn paper_fills_equal_the_replay_of_the_ticks_it_traded_on() {
         params: &params,
         risk: RiskLimits::default(),
         amm: None,
+        v3: None,
         slippage_bps: 0,
     };
     let log = dir.path().join("ticks.csv");
@@ -699,6 +700,7 @@ async fn the_daemon_logs_a_canary_paper_strategys_ticks_and_its_replay_matches()
         params: &grid,
         risk: RiskLimits::from_config(&RiskConfig::default()),
         amm: None,
+        v3: None,
         slippage_bps: 0,
     };
     let replayed = at_ms_precision(replay_fills(&run, &log).unwrap());

@@ -919,3 +919,96 @@ async fn paper_fills_through_the_configured_pool() {
     );
     store.close().await;
 }
+
+/// Paper can fill through a V3 pool's liquidity profile (`market.paper_pool_profile`, the JSON
+/// `backtest --save-pool-profile` writes): a buy is an exact-input swap through the pool at the
+/// price of the moment, with the 5 bps tier's fee — what the V3 model gives, to the wei. A file
+/// that is no profile is refused at load, naming the key.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn paper_fills_through_a_v3_pool_profile() {
+    use bsc_bot::amm::v3::{tick_math::sqrt_ratio_at_tick, V3FillModel, V3Pool, V3Profile};
+    use rust_decimal::Decimal;
+    let db = TestDb::new("sqlite").await;
+    let ex = FakeBinance::start().await;
+    // A 5 bps pool around 28,195 (tick 102,470 for two 18-decimal tokens, base = token0).
+    let tick = bsc_bot::amm::v3::tick_math::tick_at_sqrt_ratio(
+        bsc_bot::amm::v3::sqrt_x96_from_price("28195".parse().unwrap(), 18, 18, true).unwrap(),
+    )
+    .unwrap();
+    let l = 10i128.pow(21);
+    let centre = tick.div_euclid(10) * 10;
+    let pool = V3Pool {
+        fee: 500,
+        tick_spacing: 10,
+        sqrt_price_x96: sqrt_ratio_at_tick(tick).unwrap(),
+        tick,
+        liquidity: l as u128,
+        ticks: [(centre - 2000, l), (centre + 2000, -l)]
+            .into_iter()
+            .collect(),
+        known_words: (
+            V3Pool::word_of(centre / 10) - 2,
+            V3Pool::word_of(centre / 10) + 2,
+        ),
+    };
+    let profile = V3Profile::of(&pool, true, 18, 18);
+    let path = db.dir.path().join("pool-profile.json");
+    std::fs::write(&path, serde_json::to_string(&profile).unwrap()).unwrap();
+    let junk = db.dir.path().join("junk.json");
+    std::fs::write(&junk, "{}").unwrap();
+    let config = write_config(&db, &ex.url, "");
+    let base_text = std::fs::read_to_string(&config).unwrap();
+    let with = |file: &std::path::Path| {
+        base_text.replace(
+            "[market]\n",
+            &format!(
+                "[market]\npaper_fill_model = \"amm\"\npaper_pool_profile = \"{}\"\npaper_gas_quote = \"0.01\"\n",
+                file.display()
+            ),
+        )
+    };
+    std::fs::write(&config, with(&junk)).unwrap();
+    db.run(&["--config", &config, "config", "check"])
+        .fails_with(1, "market.paper_pool_profile");
+    std::fs::write(&config, with(&path)).unwrap();
+    db.run(&[
+        "--config", &config, "strategy", "create", "-t", "grid", "-s", "BTC/USDT", "-n", "v3",
+        "-p",
+        r#"{"lower_price":"28100","upper_price":"28200","grid_count":21,"base_order_size":"100","fee_bps":5}"#,
+    ])
+    .ok();
+    let store = db.store().await;
+    let _d = RunningDaemon::start(&db, &config, &[]).await;
+    assert!(ex.wait_connections(1, Duration::from_secs(10)).await);
+    let mut trades = Vec::new();
+    for i in 0..50 {
+        ex.send(Cmd::Text(trade_frame(
+            2 * i,
+            "28200",
+            bsc_bot::clock::wall_clock_ms(),
+        )));
+        ex.send(Cmd::Text(trade_frame(
+            2 * i + 1,
+            "28195",
+            bsc_bot::clock::wall_clock_ms(),
+        )));
+        trades = store.trading_history(Some(1), 10).await.unwrap();
+        if !trades.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let buy = trades.first().expect("a buy at 28,195");
+    // The model's own answer for 100 quote at 28,195: the daemon filled exactly that.
+    let mut model = V3FillModel::new(profile, Decimal::ZERO).unwrap();
+    model.move_to("28195".parse().unwrap()).unwrap();
+    let want = model
+        .swap(bsc_bot::model::order::Side::Buy, Decimal::from(100))
+        .unwrap();
+    let base: Decimal = buy.base_amount.parse().unwrap();
+    assert_eq!(base, want.base, "{buy:?}");
+    assert_eq!(buy.quote_amount, "100");
+    let fee: Decimal = buy.fee_quote.parse().unwrap();
+    assert_eq!(fee, want.fee, "the tier's 5 bps, rounded up by the pool");
+    store.close().await;
+}

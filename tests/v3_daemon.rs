@@ -292,8 +292,27 @@ async fn daemon_trades_v3_pools_with_best_execution_and_pins() {
     let (pin, pin_before) = m.wallet(&db, &config, "pin").await;
     let best = create(&db, &config, "best", "hot", &grid(""));
     let pinned = create(&db, &config, "pinned", "pin", &grid(r#","pool":"v3:2500""#));
-    // The chain has no 1 bps pool: this one cannot run.
-    let missing = create(&db, &config, "missing", "pin", &grid(r#","pool":"v3:100""#));
+    // The chain has no 1 bps pool: a live grid pinned to it is refused at create.
+    db.run(&[
+        "--config",
+        &config,
+        "strategy",
+        "create",
+        "-t",
+        "grid",
+        "-s",
+        "BTC/USDT",
+        "-n",
+        "missing",
+        "-m",
+        "live",
+        "--confirm-live",
+        "--wallet",
+        "pin",
+        "-p",
+        &grid(r#","pool":"v3:100""#),
+    ])
+    .fails_with(1, "fee tier 100");
 
     let log = db.dir.path().join("daemon.log");
     let daemon = RunningDaemon::start_logged_with_env(
@@ -317,16 +336,6 @@ async fn daemon_trades_v3_pools_with_best_execution_and_pins() {
         m.walk(target).await;
         settle(&store, &[best, pinned]).await;
     }
-    // The grid pinned to a pool the chain lacks never ran, and says why.
-    let shown = db.run(&[
-        "--config",
-        &config,
-        "strategy",
-        "status",
-        &missing.to_string(),
-    ]);
-    assert!(shown.stdout.contains("pinned to pool v3:100"), "{shown:#?}");
-    assert_eq!(store.trade_count(missing).await.unwrap(), 0);
     let log_text = std::fs::read_to_string(&log).unwrap_or_default();
     drop(daemon);
 
@@ -369,6 +378,41 @@ async fn daemon_trades_v3_pools_with_best_execution_and_pins() {
     assert!(
         log_text.contains("best execution over the market's pools"),
         "{log_text}"
+    );
+
+    // The operator drops the 25 bps pool from dex.pools: the grid pinned to it is not run at
+    // the next start, and says why; the other trades on.
+    let fewer = write_config(&db, &ex.url, &m.sections(r#"["v2", "v3:500"]"#));
+    let trades_before = store.trade_count(pinned).await.unwrap();
+    let daemon =
+        RunningDaemon::start_with_env(&db, &fewer, &[], &[("BSC_BOT_KEYSTORE_PASSWORD", PASSWORD)])
+            .await;
+    let mut shown = None;
+    for _ in 0..100 {
+        let run = db.run(&[
+            "--config",
+            &fewer,
+            "strategy",
+            "status",
+            &pinned.to_string(),
+        ]);
+        if run.stdout.contains("pinned to pool v3:2500") {
+            shown = Some(run);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        shown.is_some(),
+        "strategy status says why the pinned grid does not run"
+    );
+    m.walk("98.6").await;
+    settle(&store, &[best, pinned]).await;
+    drop(daemon);
+    assert_eq!(
+        store.trade_count(pinned).await.unwrap(),
+        trades_before,
+        "nothing traded"
     );
 }
 

@@ -94,6 +94,45 @@ async fn v3_market(fee: u32) -> Option<V3Market> {
     })
 }
 
+impl V3Market {
+    /// `[dex]` for this chain: the V2 router and factory (30 bps) and PancakeSwap V3.
+    fn dex(&self) -> bsc_bot::config::DexConfig {
+        bsc_bot::config::DexConfig {
+            router: self.u.router.to_string(),
+            factory: self.u.factory.to_string(),
+            fee_bps: 30,
+            v3_factory: self.v3.factory.to_string(),
+            v3_pool_deployer: self.v3.deployer.to_string(),
+            v3_router: self.v3.router.to_string(),
+            v3_quoter: self.v3.quoter.to_string(),
+            ..Default::default()
+        }
+    }
+
+    /// The bot's swapper for `bot`, recording in `store`.
+    fn swapper(
+        &self,
+        bot: PrivateKeySigner,
+        store: &bsc_bot::store::Store,
+    ) -> std::sync::Arc<bsc_bot::chain::Swapper> {
+        let chain_cfg = bsc_bot::config::ChainConfig {
+            rpc_urls: vec![self.chain.url.clone()],
+            receipt_timeout_secs: 30,
+            ..Default::default()
+        };
+        std::sync::Arc::new(
+            bsc_bot::chain::Swapper::new(
+                self.client.clone(),
+                bot,
+                store.clone(),
+                chain_cfg,
+                self.dex(),
+            )
+            .unwrap(),
+        )
+    }
+}
+
 fn trader() -> Address {
     TRADER_KEY.parse::<PrivateKeySigner>().unwrap().address()
 }
@@ -303,21 +342,7 @@ async fn live_grid_over(
     let store = db.store().await;
     let bot = m.chain.bot_wallet(&m.u, 10_000).await;
     let me = bot.address();
-    let dex = bsc_bot::config::DexConfig {
-        router: m.u.router.to_string(),
-        factory: m.u.factory.to_string(),
-        fee_bps: 30,
-        v3_factory: m.v3.factory.to_string(),
-        v3_pool_deployer: m.v3.deployer.to_string(),
-        v3_router: m.v3.router.to_string(),
-        v3_quoter: m.v3.quoter.to_string(),
-        ..Default::default()
-    };
-    let chain_cfg = bsc_bot::config::ChainConfig {
-        rpc_urls: vec![m.chain.url.clone()],
-        receipt_timeout_secs: 30,
-        ..Default::default()
-    };
+    let dex = m.dex();
     let mut pools = Vec::new();
     for kind in kinds {
         pools.push(
@@ -332,9 +357,7 @@ async fn live_grid_over(
         m.client.token_balance(&m.pool.base, me).await.unwrap(),
         m.client.token_balance(&m.pool.quote, me).await.unwrap(),
     );
-    let swapper = std::sync::Arc::new(
-        bsc_bot::chain::Swapper::new(m.client.clone(), bot, store.clone(), chain_cfg, dex).unwrap(),
-    );
+    let swapper = m.swapper(bot, &store);
     let (reports_tx, mut reports) = tokio::sync::mpsc::channel(1024);
     let (venue, executor) = bsc_bot::venue::dex::dex_venue(
         swapper,
@@ -525,7 +548,7 @@ async fn a_live_grid_pinned_to_the_v3_500_pool_never_leaves_it() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn v3_swaps_through_the_swapper_and_a_front_run_reverts() {
     use alloy::providers::Provider;
-    use bsc_bot::chain::{SwapOrder, SwapResult, Swapper};
+    use bsc_bot::chain::{SwapOrder, SwapResult};
     let Some(m) = v3_market(500).await else {
         return;
     };
@@ -537,22 +560,7 @@ async fn v3_swaps_through_the_swapper_and_a_front_run_reverts() {
     let store = db.store().await;
     let bot = m.chain.bot_wallet(&m.u, 10_000).await;
     let me = bot.address();
-    let dex = bsc_bot::config::DexConfig {
-        router: m.u.router.to_string(),
-        factory: m.u.factory.to_string(),
-        fee_bps: 30,
-        v3_factory: m.v3.factory.to_string(),
-        v3_router: m.v3.router.to_string(),
-        ..Default::default()
-    };
-    let chain_cfg = bsc_bot::config::ChainConfig {
-        rpc_urls: vec![m.chain.url.clone()],
-        receipt_timeout_secs: 30,
-        ..Default::default()
-    };
-    let swapper = std::sync::Arc::new(
-        Swapper::new(m.client.clone(), bot, store.clone(), chain_cfg, dex).unwrap(),
-    );
+    let swapper = m.swapper(bot, &store);
     let balances = || async {
         (
             m.client.native_balance(me).await.unwrap(),
@@ -701,22 +709,7 @@ async fn the_v3_fill_model_agrees_with_live_swaps_trade_for_trade() {
     let db = common::TestDb::new("sqlite").await;
     let store = db.store().await;
     let bot = m.chain.bot_wallet(&m.u, 10_000).await;
-    let dex = bsc_bot::config::DexConfig {
-        router: m.u.router.to_string(),
-        factory: m.u.factory.to_string(),
-        fee_bps: 30,
-        v3_factory: m.v3.factory.to_string(),
-        v3_router: m.v3.router.to_string(),
-        ..Default::default()
-    };
-    let chain_cfg = bsc_bot::config::ChainConfig {
-        rpc_urls: vec![m.chain.url.clone()],
-        receipt_timeout_secs: 30,
-        ..Default::default()
-    };
-    let swapper = std::sync::Arc::new(
-        bsc_bot::chain::Swapper::new(m.client.clone(), bot, store.clone(), chain_cfg, dex).unwrap(),
-    );
+    let swapper = m.swapper(bot, &store);
     let (reports_tx, mut reports) = tokio::sync::mpsc::channel(1024);
     let (venue, executor) = bsc_bot::venue::dex::dex_venue(
         swapper,

@@ -22,6 +22,8 @@ pub enum PoolModelError {
     Wallet(String),
     #[error("{0}")]
     Chain(#[from] ChainError),
+    #[error("{0}")]
+    Pools(String),
 }
 
 #[derive(Debug, Clone)]
@@ -34,10 +36,74 @@ pub struct LivePoolModel {
     pub gas_note: String,
 }
 
-/// Read `symbol`'s pool from the configured node (a connection of its own).
+/// Read `symbol`'s pool from the configured node (a connection of its own): the market's deepest
+/// pool among `dex.pools`, whose price its grids trigger on.
 pub async fn live_pool_model(
     config: &Config,
     symbol: &Symbol,
+) -> Result<LivePoolModel, PoolModelError> {
+    live_pool_model_of(config, symbol, None).await
+}
+
+/// The pools of `dex.pools` that `base`/`quote` may trade, and the deepest of them (the most
+/// quote in its current range): the one whose price the market's grids trigger on. With `auto`,
+/// kinds the chain has no pool of (or a pool without liquidity at the price) are left out; a
+/// pool listed by name that is missing or empty is an error, so nothing trades on a venue the
+/// operator did not expect.
+pub async fn market_pools(
+    client: &ChainClient,
+    config: &Config,
+    base: &crate::chain::Token,
+    quote: &crate::chain::Token,
+) -> Result<(Pool, Vec<Pool>), String> {
+    let kinds = config.dex.pool_kinds().map_err(|e| e.to_string())?;
+    let auto = config
+        .dex
+        .pools
+        .iter()
+        .any(|p| p.trim().eq_ignore_ascii_case("auto"));
+    let market = format!("{}/{}", base.symbol, quote.symbol);
+    let mut found: Vec<(Decimal, Pool)> = Vec::new();
+    for kind in kinds {
+        let pool = match client
+            .pool_of_kind(&config.dex, kind, base.clone(), quote.clone())
+            .await
+        {
+            Ok(p) => p,
+            Err(_) if auto => continue,
+            Err(e) => return Err(e.to_string()),
+        };
+        let (_, depth) = client.reserves(&pool).await.map_err(|e| e.to_string())?;
+        if depth.is_zero() {
+            if auto {
+                continue;
+            }
+            return Err(format!(
+                "dex.pools names {kind}, but the {market} {kind} pool {} has no liquidity at the price",
+                pool.pair
+            ));
+        }
+        found.push((depth, pool));
+    }
+    let Some(deepest) = found
+        .iter()
+        .max_by(|a, b| a.0.cmp(&b.0))
+        .map(|(_, p)| p.clone())
+    else {
+        return Err(format!(
+            "no pool with liquidity for {market} among dex.pools {:?}",
+            config.dex.pools
+        ));
+    };
+    Ok((deepest, found.into_iter().map(|(_, p)| p).collect()))
+}
+
+/// [`live_pool_model`] of the pool a grid pinned to `pin` trades (`None`: the market's deepest):
+/// what `strategy create` prices a live grid's round trip in.
+pub async fn live_pool_model_of(
+    config: &Config,
+    symbol: &Symbol,
+    pin: Option<crate::amm::PoolKind>,
 ) -> Result<LivePoolModel, PoolModelError> {
     let token = |asset: &str| {
         config
@@ -54,7 +120,16 @@ pub async fn live_pool_model(
     let client = ChainClient::connect(&config.chain).await?;
     let base = client.token(base).await?;
     let quote = client.token(quote).await?;
-    let pool = client.pool(factory, base, quote).await?;
+    let pool = match pin {
+        Some(kind) => client.pool_of_kind(&config.dex, kind, base, quote).await?,
+        None if config.dex.pools == ["v2"] => client.pool(factory, base, quote).await?,
+        None => {
+            market_pools(&client, config, &base, &quote)
+                .await
+                .map_err(PoolModelError::Pools)?
+                .0
+        }
+    };
     let reserves = client.reserves(&pool).await?;
     let (gas_quote, gas_note) = swap_gas_in_quote(&client, config, factory, &pool, reserves).await;
     Ok(LivePoolModel {

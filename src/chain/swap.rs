@@ -625,6 +625,20 @@ fn swap_call(
     }
 }
 
+/// Gas a V3 swap may need beyond its first estimate: each initialized tick it crosses costs tens
+/// of thousands more, and the limit a path's first swap set is reused for every later one on it.
+/// Unused gas is not paid.
+pub const V3_SWAP_GAS_FLOOR: u64 = 800_000;
+
+/// The least gas limit a swap call gets: [`V3_SWAP_GAS_FLOOR`] for a V3 swap, else nothing.
+fn gas_floor_of(input: &[u8]) -> u64 {
+    if IPancakeV3SwapRouter::exactInputSingleCall::abi_decode(input).is_ok() {
+        V3_SWAP_GAS_FLOOR
+    } else {
+        0
+    }
+}
+
 /// The token a router swap call spends and how much, if `input` is one (of either router).
 fn spent(input: &[u8]) -> Option<(Address, U256)> {
     if let Ok(c) = IUniswapV2Router02::swapExactTokensForTokensCall::abi_decode(input) {

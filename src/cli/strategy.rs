@@ -261,8 +261,9 @@ async fn check_live_market(
             "wallet: no wallet named {wallet:?} (create one with `bsc-bot wallet generate --name {wallet}`)"
         )));
     }
-    use crate::chain::pool_model::{live_pool_model, PoolModelError};
-    let model = match live_pool_model(config, &spec.symbol).await {
+    use crate::chain::pool_model::{live_pool_model_of, PoolModelError};
+    // The pool it would trade: its pin, else the market's deepest of `dex.pools`.
+    let model = match live_pool_model_of(config, &spec.symbol, spec.params.pinned_pool()).await {
         Ok(m) => m,
         Err(PoolModelError::NoToken(asset)) => {
             return Err(CliError::invalid(format!(
@@ -280,7 +281,14 @@ async fn check_live_market(
                 spec.symbol, config.chain.chain_id
             )))
         }
+        Err(PoolModelError::Pools(e)) => return Err(CliError::invalid(e)),
     };
+    if model.model.is_none() {
+        return Err(CliError::invalid(format!(
+            "the {} {} pool {} has no liquidity at the price: nothing would fill",
+            spec.symbol, model.pool.kind, model.pool.pair
+        )));
+    }
     // What a round trip costs in this pool today (fee, the lot's impact, gas): a cell narrower
     // than that loses live, whatever a limit-price backtest said.
     Ok(model

@@ -421,6 +421,12 @@ fn validate(config: &Config) -> Result<(), ConfigError> {
             value: format!("{:?}", config.market.paper_pool_reserves),
             expected: why,
         });
+    } else if let Err(why) = config.market.paper_v3() {
+        errors.push(ConfigError::Invalid {
+            key: "market.paper_pool_profile".into(),
+            value: format!("{:?}", config.market.paper_pool_profile),
+            expected: why,
+        });
     }
     if config.market.ws_urls.is_empty() {
         errors.push(ConfigError::Invalid {

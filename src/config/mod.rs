@@ -102,6 +102,9 @@ pub struct MarketConfig {
     pub paper_fill_model: String,
     /// `BASE:QUOTE` reserves of the pool paper fills through with `paper_fill_model = "amm"`.
     pub paper_pool_reserves: String,
+    /// A V3 pool's liquidity profile (a JSON file, as `backtest --save-pool-profile` writes it)
+    /// paper fills through with `paper_fill_model = "amm"`, instead of `paper_pool_reserves`.
+    pub paper_pool_profile: String,
     /// Gas of one paper swap in quote (gas units × gas price × BNB price).
     pub paper_gas_quote: rust_decimal::Decimal,
 }
@@ -109,7 +112,7 @@ pub struct MarketConfig {
 impl MarketConfig {
     /// The pool paper orders fill through (`None`: the limit model).
     pub fn paper_pool(&self) -> Result<Option<crate::amm::AmmPool>, String> {
-        if self.paper_fill_model != "amm" {
+        if self.paper_fill_model != "amm" || !self.paper_pool_profile.is_empty() {
             return Ok(None);
         }
         let (b, q) = self.paper_pool_reserves.split_once(':').ok_or(
@@ -122,6 +125,23 @@ impl MarketConfig {
                 .ok_or_else(|| "market.paper_pool_reserves: both reserves must be > 0".to_string()),
             _ => Err("market.paper_pool_reserves: expected BASE:QUOTE, two decimals".into()),
         }
+    }
+}
+
+impl MarketConfig {
+    /// The V3 pool paper orders fill through (`None`: none configured).
+    pub fn paper_v3(&self) -> Result<Option<crate::amm::v3::V3FillModel>, String> {
+        if self.paper_fill_model != "amm" || self.paper_pool_profile.is_empty() {
+            return Ok(None);
+        }
+        let path = &self.paper_pool_profile;
+        let text =
+            std::fs::read_to_string(path).map_err(|e| format!("cannot read {path:?}: {e}"))?;
+        let profile: crate::amm::v3::V3Profile = serde_json::from_str(&text)
+            .map_err(|e| format!("{path:?} is not a V3 pool profile: {e}"))?;
+        crate::amm::v3::V3FillModel::new(profile, self.paper_gas_quote)
+            .map(Some)
+            .map_err(|e| format!("{path:?}: {e}"))
     }
 }
 
@@ -141,6 +161,7 @@ impl Default for MarketConfig {
             extra_markets: Vec::new(),
             paper_fill_model: "limit".to_string(),
             paper_pool_reserves: String::new(),
+            paper_pool_profile: String::new(),
             paper_gas_quote: rust_decimal::Decimal::new(9, 3),
         }
     }

@@ -175,62 +175,20 @@ pub fn pinned_pool(r: &StrategyRecord) -> Option<crate::amm::PoolKind> {
         .and_then(|p| p.pinned_pool())
 }
 
-/// The pools of `dex.pools` that `symbol` may trade, and the deepest of them (the most quote in
-/// its current range): the one whose price the grid triggers on. With `auto`, kinds the chain has
-/// no pool of (or a pool without liquidity at the price) are left out; a pool listed by name that
-/// is missing or empty is an error, so nothing trades on a venue the operator did not expect.
+/// The pools of `dex.pools` that `symbol` may trade and the deepest of them (see
+/// [`crate::chain::pool_model::market_pools`]).
 async fn routes_of(
     client: &ChainClient,
     config: &Config,
     factory: Address,
     symbol: &str,
 ) -> Result<(Pool, Vec<Pool>), String> {
-    let kinds = config.dex.pool_kinds().map_err(|e| e.to_string())?;
-    let auto = config
-        .dex
-        .pools
-        .iter()
-        .any(|p| p.trim().eq_ignore_ascii_case("auto"));
-    let mut found: Vec<(rust_decimal::Decimal, Pool)> = Vec::new();
-    for kind in kinds {
-        let pool = match kind {
-            crate::amm::PoolKind::V2 => pool_of(client, config, factory, symbol).await,
-            crate::amm::PoolKind::V3 { .. } => {
-                let (base, quote) = tokens_of(client, config, symbol).await?;
-                client
-                    .pool_of_kind(&config.dex, kind, base, quote)
-                    .await
-                    .map_err(|e| e.to_string())
-            }
-        };
-        let pool = match pool {
-            Ok(p) => p,
-            Err(_) if auto => continue,
-            Err(e) => return Err(e),
-        };
-        let (_, depth) = client.reserves(&pool).await.map_err(|e| e.to_string())?;
-        if depth.is_zero() {
-            if auto {
-                continue;
-            }
-            return Err(format!(
-                "dex.pools names {kind}, but {symbol}'s {kind} pool {} has no liquidity at the price",
-                pool.pair
-            ));
-        }
-        found.push((depth, pool));
+    if config.dex.pools == ["v2"] {
+        let pool = pool_of(client, config, factory, symbol).await?;
+        return Ok((pool.clone(), vec![pool]));
     }
-    let Some(deepest) = found
-        .iter()
-        .max_by(|a, b| a.0.cmp(&b.0))
-        .map(|(_, p)| p.clone())
-    else {
-        return Err(format!(
-            "no pool with liquidity for {symbol} among dex.pools {:?}",
-            config.dex.pools
-        ));
-    };
-    Ok((deepest, found.into_iter().map(|(_, p)| p).collect()))
+    let (base, quote) = tokens_of(client, config, symbol).await?;
+    crate::chain::pool_model::market_pools(client, config, &base, &quote).await
 }
 
 async fn tokens_of(

@@ -88,6 +88,8 @@ pub struct PaperRun<'a> {
     pub params: &'a StrategyParams,
     pub risk: RiskLimits,
     pub amm: Option<AmmPool>,
+    /// The V3 pool paper fills through (`market.paper_pool_profile`), if one.
+    pub v3: Option<crate::amm::v3::V3FillModel>,
     pub slippage_bps: u32,
 }
 
@@ -99,7 +101,8 @@ pub fn replay_fills(run: &PaperRun<'_>, log: &Path) -> Result<Vec<Fill>, StageEr
         SimVenue::new(SimVenueConfig {
             slippage_bps: run.slippage_bps,
             amm: run.amm,
-        }),
+        })
+        .with_v3(run.v3.clone()),
         RiskGuard::new(run.risk),
         MemoryRecorder::default(),
     );

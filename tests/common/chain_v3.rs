@@ -192,6 +192,7 @@ impl TestChain {
                 U24::from(fee),
                 U160::from(sqrt),
             )
+            .gas(8_000_000)
             .send()
             .await
             .unwrap(),
@@ -223,6 +224,9 @@ impl TestChain {
                     recipient: me,
                     deadline: U256::from(u64::MAX),
                 })
+                // A fixed limit: an estimate made in one second is short in the next, when the
+                // pool also writes its price oracle.
+                .gas(3_000_000)
                 .send()
                 .await
                 .unwrap(),

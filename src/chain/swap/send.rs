@@ -213,7 +213,9 @@ impl Swapper {
                     let limit = gas_limit(estimate, self.chain.gas_limit_margin);
                     match swap_token {
                         Some(token) => {
-                            let limit = limit.max(self.chain.swap_gas_floor);
+                            let limit = limit
+                                .max(self.chain.swap_gas_floor)
+                                .max(super::gas_floor_of(&input));
                             self.remembered.set_swap_gas(to, token, limit);
                             (limit, false)
                         }
