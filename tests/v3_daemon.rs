@@ -379,6 +379,13 @@ async fn daemon_trades_v3_pools_with_best_execution_and_pins() {
         log_text.contains("best execution over the market's pools"),
         "{log_text}"
     );
+    // The other pools' states follow their events over the WebSocket (the price pool feeds the
+    // engine itself).
+    let followed = log_text
+        .lines()
+        .filter(|l| l.contains("best execution follows the pool's events"))
+        .count();
+    assert_eq!(followed, 2, "the V2 pair and the 25 bps pool: {log_text}");
 
     // The operator drops the 25 bps pool from dex.pools: the grid pinned to it is not run at
     // the next start, and says why; the other trades on.

@@ -233,6 +233,42 @@ impl LiveRuntime {
         self.routing.pins.clone()
     }
 
+    /// Re-read `pool`'s state whenever its events say it changed: its subscription feeds a channel
+    /// of its own (never the engine: the market's price is its deepest pool's).
+    fn follow_pool_events(
+        &self,
+        client: &crate::chain::ChainClient,
+        pool: crate::chain::Pool,
+        ix: usize,
+    ) {
+        tracing::info!(pool = %pool.pair, kind = %pool.kind, "best execution follows the pool's events");
+        let (events_tx, mut events) = mpsc::channel::<MarketTick>(64);
+        tokio::spawn(crate::market::pool_sync::run_pool_sync_feed(
+            self.config.chain.ws_urls.clone(),
+            client.clone(),
+            pool.clone(),
+            ix,
+            events_tx,
+            Arc::new(crate::market::pool::PoolFeedState::default()),
+            Arc::new(crate::market::pool_sync::SyncFeedState::default()),
+            self.shutdown.clone(),
+        ));
+        let (client, states, fee_bps) = (
+            client.clone(),
+            self.routing.states.clone(),
+            self.config.dex.fee_bps,
+        );
+        tokio::spawn(async move {
+            while events.recv().await.is_some() {
+                // Several events queued are one re-read.
+                while events.try_recv().is_ok() {}
+                states
+                    .refresh(&client, std::slice::from_ref(&pool), fee_bps)
+                    .await;
+            }
+        });
+    }
+
     /// Start `symbol`'s pool feeds (engine symbol `ix`) unless they run: polling, and the `Sync`
     /// subscription when `chain.ws_urls` is set.
     pub fn feed(&mut self, symbol: &str, ix: usize, pin: Option<crate::amm::PoolKind>) {
@@ -280,6 +316,13 @@ impl LiveRuntime {
                     Duration::from_millis(self.config.chain.pool_poll_ms),
                     self.shutdown.clone(),
                 ));
+            }
+            // With `chain.ws_urls`, each other pool's `Swap` / `Sync` events (gaps refilled with
+            // `eth_getLogs`) re-read its state as they arrive, not at the next poll.
+            if !self.config.chain.ws_urls.is_empty() {
+                for other in routes.iter().filter(|p| p.pair != pool.pair) {
+                    self.follow_pool_events(&m.client, other.clone(), ix);
+                }
             }
         }
         self.fed.insert(key);
