@@ -1003,7 +1003,11 @@ async fn paper_fills_through_a_v3_pool_profile() {
     let mut model = V3FillModel::new(profile, Decimal::ZERO).unwrap();
     model.move_to("28195".parse().unwrap()).unwrap();
     let want = model
-        .swap(bsc_bot::model::order::Side::Buy, Decimal::from(100))
+        .swap(
+            bsc_bot::model::order::Side::Buy,
+            Decimal::from(100),
+            "28195".parse().unwrap(),
+        )
         .unwrap();
     let base: Decimal = buy.base_amount.parse().unwrap();
     assert_eq!(base, want.base, "{buy:?}");

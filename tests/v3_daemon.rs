@@ -312,6 +312,35 @@ async fn daemon_trades_v3_pools_with_best_execution_and_pins() {
         "-p",
         &grid(r#","pool":"v3:100""#),
     ])
+    .fails_with(1, "is not among dex.pools");
+    // With every pool allowed (`auto`), the chain is asked: it has no 1 bps pool.
+    let auto = db.dir.path().join("auto.toml");
+    std::fs::write(
+        &auto,
+        std::fs::read_to_string(&config)
+            .unwrap()
+            .replace(ALL_POOLS, r#"["auto"]"#),
+    )
+    .unwrap();
+    db.run(&[
+        "--config",
+        auto.to_str().unwrap(),
+        "strategy",
+        "create",
+        "-t",
+        "grid",
+        "-s",
+        "BTC/USDT",
+        "-n",
+        "missing",
+        "-m",
+        "live",
+        "--confirm-live",
+        "--wallet",
+        "pin",
+        "-p",
+        &grid(r#","pool":"v3:100""#),
+    ])
     .fails_with(1, "fee tier 100");
 
     let log = db.dir.path().join("daemon.log");

@@ -731,8 +731,11 @@ async fn the_v3_fill_model_agrees_with_live_swaps_trade_for_trade() {
         bsc_bot::strategy::StrategyStatus::Active,
         None,
     );
-    let sim = SimVenue::new(SimVenueConfig::default())
-        .with_v3(Some(V3FillModel::new(profile, Decimal::ZERO).unwrap()));
+    let sim = SimVenue::new(SimVenueConfig::default()).with_v3(Some(
+        V3FillModel::new(profile, Decimal::ZERO)
+            .unwrap()
+            .with_bound(50),
+    ));
     let mut model = Engine::new(1, sim, guard(), MemoryRecorder::default());
     model.add_strategy(
         params.build(),

@@ -321,7 +321,13 @@ impl ChainClient {
         block: Option<u64>,
     ) -> Result<(U256, u128), ChainError> {
         let p = IPancakeV3Pool::new(pool.pair, &self.provider);
-        let at = block.map_or(alloy::eips::BlockId::latest(), alloy::eips::BlockId::number);
+        // Every read at one block: price, liquidity and ticks from different blocks (or nodes)
+        // would not add up.
+        let block = match block {
+            Some(b) => b,
+            None => self.block_number().await?,
+        };
+        let at = alloy::eips::BlockId::number(block);
         let slot0 = self.bounded("slot0", p.slot0().block(at).call()).await?;
         let liquidity = self
             .bounded("liquidity", p.liquidity().block(at).call())
@@ -345,7 +351,13 @@ impl ChainClient {
         let spacing = crate::amm::v3::tick_spacing_of(fee)
             .ok_or_else(|| rpc("fee", format!("fee tier {fee}")))?;
         let p = IPancakeV3Pool::new(pool.pair, &self.provider);
-        let at = block.map_or(alloy::eips::BlockId::latest(), alloy::eips::BlockId::number);
+        // Every read at one block: price, liquidity and ticks from different blocks (or nodes)
+        // would not add up.
+        let block = match block {
+            Some(b) => b,
+            None => self.block_number().await?,
+        };
+        let at = alloy::eips::BlockId::number(block);
         let slot0 = self.bounded("slot0", p.slot0().block(at).call()).await?;
         let liquidity = self
             .bounded("liquidity", p.liquidity().block(at).call())

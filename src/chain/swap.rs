@@ -542,10 +542,32 @@ impl Swapper {
         let Some(receipt) = self.receipt(tx_hash).await? else {
             return Ok(None);
         };
-        Ok(candidates
+        if let Some(p) = candidates
             .iter()
             .find(|p| receipt.inner.logs().iter().any(|l| l.address() == p.pair))
-            .cloned())
+        {
+            return Ok(Some(p.clone()));
+        }
+        // A pool no longer among the market's (its kind dropped from `dex.pools` since): the
+        // V3 pool that logged the swap, asked for its fee tier.
+        let Some(like) = candidates.first() else {
+            return Ok(None);
+        };
+        let tokens = [like.base.address, like.quote.address];
+        for log in receipt.inner.logs() {
+            let address = log.address();
+            if tokens.contains(&address) {
+                continue;
+            }
+            if let Some(fee) = self.client.v3_fee_of(address).await {
+                return Ok(Some(Pool {
+                    pair: address,
+                    kind: PoolKind::V3 { fee },
+                    ..like.clone()
+                }));
+            }
+        }
+        Ok(None)
     }
 
     /// Sum of `token` transfers from (`outgoing`) or to this wallet in a receipt.

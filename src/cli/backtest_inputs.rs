@@ -112,7 +112,11 @@ impl FillArgs {
                     path.display()
                 ))
             })?;
-            return self.v3_model(profile, &format!("--pool-profile {}", path.display()));
+            return self.v3_model(
+                profile,
+                &format!("--pool-profile {}", path.display()),
+                ctx.config.dex.slippage_bps,
+            );
         }
         if let Some(pair) = &self.pool_pair {
             if let Some(profile) = v3_profile(ctx, symbol, pair, self.pool_block).await? {
@@ -123,7 +127,11 @@ impl FillArgs {
                         CliError::runtime(format!("--save-pool-profile {}: {e}", path.display()))
                     })?;
                 }
-                return self.v3_model(profile, &format!("--pool-pair {pair}"));
+                return self.v3_model(
+                    profile,
+                    &format!("--pool-pair {pair}"),
+                    ctx.config.dex.slippage_bps,
+                );
             }
             if self.save_pool_profile.is_some() {
                 return Err(CliError::invalid(format!(
@@ -137,13 +145,16 @@ impl FillArgs {
         })
     }
 
+    /// The V3 model of `profile`; its swaps carry the live bound (`dex.slippage_bps`).
     fn v3_model(
         &self,
         profile: crate::amm::v3::V3Profile,
         shown: &str,
+        slippage_bps: u32,
     ) -> Result<FillPool, CliError> {
         let model = crate::amm::v3::V3FillModel::new(profile, self.gas_quote()?)
-            .map_err(|e| CliError::invalid(format!("{shown}: {e}")))?;
+            .map_err(|e| CliError::invalid(format!("{shown}: {e}")))?
+            .with_bound(slippage_bps);
         if model.profile.liquidity == "0" {
             return Err(CliError::invalid(format!(
                 "{shown}: the pool has no liquidity at its price"

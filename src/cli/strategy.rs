@@ -261,6 +261,18 @@ async fn check_live_market(
             "wallet: no wallet named {wallet:?} (create one with `bsc-bot wallet generate --name {wallet}`)"
         )));
     }
+    if let Some(pin) = spec.params.pinned_pool() {
+        let allowed = config
+            .dex
+            .pool_kinds()
+            .map_err(|e| CliError::invalid(e.to_string()))?;
+        if !allowed.contains(&pin) {
+            return Err(CliError::invalid(format!(
+                "params.pool: {pin} is not among dex.pools {:?}; the daemon would not run it",
+                config.dex.pools
+            )));
+        }
+    }
     use crate::chain::pool_model::{live_pool_model_of, PoolModelError};
     // The pool it would trade: its pin, else the market's deepest of `dex.pools`.
     let model = match live_pool_model_of(config, &spec.symbol, spec.params.pinned_pool()).await {

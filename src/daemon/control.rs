@@ -404,9 +404,7 @@ impl Poller {
             if let Ok(mut ids) = db_ids.write() {
                 ids.insert(ix, record.id);
             }
-            if let (Some(pin), Ok(mut pins)) = (pin, pins.write()) {
-                pins.insert(ix, pin);
-            }
+
             let slot = match venue {
                 Some(v) => Some(engine.venue_mut().add_dex(v)),
                 None => known_slot,
@@ -417,6 +415,18 @@ impl Poller {
                 }
             }
             let result = super::add_pool_priced_strategy(engine, &reg, &feed, &record);
+            // The pin of the strategy at `ix`, and no other: a failed add leaves no pin behind
+            // for the next strategy to take this index.
+            if let Ok(mut pins) = pins.write() {
+                match (pin, &result) {
+                    (Some(pin), Ok(_)) => {
+                        pins.insert(ix, pin);
+                    }
+                    _ => {
+                        pins.remove(&ix);
+                    }
+                }
+            }
             if let Ok(ix) = result {
                 // A live grid starts on the pool's last price, not at its next trade. (A paper
                 // one waits for a price, so a canary's tick log begins with the price it

@@ -142,7 +142,13 @@ pub async fn run(config: Config, opts: DaemonOptions) -> Result<(), DaemonError>
                 slippage_bps: 0,
                 amm: config.market.paper_pool().unwrap_or(None),
             })
-            .with_v3(config.market.paper_v3().unwrap_or(None))
+            .with_v3(
+                config
+                    .market
+                    .paper_v3()
+                    .unwrap_or(None)
+                    .map(|m| m.with_bound(config.dex.slippage_bps)),
+            )
             .with_delays(crate::failpoint::paper_venue().map_or_else(
                 crate::venue::sim::SimDelays::default,
                 |(latency_ms, fail_ppm)| crate::venue::sim::SimDelays {

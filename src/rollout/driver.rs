@@ -370,7 +370,12 @@ impl CanaryDriver {
             params: &params,
             risk: RiskLimits::from_config(&self.config.risk),
             amm: self.config.market.paper_pool().unwrap_or(None),
-            v3: self.config.market.paper_v3().unwrap_or(None),
+            v3: self
+                .config
+                .market
+                .paper_v3()
+                .unwrap_or(None)
+                .map(|m| m.with_bound(self.config.dex.slippage_bps)),
             slippage_bps: 0,
         };
         let replayed = match replay_fills(&run, &log) {

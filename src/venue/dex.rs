@@ -272,7 +272,7 @@ impl DexExecutor {
             .state
             .after_swap(chosen.zero_for_one, chosen.amount_in, chosen.amount_out)
         {
-            Ok(next) if paid == chosen.amount_out => states.set(pool.pair, next),
+            Ok(next) if paid == chosen.amount_out => states.advance(pool.pair, &chosen.state, next),
             _ => states.forget(pool.pair),
         }
     }

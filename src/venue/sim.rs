@@ -127,7 +127,9 @@ impl SimVenue {
             (Side::Sell, Amount::Base(b)) => b,
             (Side::Sell, Amount::Quote(q)) => down(q / price),
         };
-        Some(match model.swap(o.side, amount_in) {
+        // Live, a market order is bounded by the price it was sent at.
+        let limit = o.limit.unwrap_or(price);
+        Some(match model.swap(o.side, amount_in, limit) {
             Ok(s) => {
                 let effective = if s.base.is_zero() {
                     price
@@ -141,6 +143,11 @@ impl SimVenue {
             }
             Err(e) => Err(format!("V3 fill model: {e}")),
         })
+    }
+
+    /// Whether a V3 model failure is one a live swap would retry (a revert at its bound).
+    fn v3_retryable(reason: &str) -> bool {
+        reason.contains("below its bound")
     }
 
     /// Answer after a latency and fail a share of orders (seeded).
@@ -314,8 +321,8 @@ impl SimVenue {
                     Some(Ok(fill)) => VenueReport::Filled(fill),
                     Some(Err(reason)) => VenueReport::Failed {
                         order_id: q.order.order_id,
+                        retryable: Self::v3_retryable(&reason),
                         reason,
-                        retryable: false,
                         ts_us,
                     },
                     None => VenueReport::Filled(self.fill_in_turn(&q.order, market, ts_us)),

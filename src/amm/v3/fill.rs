@@ -39,6 +39,9 @@ pub enum V3FillError {
     Price(Decimal),
     #[error("amount: {0}")]
     Units(String),
+    /// The swap would pay less than its bound: on chain it reverts and the pool stays.
+    #[error("the swap would pay {got}, below its bound {min}: it reverts on chain")]
+    BelowBound { got: Decimal, min: Decimal },
 }
 
 impl V3Profile {
@@ -118,6 +121,9 @@ pub struct V3FillModel {
     pool: V3Pool,
     /// Gas of one swap, in quote (charged beside the amounts, as live swaps pay it in BNB).
     pub gas_quote: Decimal,
+    /// `dex.slippage_bps`: a swap paying less than its limit after the tier's fee and this
+    /// reverts, as on chain (`None`: no bound).
+    pub bound_slippage_bps: Option<u32>,
 }
 
 impl V3FillModel {
@@ -127,7 +133,15 @@ impl V3FillModel {
             profile,
             pool,
             gas_quote,
+            bound_slippage_bps: None,
         })
+    }
+
+    /// Swaps carry the live bound: `amountOutMinimum` from the limit after the tier's fee, less
+    /// `slippage_bps`.
+    pub fn with_bound(mut self, slippage_bps: u32) -> V3FillModel {
+        self.bound_slippage_bps = Some(slippage_bps);
+        self
     }
 
     /// The pool's price now (quote per base).
@@ -151,25 +165,46 @@ impl V3FillModel {
     }
 
     /// An exact-input swap on the pool where it is: a buy spends `amount_in` quote, a sell sends
-    /// `amount_in` base. The pool moves as the swap moved it.
-    pub fn swap(&mut self, side: Side, amount_in: Decimal) -> Result<V3Fill, V3FillError> {
-        let p = self.profile.clone();
+    /// `amount_in` base, no worse than `limit` (with the bound set). The pool moves as the swap
+    /// moved it; a swap below its bound leaves it where it was.
+    pub fn swap(
+        &mut self,
+        side: Side,
+        amount_in: Decimal,
+        limit: Decimal,
+    ) -> Result<V3Fill, V3FillError> {
+        let p = &self.profile;
+        let (base_is_token0, base_decimals, quote_decimals) =
+            (p.base_is_token0, p.base_decimals, p.quote_decimals);
         let mid = self.price().unwrap_or_default();
         let (in_decimals, out_decimals) = match side {
-            Side::Buy => (p.quote_decimals, p.base_decimals),
-            Side::Sell => (p.base_decimals, p.quote_decimals),
+            Side::Buy => (quote_decimals, base_decimals),
+            Side::Sell => (base_decimals, quote_decimals),
         };
         let zero_for_one = match side {
-            Side::Buy => !p.base_is_token0,
-            Side::Sell => p.base_is_token0,
+            Side::Buy => !base_is_token0,
+            Side::Sell => base_is_token0,
         };
         let units =
             to_units(amount_in, in_decimals).map_err(|e| V3FillError::Units(e.to_string()))?;
         let outcome = self.pool.swap_exact_in(zero_for_one, units)?;
-        self.pool.apply(&outcome);
         let dec = |u, d| from_units(u, d).map_err(|e| V3FillError::Units(e.to_string()));
         let spent = dec(outcome.amount_in, in_decimals)?;
         let got = dec(outcome.amount_out, out_decimals)?;
+        if let Some(slippage) = self.bound_slippage_bps {
+            let min = crate::amm::swap_math::min_amount_out(
+                side,
+                amount_in,
+                limit,
+                self.pool.fee / 100,
+                slippage,
+            )
+            .trunc_with_scale(u32::from(out_decimals));
+            if got < min {
+                return Err(V3FillError::BelowBound { got, min });
+            }
+        }
+        self.pool.apply(&outcome);
         let fee_in = dec(outcome.fee_paid, in_decimals)?;
         Ok(match side {
             Side::Buy => V3Fill {
@@ -248,12 +283,33 @@ mod tests {
     }
 
     #[test]
+    fn a_swap_below_its_bound_reverts_and_leaves_the_pool() {
+        let mut m = V3FillModel::new(profile(), Decimal::ZERO)
+            .unwrap_or_else(|e| panic!("{e}"))
+            .with_bound(50);
+        m.move_to(Decimal::from(100))
+            .unwrap_or_else(|e| panic!("{e}"));
+        let before = m.price();
+        // 2,000 quote moves this pool ~4 %, far more than 0.5 % + 5 bps: below the bound.
+        let big = m.swap(Side::Buy, Decimal::from(2_000), Decimal::from(100));
+        assert!(
+            matches!(big, Err(V3FillError::BelowBound { .. })),
+            "{big:?}"
+        );
+        assert_eq!(m.price(), before, "a reverted swap leaves the pool");
+        // A small one fills.
+        assert!(m
+            .swap(Side::Buy, Decimal::from(10), Decimal::from(100))
+            .is_ok());
+    }
+
+    #[test]
     fn a_round_trip_at_one_price_loses_the_fees_and_the_pool_moves_back() {
         let mut m = V3FillModel::new(profile(), Decimal::ZERO).unwrap_or_else(|e| panic!("{e}"));
         m.move_to(Decimal::from(100))
             .unwrap_or_else(|e| panic!("{e}"));
         let buy = m
-            .swap(Side::Buy, Decimal::from(1_000))
+            .swap(Side::Buy, Decimal::from(1_000), Decimal::from(100))
             .unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(buy.quote, Decimal::from(1_000));
         // 5 bps of 1,000, rounded up by the pool to the next wei.
@@ -263,7 +319,7 @@ mod tests {
         );
         assert!(buy.base < Decimal::from(10) && buy.impact > Decimal::ZERO);
         let sell = m
-            .swap(Side::Sell, buy.base)
+            .swap(Side::Sell, buy.base, Decimal::from(100))
             .unwrap_or_else(|e| panic!("{e}"));
         // 5 bps each way, and rounding in the pool's favour.
         assert!(sell.quote < Decimal::from(1_000) && sell.quote > Decimal::from(998));
@@ -274,6 +330,8 @@ mod tests {
         );
         // Past the ticks read: refused.
         assert!(m.move_to(Decimal::from(1_000_000)).is_ok());
-        assert!(m.swap(Side::Buy, Decimal::from(10)).is_err());
+        assert!(m
+            .swap(Side::Buy, Decimal::from(10), Decimal::from(1_000_000))
+            .is_err());
     }
 }
