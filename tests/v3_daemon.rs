@@ -503,6 +503,13 @@ async fn kill_9_mid_v3_swap_leaves_no_order_with_two_swaps() {
             sent,
             "a swap on record before its broadcast (moving to {target})"
         );
+        // Its pool is on record with it before it is sent (the write-ahead row).
+        let txs = store.chain_txs_of(56, hot).await.unwrap();
+        let last = txs.iter().rev().find(|t| t.purpose == "swap").unwrap();
+        assert!(
+            last.pool_kind.is_some() && last.pool_address.is_some(),
+            "{last:?}"
+        );
         tokio::time::sleep(Duration::from_millis(300)).await;
         let _ = std::process::Command::new("kill")
             .args(["-9", &hung.child.id().to_string()])

@@ -192,17 +192,26 @@ async fn recovered_fill(
     };
     let hash = B256::from_str(&tx.tx_hash)
         .map_err(|_| state_err(format!("tx hash {} on record", tx.tx_hash)))?;
-    // The pool the swap went to (best execution's choice), from its receipt.
+    // The pool the swap went to (best execution's choice): on record since it was signed, else
+    // the one its receipt names.
     let routes = markets
         .routes
         .get(&record.symbol)
         .cloned()
         .unwrap_or_else(|| vec![pool.clone()]);
-    let pool = &swapper
-        .pool_of_swap(hash, &routes)
-        .await
-        .map_err(|e| state_err(format!("reading swap {}: {e}", tx.tx_hash)))?
-        .unwrap_or_else(|| pool.clone());
+    let on_record = tx
+        .pool_address
+        .as_deref()
+        .and_then(|a| a.parse::<alloy::primitives::Address>().ok())
+        .and_then(|a| routes.iter().find(|p| p.pair == a).cloned());
+    let pool = &match on_record {
+        Some(p) => p,
+        None => swapper
+            .pool_of_swap(hash, &routes)
+            .await
+            .map_err(|e| state_err(format!("reading swap {}: {e}", tx.tx_hash)))?
+            .unwrap_or_else(|| pool.clone()),
+    };
     let result = swapper
         .outcome_of(hash, pool, side)
         .await

@@ -41,6 +41,9 @@ pub struct SwapOrigin {
     pub market: bool,
     /// What the lot a sell closes cost.
     pub lot_cost: Option<String>,
+    /// The pool the swap goes to (`v2`, `v3:500`) and its address: on record before it is sent.
+    pub pool_kind: Option<String>,
+    pub pool_address: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -115,6 +118,8 @@ fn origin_of(r: &AnyRow) -> Result<Option<SwapOrigin>, StoreError> {
         side,
         market: market.unwrap_or(0) != 0,
         lot_cost: r.try_get("lot_cost")?,
+        pool_kind: r.try_get("pool_kind")?,
+        pool_address: r.try_get("pool_address")?,
     }))
 }
 
@@ -150,9 +155,9 @@ impl Store {
         let id: i64 = sqlx::query_scalar(
             "INSERT INTO chain_txs (chain_id, wallet, nonce, tx_hash, raw_tx, purpose, reference, \
              gas_price_wei, gas_limit, status, created_at, updated_at, strategy_id, order_tag, \
-             order_side, order_market, lot_cost) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'signed', $10, $10, $11, $12, $13, $14, $15) \
-             RETURNING id",
+             order_side, order_market, lot_cost, pool_kind, pool_address) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'signed', $10, $10, $11, $12, $13, $14, $15, \
+             $16, $17) RETURNING id",
         )
         .bind(i64_of(tx.chain_id, "chain id")?)
         .bind(address_key(&tx.wallet))
@@ -174,6 +179,8 @@ impl Store {
         .bind(tx.origin.as_ref().map(|o| o.side.clone()))
         .bind(tx.origin.as_ref().map(|o| i64::from(o.market)))
         .bind(tx.origin.as_ref().and_then(|o| o.lot_cost.clone()))
+        .bind(tx.origin.as_ref().and_then(|o| o.pool_kind.clone()))
+        .bind(tx.origin.as_ref().and_then(|o| o.pool_address.clone()))
         .fetch_one(&self.pool)
         .await?;
         Ok(id)

@@ -334,6 +334,8 @@ impl DexExecutor {
                 side: o.side.as_str().to_string(),
                 market: o.limit.is_none(),
                 lot_cost: o.lot_cost.map(|c| c.normalize().to_string()),
+                pool_kind: Some(pool.kind.to_string()),
+                pool_address: Some(pool.pair.to_string()),
             }),
         };
         let reports = self.reports.clone();
