@@ -19,10 +19,22 @@ pub enum PoolState {
     V3(V3Pool),
 }
 
+/// What one swap does to a pool: what it pays, the initialized ticks it crosses, and what it
+/// moves (so the pool after it needs no second run of the swap).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Quote {
+    pub amount_in: U256,
+    pub amount_out: U256,
+    /// V3 only.
+    pub ticks_crossed: Option<u32>,
+    outcome: Option<super::v3::SwapOutcome>,
+}
+
 impl PoolState {
-    /// What the pool pays out for `amount_in` of token0 (`zero_for_one`) or token1: V2's
-    /// `getAmountOut`, or V3's swap loop.
-    pub fn quote_exact_in(&self, zero_for_one: bool, amount_in: U256) -> Result<U256, V3PoolError> {
+    /// What the pool does with `amount_in` of token0 (`zero_for_one`) or token1: V2's
+    /// `getAmountOut`, or V3's swap loop. A V3 pool that cannot take the whole input (its
+    /// liquidity ends) pays nothing: it is no venue for it.
+    pub fn quote(&self, zero_for_one: bool, amount_in: U256) -> Result<Quote, V3PoolError> {
         match self {
             PoolState::V2 {
                 reserve0,
@@ -37,39 +49,46 @@ impl PoolState {
                 let keep = U256::from(10_000u32.saturating_sub(*fee_bps));
                 let with_fee = amount_in * keep;
                 let denominator = r_in * U256::from(10_000u32) + with_fee;
-                if denominator.is_zero() {
-                    return Ok(U256::ZERO);
-                }
-                Ok(with_fee * r_out / denominator)
+                let amount_out = if denominator.is_zero() {
+                    U256::ZERO
+                } else {
+                    with_fee * r_out / denominator
+                };
+                Ok(Quote {
+                    amount_in,
+                    amount_out,
+                    ticks_crossed: None,
+                    outcome: None,
+                })
             }
             PoolState::V3(pool) => {
                 let out = pool.swap_exact_in(zero_for_one, amount_in)?;
-                // A pool that cannot take the whole input (its liquidity ends) is no venue for it.
-                Ok(if out.amount_in == amount_in {
-                    out.amount_out
-                } else {
-                    U256::ZERO
+                let whole = out.amount_in == amount_in;
+                Ok(Quote {
+                    amount_in,
+                    amount_out: if whole { out.amount_out } else { U256::ZERO },
+                    ticks_crossed: Some(out.ticks_crossed),
+                    outcome: Some(out),
                 })
             }
         }
     }
-}
 
-impl PoolState {
-    /// The pool after a swap of `amount_in` that paid `amount_out` (V2: the reserves move by the
-    /// amounts; V3: the swap loop's end state), so the next quote needs no read of the chain.
-    pub fn after_swap(
-        &self,
-        zero_for_one: bool,
-        amount_in: U256,
-        amount_out: U256,
-    ) -> Result<PoolState, V3PoolError> {
-        Ok(match self {
+    /// What the pool pays out for `amount_in` ([`PoolState::quote`]'s amount).
+    pub fn quote_exact_in(&self, zero_for_one: bool, amount_in: U256) -> Result<U256, V3PoolError> {
+        self.quote(zero_for_one, amount_in).map(|q| q.amount_out)
+    }
+
+    /// The pool after the swap `quote` describes (V2: the reserves move by its amounts; V3: the
+    /// swap loop's end state), so the next quote needs no read of the chain.
+    pub fn after(&self, zero_for_one: bool, quote: &Quote) -> PoolState {
+        match self {
             PoolState::V2 {
                 reserve0,
                 reserve1,
                 fee_bps,
             } => {
+                let (amount_in, amount_out) = (quote.amount_in, quote.amount_out);
                 let (r0, r1) = if zero_for_one {
                     (*reserve0 + amount_in, reserve1.saturating_sub(amount_out))
                 } else {
@@ -82,12 +101,13 @@ impl PoolState {
                 }
             }
             PoolState::V3(pool) => {
-                let outcome = pool.swap_exact_in(zero_for_one, amount_in)?;
                 let mut next = pool.clone();
-                next.apply(&outcome);
+                if let Some(outcome) = &quote.outcome {
+                    next.apply(outcome);
+                }
                 PoolState::V3(next)
             }
-        })
+        }
     }
 }
 
@@ -95,7 +115,7 @@ impl PoolState {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PoolQuote {
     pub kind: PoolKind,
-    pub amount_out: U256,
+    pub quote: Quote,
 }
 
 /// The pool that pays the most for the swap among `pools` (ties to the first listed), with every
@@ -105,17 +125,20 @@ pub fn best_pool<'a>(
     pools: impl IntoIterator<Item = (PoolKind, &'a PoolState, bool)>,
     amount_in: U256,
 ) -> (Option<PoolKind>, Vec<PoolQuote>) {
-    let mut quotes = Vec::new();
-    for (kind, state, zero_for_one) in pools {
-        if let Ok(amount_out) = state.quote_exact_in(zero_for_one, amount_in) {
-            quotes.push(PoolQuote { kind, amount_out });
-        }
-    }
+    let quotes: Vec<PoolQuote> = pools
+        .into_iter()
+        .filter_map(|(kind, state, zero_for_one)| {
+            state
+                .quote(zero_for_one, amount_in)
+                .ok()
+                .map(|quote| PoolQuote { kind, quote })
+        })
+        .collect();
     let best = quotes
         .iter()
-        .filter(|q| !q.amount_out.is_zero())
+        .filter(|q| !q.quote.amount_out.is_zero())
         .fold(None::<&PoolQuote>, |best, q| match best {
-            Some(b) if b.amount_out >= q.amount_out => Some(b),
+            Some(b) if b.quote.amount_out >= q.quote.amount_out => Some(b),
             _ => Some(q),
         })
         .map(|q| q.kind);

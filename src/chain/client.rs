@@ -305,24 +305,33 @@ impl ChainClient {
     /// current range).
     pub async fn reserves(&self, pool: &Pool) -> Result<(Decimal, Decimal), ChainError> {
         if let PoolKind::V3 { .. } = pool.kind {
-            let (sqrt, liquidity) = self.v3_price_and_liquidity(pool, None).await?;
-            let (r0, r1) = crate::amm::v3::virtual_reserves(sqrt, liquidity);
-            return pool.reserves_of(r0, r1);
+            return self.v3_reserves(pool, None).await;
         }
         let p = IUniswapV2Pair::new(pool.pair, &self.provider);
         let r = self.bounded("getReserves", p.getReserves().call()).await?;
         pool.reserves_of(U256::from(r.reserve0), U256::from(r.reserve1))
     }
 
-    /// A V3 pool's `slot0` square-root price and in-range liquidity (at `block`, or the latest).
-    async fn v3_price_and_liquidity(
+    /// A V3 pool's virtual reserves `(base, quote)` in its current range, at `block` or the latest.
+    async fn v3_reserves(
         &self,
         pool: &Pool,
         block: Option<u64>,
-    ) -> Result<(U256, u128), ChainError> {
+    ) -> Result<(Decimal, Decimal), ChainError> {
+        let (_, sqrt, _, liquidity) = self.v3_slot0(pool, block).await?;
+        let (r0, r1) = crate::amm::v3::virtual_reserves(sqrt, liquidity);
+        pool.reserves_of(r0, r1)
+    }
+
+    /// A V3 pool's price, tick and in-range liquidity, read at one block (`block`, or the latest
+    /// resolved first: price, liquidity and ticks from different blocks, or nodes, would not add
+    /// up), and that block.
+    async fn v3_slot0(
+        &self,
+        pool: &Pool,
+        block: Option<u64>,
+    ) -> Result<(alloy::eips::BlockId, U256, i32, u128), ChainError> {
         let p = IPancakeV3Pool::new(pool.pair, &self.provider);
-        // Every read at one block: price, liquidity and ticks from different blocks (or nodes)
-        // would not add up.
         let block = match block {
             Some(b) => b,
             None => self.block_number().await?,
@@ -332,7 +341,8 @@ impl ChainClient {
         let liquidity = self
             .bounded("liquidity", p.liquidity().block(at).call())
             .await?;
-        Ok((U256::from(slot0.sqrtPriceX96), liquidity))
+        let tick = i32::try_from(slot0.tick).unwrap_or(0);
+        Ok((at, U256::from(slot0.sqrtPriceX96), tick, liquidity))
     }
 
     /// A V3 pool's whole swap state: price, tick, in-range liquidity and the initialized ticks
@@ -351,18 +361,7 @@ impl ChainClient {
         let spacing = crate::amm::v3::tick_spacing_of(fee)
             .ok_or_else(|| rpc("fee", format!("fee tier {fee}")))?;
         let p = IPancakeV3Pool::new(pool.pair, &self.provider);
-        // Every read at one block: price, liquidity and ticks from different blocks (or nodes)
-        // would not add up.
-        let block = match block {
-            Some(b) => b,
-            None => self.block_number().await?,
-        };
-        let at = alloy::eips::BlockId::number(block);
-        let slot0 = self.bounded("slot0", p.slot0().block(at).call()).await?;
-        let liquidity = self
-            .bounded("liquidity", p.liquidity().block(at).call())
-            .await?;
-        let tick = i32::try_from(slot0.tick).unwrap_or(0);
+        let (at, sqrt_price_x96, tick, liquidity) = self.v3_slot0(pool, block).await?;
         let word = crate::amm::v3::V3Pool::word_of(tick.div_euclid(spacing));
         let (lo, hi) = (
             (word - words_each_side).max(i32::from(i16::MIN)),
@@ -394,7 +393,7 @@ impl ChainClient {
         Ok(crate::amm::v3::V3Pool {
             fee,
             tick_spacing: spacing,
-            sqrt_price_x96: U256::from(slot0.sqrtPriceX96),
+            sqrt_price_x96,
             tick,
             liquidity,
             ticks,
@@ -435,9 +434,7 @@ impl ChainClient {
         block: u64,
     ) -> Result<(Decimal, Decimal), ChainError> {
         if let PoolKind::V3 { .. } = pool.kind {
-            let (sqrt, liquidity) = self.v3_price_and_liquidity(pool, Some(block)).await?;
-            let (r0, r1) = crate::amm::v3::virtual_reserves(sqrt, liquidity);
-            return pool.reserves_of(r0, r1);
+            return self.v3_reserves(pool, Some(block)).await;
         }
         let p = IUniswapV2Pair::new(pool.pair, &self.provider);
         let r = self

@@ -49,14 +49,29 @@ pub async fn live_pool_model(
 /// quote in its current range): the one whose price the market's grids trigger on. With `auto`,
 /// kinds the chain has no pool of (or a pool without liquidity at the price) are left out; a
 /// pool listed by name that is missing or empty is an error, so nothing trades on a venue the
-/// operator did not expect.
+/// operator did not expect. The V2 pair alone (the default) is the pair, unread: nothing to
+/// compare it with.
 pub async fn market_pools(
     client: &ChainClient,
     config: &Config,
     base: &crate::chain::Token,
     quote: &crate::chain::Token,
-) -> Result<(Pool, Vec<Pool>), String> {
-    let kinds = config.dex.pool_kinds().map_err(|e| e.to_string())?;
+) -> Result<(Pool, Vec<Pool>), PoolModelError> {
+    let kinds = config
+        .dex
+        .pool_kinds()
+        .map_err(|e| PoolModelError::Pools(e.to_string()))?;
+    if kinds == [crate::amm::PoolKind::V2] {
+        let pool = client
+            .pool_of_kind(
+                &config.dex,
+                crate::amm::PoolKind::V2,
+                base.clone(),
+                quote.clone(),
+            )
+            .await?;
+        return Ok((pool.clone(), vec![pool]));
+    }
     let auto = config
         .dex
         .pools
@@ -71,17 +86,17 @@ pub async fn market_pools(
         {
             Ok(p) => p,
             Err(_) if auto => continue,
-            Err(e) => return Err(e.to_string()),
+            Err(e) => return Err(e.into()),
         };
-        let (_, depth) = client.reserves(&pool).await.map_err(|e| e.to_string())?;
+        let (_, depth) = client.reserves(&pool).await?;
         if depth.is_zero() {
             if auto {
                 continue;
             }
-            return Err(format!(
+            return Err(PoolModelError::Pools(format!(
                 "dex.pools names {kind}, but the {market} {kind} pool {} has no liquidity at the price",
                 pool.pair
-            ));
+            )));
         }
         found.push((depth, pool));
     }
@@ -90,12 +105,28 @@ pub async fn market_pools(
         .max_by(|a, b| a.0.cmp(&b.0))
         .map(|(_, p)| p.clone())
     else {
-        return Err(format!(
+        return Err(PoolModelError::Pools(format!(
             "no pool with liquidity for {market} among dex.pools {:?}",
             config.dex.pools
-        ));
+        )));
     };
     Ok((deepest, found.into_iter().map(|(_, p)| p).collect()))
+}
+
+/// `symbol`'s base and quote tokens, as `[dex.assets]` names them and the chain describes them.
+pub async fn market_tokens(
+    client: &ChainClient,
+    config: &Config,
+    symbol: &Symbol,
+) -> Result<(crate::chain::Token, crate::chain::Token), PoolModelError> {
+    let token = |asset: &str| {
+        config
+            .dex
+            .asset_address(asset)
+            .ok_or_else(|| PoolModelError::NoToken(asset.to_string()))
+    };
+    let (base, quote) = (token(symbol.base())?, token(symbol.quote())?);
+    Ok((client.token(base).await?, client.token(quote).await?))
 }
 
 /// [`live_pool_model`] of the pool a grid pinned to `pin` trades (`None`: the market's deepest):
@@ -105,30 +136,16 @@ pub async fn live_pool_model_of(
     symbol: &Symbol,
     pin: Option<crate::amm::PoolKind>,
 ) -> Result<LivePoolModel, PoolModelError> {
-    let token = |asset: &str| {
-        config
-            .dex
-            .asset_address(asset)
-            .ok_or_else(|| PoolModelError::NoToken(asset.to_string()))
-    };
-    let (base, quote) = (token(symbol.base())?, token(symbol.quote())?);
     let factory: Address = config
         .dex
         .factory
         .parse()
         .map_err(|_| PoolModelError::Factory)?;
     let client = ChainClient::connect(&config.chain).await?;
-    let base = client.token(base).await?;
-    let quote = client.token(quote).await?;
+    let (base, quote) = market_tokens(&client, config, symbol).await?;
     let pool = match pin {
         Some(kind) => client.pool_of_kind(&config.dex, kind, base, quote).await?,
-        None if config.dex.pools == ["v2"] => client.pool(factory, base, quote).await?,
-        None => {
-            market_pools(&client, config, &base, &quote)
-                .await
-                .map_err(PoolModelError::Pools)?
-                .0
-        }
+        None => market_pools(&client, config, &base, &quote).await?.0,
     };
     let reserves = client.reserves(&pool).await?;
     let (gas_quote, gas_note) = swap_gas_in_quote(&client, config, factory, &pool, reserves).await;

@@ -119,7 +119,20 @@ impl FillArgs {
             );
         }
         if let Some(pair) = &self.pool_pair {
-            if let Some(profile) = v3_profile(ctx, symbol, pair, self.pool_block).await? {
+            let shown = format!("--pool-pair {pair}");
+            let (client, pool) = pool_at(ctx, symbol, pair).await?;
+            if let crate::amm::PoolKind::V3 { .. } = pool.kind {
+                // Eight tick-bitmap words on each side of the price.
+                let state = client
+                    .v3_state(&pool, 8, self.pool_block)
+                    .await
+                    .map_err(|e| read_failed(pair, e))?;
+                let profile = crate::amm::v3::V3Profile::of(
+                    &state,
+                    pool.base_is_token0,
+                    pool.base.decimals,
+                    pool.quote.decimals,
+                );
                 if let Some(path) = &self.save_pool_profile {
                     let text = serde_json::to_string_pretty(&profile)
                         .map_err(|e| CliError::runtime(e.to_string()))?;
@@ -127,20 +140,43 @@ impl FillArgs {
                         CliError::runtime(format!("--save-pool-profile {}: {e}", path.display()))
                     })?;
                 }
-                return self.v3_model(
-                    profile,
-                    &format!("--pool-pair {pair}"),
-                    ctx.config.dex.slippage_bps,
-                );
+                return self.v3_model(profile, &shown, ctx.config.dex.slippage_bps);
             }
             if self.save_pool_profile.is_some() {
                 return Err(CliError::invalid(format!(
-                    "--save-pool-profile: --pool-pair {pair} is a V2 pair, which has no tick profile"
+                    "--save-pool-profile: {shown} is a V2 pair, which has no tick profile"
                 )));
             }
+            let (b, q) = client
+                .reserves(&pool)
+                .await
+                .map_err(|e| read_failed(pair, e))?;
+            return self.constant_product(b, q, &shown);
         }
+        let Some(reserves) = &self.pool_reserves else {
+            return Err(CliError::invalid(
+                "--fill-model amm needs the pool: --pool-reserves BASE:QUOTE, --pool-pair ADDRESS or --pool-profile FILE",
+            ));
+        };
+        let bad = || {
+            CliError::invalid(format!(
+                "--pool-reserves {reserves:?}: expected BASE:QUOTE, two decimals > 0"
+            ))
+        };
+        let (b, q) = reserves.split_once(':').ok_or_else(bad)?;
+        self.constant_product(
+            parse_decimal(b.trim()).ok_or_else(bad)?,
+            parse_decimal(q.trim()).ok_or_else(bad)?,
+            &format!("--pool-reserves {reserves:?}"),
+        )
+    }
+
+    /// The constant-product pool of reserves `(b, q)`, gas as the flags give it.
+    fn constant_product(&self, b: Decimal, q: Decimal, shown: &str) -> Result<FillPool, CliError> {
+        let amm = crate::amm::AmmPool::from_reserves(b, q, self.gas_quote()?)
+            .ok_or_else(|| CliError::invalid(format!("{shown}: the pool has no liquidity")))?;
         Ok(FillPool {
-            amm: self.v2_pool(ctx, symbol).await?,
+            amm: Some(amm),
             v3: None,
         })
     }
@@ -165,54 +201,6 @@ impl FillArgs {
             v3: Some(model),
         })
     }
-
-    async fn v2_pool(
-        &self,
-        ctx: &Context,
-        symbol: &Symbol,
-    ) -> Result<Option<crate::amm::AmmPool>, CliError> {
-        let (b, q, shown) = match (&self.pool_reserves, &self.pool_pair) {
-            (Some(reserves), _) => {
-                let bad = || {
-                    CliError::invalid(format!(
-                        "--pool-reserves {reserves:?}: expected BASE:QUOTE, two decimals > 0"
-                    ))
-                };
-                let (b, q) = reserves.split_once(':').ok_or_else(bad)?;
-                (
-                    parse_decimal(b.trim()).ok_or_else(bad)?,
-                    parse_decimal(q.trim()).ok_or_else(bad)?,
-                    format!("--pool-reserves {reserves:?}"),
-                )
-            }
-            (None, Some(pair)) => {
-                let (b, q) = pair_reserves(ctx, symbol, pair).await?;
-                (b, q, format!("--pool-pair {pair}"))
-            }
-            (None, None) => {
-                return Err(CliError::invalid(
-                    "--fill-model amm needs the pool: --pool-reserves BASE:QUOTE, --pool-pair ADDRESS or --pool-profile FILE",
-                ))
-            }
-        };
-        let bad = || CliError::invalid(format!("{shown}: the pool has no liquidity"));
-        crate::amm::AmmPool::from_reserves(b, q, self.gas_quote()?)
-            .map(Some)
-            .ok_or_else(bad)
-    }
-}
-
-/// A pair's reserves as `(base, quote)` of `symbol`, read once from the configured node.
-async fn pair_reserves(
-    ctx: &Context,
-    symbol: &Symbol,
-    pair: &str,
-) -> Result<(Decimal, Decimal), CliError> {
-    let (client, pool) = pool_at(ctx, symbol, pair, crate::amm::PoolKind::V2).await?;
-    client
-        .reserves(&pool)
-        .await
-        .map_err(|e| read_failed(pair, e))
 }
 
 fn read_failed(pair: &str, e: crate::chain::ChainError) -> CliError {
@@ -221,48 +209,12 @@ fn read_failed(pair: &str, e: crate::chain::ChainError) -> CliError {
     ))
 }
 
-/// The liquidity profile of the V3 pool at `pair` for `symbol`, at `block` or the latest
-/// (`None`: `pair` is not a V3 pool). Eight tick-bitmap words on each side of the price.
-async fn v3_profile(
-    ctx: &Context,
-    symbol: &Symbol,
-    pair: &str,
-    block: Option<u64>,
-) -> Result<Option<crate::amm::v3::V3Profile>, CliError> {
-    let address: alloy::primitives::Address = pair
-        .trim()
-        .parse()
-        .map_err(|_| CliError::invalid(format!("--pool-pair {pair:?}: not an address")))?;
-    let client = crate::chain::ChainClient::connect(&ctx.config.chain)
-        .await
-        .map_err(|e| read_failed(pair, e))?;
-    let Some(fee) = client.v3_fee_of(address).await else {
-        return Ok(None);
-    };
-    if crate::amm::v3::tick_spacing_of(fee).is_none() {
-        return Err(CliError::invalid(format!(
-            "--pool-pair {pair}: fee tier {fee} is not one of PancakeSwap V3's (100, 500, 2500, 10000)"
-        )));
-    }
-    let (client, pool) = pool_at(ctx, symbol, pair, crate::amm::PoolKind::V3 { fee }).await?;
-    let state = client
-        .v3_state(&pool, 8, block)
-        .await
-        .map_err(|e| read_failed(pair, e))?;
-    Ok(Some(crate::amm::v3::V3Profile::of(
-        &state,
-        pool.base_is_token0,
-        pool.base.decimals,
-        pool.quote.decimals,
-    )))
-}
-
-/// The pool at `pair` as `symbol`'s, with the client that read it.
+/// The pool at `pair` as `symbol`'s, read once from the configured node with the client that
+/// read it: a V3 pool when it answers `fee()` with one of PancakeSwap V3's tiers, else a V2 pair.
 async fn pool_at(
     ctx: &Context,
     symbol: &Symbol,
     pair: &str,
-    kind: crate::amm::PoolKind,
 ) -> Result<(crate::chain::ChainClient, crate::chain::Pool), CliError> {
     let address: alloy::primitives::Address = pair
         .trim()
@@ -272,6 +224,17 @@ async fn pool_at(
     let client = crate::chain::ChainClient::connect(&ctx.config.chain)
         .await
         .map_err(failed)?;
+    let kind = match client.v3_fee_of(address).await {
+        None => crate::amm::PoolKind::V2,
+        Some(fee) if crate::amm::v3::tick_spacing_of(fee).is_some() => {
+            crate::amm::PoolKind::V3 { fee }
+        }
+        Some(fee) => {
+            return Err(CliError::invalid(format!(
+                "--pool-pair {pair}: fee tier {fee} is not one of PancakeSwap V3's (100, 500, 2500, 10000)"
+            )))
+        }
+    };
     let (t0, t1) = client.pair_tokens(address).await.map_err(failed)?;
     // The configured token address decides; without one, the token's own symbol.
     let is_base = |t: &crate::chain::Token| match ctx.config.dex.asset_address(symbol.base()) {

@@ -23,7 +23,6 @@ pub struct LiveMarkets {
     pub pools: BTreeMap<String, Pool>,
     /// Market symbol → every pool of `dex.pools` it may trade (best execution's candidates).
     pub routes: BTreeMap<String, Vec<Pool>>,
-    factory: Address,
     /// Wallets that could not be unlocked or reconciled, with why.
     broken_wallets: BTreeMap<String, String>,
 }
@@ -58,19 +57,15 @@ pub async fn prepare(
             return (None, refused);
         }
     };
-    let factory = match address(&config.dex.factory, "dex.factory") {
-        Ok(f) => f,
-        Err(e) => {
-            refuse_all(&e, &mut refused);
-            return (None, refused);
-        }
-    };
+    if let Err(e) = address(&config.dex.factory, "dex.factory") {
+        refuse_all(&e, &mut refused);
+        return (None, refused);
+    }
     let mut markets = LiveMarkets {
         client,
         wallets: BTreeMap::new(),
         pools: BTreeMap::new(),
         routes: BTreeMap::new(),
-        factory,
         broken_wallets: BTreeMap::new(),
     };
     for r in records {
@@ -115,7 +110,7 @@ impl LiveMarkets {
             }
         }
         if !self.pools.contains_key(&r.symbol) {
-            let (pool, routes) = routes_of(&self.client, config, self.factory, &r.symbol).await?;
+            let (pool, routes) = routes_of(&self.client, config, &r.symbol).await?;
             self.pools.insert(r.symbol.clone(), pool);
             self.routes.insert(r.symbol.clone(), routes);
         }
@@ -180,48 +175,16 @@ pub fn pinned_pool(r: &StrategyRecord) -> Option<crate::amm::PoolKind> {
 async fn routes_of(
     client: &ChainClient,
     config: &Config,
-    factory: Address,
     symbol: &str,
 ) -> Result<(Pool, Vec<Pool>), String> {
-    if config.dex.pools == ["v2"] {
-        let pool = pool_of(client, config, factory, symbol).await?;
-        return Ok((pool.clone(), vec![pool]));
-    }
-    let (base, quote) = tokens_of(client, config, symbol).await?;
-    crate::chain::pool_model::market_pools(client, config, &base, &quote).await
-}
-
-async fn tokens_of(
-    client: &ChainClient,
-    config: &Config,
-    symbol: &str,
-) -> Result<(crate::chain::Token, crate::chain::Token), String> {
-    let (base, quote) = symbol
-        .split_once('/')
-        .ok_or_else(|| format!("symbol {symbol:?} is not BASE/QUOTE"))?;
-    let token = |asset: &str| -> Result<Address, String> {
-        let text = config
-            .dex
-            .assets
-            .get(asset)
-            .ok_or_else(|| format!("no token for {asset} in [dex.assets]"))?;
-        address(text, &format!("dex.assets.{asset}"))
-    };
-    let (base, quote) = (token(base)?, token(quote)?);
-    let base = client.token(base).await.map_err(|e| e.to_string())?;
-    let quote = client.token(quote).await.map_err(|e| e.to_string())?;
-    Ok((base, quote))
-}
-
-async fn pool_of(
-    client: &ChainClient,
-    config: &Config,
-    factory: Address,
-    symbol: &str,
-) -> Result<Pool, String> {
-    let (base, quote) = tokens_of(client, config, symbol).await?;
-    client
-        .pool(factory, base, quote)
+    use crate::chain::pool_model::{market_pools, market_tokens};
+    let symbol: crate::model::Symbol = symbol
+        .parse()
+        .map_err(|e: crate::model::SymbolError| e.to_string())?;
+    let (base, quote) = market_tokens(client, config, &symbol)
+        .await
+        .map_err(|e| e.to_string())?;
+    market_pools(client, config, &base, &quote)
         .await
         .map_err(|e| e.to_string())
 }

@@ -218,7 +218,8 @@ async fn recovered_fill(
         .map_err(|e| state_err(format!("reading swap {}: {e}", tx.tx_hash)))?;
     if let Some(r) = &result {
         swapper.record_impact(r).await;
-        if matches!(r, SwapResult::Filled { .. }) {
+        // Rows written before the pool went into the write-ahead record learn it here.
+        if matches!(r, SwapResult::Filled { .. }) && tx.pool_address.is_none() {
             swapper.record_pool(hash, pool, None).await;
         }
     }

@@ -91,9 +91,7 @@ pub struct Routing {
 struct Chosen {
     state: crate::amm::quote::PoolState,
     zero_for_one: bool,
-    amount_in: alloy::primitives::U256,
-    amount_out: alloy::primitives::U256,
-    ticks_crossed: Option<u32>,
+    quote: crate::amm::quote::Quote,
 }
 
 /// Engine symbol index → its pool, shared by a daemon's executors.
@@ -207,33 +205,24 @@ impl DexExecutor {
             quoted.iter().map(|(p, s)| (p.kind, s, zero_for_one(p))),
             units,
         );
-        let quotes: Vec<String> = quotes
+        let shown: Vec<String> = quotes
             .iter()
-            .map(|q| format!("{}={}", q.kind, q.amount_out))
+            .map(|q| format!("{}={}", q.kind, q.quote.amount_out))
             .collect();
-        let Some((pool, state)) = best.and_then(|k| quoted.into_iter().find(|(p, _)| p.kind == k))
-        else {
-            tracing::warn!(symbol, quotes = ?quotes, "no pool quoted the swap; it goes to the first allowed pool");
+        let chosen = best.and_then(|k| {
+            let quote = quotes.iter().find(|q| q.kind == k)?.quote;
+            let (pool, state) = quoted.into_iter().find(|(p, _)| p.kind == k)?;
+            Some((pool, state, quote))
+        });
+        let Some((pool, state, quote)) = chosen else {
+            tracing::warn!(symbol, quotes = ?shown, "no pool quoted the swap; it goes to the first allowed pool");
             return Ok((first, None));
         };
-        tracing::info!(symbol, chosen = %pool.kind, pool = %pool.pair, quotes = ?quotes, "best execution");
-        let zero_for_one = zero_for_one(&pool);
-        let (amount_out, ticks_crossed) = match &state {
-            crate::amm::quote::PoolState::V3(v3) => match v3.swap_exact_in(zero_for_one, units) {
-                Ok(o) => (o.amount_out, Some(o.ticks_crossed)),
-                Err(_) => (alloy::primitives::U256::ZERO, None),
-            },
-            s @ crate::amm::quote::PoolState::V2 { .. } => (
-                s.quote_exact_in(zero_for_one, units).unwrap_or_default(),
-                None,
-            ),
-        };
+        tracing::info!(symbol, chosen = %pool.kind, pool = %pool.pair, quotes = ?shown, "best execution");
         let chosen = Chosen {
+            zero_for_one: zero_for_one(&pool),
             state,
-            zero_for_one,
-            amount_in: units,
-            amount_out,
-            ticks_crossed,
+            quote,
         };
         Ok((pool, Some(chosen)))
     }
@@ -268,12 +257,11 @@ impl DexExecutor {
             return;
         };
         let paid = crate::chain::units::to_units(paid, decimals).unwrap_or_default();
-        match chosen
-            .state
-            .after_swap(chosen.zero_for_one, chosen.amount_in, chosen.amount_out)
-        {
-            Ok(next) if paid == chosen.amount_out => states.advance(pool.pair, &chosen.state, next),
-            _ => states.forget(pool.pair),
+        if paid == chosen.quote.amount_out {
+            let next = chosen.state.after(chosen.zero_for_one, &chosen.quote);
+            states.advance(pool.pair, &chosen.state, next);
+        } else {
+            states.forget(pool.pair);
         }
     }
 
@@ -391,8 +379,11 @@ impl DexExecutor {
                 fee_bnb,
                 ..
             }) => {
-                let ticks_crossed = chosen.as_ref().and_then(|c| c.ticks_crossed);
-                self.swapper.record_pool(tx_hash, pool, ticks_crossed).await;
+                // The pool is on record since the swap was signed; a V3 swap adds its ticks.
+                let ticks_crossed = chosen.as_ref().and_then(|c| c.quote.ticks_crossed);
+                if ticks_crossed.is_some() {
+                    self.swapper.record_pool(tx_hash, pool, ticks_crossed).await;
+                }
                 if let Some(c) = &chosen {
                     let (paid, decimals) = match o.side {
                         Side::Buy => (base, pool.base.decimals),

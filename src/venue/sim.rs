@@ -112,12 +112,12 @@ impl SimVenue {
         o: &Execution,
         price: Decimal,
         ts_us: i64,
-    ) -> Option<Result<Fill, String>> {
+    ) -> Option<Result<Fill, crate::amm::v3::V3FillError>> {
         let (model, last) = self.v3.as_mut()?;
         let here = (o.symbol, ts_us, price);
         if *last != Some(here) {
             if let Err(e) = model.move_to(price) {
-                return Some(Err(format!("V3 fill model: {e}")));
+                return Some(Err(e));
             }
         }
         *last = Some(here);
@@ -141,13 +141,25 @@ impl SimVenue {
                 fill.gas = model.gas_quote;
                 Ok(fill)
             }
-            Err(e) => Err(format!("V3 fill model: {e}")),
+            Err(e) => Err(e),
         })
     }
 
-    /// Whether a V3 model failure is one a live swap would retry (a revert at its bound).
-    fn v3_retryable(reason: &str) -> bool {
-        reason.contains("below its bound")
+    /// The answer to `o` at `market`: through the V3 pool when one is set — at the price of the
+    /// moment (the tick that fired it), as a live swap meets it, its limit the bound it must not
+    /// fill worse than; a swap below its bound fails as a reverted swap does, retryably — else
+    /// [`SimVenue::fill_in_turn`].
+    fn answer_in_turn(&mut self, o: &Execution, market: Decimal, ts_us: i64) -> VenueReport {
+        match self.v3_fill(o, market, ts_us) {
+            Some(Ok(fill)) => VenueReport::Filled(fill),
+            Some(Err(e)) => VenueReport::Failed {
+                order_id: o.order_id,
+                retryable: matches!(e, crate::amm::v3::V3FillError::BelowBound { .. }),
+                reason: format!("V3 fill model: {e}"),
+                ts_us,
+            },
+            None => VenueReport::Filled(self.fill_in_turn(o, market, ts_us)),
+        }
     }
 
     /// Answer after a latency and fail a share of orders (seeded).
@@ -314,20 +326,7 @@ impl SimVenue {
                 retryable,
                 ts_us,
             },
-            (None, Some(market)) => {
-                // A V3 swap meets the pool at the price of the moment (the tick that fired it),
-                // as a live swap does; its limit is the bound it must not fill worse than.
-                match self.v3_fill(&q.order, market, ts_us) {
-                    Some(Ok(fill)) => VenueReport::Filled(fill),
-                    Some(Err(reason)) => VenueReport::Failed {
-                        order_id: q.order.order_id,
-                        retryable: Self::v3_retryable(&reason),
-                        reason,
-                        ts_us,
-                    },
-                    None => VenueReport::Filled(self.fill_in_turn(&q.order, market, ts_us)),
-                }
-            }
+            (None, Some(market)) => self.answer_in_turn(&q.order, market, ts_us),
             (None, None) => VenueReport::Failed {
                 order_id: q.order.order_id,
                 reason: "no price to fill at".into(),
