@@ -863,6 +863,30 @@ async fn the_daemon_also_logs_to_a_daily_file() {
     assert!(!text.contains("\u{1b}["), "no terminal colours in the file");
 }
 
+/// Trades at 28,200 then 28,195 on the feed until strategy 1 has a trade on record (5 s at most):
+/// its trades.
+async fn paper_trades_at_28195(
+    ex: &FakeBinance,
+    store: &bsc_bot::store::Store,
+) -> Vec<bsc_bot::store::paper::TradeRecord> {
+    let mut trades = Vec::new();
+    for i in 0..50 {
+        for (n, price) in [(2 * i, "28200"), (2 * i + 1, "28195")] {
+            ex.send(Cmd::Text(trade_frame(
+                n,
+                price,
+                bsc_bot::clock::wall_clock_ms(),
+            )));
+        }
+        trades = store.trading_history(Some(1), 10).await.unwrap();
+        if !trades.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    trades
+}
+
 /// Issue 12: paper can fill through a constant-product pool (`market.paper_fill_model = "amm"`):
 /// a buy triggered at its limit pays the pool's price impact and gas beside the fee.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -884,24 +908,7 @@ async fn paper_fills_through_the_configured_pool() {
     let store = db.store().await;
     let _d = RunningDaemon::start(&db, &config, &[]).await;
     assert!(ex.wait_connections(1, Duration::from_secs(10)).await);
-    let mut trades = Vec::new();
-    for i in 0..50 {
-        ex.send(Cmd::Text(trade_frame(
-            2 * i,
-            "28200",
-            bsc_bot::clock::wall_clock_ms(),
-        )));
-        ex.send(Cmd::Text(trade_frame(
-            2 * i + 1,
-            "28195",
-            bsc_bot::clock::wall_clock_ms(),
-        )));
-        trades = store.trading_history(Some(1), 10).await.unwrap();
-        if !trades.is_empty() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let trades = paper_trades_at_28195(&ex, &store).await;
     let buy = trades.first().expect("a buy at 28,195");
     let price: rust_decimal::Decimal = buy.price.parse().unwrap();
     assert!(
@@ -980,24 +987,7 @@ async fn paper_fills_through_a_v3_pool_profile() {
     let store = db.store().await;
     let _d = RunningDaemon::start(&db, &config, &[]).await;
     assert!(ex.wait_connections(1, Duration::from_secs(10)).await);
-    let mut trades = Vec::new();
-    for i in 0..50 {
-        ex.send(Cmd::Text(trade_frame(
-            2 * i,
-            "28200",
-            bsc_bot::clock::wall_clock_ms(),
-        )));
-        ex.send(Cmd::Text(trade_frame(
-            2 * i + 1,
-            "28195",
-            bsc_bot::clock::wall_clock_ms(),
-        )));
-        trades = store.trading_history(Some(1), 10).await.unwrap();
-        if !trades.is_empty() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let trades = paper_trades_at_28195(&ex, &store).await;
     let buy = trades.first().expect("a buy at 28,195");
     // The model's own answer for 100 quote at 28,195: the daemon filled exactly that.
     let mut model = V3FillModel::new(profile, Decimal::ZERO).unwrap();

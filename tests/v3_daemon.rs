@@ -9,6 +9,8 @@
 #![allow(clippy::unwrap_used)]
 
 mod common;
+#[path = "common/live.rs"]
+mod live;
 #[path = "common/chain.rs"]
 mod testchain;
 #[path = "common/chain_v3.rs"]
@@ -19,7 +21,6 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use alloy::primitives::{Address, U256};
-use alloy::signers::local::PrivateKeySigner;
 use bsc_bot::amm::PoolKind;
 use bsc_bot::chain::{ChainClient, Pool};
 use bsc_bot::config::ChainConfig;
@@ -28,10 +29,10 @@ use common::daemon::{write_config, RunningDaemon};
 use common::exchange::FakeBinance;
 use common::TestDb;
 use rust_decimal::Decimal;
-use testchain::{assert_records_equal_chain, TestChain, Uniswap, TRADER_KEY};
+use testchain::{assert_records_equal_chain, TestChain, Uniswap};
 use testchain_v3::{PancakeV3, Range};
 
-const PASSWORD: &str = "correct horse battery";
+use live::PASSWORD;
 
 fn d(s: &str) -> Decimal {
     Decimal::from_str(s).unwrap()
@@ -67,30 +68,11 @@ fn grid(extra: &str) -> String {
 }
 
 fn create(db: &TestDb, config: &str, name: &str, wallet: &str, params: &str) -> i64 {
-    let created = db
-        .run(&[
-            "--config",
-            config,
-            "--json",
-            "strategy",
-            "create",
-            "-t",
-            "grid",
-            "-s",
-            "BTC/USDT",
-            "-n",
-            name,
-            "-m",
-            "live",
-            "--confirm-live",
-            "--wallet",
-            wallet,
-            "-p",
-            params,
-        ])
+    live::create_live(db, config, name, wallet, params)
         .ok()
-        .json();
-    created["strategy"]["id"].as_i64().unwrap()
+        .json()["strategy"]["id"]
+        .as_i64()
+        .unwrap()
 }
 
 /// The chain: a V2 pair (1,000 / 100,000: price 100), PancakeSwap V3 with a deep 5 bps pool and a
@@ -115,11 +97,7 @@ async fn v3_chain() -> Option<V3Chain> {
         tokens: 30_000,
     };
     chain.v3_pool(&v3, 2500, d("100"), &[thin]).await;
-    let trader = TRADER_KEY.parse::<PrivateKeySigner>().unwrap().address();
-    chain.give_tokens(u.base, trader, 5_000).await;
-    chain.give_tokens(u.quote, trader, 500_000).await;
-    chain.approve_v3_router(&v3, TRADER_KEY, u.base).await;
-    chain.approve_v3_router(&v3, TRADER_KEY, u.quote).await;
+    chain.fund_v3_trader(&v3, 5_000, 500_000).await;
     let client = ChainClient::connect(&ChainConfig {
         rpc_urls: vec![chain.url.clone()],
         ..ChainConfig::default()
@@ -293,26 +271,8 @@ async fn daemon_trades_v3_pools_with_best_execution_and_pins() {
     let best = create(&db, &config, "best", "hot", &grid(""));
     let pinned = create(&db, &config, "pinned", "pin", &grid(r#","pool":"v3:2500""#));
     // The chain has no 1 bps pool: a live grid pinned to it is refused at create.
-    db.run(&[
-        "--config",
-        &config,
-        "strategy",
-        "create",
-        "-t",
-        "grid",
-        "-s",
-        "BTC/USDT",
-        "-n",
-        "missing",
-        "-m",
-        "live",
-        "--confirm-live",
-        "--wallet",
-        "pin",
-        "-p",
-        &grid(r#","pool":"v3:100""#),
-    ])
-    .fails_with(1, "is not among dex.pools");
+    live::create_live(&db, &config, "missing", "pin", &grid(r#","pool":"v3:100""#))
+        .fails_with(1, "is not among dex.pools");
     // With every pool allowed (`auto`), the chain is asked: it has no 1 bps pool.
     let auto = db.dir.path().join("auto.toml");
     std::fs::write(
@@ -322,25 +282,13 @@ async fn daemon_trades_v3_pools_with_best_execution_and_pins() {
             .replace(ALL_POOLS, r#"["auto"]"#),
     )
     .unwrap();
-    db.run(&[
-        "--config",
+    live::create_live(
+        &db,
         auto.to_str().unwrap(),
-        "strategy",
-        "create",
-        "-t",
-        "grid",
-        "-s",
-        "BTC/USDT",
-        "-n",
         "missing",
-        "-m",
-        "live",
-        "--confirm-live",
-        "--wallet",
         "pin",
-        "-p",
         &grid(r#","pool":"v3:100""#),
-    ])
+    )
     .fails_with(1, "fee tier 100");
 
     let log = db.dir.path().join("daemon.log");

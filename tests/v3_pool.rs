@@ -133,21 +133,12 @@ impl V3Market {
     }
 }
 
-fn trader() -> Address {
-    TRADER_KEY.parse::<PrivateKeySigner>().unwrap().address()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn v3_math_equals_the_pool_to_the_wei() {
     let Some(m) = v3_market(500).await else {
         return;
     };
-    m.chain.give_tokens(m.u.base, trader(), 5_000).await;
-    m.chain.give_tokens(m.u.quote, trader(), 500_000).await;
-    m.chain.approve_v3_router(&m.v3, TRADER_KEY, m.u.base).await;
-    m.chain
-        .approve_v3_router(&m.v3, TRADER_KEY, m.u.quote)
-        .await;
+    m.chain.fund_v3_trader(&m.v3, 5_000, 500_000).await;
     let reader = m.chain.reader();
     let quoter = IQuoterV2::new(m.v3.quoter, &reader);
     let mut model = m.client.v3_state(&m.pool, 3, None).await.unwrap();
@@ -332,12 +323,7 @@ async fn live_grid_over(
             }],
         )
         .await;
-    m.chain.give_tokens(m.u.base, trader(), 5_000).await;
-    m.chain.give_tokens(m.u.quote, trader(), 500_000).await;
-    m.chain.approve_v3_router(&m.v3, TRADER_KEY, m.u.base).await;
-    m.chain
-        .approve_v3_router(&m.v3, TRADER_KEY, m.u.quote)
-        .await;
+    m.chain.fund_v3_trader(&m.v3, 5_000, 500_000).await;
     let db = common::TestDb::new("sqlite").await;
     let store = db.store().await;
     let bot = m.chain.bot_wallet(&m.u, 10_000).await;
@@ -552,10 +538,7 @@ async fn v3_swaps_through_the_swapper_and_a_front_run_reverts() {
     let Some(m) = v3_market(500).await else {
         return;
     };
-    m.chain.give_tokens(m.u.quote, trader(), 500_000).await;
-    m.chain
-        .approve_v3_router(&m.v3, TRADER_KEY, m.u.quote)
-        .await;
+    m.chain.fund_v3_trader(&m.v3, 0, 500_000).await;
     let db = common::TestDb::new("sqlite").await;
     let store = db.store().await;
     let bot = m.chain.bot_wallet(&m.u, 10_000).await;
@@ -697,12 +680,7 @@ async fn the_v3_fill_model_agrees_with_live_swaps_trade_for_trade() {
     let Some(m) = v3_market(500).await else {
         return;
     };
-    m.chain.give_tokens(m.u.base, trader(), 5_000).await;
-    m.chain.give_tokens(m.u.quote, trader(), 500_000).await;
-    m.chain.approve_v3_router(&m.v3, TRADER_KEY, m.u.base).await;
-    m.chain
-        .approve_v3_router(&m.v3, TRADER_KEY, m.u.quote)
-        .await;
+    m.chain.fund_v3_trader(&m.v3, 5_000, 500_000).await;
     // The profile, read once before trading (as `backtest --pool-pair POOL --pool-block N` does).
     let state = m.client.v3_state(&m.pool, 8, None).await.unwrap();
     let profile = V3Profile::of(&state, m.pool.base_is_token0, 18, 18);

@@ -250,7 +250,43 @@ impl TestChain {
     }
 }
 
+/// An exact-input swap of `amount` on the `fee` pool paid to `who`, with no bound and no
+/// deadline (a test trader's).
+fn exact_input(
+    fee: u32,
+    token_in: Address,
+    token_out: Address,
+    amount: U256,
+    who: Address,
+) -> bsc_bot::chain::contracts::IPancakeV3SwapRouter::ExactInputSingleParams {
+    bsc_bot::chain::contracts::IPancakeV3SwapRouter::ExactInputSingleParams {
+        tokenIn: token_in,
+        tokenOut: token_out,
+        fee: U24::from(fee),
+        recipient: who,
+        deadline: U256::from(u64::MAX),
+        amountIn: amount,
+        amountOutMinimum: U256::ZERO,
+        sqrtPriceLimitX96: U160::ZERO,
+    }
+}
+
 impl TestChain {
+    /// The trader (second dev account) holds `base` and `quote` whole tokens and lets the V3
+    /// router spend them: ready to walk V3 prices.
+    pub async fn fund_v3_trader(&self, v3: &PancakeV3, base: u64, quote: u64) {
+        let trader = super::testchain::TRADER_KEY
+            .parse::<PrivateKeySigner>()
+            .unwrap()
+            .address();
+        self.give_tokens(v3.base, trader, base).await;
+        self.give_tokens(v3.quote, trader, quote).await;
+        for t in [v3.base, v3.quote] {
+            self.approve_v3_router(v3, super::testchain::TRADER_KEY, t)
+                .await;
+        }
+    }
+
     /// `key`'s exact-input swap of `amount` through the real V3 router on the `fee` pool; returns
     /// what left the wallet and what reached it.
     pub async fn v3_swap(
@@ -271,16 +307,7 @@ impl TestChain {
         };
         let (in_before, out_before) = (bal(token_in).await, bal(token_out).await);
         let r = IPancakeV3SwapRouter::new(v3.router, &p)
-            .exactInputSingle(IPancakeV3SwapRouter::ExactInputSingleParams {
-                tokenIn: token_in,
-                tokenOut: token_out,
-                fee: U24::from(fee),
-                recipient: who,
-                deadline: U256::from(u64::MAX),
-                amountIn: amount,
-                amountOutMinimum: U256::ZERO,
-                sqrtPriceLimitX96: U160::ZERO,
-            })
+            .exactInputSingle(exact_input(fee, token_in, token_out, amount, who))
             // A fixed limit: the node's estimate is for the block it simulates in, and a swap
             // mined in the next second also writes the pool's price oracle (more gas).
             .gas(3_000_000)
@@ -368,16 +395,7 @@ impl TestChain {
         let p = self.signer(key);
         let who = key.parse::<PrivateKeySigner>().unwrap().address();
         let _pending = IPancakeV3SwapRouter::new(v3.router, &p)
-            .exactInputSingle(IPancakeV3SwapRouter::ExactInputSingleParams {
-                tokenIn: token_in,
-                tokenOut: token_out,
-                fee: U24::from(fee),
-                recipient: who,
-                deadline: U256::from(u64::MAX),
-                amountIn: amount,
-                amountOutMinimum: U256::ZERO,
-                sqrtPriceLimitX96: U160::ZERO,
-            })
+            .exactInputSingle(exact_input(fee, token_in, token_out, amount, who))
             .gas_price(100_000_000_000u128)
             .gas(3_000_000)
             .send()

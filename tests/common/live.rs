@@ -114,30 +114,40 @@ pub fn create_live_grid(db: &TestDb, config: &str, name: &str, size: &str) -> i6
     let params = format!(
         r#"{{"lower_price":"95000","upper_price":"105000","grid_count":5,"base_order_size":"{size}","fee_bps":30}}"#
     );
-    let created = db
-        .run(&[
-            "--config",
-            config,
-            "--json",
-            "strategy",
-            "create",
-            "-t",
-            "grid",
-            "-s",
-            "BTC/USDT",
-            "-n",
-            name,
-            "-m",
-            "live",
-            "--confirm-live",
-            "--wallet",
-            "hot",
-            "-p",
-            &params,
-        ])
-        .ok()
-        .json();
-    created["strategy"]["id"].as_i64().unwrap()
+    create_live(db, config, name, "hot", &params).ok().json()["strategy"]["id"]
+        .as_i64()
+        .unwrap()
+}
+
+/// `strategy create` of a live BTC/USDT grid named `name` on `wallet` with `params` (`--json`):
+/// the run, to check it succeeded or why it did not.
+pub fn create_live(
+    db: &TestDb,
+    config: &str,
+    name: &str,
+    wallet: &str,
+    params: &str,
+) -> crate::common::Run {
+    db.run(&[
+        "--config",
+        config,
+        "--json",
+        "strategy",
+        "create",
+        "-t",
+        "grid",
+        "-s",
+        "BTC/USDT",
+        "-n",
+        name,
+        "-m",
+        "live",
+        "--confirm-live",
+        "--wallet",
+        wallet,
+        "-p",
+        params,
+    ])
 }
 
 /// Wait up to `within` for strategy `id` to have `n` trades on record.
