@@ -35,6 +35,15 @@ pub fn format_ms(ms: i64) -> String {
         .unwrap_or_else(|| ms.to_string())
 }
 
+/// Milliseconds on the monotonic clock since the first call in this process. It goes on while
+/// the process is stopped (SIGSTOP) or the wall clock is set back, so a deadline kept on it (a
+/// lease's) is never extended by a pause.
+pub fn monotonic_ms() -> i64 {
+    static BASE: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+    let base = BASE.get_or_init(std::time::Instant::now);
+    i64::try_from(base.elapsed().as_millis()).unwrap_or(i64::MAX)
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

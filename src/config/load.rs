@@ -373,6 +373,31 @@ fn validate(config: &Config) -> Result<(), ConfigError> {
             expected: "milliseconds in 100..=600000".into(),
         });
     }
+    let cluster = &config.cluster;
+    if !(2..=3_600).contains(&cluster.lease_secs) {
+        errors.push(ConfigError::Invalid {
+            key: "cluster.lease_secs".into(),
+            value: cluster.lease_secs.to_string(),
+            expected: "seconds in 2..=3600".into(),
+        });
+    }
+    // Renewal must leave room for at least one more try before the lease runs out.
+    if !(100..=60_000).contains(&cluster.renew_ms)
+        || cluster.renew_ms.saturating_mul(4) > cluster.lease_secs.saturating_mul(1000)
+    {
+        errors.push(ConfigError::Invalid {
+            key: "cluster.renew_ms".into(),
+            value: cluster.renew_ms.to_string(),
+            expected: "milliseconds in 100..=60000, at most a quarter of cluster.lease_secs".into(),
+        });
+    }
+    if cluster.capacity == 0 {
+        errors.push(ConfigError::Invalid {
+            key: "cluster.capacity".into(),
+            value: "0".into(),
+            expected: "at least 1 unit".into(),
+        });
+    }
     let archive = &config.data.archive_url;
     if !(archive.starts_with("https://") || archive.starts_with("http://")) {
         errors.push(ConfigError::Invalid {

@@ -42,6 +42,8 @@ pub struct Config {
     pub funds: FundsConfig,
     /// Canary rollouts: stage lengths, sizes and gate thresholds (each rollout may override).
     pub canary: canary::CanaryConfig,
+    /// Several daemons on one PostgreSQL: leases, capacity, renewal.
+    pub cluster: ClusterConfig,
     /// Directory relative paths in the config are resolved against (the config file's folder).
     #[serde(skip)]
     pub base_dir: PathBuf,
@@ -224,6 +226,40 @@ impl Default for DaemonConfig {
     }
 }
 
+/// Several daemons on one PostgreSQL database share its strategies by leases (SQLite keeps one
+/// daemon per file whatever this says).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ClusterConfig {
+    /// On PostgreSQL, join the cluster (false: one daemon per database, as on SQLite).
+    pub enabled: bool,
+    /// Units (a wallet with its live strategies, a paper strategy) this daemon takes at most.
+    pub capacity: u32,
+    /// How long a lease lasts unrenewed. A daemon that cannot renew stops trading a unit one
+    /// renewal period before this runs out; another daemon takes the unit once it has.
+    pub lease_secs: u64,
+    /// How often leases are renewed (and the node's heartbeat written).
+    pub renew_ms: u64,
+}
+
+impl Default for ClusterConfig {
+    fn default() -> Self {
+        ClusterConfig {
+            enabled: true,
+            capacity: 1_000,
+            lease_secs: 10,
+            renew_ms: 1_000,
+        }
+    }
+}
+
+impl ClusterConfig {
+    /// Lease length in milliseconds.
+    pub fn lease_ms(&self) -> i64 {
+        i64::try_from(self.lease_secs.saturating_mul(1000)).unwrap_or(i64::MAX)
+    }
+}
+
 /// Where alerts go. Tokens come from the environment (BSC_BOT_SLACK_WEBHOOK_URL,
 /// BSC_BOT_TELEGRAM_BOT_TOKEN); the generic webhook URL may live here.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -285,6 +321,7 @@ impl Default for Config {
             risk: RiskConfig::default(),
             funds: FundsConfig::default(),
             canary: canary::CanaryConfig::default(),
+            cluster: ClusterConfig::default(),
             base_dir: PathBuf::from("."),
         }
     }

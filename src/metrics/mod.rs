@@ -216,6 +216,28 @@ pub struct Metrics {
     pub canary: Mutex<BTreeMap<String, CanaryGauges>>,
     /// Seconds the chain's head lags behind the host's clock (`None` until read).
     pub chain_head_lag_secs: Mutex<Option<i64>>,
+    /// A cluster member's leases (`None` outside a cluster).
+    pub cluster: Mutex<Option<ClusterGauges>>,
+}
+
+/// What a cluster member shows of its leases.
+#[derive(Debug, Clone, Default)]
+pub struct ClusterGauges {
+    pub node: i64,
+    /// Held units → their epoch and the seconds left on them (database clock).
+    pub units: BTreeMap<String, (i64, f64)>,
+    /// Seconds the last renewal took (the round trip, all leases in one statement).
+    pub last_renew_seconds: f64,
+    pub renewals: u64,
+    pub renew_failures: u64,
+    /// Units this daemon took from a member that stopped renewing (or died on its host).
+    pub failovers: u64,
+    /// Units it lost to another member (it had been paused or cut off).
+    pub lost: u64,
+    /// Units on record with no live owner (free, or their owner's lease ran out).
+    pub unowned: u64,
+    /// 1 while it does not trust its leases (it could not renew them in time).
+    pub lapsed: bool,
 }
 
 impl Metrics {

@@ -247,6 +247,76 @@ impl Metrics {
                     .map(|(sid, g)| (format!("strategy=\"{sid}\""), pick(g).to_string())),
             );
         }
+        if let Some(c) = self.cluster.lock().ok().and_then(|c| c.clone()) {
+            let node = format!("node=\"{}\"", c.node);
+            family(
+                &mut s,
+                GAUGE,
+                "bsc_bot_cluster_units",
+                "Units of work (a wallet with its live strategies, a paper strategy, funds, rollouts) this daemon holds.",
+                [(node.clone(), c.units.len().to_string())],
+            );
+            family(
+                &mut s,
+                GAUGE,
+                "bsc_bot_cluster_unit_lease_seconds",
+                "Seconds left on each held unit's lease (database clock), labelled with its fencing epoch.",
+                c.units.iter().map(|(unit, (epoch, left))| {
+                    (
+                        format!("{node},unit=\"{unit}\",epoch=\"{epoch}\""),
+                        format!("{left:.3}"),
+                    )
+                }),
+            );
+            family(
+                &mut s,
+                GAUGE,
+                "bsc_bot_lease_renew_seconds",
+                "How long the last renewal of this daemon's leases took.",
+                [(node.clone(), format!("{:.6}", c.last_renew_seconds))],
+            );
+            family(
+                &mut s,
+                COUNTER,
+                "bsc_bot_lease_renewals_total",
+                "Lease renewals, by outcome.",
+                [
+                    (format!("{node},outcome=\"ok\""), c.renewals.to_string()),
+                    (
+                        format!("{node},outcome=\"failed\""),
+                        c.renew_failures.to_string(),
+                    ),
+                ],
+            );
+            family(
+                &mut s,
+                COUNTER,
+                "bsc_bot_cluster_failovers_total",
+                "Units this daemon took over from a daemon that stopped renewing its lease.",
+                [(node.clone(), c.failovers.to_string())],
+            );
+            family(
+                &mut s,
+                COUNTER,
+                "bsc_bot_cluster_units_lost_total",
+                "Units taken from this daemon by another (it could not renew in time).",
+                [(node.clone(), c.lost.to_string())],
+            );
+            family(
+                &mut s,
+                GAUGE,
+                "bsc_bot_cluster_unowned_units",
+                "Units on record that no live daemon holds (nothing trades them).",
+                [(node.clone(), c.unowned.to_string())],
+            );
+            family(
+                &mut s,
+                GAUGE,
+                "bsc_bot_cluster_lease_lapsed",
+                "1 while this daemon could not renew its leases in time and trades nothing.",
+                [(node, u8::from(c.lapsed).to_string())],
+            );
+        }
         let outflow = self.hourly_outflow.lock().map(|o| *o).unwrap_or_default();
         family(
             &mut s,

@@ -151,7 +151,20 @@ pub struct TxOutcome {
 
 impl Store {
     /// Commit a signed transaction (status `signed`) before it goes anywhere.
+    ///
+    /// On a cluster member the wallet's lease (the treasury's: the funds lease) is checked in the
+    /// same transaction: a daemon that lost it cannot record, so it never sends.
     pub async fn record_signed_tx(&self, tx: &SignedTx, now_ms: i64) -> Result<i64, StoreError> {
+        let mut db = self.begin_write().await?;
+        if let Some(fence) = self.fence() {
+            let Some((unit, epoch)) = fence.unit_for_wallet(&tx.wallet) else {
+                return Err(StoreError::Fenced(format!(
+                    "this daemon holds no lease for wallet {}; nothing is sent from it",
+                    address_key(&tx.wallet)
+                )));
+            };
+            self.check_lease(&mut db, fence, &unit, epoch).await?;
+        }
         let id: i64 = sqlx::query_scalar(
             "INSERT INTO chain_txs (chain_id, wallet, nonce, tx_hash, raw_tx, purpose, reference, \
              gas_price_wei, gas_limit, status, created_at, updated_at, strategy_id, order_tag, \
@@ -181,8 +194,9 @@ impl Store {
         .bind(tx.origin.as_ref().and_then(|o| o.lot_cost.clone()))
         .bind(tx.origin.as_ref().and_then(|o| o.pool_kind.clone()))
         .bind(tx.origin.as_ref().and_then(|o| o.pool_address.clone()))
-        .fetch_one(&self.pool)
+        .fetch_one(&mut *db)
         .await?;
+        db.commit().await?;
         Ok(id)
     }
 

@@ -32,6 +32,9 @@ pub enum StoreError {
     Corrupt(String),
     #[error("{0}")]
     Io(String),
+    /// A write for a unit whose lease this daemon no longer holds (or could not renew).
+    #[error("fenced: {0}")]
+    Fenced(String),
     #[error("{0} is not a SQLite database (wrong file, or a damaged one); point database.url at the bot's database or restore it from a backup")]
     NotADatabase(String),
 }

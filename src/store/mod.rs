@@ -12,6 +12,7 @@ pub mod backtests;
 pub mod backup;
 pub mod canary;
 pub mod chain_txs;
+pub mod cluster;
 pub mod control;
 pub mod daemon;
 pub mod error;
@@ -82,6 +83,8 @@ pub enum Backend {
 pub struct Store {
     pool: AnyPool,
     backend: Backend,
+    /// Set on a cluster member's store: unit writes are fenced by its leases.
+    fence: Option<std::sync::Arc<cluster::Fence>>,
 }
 
 /// A write transaction whose first statement took the control-row lock.
@@ -128,7 +131,11 @@ impl Store {
                     .map_err(|e| StoreError::Io(e.to_string()))?;
             }
         }
-        let store = Store { pool, backend };
+        let store = Store {
+            pool,
+            backend,
+            fence: None,
+        };
         store.migrate(&url).await?;
         Ok(store)
     }
