@@ -554,7 +554,9 @@ async fn one_daemon_per_database_and_monitoring_only_never_trades() {
     for kind in backends() {
         let db = TestDb::new(kind).await;
         let ex = FakeBinance::start().await;
-        let config = write_config(&db, &ex.url, "");
+        // On PostgreSQL a second daemon joins the cluster (tests/cluster.rs); without it, one
+        // daemon per database as on SQLite.
+        let config = write_config(&db, &ex.url, "[cluster]\nenabled = false\n");
         db.run(&[
             "--config", &config, "strategy", "create", "-t", "grid", "-s", "BTC/USDT", "-n", "m",
             "-p", PARAMS,
@@ -570,6 +572,13 @@ async fn one_daemon_per_database_and_monitoring_only_never_trades() {
                 .contains("another bsc-bot daemon is already running on this database (pid"),
             "{kind}: {second:#?}"
         );
+        // It says what to do instead.
+        let hint = if kind == "sqlite" {
+            "SQLite runs one daemon per database: to run several daemons"
+        } else {
+            "this one has cluster.enabled = false"
+        };
+        assert!(second.stderr.contains(hint), "{kind}: {second:#?}");
         // Also when the second names the same SQLite file by another path (a symlink).
         if kind == "sqlite" {
             let link = db.dir.path().join("other-name.sqlite");

@@ -9,14 +9,16 @@
 #![allow(clippy::unwrap_used, clippy::zombie_processes)]
 
 mod common;
+#[path = "common/pg.rs"]
+mod pg;
 
 use std::path::PathBuf;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::daemon::{write_config, RunningDaemon};
 use common::exchange::{trade_frame, Cmd, FakeBinance};
 use common::{create_grid, TestDb};
+use pg::PgCluster;
 use sqlx::Connection;
 
 const OUTAGE: Duration = Duration::from_secs(30);
@@ -30,112 +32,6 @@ fn now_ms() -> i64 {
 
 fn in_ci() -> bool {
     std::env::var("CI").is_ok_and(|v| v == "true" || v == "1")
-}
-
-/// A throwaway PostgreSQL cluster on a free loopback port.
-struct PgCluster {
-    bin: PathBuf,
-    data: tempfile::TempDir,
-    port: u16,
-}
-
-impl PgCluster {
-    fn start() -> Option<PgCluster> {
-        let bin = std::fs::read_dir("/usr/lib/postgresql")
-            .ok()?
-            .filter_map(|e| e.ok().map(|e| e.path().join("bin")))
-            .filter(|p| p.join("initdb").exists())
-            .max()?;
-        let data = tempfile::tempdir().unwrap();
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let c = PgCluster { bin, data, port };
-        if is_root() {
-            assert!(Command::new("chown")
-                .args(["-R", "postgres"])
-                .arg(c.data.path())
-                .status()
-                .unwrap()
-                .success());
-        }
-        let pgdata = c.data.path().join("pg");
-        let ok = c
-            .pg("initdb")
-            .arg("-D")
-            .arg(&pgdata)
-            .args(["-A", "trust", "-U", "postgres", "--no-sync"])
-            .output()
-            .unwrap();
-        assert!(
-            ok.status.success(),
-            "initdb: {}",
-            String::from_utf8_lossy(&ok.stderr)
-        );
-        c.ctl("start");
-        Some(c)
-    }
-
-    fn pg(&self, tool: &str) -> Command {
-        let path = self.bin.join(tool);
-        if is_root() {
-            let mut c = Command::new("runuser");
-            c.args(["-u", "postgres", "--"]).arg(path);
-            c
-        } else {
-            Command::new(path)
-        }
-    }
-
-    fn ctl(&self, action: &str) {
-        let pgdata = self.data.path().join("pg");
-        let opts = format!(
-            "-c listen_addresses=127.0.0.1 -p {} -c unix_socket_directories={} -c fsync=off",
-            self.port,
-            self.data.path().display()
-        );
-        let mut c = self.pg("pg_ctl");
-        c.arg("-D").arg(&pgdata).args(["-w", "-t", "60"]);
-        match action {
-            "start" => c
-                .args(["-l"])
-                .arg(self.data.path().join("server.log"))
-                .args(["-o", &opts, "start"]),
-            _ => c.args(["-m", "fast", "stop"]),
-        };
-        let out = c.output().unwrap();
-        assert!(
-            out.status.success(),
-            "pg_ctl {action}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-
-    fn url(&self) -> String {
-        format!("postgres://postgres@127.0.0.1:{}/postgres", self.port)
-    }
-}
-
-impl Drop for PgCluster {
-    fn drop(&mut self) {
-        let pgdata = self.data.path().join("pg");
-        let _ = self
-            .pg("pg_ctl")
-            .arg("-D")
-            .arg(&pgdata)
-            .args(["-m", "immediate", "stop"])
-            .output();
-    }
-}
-
-fn is_root() -> bool {
-    Command::new("id")
-        .arg("-u")
-        .output()
-        .map(|o| o.stdout.starts_with(b"0"))
-        .unwrap_or(false)
 }
 
 /// Price swings across three grid levels every 100 ms, for `for_`.
@@ -198,7 +94,13 @@ impl Down {
 async fn outage_mid_trading(db: TestDb, mut down: Down) {
     let kind = db.kind;
     let ex = FakeBinance::start().await;
-    let config = write_config(&db, &ex.url, "[database]\nbusy_timeout_ms = 300\n");
+    // One daemon per database (a cluster's member resumes on its leases instead: see
+    // tests/cluster.rs).
+    let config = write_config(
+        &db,
+        &ex.url,
+        "[database]\nbusy_timeout_ms = 300\n\n[cluster]\nenabled = false\n",
+    );
     let id = create_grid(&db, "outage");
     let d = RunningDaemon::start(&db, &config, &[]).await;
     assert!(

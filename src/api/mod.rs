@@ -286,7 +286,18 @@ pub async fn health_report(st: &ApiState) -> (String, serde_json::Value, Vec<Str
     let stale_ms = (st.config.market.stale_after_secs * 1000) as i64;
     let symbols = st.feed.symbol_status(now, stale_ms);
     let connected = st.feed.connected.load(Ordering::Relaxed);
-    let strategies = st.store.list_strategies(None).await.ok();
+    // A cluster member answers for the strategies of the units it holds; the cluster's own
+    // question (does every unit have an owner?) is asked below.
+    let fence = st.store.fence().cloned();
+    let strategies = st.store.list_strategies(None).await.ok().map(|all| {
+        all.into_iter()
+            .filter(|s| {
+                fence
+                    .as_ref()
+                    .is_none_or(|f| f.unit_of_strategy(s.id).is_some_and(|unit| f.holds(&unit)))
+            })
+            .collect::<Vec<_>>()
+    });
     // Paper strategies on Binance's prices need the feed; live ones trade on their pool (the
     // feed is only their optional reference), and nobody needs it once every strategy stopped.
     let paper_on_binance = st.config.market.paper_price_source != "pool";
@@ -361,6 +372,20 @@ pub async fn health_report(st: &ApiState) -> (String, serde_json::Value, Vec<Str
             if let Some(why) = s.not_running_reason(Some(&live)) {
                 reasons.push(format!("live strategy {} ({}) {why}", s.id, s.name));
             }
+        }
+    }
+    if fence.is_some() {
+        match crate::views::cluster::cluster_view(&st.store).await {
+            Ok(view) if !view.unowned.is_empty() => {
+                let units: Vec<&str> = view.unowned.iter().map(|u| u.unit.as_str()).collect();
+                reasons.push(format!(
+                    "{} units have no owner (nothing trades them until a daemon takes them): {}",
+                    units.len(),
+                    units.join(", ")
+                ));
+            }
+            Ok(_) => {}
+            Err(e) => reasons.push(format!("cluster state unreadable: {e}")),
         }
     }
     let status = if !db_ok {

@@ -9,7 +9,7 @@ use super::output::print_json;
 use super::{CliError, Context};
 use crate::clock::{format_ms, wall_clock_ms};
 use crate::daemon::{self, DaemonOptions};
-use crate::store::Store;
+use crate::store::{DaemonInfoExt, Store};
 use crate::strategy::StrategyStatus;
 use crate::views::running_daemon;
 
@@ -102,16 +102,28 @@ pub async fn poke(ctx: &Context, store: &Store) {
     let Some(d) = running_daemon(store).await else {
         return;
     };
+    // Every member of a cluster (each re-reads within one control poll anyway).
+    let mut addrs = vec![d.api_addr.clone()];
+    if d.cluster {
+        let now = wall_clock_ms();
+        for m in store.daemons().await.unwrap_or_default() {
+            if m.cluster && m.is_alive(now) && !addrs.contains(&m.api_addr) {
+                addrs.push(m.api_addr);
+            }
+        }
+    }
     let token = daemon::token::read_token(&ctx.config).unwrap_or_default();
     if let Ok(c) = reqwest::Client::builder()
         .timeout(Duration::from_millis(500))
         .build()
     {
-        let _ = c
-            .post(format!("http://{}/api/v1/control/poke", d.api_addr))
-            .bearer_auth(token)
-            .send()
-            .await;
+        for addr in addrs {
+            let _ = c
+                .post(format!("http://{addr}/api/v1/control/poke"))
+                .bearer_auth(&token)
+                .send()
+                .await;
+        }
     }
 }
 
@@ -134,8 +146,13 @@ async fn stop(ctx: &Context) -> Result<(), CliError> {
         .await;
     for _ in 0..100 {
         tokio::time::sleep(Duration::from_millis(100)).await;
-        if let Ok(Some(now)) = store.daemon_info().await {
-            if now.stopped_at.is_some() || now.pid != d.pid {
+        // Every daemon on the database stops (a cluster's members each see the request).
+        let still = running_daemon(&store).await;
+        if still
+            .as_ref()
+            .is_none_or(|now| now.pid != d.pid && !now.cluster)
+        {
+            {
                 if ctx.json {
                     return print_json(&json!({"stopped": true, "pid": d.pid}));
                 }
@@ -193,6 +210,12 @@ async fn status(ctx: &Context) -> Result<(), CliError> {
         Some(d) => api_get(ctx, &d.api_addr, "/api/v1/status").await.ok(),
         None => None,
     };
+    // A cluster: every daemon with its units (the merged `daemon` above is the freshest one).
+    let cluster = if daemon.as_ref().is_some_and(|d| d.cluster) {
+        crate::views::cluster::cluster_view(&store).await.ok()
+    } else {
+        None
+    };
     let doc = json!({
         "running": daemon.is_some(),
         "daemon": daemon,
@@ -219,6 +242,7 @@ async fn status(ctx: &Context) -> Result<(), CliError> {
         "buys_blocked": buys_blocked,
         "risk_events_today": risk,
         "canary": canary,
+        "cluster": cluster,
     });
     if ctx.json {
         return print_json(&doc);
@@ -325,6 +349,10 @@ async fn status(ctx: &Context) -> Result<(), CliError> {
             .map(|r| format!(" ({})", super::output::shown(r)))
             .unwrap_or_default()
     );
+    if let Some(view) = &cluster {
+        println!("cluster     {} daemons", view.nodes.len());
+        super::cluster::print_view(view);
+    }
     for r in &canary {
         println!(
             "canary      {}",

@@ -10,6 +10,7 @@ pub mod backtest_inputs;
 pub mod backtest_outputs;
 pub mod bot;
 pub mod canary;
+pub mod cluster;
 pub mod config_cmd;
 pub mod context;
 pub mod data;
@@ -93,6 +94,9 @@ pub enum Command {
     /// Canary rollouts: backtest → paper → live canary → scale, each step gated by evidence.
     #[command(subcommand)]
     Canary(canary::CanaryCommand),
+    /// Several daemons on one PostgreSQL: who holds what, and `drain` for a rolling restart.
+    #[command(subcommand)]
+    Cluster(cluster::ClusterCommand),
 }
 
 impl Cli {
@@ -205,5 +209,6 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Funds(cmd) => funds::run(cmd, &ctx).await,
         Command::Db(cmd) => db::run(cmd, &ctx).await,
         Command::Canary(cmd) => canary::run(cmd, &ctx).await,
+        Command::Cluster(cmd) => cluster::run(cmd, &ctx).await,
     }
 }

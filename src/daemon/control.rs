@@ -51,7 +51,11 @@ pub struct Poller {
     pub order_index: OrderIndex,
     pub shutdown: watch::Sender<bool>,
     pub poke: Arc<Notify>,
-    pub pid: i64,
+    /// This daemon's node id (its row in `daemon`).
+    pub node: i64,
+    /// A cluster member: strategies join only when their unit is held, and leases (not the
+    /// heartbeat) decide when trading must stop.
+    pub cluster: Option<super::cluster::ClusterLink>,
     pub started_ms: i64,
     pub trades: bool,
     pub known: BTreeMap<i64, StrategyStatus>,
@@ -67,6 +71,7 @@ impl Poller {
     pub async fn run(mut self, mut shutdown: watch::Receiver<bool>) {
         let every = Duration::from_millis(self.config.daemon.control_poll_ms);
         let mut last_revision = i64::MIN;
+        let mut last_generation = u64::MAX;
         let mut applied_cancels: BTreeSet<i64> = BTreeSet::new();
         let mut last_heartbeat = Instant::now() - Duration::from_secs(10);
         let mut stale_alerted: BTreeSet<String> = BTreeSet::new();
@@ -78,37 +83,36 @@ impl Poller {
             }
             if last_heartbeat.elapsed() >= Duration::from_secs(1) {
                 last_heartbeat = Instant::now();
-                let beat = tokio::time::timeout(
-                    HEARTBEAT_TIMEOUT,
-                    self.store.daemon_heartbeat(self.pid, wall_clock_ms()),
-                )
-                .await
-                .unwrap_or_else(|_| {
-                    Err(crate::store::StoreError::Io(format!(
-                        "heartbeat write took longer than {} ms",
-                        HEARTBEAT_TIMEOUT.as_millis()
-                    )))
-                });
+                let beat = if self.cluster.is_some() {
+                    // The lease manager keeps the node's heartbeat and stops trading when it
+                    // cannot; the markets still go on record here.
+                    self.record_markets().await;
+                    self.check_stale(&mut stale_alerted).await;
+                    Ok(None)
+                } else {
+                    tokio::time::timeout(
+                        HEARTBEAT_TIMEOUT,
+                        self.store.daemon_heartbeat(self.node, wall_clock_ms()),
+                    )
+                    .await
+                    .unwrap_or_else(|_| {
+                        Err(crate::store::StoreError::Io(format!(
+                            "heartbeat write took longer than {} ms",
+                            HEARTBEAT_TIMEOUT.as_millis()
+                        )))
+                    })
+                    .map(Some)
+                };
                 match beat {
-                    Ok(true) => {
+                    Ok(None) => {}
+                    Ok(Some(true)) => {
                         tracing::info!("stop requested through the database");
                         let _ = self.shutdown.send(true);
                         return;
                     }
-                    Ok(false) => {
+                    Ok(Some(false)) => {
                         self.store_down = false;
-                        let markets = self
-                            .metrics
-                            .markets
-                            .lock()
-                            .map(|m| m.clone())
-                            .unwrap_or_default();
-                        if !markets.is_empty() {
-                            if let Err(e) = self.store.set_daemon_markets(self.pid, &markets).await
-                            {
-                                tracing::warn!(error = %e, "cannot record the live markets' prices");
-                            }
-                        }
+                        self.record_markets().await;
                     }
                     Err(e) => {
                         tracing::warn!(error = %e, "heartbeat failed");
@@ -129,8 +133,11 @@ impl Poller {
                         }
                     }
                 }
-                self.check_stale(&mut stale_alerted).await;
+                if self.cluster.is_none() {
+                    self.check_stale(&mut stale_alerted).await;
+                }
             }
+            let generation = self.cluster.as_ref().map_or(0, |c| c.fence.generation());
             let revision = match self.store.control_revision().await {
                 Ok(r) => r,
                 Err(e) => {
@@ -138,7 +145,7 @@ impl Poller {
                     continue;
                 }
             };
-            if revision == last_revision {
+            if revision == last_revision && generation == last_generation {
                 continue;
             }
             if let Err(e) = self.apply(&mut applied_cancels).await {
@@ -146,7 +153,28 @@ impl Poller {
                 continue;
             }
             last_revision = revision;
+            last_generation = generation;
         }
+    }
+
+    async fn record_markets(&self) {
+        let markets = self
+            .metrics
+            .markets
+            .lock()
+            .map(|m| m.clone())
+            .unwrap_or_default();
+        if !markets.is_empty() {
+            if let Err(e) = self.store.set_daemon_markets(self.node, &markets).await {
+                tracing::warn!(error = %e, "cannot record the live markets' prices");
+            }
+        }
+    }
+
+    /// Whether this daemon runs `s`: outside a cluster every strategy, in one those of the
+    /// units it holds.
+    fn owns(&self, s: &crate::store::StrategyRecord) -> bool {
+        self.cluster.as_ref().is_none_or(|c| c.owns(s))
     }
 
     async fn apply(
@@ -236,6 +264,7 @@ impl Poller {
                 }
                 None if self.trades
                     && s.status != StrategyStatus::Stopped
+                    && self.owns(&s)
                     && s.mode == StrategyMode::Paper
                     && self.config.market.paper_price_source != "pool" =>
                 {
@@ -264,6 +293,7 @@ impl Poller {
                 }
                 None if self.trades
                     && s.status != StrategyStatus::Stopped
+                    && self.owns(&s)
                     && (s.mode == StrategyMode::Live
                         || self.config.market.paper_price_source == "pool") =>
                 {
@@ -471,7 +501,7 @@ impl Poller {
             }
             Err(_) => return,
         };
-        if let Err(e) = self.store.set_daemon_live_status(self.pid, &all).await {
+        if let Err(e) = self.store.set_daemon_live_status(self.node, &all).await {
             tracing::warn!(error = %e, "cannot record live strategy status");
         }
     }

@@ -52,7 +52,11 @@ pub async fn acquire(store: &Store, url: &str) -> Result<DaemonLock, LockError> 
                 .map_err(|e| LockError::Failed(format!("{lock_path}: {e}")))?;
             match file.try_lock() {
                 Ok(()) => Ok(DaemonLock::File(file)),
-                Err(std::fs::TryLockError::WouldBlock) => Err(LockError::Held(holder)),
+                Err(std::fs::TryLockError::WouldBlock) => Err(LockError::Held(format!(
+                    "{holder}; SQLite runs one daemon per database: to run several daemons (a \
+                     standby, more capacity) put them on one PostgreSQL database, where they \
+                     share the strategies by leases"
+                ))),
                 Err(std::fs::TryLockError::Error(e)) => {
                     Err(LockError::Failed(format!("{lock_path}: {e}")))
                 }
@@ -72,7 +76,9 @@ pub async fn acquire(store: &Store, url: &str) -> Result<DaemonLock, LockError> 
             if got {
                 Ok(DaemonLock::Postgres(conn))
             } else {
-                Err(LockError::Held(holder))
+                Err(LockError::Held(format!(
+                    "{holder}; this one has cluster.enabled = false (one daemon per database)"
+                )))
             }
         }
     }

@@ -8,6 +8,7 @@
 //! database is the source of truth, so a restart resumes exactly from what was committed.
 
 pub mod canary_taps;
+pub mod cluster;
 pub mod control;
 mod funds_wiring;
 pub mod live;
@@ -93,11 +94,20 @@ pub enum DaemonError {
 }
 
 /// Run the daemon until SIGTERM, Ctrl-C, `bot stop` or `POST /api/v1/control/stop`.
+///
+/// On PostgreSQL with `cluster.enabled` the daemon is a cluster member: a lease manager holds its
+/// units, and the core (engine, writer, feeds, executors, funds, control poller) runs the units
+/// held and starts again whenever they change hands. The API stays up across such restarts.
 pub async fn run(config: Config, opts: DaemonOptions) -> Result<(), DaemonError> {
     let config = Arc::new(config);
     let url = config.database.resolved_url(&config.base_dir);
     let store = Store::open(&url, &config.database).await?;
-    let lock = lock::acquire(&store, &url).await?;
+    let clustered = store.backend() == crate::store::Backend::Postgres && config.cluster.enabled;
+    let lock = if clustered {
+        None
+    } else {
+        Some(lock::acquire(&store, &url).await?)
+    };
     let token = token::load_or_create_token(&config).map_err(|e| DaemonError::Io(e.to_string()))?;
     let metrics = Arc::new(Metrics::default());
     let feed = Arc::new(FeedState::default());
@@ -110,21 +120,248 @@ pub async fn run(config: Config, opts: DaemonOptions) -> Result<(), DaemonError>
         .map_err(|e| DaemonError::Io(e.to_string()))?;
     let pid = i64::from(std::process::id());
     let started = wall_clock_ms();
-    store
-        .register_daemon(pid, &hostname(), &api_addr.to_string(), started)
-        .await?;
-    tracing::info!(%api_addr, pid, "daemon starting");
+    let node = if clustered {
+        store
+            .register_node(
+                pid,
+                &hostname(),
+                &api_addr.to_string(),
+                config.cluster.capacity,
+                started,
+            )
+            .await?
+    } else {
+        store
+            .register_daemon(pid, &hostname(), &api_addr.to_string(), started)
+            .await?
+    };
+    tracing::info!(%api_addr, pid, node, cluster = clustered, "daemon starting");
 
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let poke = Arc::new(Notify::new());
+    let registry = Arc::new(Mutex::new(Registry {
+        risk: config.risk.clone(),
+        ..Registry::default()
+    }));
+    // The feed is the job itself when the daemon only watches markets; otherwise it is needed
+    // only while a paper strategy trades on its prices (health asks the strategies).
+    let feed_expected = Arc::new(AtomicBool::new(opts.monitoring_only));
+    let link = clustered
+        .then(|| cluster::ClusterLink::new(Arc::new(crate::store::cluster::Fence::new(node))));
+    let store = match &link {
+        Some(l) => store.with_fence(l.fence.clone()),
+        None => store,
+    };
+    let lease_task = link.as_ref().map(|l| {
+        let manager = cluster::LeaseManager {
+            store: store.clone(),
+            config: config.clone(),
+            link: l.clone(),
+            metrics: metrics.clone(),
+            alerter: alerter.clone(),
+            poke: poke.clone(),
+            shutdown: shutdown_tx.clone(),
+            trades: opts.trades(),
+            funds: config.funds.enabled() && !opts.no_funds && !opts.market_only,
+        };
+        tokio::spawn(manager.run(shutdown_rx.clone()))
+    });
+    let signals = {
+        let (tx, rx) = (shutdown_tx.clone(), shutdown_rx.clone());
+        tokio::spawn(async move {
+            wait_for_stop(rx).await;
+            let _ = tx.send(true);
+        })
+    };
+
+    // API: up once, across the core's restarts.
+    let state = ApiState {
+        store: store.clone(),
+        metrics: metrics.clone(),
+        feed: feed.clone(),
+        config: config.clone(),
+        token: Arc::new(token),
+        started_at_ms: started,
+        poke: poke.clone(),
+        shutdown: shutdown_tx.clone(),
+        limiter: Arc::new(RateLimiter::new(
+            config.api.rate_limit_per_sec,
+            config.api.rate_limit_burst,
+        )),
+        feed_expected,
+        engine: registry.clone(),
+        chain: Default::default(),
+    };
+    let api_task = tokio::spawn(api::serve::serve(
+        listener,
+        api::router(state),
+        api::serve::ServeLimits {
+            head_timeout: Duration::from_millis(config.api.request_head_timeout_ms),
+            per_client: config.api.max_connections_per_client,
+            total: config.api.max_connections,
+        },
+        shutdown_rx.clone(),
+    ));
+    alerter.raise(
+        "daemon_started",
+        "info",
+        format!("bsc-bot daemon started (pid {pid}, node {node}, api {api_addr})"),
+    );
+    if let Some(l) = &link {
+        // The first core runs what the first round took (or nothing, if the database is slow).
+        let mut ready = l.ready.subscribe();
+        let _ = tokio::time::timeout(Duration::from_secs(10), ready.wait_for(|r| *r)).await;
+    }
+    let mut restarts = link.as_ref().map(|l| l.restart.subscribe());
+    let crashed = loop {
+        let core = Core {
+            config: config.clone(),
+            opts,
+            store: store.clone(),
+            metrics: metrics.clone(),
+            feed: feed.clone(),
+            alerter: alerter.clone(),
+            registry: registry.clone(),
+            poke: poke.clone(),
+            shutdown: shutdown_tx.clone(),
+            node,
+            link: link.clone(),
+        };
+        match run_core(core, restarts.as_mut()).await? {
+            CoreEnd::Stopped => break false,
+            CoreEnd::Crashed => break true,
+            CoreEnd::Restart(why) => {
+                if let Some(l) = link.as_ref().filter(|l| l.draining.load(Ordering::SeqCst)) {
+                    // Nothing of these units is running or being written any more: hand them over.
+                    if !l.fence.held().is_empty() {
+                        l.fence.set_held(Default::default());
+                        let n = store.release_leases(node).await.unwrap_or(0);
+                        tracing::warn!(
+                            units = n,
+                            "drained: every unit handed over; this daemon takes no more"
+                        );
+                    }
+                }
+                tracing::warn!(reason = %why, "the daemon's core starts again on the units it now holds");
+            }
+        }
+    };
+    let _ = shutdown_tx.send(true);
+    signals.abort();
+    let _ = tokio::time::timeout(Duration::from_secs(1), api_task).await;
+    if let Some(task) = lease_task {
+        let _ = tokio::time::timeout(Duration::from_secs(2), task).await;
+    }
+    if let Some(l) = &link {
+        // A clean stop hands the units over at once instead of after the lease runs out.
+        l.fence.set_held(Default::default());
+        if let Err(e) = store.release_leases(node).await {
+            tracing::warn!(error = %e, "cannot release leases; the others take them when they expire");
+        }
+    }
+    alerter.raise(
+        "daemon_stopped",
+        "info",
+        format!("bsc-bot daemon stopped (pid {pid})"),
+    );
+    let sent_before =
+        metrics.alerts_sent.load(Ordering::Relaxed) + metrics.alerts_failed.load(Ordering::Relaxed);
+    for _ in 0..10 {
+        if metrics.alerts_sent.load(Ordering::Relaxed)
+            + metrics.alerts_failed.load(Ordering::Relaxed)
+            > sent_before
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    store.mark_daemon_stopped(node, wall_clock_ms()).await?;
+    drop(lock);
+    store.close().await;
+    if crashed {
+        return Err(DaemonError::Io(
+            "the engine loop crashed; see the log above".into(),
+        ));
+    }
+    tracing::info!("daemon stopped");
+    Ok(())
+}
+
+/// What the daemon's core is started with (the parts that outlive it).
+struct Core {
+    config: Arc<Config>,
+    opts: DaemonOptions,
+    store: Store,
+    metrics: Arc<Metrics>,
+    feed: Arc<FeedState>,
+    alerter: alerts::Alerter,
+    registry: Arc<Mutex<Registry>>,
+    poke: Arc<Notify>,
+    /// The daemon's own stop.
+    shutdown: watch::Sender<bool>,
+    node: i64,
+    link: Option<cluster::ClusterLink>,
+}
+
+enum CoreEnd {
+    Stopped,
+    Crashed,
+    Restart(String),
+}
+
+/// The engine and everything that trades, on the units held, until the daemon stops or (in a
+/// cluster) the units change hands.
+async fn run_core(
+    core: Core,
+    restarts: Option<&mut watch::Receiver<(u64, String)>>,
+) -> Result<CoreEnd, DaemonError> {
+    let Core {
+        config,
+        opts,
+        store,
+        metrics,
+        feed,
+        alerter,
+        registry,
+        poke,
+        shutdown,
+        node,
+        link,
+    } = core;
+    // Order ids restart with every core: the writer names this core's orders with its own run.
+    let run_id = wall_clock_ms();
+    let (core_tx, core_rx) = watch::channel(false);
+    if let Some(l) = &link {
+        let mut units: Vec<String> = l.fence.held().into_keys().collect();
+        units.sort();
+        tracing::info!(
+            run_id,
+            node,
+            ?units,
+            "daemon core starting on the units held"
+        );
+    }
+    // A restart asked for before this core reads what it holds is answered by this core.
+    let mut restarts = restarts;
+    if let Some(r) = restarts.as_deref_mut() {
+        r.borrow_and_update();
+    }
+    let strategies_status = match &link {
+        Some(l) if l.draining.load(Ordering::SeqCst) => {
+            "drained: every unit handed over (cluster drain); restart this daemon to take units again"
+                .to_string()
+        }
+        _ => opts.trading_status().to_string(),
+    };
     let (persist_tx, persist_rx) = mpsc::unbounded_channel();
     let order_index: writer::OrderIndex = Arc::new(DashMap::new());
     let (control_tx, control_rx) = mpsc::channel::<Control>(1024);
     let writer_task = tokio::spawn(
-        writer::Writer::new(store.clone(), started, order_index.clone(), metrics.clone())
+        writer::Writer::new(store.clone(), run_id, order_index.clone(), metrics.clone())
             .with_outage_signals(writer::OutageSignals {
                 control: control_tx.clone(),
                 alerter: Some(alerter.clone()),
+                cluster: link.clone(),
             })
             .run(persist_rx),
     );
@@ -166,10 +403,17 @@ pub async fn run(config: Config, opts: DaemonOptions) -> Result<(), DaemonError>
     .with_mark_interval(1_000_000);
     // Orders re-issued at restore are stamped before any tick arrives: at the wall clock, never 0.
     engine.advance_clock(crate::clock::wall_clock_us());
-    let registry = Arc::new(Mutex::new(Registry {
-        risk: config.risk.clone(),
-        ..Registry::default()
-    }));
+    if let Ok(mut r) = registry.lock() {
+        *r = Registry {
+            risk: config.risk.clone(),
+            ..Registry::default()
+        };
+    }
+    if let Some(l) = &link {
+        if let Ok(mut c) = l.control.lock() {
+            *c = Some(control_tx.clone());
+        }
+    }
     let kill = store.kill_switch().await?;
     engine.process(crate::engine::Event::Control(Control::KillSwitch(
         kill.engaged,
@@ -183,6 +427,8 @@ pub async fn run(config: Config, opts: DaemonOptions) -> Result<(), DaemonError>
         .await?
         .into_iter()
         .filter(|s| s.status != StrategyStatus::Stopped)
+        // A cluster member runs the units it holds, no other.
+        .filter(|s| link.as_ref().is_none_or(|l| l.owns(s)))
         .collect();
     let mut known: BTreeMap<i64, StrategyStatus> = BTreeMap::new();
     // Live strategies: the chain side, what runs, and why the others do not.
@@ -323,7 +569,6 @@ pub async fn run(config: Config, opts: DaemonOptions) -> Result<(), DaemonError>
     }
     // The feed is the job itself when the daemon only watches markets; otherwise it is needed
     // only while a paper strategy trades on its prices (health asks the strategies).
-    let feed_expected = Arc::new(AtomicBool::new(opts.monitoring_only));
     let streams = registry.lock().map(|r| r.streams()).unwrap_or_default();
     let (sub_tx, sub_rx) = watch::channel(streams);
 
@@ -332,32 +577,40 @@ pub async fn run(config: Config, opts: DaemonOptions) -> Result<(), DaemonError>
     let (reports_tx, reports_rx) = mpsc::channel(1024);
     // The live side: one DEX venue (and executor) per wallet, strategies routed to theirs, one
     // pool feed per market. Kept for strategies created while the daemon runs.
-    let (funds_status, funds_join) = start_funds(
-        &config,
-        &opts,
-        &store,
-        markets.as_ref(),
-        FundsWiring {
-            outflow: outflow.clone(),
-            metrics: metrics.clone(),
-            shutdown: shutdown_rx.clone(),
-            alerter: alerter.clone(),
-        },
-        pid,
-    )
-    .await;
+    let holds = |unit: &str| link.as_ref().is_none_or(|l| l.fence.holds(unit));
+    let (funds_status, funds_join) = if !holds(crate::store::cluster::FUNDS_UNIT) {
+        (
+            "elsewhere: on the daemon that holds the funds lease".to_string(),
+            None,
+        )
+    } else {
+        start_funds(
+            &config,
+            &opts,
+            &store,
+            markets.as_ref(),
+            FundsWiring {
+                outflow: outflow.clone(),
+                metrics: metrics.clone(),
+                shutdown: core_rx.clone(),
+                alerter: alerter.clone(),
+            },
+            node,
+        )
+        .await
+    };
     tracing::info!(funds = %funds_status, "funds manager");
-    store.set_daemon_funds_status(pid, &funds_status).await?;
+    store.set_daemon_funds_status(node, &funds_status).await?;
     store
-        .set_daemon_strategies_status(pid, opts.trading_status())
+        .set_daemon_strategies_status(node, &strategies_status)
         .await?;
     let mut live_rt = live_runtime::LiveRuntime::new(
         markets.take(),
         config.clone(),
         tick_tx.clone(),
         reports_tx.clone(),
-        shutdown_rx.clone(),
-        started,
+        core_rx.clone(),
+        run_id,
     );
     live_rt.metrics = Some(metrics.clone());
     live_rt.guard = Some(live_runtime::GasGuard {
@@ -408,15 +661,16 @@ pub async fn run(config: Config, opts: DaemonOptions) -> Result<(), DaemonError>
     if let Ok(mut reg) = registry.lock() {
         reg.live = live_status.clone();
     }
-    if !live_status.is_empty() {
-        store.set_daemon_live_status(pid, &live_status).await?;
+    // A cluster member says what it runs now, also when that is nothing any more.
+    if !live_status.is_empty() || link.is_some() {
+        store.set_daemon_live_status(node, &live_status).await?;
     }
     let feed_future = run_feed(
         config.market.clone(),
         feed.clone(),
         tick_tx,
         sub_rx,
-        shutdown_rx.clone(),
+        core_rx.clone(),
     );
 
     // The engine loop.
@@ -447,7 +701,7 @@ pub async fn run(config: Config, opts: DaemonOptions) -> Result<(), DaemonError>
     let (taps_tx, mut taps_rx) = watch::channel(initial_taps);
     let tick_registry = registry.clone();
     let inputs = LiveInputs {
-        shutdown: shutdown_rx.clone(),
+        shutdown: core_rx.clone(),
         control: control_rx,
         reports: reports_rx,
         market: tick_rx,
@@ -562,19 +816,20 @@ pub async fn run(config: Config, opts: DaemonOptions) -> Result<(), DaemonError>
         subscriptions: sub_tx,
         alerter: alerter.clone(),
         order_index,
-        shutdown: shutdown_tx.clone(),
+        shutdown: shutdown.clone(),
         poke: poke.clone(),
-        pid,
-        started_ms: started,
+        node,
+        cluster: link.clone(),
+        started_ms: run_id,
         trades: opts.trades(),
         known,
         known_params: BTreeMap::new(),
         kill_switch: kill.engaged,
         config: config.clone(),
     };
-    let poller_task = tokio::spawn(poller.run(shutdown_rx.clone()));
+    let poller_task = tokio::spawn(poller.run(core_rx.clone()));
     // Canary rollouts walk on this daemon's clock, only where it trades.
-    let canary_task = opts.trades().then(|| {
+    let canary_task = (opts.trades() && holds(crate::store::cluster::ROLLOUTS_UNIT)).then(|| {
         let driver = crate::rollout::driver::CanaryDriver::new(
             store.clone(),
             config.clone(),
@@ -582,57 +837,36 @@ pub async fn run(config: Config, opts: DaemonOptions) -> Result<(), DaemonError>
             metrics.clone(),
             poke.clone(),
         );
-        tokio::spawn(driver.run(shutdown_rx.clone()))
+        tokio::spawn(driver.run(core_rx.clone()))
     });
 
-    // API.
-    let state = ApiState {
-        store: store.clone(),
-        metrics: metrics.clone(),
-        feed: feed.clone(),
-        config: config.clone(),
-        token: Arc::new(token),
-        started_at_ms: started,
-        poke,
-        shutdown: shutdown_tx.clone(),
-        limiter: Arc::new(RateLimiter::new(
-            config.api.rate_limit_per_sec,
-            config.api.rate_limit_burst,
-        )),
-        feed_expected,
-        engine: registry.clone(),
-        chain: Default::default(),
+    // Stop on a signal or request, a restart asked for by the lease manager, or when the engine
+    // loop dies (a bug: stop loudly, not half-alive).
+    let mut daemon_stop = shutdown.subscribe();
+    let restart_wanted = async {
+        match restarts {
+            Some(r) => match r.changed().await {
+                Ok(()) => r.borrow_and_update().1.clone(),
+                Err(_) => std::future::pending().await,
+            },
+            None => std::future::pending().await,
+        }
     };
-    let api_task = tokio::spawn(api::serve::serve(
-        listener,
-        api::router(state),
-        api::serve::ServeLimits {
-            head_timeout: Duration::from_millis(config.api.request_head_timeout_ms),
-            per_client: config.api.max_connections_per_client,
-            total: config.api.max_connections,
-        },
-        shutdown_rx.clone(),
-    ));
-
-    alerter.raise(
-        "daemon_started",
-        "info",
-        format!("bsc-bot daemon started (pid {pid}, api {api_addr})"),
-    );
-    // Stop on a signal or request, or when the engine loop dies (a bug: stop loudly, not half-alive).
     let early = tokio::select! {
-        _ = wait_for_stop(shutdown_rx.clone()) => None,
-        ended = &mut engine_task => Some(ended),
+        _ = daemon_stop.wait_for(|s| *s) => None,
+        why = restart_wanted => Some(Err(why)),
+        ended = &mut engine_task => Some(Ok(ended)),
     };
-    let _ = shutdown_tx.send(true);
-    tracing::info!("daemon stopping");
-    let (engine, crashed) = match early {
-        None => (engine_task.await.ok(), false),
-        Some(Ok(engine)) => (Some(engine), false),
-        Some(Err(_)) => {
+    let _ = core_tx.send(true);
+    tracing::info!("daemon core stopping");
+    let (engine, crashed, restart) = match early {
+        None => (engine_task.await.ok(), false, None),
+        Some(Err(why)) => (engine_task.await.ok(), false, Some(why)),
+        Some(Ok(Ok(engine))) => (Some(engine), false, None),
+        Some(Ok(Err(_))) => {
             tracing::error!("engine loop crashed; stopping the daemon");
             alerter.raise("daemon_crashed", "critical", "engine loop crashed");
-            (None, true)
+            (None, true, None)
         }
     };
 
@@ -645,38 +879,27 @@ pub async fn run(config: Config, opts: DaemonOptions) -> Result<(), DaemonError>
         let _ = tokio::time::timeout(Duration::from_secs(3), ack_rx).await;
     }
     drop(persist_tx);
-    let _ = tokio::time::timeout(Duration::from_secs(2), writer_task).await;
+    if let Some(l) = &link {
+        if let Ok(mut c) = l.control.lock() {
+            *c = None;
+        }
+    }
+    if restart.is_some() && !crashed {
+        // The next core restores from what this one wrote: every write lands (or is fenced)
+        // first, however long the database takes.
+        let _ = writer_task.await;
+    } else {
+        let _ = tokio::time::timeout(Duration::from_secs(2), writer_task).await;
+    }
     let _ = tokio::time::timeout(Duration::from_secs(1), poller_task).await;
     if let Some(task) = canary_task {
         let _ = tokio::time::timeout(Duration::from_secs(1), task).await;
     }
-    let _ = tokio::time::timeout(Duration::from_secs(1), api_task).await;
-    alerter.raise(
-        "daemon_stopped",
-        "info",
-        format!("bsc-bot daemon stopped (pid {pid})"),
-    );
-    let sent_before =
-        metrics.alerts_sent.load(Ordering::Relaxed) + metrics.alerts_failed.load(Ordering::Relaxed);
-    for _ in 0..10 {
-        if metrics.alerts_sent.load(Ordering::Relaxed)
-            + metrics.alerts_failed.load(Ordering::Relaxed)
-            > sent_before
-        {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    store.mark_daemon_stopped(pid, wall_clock_ms()).await?;
-    drop(lock);
-    store.close().await;
-    if crashed {
-        return Err(DaemonError::Io(
-            "the engine loop crashed; see the log above".into(),
-        ));
-    }
-    tracing::info!("daemon stopped");
-    Ok(())
+    Ok(match (crashed, restart) {
+        (true, _) => CoreEnd::Crashed,
+        (false, Some(why)) => CoreEnd::Restart(why),
+        (false, None) => CoreEnd::Stopped,
+    })
 }
 
 async fn wait_for_stop(mut shutdown: watch::Receiver<bool>) {

@@ -82,6 +82,9 @@ pub struct OutageSignals {
     /// The engine's control channel: a [`Control::Halt`] goes there at the first failure.
     pub control: tokio::sync::mpsc::Sender<Control>,
     pub alerter: Option<Alerter>,
+    /// A cluster member: its writes are fenced by its leases, and an outage ends with the core
+    /// started again on the leases still held (the lease, not the kill switch, kept it safe).
+    pub cluster: Option<super::cluster::ClusterLink>,
 }
 
 pub struct Writer {
@@ -98,6 +101,10 @@ pub struct Writer {
     /// Orders a venue accepted under a reference (a tx hash), until they finish.
     /// (The last reference wins: it is the one the trade is linked to and logged with.)
     accepted: HashMap<OrderId, String>,
+    /// The strategy of each order in flight (to fence the writes that name only the order).
+    order_strategy: HashMap<OrderId, i64>,
+    /// Units whose lease this writer found taken by another daemon: their writes are dropped.
+    lost: std::collections::HashSet<String>,
 }
 
 impl Writer {
@@ -112,6 +119,8 @@ impl Writer {
             signals: None,
             outage: None,
             accepted: Default::default(),
+            order_strategy: HashMap::new(),
+            lost: Default::default(),
         }
     }
 
@@ -188,9 +197,16 @@ impl Writer {
             if !work.is_empty() || self.outage.is_some() {
                 // Never dropped: retried until the database takes it.
                 let mut attempt = 0u32;
+                self.note_strategies(&work);
                 loop {
+                    self.drop_fenced(&mut work);
                     match self.apply(&work).await {
                         Ok(()) => break,
+                        // Units lost meanwhile: their writes go, the rest is written at once.
+                        Err(StoreError::Fenced(why)) => {
+                            tracing::error!(reason = %why, "writes of units this daemon no longer holds are dropped; their new owner has them");
+                            continue;
+                        }
                         Err(e) => {
                             self.metrics
                                 .persist_failures
@@ -213,6 +229,78 @@ impl Writer {
             for ack in acks {
                 let _ = ack.send(());
             }
+        }
+    }
+
+    fn in_cluster(&self) -> bool {
+        self.signals.as_ref().is_some_and(|s| s.cluster.is_some())
+    }
+
+    fn op_strategy(&self, op: &PersistOp) -> Option<i64> {
+        match op {
+            PersistOp::OrderPlaced { strategy_id, .. }
+            | PersistOp::OrderSubmitted { strategy_id, .. }
+            | PersistOp::OrderRefused { strategy_id, .. }
+            | PersistOp::Filled { strategy_id, .. }
+            | PersistOp::Status { strategy_id, .. }
+            | PersistOp::Snapshot { strategy_id, .. }
+            | PersistOp::RiskPause { strategy_id, .. } => Some(*strategy_id),
+            PersistOp::Risk { strategy_id, .. } => *strategy_id,
+            PersistOp::OrderCancelled { engine_id, .. }
+            | PersistOp::OrderAccepted { engine_id, .. }
+            | PersistOp::OrderFailed { engine_id, .. } => {
+                self.order_strategy.get(engine_id).copied()
+            }
+            _ => None,
+        }
+    }
+
+    /// Remember which strategy each new order belongs to (cluster members only).
+    fn note_strategies(&mut self, ops: &[PersistOp]) {
+        if self.store.fence().is_none() {
+            return;
+        }
+        for op in ops {
+            match op {
+                PersistOp::OrderPlaced {
+                    strategy_id, order, ..
+                } => {
+                    self.order_strategy.insert(order.id, *strategy_id);
+                }
+                PersistOp::OrderSubmitted {
+                    strategy_id, order, ..
+                }
+                | PersistOp::OrderRefused {
+                    strategy_id, order, ..
+                } => {
+                    self.order_strategy.insert(order.order_id, *strategy_id);
+                }
+                _ => {}
+            }
+        }
+    }
+
+    /// Drop the writes of units this daemon does not hold (lost, or handed over).
+    fn drop_fenced(&self, ops: &mut Vec<PersistOp>) {
+        let Some(fence) = self.store.fence() else {
+            return;
+        };
+        let held = fence.held();
+        let before = ops.len();
+        ops.retain(|op| {
+            let Some(unit) = self
+                .op_strategy(op)
+                .and_then(|id| fence.unit_of_strategy(id))
+            else {
+                return true;
+            };
+            held.contains_key(&unit) && !self.lost.contains(&unit)
+        });
+        if ops.len() < before {
+            tracing::warn!(
+                dropped = before - ops.len(),
+                "writes for units this daemon no longer holds not recorded"
+            );
         }
     }
 
@@ -240,8 +328,28 @@ impl Writer {
                 self.restoring = Some(map);
             }
         }
-        let plan = self.plan(ops);
         let mut tx = self.store.begin_write().await?;
+        // The fence: the leases of the units written are read (and share-locked) in this
+        // transaction; a unit another daemon took meanwhile is refused here.
+        if let Some(fence) = self.store.fence().cloned() {
+            let held = fence.held();
+            let lost = self.store.lost_leases(&mut tx, fence.node, &held).await?;
+            if !lost.is_empty() {
+                let touched = ops.iter().any(|op| {
+                    self.op_strategy(op)
+                        .and_then(|id| fence.unit_of_strategy(id))
+                        .is_some_and(|u| lost.contains(&u))
+                });
+                self.lost.extend(lost.iter().cloned());
+                if touched {
+                    return Err(StoreError::Fenced(format!(
+                        "leases lost: {}",
+                        lost.join(", ")
+                    )));
+                }
+            }
+        }
+        let plan = self.plan(ops);
         // Orders first (fills and cancels refer to them), a few multi-row statements per table.
         let inserted = paper::insert_orders(&mut tx, &plan.new_orders).await?;
         for (id, name) in &plan.renamed {
@@ -371,14 +479,21 @@ impl Writer {
         }
         if let Some(o) = &self.outage {
             let now = crate::clock::wall_clock_ms();
+            let after = if self.in_cluster() {
+                "trading resumes on the units this daemon still holds"
+            } else {
+                "trading halted until an operator clears the kill switch"
+            };
             let message = format!(
                 "database could not be written for {} ms ({} failed attempts, first error: {}); \
-                 no record was lost, trading halted until an operator clears the kill switch",
+                 no record was lost, {after}",
                 now - o.since_ms,
                 o.attempts,
                 o.first_error
             );
-            paper::engage_kill_switch(&mut tx, "database was unavailable", now).await?;
+            if !self.in_cluster() {
+                paper::engage_kill_switch(&mut tx, "database was unavailable", now).await?;
+            }
             paper::insert_risk_event(
                 &mut tx,
                 None,
@@ -391,10 +506,18 @@ impl Writer {
         }
         tx.commit().await?;
         if let Some(o) = self.outage.take() {
-            tracing::warn!(
-                attempts = o.attempts,
-                "database writable again; outage on record, kill switch engaged"
-            );
+            if let Some(link) = self.signals.as_ref().and_then(|s| s.cluster.as_ref()) {
+                tracing::warn!(
+                    attempts = o.attempts,
+                    "database writable again; outage on record, trading resumes on the units still held"
+                );
+                link.request_restart("database writable again".into());
+            } else {
+                tracing::warn!(
+                    attempts = o.attempts,
+                    "database writable again; outage on record, kill switch engaged"
+                );
+            }
             self.metrics
                 .store_down
                 .store(0, std::sync::atomic::Ordering::Relaxed);
@@ -403,7 +526,11 @@ impl Writer {
                 a.raise(
                     "store_recovered",
                     "critical",
-                    "database writable again; kill switch engaged until an operator clears it",
+                    if self.in_cluster() {
+                        "database writable again; trading resumes on the units this daemon still holds"
+                    } else {
+                        "database writable again; kill switch engaged until an operator clears it"
+                    },
                 );
             }
         }
@@ -423,6 +550,7 @@ impl Writer {
             .chain(plan.trades.iter().map(|(engine_id, _)| engine_id));
         for engine_id in finished {
             self.accepted.remove(engine_id);
+            self.order_strategy.remove(engine_id);
             if let Some(db_id) = self.engine_to_db.remove(engine_id) {
                 self.index.remove(&db_id);
             }

@@ -29,7 +29,7 @@ pub async fn running_daemon(store: &Store) -> Option<DaemonInfo> {
 
 /// Signal 0 to `pid`: only "no such process" says it is gone (a process of another user answers
 /// "not permitted" and lives).
-fn process_lives(pid: i64) -> bool {
+pub fn process_lives(pid: i64) -> bool {
     let Some(pid) = i32::try_from(pid)
         .ok()
         .and_then(rustix::process::Pid::from_raw)

@@ -4,6 +4,7 @@
 //! on this database, so the CLI and the API show the same thing the same way.
 
 pub mod canary;
+pub mod cluster;
 pub mod daemon;
 pub mod strategy;
 

@@ -590,6 +590,23 @@ pub async fn assert_records_equal_chain(
         rust_decimal::Decimal,
     ),
 ) -> Books {
+    assert_wallet_equals_chain(store, client, pool, me, &[id], before).await
+}
+
+/// [`assert_records_equal_chain`] for a wallet that several strategies (`ids`) trade: the wallet
+/// moved as all their trades say, and each strategy's ledger equals its own trades.
+pub async fn assert_wallet_equals_chain(
+    store: &bsc_bot::store::Store,
+    client: &bsc_bot::chain::ChainClient,
+    pool: &bsc_bot::chain::Pool,
+    me: Address,
+    ids: &[i64],
+    before: (
+        rust_decimal::Decimal,
+        rust_decimal::Decimal,
+        rust_decimal::Decimal,
+    ),
+) -> Books {
     use rust_decimal::Decimal;
     use std::collections::{BTreeMap, BTreeSet};
     use std::str::FromStr;
@@ -643,7 +660,12 @@ pub async fn assert_records_equal_chain(
         .filter(|t| t.status == "mined")
         .map(|t| t.tx_hash.as_str())
         .collect();
-    let trades = store.trading_history(Some(id), 10_000).await.unwrap();
+    let mut trades = Vec::new();
+    let mut orders = Vec::new();
+    for id in ids {
+        trades.extend(store.trading_history(Some(*id), 10_000).await.unwrap());
+        orders.extend(store.list_orders(Some(*id), None).await.unwrap());
+    }
     let traded: Vec<&str> = trades
         .iter()
         .map(|t| t.tx_hash.as_deref().expect("a live trade has its tx hash"))
@@ -652,7 +674,6 @@ pub async fn assert_records_equal_chain(
     assert_eq!(traded.iter().copied().collect::<BTreeSet<_>>(), mined);
     assert!(trades.iter().all(|t| t.gas_fee.is_some()));
     // Every cell alternates buy, sell, buy… in chain order.
-    let orders = store.list_orders(Some(id), None).await.unwrap();
     // Every transaction stays joined to the order it serves, across any number of restarts.
     for t in txs.iter().filter(|t| t.purpose == "swap") {
         let reference = t.reference.as_deref().expect("a swap names its order");
@@ -672,19 +693,22 @@ pub async fn assert_records_equal_chain(
     let mut by_nonce: Vec<_> = trades.iter().collect();
     let nonce_of = |hash: &str| swaps.iter().find(|s| s.tx_hash == hash).unwrap().nonce;
     by_nonce.sort_by_key(|t| nonce_of(t.tx_hash.as_deref().unwrap()));
-    let mut cells: BTreeMap<i64, Vec<&str>> = BTreeMap::new();
+    let mut cells: BTreeMap<(i64, i64), Vec<&str>> = BTreeMap::new();
     for t in &by_nonce {
-        let cell = orders
+        let order = orders
             .iter()
             .find(|o| Some(o.id) == t.order_id)
-            .and_then(|o| o.cell)
-            .expect("a trade's order and cell on record");
-        cells.entry(cell).or_default().push(t.side.as_str());
+            .expect("a trade's order on record");
+        let cell = order.cell.expect("a trade's cell on record");
+        cells
+            .entry((order.strategy_id, cell))
+            .or_default()
+            .push(t.side.as_str());
     }
     for (cell, sides) in &cells {
         for (i, side) in sides.iter().enumerate() {
             let want = if i % 2 == 0 { "buy" } else { "sell" };
-            assert_eq!(*side, want, "cell {cell}: {sides:?}");
+            assert_eq!(*side, want, "strategy and cell {cell:?}: {sides:?}");
         }
     }
     assert!(
@@ -715,23 +739,36 @@ pub async fn assert_records_equal_chain(
         .map(|t| d(t.fee_bnb.as_deref().unwrap()))
         .sum();
     assert_eq!(before.0 - after.0, gas, "BNB spent = gas on record");
-    let record = store
-        .get_strategy(&bsc_bot::store::StrategyRef::Id(id))
-        .await
-        .unwrap();
-    let doc: serde_json::Value = serde_json::from_str(record.state.as_deref().unwrap()).unwrap();
-    let ledger = &doc["ledger"];
-    assert_eq!(
-        d(ledger["base"].as_str().unwrap()),
-        base_moved,
-        "ledger base"
-    );
-    assert_eq!(
-        d(ledger["quote"].as_str().unwrap()),
-        d(ledger["initial_quote"].as_str().unwrap()) + quote_moved,
-        "ledger quote"
-    );
-    assert_eq!(ledger["fills"].as_u64().unwrap(), trades.len() as u64);
+    for id in ids {
+        let own: Vec<_> = trades.iter().filter(|t| t.strategy_id == *id).collect();
+        let sum_own = |side: &str, f: fn(&bsc_bot::store::paper::TradeRecord) -> &str| -> Decimal {
+            own.iter().filter(|t| t.side == side).map(|t| d(f(t))).sum()
+        };
+        let base_own = sum_own("buy", |t| &t.base_amount) - sum_own("sell", |t| &t.base_amount);
+        let quote_own = sum_own("sell", |t| &t.quote_amount) - sum_own("buy", |t| &t.quote_amount);
+        let record = store
+            .get_strategy(&bsc_bot::store::StrategyRef::Id(*id))
+            .await
+            .unwrap();
+        let doc: serde_json::Value =
+            serde_json::from_str(record.state.as_deref().unwrap()).unwrap();
+        let ledger = &doc["ledger"];
+        assert_eq!(
+            d(ledger["base"].as_str().unwrap()),
+            base_own,
+            "strategy {id}: ledger base"
+        );
+        assert_eq!(
+            d(ledger["quote"].as_str().unwrap()),
+            d(ledger["initial_quote"].as_str().unwrap()) + quote_own,
+            "strategy {id}: ledger quote"
+        );
+        assert_eq!(
+            ledger["fills"].as_u64().unwrap(),
+            own.len() as u64,
+            "strategy {id}: fills"
+        );
+    }
     Books {
         mined: mined.len(),
         reverted: swaps.len() - mined.len(),

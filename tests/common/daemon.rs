@@ -100,8 +100,14 @@ impl RunningDaemon {
         loop {
             assert!(Instant::now() < deadline, "daemon did not come up");
             let pid = started.0.as_ref().map_or(0, |c| c.id());
-            if let Ok(Some(d)) = store.daemon_info().await {
-                if d.stopped_at.is_none() && d.pid == i64::from(pid) {
+            // Its own row (a cluster's members each have one).
+            let own = store
+                .daemons()
+                .await
+                .ok()
+                .and_then(|all| all.into_iter().find(|d| d.pid == i64::from(pid)));
+            if let Some(d) = own {
+                if d.stopped_at.is_none() {
                     let url = format!("http://{}/api/health", d.api_addr);
                     if reqwest::get(&url).await.is_ok() {
                         store.close().await;

@@ -103,6 +103,11 @@ impl FakeBinance {
         let _ = self.tx.send(cmd);
     }
 
+    /// A handle to send frames from another task.
+    pub fn sender(&self) -> broadcast::Sender<Cmd> {
+        self.tx.clone()
+    }
+
     pub fn connections(&self) -> usize {
         self.connections.load(Ordering::SeqCst)
     }

@@ -1,0 +1,830 @@
+//! Several daemons on one real PostgreSQL, trading live grids on a real chain (anvil, the npm
+//! Uniswap V2 contracts, 1-second blocks) and paper grids on a local WebSocket feed:
+//! - `kill -9` of a daemon at 20 random moments while the pool is walked: its units move to the
+//!   others within lease + 5 s and trade on; afterwards every wallet's chain equals its records
+//!   (nonces contiguous, one swap per order, balances to the wei) and every paper ledger equals
+//!   its trades. The failover times are printed (p50 / p99).
+//! - `SIGSTOP` of a daemon past its lease: another takes its units; woken, it sends and writes
+//!   nothing for them and says so in its log.
+//! - `cluster drain` of each daemon in turn (a rolling restart).
+//! - PostgreSQL stopped for 15 s: every daemon stops trading, then resumes; nothing lost.
+//!
+//! Lease length: `CLUSTER_LEASE_SECS` (default 4, so the suite stays short; the README's figures
+//! are also measured with the default 10).
+
+#![allow(clippy::unwrap_used)]
+
+mod common;
+#[path = "common/live.rs"]
+mod live;
+#[path = "common/pg.rs"]
+mod pg;
+#[path = "common/chain.rs"]
+mod testchain;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
+use std::str::FromStr;
+use std::time::{Duration, Instant};
+
+use alloy::primitives::{Address, U256};
+use bsc_bot::store::Store;
+use common::daemon::RunningDaemon;
+use common::exchange::{trade_frame, Cmd, FakeBinance};
+use common::TestDb;
+use live::PASSWORD;
+use rust_decimal::Decimal;
+use testchain::{TestChain, Uniswap};
+
+/// One test of this file at a time: each runs three daemons on two cores.
+static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+fn d(s: &str) -> Decimal {
+    Decimal::from_str(s).unwrap()
+}
+
+fn lease_secs() -> u64 {
+    std::env::var("CLUSTER_LEASE_SECS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(4)
+}
+
+/// xorshift64*: reproducible moments and choices from a seed.
+struct Moments(u64);
+
+impl Moments {
+    fn below(&mut self, n: u64) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D) % n.max(1)
+    }
+}
+
+struct Wallet {
+    name: String,
+    address: Address,
+    grids: Vec<i64>,
+    before: (Decimal, Decimal, Decimal),
+}
+
+struct Setup {
+    db: TestDb,
+    ex: FakeBinance,
+    config: String,
+    client: bsc_bot::chain::ChainClient,
+    pool: bsc_bot::chain::Pool,
+    wallets: Vec<Wallet>,
+    paper: Vec<i64>,
+    store: Store,
+}
+
+/// A member of the test's cluster: the daemon and its JSON log.
+struct Member {
+    daemon: RunningDaemon,
+    log: PathBuf,
+}
+
+impl Member {
+    fn pid(&self) -> i64 {
+        i64::from(self.daemon.child.id())
+    }
+}
+
+async fn node_of(store: &Store, pid: i64) -> Option<i64> {
+    store
+        .daemons()
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|d| d.pid == pid && d.stopped_at.is_none())
+        .map(|d| d.id)
+}
+
+/// A config on the chain with `wallets` keystore wallets funded, and the cluster section.
+async fn setup(chain: &TestChain, u: &Uniswap, wallets: usize, cluster_extra: &str) -> Setup {
+    setup_on(
+        TestDb::new("postgres").await,
+        chain,
+        u,
+        wallets,
+        cluster_extra,
+    )
+    .await
+}
+
+async fn setup_on(
+    db: TestDb,
+    chain: &TestChain,
+    u: &Uniswap,
+    wallets: usize,
+    cluster_extra: &str,
+) -> Setup {
+    let ex = FakeBinance::start().await;
+    let c = live::canary_with(
+        chain,
+        u,
+        &db,
+        &ex.url,
+        &[&chain.url],
+        "pool_poll_ms = 50",
+        false,
+    )
+    .await;
+    let mut text = std::fs::read_to_string(&c.config).unwrap();
+    text.push_str(&format!(
+        "\n[cluster]\nlease_secs = {}\nrenew_ms = {}\n{cluster_extra}\n",
+        lease_secs(),
+        (lease_secs() * 1000 / 8).max(100)
+    ));
+    std::fs::write(&c.config, text).unwrap();
+    let mut out = Vec::new();
+    for i in 0..wallets {
+        let name = format!("w{i}");
+        let run = db
+            .cmd(&["--config", &c.config, "wallet", "generate", "--name", &name])
+            .env("BSC_BOT_KEYSTORE_PASSWORD", PASSWORD)
+            .output()
+            .unwrap();
+        assert!(run.status.success(), "{run:?}");
+        let address: Address = String::from_utf8(run.stdout)
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
+        chain
+            .set_bnb(address, U256::from(10u8).pow(U256::from(18u8)))
+            .await;
+        chain.give_tokens(u.quote, address, 10_000).await;
+        let before = (
+            c.client.native_balance(address).await.unwrap(),
+            c.client.token_balance(&c.pool.base, address).await.unwrap(),
+            c.client
+                .token_balance(&c.pool.quote, address)
+                .await
+                .unwrap(),
+        );
+        out.push(Wallet {
+            name,
+            address,
+            grids: Vec::new(),
+            before,
+        });
+    }
+    let store = db.store().await;
+    Setup {
+        db,
+        ex,
+        config: c.config,
+        client: c.client,
+        pool: c.pool,
+        wallets: out,
+        paper: Vec::new(),
+        store,
+    }
+}
+
+impl Setup {
+    async fn start(&self, tag: &str) -> Member {
+        let log = self.db.dir.path().join(format!("daemon-{tag}.log"));
+        let daemon = RunningDaemon::start_logged_with_env(
+            &self.db,
+            &self.config,
+            &[],
+            &[("BSC_BOT_KEYSTORE_PASSWORD", PASSWORD)],
+            &log,
+        )
+        .await;
+        Member { daemon, log }
+    }
+
+    /// Two live grids per wallet (95k..105k) and `paper` paper grids (100k..110k).
+    fn create_strategies(&mut self, paper: usize) {
+        for w in &mut self.wallets {
+            for g in ["a", "b"] {
+                let params = r#"{"lower_price":"95000","upper_price":"105000","grid_count":5,"base_order_size":"400","fee_bps":30}"#;
+                let run = live::create_live(
+                    &self.db,
+                    &self.config,
+                    &format!("{}-{g}", w.name),
+                    &w.name,
+                    params,
+                );
+                w.grids
+                    .push(run.ok().json()["strategy"]["id"].as_i64().unwrap());
+            }
+        }
+        for i in 0..paper {
+            self.paper
+                .push(common::create_grid(&self.db, &format!("paper-{i}")));
+        }
+    }
+
+    fn all_strategies(&self) -> Vec<i64> {
+        self.wallets
+            .iter()
+            .flat_map(|w| w.grids.iter().copied())
+            .chain(self.paper.iter().copied())
+            .collect()
+    }
+
+    /// Paper prices: a triangle between 100k and 110k, a trade every 100 ms.
+    fn feed_prices(&self) -> tokio::task::JoinHandle<()> {
+        let tx = self.ex.sender();
+        tokio::spawn(async move {
+            let mut id = 1i64;
+            let mut price = 100_500i64;
+            let mut step = 300i64;
+            loop {
+                let now = bsc_bot::clock::wall_clock_ms();
+                let _ = tx.send(Cmd::Text(trade_frame(id, &price.to_string(), now)));
+                id += 1;
+                price += step;
+                if !(100_300..=109_700).contains(&price) {
+                    step = -step;
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        })
+    }
+
+    /// Which member runs which strategy (the engine's own list, through each API).
+    async fn running(&self, members: &[Option<Member>]) -> BTreeMap<i64, usize> {
+        self.running_except(members, None).await
+    }
+
+    /// [`Self::running`], leaving member `skip` out (one paused, or draining).
+    async fn running_except(
+        &self,
+        members: &[Option<Member>],
+        skip: Option<usize>,
+    ) -> BTreeMap<i64, usize> {
+        let mut out = BTreeMap::new();
+        for (i, m) in members.iter().enumerate() {
+            let Some(m) = m else { continue };
+            if Some(i) == skip {
+                continue;
+            }
+            let (code, v) = m.daemon.get("/api/v1/status").await;
+            if code != 200 {
+                continue;
+            }
+            for s in v["engine_strategies"].as_array().into_iter().flatten() {
+                if s["status"] == "active" {
+                    out.insert(s["id"].as_i64().unwrap(), i);
+                }
+            }
+        }
+        out
+    }
+
+    /// Wait until every strategy runs on exactly one member; returns how long it took.
+    async fn until_all_run(&self, members: &[Option<Member>], within: Duration) -> Duration {
+        self.until_all_run_except(members, None, within).await
+    }
+
+    async fn until_all_run_except(
+        &self,
+        members: &[Option<Member>],
+        skip: Option<usize>,
+        within: Duration,
+    ) -> Duration {
+        let start = Instant::now();
+        let want: BTreeSet<i64> = self.all_strategies().into_iter().collect();
+        loop {
+            let running = self.running_except(members, skip).await;
+            let have: BTreeSet<i64> = running.keys().copied().collect();
+            if have == want {
+                return start.elapsed();
+            }
+            assert!(
+                start.elapsed() < within,
+                "not every strategy runs after {within:?}: missing {:?}; leases {:?}",
+                want.difference(&have).collect::<Vec<_>>(),
+                self.store.leases().await.unwrap()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    async fn in_flight(&self) -> usize {
+        let mut n = 0;
+        for w in &self.wallets {
+            n += self
+                .store
+                .unresolved_txs(56, w.address)
+                .await
+                .unwrap()
+                .len();
+            for id in &w.grids {
+                n += self.store.resting_and_in_flight(*id).await.unwrap().1.len();
+            }
+        }
+        n
+    }
+
+    async fn until_quiet(&self, within: Duration) {
+        let deadline = Instant::now() + within;
+        let mut quiet_since = Instant::now();
+        loop {
+            assert!(Instant::now() < deadline, "swaps still in flight");
+            if self.in_flight().await > 0 {
+                quiet_since = Instant::now();
+            } else if quiet_since.elapsed() > Duration::from_secs(3) {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    /// Every wallet's chain equals its records; every paper ledger equals its trades.
+    async fn assert_books(&self) -> usize {
+        let mut trades = 0;
+        for w in &self.wallets {
+            let books = testchain::assert_wallet_equals_chain(
+                &self.store,
+                &self.client,
+                &self.pool,
+                w.address,
+                &w.grids,
+                w.before,
+            )
+            .await;
+            trades += books.trades;
+        }
+        for id in &self.paper {
+            let t = self
+                .store
+                .trading_history(Some(*id), 100_000)
+                .await
+                .unwrap();
+            let sum = |side: &str, f: fn(&bsc_bot::store::paper::TradeRecord) -> &str| -> Decimal {
+                t.iter().filter(|x| x.side == side).map(|x| d(f(x))).sum()
+            };
+            let record = self
+                .store
+                .get_strategy(&bsc_bot::store::StrategyRef::Id(*id))
+                .await
+                .unwrap();
+            let doc: serde_json::Value =
+                serde_json::from_str(record.state.as_deref().unwrap()).unwrap();
+            let ledger = &doc["ledger"];
+            assert_eq!(
+                ledger["fills"].as_u64().unwrap(),
+                t.len() as u64,
+                "paper {id}: fills"
+            );
+            assert_eq!(
+                d(ledger["base"].as_str().unwrap()),
+                sum("buy", |x| &x.base_amount) - sum("sell", |x| &x.base_amount),
+                "paper {id}: base"
+            );
+            assert_eq!(
+                d(ledger["quote"].as_str().unwrap()),
+                d(ledger["initial_quote"].as_str().unwrap()) + sum("sell", |x| &x.quote_amount)
+                    - sum("buy", |x| &x.quote_amount),
+                "paper {id}: quote"
+            );
+            trades += t.len();
+        }
+        trades
+    }
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    let ix = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[ix.min(sorted.len() - 1)]
+}
+
+fn kill(pid: i64, signal: &str) {
+    let status = std::process::Command::new("kill")
+        .args([signal, &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_nine_moves_units_and_loses_nothing() {
+    let _serial = SERIAL.lock().await;
+    let Some(chain) = TestChain::start_with_block_time(1).await else {
+        return;
+    };
+    if std::env::var("DATABASE_URL").is_err() {
+        assert!(std::env::var("CI").is_err(), "CI needs PostgreSQL");
+        return;
+    }
+    let kills: usize = std::env::var("CLUSTER_KILLS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(20);
+    let seed: u64 = std::env::var("CRASH_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(20_261_207);
+    eprintln!("CRASH_SEED={seed}");
+    let mut rng = Moments(seed.max(1));
+    let u = chain.deploy_uniswap(10, 1_000_000).await;
+    chain.fund_trader(&u, 5, 500_000).await;
+    // Capacity 8 of 13 units: they spread over the three, and two can hold them all.
+    let mut s = setup(&chain, &u, 3, "capacity = 8").await;
+    let mut members: Vec<Option<Member>> = Vec::new();
+    for i in 0..3 {
+        members.push(Some(s.start(&format!("{i}-0")).await));
+    }
+    // Created while the three run: each goes to the member with the most room.
+    s.create_strategies(10);
+    let prices = s.feed_prices();
+    s.until_all_run(&members, Duration::from_secs(30)).await;
+    let spread: BTreeMap<usize, usize> =
+        s.running(&members)
+            .await
+            .values()
+            .fold(BTreeMap::new(), |mut m, i| {
+                *m.entry(*i).or_default() += 1;
+                m
+            });
+    eprintln!("strategies per member at start: {spread:?}");
+    assert_eq!(spread.len(), 3, "every member got units: {spread:?}");
+
+    let targets = ["95600", "104400", "96500", "103600", "98000", "102200"];
+    let mut failovers: Vec<Duration> = Vec::new();
+    let mut caught = 0;
+    for round in 0..kills {
+        // A member trading a wallet, at a random moment of a walk across the grids.
+        let leases = s.store.leases().await.unwrap();
+        let mut holders = Vec::new();
+        for (i, m) in members.iter().enumerate() {
+            let node = node_of(&s.store, m.as_ref().unwrap().pid()).await.unwrap();
+            if leases
+                .iter()
+                .any(|l| l.owner == Some(node) && l.unit.starts_with("wallet:"))
+            {
+                holders.push((i, node));
+            }
+        }
+        let (victim, node) = holders[rng.below(holders.len() as u64) as usize];
+        let moved: Vec<String> = leases
+            .iter()
+            .filter(|l| l.owner == Some(node))
+            .map(|l| l.unit.clone())
+            .collect();
+        let pid = members[victim].as_ref().unwrap().pid();
+        let after_ms = 300 + rng.below(2_700);
+        let walk = {
+            let target = d(targets[round % targets.len()]);
+            let (chain, client, pool, router) = (&chain, &s.client, &s.pool, u.router);
+            async move { chain.walk_to(client, pool, router, target).await }
+        };
+        let killer = async {
+            tokio::time::sleep(Duration::from_millis(after_ms)).await;
+            kill(pid, "-9");
+            Instant::now()
+        };
+        let ((), killed_at) = tokio::join!(walk, killer);
+        let flying = s.in_flight().await;
+        if flying > 0 {
+            caught += 1;
+        }
+        let dead = members[victim].take();
+        // Trading again: every strategy runs on a surviving member.
+        s.until_all_run(&members, Duration::from_secs(lease_secs() + 30))
+            .await;
+        let took = killed_at.elapsed();
+        failovers.push(took);
+        eprintln!(
+            "kill {round}: node {node} (member {victim}) after {after_ms} ms, {flying} in flight, \
+             {} units moved, trading again after {:.2} s",
+            moved.len(),
+            took.as_secs_f64()
+        );
+        drop(dead);
+        members[victim] = Some(s.start(&format!("{victim}-{round}")).await);
+    }
+    // Everything settles with all three running.
+    s.until_all_run(&members, Duration::from_secs(30)).await;
+    s.until_quiet(Duration::from_secs(60)).await;
+    // Metrics: each member shows its units and the failovers it took.
+    let mut taken = Decimal::ZERO;
+    for m in members.iter().flatten() {
+        let (_, text) = m.daemon.text("/metrics").await;
+        let node = node_of(&s.store, m.pid()).await.unwrap();
+        assert!(
+            common::metric(&text, &format!("bsc_bot_cluster_units{{node=\"{node}\"}} ")).is_some(),
+            "{text}"
+        );
+        taken += common::metric(
+            &text,
+            &format!("bsc_bot_cluster_failovers_total{{node=\"{node}\"}} "),
+        )
+        .unwrap_or_default();
+    }
+    drop(members);
+    prices.abort();
+    let trades = s.assert_books().await;
+    let handovers = s.store.handovers_since(0).await.unwrap();
+    let failover_rows = handovers
+        .iter()
+        .filter(|h| h.kind == "failover" || h.kind == "restart")
+        .count();
+    assert!(
+        failover_rows >= kills,
+        "a takeover on record for every kill"
+    );
+    let mut sorted = failovers.clone();
+    sorted.sort();
+    let (p50, p99) = (percentile(&sorted, 0.5), percentile(&sorted, 0.99));
+    eprintln!(
+        "{kills} kills ({caught} with a swap in flight), {trades} trades; lease {} s; \
+         trading again after a kill: p50 {:.2} s, p99 {:.2} s, max {:.2} s; {failover_rows} takeovers on record ({taken} in the survivors' metrics)",
+        lease_secs(),
+        p50.as_secs_f64(),
+        p99.as_secs_f64(),
+        sorted.last().unwrap().as_secs_f64()
+    );
+    assert!(
+        p99 <= Duration::from_secs(lease_secs() + 5),
+        "failover p99 {p99:?} over lease + 5 s"
+    );
+    assert!(caught > 0, "no kill caught a swap in flight");
+}
+
+/// Run ids of the cores a daemon started (from its log): its orders are named after them.
+fn run_ids(log: &std::path::Path) -> Vec<i64> {
+    std::fs::read_to_string(log)
+        .unwrap_or_default()
+        .lines()
+        .filter(|l| l.contains("daemon core starting"))
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter_map(|v| v["fields"]["run_id"].as_i64())
+        .collect()
+}
+
+/// What a daemon whose runs are `runs` wrote after `since_ms`: orders, trades, chain
+/// transactions named after one of its runs.
+async fn written_after(s: &Setup, runs: &[i64], since_ms: i64) -> Vec<String> {
+    let named = |reference: &str| runs.iter().any(|r| reference.contains(&format!("-r{r}-")));
+    let mut out = Vec::new();
+    for id in s.all_strategies() {
+        for o in s.store.list_orders(Some(id), None).await.unwrap() {
+            if named(&o.client_order_id) && o.created_at > since_ms {
+                out.push(format!(
+                    "order {} created {}",
+                    o.client_order_id, o.created_at
+                ));
+            }
+        }
+        let orders = s.store.list_orders(Some(id), None).await.unwrap();
+        for t in s.store.trading_history(Some(id), 100_000).await.unwrap() {
+            let order = orders.iter().find(|o| Some(o.id) == t.order_id);
+            if order.is_some_and(|o| named(&o.client_order_id)) && t.executed_at > since_ms {
+                out.push(format!(
+                    "trade of order {:?} at {}",
+                    t.order_id, t.executed_at
+                ));
+            }
+        }
+    }
+    for w in &s.wallets {
+        for t in s.store.chain_txs_of(56, w.address).await.unwrap() {
+            if t.reference.as_deref().is_some_and(named) && t.created_at > since_ms {
+                out.push(format!(
+                    "chain tx {} ({:?}) at {}",
+                    t.tx_hash, t.reference, t.created_at
+                ));
+            }
+        }
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_daemon_paused_past_its_lease_wakes_fenced() {
+    let _serial = SERIAL.lock().await;
+    let Some(chain) = TestChain::start_with_block_time(1).await else {
+        return;
+    };
+    if std::env::var("DATABASE_URL").is_err() {
+        assert!(std::env::var("CI").is_err(), "CI needs PostgreSQL");
+        return;
+    }
+    let u = chain.deploy_uniswap(10, 1_000_000).await;
+    chain.fund_trader(&u, 5, 500_000).await;
+    let mut s = setup(&chain, &u, 1, "").await;
+    let a = s.start("a").await;
+    s.create_strategies(2);
+    let prices = s.feed_prices();
+    let mut members = vec![Some(a), None];
+    s.until_all_run(&members, Duration::from_secs(30)).await;
+    // B joins with nothing to take: A holds every unit.
+    members[1] = Some(s.start("b").await);
+    chain
+        .walk_to(&s.client, &s.pool, u.router, d("96500"))
+        .await;
+    let a_pid = members[0].as_ref().unwrap().pid();
+    let a_runs = run_ids(&members[0].as_ref().unwrap().log);
+    assert!(!a_runs.is_empty());
+    kill(a_pid, "-STOP");
+    let stopped = Instant::now();
+    // While A sleeps the price crosses the grid: B takes the units once A's leases run out and
+    // trades them.
+    let took = s
+        .until_all_run_except(&members, Some(0), Duration::from_secs(lease_secs() + 30))
+        .await;
+    eprintln!(
+        "B runs every strategy {:.2} s after A stopped",
+        took.as_secs_f64()
+    );
+    // Not before the lease A last renewed (at most one renewal before it stopped) ran out.
+    assert!(
+        took >= Duration::from_millis(lease_secs() * 1000 - (lease_secs() * 1000 / 8).max(100)),
+        "taken before the lease ran out"
+    );
+    let _ = stopped;
+    chain
+        .walk_to(&s.client, &s.pool, u.router, d("103600"))
+        .await;
+    // Woken: A's view is stale (its ticks, its resting orders); the price moves again.
+    let woke_ms = bsc_bot::clock::wall_clock_ms();
+    kill(a_pid, "-CONT");
+    chain
+        .walk_to(&s.client, &s.pool, u.router, d("97000"))
+        .await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let log = std::fs::read_to_string(&members[0].as_ref().unwrap().log).unwrap();
+    assert!(
+        log.contains("leases lost to another daemon"),
+        "A says it lost its units"
+    );
+    let by_a = written_after(&s, &a_runs, woke_ms).await;
+    assert!(by_a.is_empty(), "A wrote after waking: {by_a:?}");
+    // B trades on, alone: every strategy runs on B, none on A.
+    let running = s.running(&members).await;
+    assert!(running.values().all(|m| *m == 1), "{running:?}");
+    s.until_quiet(Duration::from_secs(60)).await;
+    drop(members);
+    prices.abort();
+    // The chain holds nothing A sent unrecorded: every wallet equals its records.
+    let trades = s.assert_books().await;
+    eprintln!("{trades} trades; A wrote nothing after waking");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cluster_drain_of_each_daemon_in_turn_is_a_rolling_restart() {
+    let _serial = SERIAL.lock().await;
+    let Some(chain) = TestChain::start_with_block_time(1).await else {
+        return;
+    };
+    if std::env::var("DATABASE_URL").is_err() {
+        assert!(std::env::var("CI").is_err(), "CI needs PostgreSQL");
+        return;
+    }
+    let u = chain.deploy_uniswap(10, 1_000_000).await;
+    chain.fund_trader(&u, 5, 500_000).await;
+    let mut s = setup(&chain, &u, 2, "capacity = 4").await;
+    let mut members: Vec<Option<Member>> = Vec::new();
+    for i in 0..3 {
+        members.push(Some(s.start(&format!("{i}")).await));
+    }
+    s.create_strategies(4);
+    let prices = s.feed_prices();
+    s.until_all_run(&members, Duration::from_secs(30)).await;
+    let mut gaps = Vec::new();
+    for i in 0..3 {
+        let node = node_of(&s.store, members[i].as_ref().unwrap().pid())
+            .await
+            .unwrap();
+        let began = Instant::now();
+        let run = s.db.run(&[
+            "--config",
+            &s.config,
+            "--json",
+            "cluster",
+            "drain",
+            &node.to_string(),
+            "--reason",
+            "rolling upgrade",
+        ]);
+        let doc = run.ok().json();
+        assert_eq!(doc["drained"], true, "{doc}");
+        // Every strategy runs again, on the others.
+        s.until_all_run_except(&members, Some(i), Duration::from_secs(30))
+            .await;
+        let handed = began.elapsed();
+        let drained = members[i].take().unwrap();
+        let (_, status) = drained.daemon.get("/api/v1/status").await;
+        assert!(
+            status["engine_strategies"]
+                .as_array()
+                .is_none_or(|a| a.iter().all(|s| s["status"] != "active")),
+            "the drained daemon runs nothing: {status}"
+        );
+        // Stopped, upgraded, started again: it joins with room.
+        drop(drained);
+        members[i] = Some(s.start(&format!("{i}-again")).await);
+        gaps.push(handed);
+        eprintln!(
+            "drain of node {node}: handed over in {:.2} s",
+            handed.as_secs_f64()
+        );
+    }
+    let worst = gaps.iter().max().unwrap();
+    eprintln!(
+        "rolling restart: the longest handover took {:.2} s",
+        worst.as_secs_f64()
+    );
+    assert!(
+        *worst < Duration::from_secs(lease_secs()),
+        "a drain hands over without waiting for a lease to run out: {gaps:?}"
+    );
+    s.until_all_run(&members, Duration::from_secs(30)).await;
+    s.until_quiet(Duration::from_secs(60)).await;
+    drop(members);
+    prices.abort();
+    s.assert_books().await;
+    let handovers = s.store.handovers_since(0).await.unwrap();
+    assert!(
+        handovers.iter().any(|h| h.kind == "handover"),
+        "drained units were handed over, not failed over: {handovers:?}"
+    );
+    assert!(
+        handovers.iter().all(|h| h.kind != "failover"),
+        "no unit waited for its lease to run out: {handovers:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_stopped_for_fifteen_seconds_stops_and_resumes_every_daemon() {
+    let _serial = SERIAL.lock().await;
+    let Some(chain) = TestChain::start_with_block_time(1).await else {
+        return;
+    };
+    let Some(pg) = pg::PgCluster::start() else {
+        assert!(
+            std::env::var("CI").is_err(),
+            "CI needs the PostgreSQL server binaries"
+        );
+        return;
+    };
+    let u = chain.deploy_uniswap(10, 1_000_000).await;
+    chain.fund_trader(&u, 5, 500_000).await;
+    let mut s = setup_on(TestDb::with_url(pg.url()), &chain, &u, 2, "").await;
+    let mut members: Vec<Option<Member>> = Vec::new();
+    for i in 0..2 {
+        members.push(Some(s.start(&format!("{i}")).await));
+    }
+    s.create_strategies(4);
+    let prices = s.feed_prices();
+    s.until_all_run(&members, Duration::from_secs(30)).await;
+    chain
+        .walk_to(&s.client, &s.pool, u.router, d("96500"))
+        .await;
+    let before = s.store.trading_history(None, 100_000).await.unwrap().len();
+    s.store.close().await;
+    pg.ctl("stop");
+    let down_ms = bsc_bot::clock::wall_clock_ms();
+    // The price crosses the grid while the database is away: nothing may trade on it once the
+    // leases can no longer be trusted.
+    chain
+        .walk_to(&s.client, &s.pool, u.router, d("103600"))
+        .await;
+    tokio::time::sleep(Duration::from_secs(15)).await;
+    // Each says it stopped trading (before its leases could run out).
+    for m in members.iter().flatten() {
+        let log = std::fs::read_to_string(&m.log).unwrap();
+        assert!(
+            log.contains("leases not renewed in time: trading stops"),
+            "a daemon did not stop trading"
+        );
+    }
+    pg.ctl("start");
+    let up_ms = bsc_bot::clock::wall_clock_ms();
+    s.store = s.db.store().await;
+    // Every strategy runs again, and trades on.
+    s.until_all_run(&members, Duration::from_secs(lease_secs() + 30))
+        .await;
+    chain
+        .walk_to(&s.client, &s.pool, u.router, d("97000"))
+        .await;
+    s.until_quiet(Duration::from_secs(60)).await;
+    let after = s.store.trading_history(None, 100_000).await.unwrap();
+    assert!(after.len() > before, "trading resumed");
+    // Nothing traded from the moment the leases could have run out until the database was
+    // back (live swaps could not even be recorded, so none was sent: the books below hold every
+    // transaction of the wallets). Trades of the first seconds, before the daemons noticed,
+    // were kept in memory and are on record now.
+    let lease_ms = lease_secs() as i64 * 1000;
+    let during: Vec<_> = after
+        .iter()
+        .filter(|t| t.executed_at > down_ms + lease_ms && t.executed_at < up_ms)
+        .map(|t| (t.strategy_id, t.executed_at - down_ms))
+        .collect();
+    assert!(
+        during.is_empty(),
+        "traded while the database was away: {during:?}"
+    );
+    drop(members);
+    prices.abort();
+    s.assert_books().await;
+}
