@@ -3,7 +3,9 @@
 //! Run: `cargo bench --bench daemon_latency`. It starts the real `bsc-bot` binary against a local
 //! WebSocket server that speaks Binance's combined-stream format, replaying the real 2023-04-05
 //! capture's trade prices with fresh timestamps. `BENCH_STRATEGIES=N` changes the strategy count,
-//! `BENCH_BIN=PATH` benchmarks another build of the binary with the same harness.
+//! `BENCH_BIN=PATH` benchmarks another build of the binary with the same harness, and
+//! `BENCH_DATABASE_URL=postgres://…` (an empty database) runs it on PostgreSQL, as a cluster member
+//! with leases unless `BSC_BOT_CLUSTER_ENABLED=false`.
 
 #![allow(clippy::zombie_processes)] // the daemon is stopped with `bot stop` and reaped with wait()
 
@@ -50,6 +52,11 @@ fn bot(dir: &Path, args: &[&str]) -> Command {
         .current_dir(dir)
         .env_remove("DATABASE_URL")
         .env("BSC_BOT_API_TOKEN", TOKEN);
+    // BENCH_DATABASE_URL (an empty PostgreSQL database): the daemon runs as a cluster member,
+    // with leases (BSC_BOT_CLUSTER_ENABLED=false: the same database without them).
+    if let Ok(url) = std::env::var("BENCH_DATABASE_URL") {
+        c.env("DATABASE_URL", url);
+    }
     c
 }
 

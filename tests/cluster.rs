@@ -351,6 +351,7 @@ impl Setup {
                 w.before,
             )
             .await;
+            assert!(books.mined > 0, "wallet {} never swapped", w.name);
             trades += books.trades;
         }
         for id in &self.paper {
@@ -445,7 +446,23 @@ async fn kill_nine_moves_units_and_loses_nothing() {
                 *m.entry(*i).or_default() += 1;
                 m
             });
-    eprintln!("strategies per member at start: {spread:?}");
+    let placed: Vec<(String, i64)> = s
+        .store
+        .handovers_since(0)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|h| (h.unit, h.to_node))
+        .collect();
+    eprintln!("strategies per member at start: {spread:?}; units placed: {placed:?}");
+    if let Ok(dir) = std::env::var("CLUSTER_KEEP_LOGS") {
+        for m in members.iter().flatten() {
+            let _ = std::fs::copy(
+                &m.log,
+                std::path::Path::new(&dir).join(m.log.file_name().unwrap()),
+            );
+        }
+    }
     assert_eq!(spread.len(), 3, "every member got units: {spread:?}");
 
     let targets = ["95600", "104400", "96500", "103600", "98000", "102200"];
@@ -627,6 +644,7 @@ async fn a_daemon_paused_past_its_lease_wakes_fenced() {
     assert!(!a_runs.is_empty());
     kill(a_pid, "-STOP");
     let stopped = Instant::now();
+    let stop_ms = bsc_bot::clock::wall_clock_ms();
     // While A sleeps the price crosses the grid: B takes the units once A's leases run out and
     // trades them.
     let took = s
@@ -645,6 +663,26 @@ async fn a_daemon_paused_past_its_lease_wakes_fenced() {
     chain
         .walk_to(&s.client, &s.pool, u.router, d("103600"))
         .await;
+    // B swaps for the wallet it took.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let mut n = 0;
+        for id in &s.wallets[0].grids {
+            n += s
+                .store
+                .trading_history(Some(*id), 10_000)
+                .await
+                .unwrap()
+                .iter()
+                .filter(|t| t.tx_hash.is_some() && t.executed_at > stop_ms)
+                .count();
+        }
+        if n > 0 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "B never swapped for the wallet");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
     // Woken: A's view is stale (its ticks, its resting orders); the price moves again.
     let woke_ms = bsc_bot::clock::wall_clock_ms();
     kill(a_pid, "-CONT");
@@ -827,4 +865,272 @@ async fn postgres_stopped_for_fifteen_seconds_stops_and_resumes_every_daemon() {
     drop(members);
     prices.abort();
     s.assert_books().await;
+}
+
+/// A network namespace of the test's own, with veth pairs to the host; removed on drop.
+struct Netns {
+    name: String,
+    host_links: Vec<String>,
+}
+
+fn ip(args: &[&str]) {
+    let out = std::process::Command::new("ip")
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "ip {}: {}",
+        args.join(" "),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+impl Netns {
+    /// `None` where namespaces cannot be made (not root, no iproute2): a failure in CI.
+    fn create(name: &str) -> Option<Netns> {
+        let ok = std::process::Command::new("ip")
+            .args(["netns", "add", name])
+            .output()
+            .is_ok_and(|o| o.status.success());
+        if !ok {
+            assert!(
+                std::env::var("CI").is_err(),
+                "CI needs `ip netns` (iproute2, root) for the cut-off test"
+            );
+            return None;
+        }
+        ip(&["-n", name, "link", "set", "lo", "up"]);
+        Some(Netns {
+            name: name.to_string(),
+            host_links: Vec::new(),
+        })
+    }
+
+    /// A veth pair: `host` (address `host_ip`/30) on the host, `inside` in the namespace.
+    fn link(&mut self, host: &str, inside: &str, host_ip: &str, inside_ip: &str) {
+        ip(&["link", "add", host, "type", "veth", "peer", "name", inside]);
+        self.host_links.push(host.to_string());
+        ip(&["link", "set", inside, "netns", &self.name]);
+        ip(&["addr", "add", &format!("{host_ip}/30"), "dev", host]);
+        ip(&["link", "set", host, "up"]);
+        ip(&[
+            "-n",
+            &self.name,
+            "addr",
+            "add",
+            &format!("{inside_ip}/30"),
+            "dev",
+            inside,
+        ]);
+        ip(&["-n", &self.name, "link", "set", inside, "up"]);
+    }
+}
+
+impl Drop for Netns {
+    fn drop(&mut self) {
+        for l in &self.host_links {
+            let _ = std::process::Command::new("ip")
+                .args(["link", "del", l])
+                .output();
+        }
+        let _ = std::process::Command::new("ip")
+            .args(["netns", "del", &self.name])
+            .output();
+    }
+}
+
+/// Forward TCP connections made to `bind` (a host address the namespace reaches) to `upstream`
+/// (a service listening on the host's loopback).
+async fn forward(bind: &str, upstream: std::net::SocketAddr) -> std::net::SocketAddr {
+    let listener = tokio::net::TcpListener::bind(bind).await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut inbound, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                if let Ok(mut out) = tokio::net::TcpStream::connect(upstream).await {
+                    let _ = tokio::io::copy_bidirectional(&mut inbound, &mut out).await;
+                }
+            });
+        }
+    });
+    addr
+}
+
+fn host_port(url: &str) -> std::net::SocketAddr {
+    let rest = url.split("://").nth(1).unwrap();
+    let rest = rest.rsplit('@').next().unwrap();
+    let hostport = rest.split('/').next().unwrap();
+    hostport.parse().unwrap()
+}
+
+/// The first JSON log line containing `needle`: its time (epoch ms).
+fn logged_at(log: &std::path::Path, needle: &str) -> Option<i64> {
+    std::fs::read_to_string(log)
+        .ok()?
+        .lines()
+        .filter(|l| l.contains(needle))
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .find_map(|v| {
+            chrono::DateTime::parse_from_rfc3339(v["timestamp"].as_str()?)
+                .ok()
+                .map(|t| t.timestamp_millis())
+        })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_daemon_cut_off_from_postgres_stops_before_its_lease_and_sends_nothing_after() {
+    let _serial = SERIAL.lock().await;
+    let Some(chain) = TestChain::start_with_block_time(1).await else {
+        return;
+    };
+    let Ok(db_url) = std::env::var("DATABASE_URL") else {
+        assert!(std::env::var("CI").is_err(), "CI needs PostgreSQL");
+        return;
+    };
+    let tag = std::process::id() % 200 + 20;
+    let Some(mut ns) = Netns::create(&format!("bsccut{tag}")) else {
+        return;
+    };
+    let (pg_host, pg_ns) = (format!("10.231.{tag}.1"), format!("10.231.{tag}.2"));
+    let (rpc_host, rpc_ns) = (format!("10.232.{tag}.1"), format!("10.232.{tag}.2"));
+    let pg_link = format!("bscpg{tag}h");
+    ns.link(&pg_link, &format!("bscpg{tag}n"), &pg_host, &pg_ns);
+    ns.link(
+        &format!("bscrpc{tag}h"),
+        &format!("bscrpc{tag}n"),
+        &rpc_host,
+        &rpc_ns,
+    );
+    let u = chain.deploy_uniswap(10, 1_000_000).await;
+    chain.fund_trader(&u, 5, 500_000).await;
+    let mut s = setup(&chain, &u, 1, "").await;
+    // The cut-off daemon reaches PostgreSQL and the node through the host's side of its links.
+    let pg_fwd = forward(&format!("{pg_host}:0"), host_port(&db_url)).await;
+    let rpc_fwd = forward(&format!("{rpc_host}:0"), host_port(&chain.url)).await;
+    let ns_db_url =
+        s.db.store_url()
+            .replace(&host_port(&db_url).to_string(), &pg_fwd.to_string());
+    let ns_config = s.db.dir.path().join("bsc-bot-ns.toml");
+    std::fs::write(
+        &ns_config,
+        std::fs::read_to_string(&s.config)
+            .unwrap()
+            .replace(&chain.url, &format!("http://{rpc_fwd}")),
+    )
+    .unwrap();
+    let a_log = s.db.dir.path().join("daemon-cut.log");
+    let mut cmd = std::process::Command::new("ip");
+    cmd.args(["netns", "exec", &ns.name, common::BIN])
+        .args(["--config", ns_config.to_str().unwrap()])
+        .args([
+            "--log-level",
+            "info",
+            "--log-format",
+            "json",
+            "bot",
+            "start",
+        ])
+        .current_dir(s.db.dir.path());
+    for (k, _) in std::env::vars() {
+        if k.starts_with("BSC_BOT_") || k == "DATABASE_URL" {
+            cmd.env_remove(k);
+        }
+    }
+    let mut a = cmd
+        .env("DATABASE_URL", &ns_db_url)
+        .env("BSC_BOT_API_TOKEN", common::daemon::TOKEN)
+        .env("BSC_BOT_KEYSTORE_PASSWORD", PASSWORD)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(&a_log).unwrap())
+        .spawn()
+        .unwrap();
+    let a_pid = i64::from(a.id());
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while node_of(&s.store, a_pid).await.is_none() {
+        assert!(
+            Instant::now() < deadline,
+            "the cut-off daemon did not come up"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // Its wallet's two grids, created while it alone runs: it takes the wallet.
+    s.create_strategies(0);
+    let ids = s.wallets[0].grids.clone();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let row = s
+            .store
+            .daemons()
+            .await
+            .unwrap()
+            .into_iter()
+            .find(|d| d.pid == a_pid)
+            .unwrap();
+        if ids
+            .iter()
+            .all(|id| row.live_status.get(id).is_some_and(|v| v == "running"))
+        {
+            break;
+        }
+        assert!(Instant::now() < deadline, "A never ran the grids: {row:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let b = s.start("b").await;
+    let members = vec![None, Some(b)];
+    chain
+        .walk_to(&s.client, &s.pool, u.router, d("96500"))
+        .await;
+    let a_runs = run_ids(&a_log);
+    // The link to PostgreSQL goes down; the one to the chain stays up.
+    let cut_ms = bsc_bot::clock::wall_clock_ms();
+    let cut = Instant::now();
+    ip(&["link", "set", &pg_link, "down"]);
+    chain
+        .walk_to(&s.client, &s.pool, u.router, d("103600"))
+        .await;
+    s.until_all_run(&members, Duration::from_secs(lease_secs() + 30))
+        .await;
+    let took = cut.elapsed();
+    let stopped_at = logged_at(&a_log, "leases not renewed in time")
+        .expect("the cut-off daemon says it stopped trading");
+    eprintln!(
+        "cut off: A stopped trading {} ms after the cut (lease {} s); B ran everything {:.2} s after the cut",
+        stopped_at - cut_ms,
+        lease_secs(),
+        took.as_secs_f64()
+    );
+    assert!(
+        stopped_at < cut_ms + lease_secs() as i64 * 1000,
+        "A stopped trading only after its lease could have run out"
+    );
+    chain
+        .walk_to(&s.client, &s.pool, u.router, d("97000"))
+        .await;
+    // The link comes back: A learns it lost the wallet and sends nothing for it.
+    let up_ms = bsc_bot::clock::wall_clock_ms();
+    ip(&["link", "set", &pg_link, "up"]);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while logged_at(&a_log, "leases lost to another daemon").is_none() {
+        assert!(
+            Instant::now() < deadline,
+            "A never learned it lost its units"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    chain
+        .walk_to(&s.client, &s.pool, u.router, d("103000"))
+        .await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    // Nothing of A's after its lease could have run out: not while cut off, not after.
+    let by_a = written_after(&s, &a_runs, cut_ms + lease_secs() as i64 * 1000).await;
+    assert!(by_a.is_empty(), "A wrote for the wallet it lost: {by_a:?}");
+    let _ = up_ms;
+    s.until_quiet(Duration::from_secs(60)).await;
+    let _ = a.kill();
+    let _ = a.wait();
+    drop(members);
+    // Every transaction the wallet has on chain is on record: A sent nothing unrecorded.
+    let trades = s.assert_books().await;
+    eprintln!("{trades} trades; A sent and wrote nothing after losing the wallet");
 }

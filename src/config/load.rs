@@ -381,7 +381,7 @@ fn validate(config: &Config) -> Result<(), ConfigError> {
             expected: "seconds in 2..=3600".into(),
         });
     }
-    // Renewal must leave room for at least one more try before the lease runs out.
+    // Renewal must leave room for several tries, and the halt, before the lease runs out.
     if !(100..=60_000).contains(&cluster.renew_ms)
         || cluster.renew_ms.saturating_mul(4) > cluster.lease_secs.saturating_mul(1000)
     {

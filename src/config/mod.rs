@@ -235,8 +235,8 @@ pub struct ClusterConfig {
     pub enabled: bool,
     /// Units (a wallet with its live strategies, a paper strategy) this daemon takes at most.
     pub capacity: u32,
-    /// How long a lease lasts unrenewed. A daemon that cannot renew stops trading a unit one
-    /// renewal period before this runs out; another daemon takes the unit once it has.
+    /// How long a lease lasts unrenewed. A daemon that cannot renew stops trading its units
+    /// three renewal periods before this runs out; another daemon takes them once it has.
     pub lease_secs: u64,
     /// How often leases are renewed (and the node's heartbeat written).
     pub renew_ms: u64,

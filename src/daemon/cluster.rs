@@ -24,12 +24,24 @@ use crate::strategy::{StrategyMode, StrategyStatus};
 use crate::views::daemon::process_lives;
 use crate::views::hostname;
 
-/// The unit a strategy belongs to: a live one its wallet's, a paper one its own.
-pub fn unit_of(record: &StrategyRecord) -> String {
+/// Wallet names → their addresses, as the keystore records them (no password needed).
+pub type WalletBook = HashMap<String, alloy::primitives::Address>;
+
+pub fn wallet_book(config: &Config) -> WalletBook {
+    crate::wallet::Keystore::of_config(config)
+        .list()
+        .map(|all| all.into_iter().map(|w| (w.name, w.address)).collect())
+        .unwrap_or_default()
+}
+
+/// The unit a strategy belongs to: a live one its wallet's (by address: two names of one key
+/// are one unit), a paper one its own.
+pub fn unit_of(record: &StrategyRecord, wallets: &WalletBook) -> String {
     match (record.mode, record.wallet.as_deref()) {
-        (StrategyMode::Live, Some(w)) => match w.parse::<alloy::primitives::Address>() {
-            Ok(a) => wallet_unit(&a),
-            Err(_) => format!("wallet:{}", w.to_ascii_lowercase()),
+        (StrategyMode::Live, Some(name)) => match wallets.get(name) {
+            Some(a) => wallet_unit(a),
+            // Not in the keystore: it cannot run anywhere; still one unit per name.
+            None => format!("wallet-name:{name}"),
         },
         _ => paper_unit(record.id),
     }
@@ -56,6 +68,8 @@ pub struct ClusterLink {
     pub draining: Arc<AtomicBool>,
     /// The first acquisition round is done (the first core waits for it).
     pub ready: watch::Sender<bool>,
+    /// The keystore's wallets, read again by every acquisition round.
+    pub wallets: Arc<std::sync::RwLock<WalletBook>>,
 }
 
 impl ClusterLink {
@@ -66,6 +80,7 @@ impl ClusterLink {
             control: Arc::new(Mutex::new(None)),
             draining: Arc::new(AtomicBool::new(false)),
             ready: watch::channel(false).0,
+            wallets: Arc::new(std::sync::RwLock::new(WalletBook::new())),
         }
     }
 
@@ -78,7 +93,11 @@ impl ClusterLink {
 
     /// Whether the core should run `record`: its unit is held.
     pub fn owns(&self, record: &StrategyRecord) -> bool {
-        let unit = unit_of(record);
+        let unit = self
+            .wallets
+            .read()
+            .map(|w| unit_of(record, &w))
+            .unwrap_or_else(|_| paper_unit(record.id));
         let held = self.fence.holds(&unit);
         if held {
             self.fence.set_strategy_unit(record.id, unit);
@@ -278,11 +297,15 @@ impl LeaseManager {
     ) -> Result<(), StoreError> {
         let node = self.node();
         let strategies = self.store.list_strategies(None).await?;
+        let book = wallet_book(&self.config);
         let mut needed: BTreeSet<String> = strategies
             .iter()
             .filter(|s| s.status != StrategyStatus::Stopped)
-            .map(unit_of)
+            .map(|s| unit_of(s, &book))
             .collect();
+        if let Ok(mut w) = self.link.wallets.write() {
+            *w = book;
+        }
         if self.trades {
             needed.insert(ROLLOUTS_UNIT.to_string());
             if self.funds {
@@ -303,6 +326,7 @@ impl LeaseManager {
             self.store.leases().await?
         };
         let members = self.store.daemons().await?;
+        let renew_ms = i64::try_from(self.config.cluster.renew_ms).unwrap_or(1_000);
         let me = hostname();
         let dead: Vec<i64> = members
             .iter()
@@ -317,7 +341,8 @@ impl LeaseManager {
                     && m.stopped_at.is_none()
                     && !m.draining
                     && !dead.contains(&m.id)
-                    && now_ms - m.heartbeat_at < lease_ms
+                    // Heartbeats come every renewal: three missed, and it gets no new units.
+                    && now_ms - m.heartbeat_at < 3 * renew_ms
             })
             .collect();
         let mut owned: BTreeMap<i64, i64> = BTreeMap::new();
@@ -328,10 +353,19 @@ impl LeaseManager {
                 }
             }
         }
-        let room = |m: &crate::store::daemon::DaemonInfo, owned: &BTreeMap<i64, i64>| {
-            m.capacity.unwrap_or(0) - owned.get(&m.id).copied().unwrap_or(0)
-        };
+        // Room per live member: what every member computes from the same rows, so they agree on
+        // who takes what without talking to each other.
+        let mut rooms: BTreeMap<i64, i64> = alive
+            .iter()
+            .map(|m| {
+                (
+                    m.id,
+                    m.capacity.unwrap_or(0) - owned.get(&m.id).copied().unwrap_or(0),
+                )
+            })
+            .collect();
         let capacity = i64::from(self.config.cluster.capacity);
+        let mut mine = owned.get(&node).copied().unwrap_or(0);
         let mut gained: Vec<Handover> = Vec::new();
         let mut unowned = 0u64;
         for l in &leases {
@@ -357,19 +391,25 @@ impl LeaseManager {
             }
             unowned += 1;
             let singleton = is_singleton(&l.unit);
-            let mine = owned.get(&node).copied().unwrap_or(0);
+            // Placement: each unit in turn to the member with the most room left (ties: the
+            // lowest node id). A member takes what falls to it; the others leave it for three
+            // rounds, then take it themselves (its member may have died since).
+            let assignee = rooms
+                .iter()
+                .max_by_key(|(id, room)| (**room, std::cmp::Reverse(**id)))
+                .filter(|(_, room)| singleton || **room > 0)
+                .map(|(id, _)| *id);
+            if let (Some(a), false) = (assignee, singleton) {
+                if let Some(r) = rooms.get_mut(&a) {
+                    *r -= 1;
+                }
+            }
             if !singleton && mine >= capacity {
                 continue;
             }
-            // The member with the most room takes it; the others wait a round for it, then
-            // take it themselves (it may have died).
-            let best = alive
-                .iter()
-                .max_by_key(|m| (room(m, &owned), std::cmp::Reverse(m.id)))
-                .map(|m| m.id);
             let waited = seen_free.entry(l.unit.clone()).or_insert(0);
             let from_dead_here = l.owner.is_some_and(|o| dead.contains(&o));
-            if best.is_some() && best != Some(node) && *waited < 2 && !from_dead_here {
+            if assignee.is_some() && assignee != Some(node) && *waited < 3 && !from_dead_here {
                 *waited += 1;
                 continue;
             }
@@ -380,7 +420,7 @@ impl LeaseManager {
             {
                 seen_free.remove(&l.unit);
                 if !singleton {
-                    *owned.entry(node).or_insert(0) += 1;
+                    mine += 1;
                 }
                 unowned = unowned.saturating_sub(1);
                 gained.push(h);

@@ -200,12 +200,32 @@ impl Store {
         Ok(id)
     }
 
+    /// On a cluster member, only while it holds the lease of the transaction's wallet (a daemon
+    /// that lost it leaves the outcome to the new owner's reconciliation).
     pub async fn set_tx_outcome(
         &self,
         id: i64,
         outcome: &TxOutcome,
         now_ms: i64,
     ) -> Result<(), StoreError> {
+        let mut db = self.begin_write().await?;
+        if let Some(fence) = self.fence() {
+            let wallet: Option<String> =
+                sqlx::query_scalar("SELECT wallet FROM chain_txs WHERE id = $1")
+                    .bind(id)
+                    .fetch_optional(&mut *db)
+                    .await?;
+            let wallet = wallet
+                .and_then(|w| w.parse::<Address>().ok())
+                .ok_or_else(|| StoreError::NotFound(format!("chain transaction {id}")))?;
+            let Some((unit, epoch)) = fence.unit_for_wallet(&wallet) else {
+                return Err(StoreError::Fenced(format!(
+                    "this daemon holds no lease for wallet {}; its transaction {id} is left to its owner",
+                    address_key(&wallet)
+                )));
+            };
+            self.check_lease(&mut db, fence, &unit, epoch).await?;
+        }
         sqlx::query(
             "UPDATE chain_txs SET status = $1, gas_used = COALESCE($2, gas_used), \
              fee_bnb = COALESCE($3, fee_bnb), error = COALESCE($4, error), \
@@ -228,8 +248,9 @@ impl Store {
         )
         .bind(now_ms)
         .bind(id)
-        .execute(&self.pool)
+        .execute(&mut *db)
         .await?;
+        db.commit().await?;
         Ok(())
     }
 
