@@ -89,7 +89,19 @@ ensure_promtool() {
   command -v promtool >/dev/null 2>&1 || { echo "test.sh: promtool not found after install" >&2; exit 1; }
 }
 
+# The cluster test runs a daemon in a network namespace of its own (iproute2's `ip netns`).
+ensure_iproute() {
+  if ! command -v ip >/dev/null 2>&1; then
+    echo "test.sh: installing iproute2 (apt-get install iproute2)"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends iproute2 >/dev/null
+  fi
+  command -v ip >/dev/null 2>&1 || { echo "test.sh: ip not found after install" >&2; exit 1; }
+}
+
 ensure_postgres
 ensure_testchain
 ensure_promtool
+ensure_iproute
 cargo test --locked "$@"

@@ -328,7 +328,26 @@ impl Setup {
         let deadline = Instant::now() + within;
         let mut quiet_since = Instant::now();
         loop {
-            assert!(Instant::now() < deadline, "swaps still in flight");
+            if Instant::now() >= deadline {
+                let mut what = Vec::new();
+                for w in &self.wallets {
+                    for t in self.store.unresolved_txs(56, w.address).await.unwrap() {
+                        what.push(format!(
+                            "tx {} nonce {} {} {:?}",
+                            t.tx_hash, t.nonce, t.purpose, t.reference
+                        ));
+                    }
+                    for id in &w.grids {
+                        for o in self.store.resting_and_in_flight(*id).await.unwrap().1 {
+                            what.push(format!("order {o:?}"));
+                        }
+                    }
+                }
+                panic!(
+                    "swaps still in flight: {what:#?}; leases {:?}",
+                    self.store.leases().await.unwrap()
+                );
+            }
             if self.in_flight().await > 0 {
                 quiet_since = Instant::now();
             } else if quiet_since.elapsed() > Duration::from_secs(3) {
@@ -429,7 +448,17 @@ async fn kill_nine_moves_units_and_loses_nothing() {
     let u = chain.deploy_uniswap(10, 1_000_000).await;
     chain.fund_trader(&u, 5, 500_000).await;
     // Capacity 8 of 13 units: they spread over the three, and two can hold them all.
-    let mut s = setup(&chain, &u, 3, "capacity = 8").await;
+    let alerts = common::exchange::Receiver::start(0, Duration::ZERO).await;
+    let mut s = setup(
+        &chain,
+        &u,
+        3,
+        &format!(
+            "capacity = 8\n\n[alerts]\nwebhook_url = \"{}\"\n",
+            alerts.url
+        ),
+    )
+    .await;
     let mut members: Vec<Option<Member>> = Vec::new();
     for i in 0..3 {
         members.push(Some(s.start(&format!("{i}-0")).await));
@@ -505,6 +534,27 @@ async fn kill_nine_moves_units_and_loses_nothing() {
             caught += 1;
         }
         let dead = members[victim].take();
+        if round == 0 {
+            // Until its units have a new owner, every survivor's health says so.
+            let survivor = members.iter().flatten().next().unwrap();
+            let deadline = Instant::now() + Duration::from_secs(3);
+            loop {
+                let (_, health) = survivor.daemon.get("/api/health").await;
+                let said = health["reasons"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .any(|r| r.as_str().is_some_and(|r| r.contains("have no owner")));
+                if health["status"] == "degraded" && said {
+                    break;
+                }
+                assert!(
+                    Instant::now() < deadline,
+                    "health while units have no owner: {health}"
+                );
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
         // Trading again: every strategy runs on a surviving member.
         s.until_all_run(&members, Duration::from_secs(lease_secs() + 30))
             .await;
@@ -537,8 +587,44 @@ async fn kill_nine_moves_units_and_loses_nothing() {
         )
         .unwrap_or_default();
     }
+    // `cluster list` and `bot status` show the three with every unit held.
+    let list =
+        s.db.run(&["--config", &s.config, "--json", "cluster", "list"])
+            .ok()
+            .json();
+    let running: Vec<&serde_json::Value> = list["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|n| n["state"] == "running")
+        .collect();
+    assert_eq!(running.len(), 3, "{list}");
+    assert_eq!(list["unowned"].as_array().unwrap().len(), 0, "{list}");
+    let held: usize = running
+        .iter()
+        .map(|n| n["units"].as_array().unwrap().len())
+        .sum();
+    assert_eq!(
+        held,
+        3 + 10 + 1,
+        "3 wallets, 10 paper grids, the canary driver: {list}"
+    );
+    let status =
+        s.db.run(&["--config", &s.config, "--json", "bot", "status"])
+            .ok()
+            .json();
+    assert!(
+        status["cluster"]["nodes"].as_array().unwrap().len() >= 3,
+        "{status}"
+    );
     drop(members);
     prices.abort();
+    // An alert for every unit taken over.
+    let failover_alerts = alerts
+        .bodies()
+        .iter()
+        .filter(|b| b["kind"] == "cluster_failover")
+        .count();
     let trades = s.assert_books().await;
     let handovers = s.store.handovers_since(0).await.unwrap();
     let failover_rows = handovers
@@ -548,6 +634,10 @@ async fn kill_nine_moves_units_and_loses_nothing() {
     assert!(
         failover_rows >= kills,
         "a takeover on record for every kill"
+    );
+    assert!(
+        failover_alerts >= kills,
+        "{failover_alerts} failover alerts for {failover_rows} takeovers"
     );
     let mut sorted = failovers.clone();
     sorted.sort();
@@ -582,6 +672,16 @@ fn run_ids(log: &std::path::Path) -> Vec<i64> {
 /// transactions named after one of its runs.
 async fn written_after(s: &Setup, runs: &[i64], since_ms: i64) -> Vec<String> {
     let named = |reference: &str| runs.iter().any(|r| reference.contains(&format!("-r{r}-")));
+    // Swaps sent before `since_ms`: their fills may be recorded later by the unit's new owner
+    // (its recovery settles what the old one left in flight).
+    let mut sent_before: BTreeSet<String> = BTreeSet::new();
+    for w in &s.wallets {
+        for t in s.store.chain_txs_of(56, w.address).await.unwrap() {
+            if t.created_at <= since_ms {
+                sent_before.insert(t.tx_hash.clone());
+            }
+        }
+    }
     let mut out = Vec::new();
     for id in s.all_strategies() {
         for o in s.store.list_orders(Some(id), None).await.unwrap() {
@@ -595,7 +695,11 @@ async fn written_after(s: &Setup, runs: &[i64], since_ms: i64) -> Vec<String> {
         let orders = s.store.list_orders(Some(id), None).await.unwrap();
         for t in s.store.trading_history(Some(id), 100_000).await.unwrap() {
             let order = orders.iter().find(|o| Some(o.id) == t.order_id);
-            if order.is_some_and(|o| named(&o.client_order_id)) && t.executed_at > since_ms {
+            let recovered = t.tx_hash.as_ref().is_some_and(|h| sent_before.contains(h));
+            if order.is_some_and(|o| named(&o.client_order_id))
+                && t.executed_at > since_ms
+                && !recovered
+            {
                 out.push(format!(
                     "trade of order {:?} at {}",
                     t.order_id, t.executed_at
@@ -767,6 +871,12 @@ async fn cluster_drain_of_each_daemon_in_turn_is_a_rolling_restart() {
             handed.as_secs_f64()
         );
     }
+    let audit = s.store.audit_log(100).await.unwrap();
+    let drains = audit
+        .iter()
+        .filter(|a| a.command == "cluster drain" && a.outcome == "ok")
+        .count();
+    assert_eq!(drains, 3, "every drain audited: {audit:?}");
     let worst = gaps.iter().max().unwrap();
     eprintln!(
         "rolling restart: the longest handover took {:.2} s",

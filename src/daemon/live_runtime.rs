@@ -42,6 +42,10 @@ pub struct LiveRuntime {
     pub funds_join: Option<mpsc::UnboundedSender<crate::funds::FundsJoin>>,
     /// The node's latency and head lag are watched.
     chain_watched: bool,
+    /// The wallets' executors: stopped with the core, so a core started again on the same
+    /// wallet never has a second executor beside the first (what one was sending is then
+    /// settled by the new core's recovery, as after a crash).
+    executors: Vec<tokio::task::AbortHandle>,
 }
 
 /// What pauses a wallet's strategies when its gas runs low and no funds manager runs to drip it
@@ -82,6 +86,7 @@ impl LiveRuntime {
             guard: None,
             funds_join: None,
             chain_watched: false,
+            executors: Vec::new(),
         }
     }
 
@@ -92,6 +97,13 @@ impl LiveRuntime {
 
     pub fn set_slot(&mut self, wallet: &str, slot: usize) {
         self.slots.insert(wallet.to_string(), slot);
+    }
+
+    /// Stop every wallet's executor (the core is ending).
+    pub fn stop_executors(&mut self) {
+        for e in self.executors.drain(..) {
+            e.abort();
+        }
     }
 
     /// A DEX venue for `wallet`, its executor started (`None`: it has one, or is not ready).
@@ -122,7 +134,8 @@ impl LiveRuntime {
                 )
             }),
         );
-        tokio::spawn(executor.with_routing(self.routing.clone()).run());
+        let task = tokio::spawn(executor.with_routing(self.routing.clone()).run());
+        self.executors.push(task.abort_handle());
         if let Some(join) = &self.funds_join {
             let _ = join.send(crate::funds::FundsJoin::Wallet(
                 wallet.to_string(),

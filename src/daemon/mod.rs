@@ -879,6 +879,9 @@ async fn run_core(
         let _ = tokio::time::timeout(Duration::from_secs(3), ack_rx).await;
     }
     drop(persist_tx);
+    // What a wallet's executor was sending is settled by the next core's recovery (as after a
+    // crash), never by two executors of one wallet side by side.
+    live_rt.lock().await.stop_executors();
     if let Some(l) = &link {
         if let Ok(mut c) = l.control.lock() {
             *c = None;
