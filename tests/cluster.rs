@@ -9,8 +9,8 @@
 //! - `cluster drain` of each daemon in turn (a rolling restart).
 //! - PostgreSQL stopped for 15 s: every daemon stops trading, then resumes; nothing lost.
 //!
-//! Lease length: `CLUSTER_LEASE_SECS` (default 4, so the suite stays short; the README's figures
-//! are also measured with the default 10).
+//! Lease length: `CLUSTER_LEASE_SECS` (default 10, the daemon's default; renewal every second,
+//! or a quarter of a shorter lease).
 
 #![allow(clippy::unwrap_used)]
 
@@ -47,7 +47,12 @@ fn lease_secs() -> u64 {
     std::env::var("CLUSTER_LEASE_SECS")
         .ok()
         .and_then(|s| s.parse().ok())
-        .unwrap_or(4)
+        .unwrap_or(10)
+}
+
+/// The default renewal (1 s), or a quarter of a shorter lease.
+fn renew_ms() -> u64 {
+    (lease_secs() * 1000 / 4).clamp(100, 1_000)
 }
 
 /// xorshift64*: reproducible moments and choices from a seed.
@@ -136,7 +141,7 @@ async fn setup_on(
     text.push_str(&format!(
         "\n[cluster]\nlease_secs = {}\nrenew_ms = {}\n{cluster_extra}\n",
         lease_secs(),
-        (lease_secs() * 1000 / 8).max(100)
+        renew_ms()
     ));
     std::fs::write(&c.config, text).unwrap();
     let mut out = Vec::new();
@@ -374,42 +379,23 @@ impl Setup {
             trades += books.trades;
         }
         for id in &self.paper {
-            let t = self
-                .store
-                .trading_history(Some(*id), 100_000)
-                .await
-                .unwrap();
-            let sum = |side: &str, f: fn(&bsc_bot::store::paper::TradeRecord) -> &str| -> Decimal {
-                t.iter().filter(|x| x.side == side).map(|x| d(f(x))).sum()
-            };
-            let record = self
-                .store
-                .get_strategy(&bsc_bot::store::StrategyRef::Id(*id))
-                .await
-                .unwrap();
-            let doc: serde_json::Value =
-                serde_json::from_str(record.state.as_deref().unwrap()).unwrap();
-            let ledger = &doc["ledger"];
-            assert_eq!(
-                ledger["fills"].as_u64().unwrap(),
-                t.len() as u64,
-                "paper {id}: fills"
-            );
-            assert_eq!(
-                d(ledger["base"].as_str().unwrap()),
-                sum("buy", |x| &x.base_amount) - sum("sell", |x| &x.base_amount),
-                "paper {id}: base"
-            );
-            assert_eq!(
-                d(ledger["quote"].as_str().unwrap()),
-                d(ledger["initial_quote"].as_str().unwrap()) + sum("sell", |x| &x.quote_amount)
-                    - sum("buy", |x| &x.quote_amount),
-                "paper {id}: quote"
-            );
-            trades += t.len();
+            trades += testchain::assert_ledger_equals_trades(&self.store, *id).await;
         }
         trades
     }
+}
+
+/// A chain with 1-second blocks, the Uniswap V2 pair and a funded trader to walk it; `None`
+/// where the test cannot run (outside CI: no anvil, or no PostgreSQL when `needs_database`).
+async fn market(needs_database: bool) -> Option<(TestChain, Uniswap)> {
+    let chain = TestChain::start_with_block_time(1).await?;
+    if needs_database && std::env::var("DATABASE_URL").is_err() {
+        assert!(std::env::var("CI").is_err(), "CI needs PostgreSQL");
+        return None;
+    }
+    let u = chain.deploy_uniswap(10, 1_000_000).await;
+    chain.fund_trader(&u, 5, 500_000).await;
+    Some((chain, u))
 }
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
@@ -428,13 +414,9 @@ fn kill(pid: i64, signal: &str) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_nine_moves_units_and_loses_nothing() {
     let _serial = SERIAL.lock().await;
-    let Some(chain) = TestChain::start_with_block_time(1).await else {
+    let Some((chain, u)) = market(true).await else {
         return;
     };
-    if std::env::var("DATABASE_URL").is_err() {
-        assert!(std::env::var("CI").is_err(), "CI needs PostgreSQL");
-        return;
-    }
     let kills: usize = std::env::var("CLUSTER_KILLS")
         .ok()
         .and_then(|s| s.parse().ok())
@@ -445,8 +427,6 @@ async fn kill_nine_moves_units_and_loses_nothing() {
         .unwrap_or(20_261_207);
     eprintln!("CRASH_SEED={seed}");
     let mut rng = Moments(seed.max(1));
-    let u = chain.deploy_uniswap(10, 1_000_000).await;
-    chain.fund_trader(&u, 5, 500_000).await;
     // Capacity 8 of 13 units: they spread over the three, and two can hold them all.
     let alerts = common::exchange::Receiver::start(0, Duration::ZERO).await;
     let mut s = setup(
@@ -723,15 +703,9 @@ async fn written_after(s: &Setup, runs: &[i64], since_ms: i64) -> Vec<String> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_daemon_paused_past_its_lease_wakes_fenced() {
     let _serial = SERIAL.lock().await;
-    let Some(chain) = TestChain::start_with_block_time(1).await else {
+    let Some((chain, u)) = market(true).await else {
         return;
     };
-    if std::env::var("DATABASE_URL").is_err() {
-        assert!(std::env::var("CI").is_err(), "CI needs PostgreSQL");
-        return;
-    }
-    let u = chain.deploy_uniswap(10, 1_000_000).await;
-    chain.fund_trader(&u, 5, 500_000).await;
     let mut s = setup(&chain, &u, 1, "").await;
     let a = s.start("a").await;
     s.create_strategies(2);
@@ -760,7 +734,7 @@ async fn a_daemon_paused_past_its_lease_wakes_fenced() {
     );
     // Not before the lease A last renewed (at most one renewal before it stopped) ran out.
     assert!(
-        took >= Duration::from_millis(lease_secs() * 1000 - (lease_secs() * 1000 / 8).max(100)),
+        took >= Duration::from_millis(lease_secs() * 1000 - renew_ms()),
         "taken before the lease ran out"
     );
     let _ = stopped;
@@ -815,15 +789,9 @@ async fn a_daemon_paused_past_its_lease_wakes_fenced() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cluster_drain_of_each_daemon_in_turn_is_a_rolling_restart() {
     let _serial = SERIAL.lock().await;
-    let Some(chain) = TestChain::start_with_block_time(1).await else {
+    let Some((chain, u)) = market(true).await else {
         return;
     };
-    if std::env::var("DATABASE_URL").is_err() {
-        assert!(std::env::var("CI").is_err(), "CI needs PostgreSQL");
-        return;
-    }
-    let u = chain.deploy_uniswap(10, 1_000_000).await;
-    chain.fund_trader(&u, 5, 500_000).await;
     let mut s = setup(&chain, &u, 2, "capacity = 4").await;
     let mut members: Vec<Option<Member>> = Vec::new();
     for i in 0..3 {
@@ -905,7 +873,7 @@ async fn cluster_drain_of_each_daemon_in_turn_is_a_rolling_restart() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_stopped_for_fifteen_seconds_stops_and_resumes_every_daemon() {
     let _serial = SERIAL.lock().await;
-    let Some(chain) = TestChain::start_with_block_time(1).await else {
+    let Some((chain, u)) = market(false).await else {
         return;
     };
     let Some(pg) = pg::PgCluster::start() else {
@@ -915,8 +883,6 @@ async fn postgres_stopped_for_fifteen_seconds_stops_and_resumes_every_daemon() {
         );
         return;
     };
-    let u = chain.deploy_uniswap(10, 1_000_000).await;
-    chain.fund_trader(&u, 5, 500_000).await;
     let mut s = setup_on(TestDb::with_url(pg.url()), &chain, &u, 2, "").await;
     let mut members: Vec<Option<Member>> = Vec::new();
     for i in 0..2 {
@@ -1091,11 +1057,10 @@ fn logged_at(log: &std::path::Path, needle: &str) -> Option<i64> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_daemon_cut_off_from_postgres_stops_before_its_lease_and_sends_nothing_after() {
     let _serial = SERIAL.lock().await;
-    let Some(chain) = TestChain::start_with_block_time(1).await else {
+    let Some((chain, u)) = market(true).await else {
         return;
     };
     let Ok(db_url) = std::env::var("DATABASE_URL") else {
-        assert!(std::env::var("CI").is_err(), "CI needs PostgreSQL");
         return;
     };
     let tag = std::process::id() % 200 + 20;
@@ -1112,8 +1077,6 @@ async fn a_daemon_cut_off_from_postgres_stops_before_its_lease_and_sends_nothing
         &rpc_host,
         &rpc_ns,
     );
-    let u = chain.deploy_uniswap(10, 1_000_000).await;
-    chain.fund_trader(&u, 5, 500_000).await;
     let mut s = setup(&chain, &u, 1, "").await;
     // The cut-off daemon reaches PostgreSQL and the node through the host's side of its links.
     let pg_fwd = forward(&format!("{pg_host}:0"), host_port(&db_url)).await;

@@ -740,38 +740,47 @@ pub async fn assert_wallet_equals_chain(
         .sum();
     assert_eq!(before.0 - after.0, gas, "BNB spent = gas on record");
     for id in ids {
-        let own: Vec<_> = trades.iter().filter(|t| t.strategy_id == *id).collect();
-        let sum_own = |side: &str, f: fn(&bsc_bot::store::paper::TradeRecord) -> &str| -> Decimal {
-            own.iter().filter(|t| t.side == side).map(|t| d(f(t))).sum()
-        };
-        let base_own = sum_own("buy", |t| &t.base_amount) - sum_own("sell", |t| &t.base_amount);
-        let quote_own = sum_own("sell", |t| &t.quote_amount) - sum_own("buy", |t| &t.quote_amount);
-        let record = store
-            .get_strategy(&bsc_bot::store::StrategyRef::Id(*id))
-            .await
-            .unwrap();
-        let doc: serde_json::Value =
-            serde_json::from_str(record.state.as_deref().unwrap()).unwrap();
-        let ledger = &doc["ledger"];
-        assert_eq!(
-            d(ledger["base"].as_str().unwrap()),
-            base_own,
-            "strategy {id}: ledger base"
-        );
-        assert_eq!(
-            d(ledger["quote"].as_str().unwrap()),
-            d(ledger["initial_quote"].as_str().unwrap()) + quote_own,
-            "strategy {id}: ledger quote"
-        );
-        assert_eq!(
-            ledger["fills"].as_u64().unwrap(),
-            own.len() as u64,
-            "strategy {id}: fills"
-        );
+        assert_ledger_equals_trades(store, *id).await;
     }
     Books {
         mined: mined.len(),
         reverted: swaps.len() - mined.len(),
         trades: trades.len(),
     }
+}
+
+/// Strategy `id`'s ledger on record equals its trades on record (base, quote, fills); returns
+/// how many trades it has.
+pub async fn assert_ledger_equals_trades(store: &bsc_bot::store::Store, id: i64) -> usize {
+    use rust_decimal::Decimal;
+    use std::str::FromStr;
+    let d = |s: &str| Decimal::from_str(s).unwrap();
+    let own = store.trading_history(Some(id), 100_000).await.unwrap();
+    let sum = |side: &str, f: fn(&bsc_bot::store::paper::TradeRecord) -> &str| -> Decimal {
+        own.iter().filter(|t| t.side == side).map(|t| d(f(t))).sum()
+    };
+    let base = sum("buy", |t| &t.base_amount) - sum("sell", |t| &t.base_amount);
+    let quote = sum("sell", |t| &t.quote_amount) - sum("buy", |t| &t.quote_amount);
+    let record = store
+        .get_strategy(&bsc_bot::store::StrategyRef::Id(id))
+        .await
+        .unwrap();
+    let doc: serde_json::Value = serde_json::from_str(record.state.as_deref().unwrap()).unwrap();
+    let ledger = &doc["ledger"];
+    assert_eq!(
+        d(ledger["base"].as_str().unwrap()),
+        base,
+        "strategy {id}: ledger base"
+    );
+    assert_eq!(
+        d(ledger["quote"].as_str().unwrap()),
+        d(ledger["initial_quote"].as_str().unwrap()) + quote,
+        "strategy {id}: ledger quote"
+    );
+    assert_eq!(
+        ledger["fills"].as_u64().unwrap(),
+        own.len() as u64,
+        "strategy {id}: fills"
+    );
+    own.len()
 }
