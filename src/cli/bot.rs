@@ -152,13 +152,11 @@ async fn stop(ctx: &Context) -> Result<(), CliError> {
             .as_ref()
             .is_none_or(|now| now.pid != d.pid && !now.cluster)
         {
-            {
-                if ctx.json {
-                    return print_json(&json!({"stopped": true, "pid": d.pid}));
-                }
-                println!("daemon (pid {}) stopped", d.pid);
-                return Ok(());
+            if ctx.json {
+                return print_json(&json!({"stopped": true, "pid": d.pid}));
             }
+            println!("daemon (pid {}) stopped", d.pid);
+            return Ok(());
         }
     }
     Err(CliError::runtime(format!(

@@ -451,11 +451,6 @@ impl LeaseManager {
         }
         for h in &gained {
             now_held.insert(h.unit.clone(), h.epoch);
-            for (k, v) in gauges.units.iter_mut() {
-                if *k == h.unit {
-                    v.0 = h.epoch;
-                }
-            }
             gauges
                 .units
                 .insert(h.unit.clone(), (h.epoch, lease_ms as f64 / 1000.0));

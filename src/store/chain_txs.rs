@@ -156,15 +156,7 @@ impl Store {
     /// same transaction: a daemon that lost it cannot record, so it never sends.
     pub async fn record_signed_tx(&self, tx: &SignedTx, now_ms: i64) -> Result<i64, StoreError> {
         let mut db = self.begin_write().await?;
-        if let Some(fence) = self.fence() {
-            let Some((unit, epoch)) = fence.unit_for_wallet(&tx.wallet) else {
-                return Err(StoreError::Fenced(format!(
-                    "this daemon holds no lease for wallet {}; nothing is sent from it",
-                    address_key(&tx.wallet)
-                )));
-            };
-            self.check_lease(&mut db, fence, &unit, epoch).await?;
-        }
+        self.check_wallet_lease(&mut db, &tx.wallet).await?;
         let id: i64 = sqlx::query_scalar(
             "INSERT INTO chain_txs (chain_id, wallet, nonce, tx_hash, raw_tx, purpose, reference, \
              gas_price_wei, gas_limit, status, created_at, updated_at, strategy_id, order_tag, \
@@ -209,7 +201,7 @@ impl Store {
         now_ms: i64,
     ) -> Result<(), StoreError> {
         let mut db = self.begin_write().await?;
-        if let Some(fence) = self.fence() {
+        if self.fence().is_some() {
             let wallet: Option<String> =
                 sqlx::query_scalar("SELECT wallet FROM chain_txs WHERE id = $1")
                     .bind(id)
@@ -218,13 +210,7 @@ impl Store {
             let wallet = wallet
                 .and_then(|w| w.parse::<Address>().ok())
                 .ok_or_else(|| StoreError::NotFound(format!("chain transaction {id}")))?;
-            let Some((unit, epoch)) = fence.unit_for_wallet(&wallet) else {
-                return Err(StoreError::Fenced(format!(
-                    "this daemon holds no lease for wallet {}; its transaction {id} is left to its owner",
-                    address_key(&wallet)
-                )));
-            };
-            self.check_lease(&mut db, fence, &unit, epoch).await?;
+            self.check_wallet_lease(&mut db, &wallet).await?;
         }
         sqlx::query(
             "UPDATE chain_txs SET status = $1, gas_used = COALESCE($2, gas_used), \

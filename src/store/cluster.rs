@@ -220,6 +220,25 @@ impl Store {
         Ok(())
     }
 
+    /// Inside `tx`, on a cluster member: refuse a transaction of `wallet` unless this daemon holds
+    /// its lease (the wallet's own, or for the treasury the funds manager's). No-op elsewhere.
+    pub async fn check_wallet_lease(
+        &self,
+        tx: &mut WriteTx,
+        wallet: &Address,
+    ) -> Result<(), StoreError> {
+        let Some(fence) = self.fence() else {
+            return Ok(());
+        };
+        let Some((unit, epoch)) = fence.unit_for_wallet(wallet) else {
+            return Err(StoreError::Fenced(format!(
+                "this daemon holds no lease for wallet {}; nothing is sent or recorded for it",
+                address_key(wallet)
+            )));
+        };
+        self.check_lease(tx, fence, &unit, epoch).await
+    }
+
     /// A cluster member's own `daemon` row (a new node id each start, never reused).
     pub async fn register_node(
         &self,

@@ -6,7 +6,7 @@ use serde::Serialize;
 use crate::clock::wall_clock_ms;
 use crate::store::cluster::{Handover, Lease};
 use crate::store::daemon::DaemonInfo;
-use crate::store::{Store, StoreError};
+use crate::store::{DaemonInfoExt, Store, StoreError};
 
 #[derive(Debug, Clone, Serialize)]
 pub struct NodeView {
@@ -51,7 +51,7 @@ fn node_state(d: &DaemonInfo, now_ms: i64, units: usize) -> String {
     if d.host == super::hostname() && !super::daemon::process_lives(d.pid) {
         return "dead".into();
     }
-    if now_ms - d.heartbeat_at >= 5_000 {
+    if !d.is_alive(now_ms) {
         return "silent".into();
     }
     match (d.draining, units) {
