@@ -8,6 +8,8 @@
 #     UNISWAP_ARTIFACTS
 #   - promtool (Debian package `prometheus`, no daemon started) to check and evaluate the shipped
 #     alert rules in deploy/prometheus-alerts.yml
+#   - iproute2 (the cluster test's network namespace)
+#   - Chromium and ChromeDriver (Debian `chromium`, `chromium-driver`) for the console's browser tests
 # An already exported DATABASE_URL is used as is (the tests create and drop their own databases in it).
 # Extra arguments go to `cargo test` (e.g. `scripts/test.sh --test cli_strategy`).
 set -euo pipefail
@@ -100,8 +102,21 @@ ensure_iproute() {
   command -v ip >/dev/null 2>&1 || { echo "test.sh: ip not found after install" >&2; exit 1; }
 }
 
+# The console tests drive a real headless Chromium over WebDriver (Debian `chromium` and
+# `chromium-driver`: /usr/bin/chromium, /usr/bin/chromedriver).
+ensure_chromium() {
+  if ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null 2>&1; then
+    echo "test.sh: installing Chromium and its WebDriver (apt-get install chromium chromium-driver)"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends chromium chromium-driver >/dev/null
+  fi
+  command -v chromedriver >/dev/null 2>&1 || { echo "test.sh: chromedriver not found after install" >&2; exit 1; }
+}
+
 ensure_postgres
 ensure_testchain
 ensure_promtool
 ensure_iproute
+ensure_chromium
 cargo test --locked "$@"

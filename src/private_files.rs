@@ -58,6 +58,33 @@ pub fn refuse_link(path: &Path) -> Result<(), PrivateFileError> {
     }
 }
 
+/// Read a file the bot wrote (a backtest's chart, a sweep's heat map) to serve it: a link at
+/// `path` is refused (`O_NOFOLLOW`), as is anything but a regular file or one over `max_bytes`,
+/// so a planted link cannot make the API hand out another file.
+pub fn read_own(path: &Path, max_bytes: u64) -> Result<Vec<u8>, PrivateFileError> {
+    use std::io::Read;
+    let file = OpenOptions::new()
+        .read(true)
+        .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
+        .open(path)
+        .map_err(|e| match std::fs::symlink_metadata(path) {
+            Ok(m) if m.file_type().is_symlink() => PrivateFileError::Link { path: shown(path) },
+            _ => io(path, e),
+        })?;
+    let meta = file.metadata().map_err(|e| io(path, e))?;
+    if !meta.is_file() || meta.len() > max_bytes {
+        return Err(io(
+            path,
+            std::io::Error::other(format!("not a file of at most {max_bytes} bytes")),
+        ));
+    }
+    let mut bytes = Vec::with_capacity(usize::try_from(meta.len()).unwrap_or(0));
+    file.take(max_bytes)
+        .read_to_end(&mut bytes)
+        .map_err(|e| io(path, e))?;
+    Ok(bytes)
+}
+
 /// Create a new file (0600) at `path`: refused when anything is there, a link above all.
 pub fn create_new(path: &Path) -> Result<File, PrivateFileError> {
     OpenOptions::new()

@@ -7,6 +7,7 @@
 //! token-bucket rate limit; bad input is a 400 with a JSON error, internals are logged, not returned.
 
 pub mod canary;
+pub mod console;
 pub mod serve;
 
 use std::net::{IpAddr, SocketAddr};
@@ -49,9 +50,24 @@ pub struct ApiState {
     pub engine: Arc<dyn EngineView>,
     /// The node connection `/api/v1/gas-price` asks, made at its first call and kept.
     pub chain: Arc<tokio::sync::Mutex<Option<crate::chain::ChainClient>>>,
+    /// What the console's push streams carry (one reader for all of them).
+    pub hub: Arc<console::Hub>,
 }
 
 impl ApiState {
+    /// The node connection, made at the first call that needs one and kept.
+    pub async fn chain_client(&self) -> Result<crate::chain::ChainClient, ApiError> {
+        let mut cached = self.chain.lock().await;
+        if let Some(c) = cached.as_ref() {
+            return Ok(c.clone());
+        }
+        let c = crate::chain::ChainClient::connect(&self.config.chain)
+            .await
+            .map_err(|e| ApiError::Unavailable(format!("rpc: {e}")))?;
+        *cached = Some(c.clone());
+        Ok(c)
+    }
+
     /// What this daemon does with each live strategy (`running` or why not).
     pub fn live_status(&self) -> crate::views::LiveStatus {
         self.engine.live_status()
@@ -72,6 +88,8 @@ pub enum ApiError {
     BadRequest(String),
     Unauthorized,
     NotFound(String),
+    /// The request is understood but the state refuses it (resume under the kill switch).
+    Conflict(String),
     MethodNotAllowed,
     TooManyRequests,
     /// A dependency (the node) cannot answer now.
@@ -111,6 +129,7 @@ impl IntoResponse for ApiError {
                 "missing or wrong bearer token".into(),
             ),
             ApiError::NotFound(m) => (StatusCode::NOT_FOUND, m),
+            ApiError::Conflict(m) => (StatusCode::CONFLICT, m),
             ApiError::MethodNotAllowed => (
                 StatusCode::METHOD_NOT_ALLOWED,
                 "method not allowed on this route".into(),
@@ -218,10 +237,21 @@ pub fn router(state: ApiState) -> Router {
         .route("/api/v1/canary", get(canary::list))
         .route("/api/v1/canary/{name}", get(canary::one))
         .route("/api/v1/canary/{name}/{action}", post(canary::act))
+        .merge(console::api_routes())
         .route_layer(middleware::from_fn_with_state(state.clone(), require_token));
     // Health is outside the rate limit: monitors and load balancers poll it and must never read a
     // 429 as "down".
-    let limited = protected.layer(middleware::from_fn_with_state(state.clone(), rate_limit));
+    let public = if state.config.api.console {
+        console::asset_routes()
+    } else {
+        Router::new()
+    };
+    let limited = protected
+        .merge(public)
+        .layer(middleware::from_fn_with_state(state.clone(), rate_limit));
+    if let Ok(rt) = tokio::runtime::Handle::try_current() {
+        rt.spawn(state.hub.clone().run(state.clone()));
+    }
     Router::new()
         .route("/api/health", get(health))
         .merge(limited)
@@ -230,6 +260,7 @@ pub fn router(state: ApiState) -> Router {
             ApiError::NotFound(format!("no route {}", uri.path()))
         })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
+        .layer(middleware::from_fn(console::security_headers))
         .with_state(state)
 }
 
@@ -238,19 +269,7 @@ pub fn router(state: ApiState) -> Router {
 async fn gas_price(State(st): State<ApiState>) -> Result<Json<serde_json::Value>, ApiError> {
     use alloy::providers::Provider;
     let chain = &st.config.chain;
-    let client = {
-        let mut cached = st.chain.lock().await;
-        match cached.as_ref() {
-            Some(c) => c.clone(),
-            None => {
-                let c = crate::chain::ChainClient::connect(chain)
-                    .await
-                    .map_err(|e| ApiError::Unavailable(format!("rpc: {e}")))?;
-                *cached = Some(c.clone());
-                c
-            }
-        }
-    };
+    let client = st.chain_client().await?;
     let node = client
         .provider()
         .get_gas_price()

@@ -241,6 +241,7 @@ async fn status(ctx: &Context) -> Result<(), CliError> {
         "risk_events_today": risk,
         "canary": canary,
         "cluster": cluster,
+        "console_url": daemon.as_ref().filter(|_| ctx.config.api.console).map(|d| crate::api::console::console_url(&d.api_addr)),
     });
     if ctx.json {
         return print_json(&doc);
@@ -257,6 +258,9 @@ async fn status(ctx: &Context) -> Result<(), CliError> {
             doc["health"].as_str().unwrap_or("unknown")
         ),
         None => println!("daemon      not running"),
+    }
+    if let Some(url) = doc["console_url"].as_str() {
+        println!("console     {url} (log in with the API token)");
     }
     println!(
         "strategies  {} active, {} paused, {} stopped",

@@ -14,7 +14,8 @@ use super::{CliError, Context};
 use crate::chain::{ChainClient, Swapper};
 use crate::clock::{format_ms, wall_clock_ms};
 use crate::funds::{FundsError, FundsManager, Operation};
-use crate::strategy::{StrategyMode, StrategyStatus};
+use crate::strategy::StrategyMode;
+use crate::views::funds::{balances_of, funds_status, keystore_wallets, token_list, with_treasury};
 use crate::wallet::Keystore;
 
 #[derive(Debug, Subcommand)]
@@ -85,102 +86,6 @@ pub async fn run(cmd: FundsCommand, ctx: &Context) -> Result<(), CliError> {
     }
 }
 
-/// The wallets the funds manager keeps: every non-stopped live strategy's, with its address.
-async fn managed_wallets(ctx: &Context) -> Result<Vec<(String, Address)>, CliError> {
-    let store = ctx.open_store().await?;
-    let names: std::collections::BTreeSet<String> = store
-        .list_strategies(None)
-        .await?
-        .into_iter()
-        .filter(|s| s.mode == StrategyMode::Live && s.status != StrategyStatus::Stopped)
-        .filter_map(|s| s.wallet)
-        .collect();
-    let known = Keystore::of_config(&ctx.config)
-        .list()
-        .map_err(|e| CliError::invalid(e.to_string()))?;
-    Ok(known
-        .into_iter()
-        .filter(|w| names.contains(&w.name))
-        .map(|w| (w.name, w.address))
-        .collect())
-}
-
-/// The treasury (when configured) and `wallets`, each once (by address).
-fn with_treasury(ctx: &Context, wallets: Vec<(String, Address)>) -> Vec<(String, Address)> {
-    let mut holders: Vec<(String, Address)> = Vec::new();
-    if ctx.config.funds.enabled() {
-        if let Ok(a) = ctx.config.funds.treasury.parse::<Address>() {
-            holders.push(("treasury".to_string(), a));
-        }
-    }
-    for (name, address) in wallets {
-        if !holders.iter().any(|(_, a)| *a == address) {
-            holders.push((name, address));
-        }
-    }
-    holders
-}
-
-/// Every wallet the bot has keys for (its keystores), whatever its strategies' state: the
-/// emergency snapshot must show them all.
-fn keystore_wallets(ctx: &Context) -> Result<Vec<(String, Address)>, CliError> {
-    Ok(Keystore::of_config(&ctx.config)
-        .list()
-        .map_err(|e| CliError::invalid(e.to_string()))?
-        .into_iter()
-        .map(|w| (w.name, w.address))
-        .collect())
-}
-
-/// The tokens of `[dex.assets]` as the chain describes them, each with the name its balance is
-/// shown under (BNB's token as WBNB).
-async fn token_list(ctx: &Context, client: &ChainClient) -> Vec<(String, crate::chain::Token)> {
-    let mut tokens = Vec::new();
-    for (asset, address) in &ctx.config.dex.assets {
-        if let Ok(a) = address.parse::<Address>() {
-            if let Ok(t) = client.token(a).await {
-                tokens.push((crate::config::DexConfig::token_label(asset), t));
-            }
-        }
-    }
-    tokens
-}
-
-/// One holder's native BNB (under "BNB") and token balances.
-async fn balances_of(
-    client: &ChainClient,
-    tokens: &[(String, crate::chain::Token)],
-    who: Address,
-) -> Result<BTreeMap<String, Decimal>, CliError> {
-    let mut b = BTreeMap::new();
-    b.insert(
-        "BNB".to_string(),
-        client.native_balance(who).await.map_err(chain)?,
-    );
-    for (label, t) in tokens {
-        b.insert(
-            label.clone(),
-            client.token_balance(t, who).await.map_err(chain)?,
-        );
-    }
-    Ok(b)
-}
-
-/// `(name, address, {asset: balance})` of the treasury and every managed wallet.
-async fn read_balances(
-    ctx: &Context,
-    client: &ChainClient,
-) -> Result<Vec<(String, Address, BTreeMap<String, Decimal>)>, CliError> {
-    let holders = with_treasury(ctx, managed_wallets(ctx).await?);
-    let tokens = token_list(ctx, client).await;
-    let mut out = Vec::new();
-    for (name, who) in holders {
-        let b = balances_of(client, &tokens, who).await?;
-        out.push((name, who, b));
-    }
-    Ok(out)
-}
-
 fn chain(e: impl std::fmt::Display) -> CliError {
     CliError::runtime(format!("chain: {e}"))
 }
@@ -194,19 +99,22 @@ async fn client(ctx: &Context) -> Result<ChainClient, CliError> {
 /// field) with the reason, and the command exits 2; with no wallet at all there is nothing to
 /// read and it exits 0 without a node.
 async fn balances(export: Option<&str>, ctx: &Context) -> Result<(), CliError> {
-    let holders = with_treasury(ctx, keystore_wallets(ctx)?);
+    let holders = with_treasury(
+        &ctx.config,
+        keystore_wallets(&ctx.config).map_err(|e| CliError::invalid(e.to_string()))?,
+    );
     let mut rows: Vec<BalanceRow> = Vec::new();
     let mut failure = None;
     if !holders.is_empty() {
         match client(ctx).await {
             Ok(c) => {
-                let tokens = token_list(ctx, &c).await;
+                let tokens = token_list(&ctx.config, &c).await;
                 for (name, who) in holders {
                     match balances_of(&c, &tokens, who).await {
                         Ok(b) => rows.push((name, who, Some(b), None)),
                         Err(e) => {
-                            failure.get_or_insert_with(|| e.message.clone());
-                            rows.push((name, who, None, Some(e.message)));
+                            failure.get_or_insert_with(|| e.to_string());
+                            rows.push((name, who, None, Some(e.to_string())));
                         }
                     }
                 }
@@ -289,53 +197,43 @@ fn print_balances_json(rows: &[BalanceRow], failure: Option<&str>) -> Result<(),
 
 async fn status(ctx: &Context) -> Result<(), CliError> {
     let store = ctx.open_store().await?;
-    let now = wall_clock_ms();
     let daemon = crate::views::running_daemon(&store).await;
     let manager = daemon
         .as_ref()
         .and_then(|d| d.funds_status.clone())
         .unwrap_or_else(|| "no daemon running".into());
-    let balances = match client(ctx).await {
-        Ok(c) => read_balances(ctx, &c).await.map_err(|e| e.to_string()),
-        Err(e) => Err(e.to_string()),
-    };
-    // Gas runway: BNB over the gas its transactions cost in the last 24 hours.
-    let mut wallets = Vec::new();
-    if let Ok(rows) = &balances {
-        for (name, address, b) in rows {
-            let spent = store.gas_spent_since(*address, now - 86_400_000).await?;
-            let bnb = b.get("BNB").copied().unwrap_or_default();
-            let runway_days = (spent > Decimal::ZERO).then(|| (bnb / spent).round_dp(1));
-            wallets.push(json!({
-                "holder": name, "address": address, "balances": b,
-                "gas_spent_24h_bnb": spent.normalize(), "gas_runway_days": runway_days,
-            }));
-        }
-    }
-    let last_drip = store.funds_operations(Some("drip"), 1).await?;
-    let last_sweep = store.funds_operations(Some("sweep"), 1).await?;
-    let mut outflow = Vec::new();
-    for (asset, limit) in &ctx.config.funds.max_hourly_outflow {
-        let used = store.funds_outflow_since(asset, now - 3_600_000).await?;
-        outflow.push(json!({"asset": asset, "used": used.normalize(), "limit": limit}));
-    }
-    let quote_used = store.outflow_quote_since(now - 3_600_000).await?;
-    let quote_outflow = json!({
-        "used": quote_used.round_dp(8).normalize(),
-        "limit": ctx.config.risk.max_hourly_outflow,
-    });
+    let client = client(ctx).await.map_err(|e| e.to_string());
+    let doc = funds_status(
+        &ctx.config,
+        &store,
+        client.as_ref().map_err(Clone::clone),
+        manager.clone(),
+        1,
+        wall_clock_ms(),
+    )
+    .await?;
     if ctx.json {
-        return print_json(&json!({
-            "hourly_outflow_quote": quote_outflow,
-            "manager": manager,
-            "treasury": ctx.config.funds.treasury,
-            "wallets": wallets,
-            "balances_error": balances.err(),
-            "last_drip": last_drip.first(),
-            "last_sweep": last_sweep.first(),
-            "hourly_outflow": outflow,
-        }));
+        let mut doc = doc;
+        if let Some(o) = doc.as_object_mut() {
+            o.remove("drips");
+            o.remove("sweeps");
+            o.remove("gas_min_bnb");
+        }
+        return print_json(&doc);
     }
+    let wallets = doc["wallets"].as_array().cloned().unwrap_or_default();
+    let balances: Result<(), String> = match doc["balances_error"].as_str() {
+        Some(e) => Err(e.to_string()),
+        None => Ok(()),
+    };
+    let quote_used = doc["hourly_outflow_quote"]["used"]
+        .as_str()
+        .unwrap_or("0")
+        .to_string();
+    let outflow = doc["hourly_outflow"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
     println!("funds manager  {manager}");
     if let Err(e) = &balances {
         println!("balances       not read: {e}");
@@ -359,26 +257,27 @@ async fn status(ctx: &Context) -> Result<(), CliError> {
                 .unwrap_or_else(|| "—".into())
         );
     }
-    for (what, op) in [
-        ("last drip", last_drip.first()),
-        ("last sweep", last_sweep.first()),
+    for (what, o) in [
+        ("last drip", &doc["last_drip"]),
+        ("last sweep", &doc["last_sweep"]),
     ] {
-        match op {
-            Some(o) => println!(
+        let f = |k: &str| o[k].as_str().unwrap_or("-").to_string();
+        match o.as_object() {
+            Some(_) => println!(
                 "{what:<14} {} {} {} → {} {} ({})",
-                format_ms(o.created_at),
-                o.amount,
-                o.asset,
-                o.destination,
-                o.status,
-                o.tx_hash.as_deref().unwrap_or("-")
+                format_ms(o["created_at"].as_i64().unwrap_or(0)),
+                f("amount"),
+                f("asset"),
+                f("destination"),
+                f("status"),
+                f("tx_hash"),
             ),
             None => println!("{what:<14} none"),
         }
     }
     println!(
         "outflow (1 h)  {} in quote (swaps, drips and sweeps) of {}",
-        quote_used.round_dp(8).normalize(),
+        quote_used,
         ctx.config
             .risk
             .max_hourly_outflow

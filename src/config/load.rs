@@ -501,6 +501,21 @@ fn validate(config: &Config) -> Result<(), ConfigError> {
             expected: "1 <= max_connections_per_client <= max_connections <= 10000".into(),
         });
     }
+    let explorer = &config.api.explorer_tx_url;
+    if !(explorer.starts_with("https://") || explorer.starts_with("http://"))
+        || !explorer.contains("{tx}")
+        || explorer
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control() || "\"'<>`".contains(c))
+    {
+        errors.push(ConfigError::Invalid {
+            key: "api.explorer_tx_url".into(),
+            value: format!("{explorer:?}"),
+            expected: "an http(s) URL with {tx} where the transaction hash goes, such as \
+                       \"https://bscscan.com/tx/{tx}\""
+                .into(),
+        });
+    }
     if config.api.rate_limit_per_sec == 0 {
         errors.push(ConfigError::Invalid {
             key: "api.rate_limit_per_sec".into(),

@@ -187,6 +187,11 @@ pub struct ApiConfig {
     /// once, so no local process can take the daemon's file descriptors.
     pub max_connections_per_client: usize,
     pub max_connections: usize,
+    /// Serve the operator console at `/` and `/console/` (the API itself is served either way).
+    pub console: bool,
+    /// A live fill's transaction page in a block explorer, `{tx}` standing for its hash: the
+    /// console links each fill to it (a testnet or a private explorer changes it here).
+    pub explorer_tx_url: String,
 }
 
 impl Default for ApiConfig {
@@ -199,6 +204,8 @@ impl Default for ApiConfig {
             request_head_timeout_ms: 10_000,
             max_connections_per_client: 32,
             max_connections: 256,
+            console: true,
+            explorer_tx_url: "https://bscscan.com/tx/{tx}".to_string(),
         }
     }
 }

@@ -136,6 +136,12 @@ pub async fn run(config: Config, opts: DaemonOptions) -> Result<(), DaemonError>
             .await?
     };
     tracing::info!(%api_addr, pid, node, cluster = clustered, "daemon starting");
+    if config.api.console {
+        let url = crate::api::console::console_url(&api_addr.to_string());
+        tracing::info!(%url, "operator console");
+        // The operator who started it in a terminal reads where to point the browser.
+        println!("console: {url} (log in with the API token)");
+    }
 
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let poke = Arc::new(Notify::new());
@@ -191,6 +197,7 @@ pub async fn run(config: Config, opts: DaemonOptions) -> Result<(), DaemonError>
         feed_expected,
         engine: registry.clone(),
         chain: Default::default(),
+        hub: Default::default(),
     };
     let api_task = tokio::spawn(api::serve::serve(
         listener,

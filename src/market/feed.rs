@@ -32,6 +32,9 @@ pub struct SymbolFeed {
     pub ticks: AtomicU64,
     pub stale_dropped: AtomicU64,
     pub bid_ask: Mutex<Option<(PriceKey, PriceKey)>>,
+    /// The last trade's price: what the console shows and pushes (the engine has its own copy
+    /// on its thread; this one is for readers elsewhere).
+    pub last_price: Mutex<Option<PriceKey>>,
 }
 
 /// Counters and state of the feed, for health, status and metrics.
@@ -56,6 +59,8 @@ pub struct SymbolStatus {
     pub stale: bool,
     pub bid: Option<String>,
     pub ask: Option<String>,
+    /// The last trade's price.
+    pub last: Option<String>,
     /// Trades dropped because they arrived more than `stale_after` behind their exchange time.
     pub stale_dropped: u64,
     /// Receive time minus exchange time of the last trade: link delay plus the host clock's
@@ -67,6 +72,23 @@ pub struct SymbolStatus {
 }
 
 impl FeedState {
+    /// Each symbol's last traded price and when it was received (ms), by stream name.
+    pub fn last_prices(&self) -> Vec<(String, rust_decimal::Decimal, i64)> {
+        let Ok(map) = self.symbols.lock() else {
+            return Vec::new();
+        };
+        map.iter()
+            .filter_map(|(stream, s)| {
+                let price = s.last_price.lock().ok().and_then(|g| *g)?.to_decimal()?;
+                Some((
+                    stream.clone(),
+                    price,
+                    s.last_traded_ms.load(Ordering::Relaxed),
+                ))
+            })
+            .collect()
+    }
+
     /// Per-symbol age of the last trade; stale when older than `stale_after_ms` (or never seen).
     pub fn symbol_status(&self, now_ms: i64, stale_after_ms: i64) -> Vec<SymbolStatus> {
         let Ok(map) = self.symbols.lock() else {
@@ -89,6 +111,13 @@ impl FeedState {
                     stale: !fresh(traded_age),
                     bid: ba.and_then(|(b, _)| b.to_decimal()).map(|d| d.to_string()),
                     ask: ba.and_then(|(_, a)| a.to_decimal()).map(|d| d.to_string()),
+                    last: s
+                        .last_price
+                        .lock()
+                        .ok()
+                        .and_then(|g| *g)
+                        .and_then(|p| p.to_decimal())
+                        .map(|d| d.to_string()),
                     stale_dropped: s.stale_dropped.load(Ordering::Relaxed),
                     clock_offset_ms: (last > 0 && exchange > 0).then(|| last - exchange),
                     lagging: fresh(age) && !fresh(traded_age),
@@ -305,6 +334,9 @@ async fn connection(
                         received_at: Some(received),
                     };
                     sym.last_traded_ms.store(now, Ordering::Relaxed);
+                    if let Ok(mut g) = sym.last_price.lock() {
+                        *g = Some(price);
+                    }
                     if ticks.send(tick).await.is_err() {
                         return Ended::Shutdown;
                     }

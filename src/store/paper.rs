@@ -601,6 +601,49 @@ impl Store {
         rows.iter().map(trade_from_row).collect()
     }
 
+    /// Fills with an id above `after_id`, oldest first (at most `limit`): what the console
+    /// pushes as they land. Ids grow with each insert, so nothing is skipped between two reads.
+    pub async fn fills_after(
+        &self,
+        after_id: i64,
+        limit: i64,
+    ) -> Result<Vec<TradeRecord>, StoreError> {
+        let rows = sqlx::query(&format!(
+            "SELECT * FROM ({FILLS} AND t.id > $2) h ORDER BY id LIMIT $3"
+        ))
+        .bind(None::<i64>)
+        .bind(after_id)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(trade_from_row).collect()
+    }
+
+    /// The newest fill's id (0 with none).
+    pub async fn last_fill_id(&self) -> Result<i64, StoreError> {
+        Ok(
+            sqlx::query_scalar::<_, Option<i64>>("SELECT MAX(id) FROM trades")
+                .fetch_one(&self.pool)
+                .await?
+                .unwrap_or(0),
+        )
+    }
+
+    /// Fills per strategy since `since_ms` (`fills today` from midnight UTC).
+    pub async fn fill_counts_since(
+        &self,
+        since_ms: i64,
+    ) -> Result<std::collections::BTreeMap<i64, i64>, StoreError> {
+        let rows: Vec<(i64, i64)> = sqlx::query_as(
+            "SELECT strategy_id, COUNT(*) FROM trades WHERE executed_at >= $1 AND status = 'filled' \
+             GROUP BY strategy_id",
+        )
+        .bind(since_ms)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.into_iter().collect())
+    }
+
     /// Markets whose new buys the risk guard stopped until a time still ahead of `now_ms`
     /// (price-jump cool-downs), as `(market, until_ms)`: a restart keeps them.
     pub async fn active_buy_blocks(&self, now_ms: i64) -> Result<Vec<(String, i64)>, StoreError> {

@@ -6,6 +6,7 @@
 pub mod canary;
 pub mod cluster;
 pub mod daemon;
+pub mod funds;
 pub mod strategy;
 
 pub use daemon::{hostname, running_daemon};

@@ -1,0 +1,245 @@
+//! The operator's controls over HTTP: pause, resume or stop a strategy; emergency stop-all and
+//! clear; the trading mode. Each needs a reason and the operator's name, and goes through the
+//! store's own operation, the one the CLI's command calls, so the database, the audit log and
+//! the daemon's next read are the same whichever way the operator pulled the lever.
+
+use axum::extract::{Path, State};
+use axum::Json;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use super::super::{ApiError, ApiState};
+use crate::clock::wall_clock_ms;
+use crate::risk::TradingMode;
+use crate::store::{AuditContext, StoreError, StrategyRef};
+use crate::strategy::LifecycleAction;
+
+/// The same bound as the CLI's `--reason`.
+const MAX_REASON_CHARS: usize = 500;
+const MAX_ACTOR_CHARS: usize = 64;
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Request {
+    reason: Option<String>,
+    /// Who asks: the console sends the name its operator logged in with.
+    actor: Option<String>,
+    /// Where from (`console`; `api` when not said): kept beside the name in the audit row.
+    via: Option<String>,
+    /// The trading mode, for `/api/v1/risk/mode`.
+    mode: Option<String>,
+}
+
+/// Text an operator typed: trimmed, present, bounded, and without characters a terminal or a
+/// log reader would act on (the audit log is read in both).
+fn checked(text: Option<&str>, what: &str, max: usize) -> Result<String, ApiError> {
+    let t = text.map(str::trim).unwrap_or("");
+    if t.is_empty() {
+        return Err(ApiError::BadRequest(format!(
+            "a {what:?} is required (it is audited)"
+        )));
+    }
+    let n = t.chars().count();
+    if n > max {
+        return Err(ApiError::BadRequest(format!(
+            "{what} has {n} characters; at most {max}"
+        )));
+    }
+    if t.chars()
+        .any(|c| c.is_control() || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}'))
+    {
+        return Err(ApiError::BadRequest(format!(
+            "{what} holds control characters"
+        )));
+    }
+    Ok(t.to_string())
+}
+
+/// The audit context of a request: the command as the CLI names it, the arguments as it would
+/// have typed them, and `NAME (console)` as the actor.
+fn audit_of(req: &Request, command: &str, args: Vec<String>) -> Result<AuditContext, ApiError> {
+    let actor = checked(req.actor.as_deref(), "actor", MAX_ACTOR_CHARS)?;
+    let via = match req.via.as_deref().map(str::trim) {
+        None | Some("") => "api".to_string(),
+        Some(v) if v.len() <= 16 && v.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') => {
+            v.to_string()
+        }
+        Some(v) => return Err(ApiError::BadRequest(format!("via {v:?}: a short word"))),
+    };
+    let mut ctx = AuditContext::new(command, args);
+    ctx.actor = format!("{actor} ({via})");
+    Ok(ctx)
+}
+
+/// A refused command is on record too, as the CLI's are.
+async fn refused(st: &ApiState, audit: &AuditContext, e: StoreError) -> ApiError {
+    if let Err(audit_err) = st
+        .store
+        .record_failed_command(audit, &e.to_string(), wall_clock_ms())
+        .await
+    {
+        tracing::warn!(error = %audit_err, "could not record the refused command in the audit log");
+    }
+    if e.is_invalid_input() {
+        match e {
+            StoreError::NotFound(what) => ApiError::NotFound(format!("{what} not found")),
+            other => ApiError::Conflict(other.to_string()),
+        }
+    } else {
+        ApiError::Internal(e.to_string())
+    }
+}
+
+fn body(b: Option<Json<Request>>) -> Request {
+    b.map(|Json(r)| r).unwrap_or_default()
+}
+
+/// `POST /api/v1/strategies/{id}/{pause|resume|stop}` with `{"reason", "actor"}`.
+pub async fn strategy_action(
+    State(st): State<ApiState>,
+    path: Result<Path<(String, String)>, axum::extract::rejection::PathRejection>,
+    req: Result<Json<Request>, axum::extract::rejection::JsonRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let Path((strategy, action)) = path?;
+    let req = body(Some(req.map_err(|e| ApiError::BadRequest(e.body_text()))?));
+    let action = match action.as_str() {
+        "pause" => LifecycleAction::Pause,
+        "resume" => LifecycleAction::Resume,
+        "stop" => LifecycleAction::Stop,
+        other => {
+            return Err(ApiError::NotFound(format!(
+                "no action {other:?} on a strategy (pause, resume, stop)"
+            )))
+        }
+    };
+    let reason = checked(req.reason.as_deref(), "reason", MAX_REASON_CHARS)?;
+    let audit = audit_of(
+        &req,
+        &format!("strategy {}", action.as_str()),
+        vec![
+            "strategy".into(),
+            action.as_str().into(),
+            strategy.clone(),
+            "--reason".into(),
+            reason.clone(),
+        ],
+    )?;
+    let report = match st
+        .store
+        .transition_strategy(
+            &StrategyRef::parse(&strategy),
+            action,
+            Some(&reason),
+            &audit,
+            wall_clock_ms(),
+        )
+        .await
+    {
+        Ok(r) => r,
+        Err(e) => return Err(refused(&st, &audit, e).await),
+    };
+    st.poke.notify_one();
+    Ok(Json(json!(report)))
+}
+
+/// `POST /api/v1/emergency/{stop-all|clear}` with `{"reason", "actor"}`.
+pub async fn emergency(
+    State(st): State<ApiState>,
+    path: Result<Path<String>, axum::extract::rejection::PathRejection>,
+    req: Result<Json<Request>, axum::extract::rejection::JsonRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let Path(action) = path?;
+    let req = body(Some(req.map_err(|e| ApiError::BadRequest(e.body_text()))?));
+    if !matches!(action.as_str(), "stop-all" | "clear") {
+        return Err(ApiError::NotFound(format!(
+            "no emergency action {action:?} (stop-all, clear)"
+        )));
+    }
+    let reason = checked(req.reason.as_deref(), "reason", MAX_REASON_CHARS)?;
+    let audit = audit_of(
+        &req,
+        &format!("emergency {action}"),
+        vec![
+            "emergency".into(),
+            action.clone(),
+            "--reason".into(),
+            reason.clone(),
+        ],
+    )?;
+    let now = wall_clock_ms();
+    let out = if action == "stop-all" {
+        st.store
+            .emergency_stop_all(&reason, &audit, now)
+            .await
+            .map(|r| json!(r))
+    } else {
+        st.store
+            .clear_kill_switch(&reason, &audit, now)
+            .await
+            .map(|()| json!({"kill_switch": false, "reason": reason}))
+    };
+    match out {
+        Ok(doc) => {
+            st.poke.notify_one();
+            Ok(Json(doc))
+        }
+        Err(e) => Err(refused(&st, &audit, e).await),
+    }
+}
+
+/// `POST /api/v1/risk/mode` with `{"mode": "active|reducing|halted", "reason", "actor"}`.
+pub async fn trading_mode(
+    State(st): State<ApiState>,
+    req: Result<Json<Request>, axum::extract::rejection::JsonRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let req = body(Some(req.map_err(|e| ApiError::BadRequest(e.body_text()))?));
+    let text = req.mode.clone().unwrap_or_default();
+    let Some(mode) = TradingMode::parse(text.trim()) else {
+        return Err(ApiError::BadRequest(format!(
+            "mode {text:?}: expected active | reducing | halted"
+        )));
+    };
+    let reason = checked(req.reason.as_deref(), "reason", MAX_REASON_CHARS)?;
+    let audit = audit_of(
+        &req,
+        "risk mode",
+        vec![
+            "risk".into(),
+            "mode".into(),
+            mode.as_str().into(),
+            "--reason".into(),
+            reason.clone(),
+        ],
+    )?;
+    match st
+        .store
+        .set_trading_mode(mode, &reason, &audit, wall_clock_ms())
+        .await
+    {
+        Ok(()) => {
+            st.poke.notify_one();
+            Ok(Json(
+                json!({"trading_mode": mode.as_str(), "reason": reason}),
+            ))
+        }
+        Err(e) => Err(refused(&st, &audit, e).await),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn operator_text_is_required_bounded_and_plain() {
+        assert!(checked(None, "reason", 10).is_err());
+        assert!(checked(Some("   "), "reason", 10).is_err());
+        assert!(checked(Some("abcdefghijk"), "reason", 10).is_err());
+        assert!(checked(Some("a\u{1b}[2J"), "reason", 10).is_err());
+        assert!(checked(Some("a\u{202e}b"), "reason", 10).is_err());
+        assert_eq!(
+            checked(Some("  ok  "), "reason", 10).ok().as_deref(),
+            Some("ok")
+        );
+    }
+}

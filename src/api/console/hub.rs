@@ -1,0 +1,192 @@
+//! What the console's push streams carry, made once for all of them: one task reads the feed's
+//! prices, the new fills and the overview, and broadcasts what changed. However many consoles
+//! are open, the database sees one reader (and none while no console is), and the engine's
+//! thread is never asked for anything.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use rust_decimal::Decimal;
+use serde_json::json;
+use tokio::sync::broadcast;
+
+use super::super::ApiState;
+
+/// One pushed event: its SSE name and JSON data.
+#[derive(Debug, Clone)]
+pub struct Push {
+    pub event: &'static str,
+    pub data: Arc<String>,
+}
+
+/// How often prices are looked at; fills and the overview on multiples of it.
+const PRICE_EVERY: Duration = Duration::from_millis(200);
+const FILLS_EVERY_ROUNDS: u64 = 2;
+const OVERVIEW_EVERY_ROUNDS: u64 = 5;
+/// Price points kept per market for the strategy page's chart (at most one per 200 ms, only
+/// when the price moved): two hours of a busy market.
+const TAPE_POINTS: usize = 36_000;
+
+#[derive(Default)]
+struct Latest {
+    overview: Option<Arc<String>>,
+    prices: BTreeMap<String, (Decimal, i64)>,
+}
+
+/// The push hub: a broadcast channel, the latest overview for a console that just connected,
+/// and each market's recent prices (the chart's history).
+pub struct Hub {
+    tx: broadcast::Sender<Push>,
+    latest: Mutex<Latest>,
+    tape: Mutex<BTreeMap<String, VecDeque<(i64, Decimal)>>>,
+}
+
+impl Default for Hub {
+    fn default() -> Self {
+        Hub {
+            tx: broadcast::channel(1024).0,
+            latest: Mutex::new(Latest::default()),
+            tape: Mutex::new(BTreeMap::new()),
+        }
+    }
+}
+
+impl Hub {
+    pub fn subscribe(&self) -> broadcast::Receiver<Push> {
+        self.tx.subscribe()
+    }
+
+    /// What a console that just connected is sent first: the latest overview and prices.
+    pub fn snapshot(&self) -> Vec<Push> {
+        let Ok(latest) = self.latest.lock() else {
+            return Vec::new();
+        };
+        let mut out: Vec<Push> = latest
+            .prices
+            .iter()
+            .map(|(stream, (price, at))| price_push(stream, *price, *at))
+            .collect();
+        if let Some(o) = &latest.overview {
+            out.push(Push {
+                event: "overview",
+                data: o.clone(),
+            });
+        }
+        out
+    }
+
+    /// `(ms, price)` of a market (by stream name, `btcusdt`) since `since_ms`, oldest first.
+    pub fn tape(&self, stream: &str, since_ms: i64) -> Vec<(i64, Decimal)> {
+        self.tape
+            .lock()
+            .ok()
+            .and_then(|t| {
+                t.get(stream)
+                    .map(|q| q.iter().filter(|(t, _)| *t >= since_ms).copied().collect())
+            })
+            .unwrap_or_default()
+    }
+
+    fn send(&self, push: Push) {
+        // No receiver: no console open; nothing to do.
+        let _ = self.tx.send(push);
+    }
+
+    /// Prices that moved since the last look go on the tape and, with a console open, out.
+    fn look_at_prices(&self, st: &ApiState, consoles: bool) {
+        for (stream, price, at) in st.feed.last_prices() {
+            let moved = self.latest.lock().is_ok_and(|mut l| {
+                let moved = l
+                    .prices
+                    .get(&stream)
+                    .is_none_or(|(p, t)| *p != price || *t != at);
+                if moved {
+                    l.prices.insert(stream.clone(), (price, at));
+                }
+                moved
+            });
+            if !moved {
+                continue;
+            }
+            if let Ok(mut tape) = self.tape.lock() {
+                let q = tape.entry(stream.clone()).or_default();
+                if q.back().is_none_or(|(_, p)| *p != price) {
+                    q.push_back((at, price));
+                    if q.len() > TAPE_POINTS {
+                        q.pop_front();
+                    }
+                }
+            }
+            if consoles {
+                self.send(price_push(&stream, price, at));
+            }
+        }
+    }
+
+    /// Until `shutdown`: prices every 200 ms, new fills every 400 ms and the overview every
+    /// second while a console is open.
+    pub async fn run(self: Arc<Self>, st: ApiState) {
+        let mut shutdown = st.shutdown.subscribe();
+        let mut every = tokio::time::interval(PRICE_EVERY);
+        every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+        let mut round: u64 = 0;
+        let mut last_fill: Option<i64> = None;
+        loop {
+            tokio::select! {
+                _ = every.tick() => {}
+                _ = shutdown.wait_for(|s| *s) => return,
+            }
+            round += 1;
+            let consoles = self.tx.receiver_count() > 0;
+            self.look_at_prices(&st, consoles);
+            if !consoles {
+                // The next console reads the fills so far with its page; pushes start after.
+                last_fill = None;
+                continue;
+            }
+            if round.is_multiple_of(FILLS_EVERY_ROUNDS) {
+                match last_fill {
+                    None => last_fill = st.store.last_fill_id().await.ok(),
+                    Some(after) => {
+                        if let Ok(fills) = st.store.fills_after(after, 200).await {
+                            for f in fills {
+                                last_fill = f.id.or(last_fill);
+                                self.send(Push {
+                                    event: "fill",
+                                    data: Arc::new(json!(f).to_string()),
+                                });
+                            }
+                        }
+                    }
+                }
+            }
+            if round.is_multiple_of(OVERVIEW_EVERY_ROUNDS) {
+                match super::pages::overview_document(&st).await {
+                    Ok(doc) => {
+                        let text = Arc::new(doc.to_string());
+                        let changed = self.latest.lock().is_ok_and(|mut l| {
+                            let changed = l.overview.as_deref() != Some(&*text);
+                            l.overview = Some(text.clone());
+                            changed
+                        });
+                        if changed {
+                            self.send(Push {
+                                event: "overview",
+                                data: text,
+                            });
+                        }
+                    }
+                    Err(e) => tracing::debug!(error = %e, "console overview not built"),
+                }
+            }
+        }
+    }
+}
+
+fn price_push(stream: &str, price: Decimal, at: i64) -> Push {
+    Push {
+        event: "price",
+        data: Arc::new(json!({"stream": stream, "price": price, "at": at}).to_string()),
+    }
+}
