@@ -5,7 +5,8 @@
 //! capture's trade prices with fresh timestamps. `BENCH_STRATEGIES=N` changes the strategy count,
 //! `BENCH_BIN=PATH` benchmarks another build of the binary with the same harness, and
 //! `BENCH_DATABASE_URL=postgres://…` (an empty database) runs it on PostgreSQL, as a cluster member
-//! with leases unless `BSC_BOT_CLUSTER_ENABLED=false`.
+//! with leases unless `BSC_BOT_CLUSTER_ENABLED=false`. `BENCH_CONSOLE=1` keeps an operator console's
+//! push stream (`/api/v1/events`) open and read through each round, as an open console does.
 
 #![allow(clippy::zombie_processes)] // the daemon is stopped with `bot stop` and reaped with wait()
 
@@ -168,6 +169,27 @@ async fn main() {
             tokio::time::sleep(Duration::from_secs(2)).await;
             idle_rss = rss_kib(child.id());
         }
+        // An open console: the push stream read to the end of the round (events counted).
+        let console = std::env::var("BENCH_CONSOLE")
+            .is_ok_and(|v| v == "1")
+            .then(|| {
+                let url = format!("http://{api}/api/v1/events");
+                tokio::spawn(async move {
+                    let mut events = 0u64;
+                    let Ok(mut r) = reqwest::Client::new()
+                        .get(url)
+                        .bearer_auth(TOKEN)
+                        .send()
+                        .await
+                    else {
+                        return 0;
+                    };
+                    while let Ok(Some(chunk)) = r.chunk().await {
+                        events += chunk.windows(7).filter(|w| w == b"event: ").count() as u64;
+                    }
+                    events
+                })
+            });
         let seconds = 5;
         let total = rate * seconds;
         let per_ms = (rate / 1000).max(1);
@@ -217,6 +239,12 @@ async fn main() {
         );
         let _ = bot(dir.path(), &["bot", "stop"]).output();
         let _ = child.wait();
+        if let Some(task) = console {
+            println!(
+                "  (console push stream open: {} events received)",
+                task.await.unwrap_or(0)
+            );
+        }
     }
     println!(
         "\nidle RSS with {count} paper strategies: {:.1} MB",

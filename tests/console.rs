@@ -28,6 +28,12 @@ fn console_config(db: &TestDb, ws: &str) -> (String, String) {
         ws,
         "[chain]\nrpc_urls = [\"http://127.0.0.1:9\"]\nrpc_timeout_ms = 500\n",
     );
+    // The explorer a live fill's hash links to.
+    let config_text = std::fs::read_to_string(&config).unwrap().replace(
+        "[api]\n",
+        "[api]\nexplorer_tx_url = \"https://explorer.test/tx/{tx}\"\n",
+    );
+    std::fs::write(&config, config_text).unwrap();
     let text = std::fs::read_to_string(&config)
         .unwrap()
         .replace("listen = \"127.0.0.1:0\"", &format!("listen = \"{api}\""));
@@ -242,7 +248,36 @@ async fn console_in_a_real_browser() {
     .expect("the cells and the fill after the page's refresh");
     save_png(&b, &screenshot_path(&db, "console-strategy.png")).await;
 
+    // A fill with a transaction hash (as a live one has) links to the configured explorer, on
+    // the chart's list and in the trades. (A row written beside the daemon: what is shown of a
+    // live fill, without a chain.)
+    let hash = format!("0x{}", "ab".repeat(32));
+    sqlx::query(
+        "INSERT INTO trades (strategy_id, order_id, side, price, base_amount, quote_amount, \
+         fee_quote, realized_pnl, tx_hash, gas_fee, status, executed_at, gas_quote, gas_bnb_price) \
+         VALUES ($1, NULL, 'sell', '106000', '0.0005', '53', '0.01', NULL, $2, '0.0001', 'filled', $3, '0.06', '600')",
+    )
+    .bind(other)
+    .bind(&hash)
+    .bind(now_ms())
+    .execute(store.pool())
+    .await
+    .unwrap();
+    b.goto(&format!("{url}#/strategy/{other}")).await;
+    let link = format!("a[href='https://explorer.test/tx/{hash}']");
+    b.until(
+        "return document.querySelector(`#trades ${arguments[0]}`) !== null \
+            && document.querySelector(`#chart-fills ${arguments[0]}`) !== null;",
+        json!([link]),
+        Duration::from_secs(10),
+    )
+    .await
+    .expect("the fill's hash linked to the explorer");
+    let gas = b.text("#trades tbody tr[data-side='sell']").await;
+    assert!(gas.contains("0.0001 BNB"), "gas shown in BNB: {gas}");
+
     // Pause from the console: the database says paused, and so does `strategy status`.
+    b.goto(&format!("{url}#/strategy/{grid}")).await;
     b.click(&format!(
         "button[data-action='pause'][data-strategy='{grid}']"
     ))
@@ -381,15 +416,23 @@ async fn console_in_a_real_browser() {
     store.close().await;
 }
 
-/// Without a browser: the headers every answer carries, the assets, the stream's first event,
-/// and the controls' refusals (each on record).
+/// Without a browser, on SQLite and PostgreSQL: the headers every answer carries, the assets,
+/// each page's one call, the stream's first event and a pushed fill, and the controls'
+/// refusals (each on record).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn console_routes_headers_and_refusals() {
-    let db = TestDb::new("sqlite").await;
+    for kind in common::backends() {
+        routes_headers_and_refusals(kind).await;
+    }
+}
+
+async fn routes_headers_and_refusals(kind: &'static str) {
+    let db = TestDb::new(kind).await;
     let ex = FakeBinance::start().await;
     let (config, api) = console_config(&db, &ex.url);
     let grid = create_grid(&db, "routes-grid");
     let _d = RunningDaemon::start(&db, &config, &[]).await;
+    assert!(ex.wait_connections(0, Duration::from_secs(10)).await);
     let http = reqwest::Client::new();
     for path in [
         "/",
@@ -452,7 +495,50 @@ async fn console_routes_headers_and_refusals() {
         .unwrap();
     let first = String::from_utf8_lossy(&first);
     assert!(first.starts_with("event: hello\ndata: {"), "{first}");
+    // A fill on record reaches the open stream.
+    ex.send(Cmd::Text(trade_frame(1, "105500", now_ms())));
+    let store = db.store().await;
+    drive_a_fill(&ex, &store, grid, 10).await;
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let mut seen = String::new();
+    while !seen.contains("event: fill\n") {
+        assert!(Instant::now() < deadline, "no fill pushed: {seen}");
+        if let Ok(Ok(Some(c))) = tokio::time::timeout(Duration::from_secs(1), r.chunk()).await {
+            seen.push_str(&String::from_utf8_lossy(&c));
+        }
+    }
     drop(r);
+    for path in [
+        format!("/api/v1/strategies/{grid}/page"),
+        "/api/v1/funds".to_string(),
+        "/api/v1/backtests".to_string(),
+        "/api/v1/audit".to_string(),
+    ] {
+        let r = http
+            .get(format!("http://{api}{path}"))
+            .bearer_auth(TOKEN)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200, "{kind} {path}");
+    }
+    let page: Value = http
+        .get(format!("http://{api}/api/v1/strategies/{grid}/page"))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(page["levels"].as_array().unwrap().len(), 11);
+    assert_eq!(page["cells"].as_array().unwrap().len(), 10);
+    assert!(!page["trades"].as_array().unwrap().is_empty());
+    assert_eq!(
+        page["equity"].as_array().unwrap().len(),
+        store.trade_count(grid).await.unwrap() as usize,
+        "a point per fill"
+    );
 
     let post = |path: &str, body: Value| {
         http.post(format!("http://{api}{path}"))
@@ -483,7 +569,6 @@ async fn console_routes_headers_and_refusals() {
     .await
     .unwrap();
     assert_eq!(r.status(), 409, "resume an active strategy");
-    let store = db.store().await;
     let audit = store.audit_log(1).await.unwrap();
     assert_eq!(audit[0].command, "strategy resume");
     assert_eq!(audit[0].actor, "bob (api)");

@@ -25,7 +25,7 @@ pub async fn events(
     State(st): State<ApiState>,
 ) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
     let (tx, rx) = mpsc::channel::<Event>(64);
-    let mut pushes = st.hub.subscribe();
+    let mut pushes = st.hub.subscribe(&st.store).await;
     let mut shutdown = st.shutdown.subscribe();
     let hello = json!({
         "started_at": st.started_at_ms,

@@ -40,6 +40,9 @@ pub struct Hub {
     tx: broadcast::Sender<Push>,
     latest: Mutex<Latest>,
     tape: Mutex<BTreeMap<String, VecDeque<(i64, Decimal)>>>,
+    /// The newest fill pushed (or on record when the first console of a while connected): the
+    /// next fills pushed are the ones after it.
+    fill_cursor: Mutex<Option<i64>>,
 }
 
 impl Default for Hub {
@@ -48,13 +51,24 @@ impl Default for Hub {
             tx: broadcast::channel(1024).0,
             latest: Mutex::new(Latest::default()),
             tape: Mutex::new(BTreeMap::new()),
+            fill_cursor: Mutex::new(None),
         }
     }
 }
 
 impl Hub {
-    pub fn subscribe(&self) -> broadcast::Receiver<Push> {
-        self.tx.subscribe()
+    /// A console's stream. When no other console is open, fills are pushed from the newest on
+    /// record now: the page it loads has read the ones before.
+    pub async fn subscribe(&self, store: &crate::store::Store) -> broadcast::Receiver<Push> {
+        let rx = self.tx.subscribe();
+        if self.tx.receiver_count() == 1 {
+            if let Ok(newest) = store.last_fill_id().await {
+                if let Ok(mut c) = self.fill_cursor.lock() {
+                    *c = Some(newest);
+                }
+            }
+        }
+        rx
     }
 
     /// What a console that just connected is sent first: the latest overview and prices.
@@ -131,7 +145,6 @@ impl Hub {
         let mut every = tokio::time::interval(PRICE_EVERY);
         every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
         let mut round: u64 = 0;
-        let mut last_fill: Option<i64> = None;
         loop {
             tokio::select! {
                 _ = every.tick() => {}
@@ -141,25 +154,10 @@ impl Hub {
             let consoles = self.tx.receiver_count() > 0;
             self.look_at_prices(&st, consoles);
             if !consoles {
-                // The next console reads the fills so far with its page; pushes start after.
-                last_fill = None;
                 continue;
             }
             if round.is_multiple_of(FILLS_EVERY_ROUNDS) {
-                match last_fill {
-                    None => last_fill = st.store.last_fill_id().await.ok(),
-                    Some(after) => {
-                        if let Ok(fills) = st.store.fills_after(after, 200).await {
-                            for f in fills {
-                                last_fill = f.id.or(last_fill);
-                                self.send(Push {
-                                    event: "fill",
-                                    data: Arc::new(json!(f).to_string()),
-                                });
-                            }
-                        }
-                    }
-                }
+                self.push_fills(&st).await;
             }
             if round.is_multiple_of(OVERVIEW_EVERY_ROUNDS) {
                 match super::pages::overview_document(&st).await {
@@ -180,6 +178,38 @@ impl Hub {
                     Err(e) => tracing::debug!(error = %e, "console overview not built"),
                 }
             }
+        }
+    }
+}
+
+impl Hub {
+    /// The fills after the cursor, in order, each pushed once.
+    async fn push_fills(&self, st: &ApiState) {
+        let cursor = self.fill_cursor.lock().ok().and_then(|c| *c);
+        let after = match cursor {
+            Some(after) => after,
+            None => {
+                if let (Ok(newest), Ok(mut c)) =
+                    (st.store.last_fill_id().await, self.fill_cursor.lock())
+                {
+                    c.get_or_insert(newest);
+                }
+                return;
+            }
+        };
+        let Ok(fills) = st.store.fills_after(after, 200).await else {
+            return;
+        };
+        let newest = fills.iter().filter_map(|f| f.id).max();
+        for f in fills {
+            self.send(Push {
+                event: "fill",
+                data: Arc::new(json!(f).to_string()),
+            });
+        }
+        if let (Some(newest), Ok(mut c)) = (newest, self.fill_cursor.lock()) {
+            // A console that connected meanwhile moved it on: never back.
+            *c = Some(c.map_or(newest, |v| v.max(newest)));
         }
     }
 }

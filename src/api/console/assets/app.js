@@ -14,6 +14,8 @@
   let page = null; // {name, id, data, prices, ...}
   // The newest pushed price per market: a page drawn from an older snapshot shows it instead.
   const lastPrices = {};
+  // The overview's line of the strategy page's strategy, as last pushed.
+  let strategySeen = null;
 
   // ---------- DOM helpers ----------
   function h(tag, attrs, ...kids) {
@@ -133,6 +135,7 @@
     backtests: { path: () => "/api/v1/backtests", render: renderBacktests },
   };
   async function load(p) {
+    if (!page || page.name !== p.name || page.id !== p.id) strategySeen = null;
     page = p;
     app.setAttribute("data-page", p.name);
     app.setAttribute("data-loaded", "false");
@@ -451,6 +454,15 @@
   // redraw it (a redraw under the operator's pointer would move the buttons).
   const overviewSignature = d => JSON.stringify([d.health, d.reasons, d.services, d.kill_switch, d.trading_mode, d.strategies, d.rollouts, d.feed.connected]);
   function onOverview(d) {
+    if (page && page.name === "strategy" && page.data) {
+      // Its orders in flight, status or fills moved: read its page again.
+      const s = (d.strategies || []).find(x => x.id === page.id);
+      const sig = s ? JSON.stringify([s.status, s.status_reason, s.not_running, s.orders_in_flight, s.orders_resting, s.fills_today]) : null;
+      if (strategySeen !== null && sig !== strategySeen) refreshSoon();
+      strategySeen = sig;
+      return;
+    }
+    strategySeen = null;
     if (!page || page.name !== "overview" || !page.data) return;
     if (!$("dialog").hidden || (document.activeElement && document.activeElement.id === "mode-select")) return;
     if (overviewSignature(d) === overviewSignature(page.data)) return;
