@@ -88,6 +88,31 @@ async fn console_in_a_real_browser() {
     let (config, api) = console_config(&db, &ex.url);
     let grid = create_grid(&db, "console-grid");
     let other = create_grid(&db, "console-other");
+    // A sweep with a heat map, its best grid stored as a backtest with its chart.
+    let klines = common::repo_path("tests/data/BTCUSDT-1m-2025-08-01_to_2025-08-11.csv");
+    db.run(&[
+        "backtest",
+        "sweep",
+        "-t",
+        "grid",
+        "-s",
+        "BTC/USDT",
+        "-p",
+        r#"{"base_order_size":"100"}"#,
+        "--vary",
+        "lower_price=112000:113000:1000",
+        "--vary",
+        "upper_price=117000,119000",
+        "--vary",
+        "grid_count=6",
+        "--heatmap",
+        "lower_price,upper_price",
+        "--top",
+        "1",
+        "--data",
+        klines.to_str().unwrap(),
+    ])
+    .ok();
     let store = db.store().await;
     let mut daemon = RunningDaemon::start(&db, &config, &[]).await;
     assert!(ex.wait_connections(0, Duration::from_secs(10)).await);
@@ -331,6 +356,7 @@ async fn console_in_a_real_browser() {
         b.text("#app").await
     );
     assert!(b.count("#outflow tbody tr").await >= 1);
+    save_png(&b, &screenshot_path(&db, "console-funds.png")).await;
     b.goto(&format!("{url}#/backtests")).await;
     b.until(
         "return document.getElementById('app').getAttribute('data-loaded') === 'true';",
@@ -339,6 +365,24 @@ async fn console_in_a_real_browser() {
     )
     .await
     .expect("backtests page");
+    // The stored run with its figures; the sweep's heat map drawn (an SVG read with the token).
+    assert_eq!(b.count("#backtests tbody tr[data-backtest]").await, 1);
+    b.until(
+        "const i = document.querySelector('[data-sweep] img.heatmap'); return !!i && i.complete && i.naturalWidth > 0;",
+        json!([]),
+        Duration::from_secs(5),
+    )
+    .await
+    .expect("the sweep's heat map");
+    b.click("#backtests tbody tr[data-backtest] a").await;
+    b.until(
+        "const i = document.querySelector('#backtest-detail img.chart-img'); return !!i && i.complete && i.naturalWidth > 0;",
+        json!([]),
+        Duration::from_secs(5),
+    )
+    .await
+    .expect("the backtest's chart");
+    save_png(&b, &screenshot_path(&db, "console-backtests.png")).await;
 
     // Emergency stop-all from the console: kill switch on, everything stopped, audited.
     b.goto(&url).await;

@@ -300,6 +300,29 @@ async fn daemon_trades_a_live_grid_on_chain() {
     assert!(listed["strategies"][0].get("running").is_none(), "{listed}");
     let (_, health) = d_.get("/api/health").await;
     assert!(!health.to_string().contains("not running"), "{health}");
+    // The console's strategy page shows each live fill with its swap's hash, gas and price
+    // impact as on record, and one equity point per fill.
+    let (code, page) = d_.get(&format!("/api/v1/strategies/{id}/page")).await;
+    assert_eq!(code, 200, "{page}");
+    let shown = page["trades"].as_array().unwrap();
+    assert_eq!(shown.len(), trades.len());
+    for t in &trades {
+        let row = shown
+            .iter()
+            .find(|r| r["id"] == serde_json::json!(t.id))
+            .expect("every fill on the page");
+        assert_eq!(row["tx_hash"].as_str(), t.tx_hash.as_deref());
+        assert_eq!(row["gas_fee"].as_str(), t.gas_fee.as_deref());
+        assert_eq!(
+            row["price_impact_bps"].as_str(),
+            t.price_impact_bps.as_deref()
+        );
+    }
+    assert_eq!(page["equity"].as_array().unwrap().len(), trades.len());
+    assert_eq!(
+        page["explorer_tx_url"],
+        serde_json::json!("https://bscscan.com/tx/{tx}")
+    );
 
     // The pool price beside the reference (Binance) price and their divergence: in metrics and
     // in `strategy status`.

@@ -125,6 +125,14 @@ pub async fn overview_document(st: &ApiState) -> Result<Value, StoreError> {
     for r in st.store.list_rollouts().await? {
         rollouts.push(crate::views::canary::rollout_document(&st.store, &r).await?);
     }
+    // Live markets' pools: their price, the reference's and the divergence, as this daemon's
+    // heartbeat last wrote them.
+    let pools = st
+        .store
+        .daemon_info()
+        .await?
+        .map(|d| d.markets)
+        .unwrap_or_default();
     let stale_ms = (st.config.market.stale_after_secs * 1000) as i64;
     let url = st
         .feed
@@ -147,6 +155,7 @@ pub async fn overview_document(st: &ApiState) -> Result<Value, StoreError> {
             "url": url,
             "symbols": st.feed.symbol_status(now, stale_ms),
         },
+        "pools": pools,
         "kill_switch": kill,
         "trading_mode": mode,
         "strategies": strategies,

@@ -219,7 +219,10 @@
         h("div", { class: "muted", text: d.feed.url || "" }),
         (d.feed.symbols || []).map(s => h("div", {}, s.stream + " ",
           h("strong", { "data-price-stream": s.stream, text: lastPrices[s.stream] ? money(lastPrices[s.stream].price, 8) : (s.last || "—") }),
-          s.stale ? h("span", { class: "warn", text: " stale" }) : null))),
+          s.stale ? h("span", { class: "warn", text: " stale" }) : null)),
+        Object.entries(d.pools || {}).map(([market, m]) => h("div", { "data-pool": market },
+          market + " pool " + money(m.dex_price, 8) + " · reference " + money(m.reference_price, 8) + " · " + str(m.divergence_bps) + " bps",
+          h("span", { class: "muted", text: " (" + time(m.at_ms) + ")" })))),
       h("div", { class: "card", id: "kill-switch" }, h("div", { class: "label", text: "kill switch" }),
         pill(ks.engaged ? "ENGAGED" : "off", ks.engaged ? "bad" : "ok"),
         ks.engaged ? h("div", { class: "muted", text: ks.reason || "" }) : null,
@@ -390,7 +393,9 @@
     if (b.chart) apiBlob("/api/v1/backtests/" + b.id + "/chart").then(u => { img.src = u; }).catch(err => { img.alt = "chart not readable: " + err.message; });
     const scalars = Object.entries(b.result || {}).filter(([, v]) => v === null || typeof v !== "object");
     into.replaceChildren(h("h2", { text: "Backtest #" + b.id + " · " + b.symbol }),
-      table(["figure", "value"], scalars.map(([k, v]) => h("tr", {}, td(k), tdNum(str(v))))), b.chart ? img : h("p", { class: "muted", text: "no chart stored" }));
+      h("div", { class: "row" },
+        b.chart ? img : h("p", { class: "muted", text: "no chart stored" }),
+        h("div", {}, table(["figure", "value"], scalars.map(([k, v]) => h("tr", {}, td(k), tdNum(str(v))))))));
   }
 
   // ---------- live pushes ----------
