@@ -71,6 +71,16 @@ fn screenshot_path(db: &TestDb, name: &str) -> std::path::PathBuf {
     }
 }
 
+/// Wait until the page has drawn its data and `also` (a script expression) holds.
+async fn until_loaded(b: &Browser, also: &str, what: &str) {
+    let script = format!(
+        "return document.getElementById('app').getAttribute('data-loaded') === 'true' && ({also});"
+    );
+    b.until(&script, json!([]), Duration::from_secs(15))
+        .await
+        .unwrap_or_else(|| panic!("{what} not shown"));
+}
+
 async fn save_png(browser: &Browser, path: &std::path::Path) {
     let png = browser.screenshot().await;
     assert!(
@@ -220,13 +230,12 @@ async fn console_in_a_real_browser() {
 
     // The strategy page: a fill appears on its chart and in its trades.
     b.goto(&format!("{url}#/strategy/{grid}")).await;
-    b.until(
-        "return document.getElementById('app').getAttribute('data-loaded') === 'true' && !!document.getElementById('price-chart');",
-        json!([]),
-        Duration::from_secs(10),
+    until_loaded(
+        &b,
+        "!!document.getElementById('price-chart')",
+        "the strategy page",
     )
-    .await
-    .expect("strategy page loaded");
+    .await;
     b.until(
         "return document.body.getAttribute('data-connected') === 'true';",
         json!([]),
@@ -260,13 +269,16 @@ async fn console_in_a_real_browser() {
         "the fill's price {} in the trades: {trades}",
         fill.price
     );
-    // The page also redraws with the fill on record (cards, cells, equity).
-    tokio::time::sleep(Duration::from_millis(2000)).await;
+    // The page then reads itself again with the fill on record (cards, cells, equity).
+    let fills = store.trade_count(grid).await.unwrap();
     b.until(
-        "return document.getElementById('app').getAttribute('data-loaded') === 'true' \
-            && Number(document.getElementById('price-chart').dataset.markers) >= 1 \
-            && document.querySelectorAll('#cells tr[data-cell]').length === 10;",
-        json!([]),
+        "const c = document.getElementById('fills-card'); \
+         return document.getElementById('app').getAttribute('data-loaded') === 'true' \
+            && !!c && c.getAttribute('data-fills') === String(arguments[0]) \
+            && Number(document.getElementById('price-chart').dataset.markers) === arguments[0] \
+            && document.querySelectorAll('#cells tr[data-cell]').length === 10 \
+            && document.querySelectorAll('#chart-fills li').length === arguments[0];",
+        json!([fills]),
         Duration::from_secs(5),
     )
     .await
@@ -343,13 +355,7 @@ async fn console_in_a_real_browser() {
 
     // The funds page reads (and says why it has no balances: the node is down).
     b.goto(&format!("{url}#/funds")).await;
-    b.until(
-        "return document.getElementById('app').getAttribute('data-loaded') === 'true';",
-        json!([]),
-        Duration::from_secs(15),
-    )
-    .await
-    .expect("funds page");
+    until_loaded(&b, "true", "the funds page").await;
     assert!(
         b.text("#balances-error").await.contains("rpc"),
         "{}",
@@ -358,13 +364,7 @@ async fn console_in_a_real_browser() {
     assert!(b.count("#outflow tbody tr").await >= 1);
     save_png(&b, &screenshot_path(&db, "console-funds.png")).await;
     b.goto(&format!("{url}#/backtests")).await;
-    b.until(
-        "return document.getElementById('app').getAttribute('data-loaded') === 'true';",
-        json!([]),
-        Duration::from_secs(5),
-    )
-    .await
-    .expect("backtests page");
+    until_loaded(&b, "true", "the backtests page").await;
     // The stored run with its figures; the sweep's heat map drawn (an SVG read with the token).
     assert_eq!(b.count("#backtests tbody tr[data-backtest]").await, 1);
     b.until(
@@ -447,13 +447,12 @@ async fn console_in_a_real_browser() {
         )
         .await;
     assert!(back.is_some(), "the page did not reconnect on its own");
-    b.until(
-        "return document.getElementById('app').getAttribute('data-loaded') === 'true' && !!document.getElementById('strategies');",
-        json!([]),
-        Duration::from_secs(5),
+    until_loaded(
+        &b,
+        "!!document.getElementById('strategies')",
+        "the overview after the restart",
     )
-    .await
-    .expect("the overview after the restart");
+    .await;
     // The login held across the restart (same tab).
     assert_eq!(b.count("#login-submit:not([hidden])").await, 0);
     drop(daemon);
@@ -591,8 +590,17 @@ async fn routes_headers_and_refusals(kind: &'static str) {
             .send()
     };
     let p = format!("/api/v1/strategies/{grid}/pause");
-    let r = post(&p, json!({"actor": "bob"})).await.unwrap();
+    let r = post(&p, json!({"actor": "bob", "via": "cli"}))
+        .await
+        .unwrap();
     assert_eq!(r.status(), 400, "no reason");
+    let refused = store.audit_log(1).await.unwrap();
+    assert_eq!(refused[0].command, "strategy pause");
+    assert_eq!(
+        refused[0].actor, "bob (api)",
+        "only the console or the API as sources"
+    );
+    assert_ne!(refused[0].outcome, "ok");
     let r = post(&p, json!({"reason": "x"})).await.unwrap();
     assert_eq!(r.status(), 400, "no operator name");
     let r = post(&p, json!({"reason": "x\u{1b}[2J", "actor": "bob"}))
@@ -617,6 +625,22 @@ async fn routes_headers_and_refusals(kind: &'static str) {
     assert_eq!(audit[0].command, "strategy resume");
     assert_eq!(audit[0].actor, "bob (api)");
     assert_ne!(audit[0].outcome, "ok");
+    // Stopping what is stopped is done already, as `strategy stop` says.
+    for expected in [false, true] {
+        let r = post(
+            &format!("/api/v1/strategies/{grid}/stop"),
+            json!({"reason": "end", "actor": "bob"}),
+        )
+        .await
+        .unwrap();
+        assert_eq!(r.status(), 200);
+        let v: Value = r.json().await.unwrap();
+        assert_eq!(
+            v["already_stopped"].as_bool().unwrap_or(false),
+            expected,
+            "{v}"
+        );
+    }
     let r = post(
         "/api/v1/risk/mode",
         json!({"mode": "sideways", "reason": "x", "actor": "bob"}),
@@ -642,7 +666,7 @@ async fn routes_headers_and_refusals(kind: &'static str) {
         .send()
         .await
         .unwrap();
-    assert!(r.status() == 400 || r.status() == 404, "{}", r.status());
+    assert_eq!(r.status(), 400);
     // `bot status` names the console.
     let status = db.run(&["--config", &config, "bot", "status"]);
     status.ok();

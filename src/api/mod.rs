@@ -491,12 +491,7 @@ async fn status(State(st): State<ApiState>) -> Result<Json<serde_json::Value>, A
     let now = wall_clock_ms();
     let stale_ms = (st.config.market.stale_after_secs * 1000) as i64;
     let (health, services, reasons) = health_report(&st).await;
-    let url = st
-        .feed
-        .current_url
-        .lock()
-        .map(|u| u.clone())
-        .unwrap_or_default();
+    let url = st.feed.url();
     Ok(Json(json!({
         "uptime_secs": (now - st.started_at_ms) / 1000,
         "started_at": st.started_at_ms,

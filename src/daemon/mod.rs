@@ -139,8 +139,13 @@ pub async fn run(config: Config, opts: DaemonOptions) -> Result<(), DaemonError>
     if config.api.console {
         let url = crate::api::console::console_url(&api_addr.to_string());
         tracing::info!(%url, "operator console");
-        // The operator who started it in a terminal reads where to point the browser.
-        println!("console: {url} (log in with the API token)");
+        // The operator who started it in a terminal reads where to point the browser (a closed
+        // stdout, as under some supervisors, is no reason to stop).
+        use std::io::Write as _;
+        let _ = writeln!(
+            std::io::stdout(),
+            "console: {url} (log in with the API token)"
+        );
     }
 
     let (shutdown_tx, shutdown_rx) = watch::channel(false);

@@ -72,6 +72,14 @@ pub struct SymbolStatus {
 }
 
 impl FeedState {
+    /// The URL the feed is connected (or connecting) to.
+    pub fn url(&self) -> String {
+        self.current_url
+            .lock()
+            .map(|u| u.clone())
+            .unwrap_or_default()
+    }
+
     /// Each symbol's last traded price and when it was received (ms), by stream name.
     pub fn last_prices(&self) -> Vec<(String, rust_decimal::Decimal, i64)> {
         let Ok(map) = self.symbols.lock() else {

@@ -601,17 +601,19 @@ impl Store {
         rows.iter().map(trade_from_row).collect()
     }
 
-    /// Fills with an id above `after_id`, oldest first (at most `limit`): what the console
-    /// pushes as they land. Ids grow with each insert, so nothing is skipped between two reads.
+    /// Fills (of one strategy, or all) with an id above `after_id`, oldest first, at most
+    /// `limit`: what the console pushes as they land, and a strategy's equity curve. Only fills:
+    /// swaps that filled nothing are not among them.
     pub async fn fills_after(
         &self,
+        strategy_id: Option<i64>,
         after_id: i64,
         limit: i64,
     ) -> Result<Vec<TradeRecord>, StoreError> {
         let rows = sqlx::query(&format!(
             "SELECT * FROM ({FILLS} AND t.id > $2) h ORDER BY id LIMIT $3"
         ))
-        .bind(None::<i64>)
+        .bind(strategy_id)
         .bind(after_id)
         .bind(limit)
         .fetch_all(&self.pool)

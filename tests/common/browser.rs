@@ -226,7 +226,7 @@ impl Browser {
         )
         .await
         .as_u64()
-        .unwrap_or(0) as usize
+        .expect("a count from the page") as usize
     }
 
     /// Poll `script` (returning a boolean) every 20 ms until true; how long it took, or `None`.

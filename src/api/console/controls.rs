@@ -24,7 +24,7 @@ pub struct Request {
     reason: Option<String>,
     /// Who asks: the console sends the name its operator logged in with.
     actor: Option<String>,
-    /// Where from (`console`; `api` when not said): kept beside the name in the audit row.
+    /// `console` from the console; anything else is written as `api`, beside the name.
     via: Option<String>,
     /// The trading mode, for `/api/v1/risk/mode`.
     mode: Option<String>,
@@ -56,19 +56,40 @@ fn checked(text: Option<&str>, what: &str, max: usize) -> Result<String, ApiErro
 }
 
 /// The audit context of a request: the command as the CLI names it, the arguments as it would
-/// have typed them, and `NAME (console)` as the actor.
-fn audit_of(req: &Request, command: &str, args: Vec<String>) -> Result<AuditContext, ApiError> {
-    let actor = checked(req.actor.as_deref(), "actor", MAX_ACTOR_CHARS)?;
-    let via = match req.via.as_deref().map(str::trim) {
-        None | Some("") => "api".to_string(),
-        Some(v) if v.len() <= 16 && v.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') => {
-            v.to_string()
-        }
-        Some(v) => return Err(ApiError::BadRequest(format!("via {v:?}: a short word"))),
+/// have typed them, and `NAME (console)` (or `NAME (api)`) as the actor. A request refused for
+/// its own text is on record too: under the name it gave when that one is readable.
+fn audit_of(req: &Request, command: &str, args: Vec<String>) -> AuditContext {
+    let name = checked(req.actor.as_deref(), "actor", MAX_ACTOR_CHARS)
+        .unwrap_or_else(|_| "unnamed".to_string());
+    // Only two sources exist; whatever else a client claims is not written as one.
+    let via = if req.via.as_deref().map(str::trim) == Some("console") {
+        "console"
+    } else {
+        "api"
     };
     let mut ctx = AuditContext::new(command, args);
-    ctx.actor = format!("{actor} ({via})");
-    Ok(ctx)
+    ctx.actor = format!("{name} ({via})");
+    ctx
+}
+
+/// The operator's name and reason, or the refusal (on record).
+async fn named_reason(
+    st: &ApiState,
+    req: &Request,
+    audit: &AuditContext,
+) -> Result<String, ApiError> {
+    let checked = checked(req.actor.as_deref(), "actor", MAX_ACTOR_CHARS)
+        .and_then(|_| checked(req.reason.as_deref(), "reason", MAX_REASON_CHARS));
+    if let Err(ApiError::BadRequest(why)) = &checked {
+        if let Err(e) = st
+            .store
+            .record_failed_command(audit, why, wall_clock_ms())
+            .await
+        {
+            tracing::warn!(error = %e, "could not record the refused command in the audit log");
+        }
+    }
+    checked
 }
 
 /// A refused command is on record too, as the CLI's are.
@@ -112,7 +133,20 @@ pub async fn strategy_action(
             )))
         }
     };
-    let reason = checked(req.reason.as_deref(), "reason", MAX_REASON_CHARS)?;
+    // Stopping what is stopped is done already (as `strategy stop` says): a script stopping
+    // every id in an emergency must not fail on the ones that were.
+    if action == LifecycleAction::Stop {
+        let record = st
+            .store
+            .get_strategy(&StrategyRef::parse(&strategy))
+            .await?;
+        if record.status == crate::strategy::StrategyStatus::Stopped {
+            return Ok(Json(json!({
+                "id": record.id, "name": record.name, "from": "stopped", "to": "stopped",
+                "already_stopped": true, "cancelled_orders": [],
+            })));
+        }
+    }
     let audit = audit_of(
         &req,
         &format!("strategy {}", action.as_str()),
@@ -121,9 +155,10 @@ pub async fn strategy_action(
             action.as_str().into(),
             strategy.clone(),
             "--reason".into(),
-            reason.clone(),
+            req.reason.clone().unwrap_or_default(),
         ],
-    )?;
+    );
+    let reason = named_reason(&st, &req, &audit).await?;
     let report = match st
         .store
         .transition_strategy(
@@ -155,7 +190,6 @@ pub async fn emergency(
             "no emergency action {action:?} (stop-all, clear)"
         )));
     }
-    let reason = checked(req.reason.as_deref(), "reason", MAX_REASON_CHARS)?;
     let audit = audit_of(
         &req,
         &format!("emergency {action}"),
@@ -163,9 +197,10 @@ pub async fn emergency(
             "emergency".into(),
             action.clone(),
             "--reason".into(),
-            reason.clone(),
+            req.reason.clone().unwrap_or_default(),
         ],
-    )?;
+    );
+    let reason = named_reason(&st, &req, &audit).await?;
     let now = wall_clock_ms();
     let out = if action == "stop-all" {
         st.store
@@ -199,7 +234,6 @@ pub async fn trading_mode(
             "mode {text:?}: expected active | reducing | halted"
         )));
     };
-    let reason = checked(req.reason.as_deref(), "reason", MAX_REASON_CHARS)?;
     let audit = audit_of(
         &req,
         "risk mode",
@@ -208,9 +242,10 @@ pub async fn trading_mode(
             "mode".into(),
             mode.as_str().into(),
             "--reason".into(),
-            reason.clone(),
+            req.reason.clone().unwrap_or_default(),
         ],
-    )?;
+    );
+    let reason = named_reason(&st, &req, &audit).await?;
     match st
         .store
         .set_trading_mode(mode, &reason, &audit, wall_clock_ms())

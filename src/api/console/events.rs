@@ -61,8 +61,10 @@ pub async fn events(
                     .data(json!({"missed": n}).to_string()),
                 Err(broadcast::error::RecvError::Closed) => return,
             };
-            if tx.send(out).await.is_err() {
-                return;
+            // A page that stopped reading holds this send; the daemon's stop must not wait on it.
+            tokio::select! {
+                sent = tx.send(out) => if sent.is_err() { return },
+                _ = shutdown.wait_for(|s| *s) => return,
             }
         }
     });

@@ -40,9 +40,56 @@ pub struct Hub {
     tx: broadcast::Sender<Push>,
     latest: Mutex<Latest>,
     tape: Mutex<BTreeMap<String, VecDeque<(i64, Decimal)>>>,
-    /// The newest fill pushed (or on record when the first console of a while connected): the
-    /// next fills pushed are the ones after it.
-    fill_cursor: Mutex<Option<i64>>,
+    /// Which fills were pushed: every one above `FillCursor::low` not yet pushed is.
+    fill_cursor: Mutex<FillCursor>,
+}
+
+/// Fills are pushed from `low` on. Ids are not committed in order everywhere (PostgreSQL
+/// hands out ids before commit, and several writers commit in any order), so each read goes
+/// back `FILL_WINDOW` ids below the newest pushed and skips the ids it pushed already: a fill
+/// that commits late under a lower id is still pushed, and none twice.
+#[derive(Debug, Default)]
+struct FillCursor {
+    /// Nothing at or below it is pushed (`None`: not set yet).
+    low: Option<i64>,
+    /// Ids pushed above `low`.
+    sent: std::collections::BTreeSet<i64>,
+}
+
+const FILL_WINDOW: i64 = 64;
+
+impl FillCursor {
+    /// From `newest` on (never back).
+    fn start_after(&mut self, newest: i64) {
+        if self.low.is_none_or(|low| newest > low) {
+            self.low = Some(newest);
+            self.sent.retain(|id| *id > newest);
+        }
+    }
+
+    /// Where the next read starts.
+    fn read_after(&self) -> Option<i64> {
+        let low = self.low?;
+        let top = self.sent.last().copied().unwrap_or(low);
+        Some((top - FILL_WINDOW).max(low))
+    }
+
+    /// Whether `id` is new (and now counted as pushed).
+    fn take(&mut self, id: i64) -> bool {
+        if self.low.is_some_and(|low| id <= low) {
+            return false;
+        }
+        let new = self.sent.insert(id);
+        // Ids far below the newest are done: the window never reads them again.
+        if let Some(top) = self.sent.last().copied() {
+            let floor = top - FILL_WINDOW;
+            if self.low.is_some_and(|low| floor > low) {
+                self.low = Some(floor);
+                self.sent.retain(|i| *i > floor);
+            }
+        }
+        new
+    }
 }
 
 impl Default for Hub {
@@ -51,7 +98,7 @@ impl Default for Hub {
             tx: broadcast::channel(1024).0,
             latest: Mutex::new(Latest::default()),
             tape: Mutex::new(BTreeMap::new()),
-            fill_cursor: Mutex::new(None),
+            fill_cursor: Mutex::new(FillCursor::default()),
         }
     }
 }
@@ -60,15 +107,14 @@ impl Hub {
     /// A console's stream. When no other console is open, fills are pushed from the newest on
     /// record now: the page it loads has read the ones before.
     pub async fn subscribe(&self, store: &crate::store::Store) -> broadcast::Receiver<Push> {
-        let rx = self.tx.subscribe();
-        if self.tx.receiver_count() == 1 {
+        if self.tx.receiver_count() == 0 {
             if let Ok(newest) = store.last_fill_id().await {
                 if let Ok(mut c) = self.fill_cursor.lock() {
-                    *c = Some(newest);
+                    c.start_after(newest);
                 }
             }
         }
-        rx
+        self.tx.subscribe()
     }
 
     /// What a console that just connected is sent first: the latest overview and prices.
@@ -185,31 +231,27 @@ impl Hub {
 impl Hub {
     /// The fills after the cursor, in order, each pushed once.
     async fn push_fills(&self, st: &ApiState) {
-        let cursor = self.fill_cursor.lock().ok().and_then(|c| *c);
-        let after = match cursor {
-            Some(after) => after,
-            None => {
-                if let (Ok(newest), Ok(mut c)) =
-                    (st.store.last_fill_id().await, self.fill_cursor.lock())
-                {
-                    c.get_or_insert(newest);
+        let after = self.fill_cursor.lock().ok().and_then(|c| c.read_after());
+        let Some(after) = after else {
+            if let Ok(newest) = st.store.last_fill_id().await {
+                if let Ok(mut c) = self.fill_cursor.lock() {
+                    c.start_after(newest);
                 }
-                return;
             }
-        };
-        let Ok(fills) = st.store.fills_after(after, 200).await else {
             return;
         };
-        let newest = fills.iter().filter_map(|f| f.id).max();
+        let Ok(fills) = st.store.fills_after(None, after, 500).await else {
+            return;
+        };
         for f in fills {
-            self.send(Push {
-                event: "fill",
-                data: Arc::new(json!(f).to_string()),
-            });
-        }
-        if let (Some(newest), Ok(mut c)) = (newest, self.fill_cursor.lock()) {
-            // A console that connected meanwhile moved it on: never back.
-            *c = Some(c.map_or(newest, |v| v.max(newest)));
+            let new =
+                f.id.is_some_and(|id| self.fill_cursor.lock().is_ok_and(|mut c| c.take(id)));
+            if new {
+                self.send(Push {
+                    event: "fill",
+                    data: Arc::new(json!(f).to_string()),
+                });
+            }
         }
     }
 }
@@ -218,5 +260,33 @@ fn price_push(stream: &str, price: Decimal, at: i64) -> Push {
     Push {
         event: "price",
         data: Arc::new(json!({"stream": stream, "price": price, "at": at}).to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_fill_committed_late_under_a_lower_id_is_pushed_once() {
+        let mut c = FillCursor::default();
+        assert_eq!(c.read_after(), None);
+        c.start_after(10);
+        assert!(!c.take(10), "on record before the console came");
+        assert!(c.take(12) && c.take(13));
+        assert!(!c.take(13), "never twice");
+        // 11 commits after 12 and 13: the next read still covers it.
+        assert!(c.read_after().is_some_and(|a| a < 11));
+        assert!(c.take(11));
+        assert!(!c.take(11));
+        // A console reconnecting later never moves the cursor back.
+        c.start_after(5);
+        assert!(!c.take(12));
+        // Far below the newest, ids are done for good and the set stays small.
+        for id in 14..1000 {
+            assert!(c.take(id));
+        }
+        assert!(c.sent.len() <= FILL_WINDOW as usize + 1);
+        assert!(c.read_after().is_some_and(|a| a >= 999 - FILL_WINDOW));
     }
 }

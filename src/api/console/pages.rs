@@ -25,6 +25,8 @@ const CURVE_FILLS: i64 = 5_000;
 const CHART_WINDOW_MS: i64 = 2 * 3_600_000;
 /// A stored chart or heat map larger than this is not served (they are tens of KB).
 const MAX_SVG_BYTES: u64 = 8 * 1024 * 1024;
+/// A sweep's rows.json read for its best rows (larger ones are listed without them).
+const MAX_ROWS_BYTES: u64 = 1024 * 1024;
 
 fn parse_id(text: &str, what: &str) -> Result<i64, ApiError> {
     text.parse()
@@ -134,12 +136,7 @@ pub async fn overview_document(st: &ApiState) -> Result<Value, StoreError> {
         .map(|d| d.markets)
         .unwrap_or_default();
     let stale_ms = (st.config.market.stale_after_secs * 1000) as i64;
-    let url = st
-        .feed
-        .current_url
-        .lock()
-        .map(|u| u.clone())
-        .unwrap_or_default();
+    let url = st.feed.url();
     Ok(json!({
         "daemon": {
             "pid": std::process::id(),
@@ -258,12 +255,12 @@ pub async fn strategy_page(
     let perf = &doc["performance"];
     let dec = |v: &Value| v.as_str().and_then(|s| s.parse::<Decimal>().ok());
     let equity = if fill_count <= CURVE_FILLS {
-        let mut all = st.store.trading_log(Some(id), CURVE_FILLS + 1).await?;
-        all.reverse();
+        let all = st.store.fills_after(Some(id), 0, CURVE_FILLS + 1).await?;
         let initial = dec(&perf["initial_quote"]).unwrap_or_default();
         equity_curve(&all, (initial, Decimal::ZERO), Decimal::ZERO)
     } else {
-        // Too many to replay: walk back from the balances on record over the newest ones.
+        // Too many to replay: walk back from the balances on record over the newest ones (the
+        // filled among the newest rows: contiguous, so the walk is exact).
         let mut recent = st.store.trading_log(Some(id), CURVE_FILLS).await?;
         let (mut quote, mut base) = (
             dec(&perf["quote"]).unwrap_or_default(),
@@ -344,7 +341,7 @@ pub async fn funds(
         ApiError::Unavailable(m) => m,
         _ => "rpc: not connected".to_string(),
     });
-    let doc = crate::views::funds::funds_status(
+    let mut doc = crate::views::funds::funds_status(
         &st.config,
         &st.store,
         client.as_ref().map_err(Clone::clone),
@@ -353,6 +350,12 @@ pub async fn funds(
         wall_clock_ms(),
     )
     .await?;
+    if let Some(o) = doc.as_object_mut() {
+        o.insert(
+            "explorer_tx_url".into(),
+            json!(st.config.api.explorer_tx_url),
+        );
+    }
     Ok(Json(doc))
 }
 
@@ -391,10 +394,11 @@ fn list_sweeps(root: &FsPath) -> Vec<Value> {
         .into_iter()
         .map(|name| {
             let dir = root.join(&name);
-            let rows: Value = crate::private_files::read_own(&dir.join("rows.json"), MAX_SVG_BYTES)
-                .ok()
-                .and_then(|b| serde_json::from_slice(&b).ok())
-                .unwrap_or(Value::Null);
+            let rows: Value =
+                crate::private_files::read_own(&dir.join("rows.json"), MAX_ROWS_BYTES)
+                    .ok()
+                    .and_then(|b| serde_json::from_slice(&b).ok())
+                    .unwrap_or(Value::Null);
             let top: Vec<Value> = rows
                 .get("rows")
                 .or(Some(&rows))
@@ -418,7 +422,11 @@ pub async fn backtests(
     let Query(q) = q?;
     let limit = limit_of(&q, 50, 1000)?;
     let runs = st.store.list_backtests(limit).await?;
-    let sweeps = list_sweeps(&sweeps_root(&st));
+    let root = sweeps_root(&st);
+    // File reads off the runtime's workers (the engine's neighbours).
+    let sweeps = tokio::task::spawn_blocking(move || list_sweeps(&root))
+        .await
+        .unwrap_or_default();
     Ok(Json(json!({"backtests": runs, "sweeps": sweeps})))
 }
 
@@ -429,6 +437,32 @@ pub async fn backtest(
     let Path(id) = id?;
     let run = st.store.get_backtest(parse_id(&id, "backtest id")?).await?;
     Ok(Json(json!(run)))
+}
+
+/// A file the bot wrote under `root`, read only when it resolves there and no link is on the
+/// way (a folder made a link to elsewhere included).
+fn read_beneath(root: &FsPath, path: &FsPath) -> Result<Vec<u8>, String> {
+    let outside = || {
+        format!(
+            "{} is not a file of the bot's under {}",
+            path.display(),
+            root.display()
+        )
+    };
+    // Links above `root` (a home folder on another disk) are the operator's; beneath it none.
+    let rel = path.strip_prefix(root).map_err(|_| outside())?;
+    if rel
+        .components()
+        .any(|c| !matches!(c, std::path::Component::Normal(_)))
+    {
+        return Err(outside());
+    }
+    let croot = std::fs::canonicalize(root).map_err(|e| e.to_string())?;
+    let real = std::fs::canonicalize(path).map_err(|e| e.to_string())?;
+    if real != croot.join(rel) {
+        return Err(outside());
+    }
+    crate::private_files::read_own(&real, MAX_SVG_BYTES).map_err(|e| e.to_string())
 }
 
 fn svg(bytes: Vec<u8>) -> Response {
@@ -460,19 +494,11 @@ pub async fn backtest_chart(
         )));
     };
     let root = crate::backtest::record::outputs_root(&st.config.base_dir);
-    if !path.starts_with(&root)
-        || path
-            .components()
-            .any(|c| c == std::path::Component::ParentDir)
-    {
-        return Err(ApiError::NotFound(format!(
-            "backtest {}'s chart is outside {}",
-            run.id,
-            root.display()
-        )));
-    }
-    let bytes = crate::private_files::read_own(&path, MAX_SVG_BYTES)
-        .map_err(|e| ApiError::NotFound(format!("backtest {}'s chart: {e}", run.id)))?;
+    let id = run.id;
+    let bytes = tokio::task::spawn_blocking(move || read_beneath(&root, &path))
+        .await
+        .map_err(|e| ApiError::Internal(e.to_string()))?
+        .map_err(|e| ApiError::NotFound(format!("backtest {id}'s chart: {e}")))?;
     Ok(svg(bytes))
 }
 
@@ -487,8 +513,11 @@ pub async fn sweep_heatmap(
             "sweep {name:?}: not a sweep's name"
         )));
     }
-    let path = sweeps_root(&st).join(&name).join("heatmap.svg");
-    let bytes = crate::private_files::read_own(&path, MAX_SVG_BYTES)
+    let root = sweeps_root(&st);
+    let path = root.join(&name).join("heatmap.svg");
+    let bytes = tokio::task::spawn_blocking(move || read_beneath(&root, &path))
+        .await
+        .map_err(|e| ApiError::Internal(e.to_string()))?
         .map_err(|_| ApiError::NotFound(format!("sweep {name} has no heat map")))?;
     Ok(svg(bytes))
 }
@@ -506,6 +535,36 @@ pub async fn audit(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_link_beneath_the_root_is_never_followed() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let root = dir.path().join("backtests");
+        let elsewhere = dir.path().join("elsewhere");
+        std::fs::create_dir_all(root.join("1")).expect("dir");
+        std::fs::create_dir_all(&elsewhere).expect("dir");
+        std::fs::write(root.join("1/chart.svg"), "<svg/>").expect("write");
+        std::fs::write(elsewhere.join("chart.svg"), "secret").expect("write");
+        assert_eq!(
+            read_beneath(&root, &root.join("1/chart.svg"))
+                .ok()
+                .as_deref(),
+            Some(&b"<svg/>"[..])
+        );
+        std::os::unix::fs::symlink(&elsewhere, root.join("2")).expect("link");
+        assert!(
+            read_beneath(&root, &root.join("2/chart.svg")).is_err(),
+            "a linked folder"
+        );
+        std::os::unix::fs::symlink(elsewhere.join("chart.svg"), root.join("1/link.svg"))
+            .expect("link");
+        assert!(
+            read_beneath(&root, &root.join("1/link.svg")).is_err(),
+            "a linked file"
+        );
+        assert!(read_beneath(&root, &root.join("1/../../elsewhere/chart.svg")).is_err());
+        assert!(read_beneath(&root, &elsewhere.join("chart.svg")).is_err());
+    }
 
     #[test]
     fn sweep_names_are_never_paths() {

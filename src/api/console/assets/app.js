@@ -16,6 +16,9 @@
   const lastPrices = {};
   // The overview's line of the strategy page's strategy, as last pushed.
   let strategySeen = null;
+  let refreshTimer = null, pendingAction = null;
+  // When the stream last brought anything (keep-alives included): a silent one is dead.
+  let lastByteAt = 0;
 
   // ---------- DOM helpers ----------
   function h(tag, attrs, ...kids) {
@@ -52,8 +55,8 @@
   }
   function td(v, c) { return h("td", { class: c || "", text: str(v) }); }
   function tdNum(v, c) { return h("td", { class: "num " + (c || ""), text: v }); }
-  function explorerLink(tx, explorer) {
-    if (!tx) return h("span", { class: "muted", text: "paper" });
+  function explorerLink(tx, explorer, none) {
+    if (!tx) return h("span", { class: "muted", text: none || "—" });
     const url = (explorer || "").replace("{tx}", tx);
     return /^https?:\/\//.test(url) ? h("a", { href: url, target: "_blank", rel: "noopener noreferrer", text: tx.slice(0, 10) + "…", title: tx }) : h("span", { text: tx });
   }
@@ -81,7 +84,9 @@
   // ---------- login ----------
   function showLogin(message) {
     stopStream();
-    token = null; operator = null;
+    token = null; operator = null; page = null; startedAt = null;
+    if (refreshTimer) { clearTimeout(refreshTimer); refreshTimer = null; }
+    $("dialog").hidden = true; pendingAction = null;
     sessionStorage.removeItem(KEY_TOKEN);
     $("nav").hidden = true; $("who").hidden = true; $("logout").hidden = true;
     $("banner").hidden = true;
@@ -154,7 +159,6 @@
   const reload = () => { if (page) load({ name: page.name, id: page.id }); };
 
   // ---------- controls ----------
-  let pendingAction = null;
   function confirmAction(title, text, run) {
     pendingAction = run;
     $("confirm-title").textContent = title;
@@ -203,6 +207,9 @@
     const attrs = s.mode === "paper" ? { "data-price-stream": stream, "data-price": price === null || price === undefined ? null : String(price) } : {};
     return h("td", { class: "num" }, h("span", attrs, price ? money(price, 8) : "—"));
   }
+  function perfCell(s, key, text, c) {
+    return h("td", { class: "num " + c, "data-perf-of": String(s.id), "data-perf": key, text });
+  }
   function renderOverview(p) {
     const d = p.data;
     const ks = d.kill_switch || {}, mode = d.trading_mode || {};
@@ -210,7 +217,7 @@
     const cards = h("div", { class: "cards" },
       h("div", { class: "card", id: "health" }, h("div", { class: "label", text: "daemon health" }),
         pill(d.health, healthKind(d.health)),
-        h("span", { class: "muted", text: "  pid " + d.daemon.pid + " · up " + d.daemon.uptime_secs + " s · v" + d.daemon.version }),
+        h("span", { class: "muted", id: "uptime", text: "  pid " + d.daemon.pid + " · up " + d.daemon.uptime_secs + " s · v" + d.daemon.version }),
         h("ul", { id: "reasons" }, (d.reasons || []).map(r => h("li", { text: r })))),
       h("div", { class: "card" }, h("div", { class: "label", text: "services" }),
         h("div", {}, Object.entries(d.services || {}).map(([k, v]) => h("div", {}, h("span", { class: "muted", text: k + ": " }), str(v))))),
@@ -249,10 +256,10 @@
         td(s.symbol),
         priceCell(s, stream),
         h("td", {}, s.range.lower ? money(s.range.lower) + " – " + money(s.range.upper) + " " : "—", s.price_vs_range ? pill(s.price_vs_range, s.price_vs_range === "inside" ? "ok" : "warn") : null),
-        tdNum(money(perf.inventory, 8) + " " + base),
-        tdNum(money(perf.realized_pnl), cls(perf.realized_pnl)),
-        tdNum(money(perf.unrealized_pnl), cls(perf.unrealized_pnl)),
-        tdNum(money(perf.total_pnl_net_of_gas) + " " + quote, cls(perf.total_pnl_net_of_gas)),
+        perfCell(s, "inventory", money(perf.inventory, 8) + " " + base, ""),
+        perfCell(s, "realized_pnl", money(perf.realized_pnl), cls(perf.realized_pnl)),
+        perfCell(s, "unrealized_pnl", money(perf.unrealized_pnl), cls(perf.unrealized_pnl)),
+        perfCell(s, "total_pnl_net_of_gas", money(perf.total_pnl_net_of_gas) + " " + quote, cls(perf.total_pnl_net_of_gas)),
         tdNum(String(s.fills_today)),
         tdNum(String(s.orders_in_flight)),
         h("td", {}, strategyButtons(s)));
@@ -289,7 +296,7 @@
         card("unrealized PnL", money(perf.unrealized_pnl) + " " + quote, cls(perf.unrealized_pnl)),
         card("total, net of gas", money(perf.total_pnl) + " / " + money(perf.total_pnl_net_of_gas) + " " + quote, cls(perf.total_pnl_net_of_gas)),
         card("fees · gas", money(perf.fees) + " " + quote + " · " + money(perf.gas) + " " + quote + " (" + money(perf.gas_bnb, 8) + " BNB)"),
-        card("fills · round trips", str(d.fills) + " · " + str(perf.round_trips))),
+        card("fills · round trips", str(d.fills) + " · " + str(perf.round_trips), "", { id: "fills-card", "data-fills": str(d.fills) })),
       h("h2", { text: "Price, grid levels and fills" }), canvas,
       h("ul", { class: "fills", id: "chart-fills" }),
       h("h2", { text: "Equity: gross (green) and net of gas (amber)" }), equity,
@@ -314,7 +321,7 @@
     return h("tr", { "data-trade": str(t.id), "data-side": t.side },
       td(time(t.executed_at)), td(t.side, t.side), tdNum(money(t.price, 8)), tdNum(money(t.base_amount, 8) + " " + base),
       tdNum(money(t.quote_amount) + " " + quote), tdNum(money(t.fee_quote, 6)), tdNum(gas), tdNum(t.price_impact_bps || "—"),
-      td(t.status + (t.reason ? ": " + t.reason : "")), h("td", {}, explorerLink(t.tx_hash, p.data.explorer_tx_url)));
+      td(t.status + (t.reason ? ": " + t.reason : "")), h("td", {}, explorerLink(t.tx_hash, p.data.explorer_tx_url, "paper")));
   }
   function addTradeRow(p, t, newest) {
     const body = document.querySelector("#trades tbody");
@@ -327,7 +334,7 @@
     const [base] = (f.symbol || "/").split("/");
     list.prepend(h("li", { "data-fill": str(f.id), class: f.side },
       time(f.executed_at) + " " + f.side + " " + money(f.base_amount, 8) + " " + base + " @ " + money(f.price, 8) + " ",
-      explorerLink(f.tx_hash, p.data.explorer_tx_url)));
+      explorerLink(f.tx_hash, p.data.explorer_tx_url, "paper")));
   }
   function drawStrategy(p) {
     if (!p.canvas) return;
@@ -348,7 +355,7 @@
     const cols = ["BNB"].concat([...assets].filter(a => a !== "BNB").sort());
     const outflow = [h("tr", {}, td("all, in quote (swaps, drips, sweeps)"), tdNum(money(d.hourly_outflow_quote.used)), tdNum(d.hourly_outflow_quote.limit === null ? "no limit" : money(d.hourly_outflow_quote.limit)))]
       .concat((d.hourly_outflow || []).map(o => h("tr", {}, td(o.asset), tdNum(money(o.used, 8)), tdNum(money(o.limit, 8)))));
-    const ops = list => (list || []).map(o => h("tr", {}, td(time(o.created_at)), td(o.wallet), td(o.destination), tdNum(money(o.amount, 8) + " " + o.asset), td(o.status + (o.error ? ": " + o.error : "")), h("td", {}, explorerLink(o.tx_hash, p.data.explorer_tx_url))));
+    const ops = list => (list || []).map(o => h("tr", {}, td(time(o.created_at)), td(o.wallet), td(o.destination), tdNum(money(o.amount, 8) + " " + o.asset), td(o.status + (o.error ? ": " + o.error : "")), h("td", {}, explorerLink(o.tx_hash, d.explorer_tx_url, "not sent"))));
     show(h("h1", { text: "Funds" }),
       h("p", {}, h("span", { class: "muted", text: "funds manager: " }), h("span", { id: "funds-manager", text: d.manager }), " · treasury ", d.treasury || "none configured"),
       d.balances_error ? h("p", { class: "warn", id: "balances-error", text: "Balances not read: " + d.balances_error }) : null,
@@ -408,6 +415,7 @@
     stopStream();
     const ctl = new AbortController();
     streamAbort = ctl;
+    lastByteAt = Date.now();
     try {
       const r = await fetch("/api/v1/events", { headers: { Authorization: "Bearer " + token, Accept: "text/event-stream" }, signal: ctl.signal, cache: "no-store" });
       if (r.status === 401) return showLogin("The daemon refused the token (was it changed?). Log in again.");
@@ -417,6 +425,7 @@
       for (;;) {
         const { value, done } = await reader.read();
         if (done) break;
+        lastByteAt = Date.now();
         buf += value;
         let i;
         while ((i = buf.indexOf("\n\n")) >= 0) {
@@ -440,6 +449,18 @@
       setTimeout(() => { if (token && streamAbort === ctl) startStream(); }, delay);
     }
   }
+  // The daemon sends a keep-alive every 10 s: 25 s of silence is a connection that died without
+  // closing (a cut network, a laptop that slept). Drop it and connect again.
+  setInterval(() => {
+    if (!token || !streamAbort || Date.now() - lastByteAt < 25000) return;
+    const dead = streamAbort;
+    streamAbort = null;
+    dead.abort();
+    connected = false;
+    document.body.setAttribute("data-connected", "false");
+    setBanner("No word from the daemon for 25 s. Reconnecting…");
+    startStream();
+  }, 5000);
   function onPush(event, data) {
     let d;
     try { d = JSON.parse(data); } catch (_) { return; }
@@ -450,14 +471,36 @@
       document.body.setAttribute("data-connected", "true");
       document.body.setAttribute("data-daemon-started", String(d.started_at));
       setBanner(null);
-      if (restarted || (wasDown && page && page.data)) reload();
+      // Back after a gap (or a new daemon): what the page shows may have moved meanwhile.
+      if (page && (restarted || wasDown)) reload();
     } else if (event === "price") onPrice(d);
     else if (event === "fill") onFill(d);
     else if (event === "overview") onOverview(d); else if (event === "resync") reload();
   }
   // What an overview push changes on the page; the uptime and feed counters alone do not
   // redraw it (a redraw under the operator's pointer would move the buttons).
-  const overviewSignature = d => JSON.stringify([d.health, d.reasons, d.services, d.kill_switch, d.trading_mode, d.strategies, d.rollouts, d.feed.connected]);
+  // (Prices and PnL are written in place; ages in the reasons change every second.)
+  const overviewSignature = d => JSON.stringify([d.health, (d.reasons || []).map(r => r.replace(/[0-9.]+/g, "#")), d.services,
+    d.kill_switch, d.trading_mode, d.feed.connected, d.rollouts.map(r => [r.name, r.stage, r.state]),
+    (d.strategies || []).map(s => [s.id, s.name, s.status, s.status_reason, s.not_running, s.mode, s.price_vs_range,
+      s.fills_today, s.orders_in_flight, s.orders_resting, s.engine])]);
+  const PERF = ["inventory", "realized_pnl", "unrealized_pnl", "total_pnl_net_of_gas"];
+  function overviewInPlace(d) {
+    for (const s of d.strategies || []) {
+      const perf = s.performance || {};
+      for (const k of PERF) {
+        const el = document.querySelector(`[data-perf-of="${s.id}"][data-perf="${k}"]`);
+        if (!el) continue;
+        const [base, quote] = (s.symbol || "/").split("/");
+        el.textContent = k === "inventory" ? money(perf[k], 8) + " " + base : money(perf[k]) + (k === "total_pnl_net_of_gas" ? " " + quote : "");
+        el.className = "num " + (k === "inventory" ? "" : cls(perf[k]));
+      }
+    }
+    const up = $("uptime");
+    if (up) up.textContent = "  pid " + d.daemon.pid + " · up " + d.daemon.uptime_secs + " s · v" + d.daemon.version;
+    const reasons = $("reasons");
+    if (reasons) reasons.replaceChildren(...(d.reasons || []).map(r => h("li", { text: r })));
+  }
   function onOverview(d) {
     if (page && page.name === "strategy" && page.data) {
       // Its orders in flight, status or fills moved: read its page again.
@@ -470,11 +513,10 @@
     strategySeen = null;
     if (!page || page.name !== "overview" || !page.data) return;
     if (!$("dialog").hidden || (document.activeElement && document.activeElement.id === "mode-select")) return;
-    if (overviewSignature(d) === overviewSignature(page.data)) return;
+    const same = overviewSignature(d) === overviewSignature(page.data);
     page.data = d;
-    renderOverview(page);
+    if (same) overviewInPlace(d); else renderOverview(page);
   }
-  let refreshTimer = null;
   function refreshSoon() {
     if (refreshTimer) return;
     refreshTimer = setTimeout(() => { refreshTimer = null; if ($("dialog").hidden) reload(); }, 1500);
@@ -492,7 +534,8 @@
     }
   }
   function onFill(f) {
-    if (page && page.name === "strategy" && page.id === f.strategy_id && page.data) {
+    if (page && page.name === "strategy" && page.id === f.strategy_id && page.data
+        && !page.fills.some(x => x.id === f.id)) {
       page.fills.push(f);
       addFillMarker(page, f);
       addTradeRow(page, f, true);
