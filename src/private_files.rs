@@ -42,6 +42,14 @@ fn io(path: &Path, source: std::io::Error) -> PrivateFileError {
     }
 }
 
+/// Why an open with `O_NOFOLLOW` failed: a link at `path`, or the error itself.
+fn opened_not(path: &Path, e: std::io::Error) -> PrivateFileError {
+    match std::fs::symlink_metadata(path) {
+        Ok(m) if m.file_type().is_symlink() => PrivateFileError::Link { path: shown(path) },
+        _ => io(path, e),
+    }
+}
+
 /// Why creating `path` found something there: a link, or another file.
 fn taken(path: &Path) -> PrivateFileError {
     match std::fs::symlink_metadata(path) {
@@ -67,10 +75,7 @@ pub fn read_own(path: &Path, max_bytes: u64) -> Result<Vec<u8>, PrivateFileError
         .read(true)
         .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
         .open(path)
-        .map_err(|e| match std::fs::symlink_metadata(path) {
-            Ok(m) if m.file_type().is_symlink() => PrivateFileError::Link { path: shown(path) },
-            _ => io(path, e),
-        })?;
+        .map_err(|e| opened_not(path, e))?;
     let meta = file.metadata().map_err(|e| io(path, e))?;
     if !meta.is_file() || meta.len() > max_bytes {
         return Err(io(
@@ -108,10 +113,7 @@ pub fn open_append(path: &Path) -> Result<File, PrivateFileError> {
         .mode(0o600)
         .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
         .open(path)
-        .map_err(|e| match std::fs::symlink_metadata(path) {
-            Ok(m) if m.file_type().is_symlink() => PrivateFileError::Link { path: shown(path) },
-            _ => io(path, e),
-        })?;
+        .map_err(|e| opened_not(path, e))?;
     let meta = file.metadata().map_err(|e| io(path, e))?;
     if !meta.is_file() {
         return Err(PrivateFileError::Exists { path: shown(path) });

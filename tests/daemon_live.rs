@@ -323,6 +323,18 @@ async fn daemon_trades_a_live_grid_on_chain() {
         page["explorer_tx_url"],
         serde_json::json!("https://bscscan.com/tx/{tx}")
     );
+    // Its chart is of the pool's price, the one it trades on.
+    assert_eq!(page["price_stream"], serde_json::json!("pool:BTC/USDT"));
+    let mut charted = 0;
+    for _ in 0..50 {
+        let (_, page) = d_.get(&format!("/api/v1/strategies/{id}/page")).await;
+        charted = page["prices"].as_array().map_or(0, Vec::len);
+        if charted > 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(charted > 0, "the pool's prices on the chart");
 
     // The pool price beside the reference (Binance) price and their divergence: in metrics and
     // in `strategy status`.

@@ -155,7 +155,16 @@ impl Hub {
 
     /// Prices that moved since the last look go on the tape and, with a console open, out.
     fn look_at_prices(&self, st: &ApiState, consoles: bool) {
-        for (stream, price, at) in st.feed.last_prices() {
+        // Binance's trades by stream name, and the live markets' pools as `pool:BASE/QUOTE`
+        // (what live grids trade on, as the daemon last read them).
+        let mut prices = st.feed.last_prices();
+        if let Ok(markets) = st.metrics.markets.lock() {
+            prices.extend(markets.iter().filter_map(|(market, m)| {
+                m.dex_price
+                    .map(|p| (super::overview::pool_stream(market), p, m.at_ms))
+            }));
+        }
+        for (stream, price, at) in prices {
             let moved = self.latest.lock().is_ok_and(|mut l| {
                 let moved = l
                     .prices
@@ -206,7 +215,7 @@ impl Hub {
                 self.push_fills(&st).await;
             }
             if round.is_multiple_of(OVERVIEW_EVERY_ROUNDS) {
-                match super::pages::overview_document(&st).await {
+                match super::overview::overview_document(&st).await {
                     Ok(doc) => {
                         let text = Arc::new(doc.to_string());
                         let changed = self.latest.lock().is_ok_and(|mut l| {

@@ -8,10 +8,13 @@
 //! `fetch` so the token travels in the `Authorization` header, never in a URL). Controls go
 //! through `controls` with a reason and the operator's name, audited as the CLI's commands are.
 
+pub mod backtests;
 pub mod controls;
 pub mod events;
 pub mod hub;
+pub mod overview;
 pub mod pages;
+pub mod strategy_page;
 
 use axum::extract::Request;
 use axum::http::{header, HeaderValue};
@@ -90,13 +93,22 @@ pub fn asset_routes() -> Router<ApiState> {
 pub fn api_routes() -> Router<ApiState> {
     use axum::routing::post;
     Router::new()
-        .route("/api/v1/overview", get(pages::overview))
-        .route("/api/v1/strategies/{id}/page", get(pages::strategy_page))
+        .route("/api/v1/overview", get(overview::overview))
+        .route(
+            "/api/v1/strategies/{id}/page",
+            get(strategy_page::strategy_page),
+        )
         .route("/api/v1/funds", get(pages::funds))
-        .route("/api/v1/backtests", get(pages::backtests))
-        .route("/api/v1/backtests/{id}", get(pages::backtest))
-        .route("/api/v1/backtests/{id}/chart", get(pages::backtest_chart))
-        .route("/api/v1/sweeps/{name}/heatmap", get(pages::sweep_heatmap))
+        .route("/api/v1/backtests", get(backtests::backtests))
+        .route("/api/v1/backtests/{id}", get(backtests::backtest))
+        .route(
+            "/api/v1/backtests/{id}/chart",
+            get(backtests::backtest_chart),
+        )
+        .route(
+            "/api/v1/sweeps/{name}/heatmap",
+            get(backtests::sweep_heatmap),
+        )
         .route("/api/v1/audit", get(pages::audit))
         .route("/api/v1/events", get(events::events))
         .route(

@@ -201,10 +201,11 @@
   // ---------- overview ----------
   function pill(text, kind) { return h("span", { class: "pill " + (kind || ""), text }); }
   function healthKind(s) { return s === "ok" ? "ok" : (s === "degraded" ? "warn" : "bad"); }
-  function priceCell(s, stream) {
-    const pushed = s.mode === "paper" ? lastPrices[stream] : undefined;
+  function priceCell(s) {
+    const stream = s.price_stream;
+    const pushed = lastPrices[stream];
     const price = pushed ? pushed.price : s.price;
-    const attrs = s.mode === "paper" ? { "data-price-stream": stream, "data-price": price === null || price === undefined ? null : String(price) } : {};
+    const attrs = { "data-price-stream": stream, "data-price": price === null || price === undefined ? null : String(price) };
     return h("td", { class: "num" }, h("span", attrs, price ? money(price, 8) : "—"));
   }
   function perfCell(s, key, text, c) {
@@ -247,14 +248,13 @@
       const perf = s.performance || {};
       const [base, quote] = (s.symbol || "/").split("/");
       const why = s.not_running || s.status_reason;
-      const stream = (s.symbol || "").replace("/", "").toLowerCase();
       return h("tr", { "data-strategy-id": String(s.id), "data-status": s.status },
         td(s.id),
         h("td", {}, h("a", { href: "#/strategy/" + s.id, text: s.name })),
         td(s.mode),
         h("td", {}, pill(s.status, s.status === "active" ? "ok" : (s.status === "paused" ? "warn" : "")), why ? h("div", { class: "muted", text: why }) : null),
         td(s.symbol),
-        priceCell(s, stream),
+        priceCell(s),
         h("td", {}, s.range.lower ? money(s.range.lower) + " – " + money(s.range.upper) + " " : "—", s.price_vs_range ? pill(s.price_vs_range, s.price_vs_range === "inside" ? "ok" : "warn") : null),
         perfCell(s, "inventory", money(perf.inventory, 8) + " " + base, ""),
         perfCell(s, "realized_pnl", money(perf.realized_pnl), cls(perf.realized_pnl)),
@@ -276,7 +276,7 @@
   function renderStrategy(p) {
     const d = p.data, s = d.strategy, perf = s.performance || {};
     const [base, quote] = (s.symbol || "/").split("/");
-    p.stream = (s.symbol || "").replace("/", "").toLowerCase();
+    p.stream = d.price_stream;
     p.prices = (d.prices || []).map(([t, v]) => [t, num(v)]);
     p.fills = (d.trades || []).filter(t => t.status === "filled").reverse();
     const canvas = h("canvas", { class: "chart", id: "price-chart" });
@@ -290,7 +290,7 @@
         pill(s.status, s.status === "active" ? "ok" : "warn"), " ", strategyButtons(s)),
       why ? h("p", { class: "muted", id: "why", text: why }) : null,
       h("div", { class: "cards" },
-        h("div", { class: "card" }, h("div", { class: "label", text: "price" }), h("strong", { id: "strategy-price", "data-price-stream": s.mode === "paper" ? p.stream : null, text: lastPrices[p.stream] && s.mode === "paper" ? money(lastPrices[p.stream].price, 8) : (perf.last_price ? money(perf.last_price, 8) : "—") })),
+        h("div", { class: "card" }, h("div", { class: "label", text: "price" }), h("strong", { id: "strategy-price", "data-price-stream": p.stream, text: lastPrices[p.stream] ? money(lastPrices[p.stream].price, 8) : (perf.last_price ? money(perf.last_price, 8) : "—") })),
         card("position", money(perf.inventory, 8) + " " + base),
         card("realized PnL", money(perf.realized_pnl) + " " + quote, cls(perf.realized_pnl)),
         card("unrealized PnL", money(perf.unrealized_pnl) + " " + quote, cls(perf.unrealized_pnl)),
