@@ -487,25 +487,50 @@ async fn metrics_text(State(st): State<ApiState>) -> Response {
         .into_response()
 }
 
+/// The Binance feed as status and the console's overview show it: connection, counters and
+/// each symbol's ticks, age and last price.
+pub fn feed_document(st: &ApiState, now_ms: i64) -> serde_json::Value {
+    let stale_ms = (st.config.market.stale_after_secs * 1000) as i64;
+    json!({
+        "connected": st.feed.connected.load(Ordering::Relaxed),
+        "url": st.feed.url(),
+        "connections": st.feed.connections.load(Ordering::Relaxed),
+        "reconnects": st.feed.reconnects.load(Ordering::Relaxed),
+        "malformed_frames": st.feed.malformed_frames.load(Ordering::Relaxed),
+        "symbols": st.feed.symbol_status(now_ms, stale_ms),
+    })
+}
+
+/// A `limit` query parameter: `default` when absent, else an integer in `1..=max`.
+pub fn query_limit(text: Option<&str>, default: i64, max: i64) -> Result<i64, ApiError> {
+    match text {
+        None => Ok(default),
+        Some(t) => t
+            .parse::<i64>()
+            .ok()
+            .filter(|l| (1..=max).contains(l))
+            .ok_or_else(|| {
+                ApiError::BadRequest(format!("limit {t:?}: expected an integer in 1..={max}"))
+            }),
+    }
+}
+
+/// An id in a path or query (`what` names it in the 400).
+pub fn parse_id(text: &str, what: &str) -> Result<i64, ApiError> {
+    text.parse()
+        .map_err(|_| ApiError::BadRequest(format!("{what} {text:?}: expected an integer")))
+}
+
 async fn status(State(st): State<ApiState>) -> Result<Json<serde_json::Value>, ApiError> {
     let now = wall_clock_ms();
-    let stale_ms = (st.config.market.stale_after_secs * 1000) as i64;
     let (health, services, reasons) = health_report(&st).await;
-    let url = st.feed.url();
     Ok(Json(json!({
         "uptime_secs": (now - st.started_at_ms) / 1000,
         "started_at": st.started_at_ms,
         "health": health,
         "services": services,
         "reasons": reasons,
-        "feed": {
-            "connected": st.feed.connected.load(Ordering::Relaxed),
-            "url": url,
-            "connections": st.feed.connections.load(Ordering::Relaxed),
-            "reconnects": st.feed.reconnects.load(Ordering::Relaxed),
-            "malformed_frames": st.feed.malformed_frames.load(Ordering::Relaxed),
-            "symbols": st.feed.symbol_status(now, stale_ms),
-        },
+        "feed": feed_document(&st, now),
         "engine_strategies": st.engine.applied().iter().map(|(id, s)| json!({"id": id, "status": s})).collect::<Vec<_>>(),
         "persist_backlog": st.metrics.persist_backlog(),
         "persist_queued": st.metrics.persist_queued.load(Ordering::Relaxed),
@@ -528,24 +553,11 @@ async fn history(
     q: Result<Query<HistoryQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let Query(q) = q?;
-    let limit = match q.limit.as_deref() {
-        None => 100,
-        Some(t) => t
-            .parse::<i64>()
-            .ok()
-            .filter(|l| (1..=1000).contains(l))
-            .ok_or_else(|| {
-                ApiError::BadRequest(format!("limit {t:?}: expected an integer in 1..=1000"))
-            })?,
-    };
+    let limit = query_limit(q.limit.as_deref(), 100, 1000)?;
     let strategy = q
         .strategy_id
         .as_deref()
-        .map(|t| {
-            t.parse::<i64>().map_err(|_| {
-                ApiError::BadRequest(format!("strategy_id {t:?}: expected an integer"))
-            })
-        })
+        .map(|t| parse_id(t, "strategy_id"))
         .transpose()?;
     let trades = st.store.trading_log(strategy, limit).await?;
     Ok(Json(json!({"trades": trades})))
@@ -566,9 +578,7 @@ async fn strategy(
     id: Result<Path<String>, axum::extract::rejection::PathRejection>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let Path(id) = id?;
-    let id: i64 = id
-        .parse()
-        .map_err(|_| ApiError::BadRequest(format!("strategy id {id:?}: expected an integer")))?;
+    let id = parse_id(&id, "strategy id")?;
     let s = st.store.get_strategy(&StrategyRef::Id(id)).await?;
     let (pending, in_flight) = st.store.resting_and_in_flight(id).await?;
     let fills = st.store.trade_count(id).await?;

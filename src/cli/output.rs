@@ -49,30 +49,18 @@ pub fn id_list(ids: &[i64]) -> String {
     }
 }
 
-/// Longest free-text reason (`--reason`) accepted: enough for a sentence or two, short enough
-/// that no reason floods a terminal or a log line.
-pub const MAX_REASON_CHARS: usize = 500;
+use crate::model::operator_text::{
+    acts_on_terminal, checked_text, OperatorTextError, MAX_REASON_CHARS,
+};
 
 /// An operator's `--reason`: trimmed, not empty, at most [`MAX_REASON_CHARS`] characters.
 pub fn checked_reason(reason: &str) -> Result<&str, CliError> {
-    let reason = reason.trim();
-    if reason.is_empty() {
-        return Err(CliError::invalid("--reason must not be empty"));
-    }
-    let n = reason.chars().count();
-    if n > MAX_REASON_CHARS {
-        return Err(CliError::invalid(format!(
+    checked_text(reason, MAX_REASON_CHARS).map_err(|e| match e {
+        OperatorTextError::Empty => CliError::invalid("--reason must not be empty"),
+        OperatorTextError::TooLong(n) => CliError::invalid(format!(
             "--reason has {n} characters; at most {MAX_REASON_CHARS}"
-        )));
-    }
-    Ok(reason)
-}
-
-/// Characters a terminal acts on instead of showing: C0 and C1 controls (ESC starts the
-/// sequences that move the cursor or clear the screen), DEL, and the bidirectional overrides
-/// that make text read in another order than it is.
-fn acts_on_terminal(c: char) -> bool {
-    c.is_control() || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+        )),
+    })
 }
 
 /// Free text from outside the program (reasons, risk event messages, a node's revert reason,

@@ -5,6 +5,7 @@
 //! share without depending on one another.
 
 pub mod divergence;
+pub mod operator_text;
 pub mod order;
 pub mod params;
 pub mod price;

@@ -10,8 +10,9 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::{json, Value};
 
+use super::super::parse_id;
 use super::super::{ApiError, ApiState};
-use super::pages::{limit_of, parse_id, HistoryLimit};
+use super::pages::{limit_of, HistoryLimit};
 
 /// A stored chart or heat map larger than this is not served (they are tens of KB).
 const MAX_SVG_BYTES: u64 = 8 * 1024 * 1024;

@@ -10,12 +10,13 @@ use serde_json::{json, Value};
 
 use super::super::{ApiError, ApiState};
 use crate::clock::wall_clock_ms;
+use crate::model::operator_text::{
+    acts_on_terminal, checked_text, OperatorTextError, MAX_REASON_CHARS,
+};
 use crate::risk::TradingMode;
 use crate::store::{AuditContext, StoreError, StrategyRef};
 use crate::strategy::LifecycleAction;
 
-/// The same bound as the CLI's `--reason`.
-const MAX_REASON_CHARS: usize = 500;
 const MAX_ACTOR_CHARS: usize = 64;
 
 #[derive(Debug, Default, Deserialize)]
@@ -33,21 +34,13 @@ pub struct Request {
 /// Text an operator typed: trimmed, present, bounded, and without characters a terminal or a
 /// log reader would act on (the audit log is read in both).
 fn checked(text: Option<&str>, what: &str, max: usize) -> Result<String, ApiError> {
-    let t = text.map(str::trim).unwrap_or("");
-    if t.is_empty() {
-        return Err(ApiError::BadRequest(format!(
-            "a {what:?} is required (it is audited)"
-        )));
-    }
-    let n = t.chars().count();
-    if n > max {
-        return Err(ApiError::BadRequest(format!(
-            "{what} has {n} characters; at most {max}"
-        )));
-    }
-    if t.chars()
-        .any(|c| c.is_control() || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}'))
-    {
+    let t = checked_text(text.unwrap_or(""), max).map_err(|e| {
+        ApiError::BadRequest(match e {
+            OperatorTextError::Empty => format!("a {what:?} is required (it is audited)"),
+            OperatorTextError::TooLong(n) => format!("{what} has {n} characters; at most {max}"),
+        })
+    })?;
+    if t.chars().any(acts_on_terminal) {
         return Err(ApiError::BadRequest(format!(
             "{what} holds control characters"
         )));

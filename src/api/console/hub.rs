@@ -108,13 +108,18 @@ impl Hub {
     /// record now: the page it loads has read the ones before.
     pub async fn subscribe(&self, store: &crate::store::Store) -> broadcast::Receiver<Push> {
         if self.tx.receiver_count() == 0 {
-            if let Ok(newest) = store.last_fill_id().await {
-                if let Ok(mut c) = self.fill_cursor.lock() {
-                    c.start_after(newest);
-                }
-            }
+            self.push_fills_from_now(store).await;
         }
         self.tx.subscribe()
+    }
+
+    /// Push the fills after the newest on record now (a page read the ones before).
+    async fn push_fills_from_now(&self, store: &crate::store::Store) {
+        if let Ok(newest) = store.last_fill_id().await {
+            if let Ok(mut c) = self.fill_cursor.lock() {
+                c.start_after(newest);
+            }
+        }
     }
 
     /// What a console that just connected is sent first: the latest overview and prices.
@@ -134,6 +139,14 @@ impl Hub {
             });
         }
         out
+    }
+
+    /// Each stream's last price (Binance's by stream name, the live pools' as `pool:BASE/QUOTE`).
+    pub fn prices(&self) -> BTreeMap<String, Decimal> {
+        self.latest
+            .lock()
+            .map(|l| l.prices.iter().map(|(k, (p, _))| (k.clone(), *p)).collect())
+            .unwrap_or_default()
     }
 
     /// `(ms, price)` of a market (by stream name, `btcusdt`) since `since_ms`, oldest first.
@@ -242,12 +255,8 @@ impl Hub {
     async fn push_fills(&self, st: &ApiState) {
         let after = self.fill_cursor.lock().ok().and_then(|c| c.read_after());
         let Some(after) = after else {
-            if let Ok(newest) = st.store.last_fill_id().await {
-                if let Ok(mut c) = self.fill_cursor.lock() {
-                    c.start_after(newest);
-                }
-            }
-            return;
+            // The read at the first subscription failed: start now.
+            return self.push_fills_from_now(&st.store).await;
         };
         let Ok(fills) = st.store.fills_after(None, after, 500).await else {
             return;

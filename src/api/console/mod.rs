@@ -39,30 +39,35 @@ pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'
     style-src 'self'; img-src 'self' blob:; connect-src 'self'; base-uri 'none'; \
     form-action 'none'; frame-ancestors 'none'";
 
-/// The console's files by path, with their content type.
-fn asset(path: &str) -> Option<(&'static str, &'static str)> {
-    Some(match path {
-        "/" | "/console" | "/console/" | "/console/index.html" => {
-            ("text/html; charset=utf-8", INDEX_HTML)
-        }
-        "/console/app.js" => ("text/javascript; charset=utf-8", APP_JS),
-        "/console/chart.js" => ("text/javascript; charset=utf-8", CHART_JS),
-        "/console/app.css" => ("text/css; charset=utf-8", APP_CSS),
-        _ => return None,
-    })
-}
-
-/// Every console file, as the README's page-weight figure counts them: `(path, bytes)`.
-pub fn asset_sizes() -> Vec<(&'static str, usize)> {
-    [
+/// The console's files: path, content type, body.
+const ASSETS: [(&str, &str, &str); 4] = [
+    (
         "/console/index.html",
-        "/console/app.js",
+        "text/html; charset=utf-8",
+        INDEX_HTML,
+    ),
+    ("/console/app.js", "text/javascript; charset=utf-8", APP_JS),
+    (
         "/console/chart.js",
-        "/console/app.css",
-    ]
-    .into_iter()
-    .filter_map(|p| asset(p).map(|(_, body)| (p, body.len())))
-    .collect()
+        "text/javascript; charset=utf-8",
+        CHART_JS,
+    ),
+    ("/console/app.css", "text/css; charset=utf-8", APP_CSS),
+];
+/// Where the page itself answers besides its own path.
+const PAGE_PATHS: [&str; 3] = ["/", "/console", "/console/"];
+
+/// The console's file at `path`, with its content type.
+fn asset(path: &str) -> Option<(&'static str, &'static str)> {
+    let path = if PAGE_PATHS.contains(&path) {
+        ASSETS[0].0
+    } else {
+        path
+    };
+    ASSETS
+        .iter()
+        .find(|(p, _, _)| *p == path)
+        .map(|(_, kind, body)| (*kind, *body))
 }
 
 async fn serve_asset(uri: axum::http::Uri) -> Response {
@@ -74,19 +79,10 @@ async fn serve_asset(uri: axum::http::Uri) -> Response {
 
 /// The page and its files (no token needed: they hold no data). Rate limited as the API is.
 pub fn asset_routes() -> Router<ApiState> {
-    let mut r = Router::new();
-    for path in [
-        "/",
-        "/console",
-        "/console/",
-        "/console/index.html",
-        "/console/app.js",
-        "/console/chart.js",
-        "/console/app.css",
-    ] {
-        r = r.route(path, get(serve_asset));
-    }
-    r
+    PAGE_PATHS
+        .into_iter()
+        .chain(ASSETS.iter().map(|(p, _, _)| *p))
+        .fold(Router::new(), |r, path| r.route(path, get(serve_asset)))
 }
 
 /// The API routes the console reads and acts through (all behind the token).

@@ -69,19 +69,8 @@ pub async fn overview_document(st: &ApiState) -> Result<Value, StoreError> {
     }
     let midnight = now - now.rem_euclid(86_400_000);
     let today = st.store.fill_counts_since(midnight).await?;
-    let mut prices: BTreeMap<String, Decimal> = st
-        .feed
-        .last_prices()
-        .into_iter()
-        .map(|(s, p, _)| (s, p))
-        .collect();
-    if let Ok(markets) = st.metrics.markets.lock() {
-        prices.extend(
-            markets
-                .iter()
-                .filter_map(|(m, v)| v.dex_price.map(|p| (pool_stream(m), p))),
-        );
-    }
+    // Binance's and the pools' prices as the hub last read them (it does, every 200 ms).
+    let prices = st.hub.prices();
     let mut strategies = Vec::with_capacity(list.len());
     for s in &list {
         let mut doc = strategy_document(s, Some(&live));
@@ -127,16 +116,14 @@ pub async fn overview_document(st: &ApiState) -> Result<Value, StoreError> {
     for r in st.store.list_rollouts().await? {
         rollouts.push(crate::views::canary::rollout_document(&st.store, &r).await?);
     }
-    // Live markets' pools: their price, the reference's and the divergence, as this daemon's
-    // heartbeat last wrote them.
+    // Live markets' pools: their price, the reference's and the divergence, as this daemon
+    // last read them.
     let pools = st
-        .store
-        .daemon_info()
-        .await?
-        .map(|d| d.markets)
+        .metrics
+        .markets
+        .lock()
+        .map(|m| m.clone())
         .unwrap_or_default();
-    let stale_ms = (st.config.market.stale_after_secs * 1000) as i64;
-    let url = st.feed.url();
     Ok(json!({
         "daemon": {
             "pid": std::process::id(),
@@ -147,11 +134,7 @@ pub async fn overview_document(st: &ApiState) -> Result<Value, StoreError> {
         "health": health,
         "services": services,
         "reasons": reasons,
-        "feed": {
-            "connected": st.feed.connected.load(std::sync::atomic::Ordering::Relaxed),
-            "url": url,
-            "symbols": st.feed.symbol_status(now, stale_ms),
-        },
+        "feed": super::super::feed_document(st, now),
         "pools": pools,
         "kill_switch": kill,
         "trading_mode": mode,

@@ -10,27 +10,14 @@ use serde_json::{json, Value};
 use super::super::{ApiError, ApiState};
 use crate::clock::wall_clock_ms;
 
-pub(super) fn parse_id(text: &str, what: &str) -> Result<i64, ApiError> {
-    text.parse()
-        .map_err(|_| ApiError::BadRequest(format!("{what} {text:?}: expected an integer")))
-}
-
 #[derive(Deserialize)]
 pub struct HistoryLimit {
     limit: Option<String>,
 }
 
+/// Its `limit`: `default` when absent, else in `1..=max`.
 pub(super) fn limit_of(q: &HistoryLimit, default: i64, max: i64) -> Result<i64, ApiError> {
-    match q.limit.as_deref() {
-        None => Ok(default),
-        Some(t) => t
-            .parse::<i64>()
-            .ok()
-            .filter(|l| (1..=max).contains(l))
-            .ok_or_else(|| {
-                ApiError::BadRequest(format!("limit {t:?}: expected an integer in 1..={max}"))
-            }),
-    }
+    super::super::query_limit(q.limit.as_deref(), default, max)
 }
 
 /// Treasury and wallets (native BNB and tokens), gas runway, drips and sweeps, and the hour's

@@ -5,9 +5,9 @@ use axum::Json;
 use rust_decimal::Decimal;
 use serde_json::{json, Value};
 
+use super::super::parse_id;
 use super::super::{ApiError, ApiState};
 use super::overview::{grid_levels, price_stream};
-use super::pages::parse_id;
 use crate::clock::wall_clock_ms;
 use crate::store::paper::TradeRecord;
 use crate::store::StrategyRef;
