@@ -81,38 +81,31 @@ ensure_testchain() {
   export UNISWAP_ARTIFACTS=$modules/@uniswap
 }
 
-ensure_promtool() {
-  if ! command -v promtool >/dev/null 2>&1; then
-    echo "test.sh: installing promtool (apt-get install prometheus)"
+# `ensure_apt WHY COMMAND… -- PACKAGE…`: install the Debian packages when a command is missing.
+ensure_apt() {
+  local why="$1"; shift
+  local commands=()
+  while [ "$1" != "--" ]; do commands+=("$1"); shift; done
+  shift
+  local missing=0
+  for c in "${commands[@]}"; do command -v "$c" >/dev/null 2>&1 || missing=1; done
+  if [ "$missing" = 1 ]; then
+    echo "test.sh: installing $why (apt-get install $*)"
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -qq
-    apt-get install -y -qq --no-install-recommends prometheus >/dev/null
+    apt-get install -y -qq --no-install-recommends "$@" >/dev/null
   fi
-  command -v promtool >/dev/null 2>&1 || { echo "test.sh: promtool not found after install" >&2; exit 1; }
+  for c in "${commands[@]}"; do
+    command -v "$c" >/dev/null 2>&1 || { echo "test.sh: $c not found after install" >&2; exit 1; }
+  done
 }
 
+ensure_promtool() { ensure_apt promtool promtool -- prometheus; }
 # The cluster test runs a daemon in a network namespace of its own (iproute2's `ip netns`).
-ensure_iproute() {
-  if ! command -v ip >/dev/null 2>&1; then
-    echo "test.sh: installing iproute2 (apt-get install iproute2)"
-    export DEBIAN_FRONTEND=noninteractive
-    apt-get update -qq
-    apt-get install -y -qq --no-install-recommends iproute2 >/dev/null
-  fi
-  command -v ip >/dev/null 2>&1 || { echo "test.sh: ip not found after install" >&2; exit 1; }
-}
-
+ensure_iproute() { ensure_apt iproute2 ip -- iproute2; }
 # The console tests drive a real headless Chromium over WebDriver (Debian `chromium` and
 # `chromium-driver`: /usr/bin/chromium, /usr/bin/chromedriver).
-ensure_chromium() {
-  if ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null 2>&1; then
-    echo "test.sh: installing Chromium and its WebDriver (apt-get install chromium chromium-driver)"
-    export DEBIAN_FRONTEND=noninteractive
-    apt-get update -qq
-    apt-get install -y -qq --no-install-recommends chromium chromium-driver >/dev/null
-  fi
-  command -v chromedriver >/dev/null 2>&1 || { echo "test.sh: chromedriver not found after install" >&2; exit 1; }
-}
+ensure_chromium() { ensure_apt "Chromium and its WebDriver" chromium chromedriver -- chromium chromium-driver; }
 
 ensure_postgres
 ensure_testchain

@@ -41,6 +41,13 @@ fn console_config(db: &TestDb, ws: &str) -> (String, String) {
     (config, api)
 }
 
+/// `GET http://API/PATH`, with the token or without.
+async fn get(api: &str, path: &str, token: bool) -> reqwest::Response {
+    let req = reqwest::Client::new().get(format!("http://{api}{path}"));
+    let req = if token { req.bearer_auth(TOKEN) } else { req };
+    req.send().await.unwrap()
+}
+
 fn now_ms() -> i64 {
     bsc_bot::clock::wall_clock_ms()
 }
@@ -138,17 +145,12 @@ async fn console_in_a_real_browser() {
     b.goto(&url).await;
     b.wait_for("#login", Duration::from_secs(10)).await;
     assert_eq!(b.count("#strategies").await, 0);
-    let http = reqwest::Client::new();
     for path in [
         "/api/v1/overview",
         "/api/v1/events",
         "/api/v1/strategies/1/page",
     ] {
-        let r = http
-            .get(format!("http://{api}{path}"))
-            .send()
-            .await
-            .unwrap();
+        let r = get(&api, path, false).await;
         assert_eq!(r.status(), 401, "{path} without the token");
     }
 
@@ -484,11 +486,7 @@ async fn routes_headers_and_refusals(kind: &'static str) {
         "/console/chart.js",
         "/console/app.css",
     ] {
-        let r = http
-            .get(format!("http://{api}{path}"))
-            .send()
-            .await
-            .unwrap();
+        let r = get(&api, path, false).await;
         assert_eq!(r.status(), 200, "{path}");
         let h = r.headers();
         let csp = h["content-security-policy"].to_str().unwrap();
@@ -502,34 +500,17 @@ async fn routes_headers_and_refusals(kind: &'static str) {
         assert_eq!(h["cache-control"], "no-store");
     }
     // No inline script or style anywhere in the page.
-    let page = http
-        .get(format!("http://{api}/"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = get(&api, "/", false).await.text().await.unwrap();
     assert!(!page.contains("<script>") && !page.contains(" style=") && !page.contains("onclick"));
     // The API's JSON carries them too.
-    let r = http
-        .get(format!("http://{api}/api/v1/overview"))
-        .bearer_auth(TOKEN)
-        .send()
-        .await
-        .unwrap();
+    let r = get(&api, "/api/v1/overview", true).await;
     assert_eq!(r.status(), 200);
     assert_eq!(r.headers()["x-frame-options"], "DENY");
     let overview: Value = r.json().await.unwrap();
     assert_eq!(overview["strategies"][0]["id"], json!(grid));
     assert_eq!(overview["strategies"][0]["range"]["lower"], json!("100000"));
     // The stream: its first event says when this daemon started.
-    let mut r = http
-        .get(format!("http://{api}/api/v1/events"))
-        .bearer_auth(TOKEN)
-        .send()
-        .await
-        .unwrap();
+    let mut r = get(&api, "/api/v1/events", true).await;
     assert_eq!(r.headers()["content-type"], "text/event-stream");
     let first = tokio::time::timeout(Duration::from_secs(5), r.chunk())
         .await
@@ -557,20 +538,11 @@ async fn routes_headers_and_refusals(kind: &'static str) {
         "/api/v1/backtests".to_string(),
         "/api/v1/audit".to_string(),
     ] {
-        let r = http
-            .get(format!("http://{api}{path}"))
-            .bearer_auth(TOKEN)
-            .send()
-            .await
-            .unwrap();
+        let r = get(&api, &path, true).await;
         assert_eq!(r.status(), 200, "{kind} {path}");
     }
-    let page: Value = http
-        .get(format!("http://{api}/api/v1/strategies/{grid}/page"))
-        .bearer_auth(TOKEN)
-        .send()
+    let page: Value = get(&api, &format!("/api/v1/strategies/{grid}/page"), true)
         .await
-        .unwrap()
         .json()
         .await
         .unwrap();
@@ -660,12 +632,7 @@ async fn routes_headers_and_refusals(kind: &'static str) {
         "reducing"
     );
     // A heat map's name is never a path.
-    let r = http
-        .get(format!("http://{api}/api/v1/sweeps/..%2F..%2Fetc/heatmap"))
-        .bearer_auth(TOKEN)
-        .send()
-        .await
-        .unwrap();
+    let r = get(&api, "/api/v1/sweeps/..%2F..%2Fetc/heatmap", true).await;
     assert_eq!(r.status(), 400);
     // `bot status` names the console.
     let status = db.run(&["--config", &config, "bot", "status"]);

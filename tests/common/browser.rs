@@ -115,10 +115,15 @@ impl Browser {
         v["value"].clone()
     }
 
+    /// A call on this session; a WebDriver error comes back as `{"error": …}`.
+    async fn in_session(&self, method: &str, path: &str, body: Value) -> Value {
+        self.call(method, &format!("/session/{}{path}", self.session), body)
+            .await
+    }
+
+    /// A call on this session that must succeed.
     async fn session(&self, method: &str, path: &str, body: Value) -> Value {
-        let v = self
-            .call(method, &format!("/session/{}{path}", self.session), body)
-            .await;
+        let v = self.in_session(method, path, body).await;
         assert!(v.get("error").is_none(), "webdriver {path}: {v}");
         v
     }
@@ -140,9 +145,9 @@ impl Browser {
     /// The element `css` selects, or `None`.
     pub async fn find(&self, css: &str) -> Option<String> {
         let v = self
-            .call(
+            .in_session(
                 "POST",
-                &format!("/session/{}/element", self.session),
+                "/element",
                 json!({"using": "css selector", "value": css}),
             )
             .await;
@@ -155,11 +160,7 @@ impl Browser {
         loop {
             if let Some(e) = self.find(css).await {
                 let shown = self
-                    .call(
-                        "GET",
-                        &format!("/session/{}/element/{e}/displayed", self.session),
-                        json!({}),
-                    )
+                    .in_session("GET", &format!("/element/{e}/displayed"), json!({}))
                     .await;
                 if shown == json!(true) {
                     return e;
@@ -192,11 +193,7 @@ impl Browser {
         loop {
             let e = self.wait_for(css, Duration::from_secs(5)).await;
             let v = self
-                .call(
-                    "POST",
-                    &format!("/session/{}/element/{e}/click", self.session),
-                    json!({}),
-                )
+                .in_session("POST", &format!("/element/{e}/click"), json!({}))
                 .await;
             if v.get("error").is_none() {
                 return;
