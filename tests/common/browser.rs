@@ -3,6 +3,7 @@
 //! find, type, click, run a script, take a screenshot.
 #![allow(dead_code, unreachable_pub, clippy::unwrap_used)]
 
+use std::os::unix::process::CommandExt;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -28,11 +29,38 @@ pub struct Browser {
     _profile: tempfile::TempDir,
 }
 
+/// A failed or finished test must not leave Chromium behind: a console page left open keeps
+/// rendering and reconnecting, and takes CPU from every test after it. The session is ended
+/// (chromedriver closes the browser), then the driver's whole process group is killed.
 impl Drop for Browser {
     fn drop(&mut self) {
+        if !self.session.is_empty() {
+            end_session(&self.base, &self.session);
+        }
+        if let Some(group) = rustix::process::Pid::from_raw(self.driver.id() as i32) {
+            let _ = rustix::process::kill_process_group(group, rustix::process::Signal::KILL);
+        }
         let _ = self.driver.kill();
         let _ = self.driver.wait();
     }
+}
+
+/// `DELETE /session/ID`, blocking (a `Drop` cannot wait on the runtime), bounded by 10 s.
+fn end_session(base: &str, session: &str) {
+    use std::io::{Read, Write};
+    let Some(addr) = base.strip_prefix("http://") else {
+        return;
+    };
+    let Ok(mut conn) = std::net::TcpStream::connect(addr) else {
+        return;
+    };
+    let _ = conn.set_read_timeout(Some(Duration::from_secs(10)));
+    let _ = write!(
+        conn,
+        "DELETE /session/{session} HTTP/1.1\r\nHost: {addr}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+    );
+    let mut answer = Vec::new();
+    let _ = conn.read_to_end(&mut answer);
 }
 
 impl Browser {
@@ -46,6 +74,8 @@ impl Browser {
         };
         let driver = Command::new(&chromedriver)
             .arg(format!("--port={port}"))
+            // Its own process group, so Drop can end it and the browser it started at once.
+            .process_group(0)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
