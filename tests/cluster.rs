@@ -1207,3 +1207,103 @@ async fn a_daemon_cut_off_from_postgres_stops_before_its_lease_and_sends_nothing
     let trades = s.assert_books().await;
     eprintln!("{trades} trades; A sent and wrote nothing after losing the wallet");
 }
+
+/// A member cut off in the middle of a write leaves its session open on the database, inside a
+/// transaction that share-locks its leases' rows; the database cannot tell that silence from a
+/// slow client. The session is ended after the idle limit, so another member takes the unit
+/// once the lease has run out (not before), its lease manager never waiting longer than it
+/// said it would; the cut-off member's write then fails, and its store works on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_member_gone_mid_write_does_not_hold_its_unit_past_the_lease() {
+    const LEASE_MS: i64 = 2_000;
+    const IDLE_MS: u64 = 1_000;
+    const LOCK_WAIT_MS: u64 = 100;
+    let db = TestDb::new("postgres").await;
+    let a = Store::open_with_idle_limit(
+        &db.store_url(),
+        &bsc_bot::config::DatabaseConfig::default(),
+        IDLE_MS,
+    )
+    .await
+    .unwrap();
+    let b = db.store().await;
+    let now = bsc_bot::clock::wall_clock_ms();
+    let node_a = a
+        .register_node(1, "host-a", "127.0.0.1:1", 4, now)
+        .await
+        .unwrap();
+    let node_b = b
+        .register_node(2, "host-b", "127.0.0.1:2", 4, now)
+        .await
+        .unwrap();
+    let unit = "wallet:0x00000000000000000000000000000000000000aa".to_string();
+    a.ensure_units(std::slice::from_ref(&unit), now)
+        .await
+        .unwrap();
+    let taken = a
+        .take_lease(node_a, &unit, LEASE_MS, &[], LOCK_WAIT_MS)
+        .await
+        .unwrap()
+        .unwrap();
+    // A's writer when the network went: the fence's read holds the row, no statement follows.
+    let mut write = a.begin_write().await.unwrap();
+    let held = std::collections::HashMap::from([(unit.clone(), taken.epoch)]);
+    let wrote_at = Instant::now();
+    assert!(a
+        .lost_leases(&mut write, node_a, &held)
+        .await
+        .unwrap()
+        .is_empty());
+    let tried = Instant::now();
+    let busy = b
+        .take_lease(node_b, &unit, LEASE_MS, &[], LOCK_WAIT_MS)
+        .await;
+    assert!(
+        matches!(&busy, Err(bsc_bot::store::StoreError::LeaseBusy(u)) if *u == unit),
+        "a take while the row is locked: {busy:?}"
+    );
+    assert!(
+        tried.elapsed() < Duration::from_millis(900),
+        "the take waited {:?} for the lock, told {LOCK_WAIT_MS} ms",
+        tried.elapsed()
+    );
+    let deadline = Duration::from_millis(LEASE_MS as u64 + 3_000);
+    let handover = loop {
+        match b
+            .take_lease(node_b, &unit, LEASE_MS, &[], LOCK_WAIT_MS)
+            .await
+        {
+            Ok(Some(h)) => break h,
+            Ok(None) | Err(bsc_bot::store::StoreError::LeaseBusy(_)) => {}
+            Err(e) => panic!("take: {e}"),
+        }
+        assert!(
+            wrote_at.elapsed() < deadline,
+            "the unit was not taken {deadline:?} after its owner went mid-write: {:?}",
+            b.leases().await.unwrap()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let took = wrote_at.elapsed();
+    eprintln!(
+        "taken {} ms after the owner went mid-write (lease {LEASE_MS} ms, idle limit {IDLE_MS} ms)",
+        took.as_millis()
+    );
+    assert_eq!(
+        (handover.kind.as_str(), handover.from_node, handover.epoch),
+        ("failover", Some(node_a), taken.epoch + 1)
+    );
+    assert!(
+        took >= Duration::from_millis(LEASE_MS as u64 - 200),
+        "taken after {took:?}, before the lease could have run out"
+    );
+    assert!(
+        write.commit().await.is_err(),
+        "the cut-off member's write committed after its session was ended"
+    );
+    let leases = a.leases().await.unwrap();
+    assert_eq!(
+        leases.iter().find(|l| l.unit == unit).and_then(|l| l.owner),
+        Some(node_b)
+    );
+}

@@ -318,3 +318,32 @@ async fn retention_and_prune() {
     db.run(&["db", "vacuum"]).ok();
     store.close().await;
 }
+
+/// Every PostgreSQL session of the bot's is ended by the server when it idles inside a
+/// transaction (a process gone mid-write must not hold its locks); the backup's snapshot
+/// transaction idles while pg_dump runs, and is exempt: a dump that outlasts the limit many
+/// times over still completes, with the counts of its snapshot.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dump_outlasts_the_sessions_idle_limit() {
+    let db = TestDb::new("postgres").await;
+    let store = bsc_bot::store::Store::open_with_idle_limit(
+        &db.store_url(),
+        &bsc_bot::config::DatabaseConfig::default(),
+        20,
+    )
+    .await
+    .unwrap();
+    let dest = db.dir.path().join("snapshot.dump");
+    let started = std::time::Instant::now();
+    let (counts, version) = store.pg_dump(&db.store_url(), &dest).await.unwrap();
+    assert!(
+        started.elapsed() > Duration::from_millis(20),
+        "pg_dump took {:?}",
+        started.elapsed()
+    );
+    assert!(
+        version > 0 && counts.contains_key("strategies"),
+        "{counts:?}"
+    );
+    assert!(std::fs::metadata(&dest).unwrap().len() > 0);
+}

@@ -52,6 +52,31 @@ fn is_singleton(unit: &str) -> bool {
     unit == FUNDS_UNIT || unit == ROLLOUTS_UNIT
 }
 
+/// How long the database lets a session of this daemon's idle inside a transaction: a member
+/// that vanished mid-write must not hold its lease rows locked past the lease itself, so on a
+/// cluster it is half a lease at most (and a second at least, for a slow machine's writes).
+pub fn idle_in_transaction_ms(config: &Config) -> u64 {
+    if !config.cluster.enabled {
+        return crate::store::IDLE_IN_TRANSACTION_MS;
+    }
+    let half_lease = u64::try_from(config.cluster.lease_ms() / 2).unwrap_or(0);
+    crate::store::IDLE_IN_TRANSACTION_MS.min(half_lease.max(1_000))
+}
+
+/// A lease row still locked by a write of another session's is left for the next round (its
+/// session ends when the write does, or when the database ends it as gone: a member cut off
+/// mid-write); other errors end the round. `None` for a busy row.
+fn busy_or_done<T>(result: Result<T, StoreError>) -> Result<Option<T>, StoreError> {
+    match result {
+        Ok(v) => Ok(Some(v)),
+        Err(StoreError::LeaseBusy(unit)) => {
+            tracing::warn!(%unit, "lease row locked by an unfinished write; tried again next round");
+            Ok(None)
+        }
+        Err(e) => Err(e),
+    }
+}
+
 /// How long a unit nobody needs (all its strategies stopped) stays held, so a stop's last swap
 /// settles under the lease it was sent with.
 const UNNEEDED_GRACE_MS: i64 = 60_000;
@@ -327,6 +352,9 @@ impl LeaseManager {
         };
         let members = self.store.daemons().await?;
         let renew_ms = i64::try_from(self.config.cluster.renew_ms).unwrap_or(1_000);
+        // A lease row is locked for one write of its owner's (milliseconds); a longer wait
+        // would delay this member's own next renewal.
+        let lock_wait_ms = self.config.cluster.renew_ms / 4;
         let me = hostname();
         let dead: Vec<i64> = members
             .iter()
@@ -374,9 +402,11 @@ impl LeaseManager {
                 // shown as a unit without an owner.
                 let stale = l.owner.is_none() || l.expires_at < db_now - UNNEEDED_GRACE_MS;
                 if stale && l.owner != Some(node) {
-                    self.store
-                        .drop_unit(node, &l.unit, UNNEEDED_GRACE_MS)
-                        .await?;
+                    busy_or_done(
+                        self.store
+                            .drop_unit(node, &l.unit, UNNEEDED_GRACE_MS, lock_wait_ms)
+                            .await,
+                    )?;
                 }
                 continue;
             }
@@ -413,11 +443,11 @@ impl LeaseManager {
                 *waited += 1;
                 continue;
             }
-            if let Some(h) = self
+            let taken = self
                 .store
-                .take_lease(node, &l.unit, lease_ms, &dead)
-                .await?
-            {
+                .take_lease(node, &l.unit, lease_ms, &dead, lock_wait_ms)
+                .await;
+            if let Some(h) = busy_or_done(taken)?.flatten() {
                 seen_free.remove(&l.unit);
                 if !singleton {
                     mine += 1;
@@ -437,9 +467,14 @@ impl LeaseManager {
             }
             let since = *unneeded_since.entry(unit.clone()).or_insert(now_ms);
             if now_ms - since >= UNNEEDED_GRACE_MS {
-                self.store.drop_unit(node, unit, UNNEEDED_GRACE_MS).await?;
-                dropped.push(unit.clone());
-                unneeded_since.remove(unit);
+                let done = self
+                    .store
+                    .drop_unit(node, unit, UNNEEDED_GRACE_MS, lock_wait_ms)
+                    .await;
+                if busy_or_done(done)?.is_some() {
+                    dropped.push(unit.clone());
+                    unneeded_since.remove(unit);
+                }
             }
         }
         if gained.is_empty() && dropped.is_empty() {
@@ -489,5 +524,37 @@ impl LeaseManager {
                 .request_restart(format!("took {}", units.join(", ")));
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_write_left_open_is_ended_within_half_a_lease() {
+        let mut config = Config::default();
+        config.cluster.enabled = true;
+        config.cluster.lease_secs = 10;
+        assert_eq!(idle_in_transaction_ms(&config), 5_000);
+        config.cluster.lease_secs = 4;
+        assert_eq!(idle_in_transaction_ms(&config), 2_000);
+        config.cluster.lease_secs = 2;
+        assert_eq!(idle_in_transaction_ms(&config), 1_000);
+        config.cluster.lease_secs = 600;
+        assert_eq!(idle_in_transaction_ms(&config), 5_000);
+        config.cluster.enabled = false;
+        config.cluster.lease_secs = 2;
+        assert_eq!(idle_in_transaction_ms(&config), 5_000);
+    }
+
+    #[test]
+    fn a_busy_lease_row_is_left_for_the_next_round() {
+        assert_eq!(busy_or_done(Ok(7)).ok(), Some(Some(7)));
+        assert_eq!(
+            busy_or_done::<()>(Err(StoreError::LeaseBusy("paper:1".into()))).ok(),
+            Some(None)
+        );
+        assert!(busy_or_done::<()>(Err(StoreError::Io("down".into()))).is_err());
     }
 }

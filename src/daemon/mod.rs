@@ -101,7 +101,12 @@ pub enum DaemonError {
 pub async fn run(config: Config, opts: DaemonOptions) -> Result<(), DaemonError> {
     let config = Arc::new(config);
     let url = config.database.resolved_url(&config.base_dir);
-    let store = Store::open(&url, &config.database).await?;
+    let store = Store::open_with_idle_limit(
+        &url,
+        &config.database,
+        cluster::idle_in_transaction_ms(&config),
+    )
+    .await?;
     let clustered = store.backend() == crate::store::Backend::Postgres && config.cluster.enabled;
     let lock = if clustered {
         None

@@ -105,9 +105,15 @@ impl Store {
         url: &str,
         dest: &Path,
     ) -> Result<(BTreeMap<String, i64>, i64), StoreError> {
-        let mut tx = self.pool.begin().await?;
-        sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-            .execute(&mut *tx)
+        // The exported snapshot lives as long as this transaction, which waits for pg_dump: the
+        // session's idle limit (`IDLE_IN_TRANSACTION_MS`) would end it mid-dump, so it is lifted
+        // in the same message as BEGIN. It reads only, so it locks no row.
+        let mut tx = self
+            .pool
+            .begin_with(
+                "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY; \
+                 SET LOCAL idle_in_transaction_session_timeout = 0",
+            )
             .await?;
         let snapshot: String = sqlx::query("SELECT pg_export_snapshot() AS s")
             .fetch_one(&mut *tx)

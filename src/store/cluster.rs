@@ -35,6 +35,24 @@ pub fn paper_unit(strategy_id: i64) -> String {
 /// The database's clock in epoch milliseconds: leases expire on one clock, whatever the hosts'.
 const DB_NOW_MS: &str = "CAST(EXTRACT(EPOCH FROM clock_timestamp()) * 1000 AS BIGINT)";
 
+/// How long the statements after this wait for a row lock, in this transaction only.
+async fn set_lock_wait(tx: &mut WriteTx, lock_wait_ms: u64) -> Result<(), StoreError> {
+    sqlx::query(&format!("SET LOCAL lock_timeout = {}", lock_wait_ms.max(1)))
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+/// PostgreSQL's `lock_not_available` (a lock wait ran out) as [`StoreError::LeaseBusy`].
+fn busy_or(e: sqlx::Error, unit: &str) -> StoreError {
+    match &e {
+        sqlx::Error::Database(d) if d.code().as_deref() == Some("55P03") => {
+            StoreError::LeaseBusy(unit.to_string())
+        }
+        _ => StoreError::Db(e),
+    }
+}
+
 /// A lease as on record.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Lease {
@@ -306,8 +324,17 @@ impl Store {
     }
 
     /// Forget a unit nobody needs any more (its strategies stopped): if free, held by `node`,
-    /// or its owner's lease ran out more than `grace_ms` ago.
-    pub async fn drop_unit(&self, node: i64, unit: &str, grace_ms: i64) -> Result<(), StoreError> {
+    /// or its owner's lease ran out more than `grace_ms` ago. Waits for its row as
+    /// [`Store::take_lease`] does.
+    pub async fn drop_unit(
+        &self,
+        node: i64,
+        unit: &str,
+        grace_ms: i64,
+        lock_wait_ms: u64,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        set_lock_wait(&mut tx, lock_wait_ms).await?;
         sqlx::query(&format!(
             "DELETE FROM unit_leases WHERE unit = $1 AND (owner IS NULL OR owner = $2 \
              OR expires_at < {DB_NOW_MS} - $3)"
@@ -315,8 +342,10 @@ impl Store {
         .bind(unit.to_string())
         .bind(node)
         .bind(grace_ms)
-        .execute(&self.pool)
-        .await?;
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| busy_or(e, unit))?;
+        tx.commit().await?;
         Ok(())
     }
 
@@ -379,21 +408,28 @@ impl Store {
 
     /// Take `unit` if it is free, expired, or held by `dead` (a member known dead): its epoch
     /// grows and the change of owner goes on record. `None` when another member has it.
+    ///
+    /// The row is waited for at most `lock_wait_ms` ([`StoreError::LeaseBusy`] then): a write
+    /// of the old owner's may hold it share-locked, and the lease manager must not stall behind
+    /// it, as its own renewals come next.
     pub async fn take_lease(
         &self,
         node: i64,
         unit: &str,
         lease_ms: i64,
         dead: &[i64],
+        lock_wait_ms: u64,
     ) -> Result<Option<Handover>, StoreError> {
         let mut tx = self.pool.begin().await?;
+        set_lock_wait(&mut tx, lock_wait_ms).await?;
         let row = sqlx::query(&format!(
             "SELECT owner, epoch, expires_at, {DB_NOW_MS} AS db_now FROM unit_leases \
              WHERE unit = $1 FOR UPDATE"
         ))
         .bind(unit.to_string())
         .fetch_optional(&mut *tx)
-        .await?;
+        .await
+        .map_err(|e| busy_or(e, unit))?;
         let Some(row) = row else {
             return Ok(None);
         };

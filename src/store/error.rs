@@ -35,6 +35,10 @@ pub enum StoreError {
     /// A write for a unit whose lease this daemon no longer holds (or could not renew).
     #[error("fenced: {0}")]
     Fenced(String),
+    /// A unit's lease row stayed locked past the wait given: a write of its owner's has not
+    /// finished (or its owner vanished mid-write, until the database ends that session).
+    #[error("the lease of {0} is locked by a write that has not finished; tried again next round")]
+    LeaseBusy(String),
     #[error("{0} is not a SQLite database (wrong file, or a damaged one); point database.url at the bot's database or restore it from a backup")]
     NotADatabase(String),
 }

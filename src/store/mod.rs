@@ -73,6 +73,15 @@ pub use strategies::{StopAllReport, StrategyRecord, StrategyRef};
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
 
+/// How long a PostgreSQL session of ours may sit inside a transaction with no statement before
+/// the server ends it. Our transactions wait on nothing but the database (pg_dump's snapshot
+/// excepted, which lifts the limit for itself), so such a session has lost its process: one
+/// cut off from the network, or stopped, mid-write. Ended, it lets go of its row locks; left,
+/// it would hold a unit's lease row share-locked, and with it every other member's takeover,
+/// until TCP gave up on it (hours with the kernel's defaults), as the database cannot tell a
+/// silent client from a gone one.
+pub const IDLE_IN_TRANSACTION_MS: u64 = 5_000;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
     Sqlite,
@@ -93,6 +102,16 @@ pub type WriteTx = Transaction<'static, Any>;
 impl Store {
     /// Connect (creating the SQLite file and its folder if needed) and apply pending migrations.
     pub async fn open(url: &str, db: &DatabaseConfig) -> Result<Store, StoreError> {
+        Store::open_with_idle_limit(url, db, IDLE_IN_TRANSACTION_MS).await
+    }
+
+    /// [`Store::open`], with PostgreSQL ending a session of ours that sits inside a transaction
+    /// for `idle_in_transaction_ms` without a statement (see [`IDLE_IN_TRANSACTION_MS`]).
+    pub async fn open_with_idle_limit(
+        url: &str,
+        db: &DatabaseConfig,
+        idle_in_transaction_ms: u64,
+    ) -> Result<Store, StoreError> {
         sqlx::any::install_default_drivers();
         let backend = if sqlite_path(url).is_some() {
             Backend::Sqlite
@@ -107,8 +126,8 @@ impl Store {
         let mut options = AnyPoolOptions::new()
             .max_connections(db.max_connections)
             .acquire_timeout(Duration::from_millis(busy_ms.max(5_000)));
-        if backend == Backend::Sqlite {
-            options = options.after_connect(move |conn, _meta| {
+        options = match backend {
+            Backend::Sqlite => options.after_connect(move |conn, _meta| {
                 Box::pin(async move {
                     // busy_timeout first, so the pragmas below wait for a busy writer too.
                     conn.execute(sqlx::raw_sql(&format!("PRAGMA busy_timeout = {busy_ms}")))
@@ -117,8 +136,17 @@ impl Store {
                         .await?;
                     Ok(())
                 })
-            });
-        }
+            }),
+            Backend::Postgres => options.after_connect(move |conn, _meta| {
+                Box::pin(async move {
+                    conn.execute(sqlx::raw_sql(&format!(
+                        "SET idle_in_transaction_session_timeout = {idle_in_transaction_ms}"
+                    )))
+                    .await?;
+                    Ok(())
+                })
+            }),
+        };
         let pool = match options.connect(&url).await {
             Ok(p) => p,
             Err(e) => return Err(connect_failure(&url, e).await),
