@@ -293,3 +293,60 @@ async fn stop_all_is_all_or_nothing_when_interrupted() {
         assert!(store.kill_switch().await.unwrap().engaged);
     }
 }
+
+/// A daemon gone in the middle of a write (cut off from the network, or frozen) leaves its
+/// PostgreSQL session inside a transaction holding the strategy rows it was updating; the
+/// database cannot tell that from a slow client. `emergency stop-all` must update those rows:
+/// it goes through once the server has ended the silent session (the daemon's idle limit),
+/// not when TCP gives up on it hours later; the gone daemon's write then fails.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stop_all_is_not_held_up_by_a_daemon_gone_mid_write() {
+    const IDLE_MS: u64 = 1_000;
+    let db = TestDb::new("postgres").await;
+    let id = create_grid(&db, "held");
+    let gone = Store::open_with_idle_limit(
+        &db.store_url(),
+        &bsc_bot::config::DatabaseConfig::default(),
+        IDLE_MS,
+    )
+    .await
+    .unwrap();
+    let mut write = gone.begin_write().await.unwrap();
+    sqlx::query("UPDATE strategies SET updated_at = updated_at + 1 WHERE id = $1")
+        .bind(id)
+        .execute(&mut *write)
+        .await
+        .unwrap();
+    let began = std::time::Instant::now();
+    let mut cli = db
+        .cmd(&["--json", "emergency", "stop-all", "--reason", "drill"])
+        .spawn()
+        .unwrap();
+    let status = loop {
+        if let Some(status) = cli.try_wait().unwrap() {
+            break status;
+        }
+        if began.elapsed() > Duration::from_secs(20) {
+            let _ = cli.kill();
+            let _ = cli.wait();
+            panic!("emergency stop-all still waiting after 20 s behind a daemon gone mid-write");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    eprintln!(
+        "stop-all done {} ms after it began (idle limit {IDLE_MS} ms)",
+        began.elapsed().as_millis()
+    );
+    assert!(status.success(), "stop-all: {status}");
+    let store = db.store().await;
+    let strategy = store
+        .get_strategy(&bsc_bot::store::StrategyRef::Id(id))
+        .await
+        .unwrap();
+    assert_eq!(strategy.status, StrategyStatus::Stopped);
+    assert!(store.kill_switch().await.unwrap().engaged);
+    assert!(
+        write.commit().await.is_err(),
+        "the gone daemon's write committed after its session was ended"
+    );
+}
