@@ -28,6 +28,11 @@ pub fn wall_clock_us() -> i64 {
     }
 }
 
+/// The start of the UTC day `ms` falls in: where "today" begins for the daily figures.
+pub fn utc_day_start_ms(ms: i64) -> i64 {
+    ms - ms.rem_euclid(86_400_000)
+}
+
 /// `2025-06-01T17:23:00.000Z`; an out-of-range value prints as the raw number.
 pub fn format_ms(ms: i64) -> String {
     DateTime::<Utc>::from_timestamp_millis(ms)

@@ -44,18 +44,14 @@ fn io(path: &Path, source: std::io::Error) -> PrivateFileError {
 
 /// Why an open with `O_NOFOLLOW` failed: a link at `path`, or the error itself.
 fn opened_not(path: &Path, e: std::io::Error) -> PrivateFileError {
-    match std::fs::symlink_metadata(path) {
-        Ok(m) if m.file_type().is_symlink() => PrivateFileError::Link { path: shown(path) },
-        _ => io(path, e),
-    }
+    refuse_link(path).err().unwrap_or_else(|| io(path, e))
 }
 
 /// Why creating `path` found something there: a link, or another file.
 fn taken(path: &Path) -> PrivateFileError {
-    match std::fs::symlink_metadata(path) {
-        Ok(m) if m.file_type().is_symlink() => PrivateFileError::Link { path: shown(path) },
-        _ => PrivateFileError::Exists { path: shown(path) },
-    }
+    refuse_link(path)
+        .err()
+        .unwrap_or_else(|| PrivateFileError::Exists { path: shown(path) })
 }
 
 /// A link at `path` is refused; nothing there, or anything else, is fine.

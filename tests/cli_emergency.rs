@@ -304,13 +304,7 @@ async fn stop_all_is_not_held_up_by_a_daemon_gone_mid_write() {
     const IDLE_MS: u64 = 1_000;
     let db = TestDb::new("postgres").await;
     let id = create_grid(&db, "held");
-    let gone = Store::open_with_idle_limit(
-        &db.store_url(),
-        &bsc_bot::config::DatabaseConfig::default(),
-        IDLE_MS,
-    )
-    .await
-    .unwrap();
+    let gone = db.store_with_idle_limit(IDLE_MS).await;
     let mut write = gone.begin_write().await.unwrap();
     sqlx::query("UPDATE strategies SET updated_at = updated_at + 1 WHERE id = $1")
         .bind(id)

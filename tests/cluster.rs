@@ -1219,13 +1219,7 @@ async fn a_member_gone_mid_write_does_not_hold_its_unit_past_the_lease() {
     const IDLE_MS: u64 = 1_000;
     const LOCK_WAIT_MS: u64 = 100;
     let db = TestDb::new("postgres").await;
-    let a = Store::open_with_idle_limit(
-        &db.store_url(),
-        &bsc_bot::config::DatabaseConfig::default(),
-        IDLE_MS,
-    )
-    .await
-    .unwrap();
+    let a = db.store_with_idle_limit(IDLE_MS).await;
     let b = db.store().await;
     let now = bsc_bot::clock::wall_clock_ms();
     let node_a = a

@@ -328,13 +328,7 @@ async fn a_dump_outlasts_the_sessions_idle_limit() {
     let db = TestDb::new("postgres").await;
     // The schema first, under the usual limit: a migration's statements must not race 20 ms.
     db.store().await.pool().close().await;
-    let store = bsc_bot::store::Store::open_with_idle_limit(
-        &db.store_url(),
-        &bsc_bot::config::DatabaseConfig::default(),
-        20,
-    )
-    .await
-    .unwrap();
+    let store = db.store_with_idle_limit(20).await;
     let dest = db.dir.path().join("snapshot.dump");
     let started = std::time::Instant::now();
     let (counts, version) = store.pg_dump(&db.store_url(), &dest).await.unwrap();

@@ -31,6 +31,12 @@ pub fn outputs_root(base_dir: &Path) -> PathBuf {
     base.join("data").join("backtests")
 }
 
+/// Where `backtest sweep` writes each sweep's reports by default: `<base_dir>/data/sweeps/<ms>/`.
+pub fn sweeps_root(base_dir: &Path) -> PathBuf {
+    let base = std::path::absolute(base_dir).unwrap_or_else(|_| base_dir.to_path_buf());
+    base.join("data").join("sweeps")
+}
+
 /// A fresh folder for a run's outputs until the run has its id.
 pub fn staging_dir(out_root: &Path, n: usize) -> Result<PathBuf, RecordError> {
     let staging = out_root.join(format!(

@@ -7,7 +7,7 @@ use serde_json::json;
 
 use super::output::print_json;
 use super::{CliError, Context};
-use crate::clock::{format_ms, wall_clock_ms};
+use crate::clock::{format_ms, utc_day_start_ms, wall_clock_ms};
 use crate::daemon::{self, DaemonOptions};
 use crate::store::{DaemonInfoExt, Store};
 use crate::strategy::StrategyStatus;
@@ -178,7 +178,7 @@ async fn status(ctx: &Context) -> Result<(), CliError> {
         })
         .count();
     let ks = store.kill_switch().await?;
-    let midnight = wall_clock_ms() - wall_clock_ms().rem_euclid(86_400_000);
+    let midnight = utc_day_start_ms(wall_clock_ms());
     let risk = store.risk_events_since(midnight).await?;
     let mode = store.trading_mode().await?;
     let risk_paused: Vec<serde_json::Value> = strategies

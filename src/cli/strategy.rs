@@ -616,23 +616,18 @@ async fn transition(
     ctx: &Context,
 ) -> Result<(), CliError> {
     let store = ctx.open_store().await?;
-    // Stopping what is stopped is done already: scripts that stop every id in an emergency
-    // must not fail on the ones that were. (Pause / resume of a stopped strategy stay errors.)
-    if action == LifecycleAction::Stop {
-        let record = store.get_strategy(&StrategyRef::parse(strategy)).await?;
-        if record.status == StrategyStatus::Stopped {
-            if ctx.json {
-                return print_json(&json!({
-                    "id": record.id, "name": record.name, "from": "stopped", "to": "stopped",
-                    "already_stopped": true, "cancelled_orders": [],
-                }));
-            }
-            println!(
-                "strategy {} {:?} is already stopped; nothing to do",
-                record.id, record.name
-            );
-            return Ok(());
+    if let Some(done) = store
+        .done_already(&StrategyRef::parse(strategy), action)
+        .await?
+    {
+        if ctx.json {
+            return print_json(&done);
         }
+        println!(
+            "strategy {} {:?} is already stopped; nothing to do",
+            done.id, done.name
+        );
+        return Ok(());
     }
     let audit = ctx.audit(&format!("strategy {}", action.as_str()));
     let report = ctx

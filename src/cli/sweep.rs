@@ -210,13 +210,7 @@ pub async fn run(args: SweepArgs, ctx: &Context) -> Result<(), CliError> {
     let elapsed = started.elapsed();
     let out_dir = match &args.out {
         Some(d) => d.clone(),
-        None => {
-            let base = std::path::absolute(&ctx.config.base_dir)
-                .unwrap_or_else(|_| ctx.config.base_dir.clone());
-            base.join("data")
-                .join("sweeps")
-                .join(wall_clock_ms().to_string())
-        }
+        None => record::sweeps_root(&ctx.config.base_dir).join(wall_clock_ms().to_string()),
     };
     let written = write_reports(&out_dir, &varies, &outcome, metric, &heat_keys, &spec)?;
     let stored = store_top(&spec, &outcome.rows, args.top, threads, split_us, ctx).await?;

@@ -158,12 +158,7 @@ impl Poller {
     }
 
     async fn record_markets(&self) {
-        let markets = self
-            .metrics
-            .markets
-            .lock()
-            .map(|m| m.clone())
-            .unwrap_or_default();
+        let markets = self.metrics.markets_now();
         if !markets.is_empty() {
             if let Err(e) = self.store.set_daemon_markets(self.node, &markets).await {
                 tracing::warn!(error = %e, "cannot record the live markets' prices");

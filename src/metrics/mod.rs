@@ -241,6 +241,11 @@ pub struct ClusterGauges {
 }
 
 impl Metrics {
+    /// The live markets as last published (empty when none are, or the lock was poisoned).
+    pub fn markets_now(&self) -> BTreeMap<String, crate::model::divergence::MarketPrices> {
+        self.markets.lock().map(|m| m.clone()).unwrap_or_default()
+    }
+
     /// The metrics of strategy `id`, created on first use (a restarted strategy keeps its series).
     pub fn strategy(&self, id: i64) -> Arc<StrategyMetrics> {
         match self.strategies.lock() {

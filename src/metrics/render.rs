@@ -127,11 +127,7 @@ impl Metrics {
             "Frames that could not be parsed (skipped).",
             unlabelled(load(&feed.malformed_frames)),
         );
-        let markets: Vec<(String, crate::model::divergence::MarketPrices)> = self
-            .markets
-            .lock()
-            .map(|m| m.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
-            .unwrap_or_default();
+        let markets = self.markets_now();
         let per_market =
             |value: &dyn Fn(&crate::model::divergence::MarketPrices) -> Option<Decimal>| {
                 markets

@@ -63,6 +63,9 @@ pub struct TransitionReport {
     pub from: StrategyStatus,
     pub to: StrategyStatus,
     pub cancelled_orders: Vec<i64>,
+    /// A stop of a strategy stopped before: nothing was done (and nothing audited).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub already_stopped: bool,
 }
 
 /// What `emergency stop-all` did, all of it in one transaction.
@@ -377,7 +380,33 @@ impl Store {
             from: current.status,
             to,
             cancelled_orders,
+            already_stopped: false,
         })
+    }
+
+    /// Stopping what is stopped is done already: a script that stops every id in an emergency
+    /// must not fail on the ones that were. `Some` (nothing changed) when `action` is a stop of
+    /// a stopped strategy; the CLI and the API ask before they check the operator's text.
+    /// (Pause and resume of a stopped strategy stay errors.)
+    pub async fn done_already(
+        &self,
+        r: &StrategyRef,
+        action: LifecycleAction,
+    ) -> Result<Option<TransitionReport>, StoreError> {
+        if action != LifecycleAction::Stop {
+            return Ok(None);
+        }
+        let record = self.get_strategy(r).await?;
+        Ok(
+            (record.status == StrategyStatus::Stopped).then(|| TransitionReport {
+                id: record.id,
+                name: record.name,
+                from: StrategyStatus::Stopped,
+                to: StrategyStatus::Stopped,
+                cancelled_orders: Vec::new(),
+                already_stopped: true,
+            }),
+        )
     }
 
     /// Engage the kill switch, stop every strategy that is not stopped and cancel every pending

@@ -115,6 +115,14 @@ impl TestDb {
             .expect("open store")
     }
 
+    /// [`Self::store`] whose PostgreSQL sessions the server ends after `idle_ms` inside a
+    /// transaction without a statement: the daemon's guard against a process gone mid-write.
+    pub async fn store_with_idle_limit(&self, idle_ms: u64) -> Store {
+        Store::open_with_idle_limit(&self.store_url(), &DatabaseConfig::default(), idle_ms)
+            .await
+            .expect("open store")
+    }
+
     /// The real binary, pointed at this database, with a clean environment.
     pub fn cmd(&self, args: &[&str]) -> Command {
         let mut c = Command::new(BIN);

@@ -13,19 +13,12 @@ use serde_json::{json, Value};
 use super::super::parse_id;
 use super::super::{ApiError, ApiState};
 use super::pages::{limit_of, HistoryLimit};
+use crate::backtest::record::{outputs_root, sweeps_root};
 
 /// A stored chart or heat map larger than this is not served (they are tens of KB).
 const MAX_SVG_BYTES: u64 = 8 * 1024 * 1024;
 /// A sweep's rows.json read for its best rows (larger ones are listed without them).
 const MAX_ROWS_BYTES: u64 = 1024 * 1024;
-
-/// Sweep folders (`<base>/data/sweeps/<name>/`), newest first, with their best rows.
-fn sweeps_root(st: &ApiState) -> PathBuf {
-    std::path::absolute(&st.config.base_dir)
-        .unwrap_or_else(|_| st.config.base_dir.clone())
-        .join("data")
-        .join("sweeps")
-}
 
 /// A sweep's folder name as the API takes it: the digits and letters `backtest sweep` names
 /// them with, never a path.
@@ -38,6 +31,7 @@ fn sweep_name_ok(name: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
 }
 
+/// Sweep folders (`<root>/<name>/`), newest first, with their best rows.
 fn list_sweeps(root: &FsPath) -> Vec<Value> {
     let Ok(dir) = std::fs::read_dir(root) else {
         return Vec::new();
@@ -82,7 +76,7 @@ pub async fn backtests(
     let Query(q) = q?;
     let limit = limit_of(&q, 50, 1000)?;
     let runs = st.store.list_backtests(limit).await?;
-    let root = sweeps_root(&st);
+    let root = sweeps_root(&st.config.base_dir);
     // File reads off the runtime's workers (the engine's neighbours).
     let sweeps = tokio::task::spawn_blocking(move || list_sweeps(&root))
         .await
@@ -153,7 +147,7 @@ pub async fn backtest_chart(
             run.id
         )));
     };
-    let root = crate::backtest::record::outputs_root(&st.config.base_dir);
+    let root = outputs_root(&st.config.base_dir);
     let id = run.id;
     let bytes = tokio::task::spawn_blocking(move || read_beneath(&root, &path))
         .await
@@ -173,7 +167,7 @@ pub async fn sweep_heatmap(
             "sweep {name:?}: not a sweep's name"
         )));
     }
-    let root = sweeps_root(&st);
+    let root = sweeps_root(&st.config.base_dir);
     let path = root.join(&name).join("heatmap.svg");
     let bytes = tokio::task::spawn_blocking(move || read_beneath(&root, &path))
         .await

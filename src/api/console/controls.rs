@@ -48,52 +48,48 @@ fn checked(text: Option<&str>, what: &str, max: usize) -> Result<String, ApiErro
     Ok(t.to_string())
 }
 
-/// The audit context of a request: the command as the CLI names it, the arguments as it would
-/// have typed them, and `NAME (console)` (or `NAME (api)`) as the actor. A request refused for
-/// its own text is on record too: under the name it gave when that one is readable.
-fn audit_of(req: &Request, command: &str, args: Vec<String>) -> AuditContext {
-    let name = checked(req.actor.as_deref(), "actor", MAX_ACTOR_CHARS)
-        .unwrap_or_else(|_| "unnamed".to_string());
+/// A request's audit context and its checked reason. The context names the command as the CLI
+/// does, the arguments as it would have typed them (`args`, then `--reason REASON`), and
+/// `NAME (console)` (or `NAME (api)`) as the actor. A request refused for its own text is on
+/// record too: under the name it gave when that one is readable.
+async fn audited(
+    st: &ApiState,
+    req: &Request,
+    command: &str,
+    mut args: Vec<String>,
+) -> Result<(AuditContext, String), ApiError> {
+    args.push("--reason".into());
+    args.push(req.reason.clone().unwrap_or_default());
+    let name = checked(req.actor.as_deref(), "actor", MAX_ACTOR_CHARS);
     // Only two sources exist; whatever else a client claims is not written as one.
     let via = if req.via.as_deref().map(str::trim) == Some("console") {
         "console"
     } else {
         "api"
     };
-    let mut ctx = AuditContext::new(command, args);
-    ctx.actor = format!("{name} ({via})");
-    ctx
-}
-
-/// The operator's name and reason, or the refusal (on record).
-async fn named_reason(
-    st: &ApiState,
-    req: &Request,
-    audit: &AuditContext,
-) -> Result<String, ApiError> {
-    let checked = checked(req.actor.as_deref(), "actor", MAX_ACTOR_CHARS)
-        .and_then(|_| checked(req.reason.as_deref(), "reason", MAX_REASON_CHARS));
-    if let Err(ApiError::BadRequest(why)) = &checked {
-        if let Err(e) = st
-            .store
-            .record_failed_command(audit, why, wall_clock_ms())
-            .await
-        {
-            tracing::warn!(error = %e, "could not record the refused command in the audit log");
-        }
+    let mut audit = AuditContext::new(command, args);
+    audit.actor = format!("{} ({via})", name.as_deref().unwrap_or("unnamed"));
+    let reason = name.and_then(|_| checked(req.reason.as_deref(), "reason", MAX_REASON_CHARS));
+    if let Err(ApiError::BadRequest(why)) = &reason {
+        record_refusal(st, &audit, why).await;
     }
-    checked
+    Ok((audit, reason?))
 }
 
-/// A refused command is on record too, as the CLI's are.
-async fn refused(st: &ApiState, audit: &AuditContext, e: StoreError) -> ApiError {
-    if let Err(audit_err) = st
+/// A refused command is on record, as the CLI's are.
+async fn record_refusal(st: &ApiState, audit: &AuditContext, why: &str) {
+    if let Err(e) = st
         .store
-        .record_failed_command(audit, &e.to_string(), wall_clock_ms())
+        .record_failed_command(audit, why, wall_clock_ms())
         .await
     {
-        tracing::warn!(error = %audit_err, "could not record the refused command in the audit log");
+        tracing::warn!(error = %e, "could not record the refused command in the audit log");
     }
+}
+
+/// A store's refusal: on record, and answered as what it is.
+async fn refused(st: &ApiState, audit: &AuditContext, e: StoreError) -> ApiError {
+    record_refusal(st, audit, &e.to_string()).await;
     if e.is_invalid_input() {
         match e {
             StoreError::NotFound(what) => ApiError::NotFound(format!("{what} not found")),
@@ -104,8 +100,12 @@ async fn refused(st: &ApiState, audit: &AuditContext, e: StoreError) -> ApiError
     }
 }
 
-fn body(b: Option<Json<Request>>) -> Request {
-    b.map(|Json(r)| r).unwrap_or_default()
+/// The JSON body (a malformed one is a 400).
+fn body(
+    req: Result<Json<Request>, axum::extract::rejection::JsonRejection>,
+) -> Result<Request, ApiError> {
+    req.map(|Json(r)| r)
+        .map_err(|e| ApiError::BadRequest(e.body_text()))
 }
 
 /// `POST /api/v1/strategies/{id}/{pause|resume|stop}` with `{"reason", "actor"}`.
@@ -115,7 +115,7 @@ pub async fn strategy_action(
     req: Result<Json<Request>, axum::extract::rejection::JsonRejection>,
 ) -> Result<Json<Value>, ApiError> {
     let Path((strategy, action)) = path?;
-    let req = body(Some(req.map_err(|e| ApiError::BadRequest(e.body_text()))?));
+    let req = body(req)?;
     let action = match action.as_str() {
         "pause" => LifecycleAction::Pause,
         "resume" => LifecycleAction::Resume,
@@ -126,32 +126,20 @@ pub async fn strategy_action(
             )))
         }
     };
-    // Stopping what is stopped is done already (as `strategy stop` says): a script stopping
-    // every id in an emergency must not fail on the ones that were.
-    if action == LifecycleAction::Stop {
-        let record = st
-            .store
-            .get_strategy(&StrategyRef::parse(&strategy))
-            .await?;
-        if record.status == crate::strategy::StrategyStatus::Stopped {
-            return Ok(Json(json!({
-                "id": record.id, "name": record.name, "from": "stopped", "to": "stopped",
-                "already_stopped": true, "cancelled_orders": [],
-            })));
-        }
+    if let Some(done) = st
+        .store
+        .done_already(&StrategyRef::parse(&strategy), action)
+        .await?
+    {
+        return Ok(Json(json!(done)));
     }
-    let audit = audit_of(
+    let (audit, reason) = audited(
+        &st,
         &req,
         &format!("strategy {}", action.as_str()),
-        vec![
-            "strategy".into(),
-            action.as_str().into(),
-            strategy.clone(),
-            "--reason".into(),
-            req.reason.clone().unwrap_or_default(),
-        ],
-    );
-    let reason = named_reason(&st, &req, &audit).await?;
+        vec!["strategy".into(), action.as_str().into(), strategy.clone()],
+    )
+    .await?;
     let report = match st
         .store
         .transition_strategy(
@@ -177,23 +165,19 @@ pub async fn emergency(
     req: Result<Json<Request>, axum::extract::rejection::JsonRejection>,
 ) -> Result<Json<Value>, ApiError> {
     let Path(action) = path?;
-    let req = body(Some(req.map_err(|e| ApiError::BadRequest(e.body_text()))?));
+    let req = body(req)?;
     if !matches!(action.as_str(), "stop-all" | "clear") {
         return Err(ApiError::NotFound(format!(
             "no emergency action {action:?} (stop-all, clear)"
         )));
     }
-    let audit = audit_of(
+    let (audit, reason) = audited(
+        &st,
         &req,
         &format!("emergency {action}"),
-        vec![
-            "emergency".into(),
-            action.clone(),
-            "--reason".into(),
-            req.reason.clone().unwrap_or_default(),
-        ],
-    );
-    let reason = named_reason(&st, &req, &audit).await?;
+        vec!["emergency".into(), action.clone()],
+    )
+    .await?;
     let now = wall_clock_ms();
     let out = if action == "stop-all" {
         st.store
@@ -220,25 +204,20 @@ pub async fn trading_mode(
     State(st): State<ApiState>,
     req: Result<Json<Request>, axum::extract::rejection::JsonRejection>,
 ) -> Result<Json<Value>, ApiError> {
-    let req = body(Some(req.map_err(|e| ApiError::BadRequest(e.body_text()))?));
+    let req = body(req)?;
     let text = req.mode.clone().unwrap_or_default();
     let Some(mode) = TradingMode::parse(text.trim()) else {
         return Err(ApiError::BadRequest(format!(
             "mode {text:?}: expected active | reducing | halted"
         )));
     };
-    let audit = audit_of(
+    let (audit, reason) = audited(
+        &st,
         &req,
         "risk mode",
-        vec![
-            "risk".into(),
-            "mode".into(),
-            mode.as_str().into(),
-            "--reason".into(),
-            req.reason.clone().unwrap_or_default(),
-        ],
-    );
-    let reason = named_reason(&st, &req, &audit).await?;
+        vec!["risk".into(), "mode".into(), mode.as_str().into()],
+    )
+    .await?;
     match st
         .store
         .set_trading_mode(mode, &reason, &audit, wall_clock_ms())

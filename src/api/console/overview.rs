@@ -8,7 +8,7 @@ use rust_decimal::Decimal;
 use serde_json::{json, Value};
 
 use super::super::{health_report, ApiError, ApiState};
-use crate::clock::wall_clock_ms;
+use crate::clock::{utc_day_start_ms, wall_clock_ms};
 use crate::store::{OrderStatus, StoreError};
 use crate::views::strategy_document;
 
@@ -67,7 +67,7 @@ pub async fn overview_document(st: &ApiState) -> Result<Value, StoreError> {
         };
         *counts.entry(o.strategy_id).or_default() += 1;
     }
-    let midnight = now - now.rem_euclid(86_400_000);
+    let midnight = utc_day_start_ms(now);
     let today = st.store.fill_counts_since(midnight).await?;
     // Binance's and the pools' prices as the hub last read them (it does, every 200 ms).
     let prices = st.hub.prices();
@@ -118,12 +118,7 @@ pub async fn overview_document(st: &ApiState) -> Result<Value, StoreError> {
     }
     // Live markets' pools: their price, the reference's and the divergence, as this daemon
     // last read them.
-    let pools = st
-        .metrics
-        .markets
-        .lock()
-        .map(|m| m.clone())
-        .unwrap_or_default();
+    let pools = st.metrics.markets_now();
     Ok(json!({
         "daemon": {
             "pid": std::process::id(),

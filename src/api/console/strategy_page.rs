@@ -19,25 +19,33 @@ const PAGE_TRADES: i64 = 200;
 const CURVE_FILLS: i64 = 5_000;
 /// How far back the strategy page's price chart reaches.
 const CHART_WINDOW_MS: i64 = 2 * 3_600_000;
-/// A filled trade's amounts, or `None` for a swap in flight or failed.
-fn filled(t: &TradeRecord) -> Option<(bool, Decimal, Decimal, Decimal, Decimal)> {
+/// What a filled trade did to the books, as the ledger applies it: a buy spends its quote
+/// amount for its base amount, a sell the reverse.
+struct Filled {
+    price: Decimal,
+    quote_change: Decimal,
+    base_change: Decimal,
+    gas_quote: Decimal,
+}
+
+/// A filled trade's changes, or `None` for a swap in flight or failed.
+fn filled(t: &TradeRecord) -> Option<Filled> {
     if t.status != "filled" {
         return None;
     }
     let d = |s: &str| s.parse::<Decimal>().ok();
-    let gas = t.gas_quote.as_deref().and_then(d).unwrap_or_default();
-    Some((
-        t.side == "buy",
-        d(&t.price)?,
-        d(&t.base_amount)?,
-        d(&t.quote_amount)?,
-        gas,
-    ))
+    let (base, quote) = (d(&t.base_amount)?, d(&t.quote_amount)?);
+    let buy = t.side == "buy";
+    Some(Filled {
+        price: d(&t.price)?,
+        quote_change: if buy { -quote } else { quote },
+        base_change: if buy { base } else { -base },
+        gas_quote: t.gas_quote.as_deref().and_then(d).unwrap_or_default(),
+    })
 }
 
 /// Equity after each fill (quote + inventory at the fill's price), gross and net of the gas
-/// paid so far: the ledger's own arithmetic (a buy spends its quote amount, a sell receives
-/// it). `fills` oldest first; `start` the quote and inventory before the first of them.
+/// paid so far. `fills` oldest first; `start` the quote and inventory before the first of them.
 fn equity_curve(
     fills: &[TradeRecord],
     start: (Decimal, Decimal),
@@ -46,18 +54,13 @@ fn equity_curve(
     let (mut quote, mut base, mut gas) = (start.0, start.1, gas_before);
     let mut curve = Vec::with_capacity(fills.len() + 1);
     for t in fills {
-        let Some((buy, price, b, q, g)) = filled(t) else {
+        let Some(f) = filled(t) else {
             continue;
         };
-        if buy {
-            quote -= q;
-            base += b;
-        } else {
-            quote += q;
-            base -= b;
-        }
-        gas += g;
-        let equity = quote + base * price;
+        quote += f.quote_change;
+        base += f.base_change;
+        gas += f.gas_quote;
+        let equity = quote + base * f.price;
         curve.push(json!({
             "at": t.executed_at,
             "equity": equity.round_dp(8).normalize(),
@@ -121,17 +124,10 @@ pub async fn strategy_page(
             dec(&perf["inventory"]).unwrap_or_default(),
         );
         let mut gas = dec(&perf["gas"]).unwrap_or_default();
-        for t in &recent {
-            if let Some((buy, _, b, q, g)) = filled(t) {
-                if buy {
-                    quote += q;
-                    base -= b;
-                } else {
-                    quote -= q;
-                    base += b;
-                }
-                gas -= g;
-            }
+        for f in recent.iter().filter_map(filled) {
+            quote -= f.quote_change;
+            base -= f.base_change;
+            gas -= f.gas_quote;
         }
         recent.reverse();
         equity_curve(&recent, (quote, base), gas)
