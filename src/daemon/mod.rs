@@ -115,6 +115,15 @@ pub async fn run(config: Config, opts: DaemonOptions) -> Result<(), DaemonError>
     };
     let token = token::load_or_create_token(&config).map_err(|e| DaemonError::Io(e.to_string()))?;
     let metrics = Arc::new(Metrics::default());
+    // The hour's outflow on record is shown from the API's first answer: the core, which adds
+    // what its recovery settles, can take a while to come up (the node, a cluster's first lease
+    // round), and a 0 meanwhile would be a figure the daemon does not know.
+    let on_record = store
+        .outflow_quote_since(wall_clock_ms() - 3_600_000)
+        .await?;
+    if let Ok(mut shown) = metrics.hourly_outflow.lock() {
+        *shown = on_record;
+    }
     let feed = Arc::new(FeedState::default());
     let alerter = alerts::start(&config.alerts, metrics.clone());
     let listener = tokio::net::TcpListener::bind(&config.api.listen)
@@ -345,6 +354,8 @@ async fn run_core(
         node,
         link,
     } = core;
+    // A test holds the core here to show what the API answers before the core is up.
+    let _ = tokio::task::spawn_blocking(|| crate::failpoint::hit("daemon.core_start")).await;
     // Order ids restart with every core: the writer names this core's orders with its own run.
     let run_id = wall_clock_ms();
     let (core_tx, core_rx) = watch::channel(false);
