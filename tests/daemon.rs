@@ -735,6 +735,94 @@ async fn a_feed_nobody_needs_is_healthy_and_a_failing_one_says_why() {
     );
 }
 
+/// A daemon whose core is slow to come up (held 8 s here, as a slow node or a long recovery
+/// would hold it) says so: health is degraded with the engine starting, `bot status` shows it
+/// running with trading and funds `starting` (not the last run's words), its heartbeat goes on
+/// past the 5 s a silent daemon is taken for gone (a restore is refused under it), and `bot stop`
+/// stops it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_daemon_slow_to_start_says_so_and_stops_when_asked() {
+    let db = TestDb::new("sqlite").await;
+    let ex = FakeBinance::start().await;
+    let config = write_config(&db, &ex.url, "");
+    db.run(&[
+        "--config", &config, "strategy", "create", "-t", "grid", "-s", "BTC/USDT", "-n", "f", "-p",
+        PARAMS,
+    ])
+    .ok();
+    let out = db.dir.path().join("backups");
+    let backup = db
+        .run(&[
+            "--config",
+            &config,
+            "--json",
+            "db",
+            "backup",
+            "--out",
+            out.to_str().unwrap(),
+        ])
+        .ok()
+        .json();
+    let backup = backup["backup"].as_str().unwrap().to_string();
+    // The last run's words, which this start must not show.
+    drop(RunningDaemon::start(&db, &config, &["--market-only"]).await);
+    let mut d = RunningDaemon::start_serving_with_env(
+        &db,
+        &config,
+        &[],
+        &[("BSC_BOT_FAILPOINTS", "daemon.core_start=sleep:8000")],
+    )
+    .await;
+    let served = std::time::Instant::now();
+    let (_, health) = d.get("/api/health").await;
+    assert_eq!(health["status"], "degraded", "{health}");
+    assert!(
+        health["services"]["engine"]
+            .as_str()
+            .is_some_and(|e| e.starts_with("starting for ")),
+        "{health}"
+    );
+    assert!(
+        health["reasons"].to_string().contains("engine starting ("),
+        "{health}"
+    );
+    // Past the 5 s after which a daemon without a heartbeat counts as gone.
+    tokio::time::sleep(Duration::from_millis(5_600).saturating_sub(served.elapsed())).await;
+    let status = db
+        .run(&["--config", &config, "--json", "bot", "status"])
+        .ok()
+        .json();
+    assert_eq!(status["running"], true, "{status}");
+    assert_eq!(status["trading"], "starting", "{status}");
+    assert_eq!(status["funds"], "starting", "{status}");
+    let (_, health) = d.get("/api/health").await;
+    assert!(
+        health["services"]["engine"]
+            .as_str()
+            .is_some_and(|e| e.starts_with("starting for ")),
+        "still held: {health}"
+    );
+    db.run(&["--config", &config, "db", "restore", &backup])
+        .fails_with(1, "a daemon runs on this database");
+    let out = db
+        .run(&["--config", &config, "--json", "bot", "stop"])
+        .ok()
+        .json();
+    assert_eq!(out["stopped"], true, "{out}");
+    assert!(d.wait_exit(Duration::from_secs(5)).is_some());
+
+    // Up, it says running, and so does everything it was starting.
+    let d = RunningDaemon::start(&db, &config, &[]).await;
+    let (_, health) = d.get("/api/health").await;
+    assert_eq!(health["services"]["engine"], "running", "{health}");
+    let status = db
+        .run(&["--config", &config, "--json", "bot", "status"])
+        .ok()
+        .json();
+    assert_eq!(status["trading"], "running", "{status}");
+    assert_ne!(status["funds"], "starting", "{status}");
+}
+
 /// Clients that send half a request, drip a header line every few hundred milliseconds, or open
 /// more connections than allowed are closed, while the daemon goes on trading and health stays
 /// ok.

@@ -401,7 +401,7 @@ async fn drips_and_sweeps_are_exact_allowed_and_limited() {
     // (held 3 s here, as a slow node or recovery would) is not up yet.
     let mut held = env();
     held.push(("BSC_BOT_FAILPOINTS", "daemon.core_start=sleep:3000"));
-    let daemon = RunningDaemon::start_with_env(&s.db, &s.config, &[], &held).await;
+    let daemon = RunningDaemon::start_serving_with_env(&s.db, &s.config, &[], &held).await;
     let (_, metrics) = daemon.text("/metrics").await;
     assert!(
         metrics.contains("bsc_bot_funds_hourly_outflow 6400\n"),

@@ -81,6 +81,8 @@ pub trait EngineView: Send + Sync {
     fn live_status(&self) -> crate::views::LiveStatus;
     /// Each strategy the engine runs, with the status it applies.
     fn applied(&self) -> Vec<(i64, StrategyStatus)>;
+    /// Whether the core behind the engine is up yet.
+    fn core(&self) -> crate::views::CoreState;
 }
 
 /// One JSON error type for every route.
@@ -407,6 +409,15 @@ pub async fn health_report(st: &ApiState) -> (String, serde_json::Value, Vec<Str
             Err(e) => reasons.push(format!("cluster state unreadable: {e}")),
         }
     }
+    // Until the core is up nothing trades, whatever the feed and the strategies say.
+    let core = st.engine.core();
+    if let crate::views::CoreState::Starting { since_ms } = core {
+        reasons.push(format!(
+            "engine starting ({:.1} s so far): strategies are restored and the orders the last \
+             run left in flight settled before anything trades",
+            (now - since_ms).max(0) as f64 / 1000.0
+        ));
+    }
     let status = if !db_ok {
         "down"
     } else if reasons.is_empty() {
@@ -438,6 +449,7 @@ pub async fn health_report(st: &ApiState) -> (String, serde_json::Value, Vec<Str
         "market_feed": feed,
         "rpc": rpc,
         "funds": funds,
+        "engine": core.shown(now),
     });
     (status.to_string(), services, reasons)
 }

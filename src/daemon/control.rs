@@ -534,3 +534,42 @@ impl Poller {
         }
     }
 }
+
+/// The heartbeat while no core's poller writes it (outside a cluster, where the lease manager
+/// keeps it): from registration until the core is up, and through a core's start, which may wait
+/// on the node. Without it a daemon slow to start looks gone after 5 s — `bot stop` would not ask
+/// it to stop and `db restore` would run under it. A stop asked for meanwhile is honoured.
+pub async fn heartbeat_until_core_is_up(
+    store: Store,
+    node: i64,
+    registry: Arc<Mutex<Registry>>,
+    stop: watch::Sender<bool>,
+) {
+    let mut shutdown = stop.subscribe();
+    loop {
+        let up = registry
+            .lock()
+            .is_ok_and(|r| matches!(r.core, crate::views::CoreState::Running { .. }));
+        if !up {
+            let beat = tokio::time::timeout(
+                HEARTBEAT_TIMEOUT,
+                store.daemon_heartbeat(node, wall_clock_ms()),
+            )
+            .await;
+            match beat {
+                Ok(Ok(true)) => {
+                    tracing::info!("stop requested through the database (while starting)");
+                    let _ = stop.send(true);
+                    return;
+                }
+                Ok(Ok(false)) => {}
+                Ok(Err(e)) => tracing::warn!(error = %e, "heartbeat failed while starting"),
+                Err(_) => tracing::warn!("heartbeat write timed out while starting"),
+            }
+        }
+        tokio::select! {
+            _ = shutdown.wait_for(|s| *s) => return,
+            _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+        }
+    }
+}

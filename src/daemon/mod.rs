@@ -43,7 +43,7 @@ use crate::risk::{RiskGuard, RiskLimits};
 use crate::store::{Store, StoreError, StrategyRecord};
 use crate::strategy::{StrategyMode, StrategyStatus};
 use crate::venue::routed::RoutedVenue;
-use crate::views::hostname;
+use crate::views::{hostname, CoreState};
 use funds_wiring::{start_funds, FundsWiring};
 use recorder::{DaemonRecorder, PersistOp};
 pub use registry::{
@@ -166,6 +166,7 @@ pub async fn run(config: Config, opts: DaemonOptions) -> Result<(), DaemonError>
     let poke = Arc::new(Notify::new());
     let registry = Arc::new(Mutex::new(Registry {
         risk: config.risk.clone(),
+        core: CoreState::Starting { since_ms: started },
         ..Registry::default()
     }));
     // The feed is the job itself when the daemon only watches markets; otherwise it is needed
@@ -190,6 +191,14 @@ pub async fn run(config: Config, opts: DaemonOptions) -> Result<(), DaemonError>
             funds: config.funds.enabled() && !opts.no_funds && !opts.market_only,
         };
         tokio::spawn(manager.run(shutdown_rx.clone()))
+    });
+    let startup_heartbeat = (!clustered).then(|| {
+        tokio::spawn(control::heartbeat_until_core_is_up(
+            store.clone(),
+            node,
+            registry.clone(),
+            shutdown_tx.clone(),
+        ))
     });
     let signals = {
         let (tx, rx) = (shutdown_tx.clone(), shutdown_rx.clone());
@@ -274,6 +283,9 @@ pub async fn run(config: Config, opts: DaemonOptions) -> Result<(), DaemonError>
     };
     let _ = shutdown_tx.send(true);
     signals.abort();
+    if let Some(task) = startup_heartbeat {
+        task.abort();
+    }
     let _ = tokio::time::timeout(Duration::from_secs(1), api_task).await;
     if let Some(task) = lease_task {
         let _ = tokio::time::timeout(Duration::from_secs(2), task).await;
@@ -434,6 +446,9 @@ async fn run_core(
     if let Ok(mut r) = registry.lock() {
         *r = Registry {
             risk: config.risk.clone(),
+            core: CoreState::Starting {
+                since_ms: wall_clock_ms(),
+            },
             ..Registry::default()
         };
     }
@@ -856,6 +871,11 @@ async fn run_core(
         config: config.clone(),
     };
     let poller_task = tokio::spawn(poller.run(core_rx.clone()));
+    if let Ok(mut r) = registry.lock() {
+        r.core = CoreState::Running {
+            since_ms: wall_clock_ms(),
+        };
+    }
     // Canary rollouts walk on this daemon's clock, only where it trades.
     let canary_task = (opts.trades() && holds(crate::store::cluster::ROLLOUTS_UNIT)).then(|| {
         let driver = crate::rollout::driver::CanaryDriver::new(
@@ -887,6 +907,16 @@ async fn run_core(
     };
     let _ = core_tx.send(true);
     tracing::info!("daemon core stopping");
+    if let (Some(Err(_)), Ok(mut r)) = (&early, registry.lock()) {
+        // What this core ran and how is no longer so while the next one starts.
+        *r = Registry {
+            risk: config.risk.clone(),
+            core: CoreState::Starting {
+                since_ms: wall_clock_ms(),
+            },
+            ..Registry::default()
+        };
+    }
     let (engine, crashed, restart) = match early {
         None => (engine_task.await.ok(), false, None),
         Some(Err(why)) => (engine_task.await.ok(), false, Some(why)),

@@ -31,6 +31,7 @@ pub struct Registry {
     pub live: BTreeMap<i64, String>,
     /// `[risk]`, which each strategy's own limits override.
     pub risk: crate::config::RiskConfig,
+    pub core: crate::views::CoreState,
 }
 
 /// The API reads what the engine applies through the registry's lock.
@@ -43,6 +44,10 @@ impl crate::api::EngineView for Mutex<Registry> {
         self.lock()
             .map(|r| r.applied.iter().map(|(id, s)| (*id, *s)).collect())
             .unwrap_or_default()
+    }
+
+    fn core(&self) -> crate::views::CoreState {
+        self.lock().map(|r| r.core).unwrap_or_default()
     }
 }
 

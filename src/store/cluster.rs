@@ -278,8 +278,9 @@ impl Store {
         for _ in 0..10 {
             let inserted: Result<i64, sqlx::Error> = sqlx::query_scalar(
                 "INSERT INTO daemon (id, pid, host, api_addr, started_at, heartbeat_at, stopped_at, \
-                 stop_requested, version, capacity, draining, cluster) \
-                 SELECT COALESCE(MAX(id), 0) + 1, $1, $2, $3, $4, $4, NULL, 0, $5, $6, 0, 1 FROM daemon \
+                 stop_requested, version, capacity, draining, cluster, funds_status, strategies_status) \
+                 SELECT COALESCE(MAX(id), 0) + 1, $1, $2, $3, $4, $4, NULL, 0, $5, $6, 0, 1, \
+                 'starting', 'starting' FROM daemon \
                  RETURNING id",
             )
             .bind(pid)

@@ -40,7 +40,9 @@ const DAEMON_COLUMNS: &str = "id, pid, host, api_addr, started_at, heartbeat_at,
      draining, cluster";
 
 impl Store {
-    /// The one daemon of a database outside a cluster: row 1, taken over by each start.
+    /// The one daemon of a database outside a cluster: row 1, taken over by each start. What the
+    /// last run's funds manager and trading were doing is not what this one does: both read
+    /// `starting` until its core says.
     pub async fn register_daemon(
         &self,
         pid: i64,
@@ -50,10 +52,12 @@ impl Store {
     ) -> Result<i64, StoreError> {
         sqlx::query(
             "INSERT INTO daemon (id, pid, host, api_addr, started_at, heartbeat_at, stopped_at, stop_requested, \
-             version, cluster) VALUES (1, $1, $2, $3, $4, $4, NULL, 0, $5, 0) \
+             version, cluster, funds_status, strategies_status) \
+             VALUES (1, $1, $2, $3, $4, $4, NULL, 0, $5, 0, 'starting', 'starting') \
              ON CONFLICT (id) DO UPDATE SET pid = $1, host = $2, api_addr = $3, started_at = $4, \
              heartbeat_at = $4, stopped_at = NULL, stop_requested = 0, version = $5, draining = 0, \
-             cluster = 0, live_status = NULL, markets = NULL",
+             cluster = 0, live_status = NULL, markets = NULL, funds_status = 'starting', \
+             strategies_status = 'starting'",
         )
         .bind(pid)
         .bind(host.to_string())

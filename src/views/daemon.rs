@@ -4,6 +4,39 @@ use crate::clock::wall_clock_ms;
 use crate::store::daemon::DaemonInfo;
 use crate::store::{DaemonInfoExt, Store};
 
+/// Whether the daemon's core is up: strategies restored, orders the last run left in flight
+/// settled, the engine, funds manager and feed started. The API serves before that (and through a
+/// cluster member's core restarts), so it must say what it cannot know yet.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CoreState {
+    /// Since when (epoch ms).
+    Starting {
+        since_ms: i64,
+    },
+    Running {
+        since_ms: i64,
+    },
+}
+
+impl Default for CoreState {
+    fn default() -> Self {
+        CoreState::Starting { since_ms: 0 }
+    }
+}
+
+impl CoreState {
+    /// `services.engine` in the health report.
+    pub fn shown(&self, now_ms: i64) -> String {
+        match self {
+            CoreState::Running { .. } => "running".into(),
+            CoreState::Starting { since_ms } => format!(
+                "starting for {:.1} s",
+                (now_ms - since_ms).max(0) as f64 / 1000.0
+            ),
+        }
+    }
+}
+
 /// This host's name, as the daemon records it (the CLI compares it to tell a local daemon).
 pub fn hostname() -> String {
     std::fs::read_to_string("/etc/hostname")

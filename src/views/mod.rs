@@ -9,5 +9,5 @@ pub mod daemon;
 pub mod funds;
 pub mod strategy;
 
-pub use daemon::{hostname, running_daemon};
+pub use daemon::{hostname, running_daemon, CoreState};
 pub use strategy::{listed, performance, strategy_document, LiveStatus};

@@ -41,12 +41,23 @@ impl RunningDaemon {
         args: &[&str],
         env: &[(&str, &str)],
     ) -> RunningDaemon {
-        Self::spawn(db, config, args, env, None).await
+        Self::spawn(db, config, args, env, None, true).await
+    }
+
+    /// Returned as soon as its API answers, before its core is up (to see what the API says
+    /// meanwhile); every other start waits for the core, as an operator who reads `bot health`.
+    pub async fn start_serving_with_env(
+        db: &TestDb,
+        config: &str,
+        args: &[&str],
+        env: &[(&str, &str)],
+    ) -> RunningDaemon {
+        Self::spawn(db, config, args, env, None, false).await
     }
 
     /// Started with info-level JSON logs written to `log` (to assert on what operators read).
     pub async fn start_logged(db: &TestDb, config: &str, log: &std::path::Path) -> RunningDaemon {
-        Self::spawn(db, config, &[], &[], Some(log)).await
+        Self::spawn(db, config, &[], &[], Some(log), true).await
     }
 
     /// With arguments, environment and JSON logs to `log`.
@@ -57,7 +68,7 @@ impl RunningDaemon {
         env: &[(&str, &str)],
         log: &std::path::Path,
     ) -> RunningDaemon {
-        Self::spawn(db, config, args, env, Some(log)).await
+        Self::spawn(db, config, args, env, Some(log), true).await
     }
 
     async fn spawn(
@@ -66,6 +77,7 @@ impl RunningDaemon {
         args: &[&str],
         env: &[(&str, &str)],
         log: Option<&std::path::Path>,
+        until_core: bool,
     ) -> RunningDaemon {
         let level = if log.is_some() { "info" } else { "warn" };
         let mut argv = vec![
@@ -98,7 +110,10 @@ impl RunningDaemon {
         let store = db.store().await;
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
-            assert!(Instant::now() < deadline, "daemon did not come up");
+            assert!(
+                Instant::now() < deadline,
+                "daemon did not come up (its API, and its core unless asked not to wait)"
+            );
             let pid = started.0.as_ref().map_or(0, |c| c.id());
             // Its own row (a cluster's members each have one).
             let own = store
@@ -109,7 +124,15 @@ impl RunningDaemon {
             if let Some(d) = own {
                 if d.stopped_at.is_none() {
                     let url = format!("http://{}/api/health", d.api_addr);
-                    if reqwest::get(&url).await.is_ok() {
+                    let serving = match reqwest::get(&url).await {
+                        Ok(r) if until_core => r
+                            .json::<serde_json::Value>()
+                            .await
+                            .is_ok_and(|h| h["services"]["engine"] == "running"),
+                        Ok(_) => true,
+                        Err(_) => false,
+                    };
+                    if serving {
                         store.close().await;
                         if let Some(child) = started.0.take() {
                             return RunningDaemon {
