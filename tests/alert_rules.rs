@@ -64,7 +64,17 @@ async fn the_rules_fire_on_a_real_daemons_metrics() {
         )))
     };
     send(1, "28200");
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    // The day's starting equity is taken at the first mark after the start price.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while common::metric(
+        &d.text("/metrics").await.1,
+        "bsc_bot_strategy_equity{strategy=\"1\"} ",
+    )
+    .is_none_or(|e| e <= Decimal::ZERO)
+    {
+        assert!(std::time::Instant::now() < deadline, "no mark at 28,200");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     // Down through every buy: ~10,500 lost at 28,000.
     let mut metrics = String::new();
     for i in 0..50 {

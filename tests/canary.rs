@@ -467,6 +467,7 @@ async fn paper_fills_equal_the_replay_of_the_ticks_it_traded_on() {
         let (_control_tx, control) = mpsc::channel(16);
         let (_reports_tx, reports) = mpsc::channel(16);
         let (market_tx, market) = mpsc::channel(1024);
+        let probe = market_tx.clone();
         let ticks = ticks.to_vec();
         let log = log.to_path_buf();
         let feed = tokio::spawn(async move {
@@ -502,7 +503,9 @@ async fn paper_fills_equal_the_replay_of_the_ticks_it_traded_on() {
             engine
         });
         feed.await.unwrap();
-        tokio::time::sleep(Duration::from_millis(200)).await;
+        // Stop once the loop has taken every tick the feed sent (it handles one before it looks at
+        // shutdown again): a loaded machine's loop may lag the feed by more than a fixed wait.
+        drained(&probe).await;
         shutdown_tx.send(true).unwrap();
         runner.await.unwrap().recorder().fills.clone()
     }
@@ -876,5 +879,17 @@ async fn live_measures_come_from_the_stages_record() {
         .unwrap();
         assert_eq!(alone.worst_slippage_bps, None);
         store.close().await;
+    }
+}
+
+/// Every tick sent on the channel was taken by the engine loop (up to 30 s).
+async fn drained<T>(probe: &tokio::sync::mpsc::Sender<T>) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while probe.capacity() < probe.max_capacity() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the engine loop did not take the ticks"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
     }
 }

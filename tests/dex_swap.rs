@@ -359,6 +359,39 @@ async fn stuck_order(deadline_secs: u64, side: Side) -> Option<Stuck> {
     ))
 }
 
+/// Waits (up to 20 s: a loaded machine sends late, the chain waits for it) until `me`'s recorded
+/// transactions satisfy `done` and the node holds the newest of them (it is recorded before it is
+/// sent); what the test then asserts is the order of events, not a speed.
+async fn until_txs(
+    chain: &TestChain,
+    store: &bsc_bot::store::Store,
+    me: Address,
+    what: &str,
+    done: impl Fn(&[bsc_bot::store::chain_txs::ChainTxRecord]) -> bool,
+) {
+    let reader = chain.reader();
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let txs = store.chain_txs_of(56, me).await.unwrap();
+        if done(&txs) {
+            let newest = txs.last().map(|t| t.tx_hash.parse().unwrap()).unwrap();
+            if reader
+                .get_transaction_by_hash(newest)
+                .await
+                .unwrap()
+                .is_some()
+            {
+                return;
+            }
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "not within 20 s: {what}: {txs:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 /// Mine one block and mine on every transaction again.
 async fn mine_again(chain: &TestChain) {
     let reader = chain.reader();
@@ -376,9 +409,15 @@ async fn a_stuck_swap_is_sped_up_at_its_nonce_and_fills_once() {
     else {
         return;
     };
-    // Three receipt timeouts pass without a block: the swap stays in flight, replaced at its
-    // nonce by the same call for ≥ 10 % more gas price each time (its deadline is far).
-    tokio::time::sleep(Duration::from_millis(3500)).await;
+    // Receipt timeouts pass without a block: the swap stays in flight, replaced at its nonce by
+    // the same call for ≥ 10 % more gas price each time (its deadline is far).
+    until_txs(&chain, &store, me, "the swap and two speed-ups", |txs| {
+        txs.iter()
+            .filter(|t| t.reference.as_deref() == Some("slow"))
+            .count()
+            >= 3
+    })
+    .await;
     assert!(!swap.is_finished(), "the order stays in flight");
     let reader = chain.reader();
     assert_eq!(
@@ -437,8 +476,14 @@ async fn a_stuck_approval_is_sped_up_never_cancelled_and_the_sell_fills() {
     else {
         return;
     };
-    // Two receipt timeouts pass without a block: the approval is replaced at its nonce.
-    tokio::time::sleep(Duration::from_millis(2500)).await;
+    // Receipt timeouts pass without a block: the approval is replaced at its nonce.
+    until_txs(&chain, &store, me, "the approval and a speed-up", |txs| {
+        txs.iter()
+            .filter(|t| t.reference.is_none() && t.nonce >= count as i64)
+            .count()
+            >= 2
+    })
+    .await;
     assert!(!swap.is_finished(), "the sell waits for its approval");
     mine_again(&chain).await;
     let result = tokio::time::timeout(Duration::from_secs(10), swap)
@@ -493,7 +538,11 @@ async fn a_stuck_swap_past_its_deadline_is_cancelled_and_spends_only_gas() {
     else {
         return;
     };
-    tokio::time::sleep(Duration::from_millis(1800)).await;
+    // Past its deadline the swap is cancelled at its nonce (sent, not yet mined).
+    until_txs(&chain, &store, me, "the cancel", |txs| {
+        txs.iter().any(|t| t.purpose == "cancel")
+    })
+    .await;
     assert!(!swap.is_finished(), "the order stays in flight");
     mine_again(&chain).await;
     let result = tokio::time::timeout(Duration::from_secs(10), swap)

@@ -45,9 +45,13 @@ async fn pings_are_not_data_and_lagging_trades_are_visible() {
         .await;
     assert!(ok.is_some(), "healthy on fresh trades");
 
-    // Only pings for 4 s: the connection is replaced (it was kept for ever before).
+    // Only pings (up to 10 s; 2 s of silence is the limit): the connection is replaced (it was
+    // kept for ever before).
     let before = ex.connections();
-    for _ in 0..16 {
+    for _ in 0..40 {
+        if ex.connections() > before {
+            break;
+        }
         ex.send(Cmd::Ping);
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
@@ -85,7 +89,8 @@ async fn pings_are_not_data_and_lagging_trades_are_visible() {
         .find(|l| l.starts_with("bsc_bot_feed_clock_offset_seconds{symbol=\"btcusdt\"}"))
         .and_then(|l| l.rsplit(' ').next()?.parse().ok())
         .unwrap();
-    assert!((4.9..6.0).contains(&offset), "{offset}");
+    // 5 s behind, plus the delivery (a loaded machine's second at most).
+    assert!((4.9..7.0).contains(&offset), "{offset}");
 
     // Fresh trades again: healthy.
     ex.send(Cmd::Text(trade_frame(200, "28100.00", now_ms())));

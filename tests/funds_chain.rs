@@ -443,7 +443,18 @@ async fn no_funds_sends_nothing_and_a_drip_killed_mid_way_is_sent_once() {
     let store = s.db.store().await;
     // --no-funds: the wallet is below its minimum, and nothing is sent.
     let daemon = RunningDaemon::start_with_env(&s.db, &s.config, &["--no-funds"], &env()).await;
-    tokio::time::sleep(Duration::from_millis(2500)).await;
+    // The gas watcher reads the wallet and the risk guard pauses its strategy (polled: a loaded
+    // machine takes its time); nothing is sent meanwhile or after.
+    let paused = daemon
+        .until(Duration::from_secs(20), || async {
+            store
+                .get_strategy(&bsc_bot::store::StrategyRef::Id(1))
+                .await
+                .is_ok_and(|st| st.status.to_string() == "paused")
+        })
+        .await;
+    assert!(paused.is_some(), "the low-gas pause never came");
+    tokio::time::sleep(Duration::from_millis(1000)).await;
     assert!(store.funds_operations(None, 10).await.unwrap().is_empty());
     let bot =
         s.db.run(&["--config", &s.config, "--json", "bot", "status"])

@@ -82,6 +82,7 @@ async fn paper_loop_and_backtest_fill_identically() {
     let (_control_tx, control) = mpsc::channel(16);
     let (_fills_tx, fills) = mpsc::channel(16);
     let (market_tx, market) = mpsc::channel(1024);
+    let probe = market_tx.clone();
     let feed = tokio::spawn(async move {
         for (i, (ts, price)) in ticks.into_iter().enumerate() {
             let received = bsc_bot::clock::wall_clock_ms() * 1000;
@@ -112,8 +113,9 @@ async fn paper_loop_and_backtest_fill_identically() {
         (exit, engine)
     });
     feed.await.unwrap();
-    // Let the loop drain what the feed sent, then stop it.
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    // Stop once the loop has taken every tick the feed sent (it handles one before it looks at
+    // shutdown again): a loaded machine's loop may lag the feed by more than a fixed wait.
+    drained(&probe).await;
     shutdown_tx.send(true).unwrap();
     let (exit, engine) = runner.await.unwrap();
     assert_eq!(exit, LoopExit::Shutdown);
@@ -147,4 +149,16 @@ async fn paper_loop_and_backtest_fill_identically() {
         engine.ledger(0).realized_pnl.normalize().to_string(),
         outcome.result.realized_pnl.to_string()
     );
+}
+
+/// Every tick sent on the channel was taken by the engine loop (up to 30 s).
+async fn drained<T>(probe: &mpsc::Sender<T>) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while probe.capacity() < probe.max_capacity() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the engine loop did not take the ticks"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
 }

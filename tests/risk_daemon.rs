@@ -113,9 +113,20 @@ async fn daily_loss(kind: &'static str) {
         daemon: d,
         mut px,
     } = grid_daemon(kind, "daily_loss_limit = \"5\"\n").await;
-    // The day's starting equity is taken at the first mark after the start price.
+    // The day's starting equity is taken at the first mark after the start price (waited for:
+    // a loaded machine marks late, and a mark at a lower price would hide the loss).
     px.send(&["28200"]);
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert!(
+        wait_for(Duration::from_secs(10), || async {
+            common::metric(
+                &d.text("/metrics").await.1,
+                "bsc_bot_strategy_equity{strategy=\"1\"} ",
+            )
+            .is_some_and(|e| e > Decimal::ZERO)
+        })
+        .await,
+        "{kind}: no mark at the start price"
+    );
     // Down through every buy and below the range: 20 lots bought at 28,195 .. 28,100 are worth
     // ~10.7 less at 28,000 than they cost.
     px.send(&["28190", "28150", "28100", "28000"]);
