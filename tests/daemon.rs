@@ -975,7 +975,11 @@ async fn paper_trades_at_28195(
                 bsc_bot::clock::wall_clock_ms(),
             )));
         }
+        // The buys, oldest first: on a loaded machine the cell's sell at 28,200 may be on
+        // record too by the time this reads.
         trades = store.trading_history(Some(1), 10).await.unwrap();
+        trades.retain(|t| t.side == "buy");
+        trades.reverse();
         if !trades.is_empty() {
             break;
         }
