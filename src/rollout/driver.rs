@@ -15,10 +15,13 @@ use rust_decimal::Decimal;
 use tokio::sync::{watch, Notify};
 
 use super::live_stage::{live_measures, LiveWindow};
-use super::paper_stage::{at_ms_precision, paper_fills_of, paper_measures, replay_fills, PaperRun};
+use super::paper_stage::{
+    at_ms_precision, paper_fills_of, paper_measures, record_against_replay, replay_fills, PaperRun,
+    RecordLook,
+};
 use super::{run_backtest_stage, StageError};
 use crate::alerts::Alerter;
-use crate::canary::gates::{first_difference, live_gate, paper_gate, LiveMeasures};
+use crate::canary::gates::{live_gate, paper_gate, LiveMeasures};
 use crate::canary::{GateReport, RolloutState, Stage, Transition, TransitionKind};
 use crate::clock::wall_clock_ms;
 use crate::config::Config;
@@ -370,12 +373,8 @@ impl CanaryDriver {
                 .map(|m| m.with_bound(self.config.dex.slippage_bps)),
             slippage_bps: 0,
         };
-        // The log first, then the record. The paper strategy trades on while the gate reads: a
-        // tick is logged before the engine trades it, and its fill reaches the record through
-        // the writer a moment later. So a record that is only behind the replay (every fill it
-        // has equal, the replay's last ones not there yet) is read again for up to 2 s before a
-        // fill counts as missing; fills past the replay's end are of ticks logged after it was
-        // read, and wait for the next look.
+        // The log first, then the record (see `RecordLook`): a record only behind the replay is
+        // read again for up to 2 s before a fill counts as missing.
         let replayed = match replay_fills(&run, &log) {
             Ok(f) => at_ms_precision(f),
             // No log (nothing traded yet) compares as no fill at all.
@@ -391,18 +390,13 @@ impl CanaryDriver {
                 .into_iter()
                 .filter(|t| t.executed_at >= since)
                 .collect();
-            let mut fills = paper_fills_of(&trades)?;
-            let common = fills.len().min(replayed.len());
-            let agreed = first_difference(&fills[..common], &replayed[..common]).is_none();
-            if agreed && fills.len() > replayed.len() {
-                fills.truncate(replayed.len());
+            match record_against_replay(paper_fills_of(&trades)?, &replayed) {
+                RecordLook::Behind(_) if looks < 20 => {
+                    looks += 1;
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                RecordLook::Behind(fills) | RecordLook::Compare(fills) => break (trades, fills),
             }
-            if agreed && fills.len() < replayed.len() && looks < 20 {
-                looks += 1;
-                tokio::time::sleep(Duration::from_millis(100)).await;
-                continue;
-            }
-            break (trades, fills);
         };
         let risk_events = self.risk_events(paper, since).await?;
         let realized: Decimal = trades

@@ -196,10 +196,94 @@ pub fn paper_fills_of(
         .collect()
 }
 
+/// Paper's fills on record against the replay of the tick log read just before them. The paper
+/// strategy trades on while the gate reads: a tick is logged before the engine trades it and its
+/// fill reaches the record through the writer a moment later, so a record that is only behind
+/// the replay (every fill it has equal) is not yet a difference, and fills past the replay's end
+/// are of ticks logged after it was read.
+#[derive(Debug, PartialEq)]
+pub enum RecordLook {
+    /// Behind the replay: read the record again (these fills, if it never catches up).
+    Behind(Vec<Fill>),
+    /// What to compare: the record as it is, or cut to the replay's length.
+    Compare(Vec<Fill>),
+}
+
+pub fn record_against_replay(mut fills: Vec<Fill>, replayed: &[Fill]) -> RecordLook {
+    let common = fills.len().min(replayed.len());
+    if first_difference(&fills[..common], &replayed[..common]).is_some() {
+        return RecordLook::Compare(fills);
+    }
+    if fills.len() < replayed.len() {
+        return RecordLook::Behind(fills);
+    }
+    fills.truncate(replayed.len());
+    RecordLook::Compare(fills)
+}
+
 /// Fill times cut to the millisecond, as the record keeps them.
 pub fn at_ms_precision(mut fills: Vec<Fill>) -> Vec<Fill> {
     for f in &mut fills {
         f.ts_us = f.ts_us.div_euclid(1000) * 1000;
     }
     fills
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::order::Side;
+    use rust_decimal::Decimal;
+
+    fn fill(side: Side, price: i64, ts_ms: i64) -> Fill {
+        Fill {
+            order_id: 0,
+            strategy: 0,
+            tag: 0,
+            side,
+            market: false,
+            price: Decimal::from(price),
+            base: Decimal::ONE,
+            quote: Decimal::from(price),
+            fee: Decimal::ZERO,
+            impact: Decimal::ZERO,
+            gas: Decimal::ZERO,
+            gas_bnb: Decimal::ZERO,
+            bnb_price: None,
+            lot_cost: None,
+            ts_us: ts_ms * 1000,
+        }
+    }
+
+    #[test]
+    fn a_record_behind_the_replay_is_read_again_and_one_past_it_is_cut() {
+        let replay = vec![
+            fill(Side::Buy, 585, 1),
+            fill(Side::Sell, 600, 2),
+            fill(Side::Buy, 585, 3),
+        ];
+        // The last fill not written yet: read again, not a difference.
+        assert_eq!(
+            record_against_replay(replay[..2].to_vec(), &replay),
+            RecordLook::Behind(replay[..2].to_vec())
+        );
+        // A fill of a tick logged after the log was read: left for the next look.
+        let mut ahead = replay.clone();
+        ahead.push(fill(Side::Sell, 600, 4));
+        assert_eq!(
+            record_against_replay(ahead, &replay),
+            RecordLook::Compare(replay.clone())
+        );
+        // A fill that differs is compared as it is, however long either side.
+        let mut differs = replay[..1].to_vec();
+        differs.push(fill(Side::Sell, 601, 2));
+        assert_eq!(
+            record_against_replay(differs.clone(), &replay),
+            RecordLook::Compare(differs)
+        );
+        assert_eq!(
+            record_against_replay(replay.clone(), &replay),
+            RecordLook::Compare(replay.clone())
+        );
+    }
 }
