@@ -411,11 +411,10 @@ pub async fn health_report(st: &ApiState) -> (String, serde_json::Value, Vec<Str
     }
     // Until the core is up nothing trades, whatever the feed and the strategies say.
     let core = st.engine.core();
-    if let crate::views::CoreState::Starting { since_ms } = core {
+    if let Some(secs) = core.starting_secs(now) {
         reasons.push(format!(
-            "engine starting ({:.1} s so far): strategies are restored and the orders the last \
-             run left in flight settled before anything trades",
-            (now - since_ms).max(0) as f64 / 1000.0
+            "engine starting ({secs:.1} s so far): strategies are restored and the orders the \
+             last run left in flight settled before anything trades"
         ));
     }
     let status = if !db_ok {

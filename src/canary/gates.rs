@@ -292,14 +292,15 @@ pub fn live_gate(m: &LiveMeasures, c: &CanaryConfig) -> GateReport {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     fn d(s: &str) -> Decimal {
         s.parse().expect("a decimal")
     }
 
-    fn fill(side: Side, price: &str, ts_us: i64) -> Fill {
+    /// A limit fill of 0.1 base at `price` (the paper stage's tests use it too).
+    pub(crate) fn fill(side: Side, price: &str, ts_us: i64) -> Fill {
         Fill {
             order_id: 7,
             strategy: 0,

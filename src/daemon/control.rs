@@ -90,18 +90,7 @@ impl Poller {
                     self.check_stale(&mut stale_alerted).await;
                     Ok(None)
                 } else {
-                    tokio::time::timeout(
-                        HEARTBEAT_TIMEOUT,
-                        self.store.daemon_heartbeat(self.node, wall_clock_ms()),
-                    )
-                    .await
-                    .unwrap_or_else(|_| {
-                        Err(crate::store::StoreError::Io(format!(
-                            "heartbeat write took longer than {} ms",
-                            HEARTBEAT_TIMEOUT.as_millis()
-                        )))
-                    })
-                    .map(Some)
+                    heartbeat(&self.store, self.node).await.map(Some)
                 };
                 match beat {
                     Ok(None) => {}
@@ -535,6 +524,22 @@ impl Poller {
     }
 }
 
+/// One heartbeat write, failed when it takes longer than [`HEARTBEAT_TIMEOUT`]; whether a stop
+/// was requested.
+async fn heartbeat(store: &Store, node: i64) -> Result<bool, crate::store::StoreError> {
+    tokio::time::timeout(
+        HEARTBEAT_TIMEOUT,
+        store.daemon_heartbeat(node, wall_clock_ms()),
+    )
+    .await
+    .unwrap_or_else(|_| {
+        Err(crate::store::StoreError::Io(format!(
+            "heartbeat write took longer than {} ms",
+            HEARTBEAT_TIMEOUT.as_millis()
+        )))
+    })
+}
+
 /// The heartbeat while no core's poller writes it (outside a cluster, where the lease manager
 /// keeps it): from registration until the core is up, and through a core's start, which may wait
 /// on the node. Without it a daemon slow to start looks gone after 5 s — `bot stop` would not ask
@@ -551,20 +556,14 @@ pub async fn heartbeat_until_core_is_up(
             .lock()
             .is_ok_and(|r| matches!(r.core, crate::views::CoreState::Running { .. }));
         if !up {
-            let beat = tokio::time::timeout(
-                HEARTBEAT_TIMEOUT,
-                store.daemon_heartbeat(node, wall_clock_ms()),
-            )
-            .await;
-            match beat {
-                Ok(Ok(true)) => {
+            match heartbeat(&store, node).await {
+                Ok(true) => {
                     tracing::info!("stop requested through the database (while starting)");
                     let _ = stop.send(true);
                     return;
                 }
-                Ok(Ok(false)) => {}
-                Ok(Err(e)) => tracing::warn!(error = %e, "heartbeat failed while starting"),
-                Err(_) => tracing::warn!("heartbeat write timed out while starting"),
+                Ok(false) => {}
+                Err(e) => tracing::warn!(error = %e, "heartbeat failed while starting"),
             }
         }
         tokio::select! {

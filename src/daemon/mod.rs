@@ -164,11 +164,7 @@ pub async fn run(config: Config, opts: DaemonOptions) -> Result<(), DaemonError>
 
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let poke = Arc::new(Notify::new());
-    let registry = Arc::new(Mutex::new(Registry {
-        risk: config.risk.clone(),
-        core: CoreState::Starting { since_ms: started },
-        ..Registry::default()
-    }));
+    let registry = Arc::new(Mutex::new(Registry::starting(&config.risk, started)));
     // The feed is the job itself when the daemon only watches markets; otherwise it is needed
     // only while a paper strategy trades on its prices (health asks the strategies).
     let feed_expected = Arc::new(AtomicBool::new(opts.monitoring_only));
@@ -444,13 +440,7 @@ async fn run_core(
     // Orders re-issued at restore are stamped before any tick arrives: at the wall clock, never 0.
     engine.advance_clock(crate::clock::wall_clock_us());
     if let Ok(mut r) = registry.lock() {
-        *r = Registry {
-            risk: config.risk.clone(),
-            core: CoreState::Starting {
-                since_ms: wall_clock_ms(),
-            },
-            ..Registry::default()
-        };
+        *r = Registry::starting(&config.risk, wall_clock_ms());
     }
     if let Some(l) = &link {
         if let Ok(mut c) = l.control.lock() {
@@ -909,13 +899,7 @@ async fn run_core(
     tracing::info!("daemon core stopping");
     if let (Some(Err(_)), Ok(mut r)) = (&early, registry.lock()) {
         // What this core ran and how is no longer so while the next one starts.
-        *r = Registry {
-            risk: config.risk.clone(),
-            core: CoreState::Starting {
-                since_ms: wall_clock_ms(),
-            },
-            ..Registry::default()
-        };
+        *r = Registry::starting(&config.risk, wall_clock_ms());
     }
     let (engine, crashed, restart) = match early {
         None => (engine_task.await.ok(), false, None),

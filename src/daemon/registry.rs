@@ -52,6 +52,15 @@ impl crate::api::EngineView for Mutex<Registry> {
 }
 
 impl Registry {
+    /// Nothing run yet: what a core starting at `since_ms` begins from.
+    pub fn starting(risk: &crate::config::RiskConfig, since_ms: i64) -> Self {
+        Registry {
+            risk: risk.clone(),
+            core: crate::views::CoreState::Starting { since_ms },
+            ..Registry::default()
+        }
+    }
+
     pub fn ix(&self, db_id: i64) -> Option<usize> {
         self.strategies.get(&db_id).copied()
     }

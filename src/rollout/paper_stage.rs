@@ -232,35 +232,15 @@ pub fn at_ms_precision(mut fills: Vec<Fill>) -> Vec<Fill> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::canary::gates::tests::fill;
     use crate::model::order::Side;
-    use rust_decimal::Decimal;
-
-    fn fill(side: Side, price: i64, ts_ms: i64) -> Fill {
-        Fill {
-            order_id: 0,
-            strategy: 0,
-            tag: 0,
-            side,
-            market: false,
-            price: Decimal::from(price),
-            base: Decimal::ONE,
-            quote: Decimal::from(price),
-            fee: Decimal::ZERO,
-            impact: Decimal::ZERO,
-            gas: Decimal::ZERO,
-            gas_bnb: Decimal::ZERO,
-            bnb_price: None,
-            lot_cost: None,
-            ts_us: ts_ms * 1000,
-        }
-    }
 
     #[test]
     fn a_record_behind_the_replay_is_read_again_and_one_past_it_is_cut() {
         let replay = vec![
-            fill(Side::Buy, 585, 1),
-            fill(Side::Sell, 600, 2),
-            fill(Side::Buy, 585, 3),
+            fill(Side::Buy, "585", 1_000),
+            fill(Side::Sell, "600", 2_000),
+            fill(Side::Buy, "585", 3_000),
         ];
         // The last fill not written yet: read again, not a difference.
         assert_eq!(
@@ -269,14 +249,14 @@ mod tests {
         );
         // A fill of a tick logged after the log was read: left for the next look.
         let mut ahead = replay.clone();
-        ahead.push(fill(Side::Sell, 600, 4));
+        ahead.push(fill(Side::Sell, "600", 4_000));
         assert_eq!(
             record_against_replay(ahead, &replay),
             RecordLook::Compare(replay.clone())
         );
         // A fill that differs is compared as it is, however long either side.
         let mut differs = replay[..1].to_vec();
-        differs.push(fill(Side::Sell, 601, 2));
+        differs.push(fill(Side::Sell, "601", 2_000));
         assert_eq!(
             record_against_replay(differs.clone(), &replay),
             RecordLook::Compare(differs)

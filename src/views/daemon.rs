@@ -25,14 +25,19 @@ impl Default for CoreState {
 }
 
 impl CoreState {
+    /// Seconds since the core began starting; `None` once it runs.
+    pub fn starting_secs(&self, now_ms: i64) -> Option<f64> {
+        match self {
+            CoreState::Running { .. } => None,
+            CoreState::Starting { since_ms } => Some((now_ms - since_ms).max(0) as f64 / 1000.0),
+        }
+    }
+
     /// `services.engine` in the health report.
     pub fn shown(&self, now_ms: i64) -> String {
-        match self {
-            CoreState::Running { .. } => "running".into(),
-            CoreState::Starting { since_ms } => format!(
-                "starting for {:.1} s",
-                (now_ms - since_ms).max(0) as f64 / 1000.0
-            ),
+        match self.starting_secs(now_ms) {
+            None => "running".into(),
+            Some(secs) => format!("starting for {secs:.1} s"),
         }
     }
 }
